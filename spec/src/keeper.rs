@@ -1,0 +1,267 @@
+//! Vote counting for one height: weight per (round, step, value).
+//!
+//! Kaleido reference §4.8, with two differences that fix its weakness W9:
+//! - every vote is remembered as *seen* even after its step reached a quorum, so a
+//!   re-sent copy is recognised by [`VoteKeeper::seen`] and never re-verified;
+//! - a second, different vote by the same voter in the same (round, step) is kept as
+//!   [`Equivocation`] evidence and not counted.
+//!
+//! A voter counts once per (round, step). The quorum test is `weight >= threshold`
+//! (go-algorand `reachesQuorum`).
+//!
+//! Storage is sorted vectors, not hash maps: iteration order is deterministic and
+//! cloning and hashing are cheap (the model checker hashes every state).
+
+use crate::types::{MinerId, Round, Step, Value};
+
+/// Evidence that `voter` voted two different values in one (round, step).
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Equivocation {
+    /// The equivocating voter.
+    pub voter: MinerId,
+    /// Round.
+    pub round: Round,
+    /// Step.
+    pub step: Step,
+    /// The value counted (the first seen).
+    pub first: Value,
+    /// The conflicting value (not counted).
+    pub second: Value,
+}
+
+/// What [`VoteKeeper::add`] did with a vote.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Added {
+    /// Counted; the value's weight in this (round, step) is now `total`.
+    Counted {
+        /// The value's new total weight.
+        total: u64,
+    },
+    /// The same vote was already counted.
+    Duplicate,
+    /// The voter already voted another value here; kept as evidence only.
+    Equivocation,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+struct StepTally {
+    round: Round,
+    step: Step,
+    /// First vote of each voter, sorted by voter.
+    votes: Vec<(MinerId, Value, u64)>,
+    /// Total weight per value, sorted by value.
+    totals: Vec<(Value, u64)>,
+}
+
+/// Vote counts of one height.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct VoteKeeper {
+    /// Sorted by (round, step).
+    tallies: Vec<StepTally>,
+    /// Sorted and distinct.
+    evidence: Vec<Equivocation>,
+}
+
+impl VoteKeeper {
+    /// An empty keeper.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn tally(&self, round: Round, step: Step) -> Option<&StepTally> {
+        self.tallies
+            .binary_search_by(|t| (t.round, t.step).cmp(&(round, step)))
+            .ok()
+            .map(|i| &self.tallies[i])
+    }
+
+    /// Counts `voter`'s vote for `value` at (round, step) with `weight` seats.
+    pub fn add(&mut self, voter: MinerId, round: Round, step: Step, value: Value, weight: u64) -> Added {
+        let idx = match self
+            .tallies
+            .binary_search_by(|t| (t.round, t.step).cmp(&(round, step)))
+        {
+            Ok(i) => i,
+            Err(i) => {
+                self.tallies.insert(
+                    i,
+                    StepTally {
+                        round,
+                        step,
+                        votes: Vec::new(),
+                        totals: Vec::new(),
+                    },
+                );
+                i
+            }
+        };
+        let tally = &mut self.tallies[idx];
+        match tally.votes.binary_search_by(|v| v.0.cmp(&voter)) {
+            Ok(i) => {
+                let first = tally.votes[i].1;
+                if first == value {
+                    return Added::Duplicate;
+                }
+                let e = Equivocation {
+                    voter,
+                    round,
+                    step,
+                    first,
+                    second: value,
+                };
+                if let Err(j) = self.evidence.binary_search(&e) {
+                    self.evidence.insert(j, e);
+                }
+                Added::Equivocation
+            }
+            Err(i) => {
+                tally.votes.insert(i, (voter, value, weight));
+                let total = match tally.totals.binary_search_by(|t| t.0.cmp(&value)) {
+                    Ok(j) => {
+                        tally.totals[j].1 = tally.totals[j].1.saturating_add(weight);
+                        tally.totals[j].1
+                    }
+                    Err(j) => {
+                        tally.totals.insert(j, (value, weight));
+                        weight
+                    }
+                };
+                Added::Counted { total }
+            }
+        }
+    }
+
+    /// The value `voter` was counted for at (round, step), if any. Hosts ask this
+    /// before verifying a vote, so a copy of a known vote costs no verification.
+    pub fn seen(&self, voter: MinerId, round: Round, step: Step) -> Option<Value> {
+        let t = self.tally(round, step)?;
+        t.votes
+            .binary_search_by(|v| v.0.cmp(&voter))
+            .ok()
+            .map(|i| t.votes[i].1)
+    }
+
+    /// Total weight counted for `value` at (round, step).
+    pub fn weight(&self, round: Round, step: Step, value: Value) -> u64 {
+        self.tally(round, step)
+            .and_then(|t| {
+                t.totals
+                    .binary_search_by(|x| x.0.cmp(&value))
+                    .ok()
+                    .map(|i| t.totals[i].1)
+            })
+            .unwrap_or(0)
+    }
+
+    /// Values whose weight at (round, step) reaches `threshold`, in value order.
+    pub fn quorums(&self, round: Round, step: Step, threshold: u64) -> impl Iterator<Item = Value> + '_ {
+        self.tally(round, step)
+            .into_iter()
+            .flat_map(|t| t.totals.iter())
+            .filter(move |(_, w)| *w >= threshold)
+            .map(|(v, _)| *v)
+    }
+
+    /// Every (round, step, value) with a quorum, where `threshold` gives the
+    /// threshold of each step, in (round, step, value) order.
+    pub fn all_quorums<'a>(
+        &'a self,
+        threshold: impl Fn(Step) -> u64 + 'a,
+    ) -> impl Iterator<Item = (Round, Step, Value)> + 'a {
+        self.tallies.iter().flat_map(move |t| {
+            let th = threshold(t.step);
+            t.totals
+                .iter()
+                .filter(move |(_, w)| *w >= th)
+                .map(move |(v, _)| (t.round, t.step, *v))
+        })
+    }
+
+    /// The voters counted for `value` at (round, step), sorted, with their weights.
+    pub fn voters(&self, round: Round, step: Step, value: Value) -> Vec<(MinerId, u64)> {
+        self.tally(round, step)
+            .map(|t| {
+                t.votes
+                    .iter()
+                    .filter(|v| v.1 == value)
+                    .map(|v| (v.0, v.2))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Equivocation evidence gathered so far, sorted.
+    pub fn evidence(&self) -> &[Equivocation] {
+        &self.evidence
+    }
+
+    /// Number of distinct (voter, round, step) votes counted.
+    pub fn len(&self) -> usize {
+        self.tallies.iter().map(|t| t.votes.len()).sum()
+    }
+
+    /// True when no vote was counted.
+    pub fn is_empty(&self) -> bool {
+        self.tallies.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Value = Value([0xaa; 32]);
+    const B: Value = Value([0xbb; 32]);
+
+    fn m(i: u8) -> MinerId {
+        MinerId::from_index(i)
+    }
+
+    #[test]
+    fn table() {
+        // (voter, round, step, value, weight, expected result, weight of A at (1,2) after)
+        #[allow(clippy::type_complexity)]
+        let table: &[(u8, Round, u32, Value, u64, Added, u64)] = &[
+            (1, 1, 2, A, 2, Added::Counted { total: 2 }, 2),
+            (1, 1, 2, A, 2, Added::Duplicate, 2),
+            (1, 1, 2, B, 2, Added::Equivocation, 2),
+            (2, 1, 2, B, 1, Added::Counted { total: 1 }, 2),
+            (3, 1, 2, A, 3, Added::Counted { total: 5 }, 5),
+            (3, 1, 3, B, 3, Added::Counted { total: 3 }, 5),
+            (3, 2, 2, A, 3, Added::Counted { total: 3 }, 5),
+        ];
+        let mut k = VoteKeeper::new();
+        for (i, &(voter, round, step, value, weight, expected, a_weight)) in table.iter().enumerate() {
+            assert_eq!(k.add(m(voter), round, Step(step), value, weight), expected, "row {i}");
+            assert_eq!(k.weight(1, Step(2), A), a_weight, "row {i}");
+        }
+        assert_eq!(k.seen(m(1), 1, Step(2)), Some(A));
+        assert_eq!(k.seen(m(1), 1, Step(3)), None);
+        assert_eq!(k.evidence().len(), 1);
+        assert_eq!(k.evidence()[0].second, B);
+        assert_eq!(k.voters(1, Step(2), A), vec![(m(1), 2), (m(3), 3)]);
+        assert_eq!(k.quorums(1, Step(2), 5).collect::<Vec<_>>(), vec![A]);
+        assert_eq!(k.quorums(1, Step(2), 6).count(), 0);
+        assert_eq!(k.len(), 5);
+    }
+
+    #[test]
+    fn votes_after_quorum_are_still_seen() {
+        let mut k = VoteKeeper::new();
+        for i in 0..5 {
+            k.add(m(i), 1, Step(3), A, 1);
+        }
+        assert_eq!(k.quorums(1, Step(3), 3).count(), 1);
+        assert_eq!(k.seen(m(4), 1, Step(3)), Some(A));
+        assert_eq!(k.add(m(4), 1, Step(3), A, 1), Added::Duplicate);
+    }
+
+    #[test]
+    fn all_quorums_use_per_step_thresholds() {
+        let mut k = VoteKeeper::new();
+        k.add(m(1), 1, Step(2), A, 2);
+        k.add(m(2), 1, Step(4), B, 2);
+        let q: Vec<_> = k.all_quorums(|s| if s == Step(2) { 2 } else { 3 }).collect();
+        assert_eq!(q, vec![(1, Step(2), A)]);
+    }
+}
