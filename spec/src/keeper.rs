@@ -6,8 +6,16 @@
 //! - a second, different vote by the same voter in the same (round, step) is kept as
 //!   [`Equivocation`] evidence and not counted.
 //!
-//! A voter counts once per (round, step). The quorum test is `weight >= threshold`
-//! (go-algorand `reachesQuorum`).
+//! A voter counts once per (round, step) and value: a copy of a vote adds nothing.
+//! An equivocator — a voter seen with two values in one (round, step) — is kept as
+//! evidence and, as in go-algorand (`agreement/vote.go`), counts toward both values:
+//! it could have sent either, and the thresholds already assume Byzantine weight
+//! may stand on both sides (safety needs `2t − n > b`). Without this, an equivocator
+//! that shows different values to different honest nodes can stall them (seen in
+//! the simulator). Values beyond the second are ignored, so a voter can never grow
+//! the keeper by more than two entries per (round, step).
+//!
+//! The quorum test is `weight >= threshold` (go-algorand `reachesQuorum`).
 //!
 //! Storage is sorted vectors, not hash maps: iteration order is deterministic and
 //! cloning and hashing are cheap (the model checker hashes every state).
@@ -39,15 +47,22 @@ pub enum Added {
     },
     /// The same vote was already counted.
     Duplicate,
-    /// The voter already voted another value here; kept as evidence only.
-    Equivocation,
+    /// The voter already voted another value here: evidence. `counted` tells
+    /// whether the vote was counted (the voter's second value) or ignored (third
+    /// and later values).
+    Equivocation {
+        /// The evidence.
+        evidence: Equivocation,
+        /// Whether this vote changed a value's weight.
+        counted: bool,
+    },
 }
 
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 struct StepTally {
     round: Round,
     step: Step,
-    /// First vote of each voter, sorted by voter.
+    /// Votes counted, sorted by (voter, value); at most two values per voter.
     votes: Vec<(MinerId, Value, u64)>,
     /// Total weight per value, sorted by value.
     totals: Vec<(Value, u64)>,
@@ -76,7 +91,14 @@ impl VoteKeeper {
     }
 
     /// Counts `voter`'s vote for `value` at (round, step) with `weight` seats.
-    pub fn add(&mut self, voter: MinerId, round: Round, step: Step, value: Value, weight: u64) -> Added {
+    pub fn add(
+        &mut self,
+        voter: MinerId,
+        round: Round,
+        step: Step,
+        value: Value,
+        weight: u64,
+    ) -> Added {
         let idx = match self
             .tallies
             .binary_search_by(|t| (t.round, t.step).cmp(&(round, step)))
@@ -96,49 +118,71 @@ impl VoteKeeper {
             }
         };
         let tally = &mut self.tallies[idx];
-        match tally.votes.binary_search_by(|v| v.0.cmp(&voter)) {
-            Ok(i) => {
-                let first = tally.votes[i].1;
-                if first == value {
-                    return Added::Duplicate;
-                }
-                let e = Equivocation {
-                    voter,
-                    round,
-                    step,
-                    first,
-                    second: value,
-                };
-                if let Err(j) = self.evidence.binary_search(&e) {
-                    self.evidence.insert(j, e);
-                }
-                Added::Equivocation
+        let first = tally.votes.partition_point(|v| v.0 < voter);
+        let mine = tally.votes[first..]
+            .iter()
+            .take_while(|v| v.0 == voter)
+            .count();
+        if tally.votes[first..first + mine]
+            .iter()
+            .any(|v| v.1 == value)
+        {
+            return Added::Duplicate;
+        }
+        let evidence = (mine > 0).then(|| Equivocation {
+            voter,
+            round,
+            step,
+            first: tally.votes[first].1,
+            second: value,
+        });
+        if let Some(e) = evidence {
+            if let Err(j) = self.evidence.binary_search(&e) {
+                self.evidence.insert(j, e);
             }
-            Err(i) => {
-                tally.votes.insert(i, (voter, value, weight));
-                let total = match tally.totals.binary_search_by(|t| t.0.cmp(&value)) {
-                    Ok(j) => {
-                        tally.totals[j].1 = tally.totals[j].1.saturating_add(weight);
-                        tally.totals[j].1
-                    }
-                    Err(j) => {
-                        tally.totals.insert(j, (value, weight));
-                        weight
-                    }
+            if mine >= 2 {
+                return Added::Equivocation {
+                    evidence: e,
+                    counted: false,
                 };
-                Added::Counted { total }
             }
+        }
+        let at = first + tally.votes[first..first + mine].partition_point(|v| v.1 < value);
+        tally.votes.insert(at, (voter, value, weight));
+        let total = match tally.totals.binary_search_by(|t| t.0.cmp(&value)) {
+            Ok(j) => {
+                tally.totals[j].1 = tally.totals[j].1.saturating_add(weight);
+                tally.totals[j].1
+            }
+            Err(j) => {
+                tally.totals.insert(j, (value, weight));
+                weight
+            }
+        };
+        match evidence {
+            Some(evidence) => Added::Equivocation {
+                evidence,
+                counted: true,
+            },
+            None => Added::Counted { total },
         }
     }
 
-    /// The value `voter` was counted for at (round, step), if any. Hosts ask this
-    /// before verifying a vote, so a copy of a known vote costs no verification.
+    /// The first value `voter` was counted for at (round, step), if any.
     pub fn seen(&self, voter: MinerId, round: Round, step: Step) -> Option<Value> {
         let t = self.tally(round, step)?;
-        t.votes
-            .binary_search_by(|v| v.0.cmp(&voter))
-            .ok()
-            .map(|i| t.votes[i].1)
+        let i = t.votes.partition_point(|v| v.0 < voter);
+        t.votes.get(i).filter(|v| v.0 == voter).map(|v| v.1)
+    }
+
+    /// Whether this exact vote is already known. Hosts ask this before verifying a
+    /// vote, so a copy costs no verification (fixes Kaleido W9).
+    pub fn contains(&self, voter: MinerId, round: Round, step: Step, value: Value) -> bool {
+        self.tally(round, step).is_some_and(|t| {
+            t.votes
+                .binary_search_by(|v| (v.0, v.1).cmp(&(voter, value)))
+                .is_ok()
+        })
     }
 
     /// Total weight counted for `value` at (round, step).
@@ -154,7 +198,12 @@ impl VoteKeeper {
     }
 
     /// Values whose weight at (round, step) reaches `threshold`, in value order.
-    pub fn quorums(&self, round: Round, step: Step, threshold: u64) -> impl Iterator<Item = Value> + '_ {
+    pub fn quorums(
+        &self,
+        round: Round,
+        step: Step,
+        threshold: u64,
+    ) -> impl Iterator<Item = Value> + '_ {
         self.tally(round, step)
             .into_iter()
             .flat_map(|t| t.totals.iter())
@@ -212,6 +261,7 @@ mod tests {
 
     const A: Value = Value([0xaa; 32]);
     const B: Value = Value([0xbb; 32]);
+    const C: Value = Value([0xcc; 32]);
 
     fn m(i: u8) -> MinerId {
         MinerId::from_index(i)
@@ -224,25 +274,69 @@ mod tests {
         let table: &[(u8, Round, u32, Value, u64, Added, u64)] = &[
             (1, 1, 2, A, 2, Added::Counted { total: 2 }, 2),
             (1, 1, 2, A, 2, Added::Duplicate, 2),
-            (1, 1, 2, B, 2, Added::Equivocation, 2),
-            (2, 1, 2, B, 1, Added::Counted { total: 1 }, 2),
+            (
+                1,
+                1,
+                2,
+                B,
+                2,
+                Added::Equivocation {
+                    evidence: Equivocation {
+                        voter: m(1),
+                        round: 1,
+                        step: Step(2),
+                        first: A,
+                        second: B,
+                    },
+                    counted: true,
+                },
+                2,
+            ),
+            (
+                1,
+                1,
+                2,
+                C,
+                2,
+                Added::Equivocation {
+                    evidence: Equivocation {
+                        voter: m(1),
+                        round: 1,
+                        step: Step(2),
+                        first: A,
+                        second: C,
+                    },
+                    counted: false,
+                },
+                2,
+            ),
+            (2, 1, 2, B, 1, Added::Counted { total: 3 }, 2),
             (3, 1, 2, A, 3, Added::Counted { total: 5 }, 5),
             (3, 1, 3, B, 3, Added::Counted { total: 3 }, 5),
             (3, 2, 2, A, 3, Added::Counted { total: 3 }, 5),
         ];
         let mut k = VoteKeeper::new();
-        for (i, &(voter, round, step, value, weight, expected, a_weight)) in table.iter().enumerate() {
-            assert_eq!(k.add(m(voter), round, Step(step), value, weight), expected, "row {i}");
+        for (i, &(voter, round, step, value, weight, expected, a_weight)) in
+            table.iter().enumerate()
+        {
+            assert_eq!(
+                k.add(m(voter), round, Step(step), value, weight),
+                expected,
+                "row {i}"
+            );
             assert_eq!(k.weight(1, Step(2), A), a_weight, "row {i}");
         }
         assert_eq!(k.seen(m(1), 1, Step(2)), Some(A));
         assert_eq!(k.seen(m(1), 1, Step(3)), None);
-        assert_eq!(k.evidence().len(), 1);
+        assert!(k.contains(m(1), 1, Step(2), B));
+        assert!(!k.contains(m(1), 1, Step(2), C));
+        assert_eq!(k.evidence().len(), 2);
         assert_eq!(k.evidence()[0].second, B);
         assert_eq!(k.voters(1, Step(2), A), vec![(m(1), 2), (m(3), 3)]);
+        assert_eq!(k.voters(1, Step(2), B), vec![(m(1), 2), (m(2), 1)]);
         assert_eq!(k.quorums(1, Step(2), 5).collect::<Vec<_>>(), vec![A]);
         assert_eq!(k.quorums(1, Step(2), 6).count(), 0);
-        assert_eq!(k.len(), 5);
+        assert_eq!(k.len(), 6);
     }
 
     #[test]
@@ -261,7 +355,9 @@ mod tests {
         let mut k = VoteKeeper::new();
         k.add(m(1), 1, Step(2), A, 2);
         k.add(m(2), 1, Step(4), B, 2);
-        let q: Vec<_> = k.all_quorums(|s| if s == Step(2) { 2 } else { 3 }).collect();
+        let q: Vec<_> = k
+            .all_quorums(|s| if s == Step(2) { 2 } else { 3 })
+            .collect();
         assert_eq!(q, vec![(1, Step(2), A)]);
     }
 }

@@ -18,9 +18,9 @@
 //! - [`sim`]: an in-process, seeded network simulator over the machine.
 
 pub mod codec;
-// pub mod invariants;
+pub mod invariants;
 pub mod keeper;
-// pub mod machine;
+pub mod machine;
 pub mod params;
-// pub mod sim;
+pub mod sim;
 pub mod types;

@@ -73,6 +73,16 @@ impl Step {
         self.0 >= 4
     }
 
+    /// FirstFinishing: even next-vote steps (4, 6, …), instant.
+    pub fn is_first_finishing(self) -> bool {
+        self.is_next() && self.0.is_multiple_of(2)
+    }
+
+    /// SecondFinishing: odd next-vote steps (5, 7, …), which wait with a timer.
+    pub fn is_second_finishing(self) -> bool {
+        self.is_next() && !self.0.is_multiple_of(2)
+    }
+
     /// The step after this one.
     pub fn succ(self) -> Step {
         Step(self.0.saturating_add(1))
