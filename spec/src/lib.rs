@@ -18,6 +18,7 @@
 //! - [`sim`]: an in-process, seeded network simulator over the machine.
 
 pub mod codec;
+pub mod crypto;
 // pub mod invariants;
 pub mod keeper;
 // pub mod machine;
