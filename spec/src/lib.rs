@@ -23,5 +23,6 @@ pub mod crypto;
 pub mod keeper;
 // pub mod machine;
 pub mod params;
+pub mod sortition;
 // pub mod sim;
 pub mod types;
