@@ -17,6 +17,7 @@
 //! - [`invariants`]: safety predicates, written independently of the machine.
 //! - [`sim`]: an in-process, seeded network simulator over the machine.
 
+pub mod auth;
 pub mod codec;
 pub mod crypto;
 // pub mod invariants;
