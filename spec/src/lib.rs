@@ -12,15 +12,21 @@
 //! - [`params`]: every protocol constant, in one [`params::Params`] value.
 //! - [`types`]: height, round, step, value, miner identity.
 //! - [`codec`]: the one canonical, bounded binary encoding.
+//! - [`crypto`]: VRF and forward-secure vote signatures behind small traits (real and mock).
+//! - [`sortition`]: stake → weight, binomial seat selection, priority, seed.
+//! - [`auth`]: signing votes and proposals, and authenticating them (single and batched).
 //! - [`keeper`]: vote counting per (round, step, value), equivocation evidence.
 //! - [`machine`]: the BA* round/step machine, `step(now, input) -> outputs`.
 //! - [`invariants`]: safety predicates, written independently of the machine.
 //! - [`sim`]: an in-process, seeded network simulator over the machine.
 
+pub mod auth;
 pub mod codec;
+pub mod crypto;
 pub mod invariants;
 pub mod keeper;
 pub mod machine;
 pub mod params;
 pub mod sim;
+pub mod sortition;
 pub mod types;
