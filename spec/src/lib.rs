@@ -19,6 +19,7 @@
 //! - [`machine`]: the BA* round/step machine, `step(now, input) -> outputs`.
 //! - [`invariants`]: safety predicates, written independently of the machine.
 //! - [`sim`]: an in-process, seeded network simulator over the machine.
+//! - [`schedule`]: a byte-driven adversarial schedule over four machines (fuzzing).
 
 pub mod auth;
 pub mod codec;
@@ -27,6 +28,7 @@ pub mod invariants;
 pub mod keeper;
 pub mod machine;
 pub mod params;
+pub mod schedule;
 pub mod sim;
 pub mod sortition;
 pub mod types;

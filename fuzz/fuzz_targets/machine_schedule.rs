@@ -1,0 +1,12 @@
+//! Four BA* machines (one Byzantine) under a fuzzer-chosen schedule of deliveries,
+//! duplicates, losses, timer firings and Byzantine votes; every safety invariant is
+//! checked after every event (spec::schedule).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(violation) = spec::schedule::run_schedule(data) {
+        panic!("safety violated: {violation}");
+    }
+});
