@@ -5,3 +5,4 @@
 //! they live in the `spec` crate.
 //!
 //! State today: the execution layer and the actors are not built yet (issues 4 and 6).
+pub mod execution;

@@ -1,0 +1,12 @@
+//! Ethereum execution: revm over kalgo's own state storage, the MPT state root,
+//! and the Ethereum state test runner that proves them.
+//!
+//! - [`state`]: the state reader trait, change sets, the revm database overlay;
+//! - [`state_root`]: state and storage roots with alloy-trie;
+//! - [`executor`]: transaction execution with revm;
+//! - [`statetest`]: the GeneralStateTests conformance runner (`kalgo statetest`).
+
+pub mod executor;
+pub mod state;
+pub mod state_root;
+pub mod statetest;
