@@ -115,6 +115,8 @@ impl AccountRecord {
             balance: self.balance,
             nonce: self.nonce,
             code_hash: self.code_hash,
+            // `None` makes revm load the code by hash (the default is empty code).
+            code: None,
             ..Default::default()
         }
     }

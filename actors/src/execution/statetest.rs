@@ -357,7 +357,19 @@ pub fn run_case(base: &MemoryState, unit: &TestUnit, spec: SpecId, test: &Test) 
             if logs_hash != test.logs {
                 problems.push(format!("logs hash {logs_hash} != expected {}", test.logs));
             }
-            if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                problems.push(format!(
+                    "(tx {}, gas used {})",
+                    if result.is_success() { "succeeded" } else { "reverted/halted" },
+                    result.tx_gas_used()
+                ));
+                if std::env::var_os("KALGO_STATETEST_DEBUG").is_some() {
+                    problems.push(format!("changes: {:?}", overlay.changes().accounts));
+                }
+                Err(problems.join("; "))
+            }
         }
     }
 }
