@@ -4,7 +4,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "kalgo", version, about = "kalgo: an Ethereum-compatible chain with Algorand's BA* consensus")]
+#[command(
+    name = "kalgo",
+    version,
+    about = "kalgo: an Ethereum-compatible chain with Algorand's BA* consensus"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -229,16 +229,22 @@ impl WireMessage {
             WireMessage::Certificate(c) => {
                 check_hr(c.height, c.round)?;
                 if c.proposal.height != c.height {
-                    return Err(DecodeError::Invalid("proposal height differs from certificate"));
+                    return Err(DecodeError::Invalid(
+                        "proposal height differs from certificate",
+                    ));
                 }
                 if c.proposal.value != c.value {
-                    return Err(DecodeError::Invalid("proposal value differs from certificate"));
+                    return Err(DecodeError::Invalid(
+                        "proposal value differs from certificate",
+                    ));
                 }
                 if c.votes.is_empty() {
                     return Err(DecodeError::Invalid("certificate without votes"));
                 }
                 if !c.votes.windows(2).all(|w| w[0].voter < w[1].voter) {
-                    return Err(DecodeError::Invalid("certificate voters not sorted and distinct"));
+                    return Err(DecodeError::Invalid(
+                        "certificate voters not sorted and distinct",
+                    ));
                 }
                 Ok(())
             }
@@ -255,7 +261,9 @@ fn decode_certificate(buf: &mut &[u8]) -> Result<Certificate, DecodeError> {
         return Err(DecodeError::Rlp("certificate is not a list".into()));
     }
     if header.payload_length > buf.len() {
-        return Err(DecodeError::Rlp("certificate shorter than its header".into()));
+        return Err(DecodeError::Rlp(
+            "certificate shorter than its header".into(),
+        ));
     }
     let (mut payload, rest) = buf.split_at(header.payload_length);
     let height = Height::decode(&mut payload)?;
@@ -301,7 +309,8 @@ mod tests {
     }
 
     fn arb_cred() -> impl Strategy<Value = Credential> {
-        (arb_bytes::<32>(), arb_bytes::<64>()).prop_map(|(output, proof)| Credential { output, proof })
+        (arb_bytes::<32>(), arb_bytes::<64>())
+            .prop_map(|(output, proof)| Credential { output, proof })
     }
 
     fn arb_sig() -> impl Strategy<Value = FsSignature> {
@@ -324,15 +333,17 @@ mod tests {
             arb_cred(),
             arb_sig(),
         )
-            .prop_map(|(height, round, step, v, id, credential, signature)| VoteMsg {
-                height,
-                round,
-                step: Step(step),
-                value: Value(v),
-                voter: MinerId(id),
-                credential,
-                signature,
-            })
+            .prop_map(
+                |(height, round, step, v, id, credential, signature)| VoteMsg {
+                    height,
+                    round,
+                    step: Step(step),
+                    value: Value(v),
+                    voter: MinerId(id),
+                    credential,
+                    signature,
+                },
+            )
     }
 
     fn arb_proposal() -> impl Strategy<Value = ProposalMsg> {
@@ -345,22 +356,25 @@ mod tests {
             arb_cred(),
             arb_sig(),
         )
-            .prop_map(|(height, round, v, id, credential, seed, signature)| ProposalMsg {
-                height,
-                round,
-                value: Value(v),
-                proposer: MinerId(id),
-                credential,
-                seed,
-                signature,
-            })
+            .prop_map(
+                |(height, round, v, id, credential, seed, signature)| ProposalMsg {
+                    height,
+                    round,
+                    value: Value(v),
+                    proposer: MinerId(id),
+                    credential,
+                    seed,
+                    signature,
+                },
+            )
     }
 
     fn arb_message() -> impl Strategy<Value = WireMessage> {
         prop_oneof![
             arb_vote().prop_map(WireMessage::Vote),
             arb_proposal().prop_map(WireMessage::Proposal),
-            (1..u64::MAX, 1..u32::MAX).prop_map(|(height, round)| WireMessage::Status(StatusMsg { height, round })),
+            (1..u64::MAX, 1..u32::MAX)
+                .prop_map(|(height, round)| WireMessage::Status(StatusMsg { height, round })),
             (
                 arb_proposal(),
                 1..u32::MAX,
@@ -413,18 +427,38 @@ mod tests {
     #[test]
     fn rejects_bad_inputs_with_reasons() {
         assert_eq!(WireMessage::decode(&[]), Err(DecodeError::Empty));
-        assert_eq!(WireMessage::decode(&[9, 0xc0]), Err(DecodeError::UnknownTag(9)));
+        assert_eq!(
+            WireMessage::decode(&[9, 0xc0]),
+            Err(DecodeError::UnknownTag(9))
+        );
         let big = vec![1u8; MAX_MESSAGE_BYTES + 1];
-        assert_eq!(WireMessage::decode(&big), Err(DecodeError::TooLarge(MAX_MESSAGE_BYTES + 1)));
-        let status = WireMessage::Status(StatusMsg { height: 0, round: 1 }).encode();
-        assert!(matches!(WireMessage::decode(&status), Err(DecodeError::Invalid(_))));
+        assert_eq!(
+            WireMessage::decode(&big),
+            Err(DecodeError::TooLarge(MAX_MESSAGE_BYTES + 1))
+        );
+        let status = WireMessage::Status(StatusMsg {
+            height: 0,
+            round: 1,
+        })
+        .encode();
+        assert!(matches!(
+            WireMessage::decode(&status),
+            Err(DecodeError::Invalid(_))
+        ));
         // A non-canonical integer (leading zero byte) is refused.
         let mut body = Vec::new();
-        alloy_rlp::Header { list: true, payload_length: 4 }.encode(&mut body);
+        alloy_rlp::Header {
+            list: true,
+            payload_length: 4,
+        }
+        .encode(&mut body);
         body.extend_from_slice(&[0x82, 0x00, 0x05, 0x01]);
         let mut msg = vec![TAG_STATUS];
         msg.extend_from_slice(&body);
-        assert!(matches!(WireMessage::decode(&msg), Err(DecodeError::Rlp(_))));
+        assert!(matches!(
+            WireMessage::decode(&msg),
+            Err(DecodeError::Rlp(_))
+        ));
     }
 
     #[test]
@@ -434,18 +468,38 @@ mod tests {
             round: 1,
             value: Value([1; 32]),
             proposer: MinerId::from_index(1),
-            credential: Credential { output: [0; 32], proof: [0; 64] },
-            seed: Credential { output: [0; 32], proof: [0; 64] },
-            signature: FsSignature { sub_key: [0; 32], sub_key_sig: [0; 64], sig: [0; 64] },
+            credential: Credential {
+                output: [0; 32],
+                proof: [0; 64],
+            },
+            seed: Credential {
+                output: [0; 32],
+                proof: [0; 64],
+            },
+            signature: FsSignature {
+                sub_key: [0; 32],
+                sub_key_sig: [0; 64],
+                sig: [0; 64],
+            },
         };
         let votes = (0..=MAX_CERT_VOTES as u32)
             .map(|i| {
                 let mut id = [0u8; 20];
                 id[16..].copy_from_slice(&i.to_be_bytes());
-                CertVote { voter: MinerId(id), credential: p.credential, signature: p.signature }
+                CertVote {
+                    voter: MinerId(id),
+                    credential: p.credential,
+                    signature: p.signature,
+                }
             })
             .collect();
-        let c = Certificate { height: 1, round: 1, value: p.value, proposal: p, votes };
+        let c = Certificate {
+            height: 1,
+            round: 1,
+            value: p.value,
+            proposal: p,
+            votes,
+        };
         let bytes = WireMessage::Certificate(c).encode();
         assert!(bytes.len() <= MAX_MESSAGE_BYTES);
         assert_eq!(

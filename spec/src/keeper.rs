@@ -76,7 +76,14 @@ impl VoteKeeper {
     }
 
     /// Counts `voter`'s vote for `value` at (round, step) with `weight` seats.
-    pub fn add(&mut self, voter: MinerId, round: Round, step: Step, value: Value, weight: u64) -> Added {
+    pub fn add(
+        &mut self,
+        voter: MinerId,
+        round: Round,
+        step: Step,
+        value: Value,
+        weight: u64,
+    ) -> Added {
         let idx = match self
             .tallies
             .binary_search_by(|t| (t.round, t.step).cmp(&(round, step)))
@@ -154,7 +161,12 @@ impl VoteKeeper {
     }
 
     /// Values whose weight at (round, step) reaches `threshold`, in value order.
-    pub fn quorums(&self, round: Round, step: Step, threshold: u64) -> impl Iterator<Item = Value> + '_ {
+    pub fn quorums(
+        &self,
+        round: Round,
+        step: Step,
+        threshold: u64,
+    ) -> impl Iterator<Item = Value> + '_ {
         self.tally(round, step)
             .into_iter()
             .flat_map(|t| t.totals.iter())
@@ -231,8 +243,14 @@ mod tests {
             (3, 2, 2, A, 3, Added::Counted { total: 3 }, 5),
         ];
         let mut k = VoteKeeper::new();
-        for (i, &(voter, round, step, value, weight, expected, a_weight)) in table.iter().enumerate() {
-            assert_eq!(k.add(m(voter), round, Step(step), value, weight), expected, "row {i}");
+        for (i, &(voter, round, step, value, weight, expected, a_weight)) in
+            table.iter().enumerate()
+        {
+            assert_eq!(
+                k.add(m(voter), round, Step(step), value, weight),
+                expected,
+                "row {i}"
+            );
             assert_eq!(k.weight(1, Step(2), A), a_weight, "row {i}");
         }
         assert_eq!(k.seen(m(1), 1, Step(2)), Some(A));
@@ -261,7 +279,9 @@ mod tests {
         let mut k = VoteKeeper::new();
         k.add(m(1), 1, Step(2), A, 2);
         k.add(m(2), 1, Step(4), B, 2);
-        let q: Vec<_> = k.all_quorums(|s| if s == Step(2) { 2 } else { 3 }).collect();
+        let q: Vec<_> = k
+            .all_quorums(|s| if s == Step(2) { 2 } else { 3 })
+            .collect();
         assert_eq!(q, vec![(1, Step(2), A)]);
     }
 }

@@ -217,10 +217,34 @@ mod tests {
     #[test]
     fn kaleido_defaults() {
         let p = Params::default();
-        assert_eq!(p.proposer, Committee { expected: 20, threshold: 1 });
-        assert_eq!(p.soft, Committee { expected: 2990, threshold: 2267 });
-        assert_eq!(p.cert, Committee { expected: 1500, threshold: 1112 });
-        assert_eq!(p.next, Committee { expected: 5000, threshold: 3838 });
+        assert_eq!(
+            p.proposer,
+            Committee {
+                expected: 20,
+                threshold: 1
+            }
+        );
+        assert_eq!(
+            p.soft,
+            Committee {
+                expected: 2990,
+                threshold: 2267
+            }
+        );
+        assert_eq!(
+            p.cert,
+            Committee {
+                expected: 1500,
+                threshold: 1112
+            }
+        );
+        assert_eq!(
+            p.next,
+            Committee {
+                expected: 5000,
+                threshold: 3838
+            }
+        );
         assert_eq!(p.total_weight, 10_000_000_000);
         assert_eq!(p.two_lambda_ms, 1000);
         assert_eq!(Params::kaleido_mainnet(1).two_lambda_ms, 2000);

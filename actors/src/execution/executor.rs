@@ -5,7 +5,10 @@
 
 use revm::{
     Context, ExecuteCommitEvm, MainBuilder, MainContext,
-    context::{BlockEnv, CfgEnv, TxEnv, result::{EVMError, ExecutionResult}},
+    context::{
+        BlockEnv, CfgEnv, TxEnv,
+        result::{EVMError, ExecutionResult},
+    },
     handler::{MainnetContext, MainnetEvm},
 };
 

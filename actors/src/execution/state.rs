@@ -11,8 +11,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
-use revm::primitives::KECCAK_EMPTY;
 use alloy_trie::EMPTY_ROOT_HASH;
+use revm::primitives::KECCAK_EMPTY;
 use revm::{
     DatabaseCommit, DatabaseRef,
     bytecode::Bytecode,
@@ -223,13 +223,15 @@ impl<'a, S: StateReader + ?Sized> StateOverlay<'a, S> {
     /// Current view of an account (change set first, then base).
     pub fn account(&self, address: &Address) -> Result<Option<AccountRecord>, StorageError> {
         match self.changes.accounts.get(address) {
-            Some(change) => Ok(change.info.map(|(nonce, balance, code_hash)| AccountRecord {
-                nonce,
-                balance,
-                code_hash,
-                // Not meaningful until the state root is computed.
-                storage_root: EMPTY_ROOT_HASH,
-            })),
+            Some(change) => Ok(change
+                .info
+                .map(|(nonce, balance, code_hash)| AccountRecord {
+                    nonce,
+                    balance,
+                    code_hash,
+                    // Not meaningful until the state root is computed.
+                    storage_root: EMPTY_ROOT_HASH,
+                })),
             None => self.base.account(address),
         }
     }
@@ -419,7 +421,11 @@ impl MemoryState {
 
     /// Applies a change set whose accounts already carry their new records
     /// (see [`crate::execution::state_root::StateRootOutput`]).
-    pub fn apply(&mut self, changes: &ChangeSet, records: &BTreeMap<Address, Option<AccountRecord>>) {
+    pub fn apply(
+        &mut self,
+        changes: &ChangeSet,
+        records: &BTreeMap<Address, Option<AccountRecord>>,
+    ) {
         for (hash, code) in &changes.codes {
             self.codes.insert(*hash, code.clone());
         }
@@ -523,9 +529,18 @@ mod tests {
     fn overlay_reads_changes_before_base() {
         let mut base = MemoryState::default();
         let a = Address::repeat_byte(1);
-        base.insert_account(a, 1, U256::from(10), Bytes::new(), [(U256::from(1), U256::from(5))]);
+        base.insert_account(
+            a,
+            1,
+            U256::from(10),
+            Bytes::new(),
+            [(U256::from(1), U256::from(5))],
+        );
         let mut overlay = StateOverlay::new(&base, SpecId::CANCUN);
-        assert_eq!(overlay.storage_ref(a, U256::from(1)).ok(), Some(U256::from(5)));
+        assert_eq!(
+            overlay.storage_ref(a, U256::from(1)).ok(),
+            Some(U256::from(5))
+        );
         overlay.changes_mut().accounts.insert(
             a,
             AccountChange {
@@ -535,6 +550,9 @@ mod tests {
             },
         );
         assert_eq!(overlay.storage_ref(a, U256::from(1)).ok(), Some(U256::ZERO));
-        assert_eq!(overlay.basic_ref(a).ok().flatten().map(|i| i.nonce), Some(2));
+        assert_eq!(
+            overlay.basic_ref(a).ok().flatten().map(|i| i.nonce),
+            Some(2)
+        );
     }
 }

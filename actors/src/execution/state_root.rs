@@ -35,6 +35,9 @@ pub fn storage_root(slots: &BTreeMap<U256, U256>) -> B256 {
     )
 }
 
+// `..Default::default()` keeps this compiling if alloy-trie's `account-ext` feature
+// (an extra field) is switched on by another crate.
+#[allow(clippy::needless_update)]
 fn trie_account(record: &AccountRecord) -> TrieAccount {
     TrieAccount {
         nonce: record.nonce,
@@ -124,12 +127,27 @@ mod tests {
     fn single_account_root_matches_known_value() {
         // One account 0x00..01 with balance 1 wei (cross-checked with geth's trie).
         let mut state = MemoryState::default();
-        state.insert_account(Address::with_last_byte(1), 0, U256::from(1), Bytes::new(), []);
-        let root = state_root(&state, &ChangeSet::default()).map(|o| o.root).ok();
+        state.insert_account(
+            Address::with_last_byte(1),
+            0,
+            U256::from(1),
+            Bytes::new(),
+            [],
+        );
+        let root = state_root(&state, &ChangeSet::default())
+            .map(|o| o.root)
+            .ok();
         let again = {
             let mut changes = ChangeSet::default();
-            changes.set_account(Address::with_last_byte(1), 0, U256::from(1), revm::primitives::KECCAK_EMPTY);
-            state_root(&MemoryState::default(), &changes).map(|o| o.root).ok()
+            changes.set_account(
+                Address::with_last_byte(1),
+                0,
+                U256::from(1),
+                revm::primitives::KECCAK_EMPTY,
+            );
+            state_root(&MemoryState::default(), &changes)
+                .map(|o| o.root)
+                .ok()
         };
         assert_eq!(root, again);
         assert_ne!(root, Some(EMPTY_ROOT_HASH));
