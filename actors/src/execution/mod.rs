@@ -4,9 +4,11 @@
 //! - [`state`]: the state reader trait, change sets, the revm database overlay;
 //! - [`state_root`]: state and storage roots with alloy-trie;
 //! - [`executor`]: transaction execution with revm;
+//! - [`storage`]: the redb chain store;
 //! - [`statetest`]: the GeneralStateTests conformance runner (`kalgo statetest`).
 
 pub mod executor;
 pub mod state;
 pub mod state_root;
 pub mod statetest;
+pub mod storage;
