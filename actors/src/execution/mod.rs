@@ -3,11 +3,16 @@
 //!
 //! - [`state`]: the state reader trait, change sets, the revm database overlay;
 //! - [`state_root`]: state and storage roots with alloy-trie;
+//! - [`chain_config`], [`genesis`]: the fork schedule and `genesis.json`;
+//! - [`header`]: the header with Kaleido's extra fields;
 //! - [`executor`]: transaction execution with revm;
 //! - [`storage`]: the redb chain store;
 //! - [`statetest`]: the GeneralStateTests conformance runner (`kalgo statetest`).
 
+pub mod chain_config;
 pub mod executor;
+pub mod genesis;
+pub mod header;
 pub mod state;
 pub mod state_root;
 pub mod statetest;
