@@ -5,10 +5,12 @@
 //! - [`state_root`]: state and storage roots with alloy-trie;
 //! - [`chain_config`], [`genesis`]: the fork schedule and `genesis.json`;
 //! - [`header`]: the header with Kaleido's extra fields;
+//! - [`block`]: block execution, validation, building and commit;
 //! - [`executor`]: transaction execution with revm;
 //! - [`storage`]: the redb chain store;
 //! - [`statetest`]: the GeneralStateTests conformance runner (`kalgo statetest`).
 
+pub mod block;
 pub mod chain_config;
 pub mod executor;
 pub mod genesis;
