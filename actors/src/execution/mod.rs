@@ -6,6 +6,7 @@
 //! - [`chain_config`], [`genesis`]: the fork schedule and `genesis.json`;
 //! - [`header`]: the header with Kaleido's extra fields;
 //! - [`block`]: block execution, validation, building and commit;
+//! - [`pool`]: the transaction pool;
 //! - [`executor`]: transaction execution with revm;
 //! - [`storage`]: the redb chain store;
 //! - [`statetest`]: the GeneralStateTests conformance runner (`kalgo statetest`).
@@ -15,6 +16,7 @@ pub mod chain_config;
 pub mod executor;
 pub mod genesis;
 pub mod header;
+pub mod pool;
 pub mod state;
 pub mod state_root;
 pub mod statetest;
