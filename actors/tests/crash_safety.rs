@@ -104,11 +104,11 @@ fn child(path: &Path) -> Result<(), String> {
 #[test]
 fn crash_child_entry() {
     // Only does something when started by `store_survives_sigkill` as the child.
-    if let Some(path) = std::env::var_os(CHILD_ENV) {
-        if let Err(e) = child(Path::new(&path)) {
-            eprintln!("child failed: {e}");
-            std::process::exit(3);
-        }
+    if let Some(path) = std::env::var_os(CHILD_ENV)
+        && let Err(e) = child(Path::new(&path))
+    {
+        eprintln!("child failed: {e}");
+        std::process::exit(3);
     }
 }
 
