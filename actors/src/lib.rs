@@ -4,4 +4,7 @@
 //! only by messages (see `ARCHITECTURE.md`). Protocol rules are not decided here:
 //! they live in the `spec` crate.
 //!
-//! State today: the execution layer and the actors are not built yet (issues 4 and 6).
+//! State today: the execution layer exists as plain library code in [`execution`]
+//! (revm over redb storage, state root, genesis, blocks, pool, statetest runner);
+//! the actors that host it are not built yet.
+pub mod execution;

@@ -1,0 +1,657 @@
+//! Block execution, building and commit: signed transactions (legacy/EIP-155,
+//! EIP-2930, EIP-1559) through revm, receipts, logs bloom, gas, transaction and
+//! receipt roots, the block reward, the state root, and the header.
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+
+use alloy_consensus::{
+    Eip658Value, Header, Receipt, ReceiptEnvelope, Transaction, TxEnvelope, TxReceipt,
+    proofs::{calculate_receipt_root, calculate_transaction_root},
+    transaction::SignerRecoverable,
+};
+use alloy_eips::eip1559::BaseFeeParams;
+use alloy_evm::FromRecoveredTx;
+use alloy_primitives::{Address, B256, Bloom, Bytes, U256};
+use alloy_trie::EMPTY_ROOT_HASH;
+use revm::{
+    context::{BlockEnv, CfgEnv, TxEnv, result::EVMError},
+    primitives::hardfork::SpecId,
+};
+
+use crate::execution::{
+    chain_config::ChainConfig,
+    executor::TxExecutor,
+    genesis::{Genesis, INITIAL_BASE_FEE},
+    header::KalgoHeader,
+    state::{AccountRecord, ChangeSet, StateOverlay, StateReader, StorageError},
+    state_root::state_root,
+    storage::{BlockCommit, Head, Store},
+};
+
+/// Why a block could not be executed, built or committed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// A transaction's signature does not recover.
+    #[error("transaction {index}: bad signature")]
+    BadSignature {
+        /// Position in the block.
+        index: usize,
+    },
+    /// A transaction is invalid in this block (nonce, funds, gas, chain id, type…).
+    #[error("transaction {index}: invalid: {reason}")]
+    InvalidTransaction {
+        /// Position in the block.
+        index: usize,
+        /// revm's reason.
+        reason: String,
+    },
+    /// The transactions use more gas than the block allows.
+    #[error("block gas used {used} exceeds limit {limit}")]
+    GasLimitExceeded {
+        /// Gas used.
+        used: u64,
+        /// Gas limit.
+        limit: u64,
+    },
+    /// A re-executed block does not match its header.
+    #[error("header field {0} does not match execution")]
+    HeaderMismatch(&'static str),
+    /// Reading or writing state failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A block: header and transactions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// Header.
+    pub header: KalgoHeader,
+    /// Transactions.
+    pub transactions: Vec<TxEnvelope>,
+}
+
+impl Block {
+    /// Encoded body: an RLP list of the transactions (network encoding).
+    pub fn encode_body(&self) -> Vec<u8> {
+        alloy_rlp::encode(&self.transactions)
+    }
+
+    /// Decodes [`Self::encode_body`].
+    pub fn decode_body(mut bytes: &[u8]) -> Result<Vec<TxEnvelope>, alloy_rlp::Error> {
+        <Vec<TxEnvelope> as alloy_rlp::Decodable>::decode(&mut bytes)
+    }
+}
+
+/// What the consensus layer decides about the next block (everything that is not
+/// derived from executing its transactions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockAttributes {
+    /// Timestamp (seconds).
+    pub timestamp: u64,
+    /// Reward recipient (the proposer's registered coinbase).
+    pub coinbase: Address,
+    /// Gas limit.
+    pub gas_limit: u64,
+    /// The block's sortition seed (also the header's mix hash and PREVRANDAO).
+    pub seed: B256,
+    /// The proposer.
+    pub proposer: Address,
+    /// Total balance of miners (Kaleido's TBM), computed by consensus code.
+    pub total_balance_of_miners: U256,
+    /// Extra data (≤ 32 bytes).
+    pub extra_data: Bytes,
+}
+
+/// A block after execution, ready to commit.
+#[derive(Clone, Debug)]
+pub struct ExecutedBlock {
+    /// The block, with a header filled from execution.
+    pub block: Block,
+    /// Recovered senders, per transaction.
+    pub senders: Vec<Address>,
+    /// Receipts, per transaction.
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// State changes.
+    pub changes: ChangeSet,
+    /// New account records with storage roots.
+    pub records: BTreeMap<Address, Option<AccountRecord>>,
+}
+
+impl ExecutedBlock {
+    /// Block hash.
+    pub fn hash(&self) -> B256 {
+        self.block.header.hash()
+    }
+}
+
+/// The EVM configuration for a block.
+pub fn cfg_env(config: &ChainConfig, spec: SpecId) -> CfgEnv {
+    let mut cfg = CfgEnv::default();
+    cfg.set_spec_and_mainnet_gas_params(spec);
+    cfg.chain_id = config.chain_id();
+    cfg
+}
+
+/// Base fee of a child of `parent` at `spec`.
+pub fn next_base_fee(parent: &Header, spec: SpecId) -> Option<u64> {
+    if !spec.is_enabled_in(SpecId::LONDON) {
+        return None;
+    }
+    match parent.base_fee_per_gas {
+        None => Some(INITIAL_BASE_FEE),
+        Some(_) => parent.next_block_base_fee(BaseFeeParams::ethereum()),
+    }
+}
+
+fn block_env(
+    number: u64,
+    attrs: &BlockAttributes,
+    base_fee: Option<u64>,
+    spec: SpecId,
+) -> BlockEnv {
+    let mut block = BlockEnv {
+        number: U256::from(number),
+        beneficiary: attrs.coinbase,
+        timestamp: U256::from(attrs.timestamp),
+        gas_limit: attrs.gas_limit,
+        basefee: base_fee.unwrap_or_default(),
+        difficulty: U256::from(1),
+        prevrandao: spec.is_enabled_in(SpecId::MERGE).then_some(attrs.seed),
+        ..Default::default()
+    };
+    if spec.is_enabled_in(SpecId::CANCUN) {
+        block.set_blob_excess_gas_and_price(
+            0,
+            revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN,
+        );
+    }
+    block
+}
+
+/// Executes transactions on top of `parent` and assembles the block.
+struct BlockRun<'a, S: StateReader + ?Sized> {
+    config: &'a ChainConfig,
+    parent: &'a KalgoHeader,
+    attrs: &'a BlockAttributes,
+    spec: SpecId,
+    base_fee: Option<u64>,
+    executor: TxExecutor<'a, S>,
+    transactions: Vec<TxEnvelope>,
+    senders: Vec<Address>,
+    receipts: Vec<ReceiptEnvelope>,
+    gas_used: u64,
+}
+
+impl<'a, S: StateReader + ?Sized> BlockRun<'a, S> {
+    fn new(
+        config: &'a ChainConfig,
+        state: &'a S,
+        parent: &'a KalgoHeader,
+        attrs: &'a BlockAttributes,
+    ) -> Self {
+        let number = parent.number().saturating_add(1);
+        let spec = config.spec_at(number, attrs.timestamp);
+        let base_fee = next_base_fee(&parent.eth, spec);
+        let executor = TxExecutor::new(
+            StateOverlay::new(state, spec),
+            cfg_env(config, spec),
+            block_env(number, attrs, base_fee, spec),
+        );
+        Self {
+            config,
+            parent,
+            attrs,
+            spec,
+            base_fee,
+            executor,
+            transactions: Vec::new(),
+            senders: Vec::new(),
+            receipts: Vec::new(),
+            gas_used: 0,
+        }
+    }
+
+    /// Executes one transaction; on error the state is unchanged.
+    fn push(&mut self, tx: TxEnvelope, sender: Address) -> Result<(), BlockError> {
+        let index = self.transactions.len();
+        if self.gas_used.saturating_add(tx.gas_limit()) > self.attrs.gas_limit {
+            return Err(BlockError::GasLimitExceeded {
+                used: self.gas_used.saturating_add(tx.gas_limit()),
+                limit: self.attrs.gas_limit,
+            });
+        }
+        let result = self
+            .executor
+            .execute(TxEnv::from_recovered_tx(&tx, sender))
+            .map_err(|e| match e {
+                EVMError::Database(e) => BlockError::Storage(e),
+                other => BlockError::InvalidTransaction {
+                    index,
+                    reason: other.to_string(),
+                },
+            })?;
+        self.gas_used = self.gas_used.saturating_add(result.tx_gas_used());
+        let status = if self.spec.is_enabled_in(SpecId::BYZANTIUM) {
+            Eip658Value::Eip658(result.is_success())
+        } else {
+            let overlay = self.executor.overlay();
+            Eip658Value::PostState(state_root(overlay.base(), overlay.changes())?.root)
+        };
+        let receipt = Receipt {
+            status,
+            cumulative_gas_used: self.gas_used,
+            logs: result.into_logs(),
+        }
+        .with_bloom();
+        self.receipts
+            .push(ReceiptEnvelope::from_typed(tx.tx_type(), receipt));
+        self.transactions.push(tx);
+        self.senders.push(sender);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<ExecutedBlock, BlockError> {
+        let number = self.parent.number().saturating_add(1);
+        let reward = self.config.block_reward(number);
+        self.executor
+            .overlay_mut()
+            .add_balance(self.attrs.coinbase, reward)?;
+        let overlay = self.executor.into_overlay();
+        let out = state_root(overlay.base(), overlay.changes())?;
+        let mut logs_bloom = Bloom::default();
+        for r in &self.receipts {
+            logs_bloom.accrue_bloom(&r.bloom());
+        }
+        let spec = self.spec;
+        let eth = Header {
+            parent_hash: self.parent.hash(),
+            ommers_hash: alloy_consensus::EMPTY_OMMER_ROOT_HASH,
+            beneficiary: self.attrs.coinbase,
+            state_root: out.root,
+            transactions_root: calculate_transaction_root(&self.transactions),
+            receipts_root: calculate_receipt_root(&self.receipts),
+            logs_bloom,
+            difficulty: U256::from(1),
+            number,
+            gas_limit: self.attrs.gas_limit,
+            gas_used: self.gas_used,
+            timestamp: self.attrs.timestamp,
+            extra_data: self.attrs.extra_data.clone(),
+            mix_hash: self.attrs.seed,
+            nonce: alloy_primitives::B64::from(1u64),
+            base_fee_per_gas: self.base_fee,
+            withdrawals_root: spec
+                .is_enabled_in(SpecId::SHANGHAI)
+                .then_some(EMPTY_ROOT_HASH),
+            blob_gas_used: spec.is_enabled_in(SpecId::CANCUN).then_some(0),
+            excess_blob_gas: spec.is_enabled_in(SpecId::CANCUN).then_some(0),
+            parent_beacon_block_root: spec.is_enabled_in(SpecId::CANCUN).then_some(B256::ZERO),
+            requests_hash: spec
+                .is_enabled_in(SpecId::PRAGUE)
+                .then_some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH),
+            ..Default::default()
+        };
+        Ok(ExecutedBlock {
+            block: Block {
+                header: KalgoHeader {
+                    eth,
+                    seed: self.attrs.seed,
+                    total_balance_of_miners: self.attrs.total_balance_of_miners,
+                    proposer: self.attrs.proposer,
+                },
+                transactions: self.transactions,
+            },
+            senders: self.senders,
+            receipts: self.receipts,
+            changes: overlay.into_changes(),
+            records: out.records,
+        })
+    }
+}
+
+/// Executes a block's transactions (all must be valid) on the parent state.
+pub fn execute_block<S: StateReader + ?Sized>(
+    config: &ChainConfig,
+    state: &S,
+    parent: &KalgoHeader,
+    attrs: &BlockAttributes,
+    transactions: Vec<TxEnvelope>,
+) -> Result<ExecutedBlock, BlockError> {
+    let mut run = BlockRun::new(config, state, parent, attrs);
+    for (index, tx) in transactions.into_iter().enumerate() {
+        let sender = tx
+            .recover_signer()
+            .map_err(|_| BlockError::BadSignature { index })?;
+        run.push(tx, sender)?;
+    }
+    run.finish()
+}
+
+/// Re-executes a received block and checks its header against the result.
+pub fn validate_block<S: StateReader + ?Sized>(
+    config: &ChainConfig,
+    state: &S,
+    parent: &KalgoHeader,
+    block: &Block,
+) -> Result<ExecutedBlock, BlockError> {
+    let h = &block.header;
+    let attrs = BlockAttributes {
+        timestamp: h.eth.timestamp,
+        coinbase: h.eth.beneficiary,
+        gas_limit: h.eth.gas_limit,
+        seed: h.seed,
+        proposer: h.proposer,
+        total_balance_of_miners: h.total_balance_of_miners,
+        extra_data: h.eth.extra_data.clone(),
+    };
+    let executed = execute_block(config, state, parent, &attrs, block.transactions.clone())?;
+    let e = &executed.block.header.eth;
+    let checks: [(&'static str, bool); 6] = [
+        ("stateRoot", e.state_root == h.eth.state_root),
+        ("receiptsRoot", e.receipts_root == h.eth.receipts_root),
+        (
+            "transactionsRoot",
+            e.transactions_root == h.eth.transactions_root,
+        ),
+        ("gasUsed", e.gas_used == h.eth.gas_used),
+        ("logsBloom", e.logs_bloom == h.eth.logs_bloom),
+        ("hash", executed.block.header == *h),
+    ];
+    if let Some((field, _)) = checks.iter().find(|(_, ok)| !ok) {
+        return Err(BlockError::HeaderMismatch(field));
+    }
+    Ok(executed)
+}
+
+/// Builds a block from candidate transactions (already ordered by the pool),
+/// skipping those that do not fit or fail, until the gas limit or `time_budget`.
+pub fn build_block<S: StateReader + ?Sized>(
+    config: &ChainConfig,
+    state: &S,
+    parent: &KalgoHeader,
+    attrs: &BlockAttributes,
+    candidates: impl IntoIterator<Item = (TxEnvelope, Address)>,
+    time_budget: Duration,
+) -> Result<(ExecutedBlock, Vec<(B256, BlockError)>), BlockError> {
+    let started = Instant::now();
+    let mut run = BlockRun::new(config, state, parent, attrs);
+    let mut rejected = Vec::new();
+    for (tx, sender) in candidates {
+        if started.elapsed() >= time_budget {
+            break;
+        }
+        if run.gas_used.saturating_add(21_000) > attrs.gas_limit {
+            break;
+        }
+        let hash = *tx.tx_hash();
+        match run.push(tx, sender) {
+            Ok(()) => {}
+            Err(BlockError::Storage(e)) => return Err(BlockError::Storage(e)),
+            Err(e) => rejected.push((hash, e)),
+        }
+    }
+    Ok((run.finish()?, rejected))
+}
+
+/// Commits an executed block with its certificate in one store transaction.
+pub fn commit_block(
+    store: &Store,
+    executed: &ExecutedBlock,
+    certificate: &[u8],
+) -> Result<Head, BlockError> {
+    let header = executed.block.header.encode_to_vec();
+    let body = executed.block.encode_body();
+    let receipts = alloy_rlp::encode(&executed.receipts);
+    let tx_hashes: Vec<B256> = executed
+        .block
+        .transactions
+        .iter()
+        .map(|t| *t.tx_hash())
+        .collect();
+    let hash = executed.hash();
+    let head = Head {
+        number: executed.block.header.number(),
+        hash,
+        state_root: executed.block.header.eth.state_root,
+    };
+    store.commit_block(&BlockCommit {
+        number: head.number,
+        hash,
+        header: &header,
+        body: &body,
+        certificate,
+        receipts: &receipts,
+        tx_hashes: &tx_hashes,
+        changes: &executed.changes,
+        records: &executed.records,
+        state_root: head.state_root,
+    })?;
+    Ok(head)
+}
+
+/// Writes the genesis block into an empty store (or checks it matches a stored one).
+pub fn init_genesis(store: &Store, genesis: &Genesis) -> Result<(Head, KalgoHeader), BlockError> {
+    let (changes, root, header) = genesis.build()?;
+    let hash = header.hash();
+    if let Some(head) = store.head()? {
+        return match store.canonical_hash(0)? {
+            Some(h) if h == hash => Ok((head, header)),
+            _ => Err(BlockError::HeaderMismatch("genesis hash")),
+        };
+    }
+    let records = crate::execution::state_root::changed_records(
+        &crate::execution::state::MemoryState::default(),
+        &changes,
+    )?;
+    let encoded = header.encode_to_vec();
+    let head = Head {
+        number: 0,
+        hash,
+        state_root: root,
+    };
+    store.commit_block(&BlockCommit {
+        number: 0,
+        hash,
+        header: &encoded,
+        body: &alloy_rlp::encode(Vec::<TxEnvelope>::new()),
+        certificate: &[],
+        receipts: &alloy_rlp::encode(Vec::<ReceiptEnvelope>::new()),
+        tx_hashes: &[],
+        changes: &changes,
+        records: &records,
+        state_root: root,
+    })?;
+    Ok((head, header))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::state::MemoryState;
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxLegacy};
+    use alloy_primitives::TxKind;
+    use alloy_signer::SignerSync;
+    use alloy_signer_local::PrivateKeySigner;
+
+    pub(crate) fn signer(n: u8) -> PrivateKeySigner {
+        PrivateKeySigner::from_bytes(&B256::repeat_byte(n))
+            .unwrap_or_else(|_| PrivateKeySigner::random())
+    }
+
+    pub(crate) fn transfer(
+        key: &PrivateKeySigner,
+        chain_id: u64,
+        nonce: u64,
+        to: Address,
+        legacy: bool,
+    ) -> TxEnvelope {
+        if legacy {
+            let tx = TxLegacy {
+                chain_id: Some(chain_id),
+                nonce,
+                gas_price: 2_000_000_000,
+                gas_limit: 21_000,
+                to: TxKind::Call(to),
+                value: U256::from(1000),
+                input: Bytes::new(),
+            };
+            let sig = key
+                .sign_hash_sync(&tx.signature_hash())
+                .unwrap_or_else(|_| unreachable!());
+            tx.into_signed(sig).into()
+        } else {
+            let tx = TxEip1559 {
+                chain_id,
+                nonce,
+                gas_limit: 21_000,
+                max_fee_per_gas: 3_000_000_000,
+                max_priority_fee_per_gas: 1_000_000_000,
+                to: TxKind::Call(to),
+                value: U256::from(1000),
+                access_list: Default::default(),
+                input: Bytes::new(),
+            };
+            let sig = key
+                .sign_hash_sync(&tx.signature_hash())
+                .unwrap_or_else(|_| unreachable!());
+            tx.into_signed(sig).into()
+        }
+    }
+
+    fn attrs(ts: u64) -> BlockAttributes {
+        BlockAttributes {
+            timestamp: ts,
+            coinbase: Address::repeat_byte(0xcb),
+            gas_limit: 63_000_000,
+            seed: B256::repeat_byte(5),
+            proposer: Address::repeat_byte(0xcc),
+            total_balance_of_miners: U256::from(1),
+            extra_data: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn executes_validates_and_commits_blocks() -> Result<(), BlockError> {
+        for config in [ChainConfig::new_chain(1337), ChainConfig::kaleido(888)] {
+            let key = signer(1);
+            let mut genesis_state = MemoryState::default();
+            genesis_state.insert_account(
+                key.address(),
+                0,
+                U256::from(10u128.pow(20)),
+                Bytes::new(),
+                [],
+            );
+            let parent = KalgoHeader::default();
+            let legacy_only = config.spec_at(1, 10) < SpecId::LONDON;
+            let txs = vec![
+                transfer(&key, config.chain_id(), 0, Address::repeat_byte(2), true),
+                transfer(
+                    &key,
+                    config.chain_id(),
+                    1,
+                    Address::repeat_byte(3),
+                    legacy_only,
+                ),
+            ];
+            let executed =
+                execute_block(&config, &genesis_state, &parent, &attrs(10), txs.clone())?;
+            assert_eq!(executed.receipts.len(), 2);
+            assert_eq!(executed.block.header.eth.gas_used, 42_000);
+            let validated = validate_block(&config, &genesis_state, &parent, &executed.block)?;
+            assert_eq!(validated.hash(), executed.hash());
+            // A tampered header is rejected.
+            let mut bad = executed.block.clone();
+            bad.header.eth.gas_used += 1;
+            assert!(matches!(
+                validate_block(&config, &genesis_state, &parent, &bad),
+                Err(BlockError::HeaderMismatch("gasUsed"))
+            ));
+            // Replaying nonce 0 is invalid.
+            assert!(matches!(
+                execute_block(
+                    &config,
+                    &genesis_state,
+                    &parent,
+                    &attrs(10),
+                    vec![txs[0].clone(), txs[0].clone()]
+                ),
+                Err(BlockError::InvalidTransaction { index: 1, .. })
+            ));
+            // Wrong chain id.
+            let wrong = transfer(&key, 5, 0, Address::repeat_byte(2), true);
+            assert!(
+                execute_block(&config, &genesis_state, &parent, &attrs(10), vec![wrong]).is_err()
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn builder_skips_bad_transactions_and_commit_roundtrips() -> Result<(), BlockError> {
+        let config = ChainConfig::new_chain(1337);
+        let key = signer(7);
+        let text = format!(
+            r#"{{"config": {}, "gasLimit": "0x3c14dc0", "alloc": {{"{}": {{"balance": "0x56bc75e2d63100000"}}}}}}"#,
+            serde_json::to_string(&config).unwrap_or_default(),
+            key.address()
+        );
+        let genesis =
+            Genesis::from_json(&text).map_err(|_| BlockError::HeaderMismatch("genesis"))?;
+        let dir = tempfile::tempdir().map_err(|e| StorageError::Database(e.to_string()))?;
+        let store = Store::open(&dir.path().join("db"))?;
+        let (_, genesis_header) = init_genesis(&store, &genesis)?;
+        // Idempotent.
+        init_genesis(&store, &genesis)?;
+        let sender = key.address();
+        let candidates = vec![
+            (
+                transfer(&key, 1337, 0, Address::repeat_byte(2), false),
+                sender,
+            ),
+            (
+                transfer(&key, 1337, 5, Address::repeat_byte(2), false),
+                sender,
+            ), // nonce gap
+            (
+                transfer(&key, 1337, 1, Address::repeat_byte(2), false),
+                sender,
+            ),
+        ];
+        let state = store.state()?;
+        let (executed, rejected) = build_block(
+            &config,
+            &state,
+            &genesis_header,
+            &attrs(12),
+            candidates,
+            Duration::from_secs(5),
+        )?;
+        assert_eq!(executed.block.transactions.len(), 2);
+        assert_eq!(rejected.len(), 1);
+        let head = commit_block(&store, &executed, b"cert")?;
+        assert_eq!(store.head()?, Some(head));
+        // The store's state re-hashes to the header's root.
+        let state = store.state()?;
+        assert_eq!(
+            state_root(&state, &ChangeSet::default())?.root,
+            head.state_root
+        );
+        let reward = config.block_reward(1);
+        assert_eq!(
+            state
+                .account(&Address::repeat_byte(0xcb))?
+                .map(|a| a.balance),
+            Some(reward + U256::from(2 * 21_000 * 1_000_000_000u64))
+        );
+        let body = store.body(1)?.unwrap_or_default();
+        assert_eq!(
+            Block::decode_body(&body).ok(),
+            Some(executed.block.transactions.clone())
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,318 @@
+//! The chain configuration (geth's `genesis.json` `config` object plus Kaleido's
+//! `algorand` section) and the EVM fork schedule it implies.
+
+use alloy_primitives::U256;
+use revm::primitives::hardfork::SpecId;
+use serde::{Deserialize, Serialize};
+
+use crate::execution::genesis::GenesisError;
+
+/// How consensus committees are chosen (the consensus crate interprets it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommitteeMode {
+    /// Algorand's stake-weighted VRF sortition.
+    #[default]
+    Sortition,
+    /// Every registered miner votes with its exact weight.
+    Fixed,
+}
+
+/// Kaleido's `config.algorand` section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlgorandConfig {
+    /// 2λ in milliseconds.
+    pub timeout_two_lambda: u64,
+    /// Total sortition weight W.
+    pub total_weight: u64,
+    /// Blocks per miner-key interval.
+    pub interval_size: u64,
+    /// Committee selection.
+    #[serde(default)]
+    pub committee_mode: CommitteeMode,
+    /// Blocks per reward "year" (40 / 20 / 10 coins per block); Kaleido mainnet 10,512,000.
+    #[serde(default = "default_block_year")]
+    pub block_year: u64,
+}
+
+fn default_block_year() -> u64 {
+    10_512_000
+}
+
+impl Default for AlgorandConfig {
+    fn default() -> Self {
+        Self {
+            timeout_two_lambda: 2000,
+            total_weight: 10_000_000_000,
+            interval_size: 1_000_000,
+            committee_mode: CommitteeMode::Sortition,
+            block_year: default_block_year(),
+        }
+    }
+}
+
+/// The `config` object of a genesis file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainConfig {
+    /// EIP-155 chain id (required).
+    pub chain_id: Option<u64>,
+    /// Homestead activation block.
+    pub homestead_block: Option<u64>,
+    /// EIP-150 (Tangerine Whistle) activation block.
+    #[serde(rename = "eip150Block")]
+    pub eip150_block: Option<u64>,
+    /// EIP-155 activation block (replay protection; part of Spurious Dragon).
+    #[serde(rename = "eip155Block")]
+    pub eip155_block: Option<u64>,
+    /// EIP-158/161 (Spurious Dragon) activation block.
+    #[serde(rename = "eip158Block")]
+    pub eip158_block: Option<u64>,
+    /// Byzantium activation block.
+    pub byzantium_block: Option<u64>,
+    /// Constantinople activation block (run as Petersburg: revm has no EIP-1283 spec).
+    pub constantinople_block: Option<u64>,
+    /// Petersburg activation block.
+    pub petersburg_block: Option<u64>,
+    /// Istanbul activation block.
+    pub istanbul_block: Option<u64>,
+    /// Berlin activation block.
+    pub berlin_block: Option<u64>,
+    /// London activation block.
+    pub london_block: Option<u64>,
+    /// Shanghai activation time (also switches on post-merge semantics: PREVRANDAO).
+    pub shanghai_time: Option<u64>,
+    /// Cancun activation time.
+    pub cancun_time: Option<u64>,
+    /// Prague activation time.
+    pub prague_time: Option<u64>,
+    /// Kaleido's consensus parameters.
+    pub algorand: Option<AlgorandConfig>,
+}
+
+/// One KAL in wei.
+const COIN: u128 = 1_000_000_000_000_000_000;
+
+impl ChainConfig {
+    /// A new chain: every fork up to Prague active from genesis (Prague is the
+    /// newest spec used here; Osaka's per-tx gas cap is not wanted yet).
+    pub fn new_chain(chain_id: u64) -> Self {
+        Self {
+            chain_id: Some(chain_id),
+            homestead_block: Some(0),
+            eip150_block: Some(0),
+            eip155_block: Some(0),
+            eip158_block: Some(0),
+            byzantium_block: Some(0),
+            constantinople_block: Some(0),
+            petersburg_block: Some(0),
+            istanbul_block: Some(0),
+            berlin_block: Some(0),
+            london_block: Some(0),
+            shanghai_time: Some(0),
+            cancun_time: Some(0),
+            prague_time: Some(0),
+            algorand: Some(AlgorandConfig::default()),
+        }
+    }
+
+    /// Kaleido's mainnet schedule: Homestead 1, EIP-150 2, EIP-155/158 3, Byzantium 4.
+    pub fn kaleido(chain_id: u64) -> Self {
+        Self {
+            chain_id: Some(chain_id),
+            homestead_block: Some(1),
+            eip150_block: Some(2),
+            eip155_block: Some(3),
+            eip158_block: Some(3),
+            byzantium_block: Some(4),
+            algorand: Some(AlgorandConfig::default()),
+            ..Default::default()
+        }
+    }
+
+    /// The chain id (validated configs always have one).
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id.unwrap_or_default()
+    }
+
+    fn block_forks(&self) -> [(&'static str, Option<u64>); 11] {
+        [
+            ("homesteadBlock", self.homestead_block),
+            ("eip150Block", self.eip150_block),
+            ("eip155Block", self.eip155_block),
+            ("eip158Block", self.eip158_block),
+            ("byzantiumBlock", self.byzantium_block),
+            ("constantinopleBlock", self.constantinople_block),
+            ("petersburgBlock", self.petersburg_block),
+            ("istanbulBlock", self.istanbul_block),
+            ("berlinBlock", self.berlin_block),
+            ("londonBlock", self.london_block),
+            ("", None),
+        ]
+    }
+
+    /// Checks the chain id and that forks are activated in order.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        if self.chain_id.is_none_or(|id| id == 0) {
+            return Err(GenesisError::MissingChainId);
+        }
+        if self.algorand.is_none() {
+            return Err(GenesisError::MissingAlgorand);
+        }
+        check_order(
+            self.block_forks()
+                .into_iter()
+                .filter(|(n, _)| !n.is_empty()),
+        )?;
+        check_order(
+            [
+                ("shanghaiTime", self.shanghai_time),
+                ("cancunTime", self.cancun_time),
+                ("pragueTime", self.prague_time),
+            ]
+            .into_iter(),
+        )?;
+        if self.shanghai_time.is_some() && self.london_block.is_none() {
+            return Err(GenesisError::ForkOrder {
+                fork: "shanghaiTime",
+                earlier: "londonBlock",
+            });
+        }
+        if let Some(a) = &self.algorand
+            && (a.timeout_two_lambda == 0 || a.total_weight == 0 || a.interval_size == 0)
+        {
+            return Err(GenesisError::InvalidAlgorand(
+                "timeoutTwoLambda, totalWeight and intervalSize must be positive",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The revm spec active for a block at `number` with `timestamp`.
+    pub fn spec_at(&self, number: u64, timestamp: u64) -> SpecId {
+        let at_block = |b: Option<u64>| b.is_some_and(|b| number >= b);
+        let at_time = |t: Option<u64>| t.is_some_and(|t| timestamp >= t);
+        if at_time(self.prague_time) {
+            SpecId::PRAGUE
+        } else if at_time(self.cancun_time) {
+            SpecId::CANCUN
+        } else if at_time(self.shanghai_time) {
+            SpecId::SHANGHAI
+        } else if at_block(self.london_block) {
+            SpecId::LONDON
+        } else if at_block(self.berlin_block) {
+            SpecId::BERLIN
+        } else if at_block(self.istanbul_block) {
+            SpecId::ISTANBUL
+        } else if at_block(self.petersburg_block) || at_block(self.constantinople_block) {
+            SpecId::PETERSBURG
+        } else if at_block(self.byzantium_block) {
+            SpecId::BYZANTIUM
+        } else if at_block(self.eip158_block) {
+            SpecId::SPURIOUS_DRAGON
+        } else if at_block(self.eip150_block) {
+            SpecId::TANGERINE
+        } else if at_block(self.homestead_block) {
+            SpecId::HOMESTEAD
+        } else {
+            SpecId::FRONTIER
+        }
+    }
+
+    /// Block reward paid to the coinbase at height `number` (Kaleido's schedule:
+    /// 40 coins up to one block-year, 20 up to two, then 10).
+    pub fn block_reward(&self, number: u64) -> U256 {
+        let year = self
+            .algorand
+            .as_ref()
+            .map_or_else(default_block_year, |a| a.block_year);
+        let coins: u128 = if number <= year {
+            40
+        } else if number <= year.saturating_mul(2) {
+            20
+        } else {
+            10
+        };
+        U256::from(coins * COIN)
+    }
+}
+
+fn check_order(
+    forks: impl Iterator<Item = (&'static str, Option<u64>)>,
+) -> Result<(), GenesisError> {
+    let mut last: Option<(&'static str, Option<u64>)> = None;
+    for (name, at) in forks {
+        if let Some((prev_name, prev_at)) = last {
+            match (prev_at, at) {
+                (None, Some(_)) => {
+                    return Err(GenesisError::ForkOrder {
+                        fork: name,
+                        earlier: prev_name,
+                    });
+                }
+                (Some(p), Some(n)) if n < p => {
+                    return Err(GenesisError::ForkOrder {
+                        fork: name,
+                        earlier: prev_name,
+                    });
+                }
+                _ => {}
+            }
+        }
+        last = Some((name, at));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kaleido_schedule_is_byzantium_from_block_4() {
+        let c = ChainConfig::kaleido(888);
+        assert!(c.validate().is_ok());
+        assert_eq!(c.spec_at(0, 0), SpecId::FRONTIER);
+        assert_eq!(c.spec_at(3, 0), SpecId::SPURIOUS_DRAGON);
+        assert_eq!(c.spec_at(4, 0), SpecId::BYZANTIUM);
+        assert_eq!(c.spec_at(10_000_000, u64::MAX), SpecId::BYZANTIUM);
+    }
+
+    #[test]
+    fn new_chain_is_prague() {
+        let c = ChainConfig::new_chain(1337);
+        assert!(c.validate().is_ok());
+        assert_eq!(c.spec_at(0, 0), SpecId::PRAGUE);
+    }
+
+    #[test]
+    fn out_of_order_forks_are_rejected() {
+        let mut c = ChainConfig::kaleido(888);
+        c.byzantium_block = Some(1);
+        assert_eq!(
+            c.validate(),
+            Err(GenesisError::ForkOrder {
+                fork: "byzantiumBlock",
+                earlier: "eip158Block"
+            })
+        );
+        let mut c = ChainConfig::kaleido(888);
+        c.london_block = Some(10);
+        assert!(matches!(c.validate(), Err(GenesisError::ForkOrder { .. })));
+        let mut c = ChainConfig::kaleido(888);
+        c.chain_id = None;
+        assert_eq!(c.validate(), Err(GenesisError::MissingChainId));
+    }
+
+    #[test]
+    fn reward_schedule() {
+        let mut c = ChainConfig::kaleido(889);
+        if let Some(a) = c.algorand.as_mut() {
+            a.block_year = 1000;
+        }
+        assert_eq!(c.block_reward(1000), U256::from(40 * COIN));
+        assert_eq!(c.block_reward(1001), U256::from(20 * COIN));
+        assert_eq!(c.block_reward(2001), U256::from(10 * COIN));
+    }
+}

@@ -1,0 +1,66 @@
+//! kalgo's block header: the Ethereum header plus Kaleido's extra fields, kept
+//! outside the Ethereum fields so Ethereum tools see a normal header.
+
+use alloy_consensus::Header;
+use alloy_primitives::{Address, B256, U256, keccak256};
+use alloy_rlp::{RlpDecodable, RlpEncodable};
+
+/// A header: Ethereum fields and Kaleido's consensus extras.
+///
+/// `hash()` commits to all of them (RLP list `[eth_header, seed, tbm, proposer]`),
+/// so a certificate over the hash binds the extras too. `eth.hash_slow()` is the
+/// Ethereum-only view.
+#[derive(Clone, Debug, Default, PartialEq, Eq, RlpEncodable, RlpDecodable)]
+pub struct KalgoHeader {
+    /// The Ethereum header (its `mix_hash` carries the seed, as in Kaleido).
+    pub eth: Header,
+    /// The block's sortition seed.
+    pub seed: B256,
+    /// Total stake of the miners eligible at the next height (Kaleido's TBM).
+    pub total_balance_of_miners: U256,
+    /// The miner that proposed the block.
+    pub proposer: Address,
+}
+
+impl KalgoHeader {
+    /// The block hash (covers the extras).
+    pub fn hash(&self) -> B256 {
+        keccak256(alloy_rlp::encode(self))
+    }
+
+    /// Block number.
+    pub fn number(&self) -> u64 {
+        self.eth.number
+    }
+
+    /// RLP encoding (what the store keeps).
+    pub fn encode_to_vec(&self) -> Vec<u8> {
+        alloy_rlp::encode(self)
+    }
+
+    /// Decodes [`Self::encode_to_vec`].
+    pub fn decode_bytes(mut bytes: &[u8]) -> Result<Self, alloy_rlp::Error> {
+        <Self as alloy_rlp::Decodable>::decode(&mut bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_roundtrip_and_hash_covers_extras() {
+        let mut h = KalgoHeader {
+            seed: B256::repeat_byte(9),
+            total_balance_of_miners: U256::from(5),
+            ..Default::default()
+        };
+        h.eth.number = 3;
+        let bytes = h.encode_to_vec();
+        assert_eq!(KalgoHeader::decode_bytes(&bytes).ok(), Some(h.clone()));
+        let before = h.hash();
+        h.total_balance_of_miners = U256::from(6);
+        assert_ne!(before, h.hash());
+        assert!(KalgoHeader::decode_bytes(&[0xc0]).is_err());
+    }
+}

@@ -1,0 +1,23 @@
+//! Ethereum execution: revm over kalgo's own state storage, the MPT state root,
+//! and the Ethereum state test runner that proves them.
+//!
+//! - [`state`]: the state reader trait, change sets, the revm database overlay;
+//! - [`state_root`]: state and storage roots with alloy-trie;
+//! - [`chain_config`], [`genesis`]: the fork schedule and `genesis.json`;
+//! - [`header`]: the header with Kaleido's extra fields;
+//! - [`block`]: block execution, validation, building and commit;
+//! - [`pool`]: the transaction pool;
+//! - [`executor`]: transaction execution with revm;
+//! - [`storage`]: the redb chain store;
+//! - [`statetest`]: the GeneralStateTests conformance runner (`kalgo statetest`).
+
+pub mod block;
+pub mod chain_config;
+pub mod executor;
+pub mod genesis;
+pub mod header;
+pub mod pool;
+pub mod state;
+pub mod state_root;
+pub mod statetest;
+pub mod storage;

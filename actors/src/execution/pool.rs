@@ -1,0 +1,618 @@
+//! The transaction pool: admission checks, per-sender nonce ordering, pending
+//! (executable now) and queued (nonce gap) transactions, replacement by a higher
+//! fee, size and per-sender limits, eviction of the cheapest, and the order in
+//! which a block builder takes transactions (by fee, then nonce).
+
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+use alloy_consensus::{Transaction, TxEnvelope, transaction::SignerRecoverable};
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+use alloy_evm::FromRecoveredTx;
+use alloy_primitives::{Address, B256, U256};
+use revm::{
+    context::TxEnv, context_interface::cfg::gas::calculate_initial_tx_gas_for_tx,
+    primitives::hardfork::SpecId,
+};
+
+use crate::execution::state::{StateReader, StorageError};
+
+/// Why a transaction was not admitted. A rejected transaction leaves the pool unchanged.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PoolError {
+    /// The bytes are not a valid EIP-2718 transaction.
+    #[error("malformed transaction: {0}")]
+    Malformed(String),
+    /// The transaction type is not accepted (blob and set-code transactions).
+    #[error("unsupported transaction type {0}")]
+    UnsupportedType(u8),
+    /// The encoded transaction is larger than allowed.
+    #[error("transaction of {size} bytes exceeds {max}")]
+    Oversize {
+        /// Size in bytes.
+        size: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// The signature does not recover a sender.
+    #[error("bad signature")]
+    BadSignature,
+    /// The chain id is missing (pre-EIP-155 legacy) or wrong.
+    #[error("wrong chain id: expected {expected}, got {got:?}")]
+    WrongChainId {
+        /// This chain's id.
+        expected: u64,
+        /// The transaction's.
+        got: Option<u64>,
+    },
+    /// The nonce is below the sender's account nonce.
+    #[error("nonce too low: account nonce {account}, transaction nonce {tx}")]
+    NonceTooLow {
+        /// Account nonce.
+        account: u64,
+        /// Transaction nonce.
+        tx: u64,
+    },
+    /// The sender cannot pay `gas_limit * max fee + value`.
+    #[error("insufficient funds: need {needed}, have {available}")]
+    InsufficientFunds {
+        /// Maximum cost.
+        needed: U256,
+        /// Balance.
+        available: U256,
+    },
+    /// The gas limit is below the intrinsic gas.
+    #[error("intrinsic gas too low: need {needed}, limit {limit}")]
+    IntrinsicGas {
+        /// Intrinsic gas.
+        needed: u64,
+        /// Transaction gas limit.
+        limit: u64,
+    },
+    /// The gas limit exceeds the block gas limit.
+    #[error("gas limit {limit} exceeds block gas limit {block}")]
+    GasLimitTooHigh {
+        /// Transaction gas limit.
+        limit: u64,
+        /// Block gas limit.
+        block: u64,
+    },
+    /// The fee is below the pool's minimum.
+    #[error("fee too low: minimum {min}, got {got}")]
+    FeeTooLow {
+        /// Minimum gas price.
+        min: u128,
+        /// The transaction's max fee per gas.
+        got: u128,
+    },
+    /// A transaction with the same sender and nonce exists and this one does not
+    /// pay enough more to replace it.
+    #[error("replacement underpriced: need at least {min}, got {got}")]
+    ReplacementUnderpriced {
+        /// Minimum fee for a replacement.
+        min: u128,
+        /// Offered fee.
+        got: u128,
+    },
+    /// The same transaction is already pooled.
+    #[error("already known")]
+    AlreadyKnown,
+    /// The sender has too many pooled transactions.
+    #[error("sender has {0} pooled transactions (limit)")]
+    SenderLimit(usize),
+    /// The pool is full and the transaction is not better than the cheapest one.
+    #[error("pool is full")]
+    PoolFull,
+    /// Reading the sender's account failed.
+    #[error("state: {0}")]
+    Storage(String),
+}
+
+impl From<StorageError> for PoolError {
+    fn from(e: StorageError) -> Self {
+        PoolError::Storage(e.to_string())
+    }
+}
+
+/// Pool limits and chain parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Chain id transactions must carry.
+    pub chain_id: u64,
+    /// Spec used for intrinsic gas.
+    pub spec: SpecId,
+    /// Block gas limit.
+    pub block_gas_limit: u64,
+    /// Most transactions in the pool.
+    pub max_transactions: usize,
+    /// Most transactions per sender.
+    pub max_per_sender: usize,
+    /// Largest encoded transaction.
+    pub max_tx_size: usize,
+    /// Minimum max-fee-per-gas.
+    pub min_gas_price: u128,
+    /// A replacement must pay this many percent more (fee and tip).
+    pub price_bump_percent: u128,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            chain_id: 1,
+            spec: SpecId::PRAGUE,
+            block_gas_limit: 63_000_000,
+            max_transactions: 5120,
+            max_per_sender: 64,
+            max_tx_size: 128 * 1024,
+            min_gas_price: 1,
+            price_bump_percent: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct PooledTx {
+    tx: TxEnvelope,
+    sender: Address,
+    hash: B256,
+}
+
+impl PooledTx {
+    fn max_fee(&self) -> u128 {
+        self.tx.max_fee_per_gas()
+    }
+}
+
+/// The pool.
+#[derive(Debug)]
+pub struct TxPool {
+    config: PoolConfig,
+    by_sender: HashMap<Address, BTreeMap<u64, PooledTx>>,
+    by_hash: HashMap<B256, (Address, u64)>,
+}
+
+impl TxPool {
+    /// An empty pool.
+    pub fn new(config: PoolConfig) -> Self {
+        Self {
+            config,
+            by_sender: HashMap::new(),
+            by_hash: HashMap::new(),
+        }
+    }
+
+    /// Number of pooled transactions.
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    /// Whether the pool is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// Whether `hash` is pooled.
+    pub fn contains(&self, hash: &B256) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
+    /// Decodes and admits a raw (EIP-2718) transaction.
+    pub fn add_raw<S: StateReader + ?Sized>(
+        &mut self,
+        raw: &[u8],
+        state: &S,
+    ) -> Result<B256, PoolError> {
+        if raw.len() > self.config.max_tx_size {
+            return Err(PoolError::Oversize {
+                size: raw.len(),
+                max: self.config.max_tx_size,
+            });
+        }
+        let mut buf = raw;
+        let tx =
+            TxEnvelope::decode_2718(&mut buf).map_err(|e| PoolError::Malformed(e.to_string()))?;
+        if !buf.is_empty() {
+            return Err(PoolError::Malformed("trailing bytes".to_string()));
+        }
+        self.add(tx, state)
+    }
+
+    /// Checks and admits a transaction against the head state.
+    pub fn add<S: StateReader + ?Sized>(
+        &mut self,
+        tx: TxEnvelope,
+        state: &S,
+    ) -> Result<B256, PoolError> {
+        let hash = *tx.tx_hash();
+        if self.by_hash.contains_key(&hash) {
+            return Err(PoolError::AlreadyKnown);
+        }
+        if matches!(tx, TxEnvelope::Eip4844(_) | TxEnvelope::Eip7702(_)) {
+            return Err(PoolError::UnsupportedType(tx.tx_type() as u8));
+        }
+        let size = tx.encode_2718_len();
+        if size > self.config.max_tx_size {
+            return Err(PoolError::Oversize {
+                size,
+                max: self.config.max_tx_size,
+            });
+        }
+        if tx.chain_id() != Some(self.config.chain_id) {
+            return Err(PoolError::WrongChainId {
+                expected: self.config.chain_id,
+                got: tx.chain_id(),
+            });
+        }
+        let sender = tx.recover_signer().map_err(|_| PoolError::BadSignature)?;
+        let gas_limit = tx.gas_limit();
+        if gas_limit > self.config.block_gas_limit {
+            return Err(PoolError::GasLimitTooHigh {
+                limit: gas_limit,
+                block: self.config.block_gas_limit,
+            });
+        }
+        let intrinsic = calculate_initial_tx_gas_for_tx(
+            TxEnv::from_recovered_tx(&tx, sender),
+            self.config.spec,
+            None,
+        );
+        let needed = intrinsic
+            .initial_regular_gas
+            .saturating_add(intrinsic.initial_state_gas)
+            .max(intrinsic.floor_gas);
+        if gas_limit < needed {
+            return Err(PoolError::IntrinsicGas {
+                needed,
+                limit: gas_limit,
+            });
+        }
+        let fee = tx.max_fee_per_gas();
+        if fee < self.config.min_gas_price {
+            return Err(PoolError::FeeTooLow {
+                min: self.config.min_gas_price,
+                got: fee,
+            });
+        }
+        let account = state.account(&sender)?.unwrap_or_default();
+        if tx.nonce() < account.nonce {
+            return Err(PoolError::NonceTooLow {
+                account: account.nonce,
+                tx: tx.nonce(),
+            });
+        }
+        let cost = U256::from(gas_limit)
+            .saturating_mul(U256::from(fee))
+            .saturating_add(tx.value());
+        if cost > account.balance {
+            return Err(PoolError::InsufficientFunds {
+                needed: cost,
+                available: account.balance,
+            });
+        }
+        let nonce = tx.nonce();
+        let existing = self.by_sender.get(&sender);
+        let replaced = existing.and_then(|txs| txs.get(&nonce));
+        if let Some(old) = replaced {
+            let bump =
+                |v: u128| v.saturating_add(v.saturating_mul(self.config.price_bump_percent) / 100);
+            let min_fee = bump(old.max_fee());
+            let old_tip = old.tx.max_priority_fee_per_gas().unwrap_or(old.max_fee());
+            let new_tip = tx.max_priority_fee_per_gas().unwrap_or(fee);
+            if fee < min_fee || new_tip < bump(old_tip) {
+                return Err(PoolError::ReplacementUnderpriced {
+                    min: min_fee,
+                    got: fee,
+                });
+            }
+        } else {
+            let count = existing.map_or(0, |t| t.len());
+            if count >= self.config.max_per_sender {
+                return Err(PoolError::SenderLimit(count));
+            }
+            if self.by_hash.len() >= self.config.max_transactions
+                && !self.evict_cheaper_than(fee, sender)
+            {
+                return Err(PoolError::PoolFull);
+            }
+        }
+        let entry = PooledTx { tx, sender, hash };
+        if let Some(old) = self
+            .by_sender
+            .entry(sender)
+            .or_default()
+            .insert(nonce, entry)
+        {
+            self.by_hash.remove(&old.hash);
+        }
+        self.by_hash.insert(hash, (sender, nonce));
+        Ok(hash)
+    }
+
+    /// Evicts the cheapest last-nonce transaction of another sender if it pays less
+    /// than `fee`. Evicting the highest nonce of a sender never opens a gap.
+    fn evict_cheaper_than(&mut self, fee: u128, sender: Address) -> bool {
+        let victim = self
+            .by_sender
+            .iter()
+            .filter(|(s, _)| **s != sender)
+            .filter_map(|(s, txs)| txs.iter().next_back().map(|(n, t)| (t.max_fee(), *s, *n)))
+            .min();
+        match victim {
+            Some((victim_fee, s, n)) if victim_fee < fee => {
+                self.remove(&s, n);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn remove(&mut self, sender: &Address, nonce: u64) {
+        if let Some(txs) = self.by_sender.get_mut(sender) {
+            if let Some(t) = txs.remove(&nonce) {
+                self.by_hash.remove(&t.hash);
+            }
+            if txs.is_empty() {
+                self.by_sender.remove(sender);
+            }
+        }
+    }
+
+    /// The next nonce `sender` should use: the account nonce followed by the
+    /// sender's consecutive pooled nonces.
+    pub fn pending_nonce<S: StateReader + ?Sized>(
+        &self,
+        sender: &Address,
+        state: &S,
+    ) -> Result<u64, PoolError> {
+        let mut nonce = state.account(sender)?.map_or(0, |a| a.nonce);
+        if let Some(txs) = self.by_sender.get(sender) {
+            while txs.contains_key(&nonce) {
+                nonce += 1;
+            }
+        }
+        Ok(nonce)
+    }
+
+    /// (pending, queued) counts: executable now vs. waiting behind a nonce gap.
+    pub fn counts<S: StateReader + ?Sized>(&self, state: &S) -> Result<(usize, usize), PoolError> {
+        let mut pending = 0;
+        for sender in self.by_sender.keys() {
+            let account_nonce = state.account(sender)?.map_or(0, |a| a.nonce);
+            pending += (self.pending_nonce(sender, state)? - account_nonce) as usize;
+        }
+        Ok((pending, self.len() - pending))
+    }
+
+    /// Pending transactions in block-building order: at each step the sender
+    /// whose next transaction pays the highest effective tip at `base_fee`; each
+    /// sender's transactions stay in nonce order.
+    pub fn best<S: StateReader + ?Sized>(
+        &self,
+        state: &S,
+        base_fee: Option<u64>,
+    ) -> Result<Vec<(TxEnvelope, Address)>, PoolError> {
+        let tip = |t: &PooledTx| match base_fee {
+            Some(b) => t.tx.effective_tip_per_gas(b).unwrap_or(0),
+            None => t.tx.max_fee_per_gas(),
+        };
+        let mut queues: HashMap<Address, Vec<&PooledTx>> = HashMap::new();
+        for (sender, txs) in &self.by_sender {
+            let mut nonce = state.account(sender)?.map_or(0, |a| a.nonce);
+            let mut seq = Vec::new();
+            while let Some(t) = txs.get(&nonce) {
+                seq.push(t);
+                nonce += 1;
+            }
+            seq.reverse();
+            if !seq.is_empty() {
+                queues.insert(*sender, seq);
+            }
+        }
+        let mut heap: BinaryHeap<(u128, std::cmp::Reverse<Address>)> = queues
+            .iter()
+            .filter_map(|(s, q)| q.last().map(|t| (tip(t), std::cmp::Reverse(*s))))
+            .collect();
+        let mut out = Vec::new();
+        while let Some((_, std::cmp::Reverse(sender))) = heap.pop() {
+            let Some(queue) = queues.get_mut(&sender) else {
+                continue;
+            };
+            if let Some(t) = queue.pop() {
+                if base_fee.is_some_and(|b| t.tx.max_fee_per_gas() < u128::from(b)) {
+                    continue; // cannot pay the base fee; later nonces cannot run either
+                }
+                out.push((t.tx.clone(), t.sender));
+                if let Some(next) = queue.last() {
+                    heap.push((tip(next), std::cmp::Reverse(sender)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops transactions made stale by a committed block (nonce below the
+    /// account nonce), for every sender in the pool.
+    pub fn prune<S: StateReader + ?Sized>(&mut self, state: &S) -> Result<usize, PoolError> {
+        let mut removed = 0;
+        let senders: Vec<Address> = self.by_sender.keys().copied().collect();
+        for sender in senders {
+            let nonce = state.account(&sender)?.map_or(0, |a| a.nonce);
+            let stale: Vec<u64> = self
+                .by_sender
+                .get(&sender)
+                .map(|t| t.range(..nonce).map(|(n, _)| *n).collect())
+                .unwrap_or_default();
+            for n in stale {
+                self.remove(&sender, n);
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::state::MemoryState;
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxLegacy};
+    use alloy_primitives::{Bytes, TxKind};
+    use alloy_signer::SignerSync;
+    use alloy_signer_local::PrivateKeySigner;
+
+    fn key(n: u8) -> PrivateKeySigner {
+        PrivateKeySigner::from_bytes(&B256::repeat_byte(n))
+            .unwrap_or_else(|_| PrivateKeySigner::random())
+    }
+
+    fn tx(k: &PrivateKeySigner, chain_id: u64, nonce: u64, fee: u128, gas: u64) -> TxEnvelope {
+        let t = TxEip1559 {
+            chain_id,
+            nonce,
+            gas_limit: gas,
+            max_fee_per_gas: fee,
+            max_priority_fee_per_gas: fee,
+            to: TxKind::Call(Address::repeat_byte(9)),
+            value: U256::from(1),
+            access_list: Default::default(),
+            input: Bytes::new(),
+        };
+        let sig = k
+            .sign_hash_sync(&t.signature_hash())
+            .unwrap_or_else(|_| unreachable!());
+        t.into_signed(sig).into()
+    }
+
+    fn setup(keys: &[&PrivateKeySigner]) -> (TxPool, MemoryState) {
+        let mut state = MemoryState::default();
+        for k in keys {
+            state.insert_account(k.address(), 0, U256::from(10u128.pow(20)), Bytes::new(), []);
+        }
+        let pool = TxPool::new(PoolConfig {
+            chain_id: 7,
+            max_transactions: 4,
+            max_per_sender: 3,
+            ..Default::default()
+        });
+        (pool, state)
+    }
+
+    #[test]
+    fn rejections_leave_the_pool_unchanged() {
+        let a = key(1);
+        let poor = key(2);
+        let (mut pool, state) = setup(&[&a]);
+        assert!(matches!(
+            pool.add_raw(&[0x02, 0xff], &state),
+            Err(PoolError::Malformed(_))
+        ));
+        assert!(matches!(
+            pool.add_raw(&[], &state),
+            Err(PoolError::Malformed(_))
+        ));
+        assert!(matches!(
+            pool.add_raw(&vec![0u8; 200_000], &state),
+            Err(PoolError::Oversize { .. })
+        ));
+        assert!(matches!(
+            pool.add(tx(&a, 8, 0, 10, 21_000), &state),
+            Err(PoolError::WrongChainId { .. })
+        ));
+        assert!(matches!(
+            pool.add(tx(&a, 7, 0, 10, 20_000), &state),
+            Err(PoolError::IntrinsicGas { needed: 21_000, .. })
+        ));
+        assert!(matches!(
+            pool.add(tx(&poor, 7, 0, 10, 21_000), &state),
+            Err(PoolError::InsufficientFunds { .. })
+        ));
+        assert!(matches!(
+            pool.add(tx(&a, 7, 0, 0, 21_000), &state),
+            Err(PoolError::FeeTooLow { .. })
+        ));
+        assert!(matches!(
+            pool.add(tx(&a, 7, 0, 10, 100_000_000), &state),
+            Err(PoolError::GasLimitTooHigh { .. })
+        ));
+        // A legacy transaction without EIP-155 chain id.
+        let legacy = TxLegacy {
+            chain_id: None,
+            nonce: 0,
+            gas_price: 10,
+            gas_limit: 21_000,
+            to: TxKind::Call(Address::ZERO),
+            value: U256::ZERO,
+            input: Bytes::new(),
+        };
+        let sig = a
+            .sign_hash_sync(&legacy.signature_hash())
+            .unwrap_or_else(|_| unreachable!());
+        let legacy: TxEnvelope = legacy.into_signed(sig).into();
+        assert!(matches!(
+            pool.add(legacy, &state),
+            Err(PoolError::WrongChainId { got: None, .. })
+        ));
+        // Corrupt the signature of a valid raw transaction.
+        let mut raw = tx(&a, 7, 0, 10, 21_000).encoded_2718();
+        let last = raw.len() - 1;
+        raw[last] ^= 0xff;
+        raw[last - 33] ^= 0xff;
+        assert!(pool.add_raw(&raw, &state).is_err());
+        assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn nonce_order_replacement_pending_and_queued() -> Result<(), PoolError> {
+        let a = key(1);
+        let b = key(3);
+        let (mut pool, state) = setup(&[&a, &b]);
+        pool.add(tx(&a, 7, 0, 10, 21_000), &state)?;
+        pool.add(tx(&a, 7, 2, 10, 21_000), &state)?; // gap: queued
+        assert_eq!(pool.counts(&state)?, (1, 1));
+        assert_eq!(pool.pending_nonce(&a.address(), &state)?, 1);
+        pool.add(tx(&a, 7, 1, 10, 21_000), &state)?;
+        assert_eq!(pool.counts(&state)?, (3, 0));
+        assert_eq!(pool.pending_nonce(&a.address(), &state)?, 3);
+        // Replacement needs +10 %.
+        assert!(matches!(
+            pool.add(tx(&a, 7, 1, 10, 21_001), &state),
+            Err(PoolError::ReplacementUnderpriced { .. })
+        ));
+        let replacement = pool.add(tx(&a, 7, 1, 11, 21_000), &state)?;
+        assert!(pool.contains(&replacement));
+        assert_eq!(pool.len(), 3);
+        assert_eq!(
+            pool.add(tx(&a, 7, 3, 10, 21_000), &state),
+            Err(PoolError::SenderLimit(3))
+        );
+        // b pays more: its transaction comes first; a's stay in nonce order.
+        pool.add(tx(&b, 7, 0, 50, 21_000), &state)?;
+        let best = pool.best(&state, None)?;
+        assert_eq!(best.len(), 4);
+        assert_eq!(best[0].1, b.address());
+        let a_nonces: Vec<u64> = best
+            .iter()
+            .filter(|(_, s)| *s == a.address())
+            .map(|(t, _)| t.nonce())
+            .collect();
+        assert_eq!(a_nonces, vec![0, 1, 2]);
+        // Full (4): a cheaper newcomer is refused, a richer one evicts the cheapest tail.
+        let c = key(4);
+        let (_, mut st2) = setup(&[&c]);
+        for (addr, rec) in state.accounts()? {
+            st2.insert_account(addr, rec.nonce, rec.balance, Bytes::new(), []);
+        }
+        assert_eq!(
+            pool.add(tx(&c, 7, 0, 5, 21_000), &st2),
+            Err(PoolError::PoolFull)
+        );
+        pool.add(tx(&c, 7, 0, 100, 21_000), &st2)?;
+        assert_eq!(pool.len(), 4);
+        assert_eq!(pool.pending_nonce(&a.address(), &st2)?, 2);
+        // After a block with a's nonces 0 and 1, they are pruned.
+        let mut after = st2.clone();
+        after.insert_account(a.address(), 2, U256::from(10u128.pow(20)), Bytes::new(), []);
+        assert_eq!(pool.prune(&after)?, 2);
+        assert_eq!(pool.len(), 2);
+        Ok(())
+    }
+}
