@@ -467,6 +467,9 @@ fn verify_vrfs<V: VrfVerifier>(
     vrf: &V,
     items: &[VrfItem<'_>],
 ) -> Vec<Result<VrfHash, CryptoError>> {
+    if items.is_empty() {
+        return Vec::new();
+    }
     match vrf.verify_batch(items) {
         Ok(hashes) if hashes.len() == items.len() => hashes.into_iter().map(Ok).collect(),
         _ => items
