@@ -11,17 +11,19 @@
 //!
 //! The batched path verifies all signatures of a batch with one ed25519 batch
 //! verification and falls back to per-vote verification only when the batch fails,
-//! to identify the bad votes. VRFs are verified one by one (see [`crate::crypto::real`]).
+//! to identify the bad votes; it then verifies the VRF credentials of the votes whose
+//! signature verified in one batch VRF verification (schnorrkel's batchable proofs,
+//! see [`crate::crypto::real`]), with the same per-vote fallback.
 
-use crate::codec::{Credential, DecodeError, ProposalMsg, VoteMsg, WireMessage};
+use crate::codec::{Credential, DecodeError, ProposalMsg, VRF_PROOF_BYTES, VoteMsg, WireMessage};
 use crate::crypto::mock::{MockVoteKey, MockVoteVerifier, MockVrf, MockVrfKey};
 use crate::crypto::real::{Ed25519FsVerifier, FsKeySet, SchnorrkelVrf, SchnorrkelVrfKey};
 use crate::crypto::{
-    CryptoError, SigItem, SignedMessage, VoteSigner, VoteVerifier, VrfHash, VrfInput, VrfProver,
-    VrfVerifier, fs_offset,
+    CryptoError, SigItem, SignedMessage, VoteSigner, VoteVerifier, VrfHash, VrfInput, VrfItem,
+    VrfProver, VrfVerifier, fs_offset,
 };
 use crate::params::{CommitteeMode, Params};
-use crate::sortition::{SortitionError, derive_seed, priority, seats, verify_seed};
+use crate::sortition::{SortitionError, derive_seed, priority, seats};
 use crate::types::{Height, Hrs, MinerId, Round, Step, Value};
 use rand_core::{CryptoRng, RngCore};
 use thiserror::Error;
@@ -69,7 +71,7 @@ pub enum AuthError {
 /// The credential of fixed-committee votes.
 pub const EMPTY_CREDENTIAL: Credential = Credential {
     output: [0; 32],
-    proof: [0; 64],
+    proof: [0; VRF_PROOF_BYTES],
 };
 
 /// The verifiers authentication uses: a VRF verifier and a vote-signature verifier.
@@ -294,6 +296,41 @@ fn vote_item(params: &Params, vote: &VoteMsg) -> Result<(u64, SignedMessage), Au
     ))
 }
 
+/// The sortition VRF input of a vote.
+fn vote_input(params: &Params, vote: &VoteMsg, seed: &[u8; 32]) -> VrfInput {
+    let hrs = Hrs::new(vote.height, vote.round, vote.step);
+    VrfInput::sortition(params.chain_id, hrs, seed)
+}
+
+/// The weight of a vote whose signature and VRF (sortition hash `hash`; all zeros
+/// in fixed-committee mode) already verified.
+fn seats_of(
+    params: &Params,
+    vote: &VoteMsg,
+    rec: &MinerRecord,
+    total_stake: u128,
+    hash: &VrfHash,
+) -> Result<u64, AuthError> {
+    match seats(params, vote.step, rec.stake, total_stake, hash)? {
+        0 => Err(AuthError::NotSelected),
+        j => Ok(j),
+    }
+}
+
+/// The fixed-committee weight of a vote whose signature already verified: no VRF,
+/// and the credential must be empty.
+fn fixed_weight(
+    params: &Params,
+    vote: &VoteMsg,
+    rec: &MinerRecord,
+    total_stake: u128,
+) -> Result<u64, AuthError> {
+    if vote.credential != EMPTY_CREDENTIAL {
+        return Err(AuthError::UnexpectedCredential);
+    }
+    seats_of(params, vote, rec, total_stake, &[0; 32])
+}
+
 /// The weight of a vote whose signature already verified: VRF + sortition, or the
 /// fixed-committee weight.
 fn vote_weight<V: VrfVerifier, S>(
@@ -304,24 +341,13 @@ fn vote_weight<V: VrfVerifier, S>(
     total_stake: u128,
     seed: &[u8; 32],
 ) -> Result<u64, AuthError> {
-    let j = match params.mode {
-        CommitteeMode::Fixed { .. } => {
-            if vote.credential != EMPTY_CREDENTIAL {
-                return Err(AuthError::UnexpectedCredential);
-            }
-            seats(params, vote.step, rec.stake, total_stake, &[0; 32])?
-        }
+    match params.mode {
+        CommitteeMode::Fixed { .. } => fixed_weight(params, vote, rec, total_stake),
         CommitteeMode::Sortition => {
-            let hrs = Hrs::new(vote.height, vote.round, vote.step);
-            let input = VrfInput::sortition(params.chain_id, hrs, seed);
+            let input = vote_input(params, vote, seed);
             let hash = v.vrf.verify(&rec.vrf_pk, &input, &vote.credential)?;
-            seats(params, vote.step, rec.stake, total_stake, &hash)?
+            seats_of(params, vote, rec, total_stake, &hash)
         }
-    };
-    if j == 0 {
-        Err(AuthError::NotSelected)
-    } else {
-        Ok(j)
     }
 }
 
@@ -364,9 +390,12 @@ pub fn authenticate_vote_bytes<V: VrfVerifier, S: VoteVerifier>(
 }
 
 /// Authenticates many votes of one height at once: all signatures in one batch
-/// verification (per-vote fallback only if the batch fails, to find the bad ones),
-/// then VRF and sortition per vote. Result `i` is the outcome of `votes[i]`, equal to
-/// what [`authenticate_vote`] would return.
+/// verification, then (sortition mode) the VRF credentials of the votes whose
+/// signature verified in one batch VRF verification, then sortition per vote. When a
+/// batch fails, its items are verified one by one to find the bad ones.
+/// Fixed-committee votes carry the empty credential and involve no VRF.
+/// Result `i` is the outcome of `votes[i]`, equal to what [`authenticate_vote`]
+/// would return.
 pub fn authenticate_votes<V: VrfVerifier, S: VoteVerifier>(
     v: &Verifiers<V, S>,
     params: &Params,
@@ -402,20 +431,57 @@ pub fn authenticate_votes<V: VrfVerifier, S: VoteVerifier>(
             sig_ok[i] = v.sig.verify(item).map_err(AuthError::from);
         }
     }
-    votes
-        .iter()
-        .zip(prepared)
-        .zip(sig_ok)
-        .map(|(((vote, rec), p), s)| {
-            p?;
-            s?;
-            vote_weight(v, params, vote, rec, total_stake, seed)
-        })
-        .collect()
+    let mut out: Vec<Result<u64, AuthError>> = Vec::with_capacity(votes.len());
+    let mut vrf_idx = Vec::new();
+    let mut vrf_items = Vec::new();
+    for (i, (((vote, rec), p), s)) in votes.iter().zip(prepared).zip(sig_ok).enumerate() {
+        let checked = p.and(s);
+        out.push(match (checked, params.mode) {
+            (Err(e), _) => Err(e),
+            (Ok(()), CommitteeMode::Fixed { .. }) => fixed_weight(params, vote, rec, total_stake),
+            (Ok(()), CommitteeMode::Sortition) => {
+                vrf_idx.push(i);
+                vrf_items.push(VrfItem {
+                    pk: &rec.vrf_pk,
+                    input: vote_input(params, vote, seed),
+                    cred: &vote.credential,
+                });
+                // Replaced below by the VRF and sortition outcome.
+                Err(AuthError::NotSelected)
+            }
+        });
+    }
+    for (&i, hash) in vrf_idx.iter().zip(verify_vrfs(&v.vrf, &vrf_items)) {
+        let (vote, rec) = votes[i];
+        out[i] = hash
+            .map_err(AuthError::from)
+            .and_then(|h| seats_of(params, vote, rec, total_stake, &h));
+    }
+    out
+}
+
+/// Verifies `items` in one batch; if the batch fails (or an implementation returns
+/// the wrong number of hashes), verifies each item alone to find the bad ones.
+/// Result `i` is the outcome of `items[i]`.
+fn verify_vrfs<V: VrfVerifier>(
+    vrf: &V,
+    items: &[VrfItem<'_>],
+) -> Vec<Result<VrfHash, CryptoError>> {
+    if items.is_empty() {
+        return Vec::new();
+    }
+    match vrf.verify_batch(items) {
+        Ok(hashes) if hashes.len() == items.len() => hashes.into_iter().map(Ok).collect(),
+        _ => items
+            .iter()
+            .map(|it| vrf.verify(it.pk, &it.input, it.cred))
+            .collect(),
+    }
 }
 
 /// Authenticates a proposal (Kaleido §5.6, §4.3–4.5): signature as step 1, step-1
-/// VRF credential and proposer sortition, seed VRF over the previous `seed`.
+/// VRF credential and proposer sortition, seed VRF over the previous `seed` (the two
+/// VRFs verified in one batch; `next_seed` equals [`crate::sortition::verify_seed`]'s result).
 pub fn authenticate_proposal<V: VrfVerifier, S: VoteVerifier>(
     v: &Verifiers<V, S>,
     params: &Params,
@@ -431,22 +497,28 @@ pub fn authenticate_proposal<V: VrfVerifier, S: VoteVerifier>(
         msg: &msg,
         sig: &p.signature,
     })?;
+    // Both VRFs (step-1 sortition, seed) in one batch; on failure each alone, so the
+    // outcome is that of checking the credential, the seats, then the seed.
     let hrs = Hrs::new(p.height, p.round, Step::PROPOSAL);
-    let hash = v.vrf.verify(
-        &rec.vrf_pk,
-        &VrfInput::sortition(params.chain_id, hrs, seed),
-        &p.credential,
-    )?;
+    let items = [
+        VrfItem {
+            pk: &rec.vrf_pk,
+            input: VrfInput::sortition(params.chain_id, hrs, seed),
+            cred: &p.credential,
+        },
+        VrfItem {
+            pk: &rec.vrf_pk,
+            input: VrfInput::seed(params.chain_id, p.height, seed),
+            cred: &p.seed,
+        },
+    ];
+    let [hash, next_seed]: [Result<VrfHash, CryptoError>; 2] = verify_vrfs(&v.vrf, &items)
+        .try_into()
+        .map_err(|_| AuthError::Crypto(CryptoError::BatchFailed))?;
+    let hash = hash?;
     let j = proposer_seats(params, rec.stake, total_stake, &hash)?;
     let prio = priority(&hash, j).ok_or(AuthError::NotSelected)?;
-    let next_seed = verify_seed(
-        &v.vrf,
-        &rec.vrf_pk,
-        params.chain_id,
-        p.height,
-        seed,
-        &p.seed,
-    )?;
+    let next_seed = next_seed?;
     Ok(ProposalAuth {
         weight: j,
         priority: prio,
@@ -620,6 +692,121 @@ mod tests {
         assert_eq!(step.iter().filter(|r| r.is_ok()).count(), 3);
     }
 
+    /// Delegates to the real VRF verifier and counts the calls.
+    #[derive(Default)]
+    struct CountingVrf {
+        singles: std::cell::Cell<usize>,
+        batches: std::cell::Cell<usize>,
+    }
+
+    impl VrfVerifier for CountingVrf {
+        fn verify(
+            &self,
+            pk: &[u8; 32],
+            input: &VrfInput,
+            cred: &Credential,
+        ) -> Result<VrfHash, CryptoError> {
+            self.singles.set(self.singles.get() + 1);
+            SchnorrkelVrf.verify(pk, input, cred)
+        }
+
+        fn verify_batch(&self, items: &[VrfItem<'_>]) -> Result<Vec<VrfHash>, CryptoError> {
+            self.batches.set(self.batches.get() + 1);
+            SchnorrkelVrf.verify_batch(items)
+        }
+    }
+
+    #[test]
+    fn vrf_batch_identifies_the_forged_credential() {
+        let p = Params::new_chain(7);
+        let ms = miners(6);
+        let recs: Vec<MinerRecord> = ms.iter().map(|m| m.record(STAKE)).collect();
+        let mut votes: Vec<VoteMsg> = ms.iter().map(|m| vote(m, &p, 2)).collect();
+        let v = Verifiers {
+            vrf: CountingVrf::default(),
+            sig: Ed25519FsVerifier,
+        };
+        let run = |votes: &[VoteMsg]| {
+            v.vrf.singles.set(0);
+            v.vrf.batches.set(0);
+            let pairs: Vec<(&VoteMsg, &MinerRecord)> = votes.iter().zip(&recs).collect();
+            let out = authenticate_votes(&v, &p, &pairs, TOTAL, &SEED);
+            (out, v.vrf.batches.get(), v.vrf.singles.get())
+        };
+        // All valid: one batch, no single verification, same weights as one by one.
+        let (good, batches, singles) = run(&votes);
+        assert_eq!((batches, singles), (1, 0));
+        for (i, r) in good.iter().enumerate() {
+            assert!(r.is_ok());
+            assert_eq!(
+                *r,
+                authenticate_vote(&REAL, &p, &votes[i], &recs[i], TOTAL, &SEED)
+            );
+        }
+        // Vote 4 carries a forged proof (its signature is valid): the batch fails and
+        // the fallback names exactly vote 4; the others keep their weights.
+        votes[4].credential.proof[64] ^= 1;
+        let (mixed, batches, singles) = run(&votes);
+        assert_eq!((batches, singles), (1, votes.len()));
+        assert_eq!(mixed[4], Err(AuthError::Crypto(CryptoError::BadVrfProof)));
+        for (i, r) in mixed.iter().enumerate() {
+            if i != 4 {
+                assert_eq!(*r, good[i]);
+            }
+        }
+        // Vote 1 carries the valid credential of another step: rejected too.
+        votes[1].credential = vote(&ms[1], &p, 3).credential;
+        let (two, _, _) = run(&votes);
+        let bad: Vec<usize> = (0..votes.len()).filter(|&i| two[i].is_err()).collect();
+        assert_eq!(bad, vec![1, 4]);
+        assert_eq!(two[1], Err(AuthError::Crypto(CryptoError::BadVrfProof)));
+        // A vote whose signature fails never reaches the VRF batch.
+        votes[1].signature.sig[3] ^= 1;
+        votes[4] = vote(&ms[4], &p, 2);
+        let (sig_bad, batches, singles) = run(&votes);
+        assert_eq!((batches, singles), (1, 0));
+        assert_eq!(
+            sig_bad[1],
+            Err(AuthError::Crypto(CryptoError::BadSignature))
+        );
+        assert_eq!(
+            sig_bad.iter().filter(|r| r.is_ok()).count(),
+            votes.len() - 1
+        );
+    }
+
+    #[test]
+    fn fixed_committee_batch_skips_the_vrf() {
+        let p = Params::fixed_committee(7);
+        let ms = miners(3);
+        let recs: Vec<MinerRecord> = ms.iter().map(|m| m.record(5)).collect();
+        let mut votes: Vec<VoteMsg> = ms
+            .iter()
+            .map(|m| {
+                m.cast_vote(&p, Hrs::new(150, 2, Step(4)), Value([1; 32]), &SEED, 5, 20)
+                    .unwrap()
+                    .unwrap()
+            })
+            .collect();
+        let v = Verifiers {
+            vrf: CountingVrf::default(),
+            sig: Ed25519FsVerifier,
+        };
+        let pairs: Vec<(&VoteMsg, &MinerRecord)> = votes.iter().zip(&recs).collect();
+        assert_eq!(
+            authenticate_votes(&v, &p, &pairs, 20, &SEED),
+            vec![Ok(5), Ok(5), Ok(5)]
+        );
+        assert_eq!((v.vrf.batches.get(), v.vrf.singles.get()), (0, 0));
+        votes[1].credential.proof[0] = 1;
+        let pairs: Vec<(&VoteMsg, &MinerRecord)> = votes.iter().zip(&recs).collect();
+        assert_eq!(
+            authenticate_votes(&v, &p, &pairs, 20, &SEED),
+            vec![Ok(5), Err(AuthError::UnexpectedCredential), Ok(5)]
+        );
+        assert_eq!((v.vrf.batches.get(), v.vrf.singles.get()), (0, 0));
+    }
+
     #[test]
     fn proposals_and_seed() {
         let p = Params::new_chain(7);
@@ -635,6 +822,30 @@ mod tests {
                 let auth = authenticate_proposal(&REAL, &p, &prop, &rec, TOTAL, &SEED).unwrap();
                 assert_eq!(auth.priority, prio);
                 assert!(auth.weight > 0);
+                assert_eq!(
+                    Ok(auth.next_seed),
+                    crate::sortition::verify_seed(
+                        &SchnorrkelVrf,
+                        &rec.vrf_pk,
+                        7,
+                        150,
+                        &SEED,
+                        &prop.seed
+                    )
+                );
+                // A forged seed proof or step-1 proof is named as a bad VRF proof.
+                let mut forged = prop;
+                forged.seed.proof[64] ^= 1;
+                assert_eq!(
+                    authenticate_proposal(&REAL, &p, &forged, &rec, TOTAL, &SEED),
+                    Err(AuthError::Crypto(CryptoError::BadVrfProof))
+                );
+                let mut forged = prop;
+                forged.credential.proof[40] ^= 1;
+                assert_eq!(
+                    authenticate_proposal(&REAL, &p, &forged, &rec, TOTAL, &SEED),
+                    Err(AuthError::Crypto(CryptoError::BadVrfProof))
+                );
                 seeds.push(auth.next_seed);
                 best = Some(best.map_or(prio, |b| b.min(prio)));
                 // Signed as step 1: the same signature does not authenticate a vote.

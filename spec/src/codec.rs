@@ -15,13 +15,20 @@ pub const MAX_MESSAGE_BYTES: usize = 2 * 1024 * 1024;
 /// Most votes a certificate may carry.
 pub const MAX_CERT_VOTES: usize = 4096;
 
-/// A VRF credential: the VRF output and its proof (schnorrkel: 32 + 64 bytes).
+/// Length of a VRF proof on the wire: schnorrkel's batchable proof `(R, Hr, s)`.
+pub const VRF_PROOF_BYTES: usize = 96;
+
+/// A VRF credential: the VRF output and its proof (schnorrkel: 32 + 96 bytes).
+///
+/// The proof is the 96-byte *batchable* form, so a receiver can verify many
+/// credentials with one batch verification (`crate::crypto::VrfVerifier::verify_batch`);
+/// single verification recomputes the 64-byte short proof from it.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, RlpEncodable, RlpDecodable)]
 pub struct Credential {
     /// VRF pre-output (the sortition hash is derived from it).
     pub output: [u8; 32],
-    /// VRF proof.
-    pub proof: [u8; 64],
+    /// VRF proof (batchable form).
+    pub proof: [u8; VRF_PROOF_BYTES],
 }
 
 /// A forward-secure vote signature: the sub-key, the master key's signature over
@@ -309,7 +316,7 @@ mod tests {
     }
 
     fn arb_cred() -> impl Strategy<Value = Credential> {
-        (arb_bytes::<32>(), arb_bytes::<64>())
+        (arb_bytes::<32>(), arb_bytes::<VRF_PROOF_BYTES>())
             .prop_map(|(output, proof)| Credential { output, proof })
     }
 
@@ -470,11 +477,11 @@ mod tests {
             proposer: MinerId::from_index(1),
             credential: Credential {
                 output: [0; 32],
-                proof: [0; 64],
+                proof: [0; VRF_PROOF_BYTES],
             },
             seed: Credential {
                 output: [0; 32],
-                proof: [0; 64],
+                proof: [0; VRF_PROOF_BYTES],
             },
             signature: FsSignature {
                 sub_key: [0; 32],

@@ -7,7 +7,8 @@
 //!
 //! - VRF: hash = SHA-512/256(`"mock-vrf"` ‖ pk ‖ context ‖ message ‖ output context),
 //!   output = SHA-512/256(`"mock-vrf-out"` ‖ pk ‖ context ‖ message), proof = zeros
-//!   except the hash in its first 32 bytes.
+//!   except the hash in its first 32 bytes (96 bytes, like the real batchable proof).
+//!   Batch verification is the trait's default: one by one.
 //! - Signatures: sub-key = H(master ‖ offset), certificate = H(master ‖ chain ‖ offset ‖
 //!   sub-key), signature = H(sub-key ‖ message), each padded with zeros to 64 bytes.
 
@@ -27,10 +28,14 @@ fn h(parts: &[&[u8]]) -> [u8; 32] {
     d.finalize().into()
 }
 
-fn pad64(a: [u8; 32]) -> [u8; 64] {
-    let mut b = [0u8; 64];
+fn pad<const N: usize>(a: [u8; 32]) -> [u8; N] {
+    let mut b = [0u8; N];
     b[..32].copy_from_slice(&a);
     b
+}
+
+fn pad64(a: [u8; 32]) -> [u8; 64] {
+    pad(a)
 }
 
 /// Mock VRF key: the "public key" is the key id itself.
@@ -49,7 +54,7 @@ fn mock_eval(pk: &[u8; 32], input: &VrfInput) -> (Credential, VrfHash) {
     (
         Credential {
             output,
-            proof: pad64(hash),
+            proof: pad(hash),
         },
         hash,
     )

@@ -192,6 +192,17 @@ pub trait VrfProver {
     fn prove(&self, input: &VrfInput) -> (Credential, VrfHash);
 }
 
+/// One VRF credential to verify, for [`VrfVerifier::verify_batch`].
+#[derive(Copy, Clone, Debug)]
+pub struct VrfItem<'a> {
+    /// The prover's VRF public key.
+    pub pk: &'a [u8; 32],
+    /// The VRF input the credential claims to evaluate.
+    pub input: VrfInput,
+    /// The credential (output and proof).
+    pub cred: &'a Credential,
+}
+
 /// The public side of a VRF.
 pub trait VrfVerifier {
     /// Verifies `cred` for `input` under `pk` and returns the derived 32-byte hash.
@@ -201,6 +212,18 @@ pub trait VrfVerifier {
         input: &VrfInput,
         cred: &Credential,
     ) -> Result<VrfHash, CryptoError>;
+
+    /// Verifies all items at once; `Ok` iff every item verifies, with the derived
+    /// hashes in item order (each equal to what [`VrfVerifier::verify`] returns).
+    /// The default runs [`VrfVerifier::verify`] on each; implementations may batch,
+    /// in which case an `Err` does not say which item is bad: callers that need to
+    /// know re-verify the items one by one.
+    fn verify_batch(&self, items: &[VrfItem<'_>]) -> Result<Vec<VrfHash>, CryptoError> {
+        items
+            .iter()
+            .map(|i| self.verify(i.pk, &i.input, i.cred))
+            .collect()
+    }
 }
 
 /// The secret side of forward-secure vote signatures (Kaleido §1.3).

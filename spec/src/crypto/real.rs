@@ -1,15 +1,21 @@
 //! The production cryptography: schnorrkel VRF and ed25519 forward-secure vote keys.
 //!
 //! - VRF (Kaleido §1.2, our own format): schnorrkel 0.11 on Ristretto255. The
-//!   credential is the 32-byte VRF pre-output and the 64-byte short proof `(c, s)`.
-//!   The 32-byte hash used by sortition (or as the next seed) is
-//!   `VRFInOut::make_bytes(output_context)`. Proving is deterministic: the proof's
-//!   witness is derived from the transcript, the secret nonce and a fixed-seed
+//!   credential is the 32-byte VRF pre-output and the 96-byte *batchable* proof
+//!   `(R, Hr, s)` (`VRFProofBatchable`), which schnorrkel's batch verification
+//!   (`dleq_verify_batch`) needs. The 32-byte hash used by sortition (or as the next
+//!   seed) is `VRFInOut::make_bytes(output_context)`. Proving is deterministic: the
+//!   proof's witness is derived from the transcript, the secret nonce and a fixed-seed
 //!   ChaCha20 stream (schnorrkel's documented `attach_rng` trick), so a miner's
 //!   credential is a pure function of its key and the input.
-//!   Schnorrkel's batch VRF verification (`vrf_verify_batch`) needs the 96-byte
-//!   *batchable* proof `(R, Hr, s)`; the wire credential carries the 64-byte short
-//!   proof, so VRFs are verified one by one.
+//!   Single verification recomputes the short proof `(c, s)` from the batchable one
+//!   (`shorten_dleq`: `c` is the challenge over `R` and `Hr`), checks it with
+//!   `dleq_verify`, and requires the `(R, Hr, s)` that check reconstructs to equal the
+//!   wire bytes, so exactly one 96-byte encoding of a proof is accepted. Batch
+//!   verification checks both DLEQ equations of all items with random 128-bit
+//!   coefficients (schnorrkel draws them from a transcript of the items and the OS
+//!   RNG); Ristretto has no torsion, so batch and single verification agree except
+//!   with negligible probability.
 //! - Vote signatures (Kaleido §1.3, fixed for W3): a master ed25519 key certifies one
 //!   sub-key per absolute offset `height / lifespan`; the certifying message is
 //!   [`subkey_cert_message`] (chain id, offset, all 32 sub-key bytes). The master
@@ -25,12 +31,12 @@
 
 use super::{
     CryptoError, SIGNED_MSG_LEN, SUBKEY_MSG_LEN, SigItem, SignedMessage, VoteSigner, VoteVerifier,
-    VrfHash, VrfInput, VrfProver, VrfVerifier, subkey_cert_message,
+    VrfHash, VrfInput, VrfItem, VrfProver, VrfVerifier, subkey_cert_message,
 };
 use crate::codec::{Credential, FsSignature};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use rand_core::{CryptoRng, RngCore, SeedableRng};
-use schnorrkel::vrf::{VRFPreOut, VRFProof};
+use schnorrkel::vrf::{KUSAMA_VRF, VRFInOut, VRFPreOut, VRFProofBatchable, dleq_verify_batch};
 use schnorrkel::{ExpansionMode, Keypair, MiniSecretKey, PublicKey, signing_context};
 use std::collections::VecDeque;
 use zeroize::{Zeroize, Zeroizing};
@@ -84,12 +90,12 @@ impl VrfProver for SchnorrkelVrfKey {
             merlin::Transcript::new(b"VRF"),
             rand_chacha::ChaCha20Rng::from_seed([0u8; 32]),
         );
-        let (inout, proof, _) = self.kp.vrf_sign_extra(t, extra);
+        let (inout, _, batchable) = self.kp.vrf_sign_extra(t, extra);
         let hash: [u8; 32] = inout.make_bytes(input.output_context);
         (
             Credential {
                 output: inout.to_preout().to_bytes(),
-                proof: proof.to_bytes(),
+                proof: batchable.to_bytes(),
             },
             hash,
         )
@@ -107,15 +113,61 @@ impl VrfVerifier for SchnorrkelVrf {
         input: &VrfInput,
         cred: &Credential,
     ) -> Result<VrfHash, CryptoError> {
-        let pk = PublicKey::from_bytes(pk).map_err(|_| CryptoError::BadPublicKey)?;
-        let out = VRFPreOut::from_bytes(&cred.output).map_err(|_| CryptoError::BadVrfProof)?;
-        let proof = VRFProof::from_bytes(&cred.proof).map_err(|_| CryptoError::BadVrfProof)?;
-        let t = signing_context(input.context).bytes(input.message());
-        let (inout, _) = pk
-            .vrf_verify(t, &out, &proof)
+        let (pk, inout, proof) = parse_vrf(pk, input, cred)?;
+        let t = || merlin::Transcript::new(b"VRF");
+        let short = proof.shorten_dleq(t(), &pk, &inout, KUSAMA_VRF);
+        let rebuilt = pk
+            .dleq_verify(t(), &inout, &short, KUSAMA_VRF)
             .map_err(|_| CryptoError::BadVrfProof)?;
+        if rebuilt != proof {
+            return Err(CryptoError::BadVrfProof);
+        }
         Ok(inout.make_bytes(input.output_context))
     }
+
+    /// One `dleq_verify_batch` over all items (a single item is verified alone).
+    /// A malformed item fails the whole call with its own error.
+    fn verify_batch(&self, items: &[VrfItem<'_>]) -> Result<Vec<VrfHash>, CryptoError> {
+        if let [one] = items {
+            return self.verify(one.pk, &one.input, one.cred).map(|h| vec![h]);
+        }
+        let n = items.len();
+        let (mut pks, mut inouts, mut proofs) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for it in items {
+            let (pk, inout, proof) = parse_vrf(it.pk, &it.input, it.cred)?;
+            pks.push(pk);
+            inouts.push(inout);
+            proofs.push(proof);
+        }
+        dleq_verify_batch(&inouts, &proofs, &pks, KUSAMA_VRF)
+            .map_err(|_| CryptoError::BatchFailed)?;
+        Ok(inouts
+            .iter()
+            .zip(items)
+            .map(|(io, it)| io.make_bytes(it.input.output_context))
+            .collect())
+    }
+}
+
+/// Parses a credential for `input` under `pk`: the public key, the VRF in-out (the
+/// hashed input point and the decompressed, non-identity output point) and the
+/// batchable proof (canonical scalar `s`; `R` and `Hr` are checked by verification).
+fn parse_vrf(
+    pk: &[u8; 32],
+    input: &VrfInput,
+    cred: &Credential,
+) -> Result<(PublicKey, VRFInOut, VRFProofBatchable), CryptoError> {
+    let pk = PublicKey::from_bytes(pk).map_err(|_| CryptoError::BadPublicKey)?;
+    let proof = VRFProofBatchable::from_bytes(&cred.proof).map_err(|_| CryptoError::BadVrfProof)?;
+    let t = signing_context(input.context).bytes(input.message());
+    let inout = VRFPreOut(cred.output)
+        .attach_input_hash(&pk, t)
+        .map_err(|_| CryptoError::BadVrfProof)?;
+    Ok((pk, inout, proof))
 }
 
 struct SubKey {
@@ -434,6 +486,196 @@ mod tests {
         let k2 = SchnorrkelVrfKey::from_bytes(k.to_bytes().as_ref()).unwrap();
         assert_eq!(k2.prove(&input), (cred, hash));
         assert!(SchnorrkelVrfKey::from_bytes(&[1u8; 95]).is_err());
+    }
+
+    /// Eight keys, each proving a distinct sortition input (and one a seed input).
+    fn vrf_batch_fixture() -> Vec<([u8; 32], VrfInput, Credential, VrfHash)> {
+        (0..8u8)
+            .map(|i| {
+                let k = SchnorrkelVrfKey::generate(&mut rng(40 + i)).unwrap();
+                let input = if i == 7 {
+                    VrfInput::seed(7, 10, &[i; 32])
+                } else {
+                    VrfInput::sortition(7, Hrs::new(10, 1, Step(2 + u32::from(i))), &[3; 32])
+                };
+                let (cred, hash) = k.prove(&input);
+                (k.vrf_public(), input, cred, hash)
+            })
+            .collect()
+    }
+
+    fn items(f: &[([u8; 32], VrfInput, Credential, VrfHash)]) -> Vec<VrfItem<'_>> {
+        f.iter()
+            .map(|(pk, input, cred, _)| VrfItem {
+                pk,
+                input: *input,
+                cred,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn vrf_batch_of_valid_credentials_passes() {
+        let f = vrf_batch_fixture();
+        let expect: Vec<VrfHash> = f.iter().map(|x| x.3).collect();
+        assert_eq!(SchnorrkelVrf.verify_batch(&items(&f)), Ok(expect.clone()));
+        // Every prefix, including a single item and the empty batch.
+        for n in 0..f.len() {
+            assert_eq!(
+                SchnorrkelVrf.verify_batch(&items(&f[..n])),
+                Ok(expect[..n].to_vec())
+            );
+        }
+        // The default (one by one) agrees.
+        struct OneByOne;
+        impl VrfVerifier for OneByOne {
+            fn verify(
+                &self,
+                pk: &[u8; 32],
+                input: &VrfInput,
+                cred: &Credential,
+            ) -> Result<VrfHash, CryptoError> {
+                SchnorrkelVrf.verify(pk, input, cred)
+            }
+        }
+        assert_eq!(OneByOne.verify_batch(&items(&f)), Ok(expect));
+    }
+
+    #[test]
+    fn vrf_batch_with_one_forged_proof_fails_and_single_checks_name_it() {
+        let base = vrf_batch_fixture();
+        let forgeries: [fn(&mut Credential, &Credential); 4] = [
+            // s changed (still a canonical scalar).
+            |c, _| c.proof[64] ^= 1,
+            // R replaced by another valid point (the output point).
+            |c, _| c.proof[..32].copy_from_slice(&c.output),
+            // Hr replaced by another valid point.
+            |c, _| c.proof[32..64].copy_from_slice(&c.output),
+            // A valid proof, but of another key for another input.
+            |c, other| c.proof = other.proof,
+        ];
+        for forge in forgeries {
+            let mut f = base.clone();
+            let other = f[1].2;
+            forge(&mut f[5].2, &other);
+            let its = items(&f);
+            assert_eq!(
+                SchnorrkelVrf.verify_batch(&its),
+                Err(CryptoError::BatchFailed)
+            );
+            let single: Vec<_> = its
+                .iter()
+                .map(|i| SchnorrkelVrf.verify(i.pk, &i.input, i.cred))
+                .collect();
+            for (i, r) in single.iter().enumerate() {
+                if i == 5 {
+                    assert_eq!(*r, Err(CryptoError::BadVrfProof));
+                } else {
+                    assert_eq!(*r, Ok(f[i].3));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vrf_proof_for_another_input_or_key_fails_in_batch() {
+        let f = vrf_batch_fixture();
+        // Item 3 checked against item 4's key, then against item 4's input.
+        let mut wrong_key = items(&f);
+        wrong_key[3].pk = &f[4].0;
+        assert!(SchnorrkelVrf.verify_batch(&wrong_key).is_err());
+        let mut wrong_input = items(&f);
+        wrong_input[3].input = f[4].1;
+        assert!(SchnorrkelVrf.verify_batch(&wrong_input).is_err());
+        // A whole credential (output and proof) of another key or input.
+        let mut swapped = items(&f);
+        swapped[3].cred = &f[4].2;
+        assert!(SchnorrkelVrf.verify_batch(&swapped).is_err());
+        for its in [&wrong_key, &wrong_input, &swapped] {
+            let i = &its[3];
+            assert_eq!(
+                SchnorrkelVrf.verify(i.pk, &i.input, i.cred),
+                Err(CryptoError::BadVrfProof)
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_vrf_proof_bytes_are_errors() {
+        let f = vrf_batch_fixture();
+        let (pk, input, good, _) = f[0];
+        let mut bad_points = [0xffu8; 96];
+        bad_points[64..].copy_from_slice(&good.proof[64..]);
+        let mut non_canonical_r = good.proof;
+        non_canonical_r[31] |= 0x80;
+        let mut zero_s = good.proof;
+        zero_s[64..].fill(0);
+        let cases: Vec<Credential> = [
+            [0u8; 96],
+            [0xff; 96], // s is not a canonical scalar
+            bad_points, // R and Hr are not Ristretto encodings
+            non_canonical_r,
+            zero_s,
+        ]
+        .into_iter()
+        .map(|proof| Credential {
+            output: good.output,
+            proof,
+        })
+        .chain([
+            Credential {
+                output: [0; 32], // identity output
+                ..good
+            },
+            Credential {
+                output: [0xff; 32], // not a point
+                ..good
+            },
+            crate::auth::EMPTY_CREDENTIAL,
+        ])
+        .collect();
+        for c in &cases {
+            assert_eq!(
+                SchnorrkelVrf.verify(&pk, &input, c),
+                Err(CryptoError::BadVrfProof),
+                "{c:?}"
+            );
+            let mut batch = items(&f);
+            batch[2].cred = c;
+            assert!(SchnorrkelVrf.verify_batch(&batch).is_err());
+        }
+        assert_eq!(
+            SchnorrkelVrf.verify(&[0xff; 32], &input, &good),
+            Err(CryptoError::BadPublicKey)
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Any 96 bytes (and any output) give an error unless they are the proof, and
+        /// never a panic, singly or in a batch.
+        #[test]
+        fn arbitrary_vrf_bytes_never_panic(
+            proof in proptest::collection::vec(proptest::prelude::any::<u8>(), 96),
+            output in proptest::prelude::any::<[u8; 32]>(),
+            keep_output in proptest::prelude::any::<bool>(),
+        ) {
+            let k = SchnorrkelVrfKey::from_seed(&[1; 32]).unwrap();
+            let input = VrfInput::sortition(7, Hrs::new(10, 1, Step(2)), &[3; 32]);
+            let (good, _) = k.prove(&input);
+            let cred = Credential {
+                output: if keep_output { good.output } else { output },
+                proof: proof.try_into().unwrap(),
+            };
+            proptest::prop_assume!(cred != good);
+            let pk = k.vrf_public();
+            proptest::prop_assert!(SchnorrkelVrf.verify(&pk, &input, &cred).is_err());
+            let batch = [
+                VrfItem { pk: &pk, input, cred: &good },
+                VrfItem { pk: &pk, input, cred: &cred },
+            ];
+            proptest::prop_assert!(SchnorrkelVrf.verify_batch(&batch).is_err());
+        }
     }
 
     #[test]
