@@ -48,9 +48,10 @@ pub enum Expect {
         /// `sometimes` properties that must be reached.
         reach: Vec<&'static str>,
     },
-    /// At least one safety (`always`) property fails: the negative control and the
-    /// mutation run.
-    Violation,
+    /// A safety (`always`) property fails: the negative control and the mutation
+    /// run. With `Some(name)`, that property must be among the failures (the run
+    /// stops once it fails); with `None`, any safety failure will do.
+    Violation(Option<&'static str>),
 }
 
 /// One model-checking configuration.
@@ -180,6 +181,10 @@ impl Config {
         let cfg = match name {
             "mc0-smoke" => Config {
                 max_step: if small { 4 } else { 5 },
+                synchronous: true,
+                expect: Expect::Safe {
+                    reach: vec![crate::props::DECISION],
+                },
                 ..base
             },
             "mc1-equivocator" => Config {
@@ -201,9 +206,8 @@ impl Config {
             "mc3-two-equivocators" => Config {
                 byzantine: vec![2, 3],
                 byz_budget: 4,
-                lossy: true,
-                max_step: 4,
-                expect: Expect::Violation,
+                max_step: 3,
+                expect: Expect::Violation(Some(crate::props::AGREEMENT)),
                 ..base
             },
             "mc4-multi-round" => Config {
@@ -222,8 +226,11 @@ impl Config {
             },
             "mc5-crash-restart" => Config {
                 max_crashes: 1,
-                duplicating: true,
+                synchronous: true,
                 max_step: if small { 4 } else { 5 },
+                expect: Expect::Safe {
+                    reach: vec![crate::props::DECISION],
+                },
                 ..base
             },
             "mc6-liveness" => Config {
@@ -252,7 +259,7 @@ impl Config {
             Mutation::CertThresholdHalf => {
                 self.cert_threshold = Some(self.total_weight() / 2);
                 self.name = format!("{}+cert-threshold=half", self.name);
-                self.expect = Expect::Violation;
+                self.expect = Expect::Violation(None);
                 self.liveness = false;
             }
         }
@@ -321,7 +328,7 @@ mod tests {
             .mutate(Mutation::CertThresholdHalf);
         assert_eq!(m.thresholds().cert, 2);
         assert_eq!(m.thresholds().soft, 3);
-        assert_eq!(m.expect, Expect::Violation);
+        assert_eq!(m.expect, Expect::Violation(None));
         assert!("cert-threshold=third".parse::<Mutation>().is_err());
     }
 }

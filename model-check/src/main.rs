@@ -38,6 +38,9 @@ struct Cli {
     /// Checker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Stop each run after SECS seconds (the run is then not exhaustive).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
     /// Reduced scopes (the sizes pinned by the tests).
     #[arg(long)]
     ci: bool,
@@ -87,6 +90,7 @@ fn real_main(cli: Cli) -> Result<bool, String> {
         bfs: cli.bfs,
         threads: cli.threads,
         symmetry: false,
+        timeout: cli.timeout.map(std::time::Duration::from_secs),
     };
     let mut all_ok = true;
     for cfg in jobs {

@@ -421,14 +421,12 @@ impl BaModel {
         }
     }
 
-    /// Whether firing a timer at `hrs` keeps the node within the configured scope.
+    /// Whether firing a timer at `hrs` keeps the node within the configured scope:
+    /// the vote it casts (soft at step 2 from step 1, next at s + 1 from a waiting
+    /// step s ≥ 3) is at most `max_step`.
     fn timer_in_scope(&self, hrs: Hrs) -> bool {
-        let next_wait = match hrs.step.0 {
-            1 => 3,
-            3 => 5,
-            s => s + 2,
-        };
-        hrs.round <= self.cfg.max_round && next_wait <= self.cfg.max_step
+        let vote_step = hrs.step.0 + 1;
+        hrs.round <= self.cfg.max_round && vote_step <= self.cfg.max_step
     }
 
     fn recompute_violations(&self, state: &mut State) {
@@ -526,8 +524,15 @@ impl Model for BaModel {
                 actions.push(Action::Drop(*msg));
             }
         }
-        // Timers fire at any moment, or only once the network is empty (MC-6).
+        // Timers fire at any moment, or (MC-6, "deliver before timeout") only once
+        // the network is empty and no active node is behind the timer's position.
         let quiet = state.net.is_empty();
+        let slowest = self
+            .cfg
+            .honest()
+            .filter(|i| Self::active(state, *i))
+            .filter_map(|i| state.nodes[i].as_ref()?.machine.as_ref()?.position())
+            .min();
         for i in self.cfg.honest() {
             let Some(node) = state.nodes[i].as_ref() else {
                 continue;
@@ -537,7 +542,7 @@ impl Model for BaModel {
                 && let Some(t) = node.timer
                 && m.position() == Some(t)
                 && self.timer_in_scope(t)
-                && (!self.cfg.synchronous || quiet)
+                && (!self.cfg.synchronous || (quiet && slowest.is_none_or(|p| p >= t)))
             {
                 actions.push(Action::Timer(i as u8));
             }
@@ -686,12 +691,13 @@ impl Model for BaModel {
     }
 
     /// The scope (consensus.md §(b.4)): height 1, honest positions at most
-    /// (max_round + 1, proposal step) and steps at most `max_step` within scope.
+    /// (max_round + 1, proposal step), and steps at most `max_step + 1` (the waiting
+    /// step after the last vote step) in earlier rounds.
     fn within_boundary(&self, state: &State) -> bool {
         state.nodes.iter().flatten().all(|n| {
             n.machine.as_ref().and_then(|m| m.position()).is_none_or(|p| {
                 p.height == HEIGHT
-                    && (p.round <= self.cfg.max_round && p.step.0 <= self.cfg.max_step
+                    && (p.round <= self.cfg.max_round && p.step.0 <= self.cfg.max_step + 1
                         || p.round == self.cfg.max_round + 1 && p.step == Step::PROPOSAL)
             })
         })

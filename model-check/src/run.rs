@@ -17,6 +17,8 @@ pub struct RunOptions {
     pub threads: usize,
     /// Symmetry reduction over interchangeable honest nodes.
     pub symmetry: bool,
+    /// Stop after this long (the run is then not exhaustive).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// The verdict of one property.
@@ -120,7 +122,11 @@ pub fn trace(model: &BaModel, actions: &[Action], last: &State) -> Vec<String> {
         .collect();
     match last.obs.check() {
         Err(v) => out.push(format!("=> {v}")),
-        Ok(()) => out.push("=> (no safety violation in the last state)".into()),
+        Ok(()) => out.push(format!(
+            "=> quiescent state where {} of {} honest nodes decided",
+            last.nodes.iter().flatten().filter(|n| n.decided().is_some()).count(),
+            last.nodes.iter().flatten().count()
+        )),
     }
     out
 }
@@ -133,8 +139,15 @@ pub fn run(cfg: Config, opts: &RunOptions) -> Summary {
     let model = BaModel::new(cfg);
     let properties = model.properties();
     let mut builder = model.checker().threads(opts.threads.max(1));
-    if expect == Expect::Violation {
-        builder = builder.finish_when(HasDiscoveries::AnyFailures);
+    if let Some(t) = opts.timeout {
+        builder = builder.timeout(t);
+    }
+    match expect {
+        Expect::Violation(Some(name)) => {
+            builder = builder.finish_when(HasDiscoveries::AnyOf([name].into_iter().collect()));
+        }
+        Expect::Violation(None) => builder = builder.finish_when(HasDiscoveries::AnyFailures),
+        Expect::Safe { .. } => {}
     }
     let started = Instant::now();
     let checker = if opts.bfs {
@@ -153,9 +166,14 @@ pub fn run(cfg: Config, opts: &RunOptions) -> Summary {
             discovered: discoveries.contains_key(p.name),
         })
         .collect();
+    let wanted = match expect {
+        Expect::Violation(Some(name)) => Some(name),
+        _ => None,
+    };
     let first_failure = verdicts
         .iter()
-        .find(|v| v.always && v.discovered)
+        .filter(|v| v.always && v.discovered)
+        .find(|v| wanted.is_none_or(|w| w == v.name))
         .and_then(|v| discoveries.get(v.name));
     let trace = first_failure.map(|path| {
         let last = path.last_state().clone();
@@ -189,9 +207,11 @@ fn judge(
         .map(|v| v.name)
         .collect();
     match expect {
-        Expect::Violation => failed
+        Expect::Violation(None) => failed
             .is_empty()
             .then(|| "a safety violation was expected and none was found".to_string()),
+        Expect::Violation(Some(name)) => (!failed.contains(name))
+            .then(|| format!("a violation of {name} was expected and none was found")),
         Expect::Safe { reach } => {
             if !failed.is_empty() {
                 return Some(format!("violated: {}", failed.join(", ")));
