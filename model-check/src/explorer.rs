@@ -14,7 +14,10 @@ pub fn serve(cfg: Config, addr: &str) -> Result<(), String> {
     if addrs.is_empty() {
         return Err(format!("--explorer address {addr:?} resolves to nothing"));
     }
-    eprintln!("model-check: serving the Explorer for {} on http://{addr}", cfg.name);
+    eprintln!(
+        "model-check: serving the Explorer for {} on http://{addr}",
+        cfg.name
+    );
     let _checker = BaModel::new(cfg).checker().serve(addrs.as_slice());
     Ok(())
 }

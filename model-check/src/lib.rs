@@ -13,7 +13,7 @@
 //! - [`run`]: running a configuration, figures, verdicts and counterexample traces.
 
 pub mod config;
+pub mod explorer;
 pub mod model;
 pub mod props;
 pub mod run;
-pub mod explorer;

@@ -59,15 +59,17 @@ fn main() -> ExitCode {
 }
 
 fn real_main(cli: Cli) -> Result<bool, String> {
-    let mutation = cli.mutate.as_deref().map(str::parse::<Mutation>).transpose()?;
+    let mutation = cli
+        .mutate
+        .as_deref()
+        .map(str::parse::<Mutation>)
+        .transpose()?;
     let mut jobs: Vec<Config> = Vec::new();
     if cli.configs.is_empty() {
         for (name, _) in NAMES {
             jobs.push(Config::named(name, cli.ci)?);
         }
-        jobs.push(
-            Config::named("mc4-multi-round", cli.ci)?.mutate(Mutation::CertThresholdHalf),
-        );
+        jobs.push(Config::named("mc4-multi-round", cli.ci)?.mutate(Mutation::CertThresholdHalf));
     } else {
         for name in &cli.configs {
             let cfg = Config::named(name, cli.ci)?;
@@ -98,6 +100,13 @@ fn real_main(cli: Cli) -> Result<bool, String> {
         print!("{}", summary.render(peak_rss()));
         all_ok &= summary.ok;
     }
-    println!("model-check: {}", if all_ok { "all expected verdicts hold" } else { "SOME EXPECTED VERDICTS DO NOT HOLD" });
+    println!(
+        "model-check: {}",
+        if all_ok {
+            "all expected verdicts hold"
+        } else {
+            "SOME EXPECTED VERDICTS DO NOT HOLD"
+        }
+    );
     Ok(all_ok)
 }

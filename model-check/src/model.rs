@@ -95,12 +95,9 @@ fn step_name(step: u8) -> String {
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let payload = |f: &mut fmt::Formatter<'_>, m: &Msg| match m.payload {
-            Payload::Vote { round, step, val } => write!(
-                f,
-                "vote M{} r{round} {} {val}",
-                m.from,
-                step_name(step)
-            ),
+            Payload::Vote { round, step, val } => {
+                write!(f, "vote M{} r{round} {} {val}", m.from, step_name(step))
+            }
             Payload::Proposal { round, val } => {
                 write!(f, "proposal M{} r{round} {val}", m.from)
             }
@@ -589,7 +586,11 @@ impl Model for BaModel {
                 continue;
             };
             match &node.machine {
-                Some(m) if m.decided().is_none() && node.crashes < self.cfg.max_crashes => {
+                Some(m)
+                    if m.decided().is_none()
+                        && node.crashes < self.cfg.max_crashes
+                        && self.cfg.crashable.contains(&i) =>
+                {
                     actions.push(Action::Crash(i as u8))
                 }
                 None => actions.push(Action::Restart(i as u8)),
@@ -695,11 +696,14 @@ impl Model for BaModel {
     /// step after the last vote step) in earlier rounds.
     fn within_boundary(&self, state: &State) -> bool {
         state.nodes.iter().flatten().all(|n| {
-            n.machine.as_ref().and_then(|m| m.position()).is_none_or(|p| {
-                p.height == HEIGHT
-                    && (p.round <= self.cfg.max_round && p.step.0 <= self.cfg.max_step + 1
-                        || p.round == self.cfg.max_round + 1 && p.step == Step::PROPOSAL)
-            })
+            n.machine
+                .as_ref()
+                .and_then(|m| m.position())
+                .is_none_or(|p| {
+                    p.height == HEIGHT
+                        && (p.round <= self.cfg.max_round && p.step.0 <= self.cfg.max_step + 1
+                            || p.round == self.cfg.max_round + 1 && p.step == Step::PROPOSAL)
+                })
         })
     }
 }

@@ -90,7 +90,9 @@ pub fn empty_next_quorum(m: &BaModel, s: &State) -> bool {
         .filter(|v| v.hrs.step >= Step::FIRST_NEXT && v.value == empty)
         .map(|v| v.hrs)
         .collect();
-    positions.into_iter().any(|h| s.obs.weight_for(h, empty) >= t)
+    positions
+        .into_iter()
+        .any(|h| s.obs.weight_for(h, empty) >= t)
 }
 
 /// Whether every honest node has decided.

@@ -52,6 +52,8 @@ pub struct Summary {
     pub trace: Option<Vec<String>>,
     /// Whether the expected verdict holds.
     pub ok: bool,
+    /// False when the run stopped at its time limit.
+    pub exhaustive: bool,
     /// Why the verdict does not hold, if it does not.
     pub reason: Option<String>,
 }
@@ -81,7 +83,7 @@ impl Summary {
             .unwrap_or_default();
         let _ = writeln!(
             s,
-            "== {}: states={} unique={} depth={} sec={:.2} states/s={:.0}{} verdict={}",
+            "== {}: states={} unique={} depth={} sec={:.2} states/s={:.0}{}{} verdict={}",
             self.name,
             self.states,
             self.unique,
@@ -89,6 +91,11 @@ impl Summary {
             self.secs,
             self.rate(),
             mem,
+            if self.exhaustive {
+                ""
+            } else {
+                " (time limit: bounded, not exhaustive)"
+            },
             if self.ok { "OK" } else { "FAILED" }
         );
         for v in &self.verdicts {
@@ -104,7 +111,11 @@ impl Summary {
             let _ = writeln!(s, "   expected verdict does not hold: {r}");
         }
         if let Some(t) = &self.trace {
-            let _ = writeln!(s, "   counterexample ({} steps):", t.len().saturating_sub(1));
+            let _ = writeln!(
+                s,
+                "   counterexample ({} steps):",
+                t.len().saturating_sub(1)
+            );
             for line in t {
                 let _ = writeln!(s, "     {line}");
             }
@@ -124,7 +135,11 @@ pub fn trace(model: &BaModel, actions: &[Action], last: &State) -> Vec<String> {
         Err(v) => out.push(format!("=> {v}")),
         Ok(()) => out.push(format!(
             "=> quiescent state where {} of {} honest nodes decided",
-            last.nodes.iter().flatten().filter(|n| n.decided().is_some()).count(),
+            last.nodes
+                .iter()
+                .flatten()
+                .filter(|n| n.decided().is_some())
+                .count(),
             last.nodes.iter().flatten().count()
         )),
     }
@@ -136,10 +151,14 @@ pub fn run(cfg: Config, opts: &RunOptions) -> Summary {
     let name = cfg.name.clone();
     let expect = cfg.expect.clone();
     let depth_bound = cfg.depth_bound;
+    let cfg_timeout = cfg.timeout_secs;
     let model = BaModel::new(cfg);
     let properties = model.properties();
     let mut builder = model.checker().threads(opts.threads.max(1));
-    if let Some(t) = opts.timeout {
+    let timeout = opts
+        .timeout
+        .or(cfg_timeout.map(std::time::Duration::from_secs));
+    if let Some(t) = timeout {
         builder = builder.timeout(t);
     }
     match expect {
@@ -181,6 +200,7 @@ pub fn run(cfg: Config, opts: &RunOptions) -> Summary {
         trace(c.model(), &actions, &last)
     });
     let depth = c.max_depth();
+    let timed_out = timeout.is_some_and(|t| secs + 0.05 >= t.as_secs_f64());
     let reason = judge(&expect, &verdicts, depth, depth_bound);
     Summary {
         name,
@@ -192,6 +212,7 @@ pub fn run(cfg: Config, opts: &RunOptions) -> Summary {
         trace,
         ok: reason.is_none(),
         reason,
+        exhaustive: !timed_out,
     }
 }
 
