@@ -1,6 +1,112 @@
-//! model-check: exhaustive exploration of spec's BA* machine (issue 3, in progress).
+//! `model-check`: the command-line front end. See `--help`.
 
-fn main() {
-    eprintln!("model-check: not built yet");
-    std::process::exit(2);
+use clap::Parser;
+use model_check::config::{Config, Mutation, NAMES};
+use model_check::run::{RunOptions, peak_rss, run};
+use std::process::ExitCode;
+
+fn configs_help() -> String {
+    let mut s = String::from("Configurations:\n");
+    for (name, about) in NAMES {
+        s.push_str(&format!("  {name:<22} {about}\n"));
+    }
+    s.push_str(
+        "\nWithout CONFIG, runs the default suite: every configuration, plus\n\
+         mc4-multi-round with --mutate cert-threshold=half (must report a violation).\n\
+         Exits 0 only if every expected verdict holds.",
+    );
+    s
+}
+
+/// Exhaustive model checking of kalgo's BA* machine (crate `spec`) with stateright.
+#[derive(Parser, Debug)]
+#[command(name = "model-check", after_help = configs_help())]
+struct Cli {
+    /// Configurations to run (default: the whole suite).
+    configs: Vec<String>,
+    /// Breadth-first search (shortest counterexamples); depth-first by default.
+    #[arg(long)]
+    bfs: bool,
+    /// Serve the stateright Explorer for the (single) configuration on ADDR,
+    /// e.g. localhost:3000.
+    #[arg(long, value_name = "ADDR")]
+    explorer: Option<String>,
+    /// Mutate the protocol; the run must then report a safety violation.
+    /// Supported: cert-threshold=half.
+    #[arg(long, value_name = "MUTATION")]
+    mutate: Option<String>,
+    /// Checker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Stop each run after SECS seconds (the run is then not exhaustive).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
+    /// Reduced scopes (the sizes pinned by the tests).
+    #[arg(long)]
+    ci: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("model-check: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> Result<bool, String> {
+    let mutation = cli
+        .mutate
+        .as_deref()
+        .map(str::parse::<Mutation>)
+        .transpose()?;
+    let mut jobs: Vec<Config> = Vec::new();
+    if cli.configs.is_empty() {
+        for (name, _) in NAMES {
+            jobs.push(Config::named(name, cli.ci)?);
+        }
+        jobs.push(Config::named("mc4-multi-round", cli.ci)?.mutate(Mutation::CertThresholdHalf));
+    } else {
+        for name in &cli.configs {
+            let cfg = Config::named(name, cli.ci)?;
+            jobs.push(match mutation {
+                Some(m) => cfg.mutate(m),
+                None => cfg,
+            });
+        }
+    }
+    if cli.threads == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    if let Some(addr) = cli.explorer {
+        let [cfg] = jobs.as_slice() else {
+            return Err("--explorer needs exactly one configuration".into());
+        };
+        return model_check::explorer::serve(cfg.clone(), &addr).map(|()| true);
+    }
+    let opts = RunOptions {
+        bfs: cli.bfs,
+        threads: cli.threads,
+        symmetry: false,
+        timeout: cli.timeout.map(std::time::Duration::from_secs),
+    };
+    let mut all_ok = true;
+    for cfg in jobs {
+        let summary = run(cfg, &opts);
+        print!("{}", summary.render(peak_rss()));
+        all_ok &= summary.ok;
+    }
+    println!(
+        "model-check: {}",
+        if all_ok {
+            "all expected verdicts hold"
+        } else {
+            "SOME EXPECTED VERDICTS DO NOT HOLD"
+        }
+    );
+    Ok(all_ok)
 }

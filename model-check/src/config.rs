@@ -1,0 +1,350 @@
+//! Named model-checking configurations (consensus.md §(b.4), MC-0 … MC-6) and the
+//! mutation used to prove that the checker can fail.
+//!
+//! Every configuration is height 1 only, with rounds ≤ `max_round` and steps
+//! ≤ `max_step`, so each exploration is exhaustive within its scope.
+
+use spec::params::{Params, Thresholds};
+use std::fmt;
+
+/// A value in the model's scope: the two candidate blocks and the empty value.
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Val {
+    /// Block A.
+    A,
+    /// Block B.
+    B,
+    /// The height's empty value (⊥), only meaningful in next votes.
+    E,
+}
+
+impl fmt::Display for Val {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Val::A => "A",
+            Val::B => "B",
+            Val::E => "⊥",
+        })
+    }
+}
+
+/// An honest proposer: when its machine asks for a new block it proposes `value`,
+/// with a fixed credential priority (smaller is better).
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Proposer {
+    /// Node index.
+    pub node: usize,
+    /// The block it proposes for a new block.
+    pub value: Val,
+    /// Its credential priority (all 32 bytes set to this).
+    pub priority: u8,
+}
+
+/// What a run must report for its verdict to hold.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Expect {
+    /// No `always` property fails, and every listed `sometimes` property is reached.
+    Safe {
+        /// `sometimes` properties that must be reached.
+        reach: Vec<&'static str>,
+    },
+    /// A safety (`always`) property fails: the negative control and the mutation
+    /// run. With `Some(name)`, that property must be among the failures (the run
+    /// stops once it fails); with `None`, any safety failure will do.
+    Violation(Option<&'static str>),
+}
+
+/// One model-checking configuration.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Config {
+    /// Command-line name.
+    pub name: String,
+    /// One-line description.
+    pub about: &'static str,
+    /// Weight (seats) of each node; the fixed committee is every node.
+    pub weights: Vec<u64>,
+    /// Indices of the Byzantine (equivocating) nodes.
+    pub byzantine: Vec<usize>,
+    /// Honest proposers.
+    pub proposers: Vec<Proposer>,
+    /// Highest round explored.
+    pub max_round: u32,
+    /// Highest step explored (2 soft, 3 cert, 4.. next votes).
+    pub max_step: u32,
+    /// Votes each Byzantine node may send in total (bounds the adversary).
+    pub byz_budget: u8,
+    /// Messages may be lost (a drop action).
+    pub lossy: bool,
+    /// A delivered message stays in the network (duplication / replay).
+    pub duplicating: bool,
+    /// Crashes allowed per node; a crashed node restarts from its last journal.
+    pub max_crashes: u8,
+    /// The nodes that may crash.
+    pub crashable: Vec<usize>,
+    /// Wall-clock limit of the run in the default suite (the run is then bounded,
+    /// not exhaustive, and says so).
+    pub timeout_secs: Option<u64>,
+    /// Timers fire only when no message is in flight ("deliver before timeout",
+    /// MC-6). Otherwise timers fire at any moment.
+    pub synchronous: bool,
+    /// Check bounded liveness L1 at quiescent states.
+    pub liveness: bool,
+    /// Cert threshold override (the mutation), in weight.
+    pub cert_threshold: Option<u64>,
+    /// Bound on the search depth for L1 (reported; the run fails if exceeded).
+    pub depth_bound: Option<usize>,
+    /// The expected verdict.
+    pub expect: Expect,
+}
+
+/// The names of the configurations, for `--help` and the default suite.
+pub const NAMES: &[(&str, &str)] = &[
+    (
+        "mc0-smoke",
+        "MC-0: 4 equal honest nodes, no faults, lossless, round 1",
+    ),
+    (
+        "mc1-equivocator",
+        "MC-1: 4 nodes, node 3 equivocates; lossy, duplicating, round 1",
+    ),
+    (
+        "mc2-weighted",
+        "MC-2: weights [1,1,2,3], the weight-2 node equivocates; lossy, round 1",
+    ),
+    (
+        "mc3-two-equivocators",
+        "MC-3 negative control: 4 nodes, 2 equivocators; must find a fork",
+    ),
+    (
+        "mc4-multi-round",
+        "MC-4: 4 nodes, 1 equivocator, rounds <= 2 (value lock across rounds)",
+    ),
+    (
+        "mc5-crash-restart",
+        "MC-5: 4 honest nodes, one crash and restart each from the journal",
+    ),
+    (
+        "mc6-liveness",
+        "MC-6: 4 honest nodes, lossless, deliver-before-timeout; all decide (L1)",
+    ),
+];
+
+/// A mutation of the protocol parameters that must make the checker fail.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Mutation {
+    /// The cert threshold is half the total weight instead of > 2/3.
+    CertThresholdHalf,
+}
+
+impl std::str::FromStr for Mutation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cert-threshold=half" => Ok(Mutation::CertThresholdHalf),
+            other => Err(format!(
+                "unknown mutation {other:?}; supported: cert-threshold=half"
+            )),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration called `name`; `small` selects the reduced CI scope.
+    pub fn named(name: &str, small: bool) -> Result<Config, String> {
+        let base = Config {
+            name: name.to_string(),
+            about: NAMES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, a)| *a)
+                .unwrap_or(""),
+            weights: vec![1, 1, 1, 1],
+            byzantine: vec![],
+            proposers: vec![
+                Proposer {
+                    node: 0,
+                    value: Val::A,
+                    priority: 1,
+                },
+                Proposer {
+                    node: 1,
+                    value: Val::B,
+                    priority: 2,
+                },
+            ],
+            max_round: 1,
+            max_step: 5,
+            byz_budget: 0,
+            lossy: false,
+            duplicating: false,
+            max_crashes: 0,
+            crashable: vec![],
+            timeout_secs: None,
+            synchronous: false,
+            liveness: false,
+            cert_threshold: None,
+            depth_bound: None,
+            expect: Expect::Safe {
+                reach: vec![crate::props::DECISION, crate::props::EMPTY_NEXT_QUORUM],
+            },
+        };
+        let cfg = match name {
+            "mc0-smoke" => Config {
+                max_step: if small { 4 } else { 5 },
+                synchronous: true,
+                expect: Expect::Safe {
+                    reach: vec![crate::props::DECISION],
+                },
+                ..base
+            },
+            "mc1-equivocator" => Config {
+                byzantine: vec![3],
+                byz_budget: 1,
+                proposers: base.proposers[..1].to_vec(),
+                lossy: true,
+                max_step: 3,
+                expect: Expect::Safe {
+                    reach: vec![crate::props::DECISION],
+                },
+                ..base
+            },
+            "mc2-weighted" => Config {
+                weights: vec![1, 1, 2, 3],
+                byzantine: vec![2],
+                byz_budget: 1,
+                proposers: base.proposers[..1].to_vec(),
+                lossy: true,
+                max_step: 3,
+                expect: Expect::Safe {
+                    reach: vec![crate::props::DECISION],
+                },
+                ..base
+            },
+            "mc3-two-equivocators" => Config {
+                byzantine: vec![2, 3],
+                byz_budget: 4,
+                max_step: 3,
+                expect: Expect::Violation(Some(crate::props::AGREEMENT)),
+                ..base
+            },
+            "mc4-multi-round" => Config {
+                byzantine: vec![3],
+                byz_budget: 1,
+                max_round: 2,
+                max_step: 4,
+                proposers: base.proposers[..1].to_vec(),
+                timeout_secs: Some(60),
+                expect: Expect::Safe {
+                    reach: vec![crate::props::EMPTY_NEXT_QUORUM],
+                },
+                ..base
+            },
+            "mc5-crash-restart" => Config {
+                max_crashes: 1,
+                crashable: vec![2],
+                synchronous: true,
+                max_step: if small { 3 } else { 4 },
+                expect: Expect::Safe {
+                    reach: vec![crate::props::DECISION],
+                },
+                ..base
+            },
+            "mc6-liveness" => Config {
+                synchronous: true,
+                liveness: true,
+                depth_bound: Some(60),
+                expect: Expect::Safe {
+                    reach: vec![crate::props::DECISION],
+                },
+                ..base
+            },
+            other => {
+                let names: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();
+                return Err(format!(
+                    "unknown configuration {other:?}; known: {}",
+                    names.join(", ")
+                ));
+            }
+        };
+        Ok(cfg)
+    }
+
+    /// Applies a mutation: the run is then expected to violate safety.
+    pub fn mutate(mut self, m: Mutation) -> Config {
+        match m {
+            Mutation::CertThresholdHalf => {
+                self.cert_threshold = Some(self.total_weight() / 2);
+                self.name = format!("{}+cert-threshold=half", self.name);
+                self.expect = Expect::Violation(None);
+                self.liveness = false;
+            }
+        }
+        self
+    }
+
+    /// Sum of all weights.
+    pub fn total_weight(&self) -> u64 {
+        self.weights.iter().sum()
+    }
+
+    /// Fixed-committee parameters (Params::fixed_committee).
+    pub fn params(&self) -> Params {
+        Params::fixed_committee(1)
+    }
+
+    /// Thresholds: `Params::fixed_committee(..).thresholds(total)`, with the
+    /// mutation's cert threshold if any.
+    pub fn thresholds(&self) -> Thresholds {
+        let mut t = self.params().thresholds(self.total_weight());
+        if let Some(c) = self.cert_threshold {
+            t.cert = c;
+        }
+        t
+    }
+
+    /// Whether node `i` is Byzantine.
+    pub fn is_byzantine(&self, i: usize) -> bool {
+        self.byzantine.contains(&i)
+    }
+
+    /// Honest node indices.
+    pub fn honest(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.weights.len()).filter(|i| !self.is_byzantine(*i))
+    }
+
+    /// The proposer entry of node `i`, if it is an honest proposer.
+    pub fn proposer(&self, i: usize) -> Option<Proposer> {
+        self.proposers
+            .iter()
+            .copied()
+            .find(|p| p.node == i && !self.is_byzantine(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_builds_and_unknown_names_fail() {
+        for (name, _) in NAMES {
+            let c = Config::named(name, false).expect("known config");
+            assert_eq!(c.name, *name);
+            assert!(c.byzantine.iter().all(|b| *b < c.weights.len()));
+        }
+        assert!(Config::named("nope", false).is_err());
+    }
+
+    #[test]
+    fn thresholds_and_mutation() {
+        let c = Config::named("mc2-weighted", false).expect("known");
+        assert_eq!(c.thresholds(), Thresholds::uniform(5));
+        let m = Config::named("mc4-multi-round", false)
+            .expect("known")
+            .mutate(Mutation::CertThresholdHalf);
+        assert_eq!(m.thresholds().cert, 2);
+        assert_eq!(m.thresholds().soft, 3);
+        assert_eq!(m.expect, Expect::Violation(None));
+        assert!("cert-threshold=third".parse::<Mutation>().is_err());
+    }
+}
