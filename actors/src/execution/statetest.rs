@@ -25,7 +25,7 @@ use revm_statetest_types::{SpecName, Test, TestSuite, TestUnit};
 
 use crate::execution::{
     executor::TxExecutor,
-    state::{MemoryState, StateOverlay, UnknownBlockHash},
+    state::{MemoryState, StateOverlay, StorageError, UnknownBlockHash},
     state_root::state_root,
 };
 
@@ -340,7 +340,15 @@ fn run_unit(
     options: &StateTestOptions,
     report: &mut StateTestReport,
 ) {
-    let base = pre_state(unit);
+    let base = match pre_state(unit) {
+        Ok(base) => base,
+        Err(e) => {
+            report
+                .file_errors
+                .push((file.to_path_buf(), format!("{name}: pre-state: {e}")));
+            return;
+        }
+    };
     for (fork, tests) in &unit.post {
         let fork_name = format!("{fork:?}");
         if !options.forks.is_empty() && !options.forks.iter().any(|f| f == &fork_name) {
@@ -370,7 +378,7 @@ fn run_unit(
 }
 
 /// The pre-state of a test as a [`MemoryState`].
-pub fn pre_state(unit: &TestUnit) -> MemoryState {
+pub fn pre_state(unit: &TestUnit) -> Result<MemoryState, StorageError> {
     let mut state = MemoryState::default();
     for (address, account) in &unit.pre {
         state.insert_account(
@@ -379,9 +387,9 @@ pub fn pre_state(unit: &TestUnit) -> MemoryState {
             account.balance,
             account.code.clone(),
             account.storage.iter().map(|(k, v)| (*k, *v)),
-        );
+        )?;
     }
-    state
+    Ok(state)
 }
 
 /// Runs one case; `Err` carries the reason of a mismatch.

@@ -3,18 +3,28 @@
 //! Tables: headers, bodies, certificates, receipts (opaque encoded bytes, by
 //! block number), the canonical chain (number → hash, hash → number), the
 //! transaction index (tx hash → block number and position), the state (accounts,
-//! storage, code) and metadata (the head).
+//! storage, code), the trie nodes of the account trie and of every storage trie
+//! (`trie_nodes`: `keccak256(node) → node`, shared by all tries, content-addressed)
+//! and metadata (the head, whose state root is the account trie's root).
 //!
-//! [`Store::commit_block`] writes a block, its certificate, its receipts and its
-//! state changes in **one** redb write transaction, committed with fsync: after a
-//! crash the store holds either the previous head or the new one, never half a block.
+//! [`Store::commit_block`] writes a block, its certificate, its receipts, its
+//! state changes and its new trie nodes in **one** redb write transaction,
+//! committed with fsync: after a crash the store holds either the previous head or
+//! the new one, never half a block, and the head's root resolves from stored nodes.
+//!
+//! Trie nodes are never deleted (no pruning): superseded nodes stay in
+//! `trie_nodes`. Stores written before the trie table existed have no nodes and
+//! must be re-synced from genesis.
 
 use std::{collections::BTreeMap, path::Path};
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition};
 
+use alloy_trie::EMPTY_ROOT_HASH;
+
 use crate::execution::state::{AccountRecord, ChangeSet, StateReader, StorageError};
+use crate::execution::state_root::TrieNodes;
 
 const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("headers");
 const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("bodies");
@@ -28,6 +38,8 @@ const ACCOUNTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("accounts")
 /// address (20) ‖ slot (32 BE) → value (32 BE); zero values are never stored.
 const STORAGE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("storage");
 const CODE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("code");
+/// node hash (32) → RLP-encoded trie node (account and storage tries).
+const TRIE_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("trie_nodes");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 const META_HEAD: &str = "head";
@@ -113,6 +125,8 @@ pub struct BlockCommit<'a> {
     pub changes: &'a ChangeSet,
     /// New account records (with storage roots) from the state root computation.
     pub records: &'a BTreeMap<Address, Option<AccountRecord>>,
+    /// New trie nodes from the state root computation.
+    pub trie_nodes: &'a TrieNodes,
     /// State root after the block.
     pub state_root: B256,
 }
@@ -159,6 +173,7 @@ impl Store {
         tx.open_table(ACCOUNTS)?;
         tx.open_table(STORAGE)?;
         tx.open_table(CODE)?;
+        tx.open_table(TRIE_NODES)?;
         tx.open_table(META)?;
         tx.commit()?;
         Ok(Self { db })
@@ -177,7 +192,13 @@ impl Store {
     /// A consistent snapshot of the head state (a redb read transaction).
     pub fn state(&self) -> Result<StoreState, StorageError> {
         let tx = self.db.begin_read()?;
+        let state_root = match tx.open_table(META)?.get(META_HEAD)? {
+            Some(v) => Head::decode(v.value())?.state_root,
+            None => EMPTY_ROOT_HASH,
+        };
         Ok(StoreState {
+            state_root,
+            trie_nodes: tx.open_table(TRIE_NODES)?,
             accounts: tx.open_table(ACCOUNTS)?,
             storage: tx.open_table(STORAGE)?,
             code: tx.open_table(CODE)?,
@@ -226,6 +247,12 @@ impl Store {
                 let mut code = tx.open_table(CODE)?;
                 for (hash, bytes) in &block.changes.codes {
                     code.insert(hash.as_slice(), bytes.as_ref())?;
+                }
+            }
+            {
+                let mut nodes = tx.open_table(TRIE_NODES)?;
+                for (hash, node) in block.trie_nodes {
+                    nodes.insert(hash.as_slice(), node.as_slice())?;
                 }
             }
             {
@@ -342,6 +369,8 @@ impl Store {
 
 /// A read snapshot of the store's state; the revm database reads through it.
 pub struct StoreState {
+    state_root: B256,
+    trie_nodes: ReadOnlyTable<&'static [u8], &'static [u8]>,
     accounts: ReadOnlyTable<&'static [u8], &'static [u8]>,
     storage: ReadOnlyTable<&'static [u8], &'static [u8]>,
     code: ReadOnlyTable<&'static [u8], &'static [u8]>,
@@ -411,6 +440,17 @@ impl StateReader for StoreState {
         }
         Ok(out)
     }
+
+    fn state_root(&self) -> Result<B256, StorageError> {
+        Ok(self.state_root)
+    }
+
+    fn trie_node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self
+            .trie_nodes
+            .get(hash.as_slice())?
+            .map(|v| v.value().to_vec()))
+    }
 }
 
 #[cfg(test)]
@@ -433,6 +473,7 @@ mod tests {
             tx_hashes: &[B256::repeat_byte(0xaa)],
             changes,
             records: &out.records,
+            trie_nodes: &out.nodes,
             state_root: out.root,
         })?;
         Ok(out.root)
@@ -461,7 +502,7 @@ mod tests {
             U256::from(100),
             Bytes::new(),
             [(U256::from(7), U256::from(9))],
-        );
+        )?;
         assert_eq!(state_root(&mem, &ChangeSet::default())?.root, root0);
 
         // Block 1 wipes the storage by deleting and re-creating the account.
