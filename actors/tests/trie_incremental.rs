@@ -159,7 +159,7 @@ proptest! {
 
 /// Trie nodes on one key's path in a trie of `n` uniformly hashed keys: about
 /// log16(n) branches plus a leaf; a generous bound per touched key.
-const NODES_PER_PATH: u64 = 8;
+const NODES_PER_PATH: u64 = 6;
 
 fn assert_bounded(stats: TrieStats, touched: u64, what: &str) {
     println!(
