@@ -7,6 +7,9 @@
 //! ([`revm::DatabaseCommit`]). The base reader is never written during execution:
 //! the change set is persisted later in one write transaction (see
 //! [`crate::execution::storage`]).
+//!
+//! A reader also exposes its state root and its stored trie nodes, from which
+//! [`crate::execution::state_root::state_root`] updates the tries incrementally.
 
 use std::collections::{BTreeMap, HashMap};
 

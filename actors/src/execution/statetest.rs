@@ -2,7 +2,9 @@
 //!
 //! Each test case (file × test × fork × data/gas/value index) is loaded into a
 //! [`MemoryState`] (our storage abstraction), executed through [`TxExecutor`] over a
-//! [`StateOverlay`], and hashed with [`state_root`]. The post-state root and the
+//! [`StateOverlay`], and hashed with [`state_root`]: the pre-state's tries are
+//! built incrementally into the memory state's node map, and the post-state root is
+//! the incremental update over them (the path blocks use). The post-state root and the
 //! keccak of the RLP of the logs are compared with the fixture.
 //!
 //! Forks from Byzantium on are run; older forks and forks revm does not

@@ -16,7 +16,14 @@
 //! `trie_nodes`. Stores written before the trie table existed have no nodes and
 //! must be re-synced from genesis.
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::Path,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition};
@@ -150,6 +157,47 @@ fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
 /// A redb-backed chain store.
 pub struct Store {
     db: Database,
+    nodes: Arc<NodeCache>,
+}
+
+/// Bytes of trie nodes kept in memory by [`NodeCache`] before it is emptied.
+pub const NODE_CACHE_BYTES: usize = 256 << 20;
+
+/// An in-memory cache of trie nodes in front of the `trie_nodes` table.
+///
+/// Nodes are immutable and keyed by their hash, so a cached node can never be
+/// stale and the cache needs no invalidation. It is filled with the nodes of
+/// committed blocks (only after their transaction committed) and with nodes read
+/// from redb; when it exceeds [`NODE_CACHE_BYTES`] it is emptied (crude, but the
+/// hot upper levels of the tries are re-read on the next block).
+#[derive(Debug, Default)]
+struct NodeCache {
+    map: RwLock<HashMap<B256, Arc<[u8]>>>,
+    bytes: AtomicUsize,
+}
+
+impl NodeCache {
+    fn get(&self, hash: &B256) -> Option<Vec<u8>> {
+        let map = self.map.read().ok()?;
+        map.get(hash).map(|n| n.to_vec())
+    }
+
+    fn insert_many<'a>(&self, nodes: impl IntoIterator<Item = (&'a B256, &'a [u8])>) {
+        let Ok(mut map) = self.map.write() else {
+            return; // A poisoned cache is only a missed optimisation.
+        };
+        let mut added = 0usize;
+        for (hash, node) in nodes {
+            if map.insert(*hash, Arc::from(node)).is_none() {
+                added += node.len() + 64;
+            }
+        }
+        let total = self.bytes.fetch_add(added, Ordering::Relaxed) + added;
+        if total > NODE_CACHE_BYTES {
+            map.clear();
+            self.bytes.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -176,7 +224,10 @@ impl Store {
         tx.open_table(TRIE_NODES)?;
         tx.open_table(META)?;
         tx.commit()?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            nodes: Arc::new(NodeCache::default()),
+        })
     }
 
     /// The canonical head, or `None` before genesis is committed.
@@ -198,6 +249,7 @@ impl Store {
         };
         Ok(StoreState {
             state_root,
+            cache: Arc::clone(&self.nodes),
             trie_nodes: tx.open_table(TRIE_NODES)?,
             accounts: tx.open_table(ACCOUNTS)?,
             storage: tx.open_table(STORAGE)?,
@@ -250,8 +302,11 @@ impl Store {
                 }
             }
             {
+                // In key order: far fewer B-tree pages touched than hash-map order.
+                let mut sorted: Vec<(&B256, &Vec<u8>)> = block.trie_nodes.iter().collect();
+                sorted.sort_unstable_by_key(|(hash, _)| *hash);
                 let mut nodes = tx.open_table(TRIE_NODES)?;
-                for (hash, node) in block.trie_nodes {
+                for (hash, node) in sorted {
                     nodes.insert(hash.as_slice(), node.as_slice())?;
                 }
             }
@@ -297,6 +352,12 @@ impl Store {
             meta.insert(META_HEAD, new_head.encode().as_slice())?;
         }
         tx.commit()?;
+        self.nodes.insert_many(
+            block
+                .trie_nodes
+                .iter()
+                .map(|(hash, node)| (hash, node.as_slice())),
+        );
         Ok(())
     }
 
@@ -370,6 +431,7 @@ impl Store {
 /// A read snapshot of the store's state; the revm database reads through it.
 pub struct StoreState {
     state_root: B256,
+    cache: Arc<NodeCache>,
     trie_nodes: ReadOnlyTable<&'static [u8], &'static [u8]>,
     accounts: ReadOnlyTable<&'static [u8], &'static [u8]>,
     storage: ReadOnlyTable<&'static [u8], &'static [u8]>,
@@ -446,10 +508,15 @@ impl StateReader for StoreState {
     }
 
     fn trie_node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self
-            .trie_nodes
-            .get(hash.as_slice())?
-            .map(|v| v.value().to_vec()))
+        if let Some(node) = self.cache.get(hash) {
+            return Ok(Some(node));
+        }
+        let Some(guard) = self.trie_nodes.get(hash.as_slice())? else {
+            return Ok(None);
+        };
+        let node = guard.value();
+        self.cache.insert_many([(hash, node)]);
+        Ok(Some(node.to_vec()))
     }
 }
 
