@@ -85,7 +85,9 @@ fn commit(
 }
 
 /// One random account change: (address index, kind, nonce, balance, wipe, slot writes).
-fn change_strategy() -> impl Strategy<Value = (u8, u8, u64, u64, bool, Vec<(u8, u8)>)> {
+type RawChange = (u8, u8, u64, u64, bool, Vec<(u8, u8)>);
+
+fn change_strategy() -> impl Strategy<Value = RawChange> {
     (
         0u8..16,
         0u8..10,
@@ -96,7 +98,7 @@ fn change_strategy() -> impl Strategy<Value = (u8, u8, u64, u64, bool, Vec<(u8, 
     )
 }
 
-fn to_change_set(raw: &[(u8, u8, u64, u64, bool, Vec<(u8, u8)>)]) -> ChangeSet {
+fn to_change_set(raw: &[RawChange]) -> ChangeSet {
     let mut changes = ChangeSet::default();
     for (who, kind, nonce, balance, wipe, slots) in raw {
         let address = Address::with_last_byte(*who);
