@@ -1,6 +1,8 @@
 //! Crash safety of the redb store: a child process commits blocks in a loop and is
 //! SIGKILLed at pseudo-random moments, 20 times. After each kill the store must
-//! reopen at a committed head whose state root re-verifies from the stored state.
+//! reopen at a committed head whose state root re-verifies from the stored state:
+//! every stored trie node of the head is present and the tries hold exactly the
+//! flat account/storage tables, whose from-scratch root equals the head's root.
 
 use std::{
     path::Path,
@@ -14,7 +16,7 @@ use actors::execution::{
     genesis::Genesis,
     header::KalgoHeader,
     state::{ChangeSet, StateReader},
-    state_root::state_root,
+    state_root::{rebuild_state_root, state_root, verify_stored_tries},
     storage::Store,
 };
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
@@ -176,6 +178,13 @@ fn store_survives_sigkill() -> Result<(), String> {
         assert_eq!(
             root, head.state_root,
             "round {round}: state root re-verifies"
+        );
+        let leaves = verify_stored_tries(&state).map_err(|e| format!("round {round}: {e}"))?;
+        assert!(leaves > 0);
+        assert_eq!(
+            rebuild_state_root(&state).map_err(|e| e.to_string())?,
+            head.state_root,
+            "round {round}: from-scratch root of the flat tables"
         );
         let body = store
             .body(head.number)

@@ -27,7 +27,7 @@ use crate::execution::{
     genesis::{Genesis, INITIAL_BASE_FEE},
     header::KalgoHeader,
     state::{AccountRecord, ChangeSet, StateOverlay, StateReader, StorageError},
-    state_root::state_root,
+    state_root::{TrieNodes, state_root},
     storage::{BlockCommit, Head, Store},
 };
 
@@ -118,6 +118,8 @@ pub struct ExecutedBlock {
     pub changes: ChangeSet,
     /// New account records with storage roots.
     pub records: BTreeMap<Address, Option<AccountRecord>>,
+    /// New trie nodes (persisted with the block).
+    pub trie_nodes: TrieNodes,
 }
 
 impl ExecutedBlock {
@@ -308,6 +310,7 @@ impl<'a, S: StateReader + ?Sized> BlockRun<'a, S> {
             receipts: self.receipts,
             changes: overlay.into_changes(),
             records: out.records,
+            trie_nodes: out.nodes,
         })
     }
 }
@@ -427,6 +430,7 @@ pub fn commit_block(
         tx_hashes: &tx_hashes,
         changes: &executed.changes,
         records: &executed.records,
+        trie_nodes: &executed.trie_nodes,
         state_root: head.state_root,
     })?;
     Ok(head)
@@ -442,10 +446,10 @@ pub fn init_genesis(store: &Store, genesis: &Genesis) -> Result<(Head, KalgoHead
             _ => Err(BlockError::HeaderMismatch("genesis hash")),
         };
     }
-    let records = crate::execution::state_root::changed_records(
-        &crate::execution::state::MemoryState::default(),
-        &changes,
-    )?;
+    let out = state_root(&crate::execution::state::MemoryState::default(), &changes)?;
+    if out.root != root {
+        return Err(BlockError::HeaderMismatch("genesis state root"));
+    }
     let encoded = header.encode_to_vec();
     let head = Head {
         number: 0,
@@ -461,7 +465,8 @@ pub fn init_genesis(store: &Store, genesis: &Genesis) -> Result<(Head, KalgoHead
         receipts: &alloy_rlp::encode(Vec::<ReceiptEnvelope>::new()),
         tx_hashes: &[],
         changes: &changes,
-        records: &records,
+        records: &out.records,
+        trie_nodes: &out.nodes,
         state_root: root,
     })?;
     Ok((head, header))
@@ -544,7 +549,7 @@ mod tests {
                 U256::from(10u128.pow(20)),
                 Bytes::new(),
                 [],
-            );
+            )?;
             let parent = KalgoHeader::default();
             let legacy_only = config.spec_at(1, 10) < SpecId::LONDON;
             let txs = vec![

@@ -292,16 +292,8 @@ impl Genesis {
 
     /// The genesis state as a change set over an empty state (what the store commits).
     pub fn change_set(&self) -> ChangeSet {
-        let mut state = MemoryState::default();
         let mut changes = ChangeSet::default();
         for (address, account) in &self.alloc {
-            state.insert_account(
-                *address,
-                account.nonce,
-                account.balance,
-                account.code.clone(),
-                account.storage.clone(),
-            );
             let code_hash = if account.code.is_empty() {
                 revm::primitives::KECCAK_EMPTY
             } else {

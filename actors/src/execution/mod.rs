@@ -2,7 +2,8 @@
 //! and the Ethereum state test runner that proves them.
 //!
 //! - [`state`]: the state reader trait, change sets, the revm database overlay;
-//! - [`state_root`]: state and storage roots with alloy-trie;
+//! - [`state_root`]: the incremental, persistent state and storage tries (eth_trie
+//!   over stored nodes; alloy-trie for from-scratch checks);
 //! - [`chain_config`], [`genesis`]: the fork schedule and `genesis.json`;
 //! - [`header`]: the header with Kaleido's extra fields;
 //! - [`block`]: block execution, validation, building and commit;

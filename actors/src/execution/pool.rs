@@ -485,7 +485,9 @@ mod tests {
     fn setup(keys: &[&PrivateKeySigner]) -> (TxPool, MemoryState) {
         let mut state = MemoryState::default();
         for k in keys {
-            state.insert_account(k.address(), 0, U256::from(10u128.pow(20)), Bytes::new(), []);
+            let inserted =
+                state.insert_account(k.address(), 0, U256::from(10u128.pow(20)), Bytes::new(), []);
+            assert!(inserted.is_ok());
         }
         let pool = TxPool::new(PoolConfig {
             chain_id: 7,
@@ -599,7 +601,7 @@ mod tests {
         let c = key(4);
         let (_, mut st2) = setup(&[&c]);
         for (addr, rec) in state.accounts()? {
-            st2.insert_account(addr, rec.nonce, rec.balance, Bytes::new(), []);
+            st2.insert_account(addr, rec.nonce, rec.balance, Bytes::new(), [])?;
         }
         assert_eq!(
             pool.add(tx(&c, 7, 0, 5, 21_000), &st2),
@@ -610,7 +612,7 @@ mod tests {
         assert_eq!(pool.pending_nonce(&a.address(), &st2)?, 2);
         // After a block with a's nonces 0 and 1, they are pruned.
         let mut after = st2.clone();
-        after.insert_account(a.address(), 2, U256::from(10u128.pow(20)), Bytes::new(), []);
+        after.insert_account(a.address(), 2, U256::from(10u128.pow(20)), Bytes::new(), [])?;
         assert_eq!(pool.prune(&after)?, 2);
         assert_eq!(pool.len(), 2);
         Ok(())

@@ -7,12 +7,17 @@
 //! ([`revm::DatabaseCommit`]). The base reader is never written during execution:
 //! the change set is persisted later in one write transaction (see
 //! [`crate::execution::storage`]).
+//!
+//! A reader also exposes its state root and its stored trie nodes, from which
+//! [`crate::execution::state_root::state_root`] updates the tries incrementally.
 
 use std::collections::{BTreeMap, HashMap};
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_trie::EMPTY_ROOT_HASH;
 use revm::primitives::KECCAK_EMPTY;
+
+use crate::execution::state_root::{StateRootOutput, TrieNodes};
 use revm::{
     DatabaseCommit, DatabaseRef,
     bytecode::Bytecode,
@@ -38,6 +43,12 @@ pub enum StorageError {
     /// Code referenced by an account is missing.
     #[error("missing code for hash {0}")]
     MissingCode(B256),
+    /// A trie node referenced by a root is not stored.
+    #[error("missing trie node {0}")]
+    MissingTrieNode(B256),
+    /// The trie library failed (bad node encoding, lock poisoning).
+    #[error("trie error: {0}")]
+    Trie(String),
     /// The store has no chain yet (no genesis committed).
     #[error("store is empty: no genesis committed")]
     Empty,
@@ -123,7 +134,10 @@ impl AccountRecord {
 }
 
 /// Read access to a committed state (the head of a store, or a genesis in memory).
-pub trait StateReader {
+///
+/// `Sync` because the trie adapter ([`crate::execution::state_root::NodeDb`]) is
+/// shared behind an `Arc` as eth_trie requires.
+pub trait StateReader: Sync {
     /// The account at `address`, if it exists.
     fn account(&self, address: &Address) -> Result<Option<AccountRecord>, StorageError>;
     /// One storage slot (zero if unset).
@@ -134,8 +148,12 @@ pub trait StateReader {
     fn code(&self, code_hash: &B256) -> Result<Option<Bytes>, StorageError>;
     /// Hash of canonical block `number`, if known (for `BLOCKHASH`).
     fn block_hash(&self, number: u64) -> Result<Option<B256>, StorageError>;
-    /// Every existing account (used to rebuild the account trie root).
+    /// Every existing account (for from-scratch checks, not for block roots).
     fn accounts(&self) -> Result<Vec<(Address, AccountRecord)>, StorageError>;
+    /// The root of the account trie (the state root of this state).
+    fn state_root(&self) -> Result<B256, StorageError>;
+    /// A stored trie node by its hash (account or storage trie).
+    fn trie_node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StorageError>;
 }
 
 /// What happened to one account in a block.
@@ -368,18 +386,34 @@ pub fn bytecode_from_bytes(bytes: Bytes) -> Bytecode {
     }
 }
 
-/// A state held in memory: genesis building, state tests, benchmarks.
-#[derive(Clone, Debug, Default)]
+/// A state held in memory: genesis building, state tests, benchmarks. It keeps
+/// its trie nodes like the store does, so roots over it are incremental too.
+#[derive(Clone, Debug)]
 pub struct MemoryState {
     accounts: BTreeMap<Address, AccountRecord>,
     storage: HashMap<Address, BTreeMap<U256, U256>>,
     codes: HashMap<B256, Bytes>,
     block_hashes: BTreeMap<u64, B256>,
+    trie_nodes: TrieNodes,
+    state_root: B256,
+}
+
+impl Default for MemoryState {
+    fn default() -> Self {
+        Self {
+            accounts: BTreeMap::new(),
+            storage: HashMap::new(),
+            codes: HashMap::new(),
+            block_hashes: BTreeMap::new(),
+            trie_nodes: TrieNodes::new(),
+            state_root: EMPTY_ROOT_HASH,
+        }
+    }
 }
 
 impl MemoryState {
-    /// Inserts or replaces an account with its code and storage; computes its
-    /// storage root. Zero-valued slots are ignored.
+    /// Inserts or replaces an account with its code and storage, updating the
+    /// tries incrementally. Zero-valued slots are ignored.
     pub fn insert_account(
         &mut self,
         address: Address,
@@ -387,31 +421,26 @@ impl MemoryState {
         balance: U256,
         code: Bytes,
         storage: impl IntoIterator<Item = (U256, U256)>,
-    ) {
+    ) -> Result<(), StorageError> {
+        let mut changes = ChangeSet::default();
         let code_hash = if code.is_empty() {
             KECCAK_EMPTY
         } else {
             let hash = keccak256(&code);
-            self.codes.insert(hash, code);
+            changes.codes.insert(hash, code);
             hash
         };
-        let slots: BTreeMap<U256, U256> =
-            storage.into_iter().filter(|(_, v)| !v.is_zero()).collect();
-        let storage_root = crate::execution::state_root::storage_root(&slots);
-        self.accounts.insert(
+        changes.accounts.insert(
             address,
-            AccountRecord {
-                nonce,
-                balance,
-                code_hash,
-                storage_root,
+            AccountChange {
+                info: Some((nonce, balance, code_hash)),
+                storage_wiped: true,
+                storage: storage.into_iter().filter(|(_, v)| !v.is_zero()).collect(),
             },
         );
-        if slots.is_empty() {
-            self.storage.remove(&address);
-        } else {
-            self.storage.insert(address, slots);
-        }
+        let out = crate::execution::state_root::state_root(self, &changes)?;
+        self.apply(&changes, &out);
+        Ok(())
     }
 
     /// Records a canonical block hash.
@@ -419,13 +448,14 @@ impl MemoryState {
         self.block_hashes.insert(number, hash);
     }
 
-    /// Applies a change set whose accounts already carry their new records
-    /// (see [`crate::execution::state_root::StateRootOutput`]).
-    pub fn apply(
-        &mut self,
-        changes: &ChangeSet,
-        records: &BTreeMap<Address, Option<AccountRecord>>,
-    ) {
+    /// Applies a change set with the output of
+    /// [`state_root`](crate::execution::state_root::state_root) over this state:
+    /// the new records, trie nodes and root.
+    pub fn apply(&mut self, changes: &ChangeSet, out: &StateRootOutput) {
+        let records = &out.records;
+        self.trie_nodes
+            .extend(out.nodes.iter().map(|(h, n)| (*h, n.clone())));
+        self.state_root = out.root;
         for (hash, code) in &changes.codes {
             self.codes.insert(*hash, code.clone());
         }
@@ -504,6 +534,14 @@ impl StateReader for MemoryState {
     fn accounts(&self) -> Result<Vec<(Address, AccountRecord)>, StorageError> {
         Ok(self.accounts.iter().map(|(a, r)| (*a, *r)).collect())
     }
+
+    fn state_root(&self) -> Result<B256, StorageError> {
+        Ok(self.state_root)
+    }
+
+    fn trie_node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.trie_nodes.get(hash).cloned())
+    }
 }
 
 #[cfg(test)]
@@ -526,7 +564,7 @@ mod tests {
     }
 
     #[test]
-    fn overlay_reads_changes_before_base() {
+    fn overlay_reads_changes_before_base() -> Result<(), StorageError> {
         let mut base = MemoryState::default();
         let a = Address::repeat_byte(1);
         base.insert_account(
@@ -535,7 +573,7 @@ mod tests {
             U256::from(10),
             Bytes::new(),
             [(U256::from(1), U256::from(5))],
-        );
+        )?;
         let mut overlay = StateOverlay::new(&base, SpecId::CANCUN);
         assert_eq!(
             overlay.storage_ref(a, U256::from(1)).ok(),
@@ -554,5 +592,6 @@ mod tests {
             overlay.basic_ref(a).ok().flatten().map(|i| i.nonce),
             Some(2)
         );
+        Ok(())
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Each test case (file × test × fork × data/gas/value index) is loaded into a
 //! [`MemoryState`] (our storage abstraction), executed through [`TxExecutor`] over a
-//! [`StateOverlay`], and hashed with [`state_root`]. The post-state root and the
+//! [`StateOverlay`], and hashed with [`state_root`]: the pre-state's tries are
+//! built incrementally into the memory state's node map, and the post-state root is
+//! the incremental update over them (the path blocks use). The post-state root and the
 //! keccak of the RLP of the logs are compared with the fixture.
 //!
 //! Forks from Byzantium on are run; older forks and forks revm does not
@@ -25,7 +27,7 @@ use revm_statetest_types::{SpecName, Test, TestSuite, TestUnit};
 
 use crate::execution::{
     executor::TxExecutor,
-    state::{MemoryState, StateOverlay, UnknownBlockHash},
+    state::{MemoryState, StateOverlay, StorageError, UnknownBlockHash},
     state_root::state_root,
 };
 
@@ -340,7 +342,15 @@ fn run_unit(
     options: &StateTestOptions,
     report: &mut StateTestReport,
 ) {
-    let base = pre_state(unit);
+    let base = match pre_state(unit) {
+        Ok(base) => base,
+        Err(e) => {
+            report
+                .file_errors
+                .push((file.to_path_buf(), format!("{name}: pre-state: {e}")));
+            return;
+        }
+    };
     for (fork, tests) in &unit.post {
         let fork_name = format!("{fork:?}");
         if !options.forks.is_empty() && !options.forks.iter().any(|f| f == &fork_name) {
@@ -370,7 +380,7 @@ fn run_unit(
 }
 
 /// The pre-state of a test as a [`MemoryState`].
-pub fn pre_state(unit: &TestUnit) -> MemoryState {
+pub fn pre_state(unit: &TestUnit) -> Result<MemoryState, StorageError> {
     let mut state = MemoryState::default();
     for (address, account) in &unit.pre {
         state.insert_account(
@@ -379,9 +389,9 @@ pub fn pre_state(unit: &TestUnit) -> MemoryState {
             account.balance,
             account.code.clone(),
             account.storage.iter().map(|(k, v)| (*k, *v)),
-        );
+        )?;
     }
-    state
+    Ok(state)
 }
 
 /// Runs one case; `Err` carries the reason of a mismatch.

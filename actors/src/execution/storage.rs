@@ -3,18 +3,35 @@
 //! Tables: headers, bodies, certificates, receipts (opaque encoded bytes, by
 //! block number), the canonical chain (number → hash, hash → number), the
 //! transaction index (tx hash → block number and position), the state (accounts,
-//! storage, code) and metadata (the head).
+//! storage, code), the trie nodes of the account trie and of every storage trie
+//! (`trie_nodes`: `keccak256(node) → node`, shared by all tries, content-addressed)
+//! and metadata (the head, whose state root is the account trie's root).
 //!
-//! [`Store::commit_block`] writes a block, its certificate, its receipts and its
-//! state changes in **one** redb write transaction, committed with fsync: after a
-//! crash the store holds either the previous head or the new one, never half a block.
+//! [`Store::commit_block`] writes a block, its certificate, its receipts, its
+//! state changes and its new trie nodes in **one** redb write transaction,
+//! committed with fsync: after a crash the store holds either the previous head or
+//! the new one, never half a block, and the head's root resolves from stored nodes.
+//!
+//! Trie nodes are never deleted (no pruning): superseded nodes stay in
+//! `trie_nodes`. Stores written before the trie table existed have no nodes and
+//! must be re-synced from genesis.
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::Path,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition};
 
+use alloy_trie::EMPTY_ROOT_HASH;
+
 use crate::execution::state::{AccountRecord, ChangeSet, StateReader, StorageError};
+use crate::execution::state_root::TrieNodes;
 
 const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("headers");
 const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("bodies");
@@ -28,6 +45,8 @@ const ACCOUNTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("accounts")
 /// address (20) ‖ slot (32 BE) → value (32 BE); zero values are never stored.
 const STORAGE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("storage");
 const CODE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("code");
+/// node hash (32) → RLP-encoded trie node (account and storage tries).
+const TRIE_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("trie_nodes");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 const META_HEAD: &str = "head";
@@ -113,6 +132,8 @@ pub struct BlockCommit<'a> {
     pub changes: &'a ChangeSet,
     /// New account records (with storage roots) from the state root computation.
     pub records: &'a BTreeMap<Address, Option<AccountRecord>>,
+    /// New trie nodes from the state root computation.
+    pub trie_nodes: &'a TrieNodes,
     /// State root after the block.
     pub state_root: B256,
 }
@@ -136,6 +157,47 @@ fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
 /// A redb-backed chain store.
 pub struct Store {
     db: Database,
+    nodes: Arc<NodeCache>,
+}
+
+/// Bytes of trie nodes kept in memory by [`NodeCache`] before it is emptied.
+pub const NODE_CACHE_BYTES: usize = 256 << 20;
+
+/// An in-memory cache of trie nodes in front of the `trie_nodes` table.
+///
+/// Nodes are immutable and keyed by their hash, so a cached node can never be
+/// stale and the cache needs no invalidation. It is filled with the nodes of
+/// committed blocks (only after their transaction committed) and with nodes read
+/// from redb; when it exceeds [`NODE_CACHE_BYTES`] it is emptied (crude, but the
+/// hot upper levels of the tries are re-read on the next block).
+#[derive(Debug, Default)]
+struct NodeCache {
+    map: RwLock<HashMap<B256, Arc<[u8]>>>,
+    bytes: AtomicUsize,
+}
+
+impl NodeCache {
+    fn get(&self, hash: &B256) -> Option<Vec<u8>> {
+        let map = self.map.read().ok()?;
+        map.get(hash).map(|n| n.to_vec())
+    }
+
+    fn insert_many<'a>(&self, nodes: impl IntoIterator<Item = (&'a B256, &'a [u8])>) {
+        let Ok(mut map) = self.map.write() else {
+            return; // A poisoned cache is only a missed optimisation.
+        };
+        let mut added = 0usize;
+        for (hash, node) in nodes {
+            if map.insert(*hash, Arc::from(node)).is_none() {
+                added += node.len() + 64;
+            }
+        }
+        let total = self.bytes.fetch_add(added, Ordering::Relaxed) + added;
+        if total > NODE_CACHE_BYTES {
+            map.clear();
+            self.bytes.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -159,9 +221,13 @@ impl Store {
         tx.open_table(ACCOUNTS)?;
         tx.open_table(STORAGE)?;
         tx.open_table(CODE)?;
+        tx.open_table(TRIE_NODES)?;
         tx.open_table(META)?;
         tx.commit()?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            nodes: Arc::new(NodeCache::default()),
+        })
     }
 
     /// The canonical head, or `None` before genesis is committed.
@@ -177,7 +243,14 @@ impl Store {
     /// A consistent snapshot of the head state (a redb read transaction).
     pub fn state(&self) -> Result<StoreState, StorageError> {
         let tx = self.db.begin_read()?;
+        let state_root = match tx.open_table(META)?.get(META_HEAD)? {
+            Some(v) => Head::decode(v.value())?.state_root,
+            None => EMPTY_ROOT_HASH,
+        };
         Ok(StoreState {
+            state_root,
+            cache: Arc::clone(&self.nodes),
+            trie_nodes: tx.open_table(TRIE_NODES)?,
             accounts: tx.open_table(ACCOUNTS)?,
             storage: tx.open_table(STORAGE)?,
             code: tx.open_table(CODE)?,
@@ -229,6 +302,15 @@ impl Store {
                 }
             }
             {
+                // In key order: far fewer B-tree pages touched than hash-map order.
+                let mut sorted: Vec<(&B256, &Vec<u8>)> = block.trie_nodes.iter().collect();
+                sorted.sort_unstable_by_key(|(hash, _)| *hash);
+                let mut nodes = tx.open_table(TRIE_NODES)?;
+                for (hash, node) in sorted {
+                    nodes.insert(hash.as_slice(), node.as_slice())?;
+                }
+            }
+            {
                 let mut storage = tx.open_table(STORAGE)?;
                 for (address, change) in &block.changes.accounts {
                     if change.storage_wiped || change.info.is_none() {
@@ -270,6 +352,12 @@ impl Store {
             meta.insert(META_HEAD, new_head.encode().as_slice())?;
         }
         tx.commit()?;
+        self.nodes.insert_many(
+            block
+                .trie_nodes
+                .iter()
+                .map(|(hash, node)| (hash, node.as_slice())),
+        );
         Ok(())
     }
 
@@ -342,6 +430,9 @@ impl Store {
 
 /// A read snapshot of the store's state; the revm database reads through it.
 pub struct StoreState {
+    state_root: B256,
+    cache: Arc<NodeCache>,
+    trie_nodes: ReadOnlyTable<&'static [u8], &'static [u8]>,
     accounts: ReadOnlyTable<&'static [u8], &'static [u8]>,
     storage: ReadOnlyTable<&'static [u8], &'static [u8]>,
     code: ReadOnlyTable<&'static [u8], &'static [u8]>,
@@ -411,6 +502,22 @@ impl StateReader for StoreState {
         }
         Ok(out)
     }
+
+    fn state_root(&self) -> Result<B256, StorageError> {
+        Ok(self.state_root)
+    }
+
+    fn trie_node(&self, hash: &B256) -> Result<Option<Vec<u8>>, StorageError> {
+        if let Some(node) = self.cache.get(hash) {
+            return Ok(Some(node));
+        }
+        let Some(guard) = self.trie_nodes.get(hash.as_slice())? else {
+            return Ok(None);
+        };
+        let node = guard.value();
+        self.cache.insert_many([(hash, node)]);
+        Ok(Some(node.to_vec()))
+    }
 }
 
 #[cfg(test)]
@@ -433,6 +540,7 @@ mod tests {
             tx_hashes: &[B256::repeat_byte(0xaa)],
             changes,
             records: &out.records,
+            trie_nodes: &out.nodes,
             state_root: out.root,
         })?;
         Ok(out.root)
@@ -461,7 +569,7 @@ mod tests {
             U256::from(100),
             Bytes::new(),
             [(U256::from(7), U256::from(9))],
-        );
+        )?;
         assert_eq!(state_root(&mem, &ChangeSet::default())?.root, root0);
 
         // Block 1 wipes the storage by deleting and re-creating the account.
