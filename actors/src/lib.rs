@@ -7,4 +7,5 @@
 //! State today: the execution layer exists as plain library code in [`execution`]
 //! (revm over redb storage, state root, genesis, blocks, pool, statetest runner);
 //! the actors that host it are not built yet.
+pub mod consensus;
 pub mod execution;
