@@ -95,14 +95,14 @@ fn start_host(
     .expect("host")
 }
 
-fn cluster(
-    n: u8,
-) -> (
+type Cluster = (
     Vec<Node>,
     Vec<(usize, Effect)>,
     Genesis,
     Vec<MinerPublicKeys>,
-) {
+);
+
+fn cluster(n: u8) -> Cluster {
     let ks = keys(n);
     let pks = pubkeys(&ks);
     let ids: Vec<MinerId> = ks.iter().map(|k| k.id).collect();
