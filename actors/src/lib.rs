@@ -9,3 +9,4 @@
 //! the actors that host it are not built yet.
 pub mod consensus;
 pub mod execution;
+pub mod runtime;

@@ -80,6 +80,7 @@ pub struct ExecutionService {
     head: Head,
     head_header: KalgoHeader,
     cache: HashMap<B256, ExecutedBlock>,
+    last_txs: usize,
 }
 
 impl ExecutionService {
@@ -101,6 +102,7 @@ impl ExecutionService {
             head,
             head_header,
             cache: HashMap::new(),
+            last_txs: 0,
         })
     }
 
@@ -193,12 +195,18 @@ impl ExecutionService {
             });
         }
         let head = commit_block(&self.store, executed, certificate)?;
+        self.last_txs = executed.block.transactions.len();
         self.head_header = executed.block.header.clone();
         self.head = head;
         self.cache.clear();
         let state = self.store.state()?;
         self.pool.prune(&state)?;
         Ok(head)
+    }
+
+    /// Transactions in the last committed block.
+    pub fn last_committed_txs(&self) -> usize {
+        self.last_txs
     }
 
     fn remember(&mut self, executed: ExecutedBlock) {
