@@ -4,7 +4,11 @@
 //! only by messages (see `ARCHITECTURE.md`). Protocol rules are not decided here:
 //! they live in the `spec` crate.
 //!
-//! State today: the execution layer exists as plain library code in [`execution`]
-//! (revm over redb storage, state root, genesis, blocks, pool, statetest runner);
-//! the actors that host it are not built yet.
+//! State today: [`execution`] (revm over redb, genesis, blocks, pool, and the
+//! [`execution::service::ExecutionService`]), [`consensus`] (the BA* host core,
+//! journal, temporary genesis registry) and [`runtime`] (the execution and
+//! consensus actix actors). The libp2p gossip actor and catch-up sync are not built
+//! yet: a node runs as a single miner.
+pub mod consensus;
 pub mod execution;
+pub mod runtime;

@@ -127,6 +127,10 @@ pub const NAMES: &[(&str, &str)] = &[
         "mc6-liveness",
         "MC-6: 4 honest nodes, lossless, deliver-before-timeout; all decide (L1)",
     ),
+    (
+        "mc7-mutation-scope",
+        "MC-7: 4 nodes, 1 equivocator (2 votes), round 1 to the first next step; safe as shipped, broken by --mutate",
+    ),
 ];
 
 /// A mutation of the protocol parameters that must make the checker fail.
@@ -244,6 +248,20 @@ impl Config {
                 crashable: vec![2],
                 synchronous: true,
                 max_step: if small { 3 } else { 4 },
+                expect: Expect::Safe {
+                    reach: vec![crate::props::DECISION],
+                },
+                ..base
+            },
+            // The scope in which a weakened cert threshold is caught: with a cert
+            // quorum of 2, one honest cert vote plus the equivocator's certifies A
+            // while the other honest nodes, blind to the soft quorum, next-vote the
+            // empty value with the equivocator (value lock, S7, breaks).
+            "mc7-mutation-scope" => Config {
+                byzantine: vec![3],
+                byz_budget: 2,
+                proposers: base.proposers[..1].to_vec(),
+                max_step: 4,
                 expect: Expect::Safe {
                     reach: vec![crate::props::DECISION],
                 },

@@ -12,7 +12,7 @@ fn configs_help() -> String {
     }
     s.push_str(
         "\nWithout CONFIG, runs the default suite: every configuration, plus\n\
-         mc4-multi-round with --mutate cert-threshold=half (must report a violation).\n\
+         mc7-mutation-scope with --mutate cert-threshold=half (must report a violation).\n\
          Exits 0 only if every expected verdict holds.",
     );
     s
@@ -69,7 +69,7 @@ fn real_main(cli: Cli) -> Result<bool, String> {
         for (name, _) in NAMES {
             jobs.push(Config::named(name, cli.ci)?);
         }
-        jobs.push(Config::named("mc4-multi-round", cli.ci)?.mutate(Mutation::CertThresholdHalf));
+        jobs.push(Config::named("mc7-mutation-scope", cli.ci)?.mutate(Mutation::CertThresholdHalf));
     } else {
         for name in &cli.configs {
             let cfg = Config::named(name, cli.ci)?;

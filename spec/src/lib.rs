@@ -15,6 +15,7 @@
 //! - [`crypto`]: VRF and forward-secure vote signatures behind small traits (real and mock).
 //! - [`sortition`]: stake → weight, binomial seat selection, priority, seed.
 //! - [`auth`]: signing votes and proposals, and authenticating them (single and batched).
+//! - [`certificate`]: building a certificate from a cert quorum and verifying one against its header.
 //! - [`keeper`]: vote counting per (round, step, value), equivocation evidence.
 //! - [`machine`]: the BA* round/step machine, `step(now, input) -> outputs`.
 //! - [`invariants`]: safety predicates, written independently of the machine.
@@ -22,6 +23,7 @@
 //! - [`schedule`]: a byte-driven adversarial schedule over four machines (fuzzing).
 
 pub mod auth;
+pub mod certificate;
 pub mod codec;
 pub mod crypto;
 pub mod invariants;

@@ -495,9 +495,13 @@ impl Machine {
         self.round = round;
         self.step = Step::PROPOSAL;
         self.starting = starting;
-        if !self.proposed.contains(&round) {
+        let propose = !self.proposed.contains(&round);
+        if propose {
             self.proposed.push(round);
-            self.persist(out);
+        }
+        // One journal write covers both the new position and the proposal.
+        self.persist(out);
+        if propose {
             let kind = if starting == self.empty {
                 ProposeKind::NewBlock
             } else {
@@ -533,7 +537,7 @@ impl Machine {
     /// Certifying (step 3): wait, with a timer, for a soft quorum on a valid block.
     fn certifying(&mut self, now: u64, out: &mut Vec<Output>) {
         self.step = Step::CERT;
-        self.set_timer(now, out);
+        self.wait(now, out);
     }
 
     /// FirstFinishing (even step, instant) then SecondFinishing (odd step, waits).
@@ -549,7 +553,7 @@ impl Machine {
         };
         self.cast_vote(value, out);
         self.step = first.succ();
-        self.set_timer(now, out);
+        self.wait(now, out);
     }
 
     /// The step-local reactions that depend on what has been seen, re-evaluated
@@ -730,6 +734,13 @@ impl Machine {
         if let Some(j) = self.journal() {
             out.push(Output::Persist(j));
         }
+    }
+
+    /// Enters a waiting step: persists the position first, so that a restart resumes
+    /// here and never at an earlier step (S9 across crashes), then sets its timer.
+    fn wait(&self, now: u64, out: &mut Vec<Output>) {
+        self.persist(out);
+        self.set_timer(now, out);
     }
 
     fn set_timer(&self, now: u64, out: &mut Vec<Output>) {

@@ -532,3 +532,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn every_waiting_step_is_journaled_before_its_timer() {
+    // Step 1 times out with no leader: no vote is cast, but the node now waits in
+    // step 3, and a restart must resume there, not back in step 1 (S9).
+    let mut machine = Machine::new(params());
+    machine.step(0, start(1));
+    let outs = machine.step(1000, timeout(1, 1));
+    let journal = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Persist(j) => Some(j.clone()),
+            _ => None,
+        })
+        .expect("entering step 3 persists");
+    assert_eq!((journal.round, journal.step), (1, Step::CERT));
+    let (restored, _) = Machine::restore(params(), &journal, 1000);
+    assert_eq!(restored.position(), Some(hrs(1, 3)));
+}

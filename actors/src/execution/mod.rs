@@ -10,6 +10,7 @@
 //! - [`pool`]: the transaction pool;
 //! - [`executor`]: transaction execution with revm;
 //! - [`storage`]: the redb chain store;
+//! - [`service`]: the execution resource (store, pool, executed-block cache) as one value;
 //! - [`statetest`]: the GeneralStateTests conformance runner (`kalgo statetest`).
 
 pub mod block;
@@ -18,6 +19,7 @@ pub mod executor;
 pub mod genesis;
 pub mod header;
 pub mod pool;
+pub mod service;
 pub mod state;
 pub mod state_root;
 pub mod statetest;

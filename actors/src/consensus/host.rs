@@ -1,0 +1,770 @@
+//! The consensus host core: spec's BA* [`Machine`] with everything around it that
+//! is not protocol — keys, the registry, authentication, the journal, timers,
+//! certificates — as a plain struct with no runtime (the consensus actor drives it;
+//! tests drive it with a loop).
+//!
+//! Inbound order (Kaleido §5.6, fixed for B1/W9): size → decode → height window
+//! (past and far-future heights are dropped before any registry lookup; the next
+//! height is buffered as raw bytes, bounded) → `Machine::seen` dedup → registry lookup
+//! → authentication (one batch per call, [`spec::auth::authenticate_votes`]) →
+//! `Machine::step`.
+//!
+//! Outputs of the machine become [`Effect`]s for the caller: broadcasts, requests to
+//! the execution resource (build, validate, commit) and evidence. `Persist` is
+//! handled here, synchronously and durably, before the vote that follows it is
+//! signed (Kaleido §4.6 "journal first"). Timers are deadlines the caller asks for
+//! with [`HostCore::next_deadline`] and fires with [`HostCore::on_timer`].
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use alloy_primitives::{Address, B256, U256};
+use spec::auth::{
+    AuthError, ProposalAuth, REAL, RealMinerKeys, authenticate_proposal, authenticate_vote,
+    authenticate_votes,
+};
+use spec::certificate::{CertError, assemble};
+use spec::codec::{DecodeError, MAX_MESSAGE_BYTES, ProposalMsg, VoteMsg, WireMessage};
+use spec::keeper::Equivocation;
+use spec::machine::{HeightStart, Input, Machine, Output, ProposeKind};
+use spec::params::Params;
+use spec::sortition::derive_seed;
+use spec::types::{Height, Hrs, MinerId, Round, Step, Value};
+
+use crate::consensus::journal::{JournalError, JournalStore};
+use crate::consensus::registry::{Committee, Registry, RegistryError};
+use crate::execution::{block::Block, header::KalgoHeader, service::BuildRequest};
+
+/// Largest gossiped block accepted (header + body).
+pub const MAX_BLOCK_BYTES: usize = 8 * 1024 * 1024;
+/// Most raw messages buffered for the next height.
+const MAX_NEXT_HEIGHT: usize = 4096;
+/// Most blocks kept per height.
+const MAX_BLOCKS: usize = 64;
+
+/// The gossip topics consensus publishes on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// `kalgo/votes/1`.
+    Votes,
+    /// `kalgo/proposals/1`.
+    Proposals,
+    /// `kalgo/blocks/1`.
+    Blocks,
+}
+
+impl Topic {
+    /// The gossipsub topic name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::Votes => "kalgo/votes/1",
+            Topic::Proposals => "kalgo/proposals/1",
+            Topic::Blocks => "kalgo/blocks/1",
+        }
+    }
+}
+
+/// What the host asks its caller to do.
+#[derive(Clone, Debug)]
+pub enum Effect {
+    /// Publish on a topic.
+    Broadcast(Topic, Vec<u8>),
+    /// Ask execution to build a block; answer with [`HostCore::on_built`].
+    Build {
+        /// Height.
+        height: Height,
+        /// Round.
+        round: Round,
+        /// The block's attributes.
+        request: BuildRequest,
+    },
+    /// Ask execution to fully validate; answer with [`HostCore::on_validated`].
+    Validate(Box<Block>),
+    /// Ask execution to commit the executed block with its certificate; answer with
+    /// [`HostCore::on_committed`].
+    Commit {
+        /// Header hash.
+        hash: B256,
+        /// Encoded certificate (`WireMessage::Certificate`).
+        certificate: Vec<u8>,
+        /// The round of the cert quorum (for logs).
+        round: Round,
+    },
+    /// A voter equivocated.
+    Evidence(Equivocation),
+}
+
+/// Why an inbound message was not used. `Ignore` kinds are harmless (stale,
+/// duplicate, buffered); the others mean the sender misbehaved.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WireError {
+    /// Larger than allowed.
+    #[error("message of {0} bytes is too large")]
+    TooLarge(usize),
+    /// Does not decode.
+    #[error("decode: {0}")]
+    Decode(#[from] DecodeError),
+    /// A block does not decode.
+    #[error("block does not decode")]
+    BadBlock,
+    /// For a height already decided or too far ahead.
+    #[error("height {0} outside the window")]
+    OutOfWindow(Height),
+    /// For the next height: kept until it starts.
+    #[error("buffered for the next height")]
+    Buffered,
+    /// Already counted.
+    #[error("duplicate")]
+    Duplicate,
+    /// Not a kind this topic carries.
+    #[error("unexpected message kind")]
+    WrongKind,
+    /// The sender is not a registered miner.
+    #[error("unknown miner")]
+    UnknownMiner,
+    /// Authentication failed.
+    #[error("authentication: {0}")]
+    Auth(#[from] AuthError),
+}
+
+impl WireError {
+    /// Whether the message was merely not useful (gossip: ignore, do not penalise).
+    pub fn is_ignore(&self) -> bool {
+        matches!(
+            self,
+            WireError::OutOfWindow(_) | WireError::Buffered | WireError::Duplicate
+        )
+    }
+}
+
+/// Host failures that stop consensus.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The journal could not be made durable: voting must stop.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// No committee.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A certificate could not be assembled.
+    #[error("certificate: {0}")]
+    Certificate(#[from] CertError),
+    /// Signing failed.
+    #[error("signing: {0}")]
+    Sign(AuthError),
+}
+
+/// Encodes a block for the blocks topic: BE32 header length ‖ header ‖ body.
+pub fn encode_block(block: &Block) -> Vec<u8> {
+    let header = block.header.encode_to_vec();
+    let body = block.encode_body();
+    let mut out = Vec::with_capacity(4 + header.len() + body.len());
+    out.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Decodes [`encode_block`].
+pub fn decode_block(bytes: &[u8]) -> Option<Block> {
+    let (len, rest) = bytes.split_first_chunk::<4>()?;
+    let len = u32::from_be_bytes(*len) as usize;
+    if len > rest.len() {
+        return None;
+    }
+    let (h, body) = rest.split_at(len);
+    let header = KalgoHeader::decode_bytes(h).ok()?;
+    let transactions = Block::decode_body(body).ok()?;
+    Some(Block {
+        header,
+        transactions,
+    })
+}
+
+#[derive(Clone, Debug)]
+struct KnownProposal {
+    msg: ProposalMsg,
+    auth: ProposalAuth,
+}
+
+/// The consensus host of one node.
+pub struct HostCore<R> {
+    params: Params,
+    machine: Machine,
+    keys: Option<RealMinerKeys>,
+    registry: R,
+    journal: JournalStore,
+    committee: Committee,
+    parent: KalgoHeader,
+    cert_votes: HashMap<(Round, MinerId), VoteMsg>,
+    proposals: HashMap<Value, Vec<KnownProposal>>,
+    blocks: HashMap<Value, Block>,
+    wanted: BTreeSet<Value>,
+    validating: BTreeSet<Value>,
+    next_height: Vec<(Topic, Vec<u8>)>,
+    timers: Vec<(u64, Hrs)>,
+}
+
+impl<R> std::fmt::Debug for HostCore<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostCore")
+            .field("position", &self.machine.position())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Registry> HostCore<R> {
+    /// Starts on the head `parent`: resumes from the journal when it is for the next
+    /// height on this parent, else starts the next height afresh.
+    pub fn start(
+        params: Params,
+        keys: Option<RealMinerKeys>,
+        registry: R,
+        journal: JournalStore,
+        parent: KalgoHeader,
+        now: u64,
+    ) -> Result<(Self, Vec<Effect>), HostError> {
+        let height = parent.number() + 1;
+        let committee = registry.committee(height, &parent)?;
+        let mut host = HostCore {
+            params,
+            machine: Machine::new(params),
+            keys,
+            registry,
+            journal,
+            committee,
+            parent,
+            cert_votes: HashMap::new(),
+            proposals: HashMap::new(),
+            blocks: HashMap::new(),
+            wanted: BTreeSet::new(),
+            validating: BTreeSet::new(),
+            next_height: Vec::new(),
+            timers: Vec::new(),
+        };
+        let parent_value = Value(host.parent.hash().0);
+        let mut effects = Vec::new();
+        match host.journal.read()? {
+            Some(j) if j.start.height == height && j.start.parent == parent_value => {
+                let (machine, outputs) = Machine::restore(params, &j, now);
+                host.machine = machine;
+                host.apply(now, outputs, &mut effects)?;
+            }
+            _ => {
+                let start = host.height_start();
+                let outputs = host.machine.step(now, Input::NewHeight(start));
+                host.apply(now, outputs, &mut effects)?;
+            }
+        }
+        Ok((host, effects))
+    }
+
+    fn height_start(&self) -> HeightStart {
+        HeightStart {
+            height: self.parent.number() + 1,
+            parent: Value(self.parent.hash().0),
+            thresholds: self.committee.thresholds(&self.params),
+        }
+    }
+
+    /// The height being agreed on.
+    pub fn height(&self) -> Height {
+        self.machine.height()
+    }
+
+    /// The machine's position.
+    pub fn position(&self) -> Option<Hrs> {
+        self.machine.position()
+    }
+
+    /// The machine (read-only, for tests and status).
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// The earliest pending timer deadline.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.timers.iter().map(|(d, _)| *d).min()
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn on_timer(&mut self, now: u64) -> Result<Vec<Effect>, HostError> {
+        let mut effects = Vec::new();
+        let (due, keep): (Vec<_>, Vec<_>) = self.timers.iter().partition(|(d, _)| *d <= now);
+        self.timers = keep;
+        for (_, hrs) in due {
+            let out = self.machine.step(now, Input::Timeout(hrs));
+            self.apply(now, out, &mut effects)?;
+        }
+        Ok(effects)
+    }
+
+    /// One message from a topic. See [`Self::on_wire_batch`].
+    pub fn on_wire(
+        &mut self,
+        topic: Topic,
+        bytes: &[u8],
+        now: u64,
+    ) -> (Result<(), WireError>, Vec<Effect>) {
+        let (mut verdicts, effects) = self.on_wire_batch(&[(topic, bytes)], now);
+        (verdicts.pop().unwrap_or(Ok(())), effects)
+    }
+
+    /// Messages from the network, validated in order (module docs); votes are
+    /// authenticated in one batch. Returns a verdict per message (for gossip
+    /// validation) and the effects.
+    pub fn on_wire_batch(
+        &mut self,
+        msgs: &[(Topic, &[u8])],
+        now: u64,
+    ) -> (Vec<Result<(), WireError>>, Vec<Effect>) {
+        let mut verdicts: Vec<Result<(), WireError>> = Vec::with_capacity(msgs.len());
+        let mut votes: Vec<(usize, VoteMsg)> = Vec::new();
+        let mut inputs: Vec<Input> = Vec::new();
+        let mut effects = Vec::new();
+        for (i, (topic, bytes)) in msgs.iter().enumerate() {
+            verdicts.push(Ok(()));
+            let r = self.screen(*topic, bytes);
+            match r {
+                Err(e) => verdicts[i] = Err(e),
+                Ok(Screened::Vote(v)) => votes.push((i, v)),
+                Ok(Screened::Proposal(p)) => match self.authenticate_proposal(p) {
+                    Ok(input) => inputs.push(input),
+                    Err(e) => verdicts[i] = Err(e),
+                },
+                Ok(Screened::Block(b)) => self.on_block(*b, &mut effects),
+            }
+        }
+        // Registry lookup, then one batch for every vote's signature and credential.
+        let mut with_rec = Vec::new();
+        for (i, v) in votes {
+            match self.committee.record(&v.voter) {
+                Some(rec) => with_rec.push((i, v, rec)),
+                None => verdicts[i] = Err(WireError::UnknownMiner),
+            }
+        }
+        let refs: Vec<_> = with_rec.iter().map(|(_, v, r)| (v, r)).collect();
+        let results = authenticate_votes(
+            &REAL,
+            &self.params,
+            &refs,
+            self.committee.total_stake,
+            &self.committee.seed,
+        );
+        for ((i, v, _), r) in with_rec.iter().zip(results) {
+            match r {
+                Ok(weight) => inputs.push(self.accept_vote(v, weight)),
+                Err(e) => verdicts[*i] = Err(WireError::Auth(e)),
+            }
+        }
+        for input in inputs {
+            let out = self.machine.step(now, input);
+            if let Err(e) = self.apply(now, out, &mut effects) {
+                tracing::error!(error = %e, "consensus host failed");
+            }
+        }
+        (verdicts, effects)
+    }
+
+    /// Size, decode, height window and dedup: everything before any crypto.
+    fn screen(&mut self, topic: Topic, bytes: &[u8]) -> Result<Screened, WireError> {
+        let limit = match topic {
+            Topic::Blocks => MAX_BLOCK_BYTES,
+            Topic::Votes | Topic::Proposals => MAX_MESSAGE_BYTES,
+        };
+        if bytes.len() > limit {
+            return Err(WireError::TooLarge(bytes.len()));
+        }
+        let (height, screened) = match topic {
+            Topic::Blocks => {
+                let b = decode_block(bytes).ok_or(WireError::BadBlock)?;
+                (b.header.number(), Screened::Block(Box::new(b)))
+            }
+            Topic::Votes | Topic::Proposals => match (topic, WireMessage::decode(bytes)?) {
+                (Topic::Votes, WireMessage::Vote(v)) => (v.height, Screened::Vote(v)),
+                (Topic::Proposals, WireMessage::Proposal(p)) => (p.height, Screened::Proposal(p)),
+                _ => return Err(WireError::WrongKind),
+            },
+        };
+        let current = self.height();
+        if height == current + 1 {
+            if self.next_height.len() < MAX_NEXT_HEIGHT {
+                self.next_height.push((topic, bytes.to_vec()));
+            }
+            return Err(WireError::Buffered);
+        }
+        if height != current || self.machine.decided().is_some() {
+            return Err(WireError::OutOfWindow(height));
+        }
+        if let Screened::Vote(v) = &screened {
+            let hrs = Hrs::new(v.height, v.round, v.step);
+            if self.machine.seen(v.voter, hrs, v.value) {
+                return Err(WireError::Duplicate);
+            }
+        }
+        Ok(screened)
+    }
+
+    fn accept_vote(&mut self, v: &VoteMsg, weight: u64) -> Input {
+        if v.step == Step::CERT {
+            self.cert_votes.entry((v.round, v.voter)).or_insert(*v);
+        }
+        Input::Vote {
+            voter: v.voter,
+            hrs: Hrs::new(v.height, v.round, v.step),
+            value: v.value,
+            weight,
+        }
+    }
+
+    fn authenticate_proposal(&mut self, p: ProposalMsg) -> Result<Input, WireError> {
+        let rec = self
+            .committee
+            .record(&p.proposer)
+            .ok_or(WireError::UnknownMiner)?;
+        let auth = authenticate_proposal(
+            &REAL,
+            &self.params,
+            &p,
+            &rec,
+            self.committee.total_stake,
+            &self.committee.seed,
+        )?;
+        Ok(self.accept_proposal(p, auth))
+    }
+
+    fn accept_proposal(&mut self, p: ProposalMsg, auth: ProposalAuth) -> Input {
+        let known = self.proposals.entry(p.value).or_default();
+        if known.len() < 8 && !known.iter().any(|k| k.msg.proposer == p.proposer) {
+            known.push(KnownProposal { msg: p, auth });
+        }
+        Input::Proposal {
+            height: p.height,
+            round: p.round,
+            value: p.value,
+            proposer: p.proposer,
+            priority: auth.priority,
+        }
+    }
+
+    fn on_block(&mut self, block: Block, effects: &mut Vec<Effect>) {
+        let value = Value(block.header.hash().0);
+        if self.blocks.len() < MAX_BLOCKS {
+            self.blocks.entry(value).or_insert(block);
+        }
+        self.try_validate(value, effects);
+    }
+
+    /// The proposal a block header matches: its proposer and seed (Kaleido §5.6
+    /// "proposal blocks additionally require a valid seed VRF").
+    fn matching_proposal(&self, value: Value) -> Option<&KnownProposal> {
+        let block = self.blocks.get(&value)?;
+        self.proposals.get(&value)?.iter().find(|k| {
+            block.header.proposer == Address::from(k.msg.proposer.0)
+                && block.header.seed.0 == k.auth.next_seed
+        })
+    }
+
+    /// Sends a wanted block to execution once both the block and a matching
+    /// proposal are known and its header extends the head.
+    fn try_validate(&mut self, value: Value, effects: &mut Vec<Effect>) {
+        if !self.wanted.contains(&value) || self.validating.contains(&value) {
+            return;
+        }
+        let Some(block) = self.blocks.get(&value) else {
+            return;
+        };
+        if block.header.number() != self.height()
+            || block.header.eth.parent_hash != self.parent.hash()
+        {
+            return;
+        }
+        if self.matching_proposal(value).is_none() {
+            return;
+        }
+        self.validating.insert(value);
+        effects.push(Effect::Validate(Box::new(block.clone())));
+    }
+
+    /// Execution built the block asked for by [`Effect::Build`]: sign and
+    /// broadcast the proposal and the block, and count the proposal.
+    pub fn on_built(
+        &mut self,
+        height: Height,
+        round: Round,
+        block: Block,
+        now: u64,
+    ) -> Result<Vec<Effect>, HostError> {
+        let mut effects = Vec::new();
+        if height != self.height() || self.machine.decided().is_some() {
+            return Ok(effects);
+        }
+        let Some(keys) = &self.keys else {
+            return Ok(effects);
+        };
+        let stake = self.committee.record(&keys.id).map_or(0, |r| r.stake);
+        let value = Value(block.header.hash().0);
+        let proposed = keys
+            .propose(
+                &self.params,
+                height,
+                round,
+                value,
+                &self.committee.seed,
+                stake,
+                self.committee.total_stake,
+            )
+            .map_err(HostError::Sign)?;
+        let Some((msg, priority)) = proposed else {
+            return Ok(effects);
+        };
+        let (_, next_seed) = derive_seed(
+            &keys.vrf,
+            self.params.chain_id,
+            height,
+            &self.committee.seed,
+        );
+        effects.push(Effect::Broadcast(
+            Topic::Proposals,
+            WireMessage::Proposal(msg).encode(),
+        ));
+        effects.push(Effect::Broadcast(Topic::Blocks, encode_block(&block)));
+        self.blocks.insert(value, block);
+        let auth = ProposalAuth {
+            weight: 1,
+            priority,
+            next_seed,
+        };
+        let input = self.accept_proposal(msg, auth);
+        let out = self.machine.step(now, input);
+        self.apply(now, out, &mut effects)?;
+        Ok(effects)
+    }
+
+    /// Execution's answer to [`Effect::Validate`].
+    pub fn on_validated(
+        &mut self,
+        hash: B256,
+        valid: bool,
+        now: u64,
+    ) -> Result<Vec<Effect>, HostError> {
+        let mut effects = Vec::new();
+        let value = Value(hash.0);
+        if !self.validating.remove(&value) && !self.wanted.contains(&value) {
+            return Ok(effects);
+        }
+        self.wanted.remove(&value);
+        let out = self.machine.step(
+            now,
+            Input::BlockValidated {
+                height: self.height(),
+                value,
+                valid,
+            },
+        );
+        self.apply(now, out, &mut effects)?;
+        Ok(effects)
+    }
+
+    /// A block was committed (ours, or later one synced with its certificate):
+    /// start the next height and replay what was buffered for it.
+    pub fn on_committed(
+        &mut self,
+        header: KalgoHeader,
+        now: u64,
+    ) -> Result<Vec<Effect>, HostError> {
+        let mut effects = Vec::new();
+        if header.number() < self.height() {
+            return Ok(effects);
+        }
+        let height = header.number() + 1;
+        self.committee = self.registry.committee(height, &header)?;
+        self.parent = header;
+        self.cert_votes.clear();
+        self.proposals.clear();
+        self.blocks.clear();
+        self.wanted.clear();
+        self.validating.clear();
+        self.timers.clear();
+        let start = self.height_start();
+        let out = self.machine.step(now, Input::NewHeight(start));
+        self.apply(now, out, &mut effects)?;
+        let buffered = std::mem::take(&mut self.next_height);
+        let refs: Vec<(Topic, &[u8])> = buffered.iter().map(|(t, b)| (*t, b.as_slice())).collect();
+        let (_, more) = self.on_wire_batch(&refs, now);
+        effects.extend(more);
+        Ok(effects)
+    }
+
+    /// Acts on the machine's outputs in order; own votes and proposals are fed back.
+    fn apply(
+        &mut self,
+        now: u64,
+        outputs: Vec<Output>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), HostError> {
+        let mut queue: VecDeque<Output> = outputs.into();
+        while let Some(output) = queue.pop_front() {
+            match output {
+                // Durable before anything that follows it leaves the node.
+                Output::Persist(j) => self.journal.write(&j)?,
+                Output::SetTimer { hrs, deadline_ms } => {
+                    self.timers
+                        .retain(|(_, h)| h.height == hrs.height && *h != hrs);
+                    self.timers.push((deadline_ms, hrs));
+                }
+                Output::Vote { hrs, value } => {
+                    if let Some(input) = self.cast_vote(hrs, value, effects)? {
+                        queue.extend(self.machine.step(now, input));
+                    }
+                }
+                Output::Propose {
+                    height,
+                    round,
+                    kind,
+                } => self.propose(height, round, kind, now, effects, &mut queue)?,
+                Output::ValidateBlock { value, .. } => {
+                    self.wanted.insert(value);
+                    self.try_validate(value, effects);
+                }
+                Output::Commit {
+                    height,
+                    round,
+                    value,
+                    voters,
+                } => {
+                    let proposal = self
+                        .matching_proposal(value)
+                        .map(|k| k.msg)
+                        .or_else(|| self.proposals.get(&value)?.first().map(|k| k.msg))
+                        .ok_or(CertError::ProposalMismatch)?;
+                    let cert = assemble(height, round, value, proposal, &voters, |id| {
+                        self.cert_votes.get(&(round, *id)).copied()
+                    })?;
+                    effects.push(Effect::Commit {
+                        hash: B256::from(value.0),
+                        certificate: WireMessage::Certificate(cert).encode(),
+                        round,
+                    });
+                }
+                Output::Evidence(e) => effects.push(Effect::Evidence(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sortition and signature for an own vote (`None`: no seat); broadcast it
+    /// and return it as an input.
+    fn cast_vote(
+        &mut self,
+        hrs: Hrs,
+        value: Value,
+        effects: &mut Vec<Effect>,
+    ) -> Result<Option<Input>, HostError> {
+        let Some(keys) = &self.keys else {
+            return Ok(None);
+        };
+        let Some(rec) = self.committee.record(&keys.id) else {
+            return Ok(None);
+        };
+        let total = self.committee.total_stake;
+        let seed = self.committee.seed;
+        let Some(vote) = keys
+            .cast_vote(&self.params, hrs, value, &seed, rec.stake, total)
+            .map_err(HostError::Sign)?
+        else {
+            return Ok(None);
+        };
+        let weight = authenticate_vote(&REAL, &self.params, &vote, &rec, total, &seed)
+            .map_err(HostError::Sign)?;
+        effects.push(Effect::Broadcast(
+            Topic::Votes,
+            WireMessage::Vote(vote).encode(),
+        ));
+        Ok(Some(self.accept_vote(&vote, weight)))
+    }
+
+    /// A proposal request: a new block goes to execution first (the proposal is
+    /// signed in [`Self::on_built`]); a re-proposal is signed now.
+    fn propose(
+        &mut self,
+        height: Height,
+        round: Round,
+        kind: ProposeKind,
+        now: u64,
+        effects: &mut Vec<Effect>,
+        queue: &mut VecDeque<Output>,
+    ) -> Result<(), HostError> {
+        let Some(keys) = &self.keys else {
+            return Ok(());
+        };
+        let Some(rec) = self.committee.record(&keys.id) else {
+            return Ok(());
+        };
+        match kind {
+            ProposeKind::NewBlock => {
+                let (_, seed) = derive_seed(
+                    &keys.vrf,
+                    self.params.chain_id,
+                    height,
+                    &self.committee.seed,
+                );
+                let id = Address::from(keys.id.0);
+                effects.push(Effect::Build {
+                    height,
+                    round,
+                    request: BuildRequest {
+                        seed: B256::from(seed),
+                        proposer: id,
+                        coinbase: id,
+                        total_balance_of_miners: U256::from(self.committee.total_stake),
+                        now_secs: now_secs(),
+                    },
+                });
+            }
+            ProposeKind::Repropose(value) => {
+                let proposed = keys
+                    .propose(
+                        &self.params,
+                        height,
+                        round,
+                        value,
+                        &self.committee.seed,
+                        rec.stake,
+                        self.committee.total_stake,
+                    )
+                    .map_err(HostError::Sign)?;
+                if let Some((msg, _)) = proposed {
+                    let auth = authenticate_proposal(
+                        &REAL,
+                        &self.params,
+                        &msg,
+                        &rec,
+                        self.committee.total_stake,
+                        &self.committee.seed,
+                    )
+                    .map_err(HostError::Sign)?;
+                    effects.push(Effect::Broadcast(
+                        Topic::Proposals,
+                        WireMessage::Proposal(msg).encode(),
+                    ));
+                    let input = self.accept_proposal(msg, auth);
+                    queue.extend(self.machine.step(now, input));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Screened {
+    Vote(VoteMsg),
+    Proposal(ProposalMsg),
+    Block(Box<Block>),
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,293 @@
+//! In-process clusters of host cores wired by a loop (no sockets, virtual clock,
+//! real crypto, real execution over temporary stores).
+
+use std::collections::VecDeque;
+
+use alloy_primitives::B256;
+use rand_core::SeedableRng;
+use spec::auth::RealMinerKeys;
+use spec::types::{MinerId, Round, Step, Value};
+
+use super::host::{Effect, HostCore};
+use super::journal::JournalStore;
+use super::params_from_config;
+use super::registry::{GenesisRegistry, MinerPublicKeys};
+use crate::execution::{
+    block::init_genesis,
+    chain_config::ChainConfig,
+    genesis::Genesis,
+    service::{ExecutionService, read_header},
+    storage::Store,
+};
+
+struct Node {
+    host: Option<HostCore<GenesisRegistry>>,
+    exec: ExecutionService,
+    committed: Vec<(B256, Round)>,
+    dir: tempfile::TempDir,
+}
+
+fn genesis(ids: &[MinerId]) -> Genesis {
+    let mut config = ChainConfig::new_chain(4242);
+    if let Some(a) = config.algorand.as_mut() {
+        a.timeout_two_lambda = 1000;
+    }
+    let alloc: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            format!(
+                r#""0x{}": {{"balance": "1000000000000000000000"}}"#,
+                alloy_primitives::hex::encode(id.0)
+            )
+        })
+        .collect();
+    let text = format!(
+        r#"{{"config": {}, "gasLimit": "0x3c14dc0", "seed": "0x{}", "alloc": {{{}}}}}"#,
+        serde_json::to_string(&config).unwrap_or_default(),
+        "11".repeat(32),
+        alloc.join(",")
+    );
+    Genesis::from_json(&text).expect("genesis")
+}
+
+fn keys(n: u8) -> Vec<RealMinerKeys> {
+    let mut rng = rand_chacha::ChaCha20Rng::from_seed([5; 32]);
+    (0..n)
+        .map(|i| {
+            RealMinerKeys::generate(&mut rng, MinerId::from_index(i + 1), 4242, 1, 300, 100)
+                .expect("keys")
+        })
+        .collect()
+}
+
+fn pubkeys(keys: &[RealMinerKeys]) -> Vec<MinerPublicKeys> {
+    keys.iter()
+        .map(|k| {
+            let r = k.record(0);
+            MinerPublicKeys {
+                id: k.id,
+                vrf_pk: r.vrf_pk,
+                vote_master_pk: r.vote_master_pk,
+            }
+        })
+        .collect()
+}
+
+fn start_host(
+    dir: &std::path::Path,
+    g: &Genesis,
+    exec: &ExecutionService,
+    key: RealMinerKeys,
+    pks: &[MinerPublicKeys],
+    now: u64,
+) -> (HostCore<GenesisRegistry>, Vec<Effect>) {
+    let journal = JournalStore::open(&dir.join("consensus.redb")).expect("journal");
+    let registry = GenesisRegistry::new(g, pks);
+    let (_, head) = exec.head();
+    HostCore::start(
+        params_from_config(&g.config),
+        Some(key),
+        registry,
+        journal,
+        head.clone(),
+        now,
+    )
+    .expect("host")
+}
+
+type Cluster = (
+    Vec<Node>,
+    Vec<(usize, Effect)>,
+    Genesis,
+    Vec<MinerPublicKeys>,
+);
+
+fn cluster(n: u8) -> Cluster {
+    let ks = keys(n);
+    let pks = pubkeys(&ks);
+    let ids: Vec<MinerId> = ks.iter().map(|k| k.id).collect();
+    let g = genesis(&ids);
+    let mut nodes = Vec::new();
+    let mut queue = Vec::new();
+    for (i, key) in ks.into_iter().enumerate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("chain.redb")).expect("store");
+        init_genesis(&store, &g).expect("genesis");
+        let exec = ExecutionService::new(store, g.config.clone()).expect("exec");
+        let (host, effects) = start_host(dir.path(), &g, &exec, key, &pks, 0);
+        queue.extend(effects.into_iter().map(|e| (i, e)));
+        nodes.push(Node {
+            host: Some(host),
+            exec,
+            committed: Vec::new(),
+            dir,
+        });
+    }
+    (nodes, queue, g, pks)
+}
+
+/// Delivers effects (broadcasts to every other node) and fires timers on a
+/// virtual clock until `done` holds or `max_ms` passes. Returns the clock.
+fn run(
+    nodes: &mut [Node],
+    pending: Vec<(usize, Effect)>,
+    mut now: u64,
+    max_ms: u64,
+    done: impl Fn(&[Node]) -> bool,
+) -> u64 {
+    let mut queue: VecDeque<(usize, Effect)> = pending.into();
+    let end = now + max_ms;
+    while !done(nodes) && now < end {
+        while let Some((i, effect)) = queue.pop_front() {
+            let more = dispatch(nodes, i, effect, now);
+            queue.extend(more);
+            if done(nodes) {
+                return now;
+            }
+        }
+        let Some(next) = nodes
+            .iter()
+            .filter_map(|n| n.host.as_ref()?.next_deadline())
+            .min()
+        else {
+            break;
+        };
+        now = now.max(next);
+        for (i, n) in nodes.iter_mut().enumerate() {
+            if let Some(h) = n.host.as_mut() {
+                queue.extend(h.on_timer(now).expect("timer").into_iter().map(|e| (i, e)));
+            }
+        }
+    }
+    now
+}
+
+fn dispatch(nodes: &mut [Node], i: usize, effect: Effect, now: u64) -> Vec<(usize, Effect)> {
+    let mut out = Vec::new();
+    match effect {
+        Effect::Broadcast(topic, bytes) => {
+            for (j, n) in nodes.iter_mut().enumerate() {
+                if j == i {
+                    continue;
+                }
+                if let Some(h) = n.host.as_mut() {
+                    let (_, effects) = h.on_wire(topic, &bytes, now);
+                    out.extend(effects.into_iter().map(|e| (j, e)));
+                }
+            }
+        }
+        Effect::Build {
+            height,
+            round,
+            request,
+        } => {
+            let n = &mut nodes[i];
+            let block = n.exec.build(&request).expect("build");
+            if let Some(h) = n.host.as_mut() {
+                let effects = h.on_built(height, round, block, now).expect("built");
+                out.extend(effects.into_iter().map(|e| (i, e)));
+            }
+        }
+        Effect::Validate(block) => {
+            let n = &mut nodes[i];
+            let (hash, ok) = match n.exec.validate(&block) {
+                Ok(h) => (h, true),
+                Err(_) => (block.header.hash(), false),
+            };
+            if let Some(h) = n.host.as_mut() {
+                let effects = h.on_validated(hash, ok, now).expect("validated");
+                out.extend(effects.into_iter().map(|e| (i, e)));
+            }
+        }
+        Effect::Commit {
+            hash,
+            certificate,
+            round,
+        } => {
+            let n = &mut nodes[i];
+            n.exec.commit(hash, &certificate).expect("commit");
+            n.committed.push((hash, round));
+            let (head, header) = n.exec.head();
+            assert_eq!(head.hash, hash);
+            let header = header.clone();
+            if let Some(h) = n.host.as_mut() {
+                let effects = h.on_committed(header, now).expect("committed");
+                out.extend(effects.into_iter().map(|e| (i, e)));
+            }
+        }
+        Effect::Evidence(e) => panic!("honest nodes equivocated: {e:?}"),
+    }
+    out
+}
+
+#[test]
+fn single_host_commits_one_block_per_two_lambda() {
+    let (mut nodes, queue, _, _) = cluster(1);
+    let now = run(&mut nodes, queue, 0, 60_000, |n| n[0].committed.len() >= 5);
+    assert_eq!(nodes[0].committed.len(), 5);
+    assert!(nodes[0].committed.iter().all(|(_, r)| *r == 1));
+    // One proposal timeout (2λ) per height, nothing else waits.
+    assert_eq!(now, 5 * 1000, "virtual ms for 5 blocks");
+    // The stored certificate verifies as a certificate of the stored header.
+    let cert = nodes[0].exec.certificate(3).expect("read").expect("cert");
+    assert!(matches!(
+        spec::codec::WireMessage::decode(&cert),
+        Ok(spec::codec::WireMessage::Certificate(c)) if c.height == 3
+    ));
+}
+
+#[test]
+fn four_hosts_commit_the_same_blocks() {
+    let (mut nodes, queue, _, _) = cluster(4);
+    run(&mut nodes, queue, 0, 120_000, |n| {
+        n.iter().all(|x| x.committed.len() >= 4)
+    });
+    for n in &nodes {
+        assert!(n.committed.len() >= 4, "committed {}", n.committed.len());
+    }
+    for h in 0..4 {
+        let first = nodes[0].committed[h].0;
+        assert!(
+            nodes.iter().all(|n| n.committed[h].0 == first),
+            "height {h}"
+        );
+    }
+}
+
+#[test]
+fn restarted_host_never_casts_a_different_vote() {
+    let (mut nodes, queue, g, pks) = cluster(1);
+    let now = run(&mut nodes, queue, 0, 60_000, |n| n[0].committed.len() >= 2);
+    // Advance into height 3 until the soft vote is cast, then crash.
+    let now = run(&mut nodes, Vec::new(), now, 60_000, |n| {
+        n[0].host
+            .as_ref()
+            .is_some_and(|h| !h.machine().cast_votes().is_empty())
+    });
+    let before: Vec<(Round, Step, Value)> = nodes[0]
+        .host
+        .as_ref()
+        .map(|h| h.machine().cast_votes().to_vec())
+        .unwrap_or_default();
+    assert!(!before.is_empty());
+    nodes[0].host = None; // crash: drops the journal handle
+    let key = keys(1).pop().expect("key");
+    let (host, effects) = start_host(nodes[0].dir.path(), &g, &nodes[0].exec, key, &pks, now);
+    assert_eq!(host.height(), 3);
+    assert_eq!(host.machine().cast_votes(), before.as_slice());
+    nodes[0].host = Some(host);
+    let queue = effects.into_iter().map(|e| (0, e)).collect();
+    run(&mut nodes, queue, now, 60_000, |n| {
+        n[0].committed.len() >= 4
+    });
+    assert_eq!(nodes[0].committed.len(), 4);
+    let (head, _) = nodes[0].exec.head();
+    assert_eq!(head.number, 4);
+    assert!(
+        read_header(
+            &Store::open(&nodes[0].dir.path().join("other.redb")).expect("store"),
+            0
+        )
+        .is_err()
+    );
+}

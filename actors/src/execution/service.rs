@@ -1,0 +1,226 @@
+//! The execution resource as one value: the chain store, the chain config, the
+//! transaction pool and the blocks executed but not yet committed. The execution
+//! actor owns one; the consensus host asks it (by message) to build, validate and
+//! commit blocks (ARCHITECTURE.md "One block, end to end", steps 2–4).
+//!
+//! A block is executed once: building or validating keeps the [`ExecutedBlock`] in a
+//! small cache keyed by header hash, and committing a certified hash writes that
+//! cached execution with its certificate in one store transaction.
+
+use std::{collections::HashMap, time::Duration};
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+
+use crate::execution::{
+    block::{Block, BlockAttributes, BlockError, ExecutedBlock, build_block, commit_block},
+    chain_config::ChainConfig,
+    header::KalgoHeader,
+    pool::{PoolConfig, PoolError, TxPool},
+    state::StorageError,
+    storage::{Head, Store},
+};
+
+/// Most executed-but-uncommitted blocks kept (proposals of the current height).
+const MAX_CACHED: usize = 64;
+/// Time budget for executing transactions while building a block.
+const BUILD_BUDGET: Duration = Duration::from_millis(300);
+
+/// Why an execution request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The store has no genesis: run `kalgo init` first.
+    #[error("the store has no genesis block (run `kalgo init genesis.json` first)")]
+    NoGenesis,
+    /// A stored header does not decode.
+    #[error("stored header {0} is corrupt")]
+    CorruptHeader(u64),
+    /// A block does not extend the current head.
+    #[error("block {number} does not extend the head {head}")]
+    NotOnHead {
+        /// The block's number.
+        number: u64,
+        /// The head number.
+        head: u64,
+    },
+    /// Commit of a hash that was never executed here.
+    #[error("block {0} was not executed here")]
+    UnknownBlock(B256),
+    /// Execution or storage failed.
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The pool failed.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+}
+
+/// What consensus decides about a block it proposes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildRequest {
+    /// The block's seed (from the proposer's seed VRF, Kaleido §4.4).
+    pub seed: B256,
+    /// The proposer.
+    pub proposer: Address,
+    /// The reward recipient.
+    pub coinbase: Address,
+    /// Total stake of miners (Kaleido's TBM).
+    pub total_balance_of_miners: U256,
+    /// Wall-clock seconds now.
+    pub now_secs: u64,
+}
+
+/// The execution resource.
+#[derive(Debug)]
+pub struct ExecutionService {
+    store: Store,
+    config: ChainConfig,
+    pool: TxPool,
+    head: Head,
+    head_header: KalgoHeader,
+    cache: HashMap<B256, ExecutedBlock>,
+    last_txs: usize,
+}
+
+impl ExecutionService {
+    /// Opens the service over a store that holds genesis.
+    pub fn new(store: Store, config: ChainConfig) -> Result<Self, ServiceError> {
+        let head = store.head()?.ok_or(ServiceError::NoGenesis)?;
+        let head_header = read_header(&store, head.number)?;
+        let spec = config.spec_at(head.number, head_header.eth.timestamp);
+        let pool = TxPool::new(PoolConfig {
+            chain_id: config.chain_id(),
+            spec,
+            block_gas_limit: head_header.eth.gas_limit,
+            ..PoolConfig::default()
+        });
+        Ok(Self {
+            store,
+            config,
+            pool,
+            head,
+            head_header,
+            cache: HashMap::new(),
+            last_txs: 0,
+        })
+    }
+
+    /// The chain config.
+    pub fn config(&self) -> &ChainConfig {
+        &self.config
+    }
+
+    /// The canonical head and its header.
+    pub fn head(&self) -> (Head, &KalgoHeader) {
+        (self.head, &self.head_header)
+    }
+
+    /// The stored certificate of block `number` (empty for genesis).
+    pub fn certificate(&self, number: u64) -> Result<Option<Vec<u8>>, ServiceError> {
+        Ok(self.store.certificate(number)?)
+    }
+
+    /// Admits a raw transaction into the pool; returns its hash.
+    pub fn add_raw_tx(&mut self, raw: &[u8]) -> Result<B256, ServiceError> {
+        let state = self.store.state()?;
+        Ok(self.pool.add_raw(raw, &state)?)
+    }
+
+    /// Builds a block on the head from the pool (Kaleido §4.9 NewBlock):
+    /// `time = max(now, parent.time + 1)`, the parent's gas limit.
+    pub fn build(&mut self, req: &BuildRequest) -> Result<Block, ServiceError> {
+        let parent = &self.head_header;
+        let attrs = BlockAttributes {
+            timestamp: req.now_secs.max(parent.eth.timestamp.saturating_add(1)),
+            coinbase: req.coinbase,
+            gas_limit: parent.eth.gas_limit,
+            seed: req.seed,
+            proposer: req.proposer,
+            total_balance_of_miners: req.total_balance_of_miners,
+            extra_data: Bytes::new(),
+        };
+        let state = self.store.state()?;
+        let spec = self.config.spec_at(parent.number() + 1, attrs.timestamp);
+        let base_fee = crate::execution::block::next_base_fee(&parent.eth, spec);
+        let candidates = self.pool.best(&state, base_fee)?;
+        let (executed, _rejected) = build_block(
+            &self.config,
+            &state,
+            parent,
+            &attrs,
+            candidates,
+            BUILD_BUDGET,
+        )?;
+        let block = executed.block.clone();
+        self.remember(executed);
+        Ok(block)
+    }
+
+    /// Fully executes a received block on the head and checks its header.
+    pub fn validate(&mut self, block: &Block) -> Result<B256, ServiceError> {
+        let hash = block.header.hash();
+        if self.cache.contains_key(&hash) {
+            return Ok(hash);
+        }
+        let number = block.header.number();
+        if number != self.head.number + 1 || block.header.eth.parent_hash != self.head.hash {
+            return Err(ServiceError::NotOnHead {
+                number,
+                head: self.head.number,
+            });
+        }
+        let state = self.store.state()?;
+        let executed = crate::execution::block::validate_block(
+            &self.config,
+            &state,
+            &self.head_header,
+            block,
+        )?;
+        self.remember(executed);
+        Ok(hash)
+    }
+
+    /// Commits the executed block `hash` with its certificate (one store
+    /// transaction), prunes the pool and returns the new head.
+    pub fn commit(&mut self, hash: B256, certificate: &[u8]) -> Result<Head, ServiceError> {
+        let executed = self
+            .cache
+            .get(&hash)
+            .ok_or(ServiceError::UnknownBlock(hash))?;
+        if executed.block.header.eth.parent_hash != self.head.hash {
+            return Err(ServiceError::NotOnHead {
+                number: executed.block.header.number(),
+                head: self.head.number,
+            });
+        }
+        let head = commit_block(&self.store, executed, certificate)?;
+        self.last_txs = executed.block.transactions.len();
+        self.head_header = executed.block.header.clone();
+        self.head = head;
+        self.cache.clear();
+        let state = self.store.state()?;
+        self.pool.prune(&state)?;
+        Ok(head)
+    }
+
+    /// Transactions in the last committed block.
+    pub fn last_committed_txs(&self) -> usize {
+        self.last_txs
+    }
+
+    fn remember(&mut self, executed: ExecutedBlock) {
+        if self.cache.len() >= MAX_CACHED {
+            self.cache.clear();
+        }
+        self.cache.insert(executed.hash(), executed);
+    }
+}
+
+/// Reads and decodes the stored header of block `number`.
+pub fn read_header(store: &Store, number: u64) -> Result<KalgoHeader, ServiceError> {
+    let bytes = store
+        .header(number)?
+        .ok_or(ServiceError::CorruptHeader(number))?;
+    KalgoHeader::decode_bytes(&bytes).map_err(|_| ServiceError::CorruptHeader(number))
+}

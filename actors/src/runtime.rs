@@ -1,0 +1,236 @@
+//! The actix actors of a node: one per resource, talking only by messages.
+//!
+//! - [`ExecutionActor`] owns the [`ExecutionService`] (store, pool, executed blocks);
+//! - [`ConsensusActor`] owns the [`HostCore`] (machine, keys, journal, timers) and
+//!   asks execution to build, validate and commit by message.
+//!
+//! Mailboxes are bounded (`set_mailbox_capacity`): senders await capacity, which is
+//! the back-pressure. The gossip actor (libp2p) is not built yet: broadcasts are
+//! dropped, so a node runs as a single miner.
+//!
+//! Runs inside `actix::System::with_tokio_rt(multi_thread)` (dependencies.md §4).
+
+use std::time::Instant;
+
+use actix::prelude::*;
+use alloy_primitives::B256;
+
+use crate::consensus::host::{Effect, HostCore};
+use crate::consensus::registry::Registry;
+use crate::execution::{
+    block::Block,
+    header::KalgoHeader,
+    service::{BuildRequest, ExecutionService, ServiceError},
+    storage::Head,
+};
+
+/// Mailbox bound of every actor.
+pub const MAILBOX: usize = 1024;
+
+/// The execution resource as an actor.
+pub struct ExecutionActor {
+    svc: ExecutionService,
+}
+
+impl ExecutionActor {
+    /// Wraps a service.
+    pub fn new(svc: ExecutionService) -> Self {
+        Self { svc }
+    }
+}
+
+impl Actor for ExecutionActor {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+    }
+}
+
+/// Build a block on the head.
+#[derive(Message)]
+#[rtype(result = "Result<Block, ServiceError>")]
+pub struct Build(pub BuildRequest);
+
+/// Fully validate a block on the head.
+#[derive(Message)]
+#[rtype(result = "Result<B256, ServiceError>")]
+pub struct Validate(pub Box<Block>);
+
+/// Commit an executed block with its certificate.
+#[derive(Message)]
+#[rtype(result = "Result<(Head, KalgoHeader, usize), ServiceError>")]
+pub struct Commit {
+    /// Header hash.
+    pub hash: B256,
+    /// Encoded certificate.
+    pub certificate: Vec<u8>,
+}
+
+impl Handler<Build> for ExecutionActor {
+    type Result = Result<Block, ServiceError>;
+    fn handle(&mut self, msg: Build, _: &mut Self::Context) -> Self::Result {
+        self.svc.build(&msg.0)
+    }
+}
+
+impl Handler<Validate> for ExecutionActor {
+    type Result = Result<B256, ServiceError>;
+    fn handle(&mut self, msg: Validate, _: &mut Self::Context) -> Self::Result {
+        self.svc.validate(&msg.0)
+    }
+}
+
+impl Handler<Commit> for ExecutionActor {
+    type Result = Result<(Head, KalgoHeader, usize), ServiceError>;
+    fn handle(&mut self, msg: Commit, _: &mut Self::Context) -> Self::Result {
+        let head = self.svc.commit(msg.hash, &msg.certificate)?;
+        let (_, header) = self.svc.head();
+        let txs = self.svc.last_committed_txs();
+        Ok((head, header.clone(), txs))
+    }
+}
+
+/// The consensus host as an actor.
+pub struct ConsensusActor<R: Registry + Unpin + 'static> {
+    core: HostCore<R>,
+    exec: Addr<ExecutionActor>,
+    epoch: Instant,
+    timer: Option<SpawnHandle>,
+    initial: Vec<Effect>,
+    last_commit: Instant,
+}
+
+impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
+    /// `core` was started at clock `epoch`, and returned `initial` effects.
+    pub fn new(
+        core: HostCore<R>,
+        initial: Vec<Effect>,
+        exec: Addr<ExecutionActor>,
+        epoch: Instant,
+    ) -> Self {
+        Self {
+            core,
+            exec,
+            epoch,
+            timer: None,
+            initial,
+            last_commit: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn handle_effects(&mut self, effects: Vec<Effect>, ctx: &mut Context<Self>) {
+        for effect in effects {
+            match effect {
+                Effect::Broadcast(topic, bytes) => {
+                    tracing::trace!(topic = topic.name(), len = bytes.len(), "broadcast");
+                }
+                Effect::Build {
+                    height,
+                    round,
+                    request,
+                } => {
+                    self.exec
+                        .send(Build(request))
+                        .into_actor(self)
+                        .map(move |res, act, ctx| match res {
+                            Ok(Ok(block)) => {
+                                let now = act.now();
+                                let r = act.core.on_built(height, round, block, now);
+                                act.after(r, ctx);
+                            }
+                            Ok(Err(e)) => tracing::warn!(error = %e, "block build failed"),
+                            Err(e) => tracing::error!(error = %e, "execution mailbox"),
+                        })
+                        .spawn(ctx);
+                }
+                Effect::Validate(block) => {
+                    let hash = block.header.hash();
+                    self.exec
+                        .send(Validate(block))
+                        .into_actor(self)
+                        .map(move |res, act, ctx| {
+                            let ok = matches!(res, Ok(Ok(_)));
+                            if let Ok(Err(e)) = &res {
+                                tracing::warn!(error = %e, "block invalid");
+                            }
+                            let now = act.now();
+                            let r = act.core.on_validated(hash, ok, now);
+                            act.after(r, ctx);
+                        })
+                        .spawn(ctx);
+                }
+                Effect::Commit {
+                    hash,
+                    certificate,
+                    round,
+                } => {
+                    self.exec
+                        .send(Commit { hash, certificate })
+                        .into_actor(self)
+                        .map(move |res, act, ctx| match res {
+                            Ok(Ok((head, header, txs))) => {
+                                let since = act.last_commit.elapsed();
+                                act.last_commit = Instant::now();
+                                tracing::info!(
+                                    height = head.number,
+                                    round,
+                                    txs,
+                                    hash = %head.hash,
+                                    since_prev_ms = since.as_millis() as u64,
+                                    "committed block"
+                                );
+                                let now = act.now();
+                                let r = act.core.on_committed(header, now);
+                                act.after(r, ctx);
+                            }
+                            Ok(Err(e)) => tracing::error!(error = %e, "commit failed"),
+                            Err(e) => tracing::error!(error = %e, "execution mailbox"),
+                        })
+                        .spawn(ctx);
+                }
+                Effect::Evidence(e) => tracing::warn!(?e, "equivocation"),
+            }
+        }
+        self.schedule(ctx);
+    }
+
+    fn after<E: std::fmt::Display>(&mut self, r: Result<Vec<Effect>, E>, ctx: &mut Context<Self>) {
+        match r {
+            Ok(effects) => self.handle_effects(effects, ctx),
+            Err(e) => {
+                tracing::error!(error = %e, "consensus stopped");
+                System::current().stop_with_code(1);
+            }
+        }
+    }
+
+    /// (Re)arms the one timer at the core's earliest deadline.
+    fn schedule(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.timer.take() {
+            ctx.cancel_future(h);
+        }
+        if let Some(deadline) = self.core.next_deadline() {
+            let wait = deadline.saturating_sub(self.now());
+            let handle = ctx.run_later(std::time::Duration::from_millis(wait), |act, ctx| {
+                act.timer = None;
+                let now = act.now();
+                let r = act.core.on_timer(now);
+                act.after(r, ctx);
+            });
+            self.timer = Some(handle);
+        }
+    }
+}
+
+impl<R: Registry + Unpin + 'static> Actor for ConsensusActor<R> {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX);
+        let initial = std::mem::take(&mut self.initial);
+        self.handle_effects(initial, ctx);
+    }
+}

@@ -1,0 +1,156 @@
+//! `kalgo init` and running a node (Kaleido §6.1 flags, §6.5 data directory).
+//!
+//! Layout under `<datadir>/kalgo/`: `chaindata.redb` (the chain store),
+//! `consensus.redb` (the consensus journal), `genesis.json` (a copy, for the chain
+//! config), `minerkeys/` (miner keys, see [`crate::devkeys`]).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ::actors::consensus::{
+    host::HostCore, journal::JournalStore, params_from_config, registry::GenesisRegistry,
+};
+use ::actors::execution::{
+    block::init_genesis, genesis::Genesis, service::ExecutionService, storage::Store,
+};
+use ::actors::runtime::{ConsensusActor, ExecutionActor};
+use actix::{Actor, System};
+
+use crate::devkeys;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Reading or writing a file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The genesis file is invalid.
+    #[error("invalid genesis: {0}")]
+    Genesis(String),
+    /// The datadir was never initialised.
+    #[error("{0} has no genesis: run `kalgo --datadir D init genesis.json` first")]
+    NotInitialised(PathBuf),
+    /// Store, execution or consensus failure.
+    #[error("{0}")]
+    Node(String),
+    /// Miner key.
+    #[error(transparent)]
+    Keys(#[from] devkeys::KeyError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn node_dir(datadir: &Path) -> PathBuf {
+    datadir.join("kalgo")
+}
+
+/// `kalgo init genesis.json`: validates the file and writes its block 0.
+pub fn init(datadir: &Path, genesis_path: &Path) -> Result<String, RunError> {
+    let text = std::fs::read_to_string(genesis_path).map_err(io(genesis_path))?;
+    let genesis = Genesis::from_json(&text).map_err(|e| RunError::Genesis(e.to_string()))?;
+    let dir = node_dir(datadir);
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let store =
+        Store::open(&dir.join("chaindata.redb")).map_err(|e| RunError::Node(e.to_string()))?;
+    let (head, _) = init_genesis(&store, &genesis).map_err(|e| RunError::Node(e.to_string()))?;
+    let copy = dir.join("genesis.json");
+    std::fs::write(&copy, text).map_err(io(&copy))?;
+    Ok(format!(
+        "wrote genesis block {} (hash {})",
+        head.number, head.hash
+    ))
+}
+
+/// Options of a running node.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Data directory.
+    pub datadir: PathBuf,
+    /// Propose and vote.
+    pub mine: bool,
+    /// The miner identity.
+    pub stakeowner: Option<alloy_primitives::Address>,
+}
+
+/// Runs the node until SIGINT or SIGTERM.
+pub fn run(opts: &RunOptions) -> Result<(), RunError> {
+    let dir = node_dir(&opts.datadir);
+    let gpath = dir.join("genesis.json");
+    if !gpath.exists() {
+        return Err(RunError::NotInitialised(opts.datadir.clone()));
+    }
+    let text = std::fs::read_to_string(&gpath).map_err(io(&gpath))?;
+    let genesis = Genesis::from_json(&text).map_err(|e| RunError::Genesis(e.to_string()))?;
+    let store =
+        Store::open(&dir.join("chaindata.redb")).map_err(|e| RunError::Node(e.to_string()))?;
+    let exec = ExecutionService::new(store, genesis.config.clone())
+        .map_err(|e| RunError::Node(e.to_string()))?;
+    let params = params_from_config(&genesis.config);
+    let keys = match (opts.mine, opts.stakeowner) {
+        (true, Some(owner)) => Some(devkeys::load_or_create(
+            &dir,
+            owner,
+            params.chain_id,
+            params.lifespan,
+        )?),
+        (true, None) => return Err(RunError::Node("--mine needs --miner.stakeowner".into())),
+        (false, _) => None,
+    };
+    let pubkeys = devkeys::public_keys(&dir)?;
+    let registry = GenesisRegistry::new(&genesis, &pubkeys);
+    let journal = JournalStore::open(&dir.join("consensus.redb"))
+        .map_err(|e| RunError::Node(e.to_string()))?;
+    let (head, header) = exec.head();
+    tracing::info!(head = head.number, hash = %head.hash, miners = registry.len(), mining = keys.is_some(), "starting");
+    let header = header.clone();
+    let epoch = Instant::now();
+    let (core, initial) = HostCore::start(params, keys, registry, journal, header, 0)
+        .map_err(|e| RunError::Node(e.to_string()))?;
+
+    let sys = actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot build the tokio runtime: {e}"))
+    });
+    sys.block_on(async move {
+        let exec_addr = ExecutionActor::new(exec).start();
+        let _consensus = ConsensusActor::new(core, initial, exec_addr, epoch).start();
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        System::current().stop();
+    });
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
