@@ -26,6 +26,7 @@ use crate::execution::{
     executor::TxExecutor,
     genesis::{Genesis, INITIAL_BASE_FEE},
     header::KalgoHeader,
+    miner::registry::{OverlayView, header_total_stake},
     state::{AccountRecord, ChangeSet, StateOverlay, StateReader, StorageError},
     state_root::state_root,
     storage::{BlockCommit, Head, Store},
@@ -99,7 +100,9 @@ pub struct BlockAttributes {
     pub seed: B256,
     /// The proposer.
     pub proposer: Address,
-    /// Total balance of miners (Kaleido's TBM), computed by consensus code.
+    /// Total balance of miners (Kaleido's TBM). Ignored when the chain has a miner
+    /// contract (`config.algorand`): the header's value is then computed from the
+    /// post-state (see `miner::registry::header_total_stake`).
     pub total_balance_of_miners: U256,
     /// Extra data (≤ 32 bytes).
     pub extra_data: Bytes,
@@ -199,6 +202,7 @@ impl<'a, S: StateReader + ?Sized> BlockRun<'a, S> {
             StateOverlay::new(state, spec),
             cfg_env(config, spec),
             block_env(number, attrs, base_fee, spec),
+            config.miner_contract(),
         );
         Self {
             config,
@@ -260,6 +264,17 @@ impl<'a, S: StateReader + ?Sized> BlockRun<'a, S> {
             .overlay_mut()
             .add_balance(self.attrs.coinbase, reward)?;
         let overlay = self.executor.into_overlay();
+        // Kaleido §3.5: the header's TBM is computed from the post-state, never
+        // taken from the proposer, so `validate_block` checks it via the hash.
+        let total_balance_of_miners = match self.config.miner_contract() {
+            Some(m) => header_total_stake(
+                &OverlayView(&overlay),
+                number,
+                self.config.stake_lookback(),
+                m.interval,
+            )?,
+            None => self.attrs.total_balance_of_miners,
+        };
         let out = state_root(overlay.base(), overlay.changes())?;
         let mut logs_bloom = Bloom::default();
         for r in &self.receipts {
@@ -299,7 +314,7 @@ impl<'a, S: StateReader + ?Sized> BlockRun<'a, S> {
                 header: KalgoHeader {
                     eth,
                     seed: self.attrs.seed,
-                    total_balance_of_miners: self.attrs.total_balance_of_miners,
+                    total_balance_of_miners,
                     proposer: self.attrs.proposer,
                 },
                 transactions: self.transactions,

@@ -5,6 +5,7 @@
 //! - [`state_root`]: state and storage roots with alloy-trie;
 //! - [`chain_config`], [`genesis`]: the fork schedule and `genesis.json`;
 //! - [`header`]: the header with Kaleido's extra fields;
+//! - [`miner`]: the miner system contract and the miner registry consensus reads;
 //! - [`block`]: block execution, validation, building and commit;
 //! - [`pool`]: the transaction pool;
 //! - [`executor`]: transaction execution with revm;
@@ -16,6 +17,7 @@ pub mod chain_config;
 pub mod executor;
 pub mod genesis;
 pub mod header;
+pub mod miner;
 pub mod pool;
 pub mod state;
 pub mod state_root;
