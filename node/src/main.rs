@@ -1,6 +1,9 @@
 //! `kalgo`: the node binary. A thin shell: parses the command line and hands work to
 //! the library crates. It holds no protocol logic.
 
+mod genesis_cmd;
+mod keyfile;
+mod makeminerkey;
 mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -14,6 +17,9 @@ use std::process::ExitCode;
     about = "kalgo: an Ethereum-compatible chain with Algorand's BA* consensus"
 )]
 struct Cli {
+    /// Data directory (Kaleido puts it before the subcommand; accepted after it too).
+    #[arg(long, global = true, value_name = "D")]
+    datadir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,6 +31,13 @@ enum Command {
     /// Run N in-process nodes of the BA* machine over a simulated network (seeded,
     /// deterministic) and report what they committed.
     Simulate(simulate::SimulateArgs),
+    /// Generate a miner key: VRF and forward-secure vote keys, the key file, and the
+    /// `MinerKey` calldata for the miner contract (Kaleido's `makeminerkey`).
+    #[command(name = "makeminerkey")]
+    MakeMinerKey(makeminerkey::MakeMinerKeyArgs),
+    /// Write a genesis.json with a miner already registered (Kaleido's `cmd/genesis`),
+    /// or a whole local network with `--validators N --out DIR`.
+    Genesis(genesis_cmd::GenesisArgs),
     /// Run Ethereum GeneralStateTests JSON files (like `revme statetest`).
     Statetest {
         /// Files or folders of GeneralStateTests JSON.
@@ -45,6 +58,39 @@ fn main() -> ExitCode {
         }
         Command::Simulate(args) => simulate::run(&args),
         Command::Statetest { paths, forks } => statetest(&paths, forks),
+        Command::MakeMinerKey(args) => make_miner_key(cli.datadir.as_deref(), &args),
+        Command::Genesis(args) => match genesis_cmd::run(cli.datadir.as_deref(), &args) {
+            Ok(out) => {
+                print!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+    }
+}
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
+}
+
+/// `kalgo makeminerkey`: prints the key (or the existing one) and exits non-zero on error.
+fn make_miner_key(
+    datadir: Option<&std::path::Path>,
+    args: &makeminerkey::MakeMinerKeyArgs,
+) -> ExitCode {
+    let Some(datadir) = datadir else {
+        return fail(&"--datadir D is required (the key file goes to D/kalgo/minerkeys)");
+    };
+    match makeminerkey::run(datadir, args) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err((shown, e)) => {
+            print!("{shown}");
+            fail(&e)
+        }
     }
 }
 
