@@ -38,6 +38,17 @@ enum Command {
     /// Write a genesis.json with a miner already registered (Kaleido's `cmd/genesis`),
     /// or a whole local network with `--validators N --out DIR`.
     Genesis(genesis_cmd::GenesisArgs),
+    /// Erase, from every key file in D/kalgo/minerkeys, the vote sub-keys for heights
+    /// below `--height` (forward security; the running node does this on each head).
+    #[command(name = "minerkeyupdate")]
+    MinerKeyUpdate {
+        /// Current chain height.
+        #[arg(long)]
+        height: u64,
+        /// Password file of encrypted key files.
+        #[arg(long, value_name = "FILE")]
+        password: Option<PathBuf>,
+    },
     /// Run Ethereum GeneralStateTests JSON files (like `revme statetest`).
     Statetest {
         /// Files or folders of GeneralStateTests JSON.
@@ -58,6 +69,9 @@ fn main() -> ExitCode {
         }
         Command::Simulate(args) => simulate::run(&args),
         Command::Statetest { paths, forks } => statetest(&paths, forks),
+        Command::MinerKeyUpdate { height, password } => {
+            miner_key_update(cli.datadir.as_deref(), height, password.as_deref())
+        }
         Command::MakeMinerKey(args) => make_miner_key(cli.datadir.as_deref(), &args),
         Command::Genesis(args) => match genesis_cmd::run(cli.datadir.as_deref(), &args) {
             Ok(out) => {
@@ -67,6 +81,40 @@ fn main() -> ExitCode {
             Err(e) => fail(&e),
         },
     }
+}
+
+/// `kalgo minerkeyupdate`: applies `keyfile::update_key_file` to every key file.
+fn miner_key_update(
+    datadir: Option<&std::path::Path>,
+    height: u64,
+    password: Option<&std::path::Path>,
+) -> ExitCode {
+    let Some(datadir) = datadir else {
+        return fail(&"--datadir D is required");
+    };
+    let password = match password.map(makeminerkey::read_password).transpose() {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let dir = keyfile::key_dir(datadir);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) => return fail(&format!("{}: {e}", dir.display())),
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "bin") {
+            match keyfile::update_key_file(&path, height, password.as_ref().map(|p| p.as_slice())) {
+                Ok(changed) => println!(
+                    "{}: {}",
+                    path.display(),
+                    if changed { "updated" } else { "unchanged" }
+                ),
+                Err(e) => return fail(&e),
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {
