@@ -215,6 +215,41 @@ fn makeminerkey_writes_once_prints_again_and_feeds_genesis() {
     assert!(json.contains("\"byzantiumBlock\": 4"));
     assert!(json.contains("0x82f1831a162a7f3e29811d2195e3e69849199225cd98cdaac26cbc717f24fcaf"));
     assert!(json.contains("\"totalBalanceOfMiners\": \"100000000000000000000000000\""));
+    registry_of_genesis(&json, ADDR);
+}
+
+/// The genesis loads, and the registry read from its state has the account as the
+/// only miner, with stake = balance = the declared total (also what the header rule
+/// computes with the configured lookback).
+fn registry_of_genesis(json: &str, addr: &str) {
+    use actors::execution::{
+        genesis::Genesis,
+        miner::registry::{header_total_stake, miner_registry, total_stake_of_miners},
+        state::MemoryState,
+        state_root::changed_records,
+    };
+    let g = Genesis::from_json(json).unwrap_or_else(|e| panic!("{e}"));
+    let changes = g.change_set();
+    let records =
+        changed_records(&MemoryState::default(), &changes).unwrap_or_else(|e| panic!("{e}"));
+    let mut state = MemoryState::default();
+    state.apply(&changes, &records);
+    let interval = g
+        .config
+        .miner_contract()
+        .map(|m| m.interval)
+        .unwrap_or_default();
+    let miners = miner_registry(&state, 1, interval).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(miners.len(), 1);
+    assert_eq!(format!("{}", miners[0].coinbase), addr);
+    let total = total_stake_of_miners(&state, 1, interval).unwrap_or_default();
+    assert_eq!(
+        alloy_primitives::U256::from(total),
+        g.total_balance_of_miners
+    );
+    let header =
+        header_total_stake(&state, 0, g.config.stake_lookback(), interval).unwrap_or_default();
+    assert_eq!(header, g.total_balance_of_miners);
 }
 
 #[test]
