@@ -194,7 +194,7 @@ fn register_b_count_its_stake_and_survive_an_empty_interval_boundary() {
         block1
             .receipts
             .iter()
-            .all(|r| alloy_consensus::TxReceipt::status(r))
+            .all(alloy_consensus::TxReceipt::status)
     );
     assert!(block1.receipts[0].logs().is_empty());
     let logs = block1.receipts[1].logs();
