@@ -96,6 +96,17 @@ fn eth_call(
     input: Bytes,
     number: u64,
 ) -> (ExecutionResult, bool) {
+    eth_call_with(state, from, input, number, U256::ZERO, 300_000)
+}
+
+fn eth_call_with(
+    state: &MemoryState,
+    from: Address,
+    input: Bytes,
+    number: u64,
+    value: U256,
+    gas: u64,
+) -> (ExecutionResult, bool) {
     let cfg = config();
     let spec = cfg.spec_at(number, 10);
     let mut ex = TxExecutor::new(
@@ -113,7 +124,8 @@ fn eth_call(
         .caller(from)
         .kind(TxKind::Call(MINER_CONTRACT))
         .data(input)
-        .gas_limit(300_000)
+        .value(value)
+        .gas_limit(gas)
         .gas_price(0)
         .chain_id(Some(1337))
         .build()
@@ -303,4 +315,147 @@ fn register_b_count_its_stake_and_survive_an_empty_interval_boundary() {
     assert!(!is_miner(149));
     assert!(is_miner(150));
     assert!(is_miner(250));
+}
+
+fn genesis_with_a() -> (MemoryState, PrivateKeySigner, PrivateKeySigner) {
+    let (a, b) = (key(1), key(2));
+    let reg_a = registration(a.address(), 1, 100, 1);
+    let mut state = MemoryState::default();
+    state.insert_account(a.address(), 0, U256::from(300 * COIN), Bytes::new(), []);
+    state.insert_account(b.address(), 0, U256::from(100 * COIN), Bytes::new(), []);
+    state.insert_account(
+        MINER_CONTRACT,
+        0,
+        U256::ZERO,
+        Bytes::from(MINER_CONTRACT_CODE.to_vec()),
+        genesis_storage(&[(a.address(), reg_a)], INTERVAL),
+    );
+    (state, a, b)
+}
+
+#[test]
+fn updates_set_coinbase_views_and_refusals() {
+    let (mut state, a, b) = genesis_with_a();
+    let cfg = config();
+    let reg1 = registration(b.address(), 150, 100, 2);
+    let reg2 = registration(b.address(), 150, 50, 3);
+    let moved = Registration { start: 160, ..reg2 };
+    let carol = Address::repeat_byte(0xc0);
+    let set_cb = IMiner::setCoinbaseCall {
+        number: U256::from(150),
+        coinbase: carol,
+    }
+    .abi_encode();
+    // Not enough gas for `set`: the call halts and writes nothing.
+    let (r, touched) = eth_call_with(
+        &state,
+        b.address(),
+        miner_key_calldata(&reg1),
+        1,
+        U256::ZERO,
+        60_000,
+    );
+    assert!(!r.is_success());
+    assert!(!touched);
+    // Value sent to the contract: reverted.
+    let (r, touched) = eth_call_with(
+        &state,
+        b.address(),
+        miner_key_calldata(&reg1),
+        1,
+        U256::from(1),
+        300_000,
+    );
+    assert!(!r.is_success());
+    assert!(!touched);
+    // Garbage calldata: reverted.
+    assert!(
+        !eth_call(&state, b.address(), Bytes::from_static(&[1, 2, 3]), 1)
+            .0
+            .is_success()
+    );
+
+    let txs = vec![
+        call(&b, 0, miner_key_calldata(&reg1)),
+        call(&b, 1, miner_key_calldata(&reg2)),
+        call(&b, 2, miner_key_calldata(&moved)),
+        call(&b, 3, set_cb.into()),
+    ];
+    let block = execute_block(&cfg, &state, &KalgoHeader::default(), &attrs(1), txs)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let topics: Vec<Vec<B256>> = block
+        .receipts
+        .iter()
+        .map(|r| r.logs().iter().map(|l| l.topics()[0]).collect())
+        .collect();
+    assert_eq!(
+        topics,
+        vec![
+            vec![IMiner::Added::SIGNATURE_HASH],
+            vec![IMiner::Updated::SIGNATURE_HASH],
+            vec![],
+            vec![IMiner::Updated::SIGNATURE_HASH],
+        ],
+        "add, update keys, refused start change, coinbase update"
+    );
+    state.apply(&block.changes, &block.records);
+    let get = IMiner::getCall {
+        number: U256::from(150),
+        miner: b.address(),
+    }
+    .abi_encode();
+    let out = eth_call(&state, a.address(), get.into(), 2)
+        .0
+        .output()
+        .cloned()
+        .unwrap_or_default();
+    let got = <(u64, u32, Address, B256, B256)>::abi_decode_params(&out)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        got,
+        (
+            150,
+            50,
+            carol,
+            B256::from(reg2.vrf_pk),
+            B256::from(reg2.vote_pk)
+        )
+    );
+    let count = IMiner::getNewAddedMinersCountCall {
+        number: U256::from(150),
+    }
+    .abi_encode();
+    let out = eth_call(&state, a.address(), count.into(), 2)
+        .0
+        .output()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(U256::abi_decode(&out).ok(), Some(U256::from(1)));
+    let first = IMiner::getNewAddedMinerCall {
+        number: U256::from(150),
+        index: 0,
+    }
+    .abi_encode();
+    let out = eth_call(&state, a.address(), first.into(), 2)
+        .0
+        .output()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(Address::abi_decode(&out).ok(), Some(b.address()));
+    let past = IMiner::getNewAddedMinerCall {
+        number: U256::from(150),
+        index: 1,
+    }
+    .abi_encode();
+    assert!(!eth_call(&state, a.address(), past.into(), 2).0.is_success());
+    // A registry read at 150 sees the updated keys and coinbase.
+    let miners = miner_registry(&state, 150, INTERVAL).unwrap_or_default();
+    let mb = miners
+        .iter()
+        .find(|m| m.id == MinerId(b.address().0.0))
+        .copied();
+    assert_eq!(
+        mb.map(|m| (m.coinbase, m.record.vote_master_pk, m.registration.lifespan)),
+        Some((carol, reg2.vote_pk, 50))
+    );
 }
