@@ -38,9 +38,14 @@ fn key(n: u8) -> PrivateKeySigner {
 }
 
 fn config() -> ChainConfig {
+    config_with_lookback(0)
+}
+
+fn config_with_lookback(lookback: u64) -> ChainConfig {
     let mut c = ChainConfig::new_chain(1337);
     if let Some(a) = c.algorand.as_mut() {
         a.interval_size = INTERVAL;
+        a.stake_lookback = lookback;
     }
     c
 }
@@ -457,5 +462,49 @@ fn updates_set_coinbase_views_and_refusals() {
     assert_eq!(
         mb.map(|m| (m.coinbase, m.record.vote_master_pk, m.registration.lifespan)),
         Some((carol, reg2.vote_pk, 50))
+    );
+}
+
+#[test]
+fn lookback_moves_the_sample_back_and_the_header_total_forward() {
+    let (mut state, _a, b) = genesis_with_a();
+    let cfg = config_with_lookback(10);
+    let reg_b = registration(b.address(), 150, 100, 2);
+    let mut parent = KalgoHeader::default();
+    let mut headers = vec![parent.clone()];
+    let mut states = vec![state.clone()];
+    for n in 1..=150 {
+        let txs = if n == 1 {
+            vec![call(&b, 0, miner_key_calldata(&reg_b))]
+        } else {
+            vec![]
+        };
+        let ex =
+            execute_block(&cfg, &state, &parent, &attrs(n), txs).unwrap_or_else(|e| panic!("{e}"));
+        state.apply(&ex.changes, &ex.records);
+        parent = ex.block.header.clone();
+        headers.push(parent.clone());
+        states.push(state.clone());
+    }
+    // Height 150 samples block 150 − 1 − 10 = 139: its header's total already
+    // includes B (eligible at 139 + 1 + 10 = 150), and equals the registry read there.
+    let sample = spec::registry::stake_sample_block(150, 10) as usize;
+    assert_eq!(sample, 139);
+    let total = total_stake_of_miners(&states[sample], 150, INTERVAL).unwrap_or_default();
+    assert_eq!(headers[sample].total_balance_of_miners, U256::from(total));
+    let stake_a = 300 * COIN;
+    assert!(total > stake_a);
+    assert_eq!(
+        headers[sample - 1].total_balance_of_miners,
+        U256::from(stake_a)
+    );
+    // Stake moved in after the sample does not count at 150.
+    let late = total_stake_of_miners(&states[149], 150, INTERVAL).unwrap_or_default();
+    assert_eq!(late, total, "no balance change here, same value");
+    assert_eq!(
+        miner_registry(&states[sample], 150, INTERVAL)
+            .unwrap_or_default()
+            .len(),
+        2
     );
 }

@@ -376,10 +376,14 @@ mod tests {
 
     #[test]
     fn update_erases_past_sub_keys_from_the_file() {
+        update_erases(None);
+        update_erases(Some(&b"pw"[..]));
+    }
+
+    fn update_erases(pw: Option<&[u8]>) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let k = sample();
         let path = dir.path().join("k.bin");
-        let pw = Some(&b"pw"[..]);
         write_atomic(
             &path,
             &k.encode(pw).unwrap_or_else(|e| panic!("{e}")),
@@ -408,6 +412,17 @@ mod tests {
         let old_secret = &k.votes.to_bytes()[60..92];
         let plain = after.encode(None).unwrap_or_default();
         assert!(!plain.windows(32).any(|w| w == old_secret));
+        if pw.is_none() {
+            let raw = fs::read(&path).unwrap_or_default();
+            assert!(
+                raw.windows(32)
+                    .any(|w| w == &after.votes.to_bytes()[60..92])
+            );
+            assert!(
+                !raw.windows(32).any(|w| w == old_secret),
+                "erased sub-key gone from the file"
+            );
+        }
         // No temporary file is left behind.
         let names: Vec<_> = fs::read_dir(dir.path())
             .into_iter()
