@@ -13,7 +13,7 @@ use actors::execution::{
         MINER_CONTRACT, MINER_CONTRACT_CODE,
         abi::{IMiner, miner_key_calldata},
         layout::{genesis_storage, miner_base_slot, registration_slots},
-        registry::{miner_registry, total_stake_of_miners},
+        registry::{miner_registry, registry_snapshot, total_stake_of_miners},
     },
     state::{MemoryState, StateOverlay, StateReader},
 };
@@ -51,10 +51,7 @@ fn config_with_lookback(lookback: u64) -> ChainConfig {
 }
 
 fn registration(owner: Address, start: u64, lifespan: u32, seed: u8) -> Registration {
-    let mut rng = rand_chacha::ChaCha20Rng::from_seed([seed; 32]);
-    let keys =
-        RealMinerKeys::generate(&mut rng, MinerId(owner.0.0), 1337, start, 2 * INTERVAL, 100)
-            .unwrap_or_else(|e| panic!("keygen: {e}"));
+    let keys = keys(owner, start, seed);
     Registration {
         start,
         lifespan,
@@ -62,6 +59,12 @@ fn registration(owner: Address, start: u64, lifespan: u32, seed: u8) -> Registra
         vrf_pk: keys.vrf.vrf_public(),
         vote_pk: keys.votes.master_public(),
     }
+}
+
+fn keys(owner: Address, start: u64, seed: u8) -> RealMinerKeys {
+    let mut rng = rand_chacha::ChaCha20Rng::from_seed([seed; 32]);
+    RealMinerKeys::generate(&mut rng, MinerId(owner.0.0), 1337, start, 2 * INTERVAL, 100)
+        .unwrap_or_else(|e| panic!("keygen: {e}"))
 }
 
 fn call(from: &PrivateKeySigner, nonce: u64, input: Bytes) -> TxEnvelope {
@@ -296,8 +299,22 @@ fn register_b_count_its_stake_and_survive_an_empty_interval_boundary() {
         .map(|m| m.record);
     let mb = mb.unwrap_or_else(|| panic!("B is registered"));
     assert_eq!(mb.vote_master_pk, reg_b.vote_pk);
+    let snap = registry_snapshot(&state, 205, INTERVAL).unwrap_or_default();
+    assert_eq!(snap.total_stake, total);
+    assert_eq!(snap.record(&MinerId(b.address().0.0)), Some(mb));
+    assert_eq!(snap.record(&MinerId([9; 20])), None);
     let w = weight(10_000_000_000, mb.stake, total, &[0x11; 32]).unwrap_or(0);
     assert!(w > 0, "B's weight is non-zero");
+    // B's keys vote at 205 and the vote authenticates against the registry record.
+    let p = spec::params::Params::new_chain(1337);
+    let hrs = spec::types::Hrs::new(205, 1, spec::types::Step(2));
+    let seed = [5u8; 32];
+    let vote = keys(b.address(), 150, 2)
+        .cast_vote(&p, hrs, spec::types::Value([1; 32]), &seed, mb.stake, total)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("a quarter of the stake is selected"));
+    let j = spec::auth::authenticate_vote(&spec::auth::REAL, &p, &vote, &mb, total, &seed);
+    assert!(j.as_ref().is_ok_and(|j| *j > 0), "{j:?}");
     assert!(
         (2_499_000_000..=2_500_000_000).contains(&w),
         "w = {w}: B holds ~1/4 of the stake"

@@ -185,3 +185,47 @@ pub fn header_total_stake<S: RegistryState + ?Sized>(
     let h = number.saturating_add(1).saturating_add(lookback);
     Ok(U256::from(total_stake_of_miners(post_state, h, interval)?))
 }
+
+/// Everything consensus needs about the miners of one height: who, with which keys
+/// and stake, and the total. Build it with [`registry_snapshot`] from the post-state
+/// of `stake_sample_block(height, lookback)`. The store keeps only the head state,
+/// so with a lookback `L > 0` the consensus layer takes the snapshot for height
+/// `s + 1 + L` right after committing block `s` (the same read block execution does
+/// for the header total) and keeps the last `L + 1` snapshots.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegistrySnapshot {
+    /// The height the snapshot is for.
+    pub height: Height,
+    /// Eligible miners by identity.
+    pub miners: std::collections::BTreeMap<MinerId, RegisteredMiner>,
+    /// Their total stake (the `total_stake` of `spec::auth`).
+    pub total_stake: u128,
+}
+
+impl RegistrySnapshot {
+    /// The registry record of `id` (the lookup `spec::auth::authenticate_vote_bytes` wants).
+    pub fn record(&self, id: &MinerId) -> Option<MinerRecord> {
+        self.miners.get(id).map(|m| m.record)
+    }
+}
+
+/// Reads the [`RegistrySnapshot`] of `height` from `state`.
+pub fn registry_snapshot<S: RegistryState + ?Sized>(
+    state: &S,
+    height: Height,
+    interval: u64,
+) -> Result<RegistrySnapshot, StorageError> {
+    let miners: std::collections::BTreeMap<MinerId, RegisteredMiner> =
+        miner_registry(state, height, interval)?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
+    let total_stake = miners
+        .values()
+        .fold(0u128, |t, m| t.saturating_add(m.record.stake));
+    Ok(RegistrySnapshot {
+        height,
+        miners,
+        total_stake,
+    })
+}
