@@ -115,6 +115,19 @@ fn eth_call_with(
     value: U256,
     gas: u64,
 ) -> (ExecutionResult, bool) {
+    call_to(state, MINER_CONTRACT, from, input, number, value, gas)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn call_to(
+    state: &MemoryState,
+    to: Address,
+    from: Address,
+    input: Bytes,
+    number: u64,
+    value: U256,
+    gas: u64,
+) -> (ExecutionResult, bool) {
     let cfg = config();
     let spec = cfg.spec_at(number, 10);
     let mut ex = TxExecutor::new(
@@ -130,7 +143,7 @@ fn eth_call_with(
     );
     let tx = TxEnv::builder()
         .caller(from)
-        .kind(TxKind::Call(MINER_CONTRACT))
+        .kind(TxKind::Call(to))
         .data(input)
         .value(value)
         .gas_limit(gas)
@@ -524,4 +537,58 @@ fn lookback_moves_the_sample_back_and_the_header_total_forward() {
             .len(),
         2
     );
+}
+
+/// A contract that forwards its calldata to the miner contract with `opcode`
+/// (STATICCALL `0xfa` or DELEGATECALL `0xf4`) and returns the success flag.
+fn forwarder(opcode: u8) -> Bytes {
+    let mut code = vec![0x36, 0x60, 0x00, 0x60, 0x00, 0x37]; // calldatacopy(0, 0, size)
+    code.extend_from_slice(&[0x60, 0x00, 0x60, 0x00, 0x36, 0x60, 0x00, 0x73]);
+    code.extend_from_slice(MINER_CONTRACT.as_slice());
+    code.extend_from_slice(&[0x5a, opcode, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xf3]);
+    code.into()
+}
+
+#[test]
+fn static_and_delegate_calls_cannot_register() {
+    let (mut state, _a, b) = genesis_with_a();
+    let data = miner_key_calldata(&registration(b.address(), 150, 100, 2));
+    for (i, opcode) in [0xfa_u8, 0xf4].into_iter().enumerate() {
+        let fwd = Address::repeat_byte(0xd0 + i as u8);
+        state.insert_account(fwd, 1, U256::ZERO, forwarder(opcode), []);
+        let (r, touched) = call_to(
+            &state,
+            fwd,
+            b.address(),
+            data.clone(),
+            1,
+            U256::ZERO,
+            500_000,
+        );
+        assert!(r.is_success(), "{r:?}");
+        let out = r.output().cloned().unwrap_or_default();
+        assert_eq!(
+            U256::abi_decode(&out).ok(),
+            Some(U256::ZERO),
+            "inner call failed"
+        );
+        assert!(!touched, "no registration written");
+    }
+    // A view through STATICCALL succeeds (the forwarder returns the success flag).
+    let fwd = Address::repeat_byte(0xd0);
+    let view = IMiner::getNewAddedMinersCountCall {
+        number: U256::from(1),
+    }
+    .abi_encode();
+    let (r, _) = call_to(
+        &state,
+        fwd,
+        b.address(),
+        view.into(),
+        1,
+        U256::ZERO,
+        500_000,
+    );
+    let out = r.output().cloned().unwrap_or_default();
+    assert_eq!(U256::abi_decode(&out).ok(), Some(U256::from(1)));
 }
