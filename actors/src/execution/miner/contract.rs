@@ -11,7 +11,12 @@
 //! malformed key, or a start outside the window returns `false` and writes nothing
 //! (Kaleido B2). Undecodable calldata, value transfers, writes in a static call and
 //! `DELEGATECALL`/`CALLCODE` revert. Gas is a fixed price per function
-//! ([`SET_GAS`], [`SET_COINBASE_GAS`], [`VIEW_GAS`]).
+//! ([`SET_GAS`], [`SET_COINBASE_GAS`], [`VIEW_GAS`]); too little gas halts the call.
+//!
+//! Other differences: the interval size is the chain config's (Kaleido hard-codes
+//! 10^6 in the bytecode, §8.3); `isMinerOfHeight` answers with the carry-over rule of
+//! `spec::registry::effective_registration` (so it agrees with what consensus uses);
+//! `set` also appends the miner to `intervalMiners` (slot 2, see [`super::layout`]).
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::{SolCall, SolEvent, SolInterface, SolValue};
