@@ -2,6 +2,9 @@
 //! the library crates. It holds no protocol logic.
 
 mod devkeys;
+mod genesis_cmd;
+mod keyfile;
+mod makeminerkey;
 mod run;
 mod simulate;
 
@@ -16,9 +19,10 @@ use std::process::ExitCode;
     about = "kalgo: an Ethereum-compatible chain with Algorand's BA* consensus"
 )]
 struct Cli {
-    /// Data directory.
-    #[arg(long, global = true, default_value = ".kaleido")]
-    datadir: PathBuf,
+    /// Data directory (Kaleido puts it before the subcommand; accepted after it too).
+    /// Default for running a node: `.kalgo`.
+    #[arg(long, global = true, value_name = "D")]
+    datadir: Option<PathBuf>,
     /// Propose and vote (needs --miner.stakeowner).
     #[arg(long)]
     mine: bool,
@@ -62,6 +66,24 @@ enum Command {
     /// Run N in-process nodes of the BA* machine over a simulated network (seeded,
     /// deterministic) and report what they committed.
     Simulate(simulate::SimulateArgs),
+    /// Generate a miner key: VRF and forward-secure vote keys, the key file, and the
+    /// `MinerKey` calldata for the miner contract (Kaleido's `makeminerkey`).
+    #[command(name = "makeminerkey")]
+    MakeMinerKey(makeminerkey::MakeMinerKeyArgs),
+    /// Write a genesis.json with a miner already registered (Kaleido's `cmd/genesis`),
+    /// or a whole local network with `--validators N --out DIR`.
+    Genesis(genesis_cmd::GenesisArgs),
+    /// Erase, from every key file in D/kalgo/minerkeys, the vote sub-keys for heights
+    /// below `--height` (forward security; the running node does this on each head).
+    #[command(name = "minerkeyupdate")]
+    MinerKeyUpdate {
+        /// Current chain height.
+        #[arg(long)]
+        height: u64,
+        /// Password file of encrypted key files.
+        #[arg(long, value_name = "FILE")]
+        password: Option<PathBuf>,
+    },
     /// Run Ethereum GeneralStateTests JSON files (like `revme statetest`).
     Statetest {
         /// Files or folders of GeneralStateTests JSON.
@@ -78,7 +100,7 @@ fn main() -> ExitCode {
     init_tracing(cli.verbosity);
     let Some(command) = cli.command else {
         let opts = run::RunOptions {
-            datadir: cli.datadir.clone(),
+            datadir: node_datadir(cli.datadir.as_deref()),
             mine: cli.mine,
             stakeowner: cli.stakeowner,
         };
@@ -91,22 +113,99 @@ fn main() -> ExitCode {
         };
     };
     match command {
-        Command::Init { genesis } => match run::init(&cli.datadir, &genesis) {
-            Ok(msg) => {
-                println!("{msg}");
-                ExitCode::SUCCESS
+        Command::Init { genesis } => {
+            match run::init(&node_datadir(cli.datadir.as_deref()), &genesis) {
+                Ok(msg) => {
+                    println!("{msg}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Version => {
             println!("kalgo {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
         Command::Simulate(args) => simulate::run(&args),
         Command::Statetest { paths, forks } => statetest(&paths, forks),
+        Command::MinerKeyUpdate { height, password } => {
+            miner_key_update(cli.datadir.as_deref(), height, password.as_deref())
+        }
+        Command::MakeMinerKey(args) => make_miner_key(cli.datadir.as_deref(), &args),
+        Command::Genesis(args) => match genesis_cmd::run(cli.datadir.as_deref(), &args) {
+            Ok(out) => {
+                print!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+    }
+}
+
+/// `kalgo minerkeyupdate`: applies `keyfile::update_key_file` to every key file.
+fn miner_key_update(
+    datadir: Option<&std::path::Path>,
+    height: u64,
+    password: Option<&std::path::Path>,
+) -> ExitCode {
+    let Some(datadir) = datadir else {
+        return fail(&"--datadir D is required");
+    };
+    let password = match password.map(makeminerkey::read_password).transpose() {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let dir = keyfile::key_dir(datadir);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) => return fail(&format!("{}: {e}", dir.display())),
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "bin") {
+            match keyfile::update_key_file(&path, height, password.as_ref().map(|p| p.as_slice())) {
+                Ok(changed) => println!(
+                    "{}: {}",
+                    path.display(),
+                    if changed { "updated" } else { "unchanged" }
+                ),
+                Err(e) => return fail(&e),
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The data directory of a running node: `--datadir`, else `.kalgo`.
+fn node_datadir(datadir: Option<&std::path::Path>) -> PathBuf {
+    datadir.map_or_else(|| PathBuf::from(".kalgo"), std::path::Path::to_path_buf)
+}
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
+}
+
+/// `kalgo makeminerkey`: prints the key (or the existing one) and exits non-zero on error.
+fn make_miner_key(
+    datadir: Option<&std::path::Path>,
+    args: &makeminerkey::MakeMinerKeyArgs,
+) -> ExitCode {
+    let Some(datadir) = datadir else {
+        return fail(&"--datadir D is required (the key file goes to D/kalgo/minerkeys)");
+    };
+    match makeminerkey::run(datadir, args) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err((shown, e)) => {
+            print!("{shown}");
+            fail(&e)
+        }
     }
 }
 

@@ -30,6 +30,7 @@ pub mod invariants;
 pub mod keeper;
 pub mod machine;
 pub mod params;
+pub mod registry;
 pub mod schedule;
 pub mod sim;
 pub mod sortition;

@@ -26,6 +26,7 @@ use crate::execution::{
     executor::TxExecutor,
     genesis::{Genesis, INITIAL_BASE_FEE},
     header::KalgoHeader,
+    miner::registry::{OverlayView, header_total_stake},
     state::{AccountRecord, ChangeSet, StateOverlay, StateReader, StorageError},
     state_root::{TrieNodes, state_root},
     storage::{BlockCommit, Head, Store},
@@ -99,7 +100,9 @@ pub struct BlockAttributes {
     pub seed: B256,
     /// The proposer.
     pub proposer: Address,
-    /// Total balance of miners (Kaleido's TBM), computed by consensus code.
+    /// Total balance of miners (Kaleido's TBM). Ignored when the chain has a miner
+    /// contract (`config.algorand`): the header's value is then computed from the
+    /// post-state (see `miner::registry::header_total_stake`).
     pub total_balance_of_miners: U256,
     /// Extra data (≤ 32 bytes).
     pub extra_data: Bytes,
@@ -126,6 +129,19 @@ impl ExecutedBlock {
     /// Block hash.
     pub fn hash(&self) -> B256 {
         self.block.header.hash()
+    }
+
+    /// The block's state transition as [`MemoryState::apply`] takes it: new
+    /// records, new trie nodes and the post-state root.
+    ///
+    /// [`MemoryState::apply`]: crate::execution::state::MemoryState::apply
+    pub fn state_root_output(&self) -> crate::execution::state_root::StateRootOutput {
+        crate::execution::state_root::StateRootOutput {
+            root: self.block.header.eth.state_root,
+            records: self.records.clone(),
+            nodes: self.trie_nodes.clone(),
+            stats: Default::default(),
+        }
     }
 }
 
@@ -201,6 +217,7 @@ impl<'a, S: StateReader + ?Sized> BlockRun<'a, S> {
             StateOverlay::new(state, spec),
             cfg_env(config, spec),
             block_env(number, attrs, base_fee, spec),
+            config.miner_contract(),
         );
         Self {
             config,
@@ -262,6 +279,17 @@ impl<'a, S: StateReader + ?Sized> BlockRun<'a, S> {
             .overlay_mut()
             .add_balance(self.attrs.coinbase, reward)?;
         let overlay = self.executor.into_overlay();
+        // Kaleido §3.5: the header's TBM is computed from the post-state, never
+        // taken from the proposer, so `validate_block` checks it via the hash.
+        let total_balance_of_miners = match self.config.miner_contract() {
+            Some(m) => header_total_stake(
+                &OverlayView(&overlay),
+                number,
+                self.config.stake_lookback(),
+                m.interval,
+            )?,
+            None => self.attrs.total_balance_of_miners,
+        };
         let out = state_root(overlay.base(), overlay.changes())?;
         let mut logs_bloom = Bloom::default();
         for r in &self.receipts {
@@ -301,7 +329,7 @@ impl<'a, S: StateReader + ?Sized> BlockRun<'a, S> {
                 header: KalgoHeader {
                     eth,
                     seed: self.attrs.seed,
-                    total_balance_of_miners: self.attrs.total_balance_of_miners,
+                    total_balance_of_miners,
                     proposer: self.attrs.proposer,
                 },
                 transactions: self.transactions,

@@ -6,6 +6,7 @@ use revm::primitives::hardfork::SpecId;
 use serde::{Deserialize, Serialize};
 
 use crate::execution::genesis::GenesisError;
+use crate::execution::miner::contract::MinerContractConfig;
 
 /// How consensus committees are chosen (the consensus crate interprets it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +35,11 @@ pub struct AlgorandConfig {
     /// Blocks per reward "year" (40 / 20 / 10 coins per block); Kaleido mainnet 10,512,000.
     #[serde(default = "default_block_year")]
     pub block_year: u64,
+    /// Stake lookback `L` (kalgo's fix for W5): stakes and the miner set for height
+    /// `h` are read from the state after block `h − 1 − L`; must be below
+    /// `spec::registry::MIN_START_DELAY`. 0 is Kaleido's behaviour.
+    #[serde(default)]
+    pub stake_lookback: u64,
 }
 
 fn default_block_year() -> u64 {
@@ -48,6 +54,7 @@ impl Default for AlgorandConfig {
             interval_size: 1_000_000,
             committee_mode: CommitteeMode::Sortition,
             block_year: default_block_year(),
+            stake_lookback: 0,
         }
     }
 }
@@ -186,7 +193,26 @@ impl ChainConfig {
                 "timeoutTwoLambda, totalWeight and intervalSize must be positive",
             ));
         }
+        if let Some(a) = &self.algorand
+            && a.stake_lookback >= spec::registry::MIN_START_DELAY
+        {
+            return Err(GenesisError::InvalidAlgorand(
+                "stakeLookback must be below the registration delay (100)",
+            ));
+        }
         Ok(())
+    }
+
+    /// The miner contract's settings (enabled whenever `config.algorand` is set).
+    pub fn miner_contract(&self) -> Option<MinerContractConfig> {
+        self.algorand.as_ref().map(|a| MinerContractConfig {
+            interval: a.interval_size,
+        })
+    }
+
+    /// The stake lookback (0 without `config.algorand`).
+    pub fn stake_lookback(&self) -> u64 {
+        self.algorand.as_ref().map_or(0, |a| a.stake_lookback)
     }
 
     /// The revm spec active for a block at `number` with `timestamp`.

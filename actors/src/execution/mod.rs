@@ -6,6 +6,7 @@
 //!   over stored nodes; alloy-trie for from-scratch checks);
 //! - [`chain_config`], [`genesis`]: the fork schedule and `genesis.json`;
 //! - [`header`]: the header with Kaleido's extra fields;
+//! - [`miner`]: the miner system contract and the miner registry consensus reads;
 //! - [`block`]: block execution, validation, building and commit;
 //! - [`pool`]: the transaction pool;
 //! - [`executor`]: transaction execution with revm;
@@ -18,6 +19,7 @@ pub mod chain_config;
 pub mod executor;
 pub mod genesis;
 pub mod header;
+pub mod miner;
 pub mod pool;
 pub mod service;
 pub mod state;

@@ -421,7 +421,7 @@ pub fn run_case(
     };
     let overlay = StateOverlay::new(base, spec)
         .with_unknown_block_hash(UnknownBlockHash::StateTestConvention);
-    let mut executor = TxExecutor::new(overlay, cfg, block);
+    let mut executor = TxExecutor::new(overlay, cfg, block, None);
     let result = executor.execute(tx);
     match (result, &test.expect_exception) {
         (Err(EVMError::Database(e)), _) => Err(format!("storage error: {e}")),

@@ -1,0 +1,324 @@
+//! The miner contract (Kaleido §3.2) as a stateful revm precompile.
+//!
+//! revm 43 dispatches every call whose code address is in the
+//! [`PrecompileProvider`]'s set before loading code, with mutable access to the
+//! context (journal: `sload`/`sstore`/`log`, block number). [`KalgoPrecompiles`] wraps
+//! revm's [`EthPrecompiles`] and adds [`MINER_CONTRACT`]; the executor builds its EVM
+//! with it. Journal checkpoints make a reverted call leave no trace.
+//!
+//! Behaviour follows Kaleido's bytecode, except that `set` **validates** its input
+//! (`spec::registry::validate_registration`): a zero or too large lifespan, a
+//! malformed key, or a start outside the window returns `false` and writes nothing
+//! (Kaleido B2). Undecodable calldata, value transfers, writes in a static call and
+//! `DELEGATECALL`/`CALLCODE` revert. Gas is a fixed price per function
+//! ([`SET_GAS`], [`SET_COINBASE_GAS`], [`VIEW_GAS`]); too little gas halts the call.
+//!
+//! Other differences: the interval size is the chain config's (Kaleido hard-codes
+//! 10^6 in the bytecode, §8.3); `isMinerOfHeight` answers with the carry-over rule of
+//! `spec::registry::effective_registration` (so it agrees with what consensus uses);
+//! `set` also appends the miner to `intervalMiners` (slot 2, see [`super::layout`]).
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_sol_types::{SolCall, SolEvent, SolInterface, SolValue};
+use revm::{
+    context::Cfg,
+    context_interface::{Block, ContextTr, JournalTr},
+    handler::{EthPrecompiles, PrecompileProvider},
+    interpreter::{CallInputs, Gas, InstructionResult, InterpreterResult},
+    primitives::{AddressSet, Log, hardfork::SpecId},
+};
+use spec::registry::{Registration, effective_registration, interval_end, validate_registration};
+
+use super::{
+    MINER_CONTRACT,
+    abi::IMiner,
+    layout::{
+        INTERVAL_MINERS_SLOT, NEW_MINERS_SLOT, array_elem_slot, array_len_slot, miner_base_slot,
+        pack, unpack,
+    },
+};
+
+/// Gas charged for `set` (Kaleido's bytecode spent about 120k of its 141,871).
+pub const SET_GAS: u64 = 120_000;
+/// Gas charged for `setCoinbase`.
+pub const SET_COINBASE_GAS: u64 = 30_000;
+/// Gas charged for each view function.
+pub const VIEW_GAS: u64 = 10_000;
+
+/// Settings of the miner contract from the chain config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MinerContractConfig {
+    /// Interval size `I` (Kaleido's bytecode hard-codes 10^6; here it is the config's).
+    pub interval: u64,
+}
+
+/// revm's Ethereum precompiles plus the miner contract.
+#[derive(Clone, Debug)]
+pub struct KalgoPrecompiles {
+    eth: EthPrecompiles,
+    miner: Option<MinerContractConfig>,
+    warm: AddressSet,
+}
+
+impl KalgoPrecompiles {
+    /// Ethereum precompiles of `spec`, plus the miner contract when `miner` is set.
+    pub fn new(spec: SpecId, miner: Option<MinerContractConfig>) -> Self {
+        let eth = EthPrecompiles::new(spec);
+        let warm = Self::warm_set(&eth, miner.is_some());
+        Self { eth, miner, warm }
+    }
+
+    fn warm_set(eth: &EthPrecompiles, miner: bool) -> AddressSet {
+        let mut warm = eth.warm_addresses().clone();
+        if miner {
+            warm.insert(MINER_CONTRACT);
+        }
+        warm
+    }
+}
+
+impl<CTX: ContextTr> PrecompileProvider<CTX> for KalgoPrecompiles {
+    type Output = InterpreterResult;
+
+    fn set_spec(&mut self, spec: <CTX::Cfg as Cfg>::Spec) -> bool {
+        let changed = <EthPrecompiles as PrecompileProvider<CTX>>::set_spec(&mut self.eth, spec);
+        if changed {
+            self.warm = Self::warm_set(&self.eth, self.miner.is_some());
+        }
+        changed
+    }
+
+    fn run(
+        &mut self,
+        context: &mut CTX,
+        inputs: &CallInputs,
+    ) -> Result<Option<InterpreterResult>, String> {
+        match self.miner {
+            Some(cfg) if inputs.bytecode_address == MINER_CONTRACT => {
+                run_miner(context, inputs, cfg).map(Some)
+            }
+            _ => <EthPrecompiles as PrecompileProvider<CTX>>::run(&mut self.eth, context, inputs),
+        }
+    }
+
+    fn warm_addresses(&self) -> &AddressSet {
+        &self.warm
+    }
+}
+
+fn result(kind: InstructionResult, output: Bytes, limit: u64, cost: u64) -> InterpreterResult {
+    let mut gas = Gas::new(limit);
+    if !gas.record_regular_cost(cost) {
+        gas.spend_all();
+        return InterpreterResult::new(InstructionResult::PrecompileOOG, Bytes::new(), gas);
+    }
+    InterpreterResult::new(kind, output, gas)
+}
+
+struct Journal<'c, CTX> {
+    ctx: &'c mut CTX,
+}
+
+impl<CTX: ContextTr> Journal<'_, CTX> {
+    fn load(&mut self, slot: U256) -> Result<U256, String> {
+        self.ctx
+            .journal_mut()
+            .sload(MINER_CONTRACT, slot)
+            .map(|l| l.data)
+            .map_err(|e| e.to_string())
+    }
+
+    fn store(&mut self, slot: U256, value: U256) -> Result<(), String> {
+        self.ctx
+            .journal_mut()
+            .sstore(MINER_CONTRACT, slot, value)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn registration(&mut self, sn: u64, miner: Address) -> Result<Registration, String> {
+        let base = miner_base_slot(sn, miner);
+        let packed = self.load(base)?;
+        let vrf = self.load(base.wrapping_add(U256::from(1)))?;
+        let vote = self.load(base.wrapping_add(U256::from(2)))?;
+        Ok(unpack(packed, vrf, vote))
+    }
+
+    fn push(&mut self, slot: u64, key: u64, miner: Address) -> Result<(), String> {
+        let len_slot = array_len_slot(slot, key);
+        let len = self.load(len_slot)?;
+        let idx = u64::try_from(len).map_err(|_| "array length overflow".to_string())?;
+        self.store(
+            array_elem_slot(len_slot, idx),
+            U256::from_be_slice(miner.as_slice()),
+        )?;
+        self.store(len_slot, len.saturating_add(U256::from(1)))
+    }
+
+    fn log(&mut self, data: alloy_primitives::LogData) {
+        self.ctx.journal_mut().log(Log {
+            address: MINER_CONTRACT,
+            data,
+        });
+    }
+}
+
+fn to_u64(v: U256) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+fn run_miner<CTX: ContextTr>(
+    ctx: &mut CTX,
+    inputs: &CallInputs,
+    cfg: MinerContractConfig,
+) -> Result<InterpreterResult, String> {
+    let limit = inputs.gas_limit;
+    let revert = |cost| Ok(result(InstructionResult::Revert, Bytes::new(), limit, cost));
+    let input = inputs.input.bytes(ctx);
+    if inputs.target_address != MINER_CONTRACT || !inputs.call_value().is_zero() {
+        return revert(VIEW_GAS);
+    }
+    let Ok(call) = IMiner::IMinerCalls::abi_decode(&input) else {
+        return revert(VIEW_GAS);
+    };
+    let block = to_u64(ctx.block().number());
+    let sender = inputs.caller;
+    let interval = cfg.interval;
+    let sn = |h: u64| h.checked_div(interval).unwrap_or_default();
+    ctx.journal_mut()
+        .load_account(MINER_CONTRACT)
+        .map_err(|e| e.to_string())?;
+    let mut j = Journal { ctx };
+    let ok = |out: Vec<u8>, cost| Ok(result(InstructionResult::Return, out.into(), limit, cost));
+    match call {
+        IMiner::IMinerCalls::set(c) => {
+            if inputs.is_static {
+                return revert(SET_GAS);
+            }
+            if limit < SET_GAS {
+                return Ok(result(
+                    InstructionResult::Return,
+                    Bytes::new(),
+                    limit,
+                    SET_GAS,
+                ));
+            }
+            let reg = Registration {
+                start: c.start,
+                lifespan: c.lifespan,
+                coinbase: c.coinbase.0.0,
+                vrf_pk: c.vrfVerifier.0,
+                vote_pk: c.voteVerifier.0,
+            };
+            let existing = j.registration(sn(reg.start), sender)?;
+            if validate_registration(block, &reg, &existing, interval).is_err() {
+                return ok(false.abi_encode(), SET_GAS);
+            }
+            let base = miner_base_slot(sn(reg.start), sender);
+            j.store(base, pack(&reg))?;
+            j.store(
+                base.wrapping_add(U256::from(1)),
+                U256::from_be_bytes(reg.vrf_pk),
+            )?;
+            j.store(
+                base.wrapping_add(U256::from(2)),
+                U256::from_be_bytes(reg.vote_pk),
+            )?;
+            let start = U256::from(reg.start);
+            if existing.is_set() {
+                j.log(
+                    IMiner::Updated {
+                        start,
+                        miner: sender,
+                    }
+                    .encode_log_data(),
+                );
+            } else {
+                j.push(NEW_MINERS_SLOT, reg.start, sender)?;
+                j.push(INTERVAL_MINERS_SLOT, sn(reg.start), sender)?;
+                j.log(
+                    IMiner::Added {
+                        start,
+                        miner: sender,
+                    }
+                    .encode_log_data(),
+                );
+            }
+            ok(true.abi_encode(), SET_GAS)
+        }
+        IMiner::IMinerCalls::setCoinbase(c) => {
+            if inputs.is_static {
+                return revert(SET_COINBASE_GAS);
+            }
+            if limit < SET_COINBASE_GAS {
+                return Ok(result(
+                    InstructionResult::Return,
+                    Bytes::new(),
+                    limit,
+                    SET_COINBASE_GAS,
+                ));
+            }
+            let number = to_u64(c.number);
+            let mut reg = j.registration(sn(number), sender)?;
+            let open = interval_end(number, interval).is_ok_and(|end| block < end);
+            if !reg.is_set() || !open {
+                return ok(false.abi_encode(), SET_COINBASE_GAS);
+            }
+            reg.coinbase = c.coinbase.0.0;
+            j.store(miner_base_slot(sn(number), sender), pack(&reg))?;
+            let start = U256::from(reg.start);
+            j.log(
+                IMiner::Updated {
+                    start,
+                    miner: sender,
+                }
+                .encode_log_data(),
+            );
+            ok(true.abi_encode(), SET_COINBASE_GAS)
+        }
+        IMiner::IMinerCalls::get(c) => {
+            let r = j.registration(sn(to_u64(c.number)), c.miner)?;
+            let out = (
+                r.start,
+                r.lifespan,
+                Address::from(r.coinbase),
+                B256::from(r.vrf_pk),
+                B256::from(r.vote_pk),
+            )
+                .abi_encode_params();
+            ok(out, VIEW_GAS)
+        }
+        IMiner::IMinerCalls::isMinerOfHeight(c) => {
+            let h = to_u64(c.number);
+            let cur = j.registration(sn(h), c.miner)?;
+            let prev = match sn(h).checked_sub(1) {
+                Some(p) => j.registration(p, c.miner)?,
+                None => Registration::default(),
+            };
+            ok(
+                effective_registration(h, &cur, &prev)
+                    .is_some()
+                    .abi_encode(),
+                VIEW_GAS,
+            )
+        }
+        IMiner::IMinerCalls::getNewAddedMinersCount(c) => {
+            let len = j.load(array_len_slot(NEW_MINERS_SLOT, to_u64(c.number)))?;
+            ok(len.abi_encode(), VIEW_GAS)
+        }
+        IMiner::IMinerCalls::getNewAddedMiner(c) => {
+            let len_slot = array_len_slot(NEW_MINERS_SLOT, to_u64(c.number));
+            if U256::from(c.index) >= j.load(len_slot)? {
+                return revert(VIEW_GAS);
+            }
+            let v = j.load(array_elem_slot(len_slot, u64::from(c.index)))?;
+            let addr = Address::from_word(B256::from(v));
+            ok(addr.abi_encode(), VIEW_GAS)
+        }
+    }
+}
+
+/// Calldata selector check used by tests and tools.
+pub fn is_set_call(data: &[u8]) -> bool {
+    data.get(..4) == Some(&IMiner::setCall::SELECTOR[..])
+}

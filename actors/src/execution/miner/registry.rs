@@ -1,0 +1,231 @@
+//! The miner registry as consensus reads it (Kaleido §3.3–§3.6), from a committed
+//! state — never from a message.
+//!
+//! For height `h`, consensus takes the state after block
+//! `spec::registry::stake_sample_block(h, lookback)` and calls [`miner_registry`]
+//! (who may vote, with keys and stake) and [`total_stake_of_miners`] (the total the
+//! weights are normalised by). The header of that block carries the same total in
+//! `total_balance_of_miners` (computed by block execution, see
+//! [`header_total_stake`]), so a light client can check it.
+//!
+//! Stake is the account balance (Kaleido's Delegation term is not implemented:
+//! there is no Delegation contract, which also avoids B6).
+
+use alloy_primitives::{Address, U256};
+use spec::{
+    auth::MinerRecord,
+    registry::{Registration, effective_registration},
+    types::{Height, MinerId},
+};
+
+use super::{
+    MINER_CONTRACT,
+    layout::{INTERVAL_MINERS_SLOT, array_elem_slot, array_len_slot, miner_base_slot, unpack},
+};
+use crate::execution::state::{StateOverlay, StateReader, StorageError};
+
+/// Most miners read per interval (bounds the work of a registry read).
+pub const MAX_MINERS_PER_INTERVAL: u64 = 100_000;
+
+/// What consensus needs to read: storage slots and balances.
+pub trait RegistryState {
+    /// A storage slot of `address`.
+    fn slot(&self, address: &Address, slot: &U256) -> Result<U256, StorageError>;
+    /// The balance of `address` (zero if absent).
+    fn balance(&self, address: &Address) -> Result<U256, StorageError>;
+}
+
+impl<S: StateReader + ?Sized> RegistryState for S {
+    fn slot(&self, address: &Address, slot: &U256) -> Result<U256, StorageError> {
+        self.storage(address, slot)
+    }
+    fn balance(&self, address: &Address) -> Result<U256, StorageError> {
+        Ok(self
+            .account(address)?
+            .map(|a| a.balance)
+            .unwrap_or_default())
+    }
+}
+
+/// A [`StateOverlay`] seen as a registry state (the post-state of a block being built).
+pub struct OverlayView<'o, 'a, S: StateReader + ?Sized>(pub &'o StateOverlay<'a, S>);
+
+impl<S: StateReader + ?Sized> RegistryState for OverlayView<'_, '_, S> {
+    fn slot(&self, address: &Address, slot: &U256) -> Result<U256, StorageError> {
+        revm::DatabaseRef::storage_ref(self.0, *address, *slot)
+    }
+    fn balance(&self, address: &Address) -> Result<U256, StorageError> {
+        Ok(self
+            .0
+            .account(address)?
+            .map(|a| a.balance)
+            .unwrap_or_default())
+    }
+}
+
+/// One miner eligible at a height.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegisteredMiner {
+    /// The miner (stake owner, `msg.sender` of `set`).
+    pub id: MinerId,
+    /// Keys and stake, as `spec::auth` wants them.
+    pub record: MinerRecord,
+    /// Where its block rewards go.
+    pub coinbase: Address,
+    /// The registration in force (its start and lifespan).
+    pub registration: Registration,
+}
+
+fn registration<S: RegistryState + ?Sized>(
+    state: &S,
+    sn: u64,
+    miner: Address,
+) -> Result<Registration, StorageError> {
+    let base = miner_base_slot(sn, miner);
+    let one = U256::from(1);
+    Ok(unpack(
+        state.slot(&MINER_CONTRACT, &base)?,
+        state.slot(&MINER_CONTRACT, &base.wrapping_add(one))?,
+        state.slot(&MINER_CONTRACT, &base.wrapping_add(one + one))?,
+    ))
+}
+
+fn interval_miners<S: RegistryState + ?Sized>(
+    state: &S,
+    sn: u64,
+) -> Result<Vec<Address>, StorageError> {
+    let len_slot = array_len_slot(INTERVAL_MINERS_SLOT, sn);
+    let len = state.slot(&MINER_CONTRACT, &len_slot)?;
+    let len = u64::try_from(len)
+        .unwrap_or(u64::MAX)
+        .min(MAX_MINERS_PER_INTERVAL);
+    (0..len)
+        .map(|i| {
+            let v = state.slot(&MINER_CONTRACT, &array_elem_slot(len_slot, i))?;
+            Ok(Address::from_word(v.into()))
+        })
+        .collect()
+}
+
+/// The stake of `miner` (Kaleido §3.4 without Delegation): its balance, saturated
+/// to `u128`.
+pub fn stake<S: RegistryState + ?Sized>(state: &S, miner: &Address) -> Result<u128, StorageError> {
+    let b = state.balance(miner)?;
+    Ok(u128::try_from(b).unwrap_or(u128::MAX))
+}
+
+/// The miners eligible at `height`, sorted by address, with keys and stake read
+/// from `state` (which must be the post-state of
+/// `stake_sample_block(height, lookback)`). Carry-over across an interval boundary
+/// follows `spec::registry::effective_registration`. Miners with zero stake are
+/// left out (they could never be selected).
+pub fn miner_registry<S: RegistryState + ?Sized>(
+    state: &S,
+    height: Height,
+    interval: u64,
+) -> Result<Vec<RegisteredMiner>, StorageError> {
+    let Some(sn) = height.checked_div(interval) else {
+        return Ok(Vec::new());
+    };
+    let mut candidates = interval_miners(state, sn)?;
+    if let Some(prev) = sn.checked_sub(1) {
+        candidates.extend(interval_miners(state, prev)?);
+    }
+    candidates.sort();
+    candidates.dedup();
+    let mut out = Vec::with_capacity(candidates.len());
+    for miner in candidates {
+        let cur = registration(state, sn, miner)?;
+        let prev = match sn.checked_sub(1) {
+            Some(p) => registration(state, p, miner)?,
+            None => Registration::default(),
+        };
+        let Some(reg) = effective_registration(height, &cur, &prev) else {
+            continue;
+        };
+        let stake = stake(state, &miner)?;
+        if stake == 0 {
+            continue;
+        }
+        out.push(RegisteredMiner {
+            id: MinerId(miner.0.0),
+            record: MinerRecord {
+                vrf_pk: reg.vrf_pk,
+                vote_master_pk: reg.vote_pk,
+                stake,
+            },
+            coinbase: Address::from(reg.coinbase),
+            registration: reg,
+        });
+    }
+    Ok(out)
+}
+
+/// The total stake of the miners eligible at `height` (Kaleido's TBM), read from
+/// the same state as [`miner_registry`]. Exact (no overflow: saturates at `u128::MAX`).
+pub fn total_stake_of_miners<S: RegistryState + ?Sized>(
+    state: &S,
+    height: Height,
+    interval: u64,
+) -> Result<u128, StorageError> {
+    Ok(miner_registry(state, height, interval)?
+        .iter()
+        .fold(0u128, |t, m| t.saturating_add(m.record.stake)))
+}
+
+/// The header's `total_balance_of_miners` for block `number` with `lookback`: the
+/// total stake of the miners eligible at `number + 1 + lookback`, read from the
+/// post-state of `number` (for lookback 0 this is exactly Kaleido's TBM, §3.5).
+pub fn header_total_stake<S: RegistryState + ?Sized>(
+    post_state: &S,
+    number: Height,
+    lookback: u64,
+    interval: u64,
+) -> Result<U256, StorageError> {
+    let h = number.saturating_add(1).saturating_add(lookback);
+    Ok(U256::from(total_stake_of_miners(post_state, h, interval)?))
+}
+
+/// Everything consensus needs about the miners of one height: who, with which keys
+/// and stake, and the total. Build it with [`registry_snapshot`] from the post-state
+/// of `stake_sample_block(height, lookback)`. The store keeps only the head state,
+/// so with a lookback `L > 0` the consensus layer takes the snapshot for height
+/// `s + 1 + L` right after committing block `s` (the same read block execution does
+/// for the header total) and keeps the last `L + 1` snapshots.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegistrySnapshot {
+    /// The height the snapshot is for.
+    pub height: Height,
+    /// Eligible miners by identity.
+    pub miners: std::collections::BTreeMap<MinerId, RegisteredMiner>,
+    /// Their total stake (the `total_stake` of `spec::auth`).
+    pub total_stake: u128,
+}
+
+impl RegistrySnapshot {
+    /// The registry record of `id` (the lookup `spec::auth::authenticate_vote_bytes` wants).
+    pub fn record(&self, id: &MinerId) -> Option<MinerRecord> {
+        self.miners.get(id).map(|m| m.record)
+    }
+}
+
+/// Reads the [`RegistrySnapshot`] of `height` from `state`.
+pub fn registry_snapshot<S: RegistryState + ?Sized>(
+    state: &S,
+    height: Height,
+    interval: u64,
+) -> Result<RegistrySnapshot, StorageError> {
+    let miners: std::collections::BTreeMap<MinerId, RegisteredMiner> =
+        miner_registry(state, height, interval)?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
+    let total_stake = miners
+        .values()
+        .fold(0u128, |t, m| t.saturating_add(m.record.stake));
+    Ok(RegistrySnapshot {
+        height,
+        miners,
+        total_stake,
+    })
+}

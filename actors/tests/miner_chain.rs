@@ -1,0 +1,608 @@
+//! The miner contract on a chain (execution layer only, no network): genesis with
+//! miner A; B registers with its `MinerKey` calldata; from B's start B's stake is in
+//! the header's total and B's weight is non-zero; a bad `set` returns false and
+//! writes nothing; an interval boundary without new registrations keeps the chain's
+//! miner set (Kaleido B5).
+
+use actors::execution::{
+    block::{BlockAttributes, execute_block},
+    chain_config::ChainConfig,
+    executor::TxExecutor,
+    header::KalgoHeader,
+    miner::{
+        MINER_CONTRACT, MINER_CONTRACT_CODE,
+        abi::{IMiner, miner_key_calldata},
+        layout::{genesis_storage, miner_base_slot, registration_slots},
+        registry::{miner_registry, registry_snapshot, total_stake_of_miners},
+    },
+    state::{MemoryState, StateOverlay, StateReader},
+};
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::{SolCall, SolEvent, SolValue};
+use rand_core::SeedableRng;
+use revm::context::{BlockEnv, TxEnv, result::ExecutionResult};
+use spec::{
+    auth::RealMinerKeys, crypto::VoteSigner, crypto::VrfProver, registry::Registration,
+    sortition::weight, types::MinerId,
+};
+
+const INTERVAL: u64 = 200;
+const COIN: u128 = 1_000_000_000_000_000_000;
+
+fn key(n: u8) -> PrivateKeySigner {
+    PrivateKeySigner::from_bytes(&B256::repeat_byte(n))
+        .unwrap_or_else(|_| PrivateKeySigner::random())
+}
+
+fn config() -> ChainConfig {
+    config_with_lookback(0)
+}
+
+fn config_with_lookback(lookback: u64) -> ChainConfig {
+    let mut c = ChainConfig::new_chain(1337);
+    if let Some(a) = c.algorand.as_mut() {
+        a.interval_size = INTERVAL;
+        a.stake_lookback = lookback;
+    }
+    c
+}
+
+fn registration(owner: Address, start: u64, lifespan: u32, seed: u8) -> Registration {
+    let keys = keys(owner, start, seed);
+    Registration {
+        start,
+        lifespan,
+        coinbase: owner.0.0,
+        vrf_pk: keys.vrf.vrf_public(),
+        vote_pk: keys.votes.master_public(),
+    }
+}
+
+fn keys(owner: Address, start: u64, seed: u8) -> RealMinerKeys {
+    let mut rng = rand_chacha::ChaCha20Rng::from_seed([seed; 32]);
+    RealMinerKeys::generate(&mut rng, MinerId(owner.0.0), 1337, start, 2 * INTERVAL, 100)
+        .unwrap_or_else(|e| panic!("keygen: {e}"))
+}
+
+fn call(from: &PrivateKeySigner, nonce: u64, input: Bytes) -> TxEnvelope {
+    let tx = TxEip1559 {
+        chain_id: 1337,
+        nonce,
+        gas_limit: 300_000,
+        max_fee_per_gas: 3_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(MINER_CONTRACT),
+        value: U256::ZERO,
+        access_list: Default::default(),
+        input,
+    };
+    let sig = from
+        .sign_hash_sync(&tx.signature_hash())
+        .unwrap_or_else(|e| panic!("{e}"));
+    tx.into_signed(sig).into()
+}
+
+fn attrs(n: u64) -> BlockAttributes {
+    BlockAttributes {
+        timestamp: 10 + n,
+        coinbase: Address::repeat_byte(0xcb),
+        gas_limit: 63_000_000,
+        seed: B256::repeat_byte(5),
+        proposer: Address::repeat_byte(0xcc),
+        total_balance_of_miners: U256::ZERO,
+        extra_data: Bytes::new(),
+    }
+}
+
+/// Executes a call against `state` without committing (like `eth_call`).
+fn eth_call(
+    state: &MemoryState,
+    from: Address,
+    input: Bytes,
+    number: u64,
+) -> (ExecutionResult, bool) {
+    eth_call_with(state, from, input, number, U256::ZERO, 300_000)
+}
+
+fn eth_call_with(
+    state: &MemoryState,
+    from: Address,
+    input: Bytes,
+    number: u64,
+    value: U256,
+    gas: u64,
+) -> (ExecutionResult, bool) {
+    call_to(state, MINER_CONTRACT, from, input, number, value, gas)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn call_to(
+    state: &MemoryState,
+    to: Address,
+    from: Address,
+    input: Bytes,
+    number: u64,
+    value: U256,
+    gas: u64,
+) -> (ExecutionResult, bool) {
+    let cfg = config();
+    let spec = cfg.spec_at(number, 10);
+    let mut ex = TxExecutor::new(
+        StateOverlay::new(state, spec),
+        actors::execution::block::cfg_env(&cfg, spec),
+        BlockEnv {
+            number: U256::from(number),
+            gas_limit: 63_000_000,
+            basefee: 0,
+            ..Default::default()
+        },
+        cfg.miner_contract(),
+    );
+    let tx = TxEnv::builder()
+        .caller(from)
+        .kind(TxKind::Call(to))
+        .data(input)
+        .value(value)
+        .gas_limit(gas)
+        .gas_price(0)
+        .chain_id(Some(1337))
+        .build()
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let r = ex.execute(tx).unwrap_or_else(|e| panic!("{e}"));
+    let touched_storage = ex
+        .overlay()
+        .changes()
+        .accounts
+        .get(&MINER_CONTRACT)
+        .is_some_and(|c| !c.storage.is_empty());
+    (r, touched_storage)
+}
+
+fn output_bool(r: &ExecutionResult) -> bool {
+    let out = r.output().cloned().unwrap_or_default();
+    bool::abi_decode(&out).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn register_b_count_its_stake_and_survive_an_empty_interval_boundary() {
+    let (a, b) = (key(1), key(2));
+    let reg_a = registration(a.address(), 1, 100, 1);
+    let mut state = MemoryState::default();
+    state
+        .insert_account(a.address(), 0, U256::from(300 * COIN), Bytes::new(), [])
+        .expect("insert account");
+    state
+        .insert_account(b.address(), 0, U256::from(100 * COIN), Bytes::new(), [])
+        .expect("insert account");
+    state
+        .insert_account(
+            MINER_CONTRACT,
+            0,
+            U256::ZERO,
+            Bytes::from(MINER_CONTRACT_CODE.to_vec()),
+            genesis_storage(&[(a.address(), reg_a)], INTERVAL),
+        )
+        .expect("insert account");
+    let cfg = config();
+    let genesis_slots = registration_slots(a.address(), &reg_a, INTERVAL);
+    assert_eq!(
+        miner_registry(&state, 1, INTERVAL)
+            .unwrap_or_default()
+            .len(),
+        1,
+        "A is a miner from genesis"
+    );
+
+    // `set` with lifespan 0 (Kaleido B2) returns false and writes nothing.
+    let reg_b = registration(b.address(), 150, 100, 2);
+    let bad = miner_key_calldata(&Registration {
+        lifespan: 0,
+        ..reg_b
+    });
+    let (r, touched) = eth_call(&state, b.address(), bad.clone(), 1);
+    assert!(r.is_success());
+    assert!(!output_bool(&r));
+    assert!(!touched, "a refused set writes no storage");
+    // The same with a malformed vote key and a start outside the window.
+    let bad_key = miner_key_calldata(&Registration {
+        vote_pk: [0; 32],
+        ..reg_b
+    });
+    assert!(!output_bool(&eth_call(&state, b.address(), bad_key, 1).0));
+    let too_soon = miner_key_calldata(&Registration { start: 50, ..reg_b });
+    assert!(!output_bool(&eth_call(&state, b.address(), too_soon, 1).0));
+    let good = miner_key_calldata(&reg_b);
+    assert!(output_bool(
+        &eth_call(&state, b.address(), good.clone(), 1).0
+    ));
+
+    // Block 1: B's bad set (mined, no effect) and B's real registration.
+    let mut parent = KalgoHeader::default();
+    let block1 = execute_block(
+        &cfg,
+        &state,
+        &parent,
+        &attrs(1),
+        vec![call(&b, 0, bad), call(&b, 1, good)],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        block1
+            .receipts
+            .iter()
+            .all(alloy_consensus::TxReceipt::status)
+    );
+    assert!(block1.receipts[0].logs().is_empty());
+    let logs = block1.receipts[1].logs();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].address, MINER_CONTRACT);
+    let added = IMiner::Added::decode_log_data(&logs[0].data).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((added.start, added.miner), (U256::from(150), b.address()));
+    state.apply(&block1.changes, &block1.state_root_output());
+    let base = miner_base_slot(0, b.address());
+    assert_ne!(
+        state.storage(&MINER_CONTRACT, &base).unwrap_or_default(),
+        U256::ZERO
+    );
+    // A second `set` would be an update; A's genesis entry is untouched.
+    let slots = state.storage_slots(&MINER_CONTRACT).unwrap_or_default();
+    for s in &genesis_slots {
+        assert!(slots.contains(s));
+    }
+    // `get` returns what was registered.
+    let get = IMiner::getCall {
+        number: U256::from(150),
+        miner: b.address(),
+    }
+    .abi_encode();
+    let (r, _) = eth_call(&state, a.address(), get.into(), 2);
+    let out = r.output().cloned().unwrap_or_default();
+    let got = <(u64, u32, Address, B256, B256)>::abi_decode_params(&out)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        got,
+        (
+            150,
+            100,
+            b.address(),
+            B256::from(reg_b.vrf_pk),
+            B256::from(reg_b.vote_pk)
+        )
+    );
+    parent = block1.block.header.clone();
+
+    let stake_a = 300 * COIN;
+    let mut headers = vec![KalgoHeader::default(), parent.clone()];
+    // Empty blocks up to past the interval boundary at 200 (nobody registered for interval 1).
+    for n in 2..=INTERVAL + 5 {
+        let ex = execute_block(&cfg, &state, &parent, &attrs(n), vec![])
+            .unwrap_or_else(|e| panic!("{e}"));
+        state.apply(&ex.changes, &ex.state_root_output());
+        parent = ex.block.header.clone();
+        headers.push(parent.clone());
+    }
+    let stake_b = u128::try_from(
+        state
+            .account(&b.address())
+            .ok()
+            .flatten()
+            .map(|a| a.balance)
+            .unwrap_or_default(),
+    )
+    .unwrap_or(0);
+    // TBM(H) is the stake eligible at H+1 (lookback 0): B counts from its start, 150.
+    assert_eq!(headers[148].total_balance_of_miners, U256::from(stake_a));
+    assert_eq!(
+        headers[149].total_balance_of_miners,
+        U256::from(stake_a + stake_b)
+    );
+    // Across the boundary (height 200, interval 1, no new registration): both carried over.
+    assert_eq!(
+        headers[199].total_balance_of_miners,
+        U256::from(stake_a + stake_b)
+    );
+    assert_eq!(
+        headers[204].total_balance_of_miners,
+        U256::from(stake_a + stake_b)
+    );
+    let miners = miner_registry(&state, 205, INTERVAL).unwrap_or_default();
+    assert_eq!(miners.len(), 2);
+    let total = total_stake_of_miners(&state, 205, INTERVAL).unwrap_or_default();
+    assert_eq!(total, stake_a + stake_b);
+    let mb = miners
+        .iter()
+        .find(|m| m.id == MinerId(b.address().0.0))
+        .map(|m| m.record);
+    let mb = mb.unwrap_or_else(|| panic!("B is registered"));
+    assert_eq!(mb.vote_master_pk, reg_b.vote_pk);
+    let snap = registry_snapshot(&state, 205, INTERVAL).unwrap_or_default();
+    assert_eq!(snap.total_stake, total);
+    assert_eq!(snap.record(&MinerId(b.address().0.0)), Some(mb));
+    assert_eq!(snap.record(&MinerId([9; 20])), None);
+    let w = weight(10_000_000_000, mb.stake, total, &[0x11; 32]).unwrap_or(0);
+    assert!(w > 0, "B's weight is non-zero");
+    // B's keys vote at 205 and the vote authenticates against the registry record.
+    let p = spec::params::Params::new_chain(1337);
+    let hrs = spec::types::Hrs::new(205, 1, spec::types::Step(2));
+    let seed = [5u8; 32];
+    let vote = keys(b.address(), 150, 2)
+        .cast_vote(&p, hrs, spec::types::Value([1; 32]), &seed, mb.stake, total)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("a quarter of the stake is selected"));
+    let j = spec::auth::authenticate_vote(&spec::auth::REAL, &p, &vote, &mb, total, &seed);
+    assert!(j.as_ref().is_ok_and(|j| *j > 0), "{j:?}");
+    assert!(
+        (2_499_000_000..=2_500_000_000).contains(&w),
+        "w = {w}: B holds ~1/4 of the stake"
+    );
+    // Before its start B is not a miner.
+    assert_eq!(
+        miner_registry(&state, 149, INTERVAL)
+            .unwrap_or_default()
+            .len(),
+        1
+    );
+    let is_miner = |h: u64| {
+        let c = IMiner::isMinerOfHeightCall {
+            number: U256::from(h),
+            miner: b.address(),
+        }
+        .abi_encode();
+        output_bool(&eth_call(&state, a.address(), c.into(), 206).0)
+    };
+    assert!(!is_miner(149));
+    assert!(is_miner(150));
+    assert!(is_miner(250));
+}
+
+fn genesis_with_a() -> (MemoryState, PrivateKeySigner, PrivateKeySigner) {
+    let (a, b) = (key(1), key(2));
+    let reg_a = registration(a.address(), 1, 100, 1);
+    let mut state = MemoryState::default();
+    state
+        .insert_account(a.address(), 0, U256::from(300 * COIN), Bytes::new(), [])
+        .expect("insert account");
+    state
+        .insert_account(b.address(), 0, U256::from(100 * COIN), Bytes::new(), [])
+        .expect("insert account");
+    state
+        .insert_account(
+            MINER_CONTRACT,
+            0,
+            U256::ZERO,
+            Bytes::from(MINER_CONTRACT_CODE.to_vec()),
+            genesis_storage(&[(a.address(), reg_a)], INTERVAL),
+        )
+        .expect("insert account");
+    (state, a, b)
+}
+
+#[test]
+fn updates_set_coinbase_views_and_refusals() {
+    let (mut state, a, b) = genesis_with_a();
+    let cfg = config();
+    let reg1 = registration(b.address(), 150, 100, 2);
+    let reg2 = registration(b.address(), 150, 50, 3);
+    let moved = Registration { start: 160, ..reg2 };
+    let carol = Address::repeat_byte(0xc0);
+    let set_cb = IMiner::setCoinbaseCall {
+        number: U256::from(150),
+        coinbase: carol,
+    }
+    .abi_encode();
+    // Not enough gas for `set`: the call halts and writes nothing.
+    let (r, touched) = eth_call_with(
+        &state,
+        b.address(),
+        miner_key_calldata(&reg1),
+        1,
+        U256::ZERO,
+        60_000,
+    );
+    assert!(!r.is_success());
+    assert!(!touched);
+    // Value sent to the contract: reverted.
+    let (r, touched) = eth_call_with(
+        &state,
+        b.address(),
+        miner_key_calldata(&reg1),
+        1,
+        U256::from(1),
+        300_000,
+    );
+    assert!(!r.is_success());
+    assert!(!touched);
+    // Garbage calldata: reverted.
+    assert!(
+        !eth_call(&state, b.address(), Bytes::from_static(&[1, 2, 3]), 1)
+            .0
+            .is_success()
+    );
+
+    let txs = vec![
+        call(&b, 0, miner_key_calldata(&reg1)),
+        call(&b, 1, miner_key_calldata(&reg2)),
+        call(&b, 2, miner_key_calldata(&moved)),
+        call(&b, 3, set_cb.into()),
+    ];
+    let block = execute_block(&cfg, &state, &KalgoHeader::default(), &attrs(1), txs)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let topics: Vec<Vec<B256>> = block
+        .receipts
+        .iter()
+        .map(|r| r.logs().iter().map(|l| l.topics()[0]).collect())
+        .collect();
+    assert_eq!(
+        topics,
+        vec![
+            vec![IMiner::Added::SIGNATURE_HASH],
+            vec![IMiner::Updated::SIGNATURE_HASH],
+            vec![],
+            vec![IMiner::Updated::SIGNATURE_HASH],
+        ],
+        "add, update keys, refused start change, coinbase update"
+    );
+    state.apply(&block.changes, &block.state_root_output());
+    let get = IMiner::getCall {
+        number: U256::from(150),
+        miner: b.address(),
+    }
+    .abi_encode();
+    let out = eth_call(&state, a.address(), get.into(), 2)
+        .0
+        .output()
+        .cloned()
+        .unwrap_or_default();
+    let got = <(u64, u32, Address, B256, B256)>::abi_decode_params(&out)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        got,
+        (
+            150,
+            50,
+            carol,
+            B256::from(reg2.vrf_pk),
+            B256::from(reg2.vote_pk)
+        )
+    );
+    let count = IMiner::getNewAddedMinersCountCall {
+        number: U256::from(150),
+    }
+    .abi_encode();
+    let out = eth_call(&state, a.address(), count.into(), 2)
+        .0
+        .output()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(U256::abi_decode(&out).ok(), Some(U256::from(1)));
+    let first = IMiner::getNewAddedMinerCall {
+        number: U256::from(150),
+        index: 0,
+    }
+    .abi_encode();
+    let out = eth_call(&state, a.address(), first.into(), 2)
+        .0
+        .output()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(Address::abi_decode(&out).ok(), Some(b.address()));
+    let past = IMiner::getNewAddedMinerCall {
+        number: U256::from(150),
+        index: 1,
+    }
+    .abi_encode();
+    assert!(!eth_call(&state, a.address(), past.into(), 2).0.is_success());
+    // A registry read at 150 sees the updated keys and coinbase.
+    let miners = miner_registry(&state, 150, INTERVAL).unwrap_or_default();
+    let mb = miners
+        .iter()
+        .find(|m| m.id == MinerId(b.address().0.0))
+        .copied();
+    assert_eq!(
+        mb.map(|m| (m.coinbase, m.record.vote_master_pk, m.registration.lifespan)),
+        Some((carol, reg2.vote_pk, 50))
+    );
+}
+
+#[test]
+fn lookback_moves_the_sample_back_and_the_header_total_forward() {
+    let (mut state, _a, b) = genesis_with_a();
+    let cfg = config_with_lookback(10);
+    let reg_b = registration(b.address(), 150, 100, 2);
+    let mut parent = KalgoHeader::default();
+    let mut headers = vec![parent.clone()];
+    let mut states = vec![state.clone()];
+    for n in 1..=150 {
+        let txs = if n == 1 {
+            vec![call(&b, 0, miner_key_calldata(&reg_b))]
+        } else {
+            vec![]
+        };
+        let ex =
+            execute_block(&cfg, &state, &parent, &attrs(n), txs).unwrap_or_else(|e| panic!("{e}"));
+        state.apply(&ex.changes, &ex.state_root_output());
+        parent = ex.block.header.clone();
+        headers.push(parent.clone());
+        states.push(state.clone());
+    }
+    // Height 150 samples block 150 − 1 − 10 = 139: its header's total already
+    // includes B (eligible at 139 + 1 + 10 = 150), and equals the registry read there.
+    let sample = spec::registry::stake_sample_block(150, 10) as usize;
+    assert_eq!(sample, 139);
+    let total = total_stake_of_miners(&states[sample], 150, INTERVAL).unwrap_or_default();
+    assert_eq!(headers[sample].total_balance_of_miners, U256::from(total));
+    let stake_a = 300 * COIN;
+    assert!(total > stake_a);
+    assert_eq!(
+        headers[sample - 1].total_balance_of_miners,
+        U256::from(stake_a)
+    );
+    // Stake moved in after the sample does not count at 150.
+    let late = total_stake_of_miners(&states[149], 150, INTERVAL).unwrap_or_default();
+    assert_eq!(late, total, "no balance change here, same value");
+    assert_eq!(
+        miner_registry(&states[sample], 150, INTERVAL)
+            .unwrap_or_default()
+            .len(),
+        2
+    );
+}
+
+/// A contract that forwards its calldata to the miner contract with `opcode`
+/// (STATICCALL `0xfa` or DELEGATECALL `0xf4`) and returns the success flag.
+fn forwarder(opcode: u8) -> Bytes {
+    let mut code = vec![0x36, 0x60, 0x00, 0x60, 0x00, 0x37]; // calldatacopy(0, 0, size)
+    code.extend_from_slice(&[0x60, 0x00, 0x60, 0x00, 0x36, 0x60, 0x00, 0x73]);
+    code.extend_from_slice(MINER_CONTRACT.as_slice());
+    code.extend_from_slice(&[0x5a, opcode, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xf3]);
+    code.into()
+}
+
+#[test]
+fn static_and_delegate_calls_cannot_register() {
+    let (mut state, _a, b) = genesis_with_a();
+    let data = miner_key_calldata(&registration(b.address(), 150, 100, 2));
+    for (i, opcode) in [0xfa_u8, 0xf4].into_iter().enumerate() {
+        let fwd = Address::repeat_byte(0xd0 + i as u8);
+        state
+            .insert_account(fwd, 1, U256::ZERO, forwarder(opcode), [])
+            .expect("insert account");
+        let (r, touched) = call_to(
+            &state,
+            fwd,
+            b.address(),
+            data.clone(),
+            1,
+            U256::ZERO,
+            500_000,
+        );
+        assert!(r.is_success(), "{r:?}");
+        let out = r.output().cloned().unwrap_or_default();
+        assert_eq!(
+            U256::abi_decode(&out).ok(),
+            Some(U256::ZERO),
+            "inner call failed"
+        );
+        assert!(!touched, "no registration written");
+    }
+    // A view through STATICCALL succeeds (the forwarder returns the success flag).
+    let fwd = Address::repeat_byte(0xd0);
+    let view = IMiner::getNewAddedMinersCountCall {
+        number: U256::from(1),
+    }
+    .abi_encode();
+    let (r, _) = call_to(
+        &state,
+        fwd,
+        b.address(),
+        view.into(),
+        1,
+        U256::ZERO,
+        500_000,
+    );
+    let out = r.output().cloned().unwrap_or_default();
+    assert_eq!(U256::abi_decode(&out).ok(), Some(U256::from(1)));
+}

@@ -1,0 +1,336 @@
+//! `kalgo genesis` (Kaleido's `cmd/genesis`, §6.2): writes a `genesis.json` whose
+//! miner contract already holds the account's key (read from its key file), funds
+//! the account, and sets the seed and the total stake. With `--validators N` it
+//! makes a whole local network: N accounts, N miner keys, one genesis and a start
+//! command per node.
+
+use crate::keyfile::{self, MinerKeyFile};
+use crate::makeminerkey::{
+    self, DEFAULT_INTERVAL, MakeMinerKeyArgs, parse_address, read_password, registration_of,
+};
+use actors::execution::{
+    chain_config::{ChainConfig, CommitteeMode},
+    genesis::Genesis,
+    miner::{MINER_CONTRACT, MINER_CONTRACT_CODE, layout::genesis_storage},
+};
+use alloy_primitives::{Address, B256, U256, hex, keccak256};
+use clap::{Args, ValueEnum};
+use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
+
+/// EVM fork schedule of the new chain.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Fork {
+    /// Kaleido's schedule (Homestead 1, EIP-150 2, EIP-155/158 3, Byzantium 4).
+    Byzantium,
+    /// Up to Petersburg from genesis.
+    Petersburg,
+    /// Up to Istanbul.
+    Istanbul,
+    /// Up to Berlin.
+    Berlin,
+    /// Up to London (EIP-1559).
+    London,
+    /// Up to Shanghai.
+    Shanghai,
+    /// Up to Cancun.
+    Cancun,
+    /// Everything kalgo supports (Prague).
+    Latest,
+}
+
+/// Committee mode flag.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Committee {
+    /// Algorand sortition.
+    Sortition,
+    /// Fixed committee of all miners.
+    Fixed,
+}
+
+/// Flags of `kalgo genesis`.
+#[derive(Args, Debug)]
+pub struct GenesisArgs {
+    /// The miner account; its key file `D/kalgo/minerkeys/A-0-<interval>.bin` must exist
+    /// (made with `makeminerkey --minerkey.start 1`).
+    #[arg(long, value_name = "A")]
+    pub account: Option<String>,
+    /// Chain id (default: the one the key is bound to).
+    #[arg(long = "chainid")]
+    pub chain_id: Option<u64>,
+    /// 2λ in milliseconds.
+    #[arg(long = "twolambda", default_value_t = 1000)]
+    pub two_lambda: u64,
+    /// Miner registration interval.
+    #[arg(long, default_value_t = DEFAULT_INTERVAL)]
+    pub interval: u64,
+    /// Committee mode.
+    #[arg(long, value_enum, default_value = "sortition")]
+    pub committee: Committee,
+    /// EVM fork schedule.
+    #[arg(long, value_enum, default_value = "latest")]
+    pub fork: Fork,
+    /// Balance of each miner account, in KAL.
+    #[arg(long, default_value_t = 100_000_000)]
+    pub balance: u64,
+    /// Stake lookback in blocks (must be < 100).
+    #[arg(long, default_value_t = 16)]
+    pub lookback: u64,
+    /// Password file of encrypted key files.
+    #[arg(long, value_name = "FILE")]
+    pub password: Option<PathBuf>,
+    /// Make a local network of N validators in `--out DIR`.
+    #[arg(long, value_name = "N")]
+    pub validators: Option<u32>,
+    /// Output file (or directory with `--validators`); default stdout.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+/// Why `kalgo genesis` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenesisCmdError {
+    /// Bad flags.
+    #[error("{0}")]
+    Usage(String),
+    /// Key file problem.
+    #[error(transparent)]
+    Key(#[from] keyfile::KeyFileError),
+    /// Key generation for `--validators` failed.
+    #[error(transparent)]
+    MakeKey(#[from] makeminerkey::MakeKeyError),
+    /// Writing output failed.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    /// The generated genesis does not load (a bug).
+    #[error("generated genesis does not load: {0}")]
+    Invalid(String),
+}
+
+fn chain_config(args: &GenesisArgs, chain_id: u64) -> ChainConfig {
+    let mut c = match args.fork {
+        Fork::Byzantium => ChainConfig::kaleido(chain_id),
+        _ => ChainConfig::new_chain(chain_id),
+    };
+    let order = [
+        Fork::Petersburg,
+        Fork::Istanbul,
+        Fork::Berlin,
+        Fork::London,
+        Fork::Shanghai,
+        Fork::Cancun,
+        Fork::Latest,
+    ];
+    let rank = order
+        .iter()
+        .position(|f| std::mem::discriminant(f) == std::mem::discriminant(&args.fork));
+    if let Some(rank) = rank {
+        if rank < 1 {
+            c.istanbul_block = None;
+        }
+        if rank < 2 {
+            c.berlin_block = None;
+        }
+        if rank < 3 {
+            c.london_block = None;
+        }
+        if rank < 4 {
+            c.shanghai_time = None;
+        }
+        if rank < 5 {
+            c.cancun_time = None;
+        }
+        if rank < 6 {
+            c.prague_time = None;
+        }
+    }
+    if let Some(a) = c.algorand.as_mut() {
+        a.timeout_two_lambda = args.two_lambda;
+        a.interval_size = args.interval;
+        a.stake_lookback = args.lookback;
+        a.committee_mode = match args.committee {
+            Committee::Sortition => CommitteeMode::Sortition,
+            Committee::Fixed => CommitteeMode::Fixed,
+        };
+    }
+    c
+}
+
+fn strip_nulls(v: &mut Value) {
+    if let Value::Object(m) = v {
+        m.retain(|_, x| !x.is_null());
+        m.values_mut().for_each(strip_nulls);
+    }
+}
+
+/// Builds the genesis JSON for `keys` (all with start 1), each funded with `balance` KAL.
+pub fn genesis_json(
+    args: &GenesisArgs,
+    chain_id: u64,
+    keys: &[MinerKeyFile],
+    timestamp: u64,
+) -> Result<String, GenesisCmdError> {
+    let wei = U256::from(args.balance) * U256::from(10u64).pow(U256::from(18));
+    let mut alloc = Map::new();
+    let mut miners = Vec::new();
+    for k in keys {
+        alloc.insert(
+            k.miner.to_checksum(None),
+            json!({ "balance": wei.to_string() }),
+        );
+        miners.push((k.miner, registration_of(k)));
+    }
+    let storage: Map<String, Value> = genesis_storage(&miners, args.interval)
+        .into_iter()
+        .map(|(s, v)| {
+            (
+                B256::from(s).to_string(),
+                Value::String(B256::from(v).to_string()),
+            )
+        })
+        .collect();
+    alloc.insert(
+        MINER_CONTRACT.to_checksum(None),
+        json!({ "balance": "0", "code": format!("0x{}", hex::encode(MINER_CONTRACT_CODE)), "storage": storage }),
+    );
+    let mut seed_input = format!("kalgo/genesis-seed/v1/{chain_id}/{timestamp}").into_bytes();
+    miners
+        .iter()
+        .for_each(|(m, _)| seed_input.extend_from_slice(m.as_slice()));
+    let seed = keccak256(&seed_input);
+    let total = wei * U256::from(keys.len());
+    let mut config = serde_json::to_value(chain_config(args, chain_id))
+        .map_err(|e| GenesisCmdError::Invalid(e.to_string()))?;
+    strip_nulls(&mut config);
+    let g = json!({
+        "config": config,
+        "nonce": "0x1",
+        "timestamp": format!("{timestamp:#x}"),
+        "extraData": format!("0x{}", hex::encode("kalgo")),
+        "gasLimit": "0x3c14dc0",
+        "difficulty": "0x0",
+        "mixHash": seed.to_string(),
+        "coinbase": Address::ZERO.to_string(),
+        "seed": seed.to_string(),
+        "totalBalanceOfMiners": total.to_string(),
+        "alloc": alloc,
+    });
+    let text =
+        serde_json::to_string_pretty(&g).map_err(|e| GenesisCmdError::Invalid(e.to_string()))?;
+    Genesis::from_json(&text).map_err(|e| GenesisCmdError::Invalid(e.to_string()))?;
+    Ok(text + "\n")
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+fn write(path: &Path, text: &str) -> Result<(), GenesisCmdError> {
+    std::fs::write(path, text).map_err(|e| GenesisCmdError::Io(path.to_path_buf(), e))
+}
+
+/// Runs `kalgo genesis`; returns what to print on stdout.
+pub fn run(datadir: Option<&Path>, args: &GenesisArgs) -> Result<String, GenesisCmdError> {
+    if let Some(n) = args.validators {
+        return validators(n, args);
+    }
+    let datadir = datadir.ok_or_else(|| {
+        GenesisCmdError::Usage("--datadir D is required (where the account's key file is)".into())
+    })?;
+    let account = args
+        .account
+        .as_deref()
+        .ok_or_else(|| GenesisCmdError::Usage("--account A is required".into()))?;
+    let account = parse_address("--account", account)?;
+    let password = args.password.as_deref().map(read_password).transpose()?;
+    let path = keyfile::key_path(datadir, &account, 0, args.interval);
+    if !path.exists() {
+        return Err(GenesisCmdError::Usage(format!(
+            "no key file {}: run `kalgo --datadir {} makeminerkey --miner.stakeowner {} --minerkey.start 1` first",
+            path.display(),
+            datadir.display(),
+            account.to_checksum(None)
+        )));
+    }
+    let key = keyfile::read_key_file(&path, password.as_ref().map(|p| p.as_slice()))?;
+    let chain_id = args.chain_id.unwrap_or(key.votes.chain_id());
+    if key.start != 1 || key.votes.chain_id() != chain_id || key.interval != args.interval {
+        return Err(GenesisCmdError::Usage(format!(
+            "{}: key has start {}, chain id {}, interval {}; genesis needs start 1, chain id {chain_id}, interval {}",
+            path.display(),
+            key.start,
+            key.votes.chain_id(),
+            key.interval,
+            args.interval
+        )));
+    }
+    let text = genesis_json(args, chain_id, &[key], now())?;
+    match &args.out {
+        Some(out) => {
+            write(out, &text)?;
+            Ok(format!("wrote {}\n", out.display()))
+        }
+        None => Ok(text),
+    }
+}
+
+fn validators(n: u32, args: &GenesisArgs) -> Result<String, GenesisCmdError> {
+    if n == 0 || n > 100 {
+        return Err(GenesisCmdError::Usage(
+            "--validators must be between 1 and 100".into(),
+        ));
+    }
+    let dir = args
+        .out
+        .as_deref()
+        .ok_or_else(|| GenesisCmdError::Usage("--validators needs --out DIR".into()))?;
+    let chain_id = args.chain_id.unwrap_or(1337);
+    std::fs::create_dir_all(dir).map_err(|e| GenesisCmdError::Io(dir.to_path_buf(), e))?;
+    let mut keys = Vec::new();
+    let mut script =
+        String::from("#!/bin/sh\n# kalgo local network: one data directory per node\nset -e\n");
+    for i in 0..n {
+        let node = dir.join(format!("node{i}"));
+        let signer = alloy_signer_local::PrivateKeySigner::random();
+        let addr = signer.address();
+        std::fs::create_dir_all(&node).map_err(|e| GenesisCmdError::Io(node.clone(), e))?;
+        keyfile::write_atomic(
+            &node.join("account.key"),
+            format!("0x{}\n", hex::encode(signer.to_bytes())).as_bytes(),
+            false,
+        )?;
+        let mk = MakeMinerKeyArgs {
+            stake_owner: Some(addr.to_string()),
+            coinbase: None,
+            start: Some(1),
+            lifespan: spec::registry::DEFAULT_LIFESPAN,
+            interval: args.interval,
+            chain_id,
+            password: args.password.clone(),
+        };
+        makeminerkey::run(&node, &mk).map_err(|(_, e)| e)?;
+        let password = args.password.as_deref().map(read_password).transpose()?;
+        let path = keyfile::key_path(&node, &addr, 0, args.interval);
+        keys.push(keyfile::read_key_file(
+            &path,
+            password.as_ref().map(|p| p.as_slice()),
+        )?);
+        script += &format!(
+            "kalgo --datadir {d} init {g}\nkalgo --datadir {d} --networkid {chain_id} --port {p} --mine --miner.stakeowner {a} &\n",
+            d = node.display(),
+            g = dir.join("genesis.json").display(),
+            p = 38883 + i,
+            a = addr.to_checksum(None),
+        );
+    }
+    let text = genesis_json(args, chain_id, &keys, now())?;
+    write(&dir.join("genesis.json"), &text)?;
+    write(&dir.join("start.sh"), &script)?;
+    Ok(format!(
+        "wrote {n} validators, genesis.json and start.sh to {}\n{script}",
+        dir.display()
+    ))
+}
