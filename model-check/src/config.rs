@@ -255,13 +255,16 @@ impl Config {
             },
             // The scope in which a weakened cert threshold is caught: with a cert
             // quorum of 2, one honest cert vote plus the equivocator's certifies A
-            // while the other honest nodes, blind to the soft quorum, next-vote the
-            // empty value with the equivocator (value lock, S7, breaks).
+            // while the other honest nodes, whose soft votes were lost, next-vote
+            // the empty value with the equivocator (value lock, S7, breaks).
             "mc7-mutation-scope" => Config {
                 byzantine: vec![3],
                 byz_budget: 2,
                 proposers: base.proposers[..1].to_vec(),
                 max_step: 4,
+                lossy: true,
+                synchronous: true,
+                timeout_secs: Some(60),
                 expect: Expect::Safe {
                     reach: vec![crate::props::DECISION],
                 },
