@@ -68,10 +68,9 @@ fn start(bin: &Path, datadir: &Path) -> (Child, mpsc::Receiver<(u64, Instant)>) 
 
 #[test]
 fn single_miner_blocks_every_second_and_resumes_after_kill() {
-    let Some(bin) = kalgo() else {
-        eprintln!("skipped: build the kalgo binary first (cargo build -p node)");
-        return;
-    };
+    // `cargo test --workspace` builds the binary (the `node` package has tests of
+    // its own); running this crate alone needs `cargo build -p node` first.
+    let bin = kalgo().expect("the kalgo binary is not built: run `cargo build -p node` first");
     let dir = tempfile::tempdir().expect("tempdir");
     let gpath = dir.path().join("genesis.json");
     std::fs::write(&gpath, genesis()).expect("write genesis");
