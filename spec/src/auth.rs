@@ -795,14 +795,18 @@ mod tests {
         let pairs: Vec<(&VoteMsg, &MinerRecord)> = votes.iter().zip(&recs).collect();
         assert_eq!(
             authenticate_votes(&v, &p, &pairs, 20, &SEED),
-            vec![Ok(5), Ok(5), Ok(5)]
+            vec![Ok(QUARTER), Ok(QUARTER), Ok(QUARTER)]
         );
         assert_eq!((v.vrf.batches.get(), v.vrf.singles.get()), (0, 0));
         votes[1].credential.proof[0] = 1;
         let pairs: Vec<(&VoteMsg, &MinerRecord)> = votes.iter().zip(&recs).collect();
         assert_eq!(
             authenticate_votes(&v, &p, &pairs, 20, &SEED),
-            vec![Ok(5), Err(AuthError::UnexpectedCredential), Ok(5)]
+            vec![
+                Ok(QUARTER),
+                Err(AuthError::UnexpectedCredential),
+                Ok(QUARTER)
+            ]
         );
         assert_eq!((v.vrf.batches.get(), v.vrf.singles.get()), (0, 0));
     }
@@ -874,8 +878,11 @@ mod tests {
         assert!(!seeds.is_empty());
     }
 
+    /// A stake of 5 out of 20, normalised to W = 10^10.
+    const QUARTER: u64 = 2_500_000_000;
+
     #[test]
-    fn fixed_committee_weights_are_stakes() {
+    fn fixed_committee_weights_are_stake_shares() {
         let p = Params::fixed_committee(7);
         let ms = miners(1);
         let rec = ms[0].record(5);
@@ -884,7 +891,27 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(v.credential, EMPTY_CREDENTIAL);
-        assert_eq!(authenticate_vote(&REAL, &p, &v, &rec, 20, &SEED), Ok(5));
+        assert_eq!(
+            authenticate_vote(&REAL, &p, &v, &rec, 20, &SEED),
+            Ok(QUARTER)
+        );
+        // Stakes in wei far beyond u64 still give a weight (W-normalised).
+        let whale = ms[0].record(10u128.pow(30));
+        let big = ms[0]
+            .cast_vote(
+                &p,
+                Hrs::new(150, 2, Step(4)),
+                Value([1; 32]),
+                &SEED,
+                10u128.pow(30),
+                4 * 10u128.pow(30),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            authenticate_vote(&REAL, &p, &big, &whale, 4 * 10u128.pow(30), &SEED),
+            Ok(QUARTER)
+        );
         let mut forged = v;
         forged.credential.output[0] = 1;
         assert_eq!(
@@ -901,7 +928,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             authenticate_proposal(&REAL, &p, &prop, &rec, 20, &SEED).map(|a| a.weight),
-            Ok(5)
+            Ok(p.proposer.expected) // seats capped at the proposer committee
         );
     }
 

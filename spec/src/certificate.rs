@@ -248,7 +248,8 @@ mod tests {
         votes: Vec<VoteMsg>,
     }
 
-    /// Four miners of weight 1 in fixed-committee mode: threshold 3.
+    /// Four miners of equal stake in fixed-committee mode: each weighs W/4 and the
+    /// quorum is strictly more than 2/3 of W.
     fn fixture() -> Fixture {
         let params = Params::fixed_committee(7);
         let mut rng = rand_chacha::ChaCha20Rng::from_seed([9; 32]);
@@ -295,7 +296,7 @@ mod tests {
             registry: |id: &MinerId| recs.iter().find(|(m, _)| m == id).map(|(_, r)| *r),
             total_stake: 4,
             seed: &SEED,
-            thresholds: f.params.thresholds(4),
+            thresholds: f.params.thresholds(f.params.total_weight),
         };
         verify_certificate(&REAL, cert, &ctx)
     }
@@ -314,8 +315,11 @@ mod tests {
         // Voters given unsorted: the certificate sorts them.
         let cert = cert_of(&f, &[3, 0, 2]);
         assert!(cert.votes.windows(2).all(|w| w[0].voter < w[1].voter));
-        assert_eq!(check(&f, &cert, f.value, H), Ok(3));
-        assert_eq!(check(&f, &cert_of(&f, &[0, 1, 2, 3]), f.value, H), Ok(4));
+        assert_eq!(check(&f, &cert, f.value, H), Ok(7_500_000_000));
+        assert_eq!(
+            check(&f, &cert_of(&f, &[0, 1, 2, 3]), f.value, H),
+            Ok(10_000_000_000)
+        );
     }
 
     #[test]
@@ -357,8 +361,8 @@ mod tests {
         assert_eq!(
             check(&f, &cert, f.value, H),
             Err(CertError::InsufficientWeight {
-                weight: 2,
-                threshold: 3
+                weight: 5_000_000_000,
+                threshold: 6_666_666_667
             })
         );
     }

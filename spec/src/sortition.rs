@@ -298,9 +298,10 @@ pub fn seats(
     hash: &VrfHash,
 ) -> Result<u64, SortitionError> {
     match params.mode {
-        CommitteeMode::Fixed { .. } => {
-            u64::try_from(stake).map_err(|_| SortitionError::WeightOverflow)
-        }
+        // Every registered miner votes with its exact stake share, normalised to W
+        // like sortition weights (stakes are wei: they do not fit seats as they are);
+        // the quorum is then taken over W (`Params::thresholds(params.total_weight)`).
+        CommitteeMode::Fixed { .. } => weight(params.total_weight, stake, total_stake, hash),
         CommitteeMode::Sortition => {
             let n = weight(params.total_weight, stake, total_stake, hash)?;
             choose(

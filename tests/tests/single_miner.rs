@@ -90,14 +90,15 @@ fn single_miner_blocks_every_second_and_resumes_after_kill() {
     let (mut child, rx) = start(&bin, dir.path());
     let started = Instant::now();
     let mut commits = Vec::new();
-    while started.elapsed() < Duration::from_secs(12) {
+    // Up to 11 blocks, or 40 s on a loaded machine; the median is what is judged.
+    while commits.len() < 11 && started.elapsed() < Duration::from_secs(40) {
         if let Ok(c) = rx.recv_timeout(Duration::from_millis(200)) {
             commits.push(c);
         }
     }
     child.kill().expect("kill -9");
     let _ = child.wait();
-    assert!(commits.len() >= 5, "only {} blocks in 12 s", commits.len());
+    assert!(commits.len() >= 5, "only {} blocks in 40 s", commits.len());
     let mut gaps: Vec<u128> = commits
         .windows(2)
         .map(|w| w[1].1.duration_since(w[0].1).as_millis())
@@ -112,7 +113,8 @@ fn single_miner_blocks_every_second_and_resumes_after_kill() {
     let last = commits.last().map(|c| c.0).unwrap_or(0);
 
     let (mut child, rx) = start(&bin, dir.path());
-    let next = rx.recv_timeout(Duration::from_secs(20));
+    // Resuming may cost a round or two of timeouts; allow for a loaded machine.
+    let next = rx.recv_timeout(Duration::from_secs(60));
     child.kill().expect("kill");
     let _ = child.wait();
     let (h, _) = next.expect("a block after restart");

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::Address;
 use spec::auth::MinerRecord;
-use spec::params::{CommitteeMode, Params, Thresholds};
+use spec::params::{Params, Thresholds};
 use spec::types::{Height, MinerId};
 
 use crate::execution::{genesis::Genesis, header::KalgoHeader};
@@ -42,13 +42,10 @@ impl Committee {
         self.miners.get(id).copied()
     }
 
-    /// Quorum thresholds at this height (fixed mode: over the summed stakes).
+    /// Quorum thresholds at this height. In fixed mode weights are stake shares
+    /// normalised to W (`spec::sortition::seats`), so the quorum is taken over W.
     pub fn thresholds(&self, params: &Params) -> Thresholds {
-        let fixed_total = match params.mode {
-            CommitteeMode::Fixed { .. } => u64::try_from(self.total_stake).unwrap_or(u64::MAX),
-            CommitteeMode::Sortition => 0,
-        };
-        params.thresholds(fixed_total)
+        params.thresholds(params.total_weight)
     }
 }
 
