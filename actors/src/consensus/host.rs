@@ -30,7 +30,7 @@ use spec::params::Params;
 use spec::sortition::derive_seed;
 use spec::types::{Height, Hrs, MinerId, Round, Step, Value};
 
-use crate::consensus::journal::{JournalError, JournalStore};
+use crate::consensus::journal::{JournalError, JournalStore, OwnProposal};
 use crate::consensus::registry::{Committee, Registry, RegistryError};
 use crate::execution::{block::Block, header::KalgoHeader, service::BuildRequest};
 
@@ -247,6 +247,7 @@ impl<R: Registry> HostCore<R> {
             Some(j) if j.start.height == height && j.start.parent == parent_value => {
                 let (machine, outputs) = Machine::restore(params, &j, now);
                 host.machine = machine;
+                host.reload_own_proposal(height, now, &mut effects)?;
                 host.apply(now, outputs, &mut effects)?;
             }
             _ => {
@@ -523,11 +524,16 @@ impl<R: Registry> HostCore<R> {
             height,
             &self.committee.seed,
         );
-        effects.push(Effect::Broadcast(
-            Topic::Proposals,
-            WireMessage::Proposal(msg).encode(),
-        ));
-        effects.push(Effect::Broadcast(Topic::Blocks, encode_block(&block)));
+        let own = OwnProposal {
+            height,
+            proposal: WireMessage::Proposal(msg).encode(),
+            block: encode_block(&block),
+        };
+        // Durable before it leaves the node: after a crash, the block our own
+        // votes may certify must still be here (see `start`).
+        self.journal.write_own(&own)?;
+        effects.push(Effect::Broadcast(Topic::Proposals, own.proposal));
+        effects.push(Effect::Broadcast(Topic::Blocks, own.block));
         self.blocks.insert(value, block);
         let auth = ProposalAuth {
             weight: 1,
@@ -538,6 +544,38 @@ impl<R: Registry> HostCore<R> {
         let out = self.machine.step(now, input);
         self.apply(now, out, &mut effects)?;
         Ok(effects)
+    }
+
+    /// After a restart: re-reads this node's own proposal and block of `height`
+    /// from the journal and takes them in as if received, and has execution
+    /// re-execute the block, before the restored machine's outputs (which may
+    /// commit it) are acted on.
+    fn reload_own_proposal(
+        &mut self,
+        height: Height,
+        now: u64,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), HostError> {
+        let Some(own) = self.journal.read_own()? else {
+            return Ok(());
+        };
+        if own.height != height {
+            return Ok(());
+        }
+        let (_, fx) = self.on_wire_batch(
+            &[
+                (Topic::Blocks, own.block.as_slice()),
+                (Topic::Proposals, own.proposal.as_slice()),
+            ],
+            now,
+        );
+        effects.extend(fx);
+        let values: Vec<Value> = self.blocks.keys().copied().collect();
+        for value in values {
+            self.wanted.insert(value);
+            self.try_validate(value, effects);
+        }
+        Ok(())
     }
 
     /// Execution's answer to [`Effect::Validate`].

@@ -17,6 +17,8 @@ use spec::types::{Step, Value};
 
 const JOURNAL: TableDefinition<&str, &[u8]> = TableDefinition::new("consensus_journal");
 const KEY: &str = "current";
+/// The node's own proposal and block of the height in progress.
+const OWN_KEY: &str = "own-proposal";
 const MAGIC: &[u8; 8] = b"kalgoJ01";
 /// Bound on every list in a decoded journal.
 const MAX_ENTRIES: usize = 1 << 16;
@@ -50,6 +52,17 @@ db_errors!(
     redb::SetDurabilityError
 );
 
+/// This node's own proposal and block at a height, as sent on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnProposal {
+    /// The height proposed at.
+    pub height: u64,
+    /// The encoded proposal message.
+    pub proposal: Vec<u8>,
+    /// The encoded block.
+    pub block: Vec<u8>,
+}
+
 /// The durable journal.
 pub struct JournalStore {
     db: Database,
@@ -82,6 +95,53 @@ impl JournalStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Durably records this node's own proposal and block (wire encodings) before
+    /// they are broadcast, so that after a crash the node still has the block its
+    /// votes may certify (a lone miner has no peer to fetch it from).
+    pub fn write_own(&self, own: &OwnProposal) -> Result<(), JournalError> {
+        let mut bytes = Vec::with_capacity(12 + own.proposal.len() + own.block.len());
+        bytes.extend_from_slice(&own.height.to_be_bytes());
+        bytes.extend_from_slice(&(own.proposal.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&own.proposal);
+        bytes.extend_from_slice(&own.block);
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(Durability::Immediate)?;
+        {
+            let mut t = tx.open_table(JOURNAL)?;
+            t.insert(OWN_KEY, bytes.as_slice())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The own proposal last written, if any.
+    pub fn read_own(&self) -> Result<Option<OwnProposal>, JournalError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(JOURNAL)?;
+        let Some(v) = t.get(OWN_KEY)? else {
+            return Ok(None);
+        };
+        let b = v.value();
+        let corrupt = || JournalError::Corrupt("own proposal");
+        let height = b
+            .get(..8)
+            .and_then(|x| <[u8; 8]>::try_from(x).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(corrupt)?;
+        let len = b
+            .get(8..12)
+            .and_then(|x| <[u8; 4]>::try_from(x).ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(corrupt)? as usize;
+        let proposal = b.get(12..12usize.saturating_add(len)).ok_or_else(corrupt)?;
+        let block = b.get(12 + len..).ok_or_else(corrupt)?;
+        Ok(Some(OwnProposal {
+            height,
+            proposal: proposal.to_vec(),
+            block: block.to_vec(),
+        }))
     }
 
     /// The last journal written, if any.
