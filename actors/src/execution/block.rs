@@ -15,7 +15,6 @@ use alloy_consensus::{
 use alloy_eips::eip1559::BaseFeeParams;
 use alloy_evm::FromRecoveredTx;
 use alloy_primitives::{Address, B256, Bloom, Bytes, U256};
-use alloy_trie::EMPTY_ROOT_HASH;
 use revm::{
     context::{BlockEnv, CfgEnv, TxEnv, result::EVMError},
     primitives::hardfork::SpecId,
@@ -25,7 +24,7 @@ use crate::execution::{
     chain_config::ChainConfig,
     executor::TxExecutor,
     genesis::{Genesis, INITIAL_BASE_FEE},
-    header::KalgoHeader,
+    header::{KalgoHeader, fork_fields},
     miner::registry::{OverlayView, header_total_stake},
     state::{AccountRecord, ChangeSet, StateOverlay, StateReader, StorageError},
     state_root::{TrieNodes, state_root},
@@ -313,16 +312,7 @@ impl<'a, S: StateReader + ?Sized> BlockRun<'a, S> {
             mix_hash: self.attrs.seed,
             nonce: alloy_primitives::B64::from(1u64),
             base_fee_per_gas: self.base_fee,
-            withdrawals_root: spec
-                .is_enabled_in(SpecId::SHANGHAI)
-                .then_some(EMPTY_ROOT_HASH),
-            blob_gas_used: spec.is_enabled_in(SpecId::CANCUN).then_some(0),
-            excess_blob_gas: spec.is_enabled_in(SpecId::CANCUN).then_some(0),
-            parent_beacon_block_root: spec.is_enabled_in(SpecId::CANCUN).then_some(B256::ZERO),
-            requests_hash: spec
-                .is_enabled_in(SpecId::PRAGUE)
-                .then_some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH),
-            ..Default::default()
+            ..fork_fields(spec)
         };
         Ok(ExecutedBlock {
             block: Block {

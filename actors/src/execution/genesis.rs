@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::execution::header::fork_fields;
 use alloy_consensus::Header;
 use alloy_primitives::{Address, B64, B256, Bytes, U256};
-use alloy_trie::EMPTY_ROOT_HASH;
 use revm::primitives::hardfork::SpecId;
 use serde::Deserialize;
 
@@ -323,16 +323,7 @@ impl Genesis {
             beneficiary: self.coinbase,
             state_root,
             base_fee_per_gas: self.base_fee_per_gas,
-            withdrawals_root: spec
-                .is_enabled_in(SpecId::SHANGHAI)
-                .then_some(EMPTY_ROOT_HASH),
-            blob_gas_used: spec.is_enabled_in(SpecId::CANCUN).then_some(0),
-            excess_blob_gas: spec.is_enabled_in(SpecId::CANCUN).then_some(0),
-            parent_beacon_block_root: spec.is_enabled_in(SpecId::CANCUN).then_some(B256::ZERO),
-            requests_hash: spec
-                .is_enabled_in(SpecId::PRAGUE)
-                .then_some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH),
-            ..Default::default()
+            ..fork_fields(spec)
         };
         KalgoHeader {
             eth,
@@ -354,6 +345,7 @@ impl Genesis {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloy_trie::EMPTY_ROOT_HASH;
 
     const GOOD: &str = r#"{
       "config": { "chainId": 889, "homesteadBlock": 1, "eip150Block": 2, "eip155Block": 3,

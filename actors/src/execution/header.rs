@@ -4,6 +4,26 @@
 use alloy_consensus::Header;
 use alloy_primitives::{Address, B256, U256, keccak256};
 use alloy_rlp::{RlpDecodable, RlpEncodable};
+use alloy_trie::EMPTY_ROOT_HASH;
+use revm::primitives::hardfork::SpecId;
+
+/// A header holding only the fields that exist from a fork on, with their values on
+/// a kalgo chain: no withdrawals (Shanghai), no blobs and a zero beacon root
+/// (Cancun), no requests (Prague). Block building and genesis both start from it.
+pub fn fork_fields(spec: SpecId) -> Header {
+    Header {
+        withdrawals_root: spec
+            .is_enabled_in(SpecId::SHANGHAI)
+            .then_some(EMPTY_ROOT_HASH),
+        blob_gas_used: spec.is_enabled_in(SpecId::CANCUN).then_some(0),
+        excess_blob_gas: spec.is_enabled_in(SpecId::CANCUN).then_some(0),
+        parent_beacon_block_root: spec.is_enabled_in(SpecId::CANCUN).then_some(B256::ZERO),
+        requests_hash: spec
+            .is_enabled_in(SpecId::PRAGUE)
+            .then_some(alloy_eips::eip7685::EMPTY_REQUESTS_HASH),
+        ..Default::default()
+    }
+}
 
 /// A header: Ethereum fields and Kaleido's consensus extras.
 ///
