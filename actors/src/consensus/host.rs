@@ -499,31 +499,10 @@ impl<R: Registry> HostCore<R> {
         if height != self.height() || self.machine.decided().is_some() {
             return Ok(effects);
         }
-        let Some(keys) = &self.keys else {
-            return Ok(effects);
-        };
-        let stake = self.committee.record(&keys.id).map_or(0, |r| r.stake);
         let value = Value(block.header.hash().0);
-        let proposed = keys
-            .propose(
-                &self.params,
-                height,
-                round,
-                value,
-                &self.committee.seed,
-                stake,
-                self.committee.total_stake,
-            )
-            .map_err(HostError::Sign)?;
-        let Some((msg, priority)) = proposed else {
+        let Some((msg, auth)) = self.sign_proposal(height, round, value)? else {
             return Ok(effects);
         };
-        let (_, next_seed) = derive_seed(
-            &keys.vrf,
-            self.params.chain_id,
-            height,
-            &self.committee.seed,
-        );
         let own = OwnProposal {
             height,
             proposal: WireMessage::Proposal(msg).encode(),
@@ -535,11 +514,6 @@ impl<R: Registry> HostCore<R> {
         effects.push(Effect::Broadcast(Topic::Proposals, own.proposal));
         effects.push(Effect::Broadcast(Topic::Blocks, own.block));
         self.blocks.insert(value, block);
-        let auth = ProposalAuth {
-            weight: 1,
-            priority,
-            next_seed,
-        };
         let input = self.accept_proposal(msg, auth);
         let out = self.machine.step(now, input);
         self.apply(now, out, &mut effects)?;
@@ -721,6 +695,34 @@ impl<R: Registry> HostCore<R> {
         Ok(Some(self.accept_vote(&vote, weight)))
     }
 
+    /// Signs this node's proposal of `value` (`None`: not a miner here, or no
+    /// proposer seat) and authenticates it exactly as a peer would, for the
+    /// priority and next seed the host keeps.
+    fn sign_proposal(
+        &self,
+        height: Height,
+        round: Round,
+        value: Value,
+    ) -> Result<Option<(ProposalMsg, ProposalAuth)>, HostError> {
+        let Some(keys) = &self.keys else {
+            return Ok(None);
+        };
+        let Some(rec) = self.committee.record(&keys.id) else {
+            return Ok(None);
+        };
+        let total = self.committee.total_stake;
+        let seed = &self.committee.seed;
+        let proposed = keys
+            .propose(&self.params, height, round, value, seed, rec.stake, total)
+            .map_err(HostError::Sign)?;
+        let Some((msg, _)) = proposed else {
+            return Ok(None);
+        };
+        let auth = authenticate_proposal(&REAL, &self.params, &msg, &rec, total, seed)
+            .map_err(HostError::Sign)?;
+        Ok(Some((msg, auth)))
+    }
+
     /// A proposal request: a new block goes to execution first (the proposal is
     /// signed in [`Self::on_built`]); a re-proposal is signed now.
     fn propose(
@@ -735,9 +737,9 @@ impl<R: Registry> HostCore<R> {
         let Some(keys) = &self.keys else {
             return Ok(());
         };
-        let Some(rec) = self.committee.record(&keys.id) else {
-            return Ok(());
-        };
+        if self.committee.record(&keys.id).is_none() {
+            return Ok(()); // not a miner at this height
+        }
         match kind {
             ProposeKind::NewBlock => {
                 let (_, seed) = derive_seed(
@@ -760,27 +762,7 @@ impl<R: Registry> HostCore<R> {
                 });
             }
             ProposeKind::Repropose(value) => {
-                let proposed = keys
-                    .propose(
-                        &self.params,
-                        height,
-                        round,
-                        value,
-                        &self.committee.seed,
-                        rec.stake,
-                        self.committee.total_stake,
-                    )
-                    .map_err(HostError::Sign)?;
-                if let Some((msg, _)) = proposed {
-                    let auth = authenticate_proposal(
-                        &REAL,
-                        &self.params,
-                        &msg,
-                        &rec,
-                        self.committee.total_stake,
-                        &self.committee.seed,
-                    )
-                    .map_err(HostError::Sign)?;
+                if let Some((msg, auth)) = self.sign_proposal(height, round, value)? {
                     effects.push(Effect::Broadcast(
                         Topic::Proposals,
                         WireMessage::Proposal(msg).encode(),
