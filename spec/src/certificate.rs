@@ -296,7 +296,7 @@ mod tests {
             registry: |id: &MinerId| recs.iter().find(|(m, _)| m == id).map(|(_, r)| *r),
             total_stake: 4,
             seed: &SEED,
-            thresholds: f.params.thresholds(f.params.total_weight),
+            thresholds: f.params.stake_thresholds(),
         };
         verify_certificate(&REAL, cert, &ctx)
     }

@@ -184,6 +184,13 @@ impl Params {
         }
     }
 
+    /// Quorum thresholds for committees whose weights come from stake
+    /// (`sortition::seats`): in fixed-committee mode a miner's weight is its stake
+    /// share normalised to W, so the quorum is taken over W.
+    pub fn stake_thresholds(&self) -> Thresholds {
+        self.thresholds(self.total_weight)
+    }
+
     /// Timer duration of a waiting step (Kaleido §4.7):
     /// `2λ · fR · fS`, with `fR = 1` for rounds 1–2 and `min(2^(r−2), cap)` from
     /// round 3, and `fS = 1` for steps < 8 and `min((s−8)/2 + 1, cap)` from step 8.

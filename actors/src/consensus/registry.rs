@@ -42,10 +42,9 @@ impl Committee {
         self.miners.get(id).copied()
     }
 
-    /// Quorum thresholds at this height. In fixed mode weights are stake shares
-    /// normalised to W (`spec::sortition::seats`), so the quorum is taken over W.
+    /// Quorum thresholds at this height (`Params::stake_thresholds`).
     pub fn thresholds(&self, params: &Params) -> Thresholds {
-        params.thresholds(params.total_weight)
+        params.stake_thresholds()
     }
 }
 
