@@ -6,9 +6,10 @@
 //!
 //! State today: [`execution`] (revm over redb, genesis, blocks, pool, and the
 //! [`execution::service::ExecutionService`]), [`consensus`] (the BA* host core,
-//! journal, temporary genesis registry) and [`runtime`] (the execution and
-//! consensus actix actors). The libp2p gossip actor and catch-up sync are not built
-//! yet: a node runs as a single miner.
+//! journal, registry, checks of synced blocks), [`gossip`] (the libp2p swarm task,
+//! gossipsub topics, catch-up sync protocol, and the gossip actor) and [`runtime`]
+//! (the execution and consensus actix actors).
 pub mod consensus;
 pub mod execution;
+pub mod gossip;
 pub mod runtime;
