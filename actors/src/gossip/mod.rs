@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use libp2p::gossipsub::MessageId;
 use libp2p::{Multiaddr, PeerId};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 pub use behaviour::NetTopic;
 pub use codec::{SyncBlock, SyncResponse};
@@ -146,6 +146,25 @@ pub enum Command {
         /// The response.
         response: SyncResponse,
     },
+    /// Dial a peer (`/p2p/<id>` required); it is redialled like a bootnode.
+    Dial(Multiaddr),
+    /// Report listen addresses and peers.
+    Info(oneshot::Sender<NetInfo>),
+}
+
+/// The network as the swarm task sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetInfo {
+    /// This node's peer id.
+    pub peer_id: PeerId,
+    /// Listen addresses (with `/p2p/<id>`).
+    pub listen: Vec<Multiaddr>,
+    /// Connected peers.
+    pub peers: Vec<PeerId>,
+    /// Peers disconnected for misbehaviour and refused for a while.
+    pub banned: Vec<PeerId>,
+    /// This node's head as last announced.
+    pub head: u64,
 }
 
 /// Why a command was not queued.
@@ -189,6 +208,13 @@ impl GossipHandle {
     /// Publishes `data` on `topic`.
     pub fn publish(&self, topic: NetTopic, data: Vec<u8>) -> Result<(), GossipError> {
         self.send(Command::Publish { topic, data })
+    }
+
+    /// Asks for the swarm's listen addresses and peers.
+    pub async fn info(&self) -> Result<NetInfo, GossipError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Info(tx))?;
+        rx.await.map_err(|_| GossipError::Closed)
     }
 
     /// Announces this node's head.

@@ -24,7 +24,7 @@ use super::codec::{MAX_SYNC_BLOCKS, PeerStatus, SyncRequest, SyncResponse};
 use super::sync::SyncState;
 use super::{
     COMMAND_QUEUE, Command, EVENT_QUEUE, GossipConfig, GossipHandle, InboundMsg, NetEvent,
-    NetTopic, Verdict,
+    NetInfo, NetTopic, Verdict,
 };
 
 /// Events waiting for the event channel before the swarm stops being polled.
@@ -234,6 +234,27 @@ impl Net {
                     self.ban(peer, "invalid sync blocks");
                 }
                 self.request_blocks();
+            }
+            Command::Dial(addr) => {
+                if peer_of(&addr).is_some() && !self.bootnodes.contains(&addr) {
+                    self.bootnodes.push(addr);
+                    self.redial();
+                }
+            }
+            Command::Info(reply) => {
+                let me = *self.swarm.local_peer_id();
+                let info = NetInfo {
+                    peer_id: me,
+                    listen: self
+                        .swarm
+                        .listeners()
+                        .map(|a| a.clone().with(Protocol::P2p(me)))
+                        .collect(),
+                    peers: self.swarm.connected_peers().copied().collect(),
+                    banned: self.banned.keys().copied().collect(),
+                    head: self.head.0,
+                };
+                let _ = reply.send(info);
             }
             Command::Serve { id, response } => {
                 if let Some(channel) = self.serving.remove(&id) {
