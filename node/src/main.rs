@@ -1,10 +1,13 @@
 //! `kalgo`: the node binary. A thin shell: parses the command line and hands work to
 //! the library crates. It holds no protocol logic.
 
+mod config;
 mod devkeys;
+mod dumpvote;
 mod genesis_cmd;
 mod keyfile;
 mod makeminerkey;
+mod nodekey;
 mod run;
 mod simulate;
 
@@ -23,33 +26,40 @@ struct Cli {
     /// Default for running a node: `.kalgo`.
     #[arg(long, global = true, value_name = "D")]
     datadir: Option<PathBuf>,
+    /// Configuration file (TOML, as printed by `dumpconfig`); flags override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Propose and vote (needs --miner.stakeowner).
     #[arg(long)]
     mine: bool,
     /// The miner identity (stake owner address).
     #[arg(long = "miner.stakeowner")]
     stakeowner: Option<alloy_primitives::Address>,
-    /// P2P port (gossip not built yet: accepted, unused).
-    #[arg(long, default_value_t = 38883)]
-    port: u16,
-    /// P2P listen address (accepted, unused until gossip lands).
-    #[arg(long = "listen-addr", default_value = "0.0.0.0")]
-    listen_addr: String,
-    /// Comma-separated bootnodes (accepted, unused until gossip lands).
+    /// P2P TCP port [default: 38883; 0 picks a free port].
+    #[arg(long)]
+    port: Option<u16>,
+    /// P2P listen IP address [default: 0.0.0.0].
+    #[arg(long = "listen-addr", value_name = "IP")]
+    listen_addr: Option<std::net::IpAddr>,
+    /// Comma-separated bootnode multiaddrs, each ending in /p2p/<peer id>
+    /// (a node logs its own as "listening address=…").
     #[arg(long)]
     bootnodes: Option<String>,
-    /// Node key file (accepted, unused until gossip lands).
-    #[arg(long)]
+    /// Network identity key file [default: <datadir>/kalgo/nodekey, made on first start].
+    #[arg(long, value_name = "FILE")]
     nodekey: Option<PathBuf>,
-    /// Disable discovery (accepted).
+    /// Dial only the bootnodes (do not redial peers learned from others).
     #[arg(long)]
     nodiscover: bool,
-    /// Maximum peers (accepted).
-    #[arg(long, default_value_t = 25)]
-    maxpeers: u32,
-    /// Log level 0–5 (error … trace); RUST_LOG overrides.
-    #[arg(long, default_value_t = 3)]
-    verbosity: u8,
+    /// Maximum connected peers [default: 25].
+    #[arg(long)]
+    maxpeers: Option<u32>,
+    /// Network id; peers on another network are refused [default: 888].
+    #[arg(long)]
+    networkid: Option<u64>,
+    /// Log level 0–5 (error … trace) [default: 3]; RUST_LOG overrides.
+    #[arg(long)]
+    verbosity: Option<u8>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -84,6 +94,17 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         password: Option<PathBuf>,
     },
+    /// Print the effective configuration (defaults, `--config` file, flags) as TOML.
+    #[command(name = "dumpconfig")]
+    DumpConfig,
+    /// Print this node's journaled votes for a height (from consensus.redb; stop
+    /// the node first).
+    #[command(name = "dumpvote")]
+    DumpVote {
+        /// The height.
+        #[arg(long)]
+        height: u64,
+    },
     /// Run Ethereum GeneralStateTests JSON files (like `revme statetest`).
     Statetest {
         /// Files or folders of GeneralStateTests JSON.
@@ -95,26 +116,58 @@ enum Command {
     },
 }
 
+/// The effective configuration: defaults, then the `--config` file, then flags.
+fn node_config(cli: &Cli) -> Result<config::NodeConfig, config::ConfigError> {
+    let mut cfg = match &cli.config {
+        Some(path) => config::NodeConfig::load(path)?,
+        None => config::NodeConfig::default(),
+    };
+    cfg.apply(&config::Overrides {
+        datadir: cli.datadir.clone(),
+        verbosity: cli.verbosity,
+        mine: cli.mine,
+        stakeowner: cli.stakeowner,
+        listen_addr: cli.listen_addr,
+        port: cli.port,
+        bootnodes: cli.bootnodes.clone(),
+        nodekey: cli.nodekey.clone(),
+        nodiscover: cli.nodiscover,
+        maxpeers: cli.maxpeers,
+        networkid: cli.networkid,
+    });
+    Ok(cfg)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbosity);
+    let cfg = match node_config(&cli) {
+        Ok(cfg) => cfg,
+        Err(e) => return fail(&e),
+    };
+    init_tracing(cfg.node.verbosity);
     let Some(command) = cli.command else {
-        let opts = run::RunOptions {
-            datadir: node_datadir(cli.datadir.as_deref()),
-            mine: cli.mine,
-            stakeowner: cli.stakeowner,
-        };
-        return match run::run(&opts) {
+        return match run::run(&cfg) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
+            Err(e) => fail(&e),
         };
     };
     match command {
+        Command::DumpConfig => match cfg.to_toml() {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::DumpVote { height } => match dumpvote::dumpvote(&cfg.node.datadir, height) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
         Command::Init { genesis } => {
-            match run::init(&node_datadir(cli.datadir.as_deref()), &genesis) {
+            match run::init(&cfg.node.datadir, &genesis) {
                 Ok(msg) => {
                     println!("{msg}");
                     ExitCode::SUCCESS
@@ -177,11 +230,6 @@ fn miner_key_update(
         }
     }
     ExitCode::SUCCESS
-}
-
-/// The data directory of a running node: `--datadir`, else `.kalgo`.
-fn node_datadir(datadir: Option<&std::path::Path>) -> PathBuf {
-    datadir.map_or_else(|| PathBuf::from(".kalgo"), std::path::Path::to_path_buf)
 }
 
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {

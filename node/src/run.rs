@@ -2,7 +2,8 @@
 //!
 //! Layout under `<datadir>/kalgo/`: `chaindata.redb` (the chain store),
 //! `consensus.redb` (the consensus journal), `genesis.json` (a copy, for the chain
-//! config), `minerkeys/` (miner keys, see [`crate::devkeys`]).
+//! config), `minerkeys/` (miner keys, see [`crate::devkeys`]), `nodekey` (the
+//! network identity, see [`crate::nodekey`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,10 +14,18 @@ use ::actors::consensus::{
 use ::actors::execution::{
     block::init_genesis, genesis::Genesis, service::ExecutionService, storage::Store,
 };
+use ::actors::gossip::{
+    GossipConfig,
+    actor::{GossipActor, Routes},
+    parse_bootnodes, swarm,
+};
 use ::actors::runtime::{ConsensusActor, ExecutionActor};
 use actix::{Actor, System};
+use libp2p::{Multiaddr, multiaddr::Protocol};
+use std::time::Duration;
 
-use crate::devkeys;
+use crate::config::NodeConfig;
+use crate::{devkeys, nodekey};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +50,15 @@ pub enum RunError {
     /// Miner key.
     #[error(transparent)]
     Keys(#[from] devkeys::KeyError),
+    /// Node (network) key.
+    #[error(transparent)]
+    NodeKey(#[from] nodekey::NodeKeyError),
+    /// A setting is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The network could not start.
+    #[error("network: {0}")]
+    Network(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -71,32 +89,61 @@ pub fn init(datadir: &Path, genesis_path: &Path) -> Result<String, RunError> {
     ))
 }
 
-/// Options of a running node.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Data directory.
-    pub datadir: PathBuf,
-    /// Propose and vote.
-    pub mine: bool,
-    /// The miner identity.
-    pub stakeowner: Option<alloy_primitives::Address>,
+/// The network settings of `cfg` for a node whose chain starts at `genesis` and
+/// whose head is `head`.
+fn gossip_config(
+    cfg: &NodeConfig,
+    genesis: [u8; 32],
+    head: (u64, [u8; 32]),
+    two_lambda_ms: u64,
+) -> Result<GossipConfig, RunError> {
+    let ip = match cfg.p2p.listen_addr {
+        std::net::IpAddr::V4(a) => Protocol::Ip4(a),
+        std::net::IpAddr::V6(a) => Protocol::Ip6(a),
+    };
+    let listen = Multiaddr::empty()
+        .with(ip)
+        .with(Protocol::Tcp(cfg.p2p.port));
+    let bootnodes = parse_bootnodes(&cfg.p2p.bootnodes.join(",")).map_err(RunError::Config)?;
+    Ok(GossipConfig {
+        listen,
+        bootnodes,
+        max_peers: cfg.p2p.maxpeers,
+        network_id: cfg.p2p.networkid,
+        genesis,
+        head,
+        discover: !cfg.p2p.nodiscover,
+        // A peer one block ahead for three 2λ is more than a commit race.
+        sync_lag: Duration::from_millis(two_lambda_ms.saturating_mul(3).max(1000)),
+    })
 }
 
 /// Runs the node until SIGINT or SIGTERM.
-pub fn run(opts: &RunOptions) -> Result<(), RunError> {
-    let dir = node_dir(&opts.datadir);
+pub fn run(cfg: &NodeConfig) -> Result<(), RunError> {
+    let datadir = &cfg.node.datadir;
+    let dir = node_dir(datadir);
     let gpath = dir.join("genesis.json");
     if !gpath.exists() {
-        return Err(RunError::NotInitialised(opts.datadir.clone()));
+        return Err(RunError::NotInitialised(datadir.clone()));
     }
     let text = std::fs::read_to_string(&gpath).map_err(io(&gpath))?;
     let genesis = Genesis::from_json(&text).map_err(|e| RunError::Genesis(e.to_string()))?;
     let store =
         Store::open(&dir.join("chaindata.redb")).map_err(|e| RunError::Node(e.to_string()))?;
+    let genesis_hash = store
+        .canonical_hash(0)
+        .map_err(|e| RunError::Node(e.to_string()))?
+        .ok_or_else(|| RunError::NotInitialised(datadir.clone()))?;
     let exec = ExecutionService::new(store, genesis.config.clone())
         .map_err(|e| RunError::Node(e.to_string()))?;
     let params = params_from_config(&genesis.config);
-    let keys = match (opts.mine, opts.stakeowner) {
+    let key_path = cfg
+        .p2p
+        .nodekey
+        .clone()
+        .unwrap_or_else(|| dir.join("nodekey"));
+    let node_key = nodekey::load_or_create(&key_path)?;
+    let keys = match (cfg.miner.mine, cfg.miner.stakeowner) {
         (true, Some(owner)) => Some(devkeys::load_or_create(
             &dir,
             owner,
@@ -113,6 +160,12 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
     let (head, header) = exec.head();
     tracing::info!(head = head.number, hash = %head.hash, miners = registry.len(), mining = keys.is_some(), "starting");
     let header = header.clone();
+    let net = gossip_config(
+        cfg,
+        genesis_hash.0,
+        (head.number, head.hash.0),
+        params.two_lambda_ms,
+    )?;
     let epoch = Instant::now();
     let (core, initial) = HostCore::start(params, keys, registry, journal, header, 0)
         .map_err(|e| RunError::Node(e.to_string()))?;
@@ -124,12 +177,26 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
             .unwrap_or_else(|e| panic!("cannot build the tokio runtime: {e}"))
     });
     sys.block_on(async move {
-        let exec_addr = ExecutionActor::new(exec).start();
-        let _consensus = ConsensusActor::new(core, initial, exec_addr, epoch).start();
+        let (gossip, events) =
+            swarm::spawn(node_key, net).map_err(|e| RunError::Network(e.to_string()))?;
+        let exec_addr = ExecutionActor::new(exec)
+            .with_gossip(gossip.clone())
+            .start();
+        let consensus = ConsensusActor::new(core, initial, exec_addr.clone(), epoch)
+            .with_gossip(gossip.clone())
+            .start();
+        let routes = Routes {
+            consensus: consensus.clone().recipient(),
+            sync: consensus.recipient(),
+            txs: exec_addr.clone().recipient(),
+            blocks: exec_addr.recipient(),
+        };
+        let _gossip = GossipActor::new(gossip, events, routes).start();
         shutdown_signal().await;
         tracing::info!("shutting down");
         System::current().stop();
-    });
+        Ok::<(), RunError>(())
+    })?;
     Ok(())
 }
 
