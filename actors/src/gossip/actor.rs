@@ -152,6 +152,17 @@ impl StreamHandler<NetEvent> for GossipActor {
                     act.report(ids, res.ok());
                 }));
             }
+            NetEvent::Recent { peer, msgs } => {
+                let n = msgs.len();
+                let fut = self.routes.consensus.send(ConsensusInbound(msgs));
+                ctx.wait(fut.into_actor(self).map(move |res, _, _| match res {
+                    Ok(verdicts) => {
+                        let accepted = verdicts.iter().filter(|v| **v == Verdict::Accept).count();
+                        tracing::debug!(%peer, messages = n, accepted, "recent messages from peer");
+                    }
+                    Err(e) => tracing::error!(error = %e, "consensus mailbox"),
+                }));
+            }
             NetEvent::SyncBlocks { peer, blocks } => {
                 let fut = self.routes.sync.send(SyncBlocks(blocks));
                 ctx.wait(fut.into_actor(self).map(move |res, act, _| {

@@ -4,7 +4,11 @@
 //! - `Status` → the peer's head (number, hash) and genesis hash, so a node learns
 //!   how far behind it is;
 //! - `Blocks { from, count }` → up to `count` consecutive committed blocks from
-//!   `from`, each with its certificate, as stored.
+//!   `from`, each with its certificate, as stored;
+//! - `Recent` → the consensus messages (votes, proposals, blocks) the peer sent or
+//!   accepted most recently, so a node that reaches the network's height after
+//!   its proposal was gossiped still gets it (Kaleido's gossip loops re-send such
+//!   data to lagging peers, §5.4). They are checked like gossiped ones.
 //!
 //! Every read is bounded before it is parsed: a request is at most
 //! [`MAX_REQUEST_BYTES`], a response at most [`MAX_RESPONSE_BYTES`]; a request asks
@@ -18,12 +22,14 @@ use libp2p::StreamProtocol;
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use spec::codec::MAX_MESSAGE_BYTES;
 
-use crate::consensus::host::MAX_BLOCK_BYTES;
+use crate::consensus::host::{MAX_BLOCK_BYTES, Topic};
 
 /// The protocol name.
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/kalgo/sync/1");
 /// Largest request read.
 pub const MAX_REQUEST_BYTES: usize = 64;
+/// Most messages in a `Recent` response.
+pub const MAX_RECENT: usize = 1024;
 /// Most blocks asked for, or served, in one request.
 pub const MAX_SYNC_BLOCKS: u32 = 64;
 /// Largest response read.
@@ -35,6 +41,7 @@ pub const SOFT_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 const TAG_STATUS: u8 = 1;
 const TAG_BLOCKS: u8 = 2;
 const TAG_UNAVAILABLE: u8 = 3;
+const TAG_RECENT: u8 = 4;
 
 /// A sync request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +55,8 @@ pub enum SyncRequest {
         /// How many.
         count: u32,
     },
+    /// The peer's recent consensus messages.
+    Recent,
 }
 
 /// A peer's head as announced by a status response.
@@ -81,6 +90,33 @@ pub enum SyncResponse {
     Blocks(Vec<SyncBlock>),
     /// The server will not answer now (busy, or nothing to serve).
     Unavailable,
+    /// Answer to [`SyncRequest::Recent`]: consensus messages, newest first.
+    Recent(Vec<(Topic, Vec<u8>)>),
+}
+
+fn topic_tag(t: Topic) -> u8 {
+    match t {
+        Topic::Votes => 1,
+        Topic::Proposals => 2,
+        Topic::Blocks => 3,
+    }
+}
+
+fn tag_topic(tag: u8) -> Option<Topic> {
+    match tag {
+        1 => Some(Topic::Votes),
+        2 => Some(Topic::Proposals),
+        3 => Some(Topic::Blocks),
+        _ => None,
+    }
+}
+
+/// Largest message of a consensus topic.
+pub fn topic_max_bytes(t: Topic) -> usize {
+    match t {
+        Topic::Blocks => MAX_BLOCK_BYTES,
+        Topic::Votes | Topic::Proposals => MAX_MESSAGE_BYTES,
+    }
 }
 
 /// Why bytes are not a sync message.
@@ -155,6 +191,7 @@ impl SyncRequest {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             SyncRequest::Status => vec![TAG_STATUS],
+            SyncRequest::Recent => vec![TAG_RECENT],
             SyncRequest::Blocks { from, count } => {
                 let mut out = vec![TAG_BLOCKS];
                 out.extend_from_slice(&from.to_be_bytes());
@@ -170,6 +207,7 @@ impl SyncRequest {
         let mut r = Reader(rest);
         let req = match tag {
             TAG_STATUS => SyncRequest::Status,
+            TAG_RECENT => SyncRequest::Recent,
             TAG_BLOCKS => {
                 let from = r.u64()?;
                 let count = r.u32()?;
@@ -214,6 +252,18 @@ impl SyncResponse {
                 out
             }
             SyncResponse::Unavailable => vec![TAG_UNAVAILABLE],
+            SyncResponse::Recent(msgs) => {
+                let size: usize = msgs.iter().map(|(_, m)| 5 + m.len()).sum();
+                let mut out = Vec::with_capacity(5 + size);
+                out.push(TAG_RECENT);
+                out.extend_from_slice(&(msgs.len() as u32).to_be_bytes());
+                for (topic, m) in msgs {
+                    out.push(topic_tag(*topic));
+                    out.extend_from_slice(&(m.len() as u32).to_be_bytes());
+                    out.extend_from_slice(m);
+                }
+                out
+            }
         }
     }
 
@@ -244,6 +294,19 @@ impl SyncResponse {
                 SyncResponse::Blocks(blocks)
             }
             TAG_UNAVAILABLE => SyncResponse::Unavailable,
+            TAG_RECENT => {
+                let n = r.u32()? as usize;
+                if n > MAX_RECENT {
+                    return Err(SyncDecodeError::Bound("message count"));
+                }
+                let mut msgs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let tag = r.take(1)?[0];
+                    let topic = tag_topic(tag).ok_or(SyncDecodeError::UnknownTag(tag))?;
+                    msgs.push((topic, r.bytes(topic_max_bytes(topic), "message size")?));
+                }
+                SyncResponse::Recent(msgs)
+            }
             other => return Err(SyncDecodeError::UnknownTag(other)),
         };
         r.finish()?;
@@ -329,6 +392,7 @@ mod tests {
     fn requests_round_trip_and_bounds_hold() {
         for req in [
             SyncRequest::Status,
+            SyncRequest::Recent,
             SyncRequest::Blocks { from: 7, count: 1 },
             SyncRequest::Blocks {
                 from: u64::MAX,
@@ -380,7 +444,12 @@ mod tests {
                 certificate: vec![6],
             },
         ]);
-        for resp in [status, blocks, SyncResponse::Unavailable] {
+        let recent = SyncResponse::Recent(vec![
+            (Topic::Votes, vec![1; 40]),
+            (Topic::Blocks, vec![2; 100]),
+            (Topic::Proposals, vec![]),
+        ]);
+        for resp in [status, blocks, SyncResponse::Unavailable, recent] {
             assert_eq!(SyncResponse::decode(&resp.encode()), Ok(resp));
         }
         // A block count above the bound is rejected before any allocation.
@@ -397,6 +466,20 @@ mod tests {
         assert_eq!(
             SyncResponse::decode(&huge),
             Err(SyncDecodeError::Bound("block size"))
+        );
+        // Recent: bounded count, known topics only.
+        let mut many = vec![TAG_RECENT];
+        many.extend_from_slice(&(MAX_RECENT as u32 + 1).to_be_bytes());
+        assert_eq!(
+            SyncResponse::decode(&many),
+            Err(SyncDecodeError::Bound("message count"))
+        );
+        let mut odd = vec![TAG_RECENT];
+        odd.extend_from_slice(&1u32.to_be_bytes());
+        odd.push(9);
+        assert_eq!(
+            SyncResponse::decode(&odd),
+            Err(SyncDecodeError::UnknownTag(9))
         );
         // A length prefix past the end is truncation.
         let mut short = vec![TAG_BLOCKS];
@@ -422,7 +505,7 @@ mod tests {
                     (state >> 24) as u8
                 })
                 .collect();
-            for tag in 0..5u8 {
+            for tag in 0..6u8 {
                 let mut b = bytes.clone();
                 if let Some(first) = b.first_mut() {
                     *first = tag;

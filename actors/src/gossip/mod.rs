@@ -6,6 +6,7 @@
 //!   validation before forwarding, peer scoring, size and connection limits);
 //! - [`codec`]: the bounded sync protocol `/kalgo/sync/1`;
 //! - [`sync`]: when and from whom to catch up;
+//! - [`recent`]: recent consensus messages, re-served to peers that arrive late;
 //! - [`swarm`]: the swarm task, the owner of the network;
 //! - [`actor`]: the actix side that routes inbound traffic to consensus and
 //!   execution and their verdicts back.
@@ -25,6 +26,7 @@
 pub mod actor;
 pub mod behaviour;
 pub mod codec;
+pub mod recent;
 pub mod swarm;
 pub mod sync;
 
@@ -89,6 +91,14 @@ pub enum NetEvent {
         peer: PeerId,
         /// The blocks, in order.
         blocks: Vec<SyncBlock>,
+    },
+    /// A peer's recent consensus messages (answer to a `Recent` request): checked
+    /// like gossip, verdicts not reported.
+    Recent {
+        /// The peer.
+        peer: PeerId,
+        /// The messages.
+        msgs: Vec<(crate::consensus::host::Topic, Vec<u8>)>,
     },
     /// A peer asks for blocks: answer with [`Command::Serve`] and the same `id`.
     ServeBlocks {

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use libp2p::futures::StreamExt;
-use libp2p::gossipsub::{self, MessageAcceptance, TopicHash};
+use libp2p::gossipsub::{self, MessageAcceptance, MessageId, TopicHash};
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
@@ -20,8 +20,12 @@ use libp2p::{Multiaddr, PeerId, Swarm, identify, noise, tcp, yamux};
 use tokio::sync::mpsc;
 
 use super::behaviour::{Behaviour, BehaviourError, BehaviourEvent, GRAYLIST, protocol_version};
-use super::codec::{MAX_SYNC_BLOCKS, PeerStatus, SyncRequest, SyncResponse};
+use super::codec::{
+    MAX_RECENT, MAX_SYNC_BLOCKS, PeerStatus, SOFT_RESPONSE_BYTES, SyncRequest, SyncResponse,
+};
+use super::recent::Recent;
 use super::sync::SyncState;
+use crate::consensus::host::Topic;
 use super::{
     COMMAND_QUEUE, Command, EVENT_QUEUE, GossipConfig, GossipHandle, InboundMsg, NetEvent,
     NetInfo, NetTopic, Verdict,
@@ -35,6 +39,9 @@ pub const MAX_BATCH: usize = 512;
 pub const MAX_SERVING: usize = 8;
 /// Known peers (from identify) remembered for redialling.
 pub const MAX_KNOWN: usize = 128;
+/// Consensus messages remembered while they wait for a verdict (to keep the
+/// accepted ones in [`Recent`]).
+pub const MAX_PENDING: usize = 8192;
 const TICK: Duration = Duration::from_millis(250);
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 const REDIAL_EVERY: Duration = Duration::from_secs(3);
@@ -108,6 +115,8 @@ pub fn spawn(
         outbox: VecDeque::new(),
         consensus_batch: Vec::new(),
         tx_batch: Vec::new(),
+        recent: Recent::default(),
+        pending: HashMap::new(),
         requests: HashMap::new(),
         status_sent: HashMap::new(),
         serving: HashMap::new(),
@@ -123,6 +132,7 @@ pub fn spawn(
 enum RequestKind {
     Status,
     Blocks,
+    Recent,
 }
 
 struct Net {
@@ -140,6 +150,8 @@ struct Net {
     outbox: VecDeque<NetEvent>,
     consensus_batch: Vec<InboundMsg>,
     tx_batch: Vec<InboundMsg>,
+    recent: Recent,
+    pending: HashMap<MessageId, (Topic, Vec<u8>)>,
     requests: HashMap<OutboundRequestId, (PeerId, RequestKind)>,
     status_sent: HashMap<PeerId, Instant>,
     serving: HashMap<u64, ResponseChannel<SyncResponse>>,
@@ -193,6 +205,9 @@ impl Net {
     fn on_command(&mut self, cmd: Command) {
         match cmd {
             Command::Publish { topic, data } => {
+                if let NetTopic::Consensus(t) = topic {
+                    self.recent.push(t, data.clone());
+                }
                 let gs = &mut self.swarm.behaviour_mut().gossipsub;
                 match gs.publish(topic.topic(), data) {
                     Ok(_) => {}
@@ -205,6 +220,11 @@ impl Net {
             }
             Command::Report(verdicts) => {
                 for (id, source, verdict) in verdicts {
+                    if let Some((topic, data)) = self.pending.remove(&id)
+                        && verdict == Verdict::Accept
+                    {
+                        self.recent.push(topic, data);
+                    }
                     let acceptance = match verdict {
                         Verdict::Accept => MessageAcceptance::Accept,
                         Verdict::Ignore => MessageAcceptance::Ignore,
@@ -227,6 +247,10 @@ impl Net {
             }
             Command::SyncDone { peer, ok } => {
                 self.sync.on_done(peer, ok, Instant::now());
+                if ok && self.sync.best_peer_head() <= Some(self.sync.local() + 1) {
+                    // Caught up: the height in progress was gossiped while we synced.
+                    self.request(peer, SyncRequest::Recent, RequestKind::Recent);
+                }
                 if !ok {
                     tracing::warn!(%peer, "peer served blocks that do not verify");
                     let gs = &mut self.swarm.behaviour_mut().gossipsub;
@@ -314,14 +338,14 @@ impl Net {
         }
     }
 
+    fn request(&mut self, peer: PeerId, req: SyncRequest, kind: RequestKind) {
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, req);
+        self.requests.insert(id, (peer, kind));
+    }
+
     fn request_status(&mut self, peer: PeerId) {
         self.status_sent.insert(peer, Instant::now());
-        let id = self
-            .swarm
-            .behaviour_mut()
-            .sync
-            .send_request(&peer, SyncRequest::Status);
-        self.requests.insert(id, (peer, RequestKind::Status));
+        self.request(peer, SyncRequest::Status, RequestKind::Status);
     }
 
     fn request_blocks(&mut self) {
@@ -383,6 +407,7 @@ impl Net {
                     let peers = self.swarm.connected_peers().count();
                     tracing::info!(peer = %peer_id, peers, "peer connected");
                     self.request_status(peer_id);
+                    self.request(peer_id, SyncRequest::Recent, RequestKind::Recent);
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -429,6 +454,12 @@ impl Net {
                 );
             return;
         };
+        if let NetTopic::Consensus(t) = topic
+            && self.pending.len() < MAX_PENDING
+        {
+            self.pending
+                .insert(message_id.clone(), (t, message.data.clone()));
+        }
         let msg = InboundMsg {
             id: message_id,
             source: propagation_source,
@@ -536,6 +567,9 @@ impl Net {
                 return;
             }
             SyncRequest::Blocks { .. } => SyncResponse::Unavailable,
+            SyncRequest::Recent => {
+                SyncResponse::Recent(self.recent.snapshot(SOFT_RESPONSE_BYTES, MAX_RECENT))
+            }
         };
         let _ = self
             .swarm
@@ -555,18 +589,24 @@ impl Net {
                 self.sync.on_peer_head(peer, s.head, now);
                 self.request_blocks();
             }
-            (RequestKind::Blocks, SyncResponse::Blocks(blocks))
-                if self.sync.is_in_flight(&peer) && !blocks.is_empty() =>
-            {
+            // A late answer to a request given up on: drop it.
+            (RequestKind::Blocks, _) if !self.sync.is_in_flight(&peer) => {}
+            (RequestKind::Blocks, SyncResponse::Blocks(blocks)) if !blocks.is_empty() => {
                 self.outbox
                     .push_back(NetEvent::SyncBlocks { peer, blocks });
+            }
+            (RequestKind::Recent, SyncResponse::Recent(msgs)) => {
+                if !msgs.is_empty() {
+                    self.outbox.push_back(NetEvent::Recent { peer, msgs });
+                }
             }
             (RequestKind::Blocks, SyncResponse::Unavailable) => {
                 self.sync.on_done(peer, true, now);
             }
+            // Empty blocks or another kind of answer: the peer misbehaves.
             (RequestKind::Blocks, _) => self.sync.on_done(peer, false, now),
-            (RequestKind::Status, _) => {
-                tracing::debug!(%peer, "status request answered with something else");
+            (RequestKind::Status | RequestKind::Recent, _) => {
+                tracing::debug!(%peer, ?kind, "request answered with something else");
             }
         }
     }

@@ -112,10 +112,12 @@ impl<R: Registry + Unpin + 'static> Handler<ConsensusInbound> for ConsensusActor
         let now = self.now();
         let (verdicts, effects) = self.core.on_wire_batch(&refs, now);
         for (r, (topic, _)) in verdicts.iter().zip(&refs) {
-            if let Err(e) = r
-                && !e.is_ignore()
-            {
-                tracing::debug!(topic = topic.name(), error = %e, "rejected message");
+            match r {
+                Err(e) if !e.is_ignore() => {
+                    tracing::debug!(topic = topic.name(), error = %e, "rejected message");
+                }
+                Err(e) => tracing::trace!(topic = topic.name(), error = %e, "ignored message"),
+                Ok(()) => tracing::trace!(topic = topic.name(), "accepted message"),
             }
         }
         self.handle_effects(effects, ctx);
