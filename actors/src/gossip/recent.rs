@@ -112,7 +112,7 @@ mod tests {
         let newest = ((KEEP_VOTES + 9) as u32).to_be_bytes().to_vec();
         assert_eq!(snap[2], (Topic::Votes, newest));
         assert_eq!(r.bytes(), KEEP_VOTES * 4 + 4);
-        assert_eq!(r.snapshot(6, 10).len(), 3, "byte bound: p1, b1, one vote");
+        assert_eq!(r.snapshot(8, 10).len(), 3, "byte bound: p1, b1, one vote");
         assert_eq!(r.snapshot(usize::MAX, 5).len(), 5, "count bound");
     }
 

@@ -56,21 +56,21 @@ async fn node(cfg: GossipConfig) -> Node {
     }
 }
 
-/// Waits for the next consensus message, answering `verdict` for each one seen.
-async fn next_consensus(n: &mut Node, verdict: Verdict) -> InboundMsg {
+/// Waits for the next batch of consensus messages, answering `verdict` for each.
+async fn next_consensus(n: &mut Node, verdict: Verdict) -> Vec<InboundMsg> {
     loop {
         let ev = tokio::time::timeout(DEADLINE, n.events.recv())
             .await
             .expect("an event before the deadline")
             .expect("the task runs");
-        if let NetEvent::Consensus(mut msgs) = ev {
+        if let NetEvent::Consensus(msgs) = ev {
             let report = msgs
                 .iter()
                 .map(|m| (m.id.clone(), m.source, verdict))
                 .collect();
             n.handle.send(Command::Report(report)).expect("report");
             if !msgs.is_empty() {
-                return msgs.remove(0);
+                return msgs;
             }
         }
     }
@@ -154,15 +154,16 @@ async fn a_message_is_forwarded_only_after_it_is_accepted() {
     // Rejected by B: never reaches C. Accepted: does.
     a_handle.publish(VOTES, b"bad-1".to_vec()).expect("publish");
     a_handle.publish(VOTES, b"good-1".to_vec()).expect("publish");
-    loop {
-        let m = next_consensus(&mut c, Verdict::Accept).await;
-        if m.data.starts_with(b"probe") {
-            continue;
+    'wait: loop {
+        for m in next_consensus(&mut c, Verdict::Accept).await {
+            if m.data.starts_with(b"probe") {
+                continue;
+            }
+            assert_eq!(m.data, b"good-1", "the rejected message was forwarded");
+            assert_eq!(m.topic, VOTES);
+            assert_eq!(m.source, b_id, "C heard it from B");
+            break 'wait;
         }
-        assert_eq!(m.data, b"good-1", "the rejected message was forwarded");
-        assert_eq!(m.topic, VOTES);
-        assert_eq!(m.source, b_id, "C heard it from B");
-        break;
     }
     a_handle.publish(VOTES, b"stop".to_vec()).expect("publish");
     let _b = forwarder.await.expect("forwarder");
@@ -182,10 +183,8 @@ async fn a_peer_sending_invalid_messages_is_disconnected() {
     let a_id = a.id;
     let mut rejected = 0;
     while rejected < 3 {
-        let m = next_consensus(&mut b, Verdict::Reject).await;
-        if m.data.starts_with(b"bad") {
-            rejected += 1;
-        }
+        let msgs = next_consensus(&mut b, Verdict::Reject).await;
+        rejected += msgs.iter().filter(|m| m.data.starts_with(b"bad")).count();
     }
     wait_for(&b, |i| i.banned.contains(&a_id) && !i.peers.contains(&a_id)).await;
 }
