@@ -11,4 +11,5 @@
 //! yet: a node runs as a single miner.
 pub mod consensus;
 pub mod execution;
+pub mod fuzz_checks;
 pub mod runtime;
