@@ -256,13 +256,13 @@ pub fn run(datadir: Option<&Path>, args: &GenesisArgs) -> Result<String, Genesis
         )));
     }
     let key = keyfile::read_key_file(&path, password.as_ref().map(|p| p.as_slice()))?;
-    let chain_id = args.chain_id.unwrap_or(key.votes.chain_id());
-    if key.start != 1 || key.votes.chain_id() != chain_id || key.interval != args.interval {
+    let chain_id = args.chain_id.unwrap_or(key.keys.votes.chain_id());
+    if key.start != 1 || key.keys.votes.chain_id() != chain_id || key.interval != args.interval {
         return Err(GenesisCmdError::Usage(format!(
             "{}: key has start {}, chain id {}, interval {}; genesis needs start 1, chain id {chain_id}, interval {}",
             path.display(),
             key.start,
-            key.votes.chain_id(),
+            key.keys.votes.chain_id(),
             key.interval,
             args.interval
         )));

@@ -111,8 +111,8 @@ pub fn registration_of(k: &MinerKeyFile) -> Registration {
         start: k.start,
         lifespan: u32::try_from(k.lifespan).unwrap_or(u32::MAX),
         coinbase: k.coinbase.0.0,
-        vrf_pk: k.vrf.vrf_public(),
-        vote_pk: k.votes.master_public(),
+        vrf_pk: k.keys.vrf.vrf_public(),
+        vote_pk: k.keys.votes.master_public(),
     }
 }
 
@@ -229,8 +229,7 @@ pub fn run(datadir: &Path, args: &MakeMinerKeyArgs) -> Result<String, (String, M
         key_end: end,
         lifespan: args.lifespan,
         interval: args.interval,
-        vrf: keys.vrf,
-        votes: keys.votes,
+        keys,
     };
     let bytes = file.encode(pw).map_err(|e| fail(e.into()))?;
     keyfile::write_atomic(&path, &bytes, false).map_err(|e| fail(e.into()))?;
