@@ -18,8 +18,8 @@ use chacha20poly1305::{
 use rand_core::{OsRng, RngCore};
 use spec::auth::RealMinerKeys;
 use spec::crypto::CryptoError;
-use spec::types::MinerId;
 use spec::crypto::real::{FsKeySet, SchnorrkelVrfKey};
+use spec::types::MinerId;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;

@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use actors::consensus::keys::{KeySource, KeySourceError, matches};
 use alloy_primitives::Address;
 use spec::auth::{MinerRecord, RealMinerKeys};
-use spec::crypto::VoteSigner;
 use spec::params::Params;
 use spec::types::{Height, MinerId};
 use zeroize::Zeroizing;
@@ -45,7 +44,9 @@ pub enum KeyRingError {
         datadir: PathBuf,
     },
     /// Every key of the owner ends at or before the head.
-    #[error("--mine: every miner key of {owner} has expired (the chain is at height {head}); make one for a later start")]
+    #[error(
+        "--mine: every miner key of {owner} has expired (the chain is at height {head}); make one for a later start"
+    )]
     Expired {
         /// The stake owner.
         owner: String,
@@ -289,7 +290,7 @@ impl KeySource for KeyRing {
 mod tests {
     use super::*;
     use rand_core::SeedableRng;
-    use spec::crypto::{CryptoError, SignedMessage};
+    use spec::crypto::{CryptoError, SignedMessage, VoteSigner};
     use spec::types::{Step, Value};
 
     const CHAIN: ChainKeyParams = ChainKeyParams {
@@ -383,8 +384,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let first = make(dir.path(), 1, 1, None);
         let rec0 = record_of(&first, None);
-        let mut ring = KeyRing::open(dir.path(), owner(), None, CHAIN, 0)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut ring =
+            KeyRing::open(dir.path(), owner(), None, CHAIN, 0).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ring.summary(), vec![(1, 200, 0)]);
         // The next interval's key is made while the node runs: picked up on advance.
         let second = make(dir.path(), 100, 2, None);

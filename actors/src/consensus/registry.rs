@@ -46,7 +46,9 @@ pub enum RegistryError {
     },
     /// The miners' total stake read from the state differs from the total the
     /// sampled block's header commits to (`total_balance_of_miners`).
-    #[error("registry of height {height}: total stake {read} differs from header {sample}'s {header}")]
+    #[error(
+        "registry of height {height}: total stake {read} differs from header {sample}'s {header}"
+    )]
     TotalMismatch {
         /// The height asked for.
         height: Height,

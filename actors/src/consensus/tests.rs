@@ -377,10 +377,16 @@ fn registry_reads_the_sampled_past_state_not_the_head() {
         totals.push(snap.total_stake);
     }
     totals.dedup();
-    assert_eq!(totals.len(), head.number as usize, "stake grows every block");
+    assert_eq!(
+        totals.len(),
+        head.number as usize,
+        "stake grows every block"
+    );
     // The committee of the next height is the one the host uses; the head's flat
     // tables and its tries agree.
-    let next = registry.committee(head.number + 1, head_header).expect("committee");
+    let next = registry
+        .committee(head.number + 1, head_header)
+        .expect("committee");
     assert_eq!(next.seed, head_header.seed.0);
     let state = n0.store.state().expect("state");
     let flat = registry_snapshot(&state, 9, INTERVAL).expect("flat");

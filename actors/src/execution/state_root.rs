@@ -300,10 +300,7 @@ impl<'a, S: StateReader + ?Sized> StateAt<'a, S> {
             return Ok(U256::ZERO);
         };
         let trie = open(&self.db, account.storage_root)?;
-        let Some(rlp) = trie
-            .get(slot_key(slot).as_slice())
-            .map_err(trie_error)?
-        else {
+        let Some(rlp) = trie.get(slot_key(slot).as_slice()).map_err(trie_error)? else {
             return Ok(U256::ZERO);
         };
         alloy_rlp::Decodable::decode(&mut rlp.as_slice())

@@ -72,7 +72,10 @@ impl<S: StateReader + ?Sized> RegistryState for StateAt<'_, S> {
         self.storage(address, slot)
     }
     fn balance(&self, address: &Address) -> Result<U256, StorageError> {
-        Ok(self.account(address)?.map(|a| a.balance).unwrap_or_default())
+        Ok(self
+            .account(address)?
+            .map(|a| a.balance)
+            .unwrap_or_default())
     }
 }
 
