@@ -203,6 +203,34 @@ fn single_miner_blocks_every_second_and_resumes_after_kill() {
     let now = std::fs::read(&key_file).expect("read key file");
     let old_secret = &fresh[VOTES_AT + 60..VOTES_AT + 92];
     assert!(!now.windows(32).any(|w| w == old_secret));
+
+    // makeminerkey on this initialised datadir refuses a start already passed, in
+    // one line, and accepts the next interval's key.
+    let late = Command::new(&bin)
+        .arg("--datadir")
+        .arg(dir.path())
+        .args(["makeminerkey", "--miner.stakeowner", OWNER])
+        .args(["--minerkey.start", "5", "--minerkey.interval", "1000"])
+        .output()
+        .expect("run kalgo");
+    let err = String::from_utf8_lossy(&late.stderr);
+    assert!(!late.status.success());
+    assert!(err.contains("is not after the chain head"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let next_interval = [
+        "makeminerkey",
+        "--miner.stakeowner",
+        OWNER,
+        "--minerkey.start",
+        "1000",
+        "--minerkey.interval",
+        "1000",
+        "--minerkey.lifespan",
+        "5",
+        "--chainid",
+        "4242",
+    ];
+    run_ok(&bin, dir.path(), &next_interval);
     eprintln!(
         "key file: {} -> {} bytes, first sub-key offset {}",
         fresh.len(),
