@@ -19,7 +19,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use actors::consensus::keys::{KeySource, KeySourceError, matches};
+use actors::consensus::keys::{KeySource, KeySourceError, can_sign, matches};
 use alloy_primitives::Address;
 use spec::auth::{MinerRecord, RealMinerKeys};
 use spec::params::Params;
@@ -281,6 +281,7 @@ impl KeySource for KeyRing {
             .iter()
             .map(|l| &l.file)
             .filter(|f| f.start <= height && height < f.key_end)
+            .filter(|f| can_sign(&f.keys, height, f.lifespan))
             .map(|f| &f.keys)
             .find(|k| matches(k, record))
     }
@@ -401,6 +402,8 @@ mod tests {
         let k1 = ring.keys_for(100, &rec1).map(|k| k.votes.master_public());
         assert_eq!(k1, Some(rec1.vote_master_pk));
         assert!(ring.keys_for(100, &rec0).is_some());
+        // A height whose sub-key is already erased (offset 5 < 9) gets no key.
+        assert!(ring.keys_for(57, &rec0).is_none());
         // Past sub-keys are gone from the file read back, and cannot sign.
         let back = keyfile::read_key_file(&first, None).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.keys.votes.first_offset(), 9);

@@ -742,7 +742,7 @@ impl<R: Registry> HostCore<R> {
             None => tracing::debug!(height, "not a registered miner at this height"),
             Some(_) if self.signing_keys(height).is_none() => tracing::warn!(
                 height,
-                "registered miner, but no loaded key matches the registration in force"
+                "registered miner, but no loaded key of the registration in force can sign here"
             ),
             Some(_) => {}
         }

@@ -23,14 +23,22 @@ pub trait KeySource: Send {
     /// memory and from any file, and drop keys that can no longer sign.
     fn advance(&mut self, head: Height) -> Result<(), KeySourceError>;
 
-    /// The keys that can sign at `height` and whose public keys are `record`'s
-    /// (the registration in force there), if this miner holds them.
+    /// The keys that can sign at `height` (their sub-key for it is still there)
+    /// and whose public keys are `record`'s (the registration in force there), if
+    /// this miner holds them.
     fn keys_for(&self, height: Height, record: &MinerRecord) -> Option<&RealMinerKeys>;
 }
 
 /// Whether `keys` are the keys registered as `record`.
 pub fn matches(keys: &RealMinerKeys, record: &MinerRecord) -> bool {
     keys.vrf.vrf_public() == record.vrf_pk && keys.votes.master_public() == record.vote_master_pk
+}
+
+/// Whether `keys` still hold the sub-key of `height` (`height / lifespan`).
+pub fn can_sign(keys: &RealMinerKeys, height: Height, lifespan: u64) -> bool {
+    height
+        .checked_div(lifespan)
+        .is_some_and(|o| keys.votes.first_offset() <= o && o < keys.votes.end_offset())
 }
 
 /// Keys held in memory only (tests, tools): one key set, erased as heads advance.
@@ -63,7 +71,8 @@ impl KeySource for MemoryKeys {
         Ok(())
     }
 
-    fn keys_for(&self, _height: Height, record: &MinerRecord) -> Option<&RealMinerKeys> {
-        matches(&self.keys, record).then_some(&self.keys)
+    fn keys_for(&self, height: Height, record: &MinerRecord) -> Option<&RealMinerKeys> {
+        (matches(&self.keys, record) && can_sign(&self.keys, height, self.lifespan))
+            .then_some(&self.keys)
     }
 }
