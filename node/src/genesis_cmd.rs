@@ -303,6 +303,8 @@ fn validators(n: u32, args: &GenesisArgs) -> Result<String, GenesisCmdError> {
         .ok_or_else(|| GenesisCmdError::Usage("--validators needs --out DIR".into()))?;
     let chain_id = args.chain_id.unwrap_or(1337);
     std::fs::create_dir_all(dir).map_err(|e| GenesisCmdError::Io(dir.to_path_buf(), e))?;
+    // Absolute paths in start.sh: it runs from any directory.
+    let dir = &std::fs::canonicalize(dir).map_err(|e| GenesisCmdError::Io(dir.to_path_buf(), e))?;
     let mut keys = Vec::new();
     let mut script =
         String::from("#!/bin/sh\n# kalgo local network: one data directory per node\nset -e\n");
