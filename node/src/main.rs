@@ -1,9 +1,9 @@
 //! `kalgo`: the node binary. A thin shell: parses the command line and hands work to
 //! the library crates. It holds no protocol logic.
 
-mod devkeys;
 mod genesis_cmd;
 mod keyfile;
+mod keyring;
 mod makeminerkey;
 mod run;
 mod simulate;
@@ -26,9 +26,13 @@ struct Cli {
     /// Propose and vote (needs --miner.stakeowner).
     #[arg(long)]
     mine: bool,
-    /// The miner identity (stake owner address).
+    /// The miner identity (stake owner address); its key files in
+    /// D/kalgo/minerkeys (from `makeminerkey`) are used.
     #[arg(long = "miner.stakeowner")]
     stakeowner: Option<alloy_primitives::Address>,
+    /// File whose first line is the password of encrypted miner key files.
+    #[arg(long, value_name = "FILE")]
+    password: Option<PathBuf>,
     /// P2P port (gossip not built yet: accepted, unused).
     #[arg(long, default_value_t = 38883)]
     port: u16,
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
             datadir: node_datadir(cli.datadir.as_deref()),
             mine: cli.mine,
             stakeowner: cli.stakeowner,
+            password: cli.password,
         };
         return match run::run(&opts) {
             Ok(()) => ExitCode::SUCCESS,
