@@ -57,6 +57,9 @@ pub struct MinerSection {
     /// The miner identity (stake owner).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stakeowner: Option<Address>,
+    /// File whose first line is the password of encrypted miner key files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<PathBuf>,
 }
 
 /// `[p2p]`.
@@ -119,6 +122,8 @@ pub struct Overrides {
     pub mine: bool,
     /// `--miner.stakeowner`.
     pub stakeowner: Option<Address>,
+    /// `--password`.
+    pub password: Option<PathBuf>,
     /// `--listen-addr`.
     pub listen_addr: Option<IpAddr>,
     /// `--port`.
@@ -164,6 +169,9 @@ impl NodeConfig {
         self.miner.mine |= o.mine;
         if o.stakeowner.is_some() {
             self.miner.stakeowner = o.stakeowner;
+        }
+        if o.password.is_some() {
+            self.miner.password = o.password.clone();
         }
         if let Some(a) = o.listen_addr {
             self.p2p.listen_addr = a;

@@ -2,10 +2,11 @@
 //! the library crates. It holds no protocol logic.
 
 mod config;
-mod devkeys;
 mod dumpvote;
 mod genesis_cmd;
 mod keyfile;
+mod keyring;
+mod loadtest;
 mod makeminerkey;
 mod nodekey;
 mod run;
@@ -32,9 +33,13 @@ struct Cli {
     /// Propose and vote (needs --miner.stakeowner).
     #[arg(long)]
     mine: bool,
-    /// The miner identity (stake owner address).
+    /// The miner identity (stake owner address); its key files in
+    /// D/kalgo/minerkeys (from `makeminerkey`) are used.
     #[arg(long = "miner.stakeowner")]
     stakeowner: Option<alloy_primitives::Address>,
+    /// File whose first line is the password of encrypted miner key files.
+    #[arg(long, value_name = "FILE")]
+    password: Option<PathBuf>,
     /// P2P TCP port [default: 38883; 0 picks a free port].
     #[arg(long)]
     port: Option<u16>,
@@ -76,6 +81,10 @@ enum Command {
     /// Run N in-process nodes of the BA* machine over a simulated network (seeded,
     /// deterministic) and report what they committed.
     Simulate(simulate::SimulateArgs),
+    /// Drive a JSON-RPC endpoint with signed transfers from many senders and report
+    /// submitted/s, confirmed/s and confirmation latency (p50/p90/p99).
+    #[command(name = "loadtest")]
+    LoadTest(loadtest::LoadTestArgs),
     /// Generate a miner key: VRF and forward-secure vote keys, the key file, and the
     /// `MinerKey` calldata for the miner contract (Kaleido's `makeminerkey`).
     #[command(name = "makeminerkey")]
@@ -127,6 +136,7 @@ fn node_config(cli: &Cli) -> Result<config::NodeConfig, config::ConfigError> {
         verbosity: cli.verbosity,
         mine: cli.mine,
         stakeowner: cli.stakeowner,
+        password: cli.password.clone(),
         listen_addr: cli.listen_addr,
         port: cli.port,
         bootnodes: cli.bootnodes.clone(),
@@ -183,6 +193,16 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Simulate(args) => simulate::run(&args),
+        Command::LoadTest(args) => match loadtest::run(&args) {
+            Ok(report) => {
+                println!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Statetest { paths, forks } => statetest(&paths, forks),
         Command::MinerKeyUpdate { height, password } => {
             miner_key_update(cli.datadir.as_deref(), height, password.as_deref())

@@ -2,14 +2,16 @@
 //!
 //! Layout under `<datadir>/kalgo/`: `chaindata.redb` (the chain store),
 //! `consensus.redb` (the consensus journal), `genesis.json` (a copy, for the chain
-//! config), `minerkeys/` (miner keys, see [`crate::devkeys`]), `nodekey` (the
-//! network identity, see [`crate::nodekey`]).
+//! config), `minerkeys/` (miner key files, [`crate::keyfile`]; the running miner's
+//! keys are a [`crate::keyring::KeyRing`]), `nodekey` (the network identity, see
+//! [`crate::nodekey`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ::actors::consensus::{
-    host::HostCore, journal::JournalStore, params_from_config, registry::GenesisRegistry,
+    host::HostCore, journal::JournalStore, keys::KeySource, params_from_config,
+    registry::StoreRegistry,
 };
 use ::actors::execution::{
     block::init_genesis, genesis::Genesis, service::ExecutionService, storage::Store,
@@ -25,7 +27,9 @@ use libp2p::{Multiaddr, multiaddr::Protocol};
 use std::time::Duration;
 
 use crate::config::NodeConfig;
-use crate::{devkeys, nodekey};
+use crate::keyring::{ChainKeyParams, KeyRing, KeyRingError};
+use crate::makeminerkey::read_password;
+use crate::nodekey;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +51,12 @@ pub enum RunError {
     /// Store, execution or consensus failure.
     #[error("{0}")]
     Node(String),
-    /// Miner key.
+    /// Miner keys.
     #[error(transparent)]
-    Keys(#[from] devkeys::KeyError),
+    Keys(#[from] KeyRingError),
+    /// The password file.
+    #[error("{0}")]
+    Password(String),
     /// Node (network) key.
     #[error(transparent)]
     NodeKey(#[from] nodekey::NodeKeyError),
@@ -134,31 +141,47 @@ pub fn run(cfg: &NodeConfig) -> Result<(), RunError> {
         .canonical_hash(0)
         .map_err(|e| RunError::Node(e.to_string()))?
         .ok_or_else(|| RunError::NotInitialised(datadir.clone()))?;
+    // The registry reads committees from the committed chain through its own
+    // handle on the store the execution actor writes.
+    let registry = StoreRegistry::new(
+        store.clone(),
+        genesis.config.miner_contract().map_or(0, |m| m.interval),
+        genesis.config.stake_lookback(),
+    );
     let exec = ExecutionService::new(store, genesis.config.clone())
         .map_err(|e| RunError::Node(e.to_string()))?;
     let params = params_from_config(&genesis.config);
+    let (head, header) = exec.head();
     let key_path = cfg
         .p2p
         .nodekey
         .clone()
         .unwrap_or_else(|| dir.join("nodekey"));
     let node_key = nodekey::load_or_create(&key_path)?;
-    let keys = match (cfg.miner.mine, cfg.miner.stakeowner) {
-        (true, Some(owner)) => Some(devkeys::load_or_create(
-            &dir,
-            owner,
-            params.chain_id,
-            params.lifespan,
-        )?),
+    let keys: Option<Box<dyn KeySource>> = match (cfg.miner.mine, cfg.miner.stakeowner) {
+        (true, Some(owner)) => {
+            let password = cfg
+                .miner
+                .password
+                .as_deref()
+                .map(read_password)
+                .transpose()
+                .map_err(|e| RunError::Password(e.to_string()))?;
+            let ring = KeyRing::open(
+                datadir,
+                owner,
+                password,
+                ChainKeyParams::from(&params),
+                head.number,
+            )?;
+            Some(Box::new(ring))
+        }
         (true, None) => return Err(RunError::Node("--mine needs --miner.stakeowner".into())),
         (false, _) => None,
     };
-    let pubkeys = devkeys::public_keys(&dir)?;
-    let registry = GenesisRegistry::new(&genesis, &pubkeys);
     let journal = JournalStore::open(&dir.join("consensus.redb"))
         .map_err(|e| RunError::Node(e.to_string()))?;
-    let (head, header) = exec.head();
-    tracing::info!(head = head.number, hash = %head.hash, miners = registry.len(), mining = keys.is_some(), "starting");
+    tracing::info!(head = head.number, hash = %head.hash, mining = keys.is_some(), "starting");
     let header = header.clone();
     let net = gossip_config(
         cfg,

@@ -154,9 +154,12 @@ fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
     key
 }
 
-/// A redb-backed chain store.
+/// A redb-backed chain store. Clones share the one open database (redb allows one
+/// writer and any number of concurrent readers): the execution resource writes
+/// through its handle, readers such as the consensus registry read through theirs.
+#[derive(Clone)]
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
     nodes: Arc<NodeCache>,
 }
 
@@ -225,7 +228,7 @@ impl Store {
         tx.open_table(META)?;
         tx.commit()?;
         Ok(Self {
-            db,
+            db: Arc::new(db),
             nodes: Arc::new(NodeCache::default()),
         })
     }
