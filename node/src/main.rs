@@ -3,6 +3,7 @@
 
 mod config;
 mod dumpvote;
+mod fuzzpeer;
 mod genesis_cmd;
 mod keyfile;
 mod keyring;
@@ -103,6 +104,10 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         password: Option<PathBuf>,
     },
+    /// A hostile peer for tests: joins through --bootnodes and publishes
+    /// far-future, forged and random messages (the datadir must hold the genesis).
+    #[command(name = "fuzzpeer", hide = true)]
+    FuzzPeer(fuzzpeer::FuzzPeerArgs),
     /// Print the effective configuration (defaults, `--config` file, flags) as TOML.
     #[command(name = "dumpconfig")]
     DumpConfig,
@@ -162,6 +167,13 @@ fn main() -> ExitCode {
         };
     };
     match command {
+        Command::FuzzPeer(args) => match fuzzpeer::run(&cfg, &args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
         Command::DumpConfig => match cfg.to_toml() {
             Ok(text) => {
                 print!("{text}");

@@ -175,6 +175,8 @@ pub struct NetInfo {
     pub banned: Vec<PeerId>,
     /// This node's head as last announced.
     pub head: u64,
+    /// The highest head a connected peer announced.
+    pub best_peer_head: Option<u64>,
 }
 
 /// Why a command was not queued.
@@ -213,6 +215,12 @@ impl GossipHandle {
             mpsc::error::TrySendError::Full(_) => GossipError::Full,
             mpsc::error::TrySendError::Closed(_) => GossipError::Closed,
         })
+    }
+
+    /// Queues a command, waiting for room (for callers outside the actors, which
+    /// must never wait on the network).
+    pub async fn send_wait(&self, cmd: Command) -> Result<(), GossipError> {
+        self.tx.send(cmd).await.map_err(|_| GossipError::Closed)
     }
 
     /// Publishes `data` on `topic`.

@@ -277,6 +277,7 @@ impl Net {
                     peers: self.swarm.connected_peers().copied().collect(),
                     banned: self.banned.keys().copied().collect(),
                     head: self.head.0,
+                    best_peer_head: self.sync.best_peer_head(),
                 };
                 let _ = reply.send(info);
             }
