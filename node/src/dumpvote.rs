@@ -18,7 +18,9 @@ pub enum DumpVoteError {
     #[error("{0}")]
     Journal(String),
     /// The journal holds another height.
-    #[error("no votes journaled for height {wanted}: the journal holds height {held} (only the height in progress is kept)")]
+    #[error(
+        "no votes journaled for height {wanted}: the journal holds height {held} (only the height in progress is kept)"
+    )]
     OtherHeight {
         /// Asked for.
         wanted: u64,

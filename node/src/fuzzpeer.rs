@@ -13,9 +13,9 @@
 
 use std::time::{Duration, Instant};
 
-use actors::gossip::{Command, GossipConfig, NetTopic, parse_bootnodes, swarm};
 use actors::consensus::host::Topic;
 use actors::execution::storage::Store;
+use actors::gossip::{Command, GossipConfig, NetTopic, parse_bootnodes, swarm};
 use clap::Args;
 use libp2p::identity::Keypair;
 use spec::codec::{Credential, FsSignature, ProposalMsg, VoteMsg, WireMessage};

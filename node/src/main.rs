@@ -188,18 +188,16 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-        Command::Init { genesis } => {
-            match run::init(&cfg.node.datadir, &genesis) {
-                Ok(msg) => {
-                    println!("{msg}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
+        Command::Init { genesis } => match run::init(&cfg.node.datadir, &genesis) {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Version => {
             println!("kalgo {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

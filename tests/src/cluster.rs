@@ -244,7 +244,12 @@ impl Network {
         let out = Command::new(&bin)
             .args(["genesis", "--validators", &n.to_string(), "--out"])
             .arg(&dir)
-            .args(["--committee", "fixed", "--twolambda", &two_lambda_ms.to_string()])
+            .args([
+                "--committee",
+                "fixed",
+                "--twolambda",
+                &two_lambda_ms.to_string(),
+            ])
             .output()
             .expect("kalgo genesis");
         assert!(
@@ -331,8 +336,10 @@ impl Network {
 /// Asserts that every node committed the same hash at every height it committed
 /// that another node committed too; returns how many heights were compared.
 pub fn assert_same_chain(nodes: &[&Node]) -> usize {
-    let all: Vec<(String, BTreeMap<u64, Commit>)> =
-        nodes.iter().map(|n| (n.name.clone(), n.commits())).collect();
+    let all: Vec<(String, BTreeMap<u64, Commit>)> = nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.commits()))
+        .collect();
     let mut compared = std::collections::BTreeSet::new();
     for (a_name, a) in &all {
         for (b_name, b) in &all {

@@ -39,7 +39,10 @@ fn follower_syncs_then_follows(start_at: u64, follow: u64) {
     let synced = commits.values().filter(|c| c.how == "sync").count() as u64;
     let live = commits.values().filter(|c| c.how == "consensus").count();
     assert!(synced >= start_at, "synced only {synced} blocks");
-    assert!(live > 0, "the follower never followed by gossip: {commits:?}");
+    assert!(
+        live > 0,
+        "the follower never followed by gossip: {commits:?}"
+    );
     for n in nodes.iter_mut() {
         n.wait_height(goal, Duration::from_secs(60));
     }

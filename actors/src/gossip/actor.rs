@@ -10,9 +10,9 @@
 //! (the swarm task bounds them).
 
 use actix::prelude::*;
+use libp2p::PeerId;
 use libp2p::futures::stream;
 use libp2p::gossipsub::MessageId;
-use libp2p::PeerId;
 use tokio::sync::mpsc;
 
 use super::codec::{SyncBlock, SyncResponse};
@@ -94,7 +94,13 @@ impl GossipActor {
         let report = ids
             .into_iter()
             .enumerate()
-            .map(|(i, (id, peer))| (id, peer, verdicts.get(i).copied().unwrap_or(Verdict::Ignore)))
+            .map(|(i, (id, peer))| {
+                (
+                    id,
+                    peer,
+                    verdicts.get(i).copied().unwrap_or(Verdict::Ignore),
+                )
+            })
             .collect();
         self.send(Command::Report(report));
     }
@@ -106,9 +112,10 @@ impl Actor for GossipActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(crate::runtime::MAILBOX);
         if let Some(rx) = self.events.take() {
-            let events = stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|ev| (ev, rx))
-            });
+            let events = stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|ev| (ev, rx)) },
+            );
             ctx.add_stream(events);
         }
     }

@@ -106,7 +106,11 @@ mod tests {
         r.push(Topic::Proposals, b"p1".to_vec());
         r.push(Topic::Blocks, b"b1".to_vec());
         let snap = r.snapshot(usize::MAX, usize::MAX);
-        assert_eq!(snap.len(), KEEP_VOTES + 2, "duplicates kept once, votes capped");
+        assert_eq!(
+            snap.len(),
+            KEEP_VOTES + 2,
+            "duplicates kept once, votes capped"
+        );
         assert_eq!(snap[0], (Topic::Proposals, b"p1".to_vec()));
         assert_eq!(snap[1], (Topic::Blocks, b"b1".to_vec()));
         let newest = ((KEEP_VOTES + 9) as u32).to_be_bytes().to_vec();

@@ -25,11 +25,11 @@ use super::codec::{
 };
 use super::recent::Recent;
 use super::sync::SyncState;
-use crate::consensus::host::Topic;
 use super::{
-    COMMAND_QUEUE, Command, EVENT_QUEUE, GossipConfig, GossipHandle, InboundMsg, NetEvent,
-    NetInfo, NetTopic, Verdict,
+    COMMAND_QUEUE, Command, EVENT_QUEUE, GossipConfig, GossipHandle, InboundMsg, NetEvent, NetInfo,
+    NetTopic, Verdict,
 };
+use crate::consensus::host::Topic;
 
 /// Events waiting for the event channel before the swarm stops being polled.
 pub const OUTBOX: usize = 4;
@@ -413,15 +413,13 @@ impl Net {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
             } => {
-                if num_established == 0 {
-                    let peers = self.swarm.connected_peers().count();
-                    tracing::info!(peer = %peer_id, peers, "peer disconnected");
-                    self.sync.on_disconnected(&peer_id);
-                    self.status_sent.remove(&peer_id);
-                }
+                let peers = self.swarm.connected_peers().count();
+                tracing::info!(peer = %peer_id, peers, "peer disconnected");
+                self.sync.on_disconnected(&peer_id);
+                self.status_sent.remove(&peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.on_gossip(e),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.on_identify(e),
@@ -490,7 +488,8 @@ impl Net {
             return;
         }
         let dialable = info.listen_addrs.into_iter().find(|a| {
-            a.iter().any(|p| matches!(p, Protocol::Tcp(port) if port != 0))
+            a.iter()
+                .any(|p| matches!(p, Protocol::Tcp(port) if port != 0))
                 && !a.iter().any(|p| match p {
                     Protocol::Ip4(ip) => ip.is_unspecified(),
                     Protocol::Ip6(ip) => ip.is_unspecified(),
@@ -593,8 +592,7 @@ impl Net {
             // A late answer to a request given up on: drop it.
             (RequestKind::Blocks, _) if !self.sync.is_in_flight(&peer) => {}
             (RequestKind::Blocks, SyncResponse::Blocks(blocks)) if !blocks.is_empty() => {
-                self.outbox
-                    .push_back(NetEvent::SyncBlocks { peer, blocks });
+                self.outbox.push_back(NetEvent::SyncBlocks { peer, blocks });
             }
             (RequestKind::Recent, SyncResponse::Recent(msgs)) => {
                 if !msgs.is_empty() {

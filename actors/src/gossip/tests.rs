@@ -153,7 +153,9 @@ async fn a_message_is_forwarded_only_after_it_is_accepted() {
     probe_until_received(&a_handle, &mut c, Verdict::Accept).await;
     // Rejected by B: never reaches C. Accepted: does.
     a_handle.publish(VOTES, b"bad-1".to_vec()).expect("publish");
-    a_handle.publish(VOTES, b"good-1".to_vec()).expect("publish");
+    a_handle
+        .publish(VOTES, b"good-1".to_vec())
+        .expect("publish");
     'wait: loop {
         for m in next_consensus(&mut c, Verdict::Accept).await {
             if m.data.starts_with(b"probe") {

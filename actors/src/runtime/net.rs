@@ -64,25 +64,26 @@ impl Handler<RemoteTxs> for ExecutionActor {
 impl Handler<ReadBlocks> for ExecutionActor {
     type Result = MessageResult<ReadBlocks>;
     fn handle(&mut self, msg: ReadBlocks, _: &mut Self::Context) -> Self::Result {
-        let response = match self
-            .svc
-            .blocks_with_certificates(msg.from, msg.count, SOFT_RESPONSE_BYTES)
-        {
-            Ok(blocks) if !blocks.is_empty() => SyncResponse::Blocks(
-                blocks
-                    .into_iter()
-                    .map(|b| SyncBlock {
-                        block: encode_block_parts(&b.header, &b.body),
-                        certificate: b.certificate,
-                    })
-                    .collect(),
-            ),
-            Ok(_) => SyncResponse::Unavailable,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read blocks for a peer");
-                SyncResponse::Unavailable
-            }
-        };
+        let response =
+            match self
+                .svc
+                .blocks_with_certificates(msg.from, msg.count, SOFT_RESPONSE_BYTES)
+            {
+                Ok(blocks) if !blocks.is_empty() => SyncResponse::Blocks(
+                    blocks
+                        .into_iter()
+                        .map(|b| SyncBlock {
+                            block: encode_block_parts(&b.header, &b.body),
+                            certificate: b.certificate,
+                        })
+                        .collect(),
+                ),
+                Ok(_) => SyncResponse::Unavailable,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read blocks for a peer");
+                    SyncResponse::Unavailable
+                }
+            };
         MessageResult(response)
     }
 }
