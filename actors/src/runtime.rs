@@ -196,6 +196,13 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
                         .into_actor(self)
                         .map(move |res, act, ctx| match res {
                             Ok(Ok(block)) => {
+                                tracing::debug!(
+                                    height,
+                                    round,
+                                    hash = %block.header.hash(),
+                                    txs = block.transactions.len(),
+                                    "built block"
+                                );
                                 let now = act.now();
                                 let r = act.core.on_built(height, round, block, now);
                                 act.after(r, ctx);
