@@ -416,7 +416,12 @@ fn synced_blocks_verify_against_the_parent_committee_and_forgeries_are_refused()
     assert_eq!(served.len(), 3);
     let blocks: Vec<(Vec<u8>, Vec<u8>)> = served
         .iter()
-        .map(|b| (encode_block_parts(&b.header, &b.body), b.certificate.clone()))
+        .map(|b| {
+            (
+                encode_block_parts(&b.header, &b.body),
+                b.certificate.clone(),
+            )
+        })
         .collect();
 
     let dir = tempfile::tempdir().expect("tempdir");

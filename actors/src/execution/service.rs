@@ -166,6 +166,11 @@ impl ExecutionService {
         Ok(out)
     }
 
+    /// Whether the pool holds the transaction `hash`.
+    pub fn pool_contains(&self, hash: &B256) -> bool {
+        self.pool.contains(hash)
+    }
+
     /// Admits a raw transaction into the pool; returns its hash.
     pub fn add_raw_tx(&mut self, raw: &[u8]) -> Result<B256, ServiceError> {
         let state = self.store.state()?;

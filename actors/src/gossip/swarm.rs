@@ -453,9 +453,12 @@ impl Net {
                 );
             return;
         };
-        if let NetTopic::Consensus(t) = topic
-            && self.pending.len() < MAX_PENDING
-        {
+        if let NetTopic::Consensus(t) = topic {
+            if self.pending.len() >= MAX_PENDING {
+                // Verdicts that never came (a dropped report): start afresh.
+                tracing::debug!("forgetting unanswered gossip messages");
+                self.pending.clear();
+            }
             self.pending
                 .insert(message_id.clone(), (t, message.data.clone()));
         }

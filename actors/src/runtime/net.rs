@@ -106,6 +106,18 @@ impl Handler<SubmitTx> for ExecutionActor {
     }
 }
 
+/// Whether the pool holds a transaction.
+#[derive(Message, Debug)]
+#[rtype(result = "bool")]
+pub struct PoolHas(pub B256);
+
+impl Handler<PoolHas> for ExecutionActor {
+    type Result = bool;
+    fn handle(&mut self, msg: PoolHas, _: &mut Self::Context) -> bool {
+        self.svc.pool_contains(&msg.0)
+    }
+}
+
 impl<R: Registry + Unpin + 'static> Handler<ConsensusInbound> for ConsensusActor<R> {
     type Result = MessageResult<ConsensusInbound>;
     fn handle(&mut self, msg: ConsensusInbound, ctx: &mut Self::Context) -> Self::Result {
@@ -202,3 +214,6 @@ impl<R: Registry + Unpin + 'static> Handler<SyncBlocks> for ConsensusActor<R> {
         AtomicResponse::new(self.sync_next(msg.0.into(), SyncOutcome::default()))
     }
 }
+
+#[cfg(test)]
+mod tests;
