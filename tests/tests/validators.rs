@@ -67,7 +67,7 @@ fn agree_survive_kill_and_rejoin(before: u64, while_down: u64, after: u64) {
 
 #[test]
 fn four_validators_agree_survive_a_kill_and_the_restarted_one_rejoins() {
-    agree_survive_kill_and_rejoin(8, 8, 6);
+    agree_survive_kill_and_rejoin(8, 8, 10);
 }
 
 #[test]
