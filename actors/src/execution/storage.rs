@@ -155,8 +155,12 @@ fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
 }
 
 /// A redb-backed chain store.
+///
+/// Cloning is cheap and shares the database: redb serialises writers and lets
+/// readers (the JSON-RPC server) take consistent snapshots while a block commits.
+#[derive(Clone)]
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
     nodes: Arc<NodeCache>,
 }
 
@@ -225,7 +229,7 @@ impl Store {
         tx.open_table(META)?;
         tx.commit()?;
         Ok(Self {
-            db,
+            db: Arc::new(db),
             nodes: Arc::new(NodeCache::default()),
         })
     }
