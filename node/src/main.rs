@@ -1,10 +1,12 @@
 //! `kalgo`: the node binary. A thin shell: parses the command line and hands work to
 //! the library crates. It holds no protocol logic.
 
+mod dev;
 mod devkeys;
 mod genesis_cmd;
 mod keyfile;
 mod makeminerkey;
+mod rpc;
 mod run;
 mod simulate;
 
@@ -50,6 +52,10 @@ struct Cli {
     /// Log level 0–5 (error … trace); RUST_LOG overrides.
     #[arg(long, default_value_t = 3)]
     verbosity: u8,
+    #[command(flatten)]
+    rpc: rpc::cli::RpcArgs,
+    #[command(flatten)]
+    dev: dev::DevArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -99,10 +105,29 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbosity);
     let Some(command) = cli.command else {
+        let rpc = match cli.rpc.config(cli.dev.dev) {
+            Ok(c) => c,
+            Err(e) => return fail(&e),
+        };
+        // `--dev`: prepare (or reopen) the dev chain; keep a temporary datadir alive.
+        let dev_chain = match cli.dev.dev {
+            true => match dev::prepare(cli.datadir.as_deref(), &cli.dev) {
+                Ok(c) => Some(c),
+                Err(e) => return fail(&e),
+            },
+            false => None,
+        };
+        if let Some(c) = &dev_chain {
+            print!("{}", dev::banner(c, rpc.http.as_ref().map(|e| e.addr)));
+        }
         let opts = run::RunOptions {
-            datadir: node_datadir(cli.datadir.as_deref()),
-            mine: cli.mine,
-            stakeowner: cli.stakeowner,
+            datadir: dev_chain.as_ref().map_or_else(
+                || node_datadir(cli.datadir.as_deref()),
+                |c| c.datadir.clone(),
+            ),
+            mine: cli.mine || dev_chain.is_some(),
+            stakeowner: dev_chain.as_ref().map(|c| c.miner).or(cli.stakeowner),
+            rpc,
         };
         return match run::run(&opts) {
             Ok(()) => ExitCode::SUCCESS,

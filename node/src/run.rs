@@ -41,6 +41,9 @@ pub enum RunError {
     /// Miner key.
     #[error(transparent)]
     Keys(#[from] devkeys::KeyError),
+    /// The JSON-RPC server could not start.
+    #[error(transparent)]
+    Rpc(#[from] crate::rpc::RpcStartError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -80,6 +83,8 @@ pub struct RunOptions {
     pub mine: bool,
     /// The miner identity.
     pub stakeowner: Option<alloy_primitives::Address>,
+    /// JSON-RPC servers.
+    pub rpc: crate::rpc::RpcConfig,
 }
 
 /// Runs the node until SIGINT or SIGTERM.
@@ -95,6 +100,7 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         Store::open(&dir.join("chaindata.redb")).map_err(|e| RunError::Node(e.to_string()))?;
     let exec = ExecutionService::new(store, genesis.config.clone())
         .map_err(|e| RunError::Node(e.to_string()))?;
+    let rpc_store = exec.store().clone();
     let params = params_from_config(&genesis.config);
     let keys = match (opts.mine, opts.stakeowner) {
         (true, Some(owner)) => Some(devkeys::load_or_create(
@@ -123,14 +129,34 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
             .build()
             .unwrap_or_else(|e| panic!("cannot build the tokio runtime: {e}"))
     });
+    let rpc_config = opts.rpc.clone();
+    let chain_config = genesis.config.clone();
     sys.block_on(async move {
         let exec_addr = ExecutionActor::new(exec).start();
+        let servers = crate::rpc::start(
+            &rpc_config,
+            crate::rpc::NodeHandles {
+                store: rpc_store,
+                config: chain_config,
+                exec: exec_addr.clone(),
+                peers: Default::default(),
+            },
+        )
+        .await;
+        let servers = match servers {
+            Ok(s) => s,
+            Err(e) => {
+                System::current().stop();
+                return Err(RunError::from(e));
+            }
+        };
         let _consensus = ConsensusActor::new(core, initial, exec_addr, epoch).start();
         shutdown_signal().await;
         tracing::info!("shutting down");
+        servers.stop();
         System::current().stop();
-    });
-    Ok(())
+        Ok(())
+    })
 }
 
 async fn shutdown_signal() {
