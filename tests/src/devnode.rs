@@ -154,11 +154,28 @@ impl Drop for DevNode {
 
 /// POSTs `body` to `addr` as `application/json`; returns the status code and body.
 pub fn http_post(addr: SocketAddr, body: &[u8]) -> std::io::Result<(u16, String)> {
+    let (status, _, body) = http_request(addr, "POST", &["Content-Type: application/json"], body)?;
+    Ok((status, body))
+}
+
+/// One HTTP/1.1 request; returns the status code, the response head (lower-case)
+/// and the body.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    headers: &[&str],
+    body: &[u8],
+) -> std::io::Result<(u16, String, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     s.set_write_timeout(Some(Duration::from_secs(60)))?;
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+    let mut head = format!("{method} / HTTP/1.1\r\nHost: {addr}\r\n");
+    for h in headers {
+        head += h;
+        head += "\r\n";
+    }
+    head += &format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes())?;
@@ -175,15 +192,13 @@ pub fn http_post(addr: SocketAddr, body: &[u8]) -> std::io::Result<(u16, String)
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad status line: {head:?}")))?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    let head = head.to_ascii_lowercase();
+    let body = if head.contains("transfer-encoding: chunked") {
         dechunk(rest)
     } else {
         rest.to_string()
     };
-    Ok((status, body))
+    Ok((status, head, body))
 }
 
 fn dechunk(mut s: &str) -> String {
