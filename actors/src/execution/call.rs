@@ -309,3 +309,142 @@ pub fn estimate_gas<S: StateReader + ?Sized>(
     }
     Ok(hi)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::state::MemoryState;
+    use alloy_primitives::hex;
+
+    fn setup() -> (ChainConfig, MemoryState, KalgoHeader) {
+        let config = ChainConfig::new_chain(1337);
+        let mut state = MemoryState::default();
+        let code = |s: &str| Bytes::from(hex::decode(s).unwrap_or_default());
+        // Returns 42.
+        state
+            .insert_account(
+                Address::repeat_byte(1),
+                0,
+                U256::ZERO,
+                code("602a60005260206000f3"),
+                [],
+            )
+            .ok();
+        // Reverts with 0xdeadbeef.
+        state
+            .insert_account(
+                Address::repeat_byte(2),
+                0,
+                U256::ZERO,
+                code("63deadbeef6000526004601cfd"),
+                [],
+            )
+            .ok();
+        // Stores 42 in slot 0.
+        state
+            .insert_account(
+                Address::repeat_byte(3),
+                0,
+                U256::ZERO,
+                code("602a60005500"),
+                [],
+            )
+            .ok();
+        state
+            .insert_account(
+                Address::repeat_byte(9),
+                0,
+                U256::from(10u64.pow(18)),
+                Bytes::new(),
+                [],
+            )
+            .ok();
+        let mut header = KalgoHeader::default();
+        header.eth.gas_limit = 30_000_000;
+        header.eth.number = 5;
+        header.eth.timestamp = 100;
+        header.eth.base_fee_per_gas = Some(1_000_000_000);
+        (config, state, header)
+    }
+
+    fn req(to: u8) -> CallRequest {
+        CallRequest {
+            from: Some(Address::repeat_byte(9)),
+            to: Some(Address::repeat_byte(to)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn call_returns_output_or_revert_data() -> Result<(), CallError> {
+        let (config, state, header) = setup();
+        let out = call(&config, &state, &header, &req(1), 50_000_000)?;
+        assert!(
+            matches!(&out, CallOutcome::Success { output, .. } if output[31] == 42),
+            "{out:?}"
+        );
+        let out = call(&config, &state, &header, &req(2), 50_000_000)?;
+        assert!(
+            matches!(&out, CallOutcome::Revert { output, .. } if output.as_ref() == [0xde, 0xad, 0xbe, 0xef]),
+            "{out:?}"
+        );
+        // An unknown sender with no gas price can call (geth's eth_call).
+        let mut anon = req(1);
+        anon.from = Some(Address::repeat_byte(0x77));
+        assert!(matches!(
+            call(&config, &state, &header, &anon, 50_000_000)?,
+            CallOutcome::Success { .. }
+        ));
+        // Paying more than the balance is refused.
+        let mut rich = req(1);
+        rich.gas_price = Some(10u128.pow(12));
+        rich.gas = Some(10_000_000);
+        assert!(matches!(
+            call(&config, &state, &header, &rich, 50_000_000),
+            Err(CallError::Invalid(_))
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn estimate_finds_enough_gas_and_reports_reverts() -> Result<(), CallError> {
+        let (config, state, header) = setup();
+        let est = estimate_gas(&config, &state, &header, &req(3), 50_000_000)?;
+        let CallOutcome::Success { gas_used, .. } = run(&config, &state, &header, &req(3), est)?
+        else {
+            panic!("the estimate is not enough gas");
+        };
+        assert!(
+            est >= gas_used && est <= gas_used * 11 / 10,
+            "{est} vs {gas_used}"
+        );
+        assert!(!matches!(
+            run(&config, &state, &header, &req(3), gas_used - 1)?,
+            CallOutcome::Success { .. }
+        ));
+        assert!(matches!(
+            estimate_gas(&config, &state, &header, &req(2), 50_000_000),
+            Err(CallError::Reverted(d)) if d.as_ref() == [0xde, 0xad, 0xbe, 0xef]
+        ));
+        // A plain transfer to an account without code.
+        let mut transfer = req(0x55);
+        transfer.value = Some(U256::from(1));
+        assert_eq!(
+            estimate_gas(&config, &state, &header, &transfer, 50_000_000)?,
+            21_000
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn revert_messages_follow_geth() {
+        let reason = Revert::from("unlucky").abi_encode();
+        assert_eq!(revert_message(&reason), "execution reverted: unlucky");
+        let panic = Panic {
+            code: U256::from(0x11),
+        }
+        .abi_encode();
+        assert!(revert_message(&panic).starts_with("execution reverted: arithmetic"));
+        assert_eq!(revert_message(&[0xde, 0xad]), "execution reverted");
+    }
+}
