@@ -1,10 +1,10 @@
 // ethers v6 against kalgo --dev.
-// Usage: node ethers_suite.mjs <url> <artifact.json> <privateKey> <byzantium|latest>
+// Usage: node ethers_suite.mjs <url> <artifact.json> <privateKey> <byzantium|latest> [wsUrl]
 import fs from 'node:fs';
 import { ethers } from 'ethers';
-import { makeChecker, rpc } from './check.mjs';
+import { makeChecker, rpc, sleep } from './check.mjs';
 
-const [url, artifactPath, key, fork] = process.argv.slice(2);
+const [url, artifactPath, key, fork, wsUrl] = process.argv.slice(2);
 const t = makeChecker(`ethers/${fork}`);
 const { abi, bytecode } = JSON.parse(fs.readFileSync(artifactPath, 'utf8'));
 
@@ -93,6 +93,26 @@ async function main() {
   const stale = await wallet.signTransaction(await wallet.populateTransaction({ to, value: 1n, nonce }));
   const replay = await rpc(url, 'eth_sendRawTransaction', [stale]);
   t.ok(replay.error?.code === -32000 && /nonce too low|already known/.test(replay.error.message), `replay refused: ${replay.error?.message}`);
+
+  if (wsUrl) {
+    // eth_subscribe over WebSocket: ethers' block events use newHeads, contract
+    // events use logs.
+    const wsp = new ethers.WebSocketProvider(wsUrl);
+    const heads = [];
+    const seen = [];
+    await wsp.on('block', (n) => heads.push(n));
+    const wsContract = new ethers.Contract(address, abi, wsp);
+    await wsContract.on('Set', (_who, value) => seen.push(value));
+    const pendingSub = await wsp.send('eth_subscribe', ['newPendingTransactions']);
+    const sent = await contract.set(77);
+    await sent.wait();
+    for (let i = 0; i < 50 && !(seen.includes(77n) && heads.length > 0); i++) await sleep(100);
+    t.ok(heads.length > 0, `newHeads over WebSocket (${heads.length} blocks)`);
+    t.ok(seen.includes(77n), 'logs subscription delivered Set(77)');
+    t.ok(typeof pendingSub === 'string' && /^0x[0-9a-f]+$/.test(pendingSub), `newPendingTransactions subscription accepted (id ${pendingSub})`);
+    t.ok((await wsp.send('eth_unsubscribe', [pendingSub])) === true, 'eth_unsubscribe');
+    await wsp.destroy();
+  }
 }
 
 main().catch((e) => t.fail('unexpected error', e)).finally(() => t.finish());

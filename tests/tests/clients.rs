@@ -4,8 +4,8 @@
 //!
 //! Each client deploys the contract, sends transactions, waits for receipts,
 //! calls, reads logs (eth_getLogs and polling filters), estimates gas and checks
-//! geth-style revert errors (code 3 with the revert data); see
-//! `tests/clients/*_suite.*`.
+//! geth-style revert errors (code 3 with the revert data); ethers also uses
+//! `eth_subscribe` over WebSocket (newHeads, logs). See `tests/clients/*_suite.*`.
 //!
 //! Needs Node.js (npm) and Python 3 (venv). Their packages are pinned in
 //! `tests/clients/package-lock.json` and `tests/clients/requirements.txt` and
@@ -145,8 +145,9 @@ fn ethers_viem_and_web3py_work_against_kalgo_dev() {
                 .arg(&artifact),
             "solc-js compile",
         );
-        let node = DevNode::start(fork, 500, &[]);
+        let node = DevNode::start(fork, 500, &["--ws"]);
         let url = node.url();
+        let ws = format!("ws://{}", node.ws.expect("ws address"));
         let started = Instant::now();
         let suites = [
             (
@@ -154,7 +155,13 @@ fn ethers_viem_and_web3py_work_against_kalgo_dev() {
                 spawn(
                     Command::new("node")
                         .arg(dir.join("ethers_suite.mjs"))
-                        .args([&url, artifact.to_str().expect("utf-8 path"), KEYS[0], fork]),
+                        .args([
+                            &url,
+                            artifact.to_str().expect("utf-8 path"),
+                            KEYS[0],
+                            fork,
+                            &ws,
+                        ]),
                 ),
             ),
             (

@@ -9,8 +9,8 @@
 //! `--rpc.batch-request-limit` calls; see [`context::Limits`] for per-call limits.
 //!
 //! Modules: [`params`] (argument parsing), [`format`] (geth's JSON shapes),
-//! [`error`] (codes), [`eth`], [`chain`], [`filters`], [`misc`] (net, web3,
-//! txpool), [`cors`].
+//! [`error`] (codes), [`eth`], [`chain`], [`filters`], [`subs`] (WebSocket
+//! subscriptions), [`misc`] (net, web3, txpool), [`cors`], [`cli`] (flags).
 
 pub mod chain;
 pub mod cli;
@@ -22,6 +22,7 @@ pub mod filters;
 pub mod format;
 pub mod misc;
 pub mod params;
+pub mod subs;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, atomic::AtomicU64};
@@ -134,8 +135,9 @@ impl RpcServers {
     }
 }
 
-/// The methods of the given namespaces over one shared context.
-pub fn module(ctx: Arc<Ctx>, apis: &[String]) -> Result<RpcModule<Ctx>, RpcStartError> {
+/// The methods of the given namespaces over one shared context; `ws` adds the
+/// subscriptions.
+pub fn module(ctx: Arc<Ctx>, apis: &[String], ws: bool) -> Result<RpcModule<Ctx>, RpcStartError> {
     let has_1559 = ctx.has_1559();
     let mut m = RpcModule::from_arc(ctx);
     let reg = |e: jsonrpsee::core::RegisterMethodError| RpcStartError::Register(e.to_string());
@@ -145,6 +147,9 @@ pub fn module(ctx: Arc<Ctx>, apis: &[String]) -> Result<RpcModule<Ctx>, RpcStart
                 eth::register(&mut m, has_1559).map_err(reg)?;
                 chain::register(&mut m).map_err(reg)?;
                 filters::register(&mut m).map_err(reg)?;
+                if ws {
+                    subs::register(&mut m).map_err(reg)?;
+                }
             }
             "net" => misc::register_net(&mut m).map_err(reg)?,
             "web3" => misc::register_web3(&mut m).map_err(reg)?,
@@ -179,7 +184,7 @@ fn server_config(cfg: &RpcConfig, http_only: bool) -> ServerConfig {
     if http_only {
         b.http_only()
     } else {
-        b.ws_only()
+        b.ws_only().set_id_provider(subs::HexIds)
     }
     .build()
 }
@@ -205,7 +210,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         ws: None,
     };
     if let Some(ep) = &cfg.http {
-        let methods = module(Arc::clone(&ctx), &ep.apis)?;
+        let methods = module(Arc::clone(&ctx), &ep.apis, false)?;
         let server = Server::builder()
             .set_config(server_config(cfg, true))
             .set_http_middleware(
@@ -223,7 +228,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         tracing::info!(url = %format!("http://{addr}"), apis = %ep.apis.join(","), "HTTP JSON-RPC server started");
     }
     if let Some(ep) = &cfg.ws {
-        let methods = module(Arc::clone(&ctx), &ep.apis)?;
+        let methods = module(Arc::clone(&ctx), &ep.apis, true)?;
         let server = Server::builder()
             .set_config(server_config(cfg, false))
             .build(ep.addr)
