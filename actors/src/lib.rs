@@ -6,9 +6,11 @@
 //!
 //! State today: [`execution`] (revm over redb, genesis, blocks, pool, and the
 //! [`execution::service::ExecutionService`]), [`consensus`] (the BA* host core,
-//! journal, temporary genesis registry) and [`runtime`] (the execution and
+//! journal, the registry over committed state, forward-secure key source) and
+//! [`runtime`] (the execution and
 //! consensus actix actors). The libp2p gossip actor and catch-up sync are not built
 //! yet: a node runs as a single miner.
 pub mod consensus;
 pub mod execution;
+pub mod fuzz_checks;
 pub mod runtime;

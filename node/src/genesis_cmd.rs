@@ -164,12 +164,22 @@ fn strip_nulls(v: &mut Value) {
 }
 
 /// Builds the genesis JSON for `keys` (all with start 1), each funded with `balance` KAL.
+/// The chain's sub-key lifespan (`config.algorand.lifespan`) is the keys' lifespan,
+/// which must be the same for all of them.
 pub fn genesis_json(
     args: &GenesisArgs,
     chain_id: u64,
     keys: &[MinerKeyFile],
     timestamp: u64,
 ) -> Result<String, GenesisCmdError> {
+    let lifespan = keys
+        .first()
+        .map_or(spec::registry::DEFAULT_LIFESPAN, |k| k.lifespan);
+    if keys.iter().any(|k| k.lifespan != lifespan) {
+        return Err(GenesisCmdError::Usage(
+            "all miner keys of a genesis must have the same lifespan".into(),
+        ));
+    }
     let wei = U256::from(args.balance) * U256::from(10u64).pow(U256::from(18));
     let mut alloc = Map::new();
     let mut miners = Vec::new();
@@ -199,8 +209,12 @@ pub fn genesis_json(
         .for_each(|(m, _)| seed_input.extend_from_slice(m.as_slice()));
     let seed = keccak256(&seed_input);
     let total = wei * U256::from(keys.len());
-    let mut config = serde_json::to_value(chain_config(args, chain_id))
-        .map_err(|e| GenesisCmdError::Invalid(e.to_string()))?;
+    let mut chain = chain_config(args, chain_id);
+    if let Some(a) = chain.algorand.as_mut() {
+        a.lifespan = lifespan;
+    }
+    let mut config =
+        serde_json::to_value(chain).map_err(|e| GenesisCmdError::Invalid(e.to_string()))?;
     strip_nulls(&mut config);
     let g = json!({
         "config": config,
@@ -256,13 +270,13 @@ pub fn run(datadir: Option<&Path>, args: &GenesisArgs) -> Result<String, Genesis
         )));
     }
     let key = keyfile::read_key_file(&path, password.as_ref().map(|p| p.as_slice()))?;
-    let chain_id = args.chain_id.unwrap_or(key.votes.chain_id());
-    if key.start != 1 || key.votes.chain_id() != chain_id || key.interval != args.interval {
+    let chain_id = args.chain_id.unwrap_or(key.keys.votes.chain_id());
+    if key.start != 1 || key.keys.votes.chain_id() != chain_id || key.interval != args.interval {
         return Err(GenesisCmdError::Usage(format!(
             "{}: key has start {}, chain id {}, interval {}; genesis needs start 1, chain id {chain_id}, interval {}",
             path.display(),
             key.start,
-            key.votes.chain_id(),
+            key.keys.votes.chain_id(),
             key.interval,
             args.interval
         )));
@@ -289,6 +303,8 @@ fn validators(n: u32, args: &GenesisArgs) -> Result<String, GenesisCmdError> {
         .ok_or_else(|| GenesisCmdError::Usage("--validators needs --out DIR".into()))?;
     let chain_id = args.chain_id.unwrap_or(1337);
     std::fs::create_dir_all(dir).map_err(|e| GenesisCmdError::Io(dir.to_path_buf(), e))?;
+    // Absolute paths in start.sh: it runs from any directory.
+    let dir = &std::fs::canonicalize(dir).map_err(|e| GenesisCmdError::Io(dir.to_path_buf(), e))?;
     let mut keys = Vec::new();
     let mut script =
         String::from("#!/bin/sh\n# kalgo local network: one data directory per node\nset -e\n");
@@ -319,7 +335,7 @@ fn validators(n: u32, args: &GenesisArgs) -> Result<String, GenesisCmdError> {
             password.as_ref().map(|p| p.as_slice()),
         )?);
         script += &format!(
-            "kalgo --datadir {d} init {g}\nkalgo --datadir {d} --networkid {chain_id} --port {p} --mine --miner.stakeowner {a} &\n",
+            "kalgo --datadir {d} init {g}\nkalgo --datadir {d} --port {p} --mine --miner.stakeowner {a} &\n",
             d = node.display(),
             g = dir.join("genesis.json").display(),
             p = 38883 + i,

@@ -16,8 +16,10 @@ use chacha20poly1305::{
     aead::{Aead, Payload},
 };
 use rand_core::{OsRng, RngCore};
+use spec::auth::RealMinerKeys;
 use spec::crypto::CryptoError;
 use spec::crypto::real::{FsKeySet, SchnorrkelVrfKey};
+use spec::types::MinerId;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -76,10 +78,8 @@ pub struct MinerKeyFile {
     pub lifespan: u64,
     /// Interval size the file is named by.
     pub interval: u64,
-    /// VRF key.
-    pub vrf: SchnorrkelVrfKey,
-    /// Forward-secure vote keys.
-    pub votes: FsKeySet,
+    /// The VRF and forward-secure vote keys (`keys.id` is `miner`).
+    pub keys: RealMinerKeys,
 }
 
 impl MinerKeyFile {
@@ -94,14 +94,14 @@ impl MinerKeyFile {
     }
 
     fn payload(&self) -> Zeroizing<Vec<u8>> {
-        let fs = self.votes.to_bytes();
+        let fs = self.keys.votes.to_bytes();
         let mut p = Zeroizing::new(Vec::with_capacity(FIXED + fs.len()));
         p.extend_from_slice(self.miner.as_slice());
         p.extend_from_slice(self.coinbase.as_slice());
         for v in [self.start, self.key_end, self.lifespan, self.interval] {
             p.extend_from_slice(&v.to_be_bytes());
         }
-        p.extend_from_slice(self.vrf.to_bytes().as_ref());
+        p.extend_from_slice(self.keys.vrf.to_bytes().as_ref());
         p.extend_from_slice(&fs);
         p
     }
@@ -117,15 +117,19 @@ impl MinerKeyFile {
             u64::from_be_bytes(b)
         };
         let key = |e| KeyFileError::Key(path.to_path_buf(), e);
+        let miner = Address::from_slice(&p[..20]);
         Ok(Self {
-            miner: Address::from_slice(&p[..20]),
+            miner,
             coinbase: Address::from_slice(&p[20..40]),
             start: word(0),
             key_end: word(1),
             lifespan: word(2),
             interval: word(3),
-            vrf: SchnorrkelVrfKey::from_bytes(&p[72..FIXED]).map_err(key)?,
-            votes: FsKeySet::from_bytes(&p[FIXED..]).map_err(key)?,
+            keys: RealMinerKeys {
+                id: MinerId(miner.0.0),
+                vrf: SchnorrkelVrfKey::from_bytes(&p[72..FIXED]).map_err(key)?,
+                votes: FsKeySet::from_bytes(&p[FIXED..]).map_err(key)?,
+            },
         })
     }
 
@@ -286,10 +290,10 @@ pub fn update_key_file(
     password: Option<&[u8]>,
 ) -> Result<bool, KeyFileError> {
     let mut key = read_key_file(path, password)?;
-    let before = key.votes.first_offset();
+    let before = key.keys.votes.first_offset();
     let offset = head_height.checked_div(key.lifespan).unwrap_or_default();
-    key.votes.erase_before(offset);
-    if key.votes.first_offset() == before {
+    key.keys.votes.erase_before(offset);
+    if key.keys.votes.first_offset() == before {
         return Ok(false);
     }
     write_atomic(path, &key.encode(password)?, true)?;
@@ -315,8 +319,11 @@ mod tests {
             key_end: 2000,
             lifespan: 100,
             interval: 1000,
-            vrf,
-            votes,
+            keys: RealMinerKeys {
+                id: MinerId([1; 20]),
+                vrf,
+                votes,
+            },
         }
     }
 
@@ -366,7 +373,7 @@ mod tests {
         );
         // Ciphertext does not contain the VRF secret in the clear.
         let raw = fs::read(&path).unwrap_or_default();
-        let secret = k.vrf.to_bytes();
+        let secret = k.keys.vrf.to_bytes();
         assert!(!raw.windows(32).any(|w| w == &secret[..32]));
         // Garbage is refused without panicking.
         assert!(MinerKeyFile::decode(&path, b"kalgoMK1\x00abc", None).is_err());
@@ -392,31 +399,31 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         let size0 = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         // Before the update the key signs for height 150 (offset 1).
-        assert!(k.votes.sign(1, &msg(150)).is_ok());
+        assert!(k.keys.votes.sign(1, &msg(150)).is_ok());
         assert!(matches!(update_key_file(&path, 1050, pw), Ok(true)));
         assert!(
             matches!(update_key_file(&path, 1099, pw), Ok(false)),
             "same offset: no rewrite"
         );
         let after = read_key_file(&path, pw).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(after.votes.first_offset(), 10);
+        assert_eq!(after.keys.votes.first_offset(), 10);
         // A past height cannot be signed any more; the current one can.
         assert!(matches!(
-            after.votes.sign(1, &msg(150)),
+            after.keys.votes.sign(1, &msg(150)),
             Err(CryptoError::SubKeyErased(1))
         ));
-        assert!(after.votes.sign(10, &msg(1050)).is_ok());
+        assert!(after.keys.votes.sign(10, &msg(1050)).is_ok());
         // The erased sub-keys are gone from the file (10 × 96 bytes smaller).
         let size1 = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         assert_eq!(size0 - size1, 10 * 96);
-        let old_secret = &k.votes.to_bytes()[60..92];
+        let old_secret = &k.keys.votes.to_bytes()[60..92];
         let plain = after.encode(None).unwrap_or_default();
         assert!(!plain.windows(32).any(|w| w == old_secret));
         if pw.is_none() {
             let raw = fs::read(&path).unwrap_or_default();
             assert!(
                 raw.windows(32)
-                    .any(|w| w == &after.votes.to_bytes()[60..92])
+                    .any(|w| w == &after.keys.votes.to_bytes()[60..92])
             );
             assert!(
                 !raw.windows(32).any(|w| w == old_secret),

@@ -2,9 +2,9 @@
 //! the library crates. It holds no protocol logic.
 
 mod dev;
-mod devkeys;
 mod genesis_cmd;
 mod keyfile;
+mod keyring;
 mod makeminerkey;
 mod rpc;
 mod run;
@@ -28,9 +28,13 @@ struct Cli {
     /// Propose and vote (needs --miner.stakeowner).
     #[arg(long)]
     mine: bool,
-    /// The miner identity (stake owner address).
+    /// The miner identity (stake owner address); its key files in
+    /// D/kalgo/minerkeys (from `makeminerkey`) are used.
     #[arg(long = "miner.stakeowner")]
     stakeowner: Option<alloy_primitives::Address>,
+    /// File whose first line is the password of encrypted miner key files.
+    #[arg(long, value_name = "FILE")]
+    password: Option<PathBuf>,
     /// P2P port (gossip not built yet: accepted, unused).
     #[arg(long, default_value_t = 38883)]
     port: u16,
@@ -127,6 +131,7 @@ fn main() -> ExitCode {
             ),
             mine: cli.mine || dev_chain.is_some(),
             stakeowner: dev_chain.as_ref().map(|c| c.miner).or(cli.stakeowner),
+            password: cli.password,
             rpc,
         };
         return match run::run(&opts) {

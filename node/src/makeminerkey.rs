@@ -3,7 +3,10 @@
 //! the details and the genesis storage slots.
 //!
 //! Differences from Kaleido: `--miner.stakeowner` is required (no zero address),
-//! `start`/`lifespan` are checked, the vote keys also cover the following interval
+//! `start`/`lifespan` are checked — and when the data directory holds a chain,
+//! `start` must be above its head (a key for heights already passed could never
+//! vote; the miner contract further needs `start ≥ registering block + 100`) —,
+//! the vote keys also cover the following interval
 //! (carry-over, `spec::registry`), the file can be encrypted, and an existing file
 //! is never overwritten.
 
@@ -61,6 +64,16 @@ pub enum MakeKeyError {
     /// The key file could not be written or read.
     #[error(transparent)]
     File(#[from] KeyFileError),
+    /// `--minerkey.start` is not above the chain head of the data directory.
+    #[error(
+        "--minerkey.start {start} is not after the chain head {head} of this data directory: use a future height (the miner contract needs start ≥ the registering block + 100)"
+    )]
+    StartPassed {
+        /// The requested start.
+        start: u64,
+        /// The head.
+        head: u64,
+    },
     /// A key file for this miner and interval exists; it was printed, not replaced.
     #[error("MinerKey already exists: {0} (not overwritten)")]
     Exists(PathBuf),
@@ -111,8 +124,8 @@ pub fn registration_of(k: &MinerKeyFile) -> Registration {
         start: k.start,
         lifespan: u32::try_from(k.lifespan).unwrap_or(u32::MAX),
         coinbase: k.coinbase.0.0,
-        vrf_pk: k.vrf.vrf_public(),
-        vote_pk: k.votes.master_public(),
+        vrf_pk: k.keys.vrf.vrf_public(),
+        vote_pk: k.keys.votes.master_public(),
     }
 }
 
@@ -143,6 +156,27 @@ pub fn render(k: &MinerKeyFile, path: &Path) -> String {
     }
     out += &format!("KeyFile: {}\n", path.display());
     out
+}
+
+/// The head of the chain in `datadir`, if it is initialised and readable. A node
+/// running on it holds the store open: then the head is not known here and the
+/// start is not checked (a note says so).
+fn chain_head(datadir: &Path) -> Option<u64> {
+    let path = datadir.join("kalgo").join("chaindata.redb");
+    if !path.exists() {
+        return None;
+    }
+    let head = actors::execution::storage::Store::open(&path).and_then(|s| s.head());
+    match head {
+        Ok(head) => head.map(|h| h.number),
+        Err(e) => {
+            eprintln!(
+                "note: --minerkey.start not checked against the chain head ({}: {e}; is the node running?)",
+                path.display()
+            );
+            None
+        }
+    }
 }
 
 /// Runs the command; returns what to print on success.
@@ -193,6 +227,11 @@ pub fn run(datadir: &Path, args: &MakeMinerKeyArgs) -> Result<String, (String, M
         .transpose()
         .map_err(fail)?;
     let pw = password.as_ref().map(|p| p.as_slice());
+    if let Some(head) = chain_head(datadir)
+        && start <= head
+    {
+        return Err(fail(MakeKeyError::StartPassed { start, head }));
+    }
     let begin = start / args.interval * args.interval;
     let path = keyfile::key_path(datadir, &owner, begin, begin.saturating_add(args.interval));
     if path.exists() {
@@ -229,8 +268,7 @@ pub fn run(datadir: &Path, args: &MakeMinerKeyArgs) -> Result<String, (String, M
         key_end: end,
         lifespan: args.lifespan,
         interval: args.interval,
-        vrf: keys.vrf,
-        votes: keys.votes,
+        keys,
     };
     let bytes = file.encode(pw).map_err(|e| fail(e.into()))?;
     keyfile::write_atomic(&path, &bytes, false).map_err(|e| fail(e.into()))?;

@@ -2,13 +2,15 @@
 //!
 //! Layout under `<datadir>/kalgo/`: `chaindata.redb` (the chain store),
 //! `consensus.redb` (the consensus journal), `genesis.json` (a copy, for the chain
-//! config), `minerkeys/` (miner keys, see [`crate::devkeys`]).
+//! config), `minerkeys/` (miner key files, [`crate::keyfile`]; the running miner's
+//! keys are a [`crate::keyring::KeyRing`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ::actors::consensus::{
-    host::HostCore, journal::JournalStore, params_from_config, registry::GenesisRegistry,
+    host::HostCore, journal::JournalStore, keys::KeySource, params_from_config,
+    registry::StoreRegistry,
 };
 use ::actors::execution::{
     block::init_genesis, genesis::Genesis, service::ExecutionService, storage::Store,
@@ -16,7 +18,8 @@ use ::actors::execution::{
 use ::actors::runtime::{ConsensusActor, ExecutionActor};
 use actix::{Actor, System};
 
-use crate::devkeys;
+use crate::keyring::{ChainKeyParams, KeyRing, KeyRingError};
+use crate::makeminerkey::read_password;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -38,9 +41,12 @@ pub enum RunError {
     /// Store, execution or consensus failure.
     #[error("{0}")]
     Node(String),
-    /// Miner key.
+    /// Miner keys.
     #[error(transparent)]
-    Keys(#[from] devkeys::KeyError),
+    Keys(#[from] KeyRingError),
+    /// The password file.
+    #[error("{0}")]
+    Password(String),
     /// The JSON-RPC server could not start.
     #[error(transparent)]
     Rpc(#[from] crate::rpc::RpcStartError),
@@ -83,6 +89,8 @@ pub struct RunOptions {
     pub mine: bool,
     /// The miner identity.
     pub stakeowner: Option<alloy_primitives::Address>,
+    /// Password file of encrypted miner key files.
+    pub password: Option<PathBuf>,
     /// JSON-RPC servers.
     pub rpc: crate::rpc::RpcConfig,
 }
@@ -98,26 +106,41 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
     let genesis = Genesis::from_json(&text).map_err(|e| RunError::Genesis(e.to_string()))?;
     let store =
         Store::open(&dir.join("chaindata.redb")).map_err(|e| RunError::Node(e.to_string()))?;
+    // The registry reads committees from the committed chain through its own
+    // handle on the store the execution actor writes.
+    let registry = StoreRegistry::new(
+        store.clone(),
+        genesis.config.miner_contract().map_or(0, |m| m.interval),
+        genesis.config.stake_lookback(),
+    );
     let exec = ExecutionService::new(store, genesis.config.clone())
         .map_err(|e| RunError::Node(e.to_string()))?;
     let rpc_store = exec.store().clone();
     let params = params_from_config(&genesis.config);
-    let keys = match (opts.mine, opts.stakeowner) {
-        (true, Some(owner)) => Some(devkeys::load_or_create(
-            &dir,
-            owner,
-            params.chain_id,
-            params.lifespan,
-        )?),
+    let (head, header) = exec.head();
+    let keys: Option<Box<dyn KeySource>> = match (opts.mine, opts.stakeowner) {
+        (true, Some(owner)) => {
+            let password = opts
+                .password
+                .as_deref()
+                .map(read_password)
+                .transpose()
+                .map_err(|e| RunError::Password(e.to_string()))?;
+            let ring = KeyRing::open(
+                &opts.datadir,
+                owner,
+                password,
+                ChainKeyParams::from(&params),
+                head.number,
+            )?;
+            Some(Box::new(ring))
+        }
         (true, None) => return Err(RunError::Node("--mine needs --miner.stakeowner".into())),
         (false, _) => None,
     };
-    let pubkeys = devkeys::public_keys(&dir)?;
-    let registry = GenesisRegistry::new(&genesis, &pubkeys);
     let journal = JournalStore::open(&dir.join("consensus.redb"))
         .map_err(|e| RunError::Node(e.to_string()))?;
-    let (head, header) = exec.head();
-    tracing::info!(head = head.number, hash = %head.hash, miners = registry.len(), mining = keys.is_some(), "starting");
+    tracing::info!(head = head.number, hash = %head.hash, mining = keys.is_some(), "starting");
     let header = header.clone();
     let epoch = Instant::now();
     let (core, initial) = HostCore::start(params, keys, registry, journal, header, 0)

@@ -1,16 +1,26 @@
-//! Black box: a single `kalgo` miner on 127.0.0.1 with 2λ = 1000 ms produces a block
-//! about every second, and after `kill -9` resumes from its stored head.
+//! Black box: a single `kalgo` miner set up exactly as a user does it —
+//! `makeminerkey`, `genesis --account`, `init`, then `--mine` — on 127.0.0.1 with
+//! 2λ = 1000 ms produces a block about every second, erases the vote sub-keys of
+//! passed heights from its key file, and after `kill -9` resumes from its stored
+//! head.
 //!
-//! Needs the `kalgo` binary built in the same target dir (`cargo build -p node`);
-//! skipped with a message otherwise.
+//! Needs the `kalgo` binary built in the same target dir (`cargo build -p node`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use spec::crypto::real::FsKeySet;
+
 const OWNER: &str = "0x00000000000000000000000000000000000000aa";
+/// Heights per vote sub-key of the test chain: small, so that sub-keys pass
+/// within the test.
+const LIFESPAN: u64 = 5;
+/// Offset of the vote key set in a plain key file: magic and kind (9), miner,
+/// coinbase and four u64 (72), the VRF key (96).
+const VOTES_AT: usize = 9 + 72 + 96;
 
 fn kalgo() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
@@ -18,15 +28,72 @@ fn kalgo() -> Option<PathBuf> {
     bin.exists().then_some(bin)
 }
 
-fn genesis() -> String {
-    format!(
-        r#"{{"config": {{"chainId": 4242, "homesteadBlock":0,"eip150Block":0,"eip155Block":0,"eip158Block":0,
- "byzantiumBlock":0,"constantinopleBlock":0,"petersburgBlock":0,"istanbulBlock":0,"berlinBlock":0,
- "londonBlock":0,"shanghaiTime":0,"cancunTime":0,"pragueTime":0,
- "algorand": {{"timeoutTwoLambda": 1000, "totalWeight": 10000000000, "intervalSize": 1000000}}}},
- "gasLimit": "0x3c14dc0", "seed": "0x{}", "alloc": {{"{OWNER}": {{"balance": "1000000000000000000000"}}}}}}"#,
-        "11".repeat(32)
-    )
+fn run_ok(bin: &Path, datadir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(bin)
+        .arg("--datadir")
+        .arg(datadir)
+        .args(args)
+        .output()
+        .expect("run kalgo");
+    assert!(
+        out.status.success(),
+        "kalgo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `makeminerkey` + `genesis --account` + `init`, as in the README; returns the
+/// key file.
+fn set_up(bin: &Path, datadir: &Path) -> PathBuf {
+    let lifespan = LIFESPAN.to_string();
+    run_ok(
+        bin,
+        datadir,
+        &[
+            "makeminerkey",
+            "--miner.stakeowner",
+            OWNER,
+            "--minerkey.start",
+            "1",
+            "--minerkey.interval",
+            "1000",
+            "--minerkey.lifespan",
+            &lifespan,
+            "--chainid",
+            "4242",
+        ],
+    );
+    let gpath = datadir.join("genesis.json");
+    let gpath = gpath.to_str().expect("utf-8 path");
+    run_ok(
+        bin,
+        datadir,
+        &[
+            "genesis",
+            "--account",
+            OWNER,
+            "--interval",
+            "1000",
+            "--lookback",
+            "3",
+            "--out",
+            gpath,
+        ],
+    );
+    run_ok(bin, datadir, &["init", gpath]);
+    let keys: Vec<PathBuf> = std::fs::read_dir(datadir.join("kalgo/minerkeys"))
+        .expect("key folder")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    keys.into_iter().next().expect("key file")
+}
+
+fn vote_keys(path: &Path) -> FsKeySet {
+    let bytes = std::fs::read(path).expect("read key file");
+    FsKeySet::from_bytes(bytes.get(VOTES_AT..).expect("key file length")).expect("vote keys")
 }
 
 /// Starts the miner; committed heights arrive on the channel with the time seen.
@@ -72,20 +139,21 @@ fn single_miner_blocks_every_second_and_resumes_after_kill() {
     // its own); running this crate alone needs `cargo build -p node` first.
     let bin = kalgo().expect("the kalgo binary is not built: run `cargo build -p node` first");
     let dir = tempfile::tempdir().expect("tempdir");
-    let gpath = dir.path().join("genesis.json");
-    std::fs::write(&gpath, genesis()).expect("write genesis");
-    let init = Command::new(&bin)
+    let key_file = set_up(&bin, dir.path());
+    let fresh = std::fs::read(&key_file).expect("read key file");
+    assert_eq!(vote_keys(&key_file).first_offset(), 0);
+
+    // Another owner has no key: a one-line error, not a panic.
+    let other = Command::new(&bin)
         .arg("--datadir")
         .arg(dir.path())
-        .arg("init")
-        .arg(&gpath)
+        .args(["--mine", "--miner.stakeowner", &OWNER.replace("aa", "bb")])
         .output()
-        .expect("init");
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+        .expect("run kalgo");
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(!other.status.success());
+    assert!(err.contains("error: --mine: no miner key for"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 
     let (mut child, rx) = start(&bin, dir.path());
     let started = Instant::now();
@@ -120,4 +188,53 @@ fn single_miner_blocks_every_second_and_resumes_after_kill() {
     let (h, _) = next.expect("a block after restart");
     assert!(h > last, "resumed at {h}, head was {last}");
     assert!(h <= last + 2, "resumed at {h}, head was {last}");
+
+    // Forward security: the sub-keys of heights the node has passed are gone
+    // from the key file (each covers LIFESPAN heights; the one of the head stays).
+    let keys = vote_keys(&key_file);
+    assert!(last >= 2 * LIFESPAN, "head {last}");
+    assert!(
+        keys.first_offset() >= last / LIFESPAN,
+        "first sub-key {} at head {last}",
+        keys.first_offset()
+    );
+    // Their secrets are not in the file any more (the first sub-key's secret is
+    // the 32 bytes after the key set's 60-byte header in the fresh file).
+    let now = std::fs::read(&key_file).expect("read key file");
+    let old_secret = &fresh[VOTES_AT + 60..VOTES_AT + 92];
+    assert!(!now.windows(32).any(|w| w == old_secret));
+
+    // makeminerkey on this initialised datadir refuses a start already passed, in
+    // one line, and accepts the next interval's key.
+    let late = Command::new(&bin)
+        .arg("--datadir")
+        .arg(dir.path())
+        .args(["makeminerkey", "--miner.stakeowner", OWNER])
+        .args(["--minerkey.start", "5", "--minerkey.interval", "1000"])
+        .output()
+        .expect("run kalgo");
+    let err = String::from_utf8_lossy(&late.stderr);
+    assert!(!late.status.success());
+    assert!(err.contains("is not after the chain head"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let next_interval = [
+        "makeminerkey",
+        "--miner.stakeowner",
+        OWNER,
+        "--minerkey.start",
+        "1000",
+        "--minerkey.interval",
+        "1000",
+        "--minerkey.lifespan",
+        "5",
+        "--chainid",
+        "4242",
+    ];
+    run_ok(&bin, dir.path(), &next_interval);
+    eprintln!(
+        "key file: {} -> {} bytes, first sub-key offset {}",
+        fresh.len(),
+        now.len(),
+        keys.first_offset()
+    );
 }

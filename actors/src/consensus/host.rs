@@ -19,8 +19,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use alloy_primitives::{Address, B256, U256};
 use spec::auth::{
-    AuthError, ProposalAuth, REAL, RealMinerKeys, authenticate_proposal, authenticate_vote,
-    authenticate_votes,
+    AuthError, MinerRecord, ProposalAuth, REAL, RealMinerKeys, authenticate_proposal,
+    authenticate_vote, authenticate_votes,
 };
 use spec::certificate::{CertError, assemble};
 use spec::codec::{DecodeError, MAX_MESSAGE_BYTES, ProposalMsg, VoteMsg, WireMessage};
@@ -31,6 +31,7 @@ use spec::sortition::derive_seed;
 use spec::types::{Height, Hrs, MinerId, Round, Step, Value};
 
 use crate::consensus::journal::{JournalError, JournalStore, OwnProposal};
+use crate::consensus::keys::KeySource;
 use crate::consensus::registry::{Committee, Registry, RegistryError};
 use crate::execution::{block::Block, header::KalgoHeader, service::BuildRequest};
 
@@ -190,7 +191,7 @@ struct KnownProposal {
 pub struct HostCore<R> {
     params: Params,
     machine: Machine,
-    keys: Option<RealMinerKeys>,
+    keys: Option<Box<dyn KeySource>>,
     registry: R,
     journal: JournalStore,
     committee: Committee,
@@ -213,11 +214,12 @@ impl<R> std::fmt::Debug for HostCore<R> {
 }
 
 impl<R: Registry> HostCore<R> {
-    /// Starts on the head `parent`: resumes from the journal when it is for the next
-    /// height on this parent, else starts the next height afresh.
+    /// Starts on the committed head `parent`: resumes from the journal when it is
+    /// for the next height on this parent, else starts the next height afresh.
+    /// `keys` (a miner's) are advanced to the head first (forward security).
     pub fn start(
         params: Params,
-        keys: Option<RealMinerKeys>,
+        mut keys: Option<Box<dyn KeySource>>,
         registry: R,
         journal: JournalStore,
         parent: KalgoHeader,
@@ -225,6 +227,7 @@ impl<R: Registry> HostCore<R> {
     ) -> Result<(Self, Vec<Effect>), HostError> {
         let height = parent.number() + 1;
         let committee = registry.committee(height, &parent)?;
+        advance_keys(&mut keys, parent.number());
         let mut host = HostCore {
             params,
             machine: Machine::new(params),
@@ -242,6 +245,7 @@ impl<R: Registry> HostCore<R> {
             timers: Vec::new(),
         };
         let parent_value = Value(host.parent.hash().0);
+        host.check_keys();
         let mut effects = Vec::new();
         match host.journal.read()? {
             Some(j) if j.start.height == height && j.start.parent == parent_value => {
@@ -590,7 +594,9 @@ impl<R: Registry> HostCore<R> {
         }
         let height = header.number() + 1;
         self.committee = self.registry.committee(height, &header)?;
+        advance_keys(&mut self.keys, header.number());
         self.parent = header;
+        self.check_keys();
         self.cert_votes.clear();
         self.proposals.clear();
         self.blocks.clear();
@@ -672,10 +678,7 @@ impl<R: Registry> HostCore<R> {
         value: Value,
         effects: &mut Vec<Effect>,
     ) -> Result<Option<Input>, HostError> {
-        let Some(keys) = &self.keys else {
-            return Ok(None);
-        };
-        let Some(rec) = self.committee.record(&keys.id) else {
+        let Some((keys, rec)) = self.signing_keys(hrs.height) else {
             return Ok(None);
         };
         let total = self.committee.total_stake;
@@ -704,10 +707,7 @@ impl<R: Registry> HostCore<R> {
         round: Round,
         value: Value,
     ) -> Result<Option<(ProposalMsg, ProposalAuth)>, HostError> {
-        let Some(keys) = &self.keys else {
-            return Ok(None);
-        };
-        let Some(rec) = self.committee.record(&keys.id) else {
+        let Some((keys, rec)) = self.signing_keys(height) else {
             return Ok(None);
         };
         let total = self.committee.total_stake;
@@ -723,6 +723,31 @@ impl<R: Registry> HostCore<R> {
         Ok(Some((msg, auth)))
     }
 
+    /// This node's keys for `height` and its registry record there: `None` when it
+    /// is not mining, not a registered miner at `height`, or holds no key matching
+    /// the registration in force.
+    fn signing_keys(&self, height: Height) -> Option<(&RealMinerKeys, MinerRecord)> {
+        let source = self.keys.as_deref()?;
+        let record = self.committee.record(&source.id())?;
+        Some((source.keys_for(height, &record)?, record))
+    }
+
+    /// Logs, once per height, a miner that is registered but holds no matching key.
+    fn check_keys(&self) {
+        let Some(source) = self.keys.as_deref() else {
+            return;
+        };
+        let height = self.parent.number() + 1;
+        match self.committee.record(&source.id()) {
+            None => tracing::debug!(height, "not a registered miner at this height"),
+            Some(_) if self.signing_keys(height).is_none() => tracing::warn!(
+                height,
+                "registered miner, but no loaded key of the registration in force can sign here"
+            ),
+            Some(_) => {}
+        }
+    }
+
     /// A proposal request: a new block goes to execution first (the proposal is
     /// signed in [`Self::on_built`]); a re-proposal is signed now.
     fn propose(
@@ -734,12 +759,9 @@ impl<R: Registry> HostCore<R> {
         effects: &mut Vec<Effect>,
         queue: &mut VecDeque<Output>,
     ) -> Result<(), HostError> {
-        let Some(keys) = &self.keys else {
-            return Ok(());
-        };
-        if self.committee.record(&keys.id).is_none() {
+        let Some((keys, _)) = self.signing_keys(height) else {
             return Ok(()); // not a miner at this height
-        }
+        };
         match kind {
             ProposeKind::NewBlock => {
                 let (_, seed) = derive_seed(
@@ -773,6 +795,17 @@ impl<R: Registry> HostCore<R> {
             }
         }
         Ok(())
+    }
+}
+
+/// Forward security on every committed head; a failure (e.g. the key file could
+/// not be rewritten) is logged and mining continues with the keys in memory, whose
+/// past sub-keys are already erased.
+fn advance_keys(keys: &mut Option<Box<dyn KeySource>>, head: Height) {
+    if let Some(k) = keys.as_deref_mut()
+        && let Err(e) = k.advance(head)
+    {
+        tracing::error!(error = %e, head, "forward-secure key update failed");
     }
 }
 

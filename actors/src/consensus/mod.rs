@@ -1,13 +1,16 @@
 //! Consensus: hosting spec's BA* machine (ARCHITECTURE.md "actors — consensus").
 //!
-//! - [`registry`]: the committee of a height ([`registry::Registry`]); the genesis
-//!   implementation is temporary until the miner contract lands;
+//! - [`registry`]: the committee of a height ([`registry::Registry`]), read from
+//!   committed state ([`registry::StoreRegistry`]);
+//! - [`keys`]: where the host's signing keys come from ([`keys::KeySource`]) and
+//!   forward security as heads are committed;
 //! - [`journal`]: the durable journal written before every vote (Kaleido §4.12);
 //! - [`host`]: the host core — validation order, authentication, outputs, timers,
 //!   certificates — a plain struct the consensus actor drives.
 
 pub mod host;
 pub mod journal;
+pub mod keys;
 pub mod registry;
 
 #[cfg(test)]
@@ -17,13 +20,15 @@ use crate::execution::chain_config::{ChainConfig, CommitteeMode as ConfigMode};
 use spec::params::{CommitteeMode, Params};
 
 /// The protocol parameters of a chain config (`config.algorand`, Kaleido §6.3):
-/// 2λ, total weight, interval size and committee mode over the new-chain defaults.
+/// 2λ, total weight, interval size, sub-key lifespan and committee mode over the
+/// new-chain defaults.
 pub fn params_from_config(config: &ChainConfig) -> Params {
     let mut p = Params::new_chain(config.chain_id());
     if let Some(a) = &config.algorand {
         p.two_lambda_ms = a.timeout_two_lambda;
         p.total_weight = a.total_weight;
         p.interval_size = a.interval_size;
+        p.lifespan = a.lifespan;
         p.mode = match a.committee_mode {
             ConfigMode::Sortition => CommitteeMode::Sortition,
             ConfigMode::Fixed => CommitteeMode::Fixed { num: 2, den: 3 },

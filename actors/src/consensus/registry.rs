@@ -1,21 +1,34 @@
-//! Who may propose and vote at a height (Kaleido §3.3–3.6): the committee of the
-//! parent state — every eligible miner's [`MinerRecord`] (keys and stake), the total
+//! Who may propose and vote at a height (Kaleido §3.3–3.6): the committee of a
+//! height — every eligible miner's [`MinerRecord`] (keys and stake), the total
 //! stake and the parent's seed (§4.4).
 //!
-//! **Temporary.** [`GenesisRegistry`] is a stand-in: stakes are the genesis balances
-//! of the miners' stake-owner addresses and keys come from the node's configuration,
-//! the same committee at every height. The miner contract and its registry (being
-//! built on another branch: `makeminerkey`, `kalgo genesis`, the `MinerKey` calldata)
-//! will implement [`Registry`] over the parent state and replace it.
+//! [`StoreRegistry`] reads it from **committed** state only, never from a message:
+//! the miners, their keys and stakes of height `h` come from the miner contract and
+//! balances in the state after block `s = spec::registry::stake_sample_block(h, L)`
+//! (`L` = the chain's stake lookback), through
+//! [`registry_snapshot`](crate::execution::miner::registry::registry_snapshot), which
+//! applies spec's carry-over rule across interval boundaries. When `s` is the head,
+//! the head's flat tables are read; otherwise the state of block `s` is read through
+//! its stored tries (nodes are never pruned). The committee of `h` is asked for only
+//! once its parent `h − 1` is committed (the host asks at start, on the stored head,
+//! and in `HostCore::on_committed`), and `s ≤ h − 1`, so the state is always there.
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::Address;
+use alloy_primitives::U256;
 use spec::auth::MinerRecord;
 use spec::params::{Params, Thresholds};
+use spec::registry::stake_sample_block;
 use spec::types::{Height, MinerId};
 
-use crate::execution::{genesis::Genesis, header::KalgoHeader};
+use crate::execution::{
+    header::KalgoHeader,
+    miner::registry::{RegistrySnapshot, registry_snapshot},
+    service::read_header,
+    state::StateReader,
+    state_root::StateAt,
+    storage::Store,
+};
 
 /// Why a committee could not be computed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -23,14 +36,37 @@ pub enum RegistryError {
     /// No miner is eligible: the chain cannot make progress.
     #[error("no eligible miner at height {0}")]
     Empty(Height),
+    /// The committed state could not be read.
+    #[error("registry of height {height}: {reason}")]
+    Storage {
+        /// The height asked for.
+        height: Height,
+        /// The storage failure.
+        reason: String,
+    },
+    /// The miners' total stake read from the state differs from the total the
+    /// sampled block's header commits to (`total_balance_of_miners`).
+    #[error(
+        "registry of height {height}: total stake {read} differs from header {sample}'s {header}"
+    )]
+    TotalMismatch {
+        /// The height asked for.
+        height: Height,
+        /// The sampled block.
+        sample: Height,
+        /// What the state gives.
+        read: u128,
+        /// What the header says.
+        header: U256,
+    },
 }
 
-/// The committee of one height, read from its parent.
+/// The committee of one height, read from committed state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Committee {
     /// Eligible miners.
     pub miners: BTreeMap<MinerId, MinerRecord>,
-    /// Sum of their stakes (Kaleido's TBM of the parent).
+    /// Sum of their stakes (Kaleido's TBM of the sampled block).
     pub total_stake: u128,
     /// The parent's seed.
     pub seed: [u8; 32],
@@ -46,80 +82,106 @@ impl Committee {
     pub fn thresholds(&self, params: &Params) -> Thresholds {
         params.stake_thresholds()
     }
+
+    /// The committee of `snapshot` with the parent's `seed`; an empty snapshot is
+    /// [`RegistryError::Empty`].
+    pub fn from_snapshot(
+        height: Height,
+        snapshot: &RegistrySnapshot,
+        seed: [u8; 32],
+    ) -> Result<Self, RegistryError> {
+        if snapshot.miners.is_empty() || snapshot.total_stake == 0 {
+            return Err(RegistryError::Empty(height));
+        }
+        Ok(Committee {
+            miners: snapshot
+                .miners
+                .iter()
+                .map(|(id, m)| (*id, m.record))
+                .collect(),
+            total_stake: snapshot.total_stake,
+            seed,
+        })
+    }
 }
 
 /// The source of committees.
 pub trait Registry {
-    /// The committee of `height`, whose parent is `parent`.
+    /// The committee of `height`, whose parent `parent` is committed.
     fn committee(&self, height: Height, parent: &KalgoHeader) -> Result<Committee, RegistryError>;
 }
 
-/// A miner's public keys as the registry knows them.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct MinerPublicKeys {
-    /// Identity (stake owner).
-    pub id: MinerId,
-    /// VRF public key.
-    pub vrf_pk: [u8; 32],
-    /// Forward-secure master public key.
-    pub vote_master_pk: [u8; 32],
-}
-
-/// Temporary registry over genesis (see the module docs).
+/// The registry over a node's chain store (see the module docs). It holds its own
+/// read handle on the store the execution resource writes.
 #[derive(Clone, Debug)]
-pub struct GenesisRegistry {
-    miners: BTreeMap<MinerId, MinerRecord>,
-    total: u128,
+pub struct StoreRegistry {
+    store: Store,
+    interval: u64,
+    lookback: u64,
 }
 
-impl GenesisRegistry {
-    /// Stakes are the genesis balances of each miner's address (saturating to u128);
-    /// miners without balance are not eligible.
-    pub fn new(genesis: &Genesis, keys: &[MinerPublicKeys]) -> Self {
-        let mut miners = BTreeMap::new();
-        for k in keys {
-            let stake = genesis
-                .alloc
-                .get(&Address::from(k.id.0))
-                .map(|a| u128::try_from(a.balance).unwrap_or(u128::MAX))
-                .unwrap_or(0);
-            if stake > 0 {
-                miners.insert(
-                    k.id,
-                    MinerRecord {
-                        vrf_pk: k.vrf_pk,
-                        vote_master_pk: k.vote_master_pk,
-                        stake,
-                    },
-                );
-            }
+impl StoreRegistry {
+    /// A registry over `store` for a chain with this registration `interval` and
+    /// stake `lookback` (`ChainConfig::miner_contract`, `ChainConfig::stake_lookback`).
+    pub fn new(store: Store, interval: u64, lookback: u64) -> Self {
+        Self {
+            store,
+            interval,
+            lookback,
         }
-        let total = miners
-            .values()
-            .fold(0u128, |t, r| t.saturating_add(r.stake));
-        Self { miners, total }
     }
 
-    /// Number of eligible miners.
-    pub fn len(&self) -> usize {
-        self.miners.len()
-    }
-
-    /// Whether no miner is eligible.
-    pub fn is_empty(&self) -> bool {
-        self.miners.is_empty()
+    /// The registry snapshot of `height`: miners, keys and stakes from the state
+    /// after its sampled block, which must be committed (at most `parent`).
+    pub fn snapshot(
+        &self,
+        height: Height,
+        parent: &KalgoHeader,
+    ) -> Result<(Height, KalgoHeader, RegistrySnapshot), RegistryError> {
+        let fail = |e: &dyn std::fmt::Display| RegistryError::Storage {
+            height,
+            reason: e.to_string(),
+        };
+        let sample = stake_sample_block(height, self.lookback);
+        let header = if sample == parent.number() {
+            parent.clone()
+        } else if sample < parent.number() {
+            read_header(&self.store, sample).map_err(|e| fail(&e))?
+        } else {
+            return Err(fail(&format!(
+                "sampled block {sample} is after the parent {}",
+                parent.number()
+            )));
+        };
+        let root = header.eth.state_root;
+        let head = self.store.state().map_err(|e| fail(&e))?;
+        let snapshot = if head.state_root().map_err(|e| fail(&e))? == root {
+            registry_snapshot(&head, height, self.interval)
+        } else {
+            let past = StateAt::open(&head, root).map_err(|e| fail(&e))?;
+            registry_snapshot(&past, height, self.interval)
+        }
+        .map_err(|e| fail(&e))?;
+        Ok((sample, header, snapshot))
     }
 }
 
-impl Registry for GenesisRegistry {
+impl Registry for StoreRegistry {
     fn committee(&self, height: Height, parent: &KalgoHeader) -> Result<Committee, RegistryError> {
-        if self.miners.is_empty() {
-            return Err(RegistryError::Empty(height));
+        let (sample, header, snapshot) = self.snapshot(height, parent)?;
+        // Block `s` committed to the total of height `s + 1 + L` (Kaleido §3.5 with
+        // the lookback); genesis declares its total instead, so it is not checked.
+        if sample > 0
+            && sample + 1 + self.lookback == height
+            && header.total_balance_of_miners != U256::from(snapshot.total_stake)
+        {
+            return Err(RegistryError::TotalMismatch {
+                height,
+                sample,
+                read: snapshot.total_stake,
+                header: header.total_balance_of_miners,
+            });
         }
-        Ok(Committee {
-            miners: self.miners.clone(),
-            total_stake: self.total,
-            seed: parent.seed.0,
-        })
+        Committee::from_snapshot(height, &snapshot, parent.seed.0)
     }
 }

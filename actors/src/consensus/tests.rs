@@ -3,44 +3,77 @@
 
 use std::collections::VecDeque;
 
-use alloy_primitives::B256;
+use alloy_primitives::{Address, B256, U256};
 use rand_core::SeedableRng;
 use spec::auth::RealMinerKeys;
+use spec::crypto::{VoteSigner, VrfProver};
+use spec::registry::Registration;
 use spec::types::{MinerId, Round, Step, Value};
 
 use super::host::{Effect, HostCore};
 use super::journal::JournalStore;
+use super::keys::{KeySource, MemoryKeys};
 use super::params_from_config;
-use super::registry::{GenesisRegistry, MinerPublicKeys};
+use super::registry::{Registry, StoreRegistry};
 use crate::execution::{
     block::init_genesis,
     chain_config::ChainConfig,
     genesis::Genesis,
+    miner::{MINER_CONTRACT, MINER_CONTRACT_CODE, layout::genesis_storage},
     service::{ExecutionService, read_header},
     storage::Store,
 };
 
+/// Stake lookback of the test chain: committees of height ≥ 4 are read from a
+/// past (non-head) state through the stored tries.
+const LOOKBACK: u64 = 2;
+const INTERVAL: u64 = 1_000_000;
+
 struct Node {
-    host: Option<HostCore<GenesisRegistry>>,
+    host: Option<HostCore<StoreRegistry>>,
     exec: ExecutionService,
+    store: Store,
     committed: Vec<(B256, Round)>,
     dir: tempfile::TempDir,
 }
 
-fn genesis(ids: &[MinerId]) -> Genesis {
+/// A chain whose miner contract holds every key's registration (start 1), each
+/// miner funded with 1000 coins: the real registry reads them.
+fn genesis(keys: &[RealMinerKeys]) -> Genesis {
     let mut config = ChainConfig::new_chain(4242);
     if let Some(a) = config.algorand.as_mut() {
         a.timeout_two_lambda = 1000;
+        a.stake_lookback = LOOKBACK;
+        a.interval_size = INTERVAL;
     }
-    let alloc: Vec<String> = ids
+    let miners: Vec<(Address, Registration)> = keys
         .iter()
-        .map(|id| {
-            format!(
-                r#""0x{}": {{"balance": "1000000000000000000000"}}"#,
-                alloy_primitives::hex::encode(id.0)
+        .map(|k| {
+            (
+                Address::from(k.id.0),
+                Registration {
+                    start: 1,
+                    lifespan: 100,
+                    coinbase: k.id.0,
+                    vrf_pk: k.vrf.vrf_public(),
+                    vote_pk: k.votes.master_public(),
+                },
             )
         })
         .collect();
+    let mut alloc: Vec<String> = miners
+        .iter()
+        .map(|(a, _)| format!(r#""{a}": {{"balance": "1000000000000000000000"}}"#))
+        .collect();
+    let storage: Vec<String> = genesis_storage(&miners, INTERVAL)
+        .into_iter()
+        .map(|(k, v)| format!(r#""{}": "{}""#, B256::from(k), B256::from(v)))
+        .collect();
+    alloc.push(format!(
+        r#""{MINER_CONTRACT}": {{"balance": "0", "code": "0x{}", "storage": {{{}}}}}"#,
+        alloy_primitives::hex::encode(MINER_CONTRACT_CODE),
+        storage.join(",")
+    ));
     let text = format!(
         r#"{{"config": {}, "gasLimit": "0x3c14dc0", "seed": "0x{}", "alloc": {{{}}}}}"#,
         serde_json::to_string(&config).unwrap_or_default(),
@@ -60,33 +93,21 @@ fn keys(n: u8) -> Vec<RealMinerKeys> {
         .collect()
 }
 
-fn pubkeys(keys: &[RealMinerKeys]) -> Vec<MinerPublicKeys> {
-    keys.iter()
-        .map(|k| {
-            let r = k.record(0);
-            MinerPublicKeys {
-                id: k.id,
-                vrf_pk: r.vrf_pk,
-                vote_master_pk: r.vote_master_pk,
-            }
-        })
-        .collect()
-}
-
 fn start_host(
     dir: &std::path::Path,
     g: &Genesis,
+    store: &Store,
     exec: &ExecutionService,
     key: RealMinerKeys,
-    pks: &[MinerPublicKeys],
     now: u64,
-) -> (HostCore<GenesisRegistry>, Vec<Effect>) {
+) -> (HostCore<StoreRegistry>, Vec<Effect>) {
     let journal = JournalStore::open(&dir.join("consensus.redb")).expect("journal");
-    let registry = GenesisRegistry::new(g, pks);
+    let registry = StoreRegistry::new(store.clone(), INTERVAL, LOOKBACK);
     let (_, head) = exec.head();
+    let keys: Box<dyn KeySource> = Box::new(MemoryKeys::new(key, 100));
     HostCore::start(
         params_from_config(&g.config),
-        Some(key),
+        Some(keys),
         registry,
         journal,
         head.clone(),
@@ -95,35 +116,29 @@ fn start_host(
     .expect("host")
 }
 
-type Cluster = (
-    Vec<Node>,
-    Vec<(usize, Effect)>,
-    Genesis,
-    Vec<MinerPublicKeys>,
-);
+type Cluster = (Vec<Node>, Vec<(usize, Effect)>, Genesis);
 
 fn cluster(n: u8) -> Cluster {
     let ks = keys(n);
-    let pks = pubkeys(&ks);
-    let ids: Vec<MinerId> = ks.iter().map(|k| k.id).collect();
-    let g = genesis(&ids);
+    let g = genesis(&ks);
     let mut nodes = Vec::new();
     let mut queue = Vec::new();
     for (i, key) in ks.into_iter().enumerate() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("chain.redb")).expect("store");
         init_genesis(&store, &g).expect("genesis");
-        let exec = ExecutionService::new(store, g.config.clone()).expect("exec");
-        let (host, effects) = start_host(dir.path(), &g, &exec, key, &pks, 0);
+        let exec = ExecutionService::new(store.clone(), g.config.clone()).expect("exec");
+        let (host, effects) = start_host(dir.path(), &g, &store, &exec, key, 0);
         queue.extend(effects.into_iter().map(|e| (i, e)));
         nodes.push(Node {
             host: Some(host),
             exec,
+            store,
             committed: Vec::new(),
             dir,
         });
     }
-    (nodes, queue, g, pks)
+    (nodes, queue, g)
 }
 
 /// Delivers effects (broadcasts to every other node) and fires timers on a
@@ -222,7 +237,7 @@ fn dispatch(nodes: &mut [Node], i: usize, effect: Effect, now: u64) -> Vec<(usiz
 
 #[test]
 fn single_host_commits_one_block_per_two_lambda() {
-    let (mut nodes, queue, _, _) = cluster(1);
+    let (mut nodes, queue, _) = cluster(1);
     let now = run(&mut nodes, queue, 0, 60_000, |n| n[0].committed.len() >= 5);
     assert_eq!(nodes[0].committed.len(), 5);
     assert!(nodes[0].committed.iter().all(|(_, r)| *r == 1));
@@ -238,7 +253,7 @@ fn single_host_commits_one_block_per_two_lambda() {
 
 #[test]
 fn four_hosts_commit_the_same_blocks() {
-    let (mut nodes, queue, _, _) = cluster(4);
+    let (mut nodes, queue, _) = cluster(4);
     run(&mut nodes, queue, 0, 120_000, |n| {
         n.iter().all(|x| x.committed.len() >= 4)
     });
@@ -256,7 +271,7 @@ fn four_hosts_commit_the_same_blocks() {
 
 #[test]
 fn restarted_host_never_casts_a_different_vote() {
-    let (mut nodes, queue, g, pks) = cluster(1);
+    let (mut nodes, queue, g) = cluster(1);
     let now = run(&mut nodes, queue, 0, 60_000, |n| n[0].committed.len() >= 2);
     // Advance into height 3 until the soft vote is cast, then crash.
     let now = run(&mut nodes, Vec::new(), now, 60_000, |n| {
@@ -272,7 +287,8 @@ fn restarted_host_never_casts_a_different_vote() {
     assert!(!before.is_empty());
     nodes[0].host = None; // crash: drops the journal handle
     let key = keys(1).pop().expect("key");
-    let (host, effects) = start_host(nodes[0].dir.path(), &g, &nodes[0].exec, key, &pks, now);
+    let n0 = &nodes[0];
+    let (host, effects) = start_host(n0.dir.path(), &g, &n0.store, &n0.exec, key, now);
     assert_eq!(host.height(), 3);
     assert_eq!(host.machine().cast_votes(), before.as_slice());
     nodes[0].host = Some(host);
@@ -297,7 +313,7 @@ fn restarted_host_never_casts_a_different_vote() {
 /// (before the fix it had lost them and could never finish the height).
 #[test]
 fn lone_miner_crashed_between_cert_vote_and_commit_finishes_the_height() {
-    let (mut nodes, queue, g, pks) = cluster(1);
+    let (mut nodes, queue, g) = cluster(1);
     let now = run(&mut nodes, queue, 0, 60_000, |n| n[0].committed.len() >= 2);
     let now = run(&mut nodes, Vec::new(), now, 60_000, |n| {
         n[0].host.as_ref().is_some_and(|h| {
@@ -324,7 +340,8 @@ fn lone_miner_crashed_between_cert_vote_and_commit_finishes_the_height() {
     // restarts the whole process.)
     nodes[0].host = None;
     let key = keys(1).pop().expect("key");
-    let (host, effects) = start_host(nodes[0].dir.path(), &g, &nodes[0].exec, key, &pks, now);
+    let n0 = &nodes[0];
+    let (host, effects) = start_host(n0.dir.path(), &g, &n0.store, &n0.exec, key, now);
     assert_eq!(host.height(), 3);
     nodes[0].host = Some(host);
     let queue = effects.into_iter().map(|e| (0, e)).collect();
@@ -333,4 +350,48 @@ fn lone_miner_crashed_between_cert_vote_and_commit_finishes_the_height() {
     });
     assert_eq!(nodes[0].committed.len(), 3);
     assert_eq!(nodes[0].committed[2].0, B256::from(certified.0));
+}
+
+/// The registry reads a past block's state through the stored tries: the total
+/// stake it reads for height `s + 1 + L` from block `s` equals the total block
+/// execution wrote into header `s` at the time, and the stakes change from block
+/// to block (the proposer is paid), so a read of the wrong state would differ.
+#[test]
+fn registry_reads_the_sampled_past_state_not_the_head() {
+    use crate::execution::miner::registry::registry_snapshot;
+    use crate::execution::state::StateReader;
+    use crate::execution::state_root::StateAt;
+
+    let (mut nodes, queue, _) = cluster(1);
+    run(&mut nodes, queue, 0, 60_000, |n| n[0].committed.len() >= 6);
+    let n0 = &nodes[0];
+    let (head, head_header) = n0.exec.head();
+    assert_eq!(head.number, 6);
+    let registry = StoreRegistry::new(n0.store.clone(), INTERVAL, LOOKBACK);
+    let mut totals = Vec::new();
+    for s in 1..=head.number {
+        let h = s + 1 + LOOKBACK;
+        let (sample, header, snap) = registry.snapshot(h, head_header).expect("snapshot");
+        assert_eq!(sample, s);
+        assert_eq!(header.total_balance_of_miners, U256::from(snap.total_stake));
+        totals.push(snap.total_stake);
+    }
+    totals.dedup();
+    assert_eq!(
+        totals.len(),
+        head.number as usize,
+        "stake grows every block"
+    );
+    // The committee of the next height is the one the host uses; the head's flat
+    // tables and its tries agree.
+    let next = registry
+        .committee(head.number + 1, head_header)
+        .expect("committee");
+    assert_eq!(next.seed, head_header.seed.0);
+    let state = n0.store.state().expect("state");
+    let flat = registry_snapshot(&state, 9, INTERVAL).expect("flat");
+    let root = state.state_root().expect("root");
+    let tries = registry_snapshot(&StateAt::open(&state, root).expect("open"), 9, INTERVAL);
+    assert_eq!(tries.expect("tries"), flat);
+    assert_eq!(flat.miners.len(), 1);
 }

@@ -40,10 +40,19 @@ pub struct AlgorandConfig {
     /// `spec::registry::MIN_START_DELAY`. 0 is Kaleido's behaviour.
     #[serde(default)]
     pub stake_lookback: u64,
+    /// Heights per forward-secure vote sub-key (Kaleido §2.2 lifespan), the same
+    /// for every miner of the chain: votes are verified with this value, so a key
+    /// registered with another lifespan cannot vote. Default 100 (Kaleido's).
+    #[serde(default = "default_lifespan")]
+    pub lifespan: u64,
 }
 
 fn default_block_year() -> u64 {
     10_512_000
+}
+
+fn default_lifespan() -> u64 {
+    spec::registry::DEFAULT_LIFESPAN
 }
 
 impl Default for AlgorandConfig {
@@ -55,6 +64,7 @@ impl Default for AlgorandConfig {
             committee_mode: CommitteeMode::Sortition,
             block_year: default_block_year(),
             stake_lookback: 0,
+            lifespan: default_lifespan(),
         }
     }
 }
@@ -191,6 +201,13 @@ impl ChainConfig {
         {
             return Err(GenesisError::InvalidAlgorand(
                 "timeoutTwoLambda, totalWeight and intervalSize must be positive",
+            ));
+        }
+        if let Some(a) = &self.algorand
+            && (a.lifespan == 0 || a.lifespan > spec::registry::MAX_LIFESPAN)
+        {
+            return Err(GenesisError::InvalidAlgorand(
+                "lifespan must be between 1 and 100",
             ));
         }
         if let Some(a) = &self.algorand

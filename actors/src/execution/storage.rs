@@ -154,10 +154,9 @@ fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
     key
 }
 
-/// A redb-backed chain store.
-///
-/// Cloning is cheap and shares the database: redb serialises writers and lets
-/// readers (the JSON-RPC server) take consistent snapshots while a block commits.
+/// A redb-backed chain store. Clones share the one open database (redb allows one
+/// writer and any number of concurrent readers): the execution resource writes
+/// through its handle, readers such as the consensus registry and JSON-RPC read through theirs.
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,

@@ -23,6 +23,7 @@ use super::{
     layout::{INTERVAL_MINERS_SLOT, array_elem_slot, array_len_slot, miner_base_slot, unpack},
 };
 use crate::execution::state::{StateOverlay, StateReader, StorageError};
+use crate::execution::state_root::StateAt;
 
 /// Most miners read per interval (bounds the work of a registry read).
 pub const MAX_MINERS_PER_INTERVAL: u64 = 100_000;
@@ -57,6 +58,21 @@ impl<S: StateReader + ?Sized> RegistryState for OverlayView<'_, '_, S> {
     fn balance(&self, address: &Address) -> Result<U256, StorageError> {
         Ok(self
             .0
+            .account(address)?
+            .map(|a| a.balance)
+            .unwrap_or_default())
+    }
+}
+
+/// A past (or the head) state read through its stored tries: what the consensus
+/// registry reads for `stake_sample_block(h, lookback)` when that block is not the
+/// head.
+impl<S: StateReader + ?Sized> RegistryState for StateAt<'_, S> {
+    fn slot(&self, address: &Address, slot: &U256) -> Result<U256, StorageError> {
+        self.storage(address, slot)
+    }
+    fn balance(&self, address: &Address) -> Result<U256, StorageError> {
+        Ok(self
             .account(address)?
             .map(|a| a.balance)
             .unwrap_or_default())
@@ -188,10 +204,9 @@ pub fn header_total_stake<S: RegistryState + ?Sized>(
 
 /// Everything consensus needs about the miners of one height: who, with which keys
 /// and stake, and the total. Build it with [`registry_snapshot`] from the post-state
-/// of `stake_sample_block(height, lookback)`. The store keeps only the head state,
-/// so with a lookback `L > 0` the consensus layer takes the snapshot for height
-/// `s + 1 + L` right after committing block `s` (the same read block execution does
-/// for the header total) and keeps the last `L + 1` snapshots.
+/// of `stake_sample_block(height, lookback)`: the head's flat tables when that
+/// block is the head, otherwise the block's state read through the stored tries
+/// ([`StateAt`]; nodes are never pruned). `actors::consensus::registry` does this.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RegistrySnapshot {
     /// The height the snapshot is for.
