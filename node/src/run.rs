@@ -152,7 +152,8 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
             .build()
             .unwrap_or_else(|e| panic!("cannot build the tokio runtime: {e}"))
     });
-    let rpc_config = opts.rpc.clone();
+    let mut rpc_config = opts.rpc.clone();
+    rpc_config.resolve_ipc(&opts.datadir);
     let chain_config = genesis.config.clone();
     sys.block_on(async move {
         let exec_addr = ExecutionActor::new(exec).start();

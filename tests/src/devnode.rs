@@ -126,6 +126,11 @@ impl DevNode {
         panic!("kalgo --dev made no block within 60 s");
     }
 
+    /// The node's data directory.
+    pub fn datadir(&self) -> &Path {
+        self._dir.path()
+    }
+
     /// `http://addr`.
     pub fn url(&self) -> String {
         format!("http://{}", self.http)

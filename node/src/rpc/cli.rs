@@ -46,6 +46,12 @@ pub struct RpcArgs {
     /// Most gas one eth_call / eth_estimateGas may use.
     #[arg(long = "rpc.gascap", default_value_t = 50_000_000)]
     pub gas_cap: u64,
+    /// Do not open the IPC socket.
+    #[arg(long = "ipcdisable")]
+    pub ipc_disable: bool,
+    /// IPC socket path (relative = inside the data directory).
+    #[arg(long = "ipcpath", value_name = "PATH", default_value = "kalgo.ipc")]
+    pub ipc_path: std::path::PathBuf,
     /// Most calls in one batch request.
     #[arg(long = "rpc.batch-request-limit", default_value_t = 1000)]
     pub batch_limit: u32,
@@ -81,6 +87,7 @@ impl RpcArgs {
                 .map(|c| c.split(',').map(str::to_string).collect())
                 .unwrap_or_default(),
             batch_limit: self.batch_limit,
+            ipc: (!self.ipc_disable).then(|| self.ipc_path.clone()),
             limits: Limits {
                 gas_cap: self.gas_cap,
                 ..Limits::default()

@@ -20,6 +20,7 @@ pub mod error;
 pub mod eth;
 pub mod filters;
 pub mod format;
+pub mod ipc;
 pub mod misc;
 pub mod params;
 pub mod subs;
@@ -66,6 +67,19 @@ pub struct RpcConfig {
     pub batch_limit: u32,
     /// Per-call limits.
     pub limits: Limits,
+    /// IPC socket (relative paths are inside the data directory); `None` = off.
+    pub ipc: Option<std::path::PathBuf>,
+}
+
+impl RpcConfig {
+    /// Makes a relative IPC path absolute under `datadir` (geth's rule).
+    pub fn resolve_ipc(&mut self, datadir: &std::path::Path) {
+        if let Some(p) = &self.ipc
+            && p.is_relative()
+        {
+            self.ipc = Some(datadir.join(p));
+        }
+    }
 }
 
 /// Why the RPC server could not start.
@@ -74,6 +88,14 @@ pub enum RpcStartError {
     /// Unknown namespace in `--http.api` / `--ws.api`.
     #[error("unknown API namespace {0:?} (available: eth, net, web3, txpool)")]
     UnknownApi(String),
+    /// The IPC socket could not be created.
+    #[error("cannot listen on {path}: {source}")]
+    Ipc {
+        /// The socket path.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Binding the listen address failed.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -120,6 +142,7 @@ pub struct NodeHandles {
 /// The running servers; dropping them does not stop them, [`RpcServers::stop`] does.
 pub struct RpcServers {
     handles: Vec<ServerHandle>,
+    ipc: Option<ipc::IpcServer>,
     /// Bound HTTP address.
     pub http: Option<SocketAddr>,
     /// Bound WebSocket address.
@@ -131,6 +154,9 @@ impl RpcServers {
     pub fn stop(self) {
         for h in self.handles {
             let _ = h.stop();
+        }
+        if let Some(i) = self.ipc {
+            i.stop();
         }
     }
 }
@@ -206,6 +232,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
     });
     let mut servers = RpcServers {
         handles: Vec::new(),
+        ipc: None,
         http: None,
         ws: None,
     };
@@ -241,6 +268,16 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         servers.handles.push(server.start(methods));
         servers.ws = Some(addr);
         tracing::info!(url = %format!("ws://{addr}"), apis = %ep.apis.join(","), "WebSocket JSON-RPC server started");
+    }
+    if let Some(path) = &cfg.ipc {
+        let all: Vec<String> = NAMESPACES.iter().map(|s| s.to_string()).collect();
+        let methods = module(Arc::clone(&ctx), &all, true)?;
+        let server = ipc::start(path, methods.into()).map_err(|source| RpcStartError::Ipc {
+            path: path.clone(),
+            source,
+        })?;
+        tracing::info!(path = %server.path().display(), "IPC JSON-RPC endpoint opened");
+        servers.ipc = Some(server);
     }
     Ok(servers)
 }
