@@ -5,6 +5,7 @@ mod dev;
 mod genesis_cmd;
 mod keyfile;
 mod keyring;
+mod loadtest;
 mod makeminerkey;
 mod rpc;
 mod run;
@@ -76,6 +77,10 @@ enum Command {
     /// Run N in-process nodes of the BA* machine over a simulated network (seeded,
     /// deterministic) and report what they committed.
     Simulate(simulate::SimulateArgs),
+    /// Drive a JSON-RPC endpoint with signed transfers from many senders and report
+    /// submitted/s, confirmed/s and confirmation latency (p50/p90/p99).
+    #[command(name = "loadtest")]
+    LoadTest(loadtest::LoadTestArgs),
     /// Generate a miner key: VRF and forward-secure vote keys, the key file, and the
     /// `MinerKey` calldata for the miner contract (Kaleido's `makeminerkey`).
     #[command(name = "makeminerkey")]
@@ -160,6 +165,16 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Simulate(args) => simulate::run(&args),
+        Command::LoadTest(args) => match loadtest::run(&args) {
+            Ok(report) => {
+                println!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Statetest { paths, forks } => statetest(&paths, forks),
         Command::MinerKeyUpdate { height, password } => {
             miner_key_update(cli.datadir.as_deref(), height, password.as_deref())
