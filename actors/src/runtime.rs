@@ -18,13 +18,15 @@ pub mod net;
 use std::time::Instant;
 
 use actix::prelude::*;
-use alloy_primitives::B256;
+use alloy_consensus::TxEnvelope;
+use alloy_primitives::{Address, B256};
 
 use crate::consensus::host::{Effect, HostCore};
 use crate::consensus::registry::Registry;
 use crate::execution::{
     block::Block,
     header::KalgoHeader,
+    pool::PoolContent,
     service::{BuildRequest, ExecutionService, ServiceError},
     storage::Head,
 };
@@ -100,6 +102,62 @@ impl Handler<Commit> for ExecutionActor {
         let (_, header) = self.svc.head();
         let txs = self.svc.last_committed_txs();
         Ok((head, header.clone(), txs))
+    }
+}
+
+/// Admit a raw (EIP-2718) transaction into the pool (`eth_sendRawTransaction`);
+/// with a network, it is then gossiped.
+#[derive(Message)]
+#[rtype(result = "Result<B256, ServiceError>")]
+pub struct SubmitRawTx(pub Vec<u8>);
+
+/// The next nonce of an address counting pooled transactions.
+#[derive(Message)]
+#[rtype(result = "Result<u64, ServiceError>")]
+pub struct PendingNonce(pub Address);
+
+/// A pooled transaction by hash, with its sender.
+#[derive(Message)]
+#[rtype(result = "Option<(TxEnvelope, Address)>")]
+pub struct PooledTx(pub B256);
+
+/// Every pooled transaction.
+#[derive(Message)]
+#[rtype(result = "Result<PoolContent, ServiceError>")]
+pub struct PoolSnapshot;
+
+impl Handler<SubmitRawTx> for ExecutionActor {
+    type Result = Result<B256, ServiceError>;
+    fn handle(&mut self, msg: SubmitRawTx, _: &mut Self::Context) -> Self::Result {
+        let hash = self.svc.add_raw_tx(&msg.0)?;
+        // Pooled here: tell the network (peers check it again on arrival).
+        if let Some(g) = &self.gossip
+            && let Err(e) = g.publish(NetTopic::Transactions, msg.0)
+        {
+            tracing::warn!(error = %e, "transaction not gossiped");
+        }
+        Ok(hash)
+    }
+}
+
+impl Handler<PendingNonce> for ExecutionActor {
+    type Result = Result<u64, ServiceError>;
+    fn handle(&mut self, msg: PendingNonce, _: &mut Self::Context) -> Self::Result {
+        self.svc.pending_nonce(&msg.0)
+    }
+}
+
+impl Handler<PooledTx> for ExecutionActor {
+    type Result = Option<(TxEnvelope, Address)>;
+    fn handle(&mut self, msg: PooledTx, _: &mut Self::Context) -> Self::Result {
+        self.svc.pooled(&msg.0)
+    }
+}
+
+impl Handler<PoolSnapshot> for ExecutionActor {
+    type Result = Result<PoolContent, ServiceError>;
+    fn handle(&mut self, _: PoolSnapshot, _: &mut Self::Context) -> Self::Result {
+        self.svc.pool_content()
     }
 }
 

@@ -131,6 +131,7 @@ pub fn run(cfg: &NodeConfig, args: &FuzzPeerArgs) -> Result<String, FuzzPeerErro
         head: (0, genesis.0),
         discover: false,
         sync_lag: Duration::from_secs(3600),
+        peer_count: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

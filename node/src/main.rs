@@ -2,6 +2,7 @@
 //! the library crates. It holds no protocol logic.
 
 mod config;
+mod dev;
 mod dumpvote;
 mod fuzzpeer;
 mod genesis_cmd;
@@ -10,6 +11,7 @@ mod keyring;
 mod loadtest;
 mod makeminerkey;
 mod nodekey;
+mod rpc;
 mod run;
 mod simulate;
 
@@ -66,6 +68,10 @@ struct Cli {
     /// Log level 0–5 (error … trace) [default: 3]; RUST_LOG overrides.
     #[arg(long)]
     verbosity: Option<u8>,
+    #[command(flatten)]
+    rpc: rpc::cli::RpcArgs,
+    #[command(flatten)]
+    dev: dev::DevArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -161,7 +167,27 @@ fn main() -> ExitCode {
     };
     init_tracing(cfg.node.verbosity);
     let Some(command) = cli.command else {
-        return match run::run(&cfg) {
+        let rpc = match cli.rpc.config(cli.dev.dev) {
+            Ok(c) => c,
+            Err(e) => return fail(&e),
+        };
+        // `--dev`: prepare (or reopen) the dev chain; keep a temporary datadir alive.
+        // A dev chain is a single node: no network (as geth's `--dev`).
+        let dev_chain = match cli.dev.dev {
+            true => match dev::prepare(cli.datadir.as_deref(), &cli.dev) {
+                Ok(c) => Some(c),
+                Err(e) => return fail(&e),
+            },
+            false => None,
+        };
+        let mut cfg = cfg;
+        if let Some(c) = &dev_chain {
+            print!("{}", dev::banner(c, rpc.http.as_ref().map(|e| e.addr)));
+            cfg.node.datadir = c.datadir.clone();
+            cfg.miner.mine = true;
+            cfg.miner.stakeowner = Some(c.miner);
+        }
+        return match run::run(&cfg, rpc, dev_chain.is_none()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         };

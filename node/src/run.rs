@@ -66,6 +66,9 @@ pub enum RunError {
     /// The network could not start.
     #[error("network: {0}")]
     Network(String),
+    /// The JSON-RPC server could not start.
+    #[error(transparent)]
+    Rpc(#[from] crate::rpc::RpcStartError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -122,11 +125,13 @@ fn gossip_config(
         discover: !cfg.p2p.nodiscover,
         // A peer one block ahead for three 2λ is more than a commit race.
         sync_lag: Duration::from_millis(two_lambda_ms.saturating_mul(3).max(1000)),
+        peer_count: None,
     })
 }
 
-/// Runs the node until SIGINT or SIGTERM.
-pub fn run(cfg: &NodeConfig) -> Result<(), RunError> {
+/// Runs the node until SIGINT or SIGTERM: with the network when `network` (a
+/// `--dev` chain runs alone), with the JSON-RPC servers of `rpc`.
+pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Result<(), RunError> {
     let datadir = &cfg.node.datadir;
     let dir = node_dir(datadir);
     let gpath = dir.join("genesis.json");
@@ -150,6 +155,7 @@ pub fn run(cfg: &NodeConfig) -> Result<(), RunError> {
     );
     let exec = ExecutionService::new(store, genesis.config.clone())
         .map_err(|e| RunError::Node(e.to_string()))?;
+    let rpc_store = exec.store().clone();
     let params = params_from_config(&genesis.config);
     let (head, header) = exec.head();
     let key_path = cfg
@@ -157,7 +163,10 @@ pub fn run(cfg: &NodeConfig) -> Result<(), RunError> {
         .nodekey
         .clone()
         .unwrap_or_else(|| dir.join("nodekey"));
-    let node_key = nodekey::load_or_create(&key_path)?;
+    let node_key = match network {
+        true => Some(nodekey::load_or_create(&key_path)?),
+        false => None,
+    };
     let keys: Option<Box<dyn KeySource>> = match (cfg.miner.mine, cfg.miner.stakeowner) {
         (true, Some(owner)) => {
             let password = cfg
@@ -183,12 +192,15 @@ pub fn run(cfg: &NodeConfig) -> Result<(), RunError> {
         .map_err(|e| RunError::Node(e.to_string()))?;
     tracing::info!(head = head.number, hash = %head.hash, mining = keys.is_some(), "starting");
     let header = header.clone();
-    let net = gossip_config(
-        cfg,
-        genesis_hash.0,
-        (head.number, head.hash.0),
-        params.two_lambda_ms,
-    )?;
+    let net = match network {
+        true => Some(gossip_config(
+            cfg,
+            genesis_hash.0,
+            (head.number, head.hash.0),
+            params.two_lambda_ms,
+        )?),
+        false => None,
+    };
     let epoch = Instant::now();
     let (core, initial) = HostCore::start(params, keys, registry, journal, header, 0)
         .map_err(|e| RunError::Node(e.to_string()))?;
@@ -199,28 +211,69 @@ pub fn run(cfg: &NodeConfig) -> Result<(), RunError> {
             .build()
             .unwrap_or_else(|e| panic!("cannot build the tokio runtime: {e}"))
     });
+    let mut rpc_config = rpc;
+    rpc_config.resolve_ipc(datadir);
+    let chain_config = genesis.config.clone();
     sys.block_on(async move {
-        let (gossip, events) =
-            swarm::spawn(node_key, net).map_err(|e| RunError::Network(e.to_string()))?;
-        let exec_addr = ExecutionActor::new(exec)
-            .with_gossip(gossip.clone())
-            .start();
-        let consensus = ConsensusActor::new(core, initial, exec_addr.clone(), epoch)
-            .with_gossip(gossip.clone())
-            .start();
-        let routes = Routes {
-            consensus: consensus.clone().recipient(),
-            sync: consensus.recipient(),
-            txs: exec_addr.clone().recipient(),
-            blocks: exec_addr.recipient(),
+        let exec_actor = ExecutionActor::new(exec);
+        let peers = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (exec_actor, network) = match (net, node_key) {
+            (Some(mut net), Some(node_key)) => {
+                net.peer_count = Some(peers.clone());
+                let (gossip, events) = match swarm::spawn(node_key, net) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        System::current().stop();
+                        return Err(RunError::Network(e.to_string()));
+                    }
+                };
+                (
+                    exec_actor.with_gossip(gossip.clone()),
+                    Some((gossip, events)),
+                )
+            }
+            _ => (exec_actor, None),
         };
-        let _gossip = GossipActor::new(gossip, events, routes).start();
+        let exec_addr = exec_actor.start();
+        let servers = crate::rpc::start(
+            &rpc_config,
+            crate::rpc::NodeHandles {
+                store: rpc_store,
+                config: chain_config,
+                exec: exec_addr.clone(),
+                peers,
+            },
+        )
+        .await;
+        let servers = match servers {
+            Ok(s) => s,
+            Err(e) => {
+                System::current().stop();
+                return Err(RunError::from(e));
+            }
+        };
+        let consensus = ConsensusActor::new(core, initial, exec_addr.clone(), epoch);
+        match network {
+            Some((gossip, events)) => {
+                let consensus = consensus.with_gossip(gossip.clone()).start();
+                let routes = Routes {
+                    consensus: consensus.clone().recipient(),
+                    sync: consensus.recipient(),
+                    txs: exec_addr.clone().recipient(),
+                    blocks: exec_addr.recipient(),
+                };
+                GossipActor::new(gossip, events, routes).start();
+            }
+            None => {
+                consensus.start();
+            }
+        }
         shutdown_signal().await;
         tracing::info!("shutting down");
+        servers.stop();
         System::current().stop();
-        Ok::<(), RunError>(())
-    })?;
-    Ok(())
+        Ok(())
+    })
 }
 
 async fn shutdown_signal() {

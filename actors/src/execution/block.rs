@@ -163,7 +163,8 @@ pub fn next_base_fee(parent: &Header, spec: SpecId) -> Option<u64> {
     }
 }
 
-fn block_env(
+/// The revm block environment of block `number` with `attrs`.
+pub(crate) fn block_env(
     number: u64,
     attrs: &BlockAttributes,
     base_fee: Option<u64>,

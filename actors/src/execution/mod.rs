@@ -11,18 +11,24 @@
 //! - [`pool`]: the transaction pool;
 //! - [`executor`]: transaction execution with revm;
 //! - [`storage`]: the redb chain store;
+//! - [`query`]: chain reads for JSON-RPC (blocks, transactions, receipts, logs);
+//! - [`call`]: `eth_call` and `eth_estimateGas` over a committed state;
+//! - [`state_at`]: the state after any stored block, read through the tries;
 //! - [`service`]: the execution resource (store, pool, executed-block cache) as one value;
 //! - [`statetest`]: the GeneralStateTests conformance runner (`kalgo statetest`).
 
 pub mod block;
+pub mod call;
 pub mod chain_config;
 pub mod executor;
 pub mod genesis;
 pub mod header;
 pub mod miner;
 pub mod pool;
+pub mod query;
 pub mod service;
 pub mod state;
+pub mod state_at;
 pub mod state_root;
 pub mod statetest;
 pub mod storage;

@@ -162,6 +162,15 @@ impl PooledTx {
     }
 }
 
+/// The pool's transactions as (sender, nonce, transaction), see [`TxPool::content`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PoolContent {
+    /// Executable now.
+    pub pending: Vec<(Address, u64, TxEnvelope)>,
+    /// Waiting behind a nonce gap.
+    pub queued: Vec<(Address, u64, TxEnvelope)>,
+}
+
 /// The pool.
 #[derive(Debug)]
 pub struct TxPool {
@@ -370,6 +379,34 @@ impl TxPool {
             }
         }
         Ok(nonce)
+    }
+
+    /// A pooled transaction and its sender.
+    pub fn get(&self, hash: &B256) -> Option<(TxEnvelope, Address)> {
+        let (sender, nonce) = self.by_hash.get(hash)?;
+        let t = self.by_sender.get(sender)?.get(nonce)?;
+        Some((t.tx.clone(), t.sender))
+    }
+
+    /// Every pooled transaction, split as `txpool_content` shows them: pending
+    /// (the sender's consecutive nonces from its account nonce on) and queued
+    /// (behind a nonce gap); each list ordered by sender, then nonce.
+    pub fn content<S: StateReader + ?Sized>(&self, state: &S) -> Result<PoolContent, PoolError> {
+        let mut content = PoolContent::default();
+        let mut senders: Vec<&Address> = self.by_sender.keys().collect();
+        senders.sort_unstable();
+        for sender in senders {
+            let next = self.pending_nonce(sender, state)?;
+            for (nonce, t) in &self.by_sender[sender] {
+                let entry = (*sender, *nonce, t.tx.clone());
+                if *nonce < next {
+                    content.pending.push(entry);
+                } else {
+                    content.queued.push(entry);
+                }
+            }
+        }
+        Ok(content)
     }
 
     /// (pending, queued) counts: executable now vs. waiting behind a nonce gap.

@@ -9,13 +9,14 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use alloy_consensus::TxEnvelope;
 use alloy_primitives::{Address, B256, Bytes, U256};
 
 use crate::execution::{
     block::{Block, BlockAttributes, BlockError, ExecutedBlock, build_block, commit_block},
     chain_config::ChainConfig,
     header::KalgoHeader,
-    pool::{PoolConfig, PoolError, TxPool},
+    pool::{PoolConfig, PoolContent, PoolError, TxPool},
     state::StorageError,
     storage::{Head, Store},
 };
@@ -175,6 +176,30 @@ impl ExecutionService {
     pub fn add_raw_tx(&mut self, raw: &[u8]) -> Result<B256, ServiceError> {
         let state = self.store.state()?;
         Ok(self.pool.add_raw(raw, &state)?)
+    }
+
+    /// The chain store (cheap to clone; readers such as JSON-RPC take their own
+    /// snapshots of it).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The next nonce of `sender` counting its pooled transactions
+    /// (`eth_getTransactionCount(…, "pending")`).
+    pub fn pending_nonce(&self, sender: &Address) -> Result<u64, ServiceError> {
+        let state = self.store.state()?;
+        Ok(self.pool.pending_nonce(sender, &state)?)
+    }
+
+    /// A pooled transaction and its sender.
+    pub fn pooled(&self, hash: &B256) -> Option<(TxEnvelope, Address)> {
+        self.pool.get(hash)
+    }
+
+    /// Every pooled transaction, pending and queued.
+    pub fn pool_content(&self) -> Result<PoolContent, ServiceError> {
+        let state = self.store.state()?;
+        Ok(self.pool.content(&state)?)
     }
 
     /// Builds a block on the head from the pool (Kaleido §4.9 NewBlock):

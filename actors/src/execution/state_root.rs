@@ -145,7 +145,7 @@ impl<S: StateReader + ?Sized> eth_trie::DB for NodeDb<'_, S> {
     }
 }
 
-fn trie_error(e: TrieError) -> StorageError {
+pub(crate) fn trie_error(e: TrieError) -> StorageError {
     match e {
         TrieError::MissingTrieNode { node_hash, .. } => StorageError::MissingTrieNode(node_hash),
         other => StorageError::Trie(other.to_string()),
@@ -153,7 +153,7 @@ fn trie_error(e: TrieError) -> StorageError {
 }
 
 /// Opens the trie with root `root` (the empty trie needs no stored node).
-fn open<'a, S: StateReader + ?Sized>(
+pub(crate) fn open<'a, S: StateReader + ?Sized>(
     db: &Arc<NodeDb<'a, S>>,
     root: B256,
 ) -> Result<EthTrie<NodeDb<'a, S>>, StorageError> {
@@ -169,7 +169,7 @@ fn open<'a, S: StateReader + ?Sized>(
 // `..Default::default()` keeps this compiling if alloy-trie's `account-ext` feature
 // (an extra field) is switched on by another crate.
 #[allow(clippy::needless_update)]
-fn trie_account(record: &AccountRecord) -> TrieAccount {
+pub(crate) fn trie_account(record: &AccountRecord) -> TrieAccount {
     TrieAccount {
         nonce: record.nonce,
         balance: record.balance,
@@ -180,7 +180,7 @@ fn trie_account(record: &AccountRecord) -> TrieAccount {
 }
 
 /// Key of a slot in a storage trie.
-fn slot_key(slot: &U256) -> B256 {
+pub(crate) fn slot_key(slot: &U256) -> B256 {
     keccak256(slot.to_be_bytes::<32>())
 }
 

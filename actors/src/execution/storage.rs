@@ -156,7 +156,7 @@ fn storage_key(address: &Address, slot: &U256) -> [u8; 52] {
 
 /// A redb-backed chain store. Clones share the one open database (redb allows one
 /// writer and any number of concurrent readers): the execution resource writes
-/// through its handle, readers such as the consensus registry read through theirs.
+/// through its handle, readers such as the consensus registry and JSON-RPC read through theirs.
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,

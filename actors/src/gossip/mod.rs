@@ -30,6 +30,8 @@ pub mod recent;
 pub mod swarm;
 pub mod sync;
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use libp2p::gossipsub::MessageId;
@@ -63,6 +65,8 @@ pub struct GossipConfig {
     pub discover: bool,
     /// How long a peer one block ahead is tolerated before syncing from it.
     pub sync_lag: Duration,
+    /// Kept equal to the number of connected peers (for `net_peerCount`).
+    pub peer_count: Option<Arc<AtomicU64>>,
 }
 
 /// A gossip message waiting for a verdict.

@@ -122,6 +122,7 @@ pub fn spawn(
         serving: HashMap::new(),
         next_serve: 0,
         last_redial: now,
+        peer_count: cfg.peer_count.clone(),
     };
     net.redial();
     tokio::spawn(net.run(cmd_rx, ev_tx));
@@ -157,6 +158,7 @@ struct Net {
     serving: HashMap<u64, ResponseChannel<SyncResponse>>,
     next_serve: u64,
     last_redial: Instant,
+    peer_count: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Net {
@@ -189,6 +191,12 @@ impl Net {
             }
         }
         tracing::debug!("gossip task stopped");
+    }
+
+    fn set_peer_count(&self, peers: usize) {
+        if let Some(c) = &self.peer_count {
+            c.store(peers as u64, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     fn flush(&mut self) {
@@ -406,6 +414,7 @@ impl Net {
                 }
                 if num_established.get() == 1 {
                     let peers = self.swarm.connected_peers().count();
+                    self.set_peer_count(peers);
                     tracing::info!(peer = %peer_id, peers, "peer connected");
                     self.request_status(peer_id);
                     self.request(peer_id, SyncRequest::Recent, RequestKind::Recent);
@@ -417,6 +426,7 @@ impl Net {
                 ..
             } => {
                 let peers = self.swarm.connected_peers().count();
+                self.set_peer_count(peers);
                 tracing::info!(peer = %peer_id, peers, "peer disconnected");
                 self.sync.on_disconnected(&peer_id);
                 self.status_sent.remove(&peer_id);

@@ -28,6 +28,7 @@ fn config(head: u64, genesis: u8, bootnodes: Vec<Multiaddr>) -> GossipConfig {
         head: (head, [head as u8; 32]),
         discover: false,
         sync_lag: Duration::from_secs(3),
+        peer_count: None,
     }
 }
 

@@ -4,7 +4,8 @@
 //!   whose verdicts decide gossip forwarding;
 //! - synced blocks → verified ([`verify_synced`]), executed, committed one by one,
 //!   each restarting consensus at the new head;
-//! - transactions → the pool (and locally submitted ones out to the network);
+//! - transactions → the pool (locally submitted ones, [`super::SubmitRawTx`], go out
+//!   to the network);
 //! - block requests → the store.
 
 use std::collections::VecDeque;
@@ -17,9 +18,9 @@ use crate::consensus::host::{Topic, WireError, encode_block_parts};
 use crate::consensus::registry::Registry;
 use crate::consensus::sync::verify_synced;
 use crate::execution::{pool::PoolError, service::ServiceError};
+use crate::gossip::Verdict;
 use crate::gossip::actor::{ConsensusInbound, ReadBlocks, RemoteTxs, SyncBlocks, SyncOutcome};
 use crate::gossip::codec::{SOFT_RESPONSE_BYTES, SyncBlock, SyncResponse};
-use crate::gossip::{NetTopic, Verdict};
 
 /// The gossip verdict on a consensus message.
 pub fn wire_verdict(r: &Result<(), WireError>) -> Verdict {
@@ -85,24 +86,6 @@ impl Handler<ReadBlocks> for ExecutionActor {
                 }
             };
         MessageResult(response)
-    }
-}
-
-/// A transaction submitted to this node (RPC): pooled, then gossiped.
-#[derive(Message, Debug)]
-#[rtype(result = "Result<B256, ServiceError>")]
-pub struct SubmitTx(pub Vec<u8>);
-
-impl Handler<SubmitTx> for ExecutionActor {
-    type Result = Result<B256, ServiceError>;
-    fn handle(&mut self, msg: SubmitTx, _: &mut Self::Context) -> Self::Result {
-        let hash = self.svc.add_raw_tx(&msg.0)?;
-        if let Some(g) = &self.gossip
-            && let Err(e) = g.publish(NetTopic::Transactions, msg.0)
-        {
-            tracing::warn!(error = %e, "transaction not gossiped");
-        }
-        Ok(hash)
     }
 }
 

@@ -13,7 +13,7 @@ use alloy_signer_local::PrivateKeySigner;
 use libp2p::Multiaddr;
 use libp2p::identity::Keypair;
 
-use super::{PoolHas, SubmitTx, tx_verdict, wire_verdict};
+use super::{PoolHas, tx_verdict, wire_verdict};
 use crate::consensus::host::WireError;
 use crate::execution::{
     block::init_genesis, chain_config::ChainConfig, genesis::Genesis, pool::PoolError,
@@ -22,6 +22,7 @@ use crate::execution::{
 use crate::gossip::actor::{ConsensusInbound, GossipActor, Routes, SyncBlocks, SyncOutcome};
 use crate::gossip::{GossipConfig, GossipHandle, Verdict, swarm};
 use crate::runtime::ExecutionActor;
+use crate::runtime::SubmitRawTx;
 
 #[test]
 fn verdicts_blame_only_invalid_data() {
@@ -128,6 +129,7 @@ fn peer(g: &Genesis, bootnodes: Vec<Multiaddr>) -> Peer {
         head: (0, hash.0),
         discover: false,
         sync_lag: Duration::from_secs(3),
+        peer_count: None,
     };
     let (gossip, events) = swarm::spawn(Keypair::generate_ed25519(), cfg).expect("swarm");
     let exec = ExecutionActor::new(svc).with_gossip(gossip.clone()).start();
@@ -174,7 +176,7 @@ fn a_transaction_submitted_to_one_node_reaches_the_others_pool() {
             let raw = transfer(&key, nonce);
             let hash = a
                 .exec
-                .send(SubmitTx(raw))
+                .send(SubmitRawTx(raw))
                 .await
                 .expect("mailbox")
                 .expect("pooled on A");
@@ -189,7 +191,7 @@ fn a_transaction_submitted_to_one_node_reaches_the_others_pool() {
         let raw = transfer(&key, nonce + 1);
         let hash = a
             .exec
-            .send(SubmitTx(raw))
+            .send(SubmitRawTx(raw))
             .await
             .expect("mailbox")
             .expect("pooled on A");

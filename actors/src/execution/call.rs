@@ -1,0 +1,450 @@
+//! Executing a message call without a transaction: `eth_call` and
+//! `eth_estimateGas` over any committed state, with geth's semantics.
+//!
+//! The call runs with the block environment of the header it is made at (number,
+//! timestamp, coinbase, base fee, seed as PREVRANDAO) and kalgo's precompiles (the
+//! miner contract included). Its changes are discarded. As in geth: the nonce is not
+//! checked; a call without a gas price pays nothing and ignores the base fee; a call
+//! without a gas limit gets the block gas limit (capped); an unknown sender is an
+//! empty account.
+
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_sol_types::{Panic, Revert, SolError};
+use revm::context::{
+    TxEnv,
+    result::{EVMError, ExecutionResult, InvalidTransaction},
+};
+
+use crate::execution::{
+    block::{BlockAttributes, block_env, cfg_env},
+    chain_config::ChainConfig,
+    executor::TxExecutor,
+    header::KalgoHeader,
+    state::{StateOverlay, StateReader, StorageError},
+};
+
+/// The fields of a call (`eth_call`'s transaction object), all optional but `input`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallRequest {
+    /// Sender (zero address if absent).
+    pub from: Option<Address>,
+    /// Recipient; `None` executes `input` as init code.
+    pub to: Option<Address>,
+    /// Gas limit.
+    pub gas: Option<u64>,
+    /// Legacy gas price.
+    pub gas_price: Option<u128>,
+    /// EIP-1559 fee cap.
+    pub max_fee_per_gas: Option<u128>,
+    /// EIP-1559 tip cap.
+    pub max_priority_fee_per_gas: Option<u128>,
+    /// Value sent.
+    pub value: Option<U256>,
+    /// Calldata or init code.
+    pub input: Bytes,
+    /// Nonce (not checked).
+    pub nonce: Option<u64>,
+}
+
+/// How a call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// Returned normally.
+    Success {
+        /// Return data.
+        output: Bytes,
+        /// Gas used (after refunds).
+        gas_used: u64,
+        /// Gas used before refunds.
+        gas_spent: u64,
+    },
+    /// Reverted with data.
+    Revert {
+        /// Revert data.
+        output: Bytes,
+        /// Gas used.
+        gas_used: u64,
+    },
+    /// Halted (out of gas, invalid opcode, …): all gas consumed.
+    Halt {
+        /// revm's reason.
+        reason: String,
+        /// Gas used.
+        gas_used: u64,
+    },
+}
+
+/// Why a call could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// Reading state failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The call is not valid as a transaction (funds, fee, gas limit, …).
+    #[error("{0}")]
+    Invalid(String),
+    /// `eth_estimateGas`: the call reverts (data in the outcome).
+    #[error("execution reverted")]
+    Reverted(Bytes),
+    /// `eth_estimateGas`: the call fails even with the most gas allowed.
+    #[error("gas required exceeds allowance ({0})")]
+    GasAllowance(u64),
+    /// `eth_estimateGas`: the call halts for a reason other than gas.
+    #[error("{0}")]
+    Halted(String),
+}
+
+/// The revert message geth shows: `execution reverted`, with the reason of a
+/// Solidity `Error(string)` or the kind of a `Panic(uint256)` when the data is one.
+pub fn revert_message(data: &[u8]) -> String {
+    if let Ok(revert) = Revert::abi_decode(data) {
+        return format!("execution reverted: {}", revert.reason());
+    }
+    if let Ok(panic) = Panic::abi_decode(data) {
+        let kind = panic.kind().map_or_else(
+            || format!("unknown panic code {:#x}", panic.code),
+            |k| k.as_str().to_string(),
+        );
+        return format!("execution reverted: {kind}");
+    }
+    "execution reverted".to_string()
+}
+
+fn tx_env(config: &ChainConfig, req: &CallRequest, gas_limit: u64) -> TxEnv {
+    let (tx_type, gas_price, priority) = match (req.max_fee_per_gas, req.gas_price) {
+        (Some(max_fee), _) => (
+            2u8,
+            max_fee,
+            Some(req.max_priority_fee_per_gas.unwrap_or(0).min(max_fee)),
+        ),
+        (None, Some(price)) => (0u8, price, None),
+        // No fee given: geth runs the call at price 0 and ignores the base fee
+        // (`run` gives the block a zero base fee then).
+        (None, None) => (0u8, 0, None),
+    };
+    TxEnv {
+        tx_type,
+        caller: req.from.unwrap_or(Address::ZERO),
+        gas_limit,
+        gas_price,
+        kind: match req.to {
+            Some(to) => TxKind::Call(to),
+            None => TxKind::Create,
+        },
+        value: req.value.unwrap_or_default(),
+        data: req.input.clone(),
+        nonce: req.nonce.unwrap_or(0),
+        chain_id: Some(config.chain_id()),
+        gas_priority_fee: priority,
+        ..Default::default()
+    }
+}
+
+fn attributes(header: &KalgoHeader) -> BlockAttributes {
+    BlockAttributes {
+        timestamp: header.eth.timestamp,
+        coinbase: header.eth.beneficiary,
+        gas_limit: header.eth.gas_limit,
+        seed: header.seed,
+        proposer: header.proposer,
+        total_balance_of_miners: header.total_balance_of_miners,
+        extra_data: header.eth.extra_data.clone(),
+    }
+}
+
+/// Runs `req` once with `gas_limit` on `state` (the state after `header`).
+fn run<S: StateReader + ?Sized>(
+    config: &ChainConfig,
+    state: &S,
+    header: &KalgoHeader,
+    req: &CallRequest,
+    gas_limit: u64,
+) -> Result<CallOutcome, CallError> {
+    let number = header.number();
+    let spec = config.spec_at(number, header.eth.timestamp);
+    let mut cfg = cfg_env(config, spec);
+    cfg.disable_nonce_check = true;
+    let no_fee = req.gas_price.unwrap_or(0) == 0 && req.max_fee_per_gas.unwrap_or(0) == 0;
+    let base_fee = if no_fee {
+        None
+    } else {
+        header.eth.base_fee_per_gas
+    };
+    let block = block_env(number, &attributes(header), base_fee, spec);
+    let mut executor = TxExecutor::new(
+        StateOverlay::new(state, spec),
+        cfg,
+        block,
+        config.miner_contract(),
+    );
+    let result = executor
+        .execute(tx_env(config, req, gas_limit))
+        .map_err(|e| match e {
+            EVMError::Database(e) => CallError::Storage(e),
+            EVMError::Transaction(InvalidTransaction::LackOfFundForMaxFee { fee, balance }) => {
+                CallError::Invalid(format!(
+                    "insufficient funds for gas * price + value: have {balance} want {fee}"
+                ))
+            }
+            other => CallError::Invalid(other.to_string()),
+        })?;
+    Ok(match result {
+        ExecutionResult::Success { gas, output, .. } => CallOutcome::Success {
+            output: output.into_data(),
+            gas_used: gas.tx_gas_used(),
+            gas_spent: gas.total_gas_spent(),
+        },
+        ExecutionResult::Revert { gas, output, .. } => CallOutcome::Revert {
+            output,
+            gas_used: gas.tx_gas_used(),
+        },
+        ExecutionResult::Halt { reason, gas, .. } => CallOutcome::Halt {
+            reason: format!("{reason:?}"),
+            gas_used: gas.tx_gas_used(),
+        },
+    })
+}
+
+/// `eth_call`: executes `req` on `state` (the state after `header`), with at most
+/// `gas_cap` gas.
+pub fn call<S: StateReader + ?Sized>(
+    config: &ChainConfig,
+    state: &S,
+    header: &KalgoHeader,
+    req: &CallRequest,
+    gas_cap: u64,
+) -> Result<CallOutcome, CallError> {
+    let gas = req.gas.unwrap_or(header.eth.gas_limit).min(gas_cap);
+    run(config, state, header, req, gas)
+}
+
+/// Intrinsic gas floor of any transaction.
+const TX_GAS: u64 = 21_000;
+
+/// `eth_estimateGas`: the least gas limit with which `req` succeeds on `state`,
+/// found by binary search as geth does (an optimistic first guess from the gas
+/// used, then halving until within 1.5 %). A revert is reported with its data.
+pub fn estimate_gas<S: StateReader + ?Sized>(
+    config: &ChainConfig,
+    state: &S,
+    header: &KalgoHeader,
+    req: &CallRequest,
+    gas_cap: u64,
+) -> Result<u64, CallError> {
+    let mut hi = match req.gas {
+        Some(g) if g >= TX_GAS => g,
+        _ => header.eth.gas_limit,
+    }
+    .min(gas_cap);
+    let fee_cap = req.max_fee_per_gas.or(req.gas_price).unwrap_or(0);
+    if fee_cap > 0 {
+        let balance = match req.from {
+            Some(from) => state.account(&from)?.map_or(U256::ZERO, |a| a.balance),
+            None => U256::ZERO,
+        };
+        let value = req.value.unwrap_or_default();
+        let available = balance
+            .checked_sub(value)
+            .ok_or_else(|| CallError::Invalid("insufficient funds for transfer".to_string()))?;
+        let allowance = available / U256::from(fee_cap);
+        if allowance < U256::from(hi) {
+            hi = allowance.to::<u64>();
+        }
+    }
+    // A plain transfer to an account without code costs exactly 21000.
+    if let Some(to) = req.to
+        && req.input.is_empty()
+        && state
+            .account(&to)?
+            .is_none_or(|a| a.code_hash == revm::primitives::KECCAK_EMPTY)
+    {
+        return match run(config, state, header, req, TX_GAS)? {
+            CallOutcome::Success { .. } => Ok(TX_GAS),
+            _ => Err(CallError::GasAllowance(TX_GAS)),
+        };
+    }
+    let first = run(config, state, header, req, hi)?;
+    let (gas_used, gas_spent) = match first {
+        CallOutcome::Success {
+            gas_used,
+            gas_spent,
+            ..
+        } => (gas_used, gas_spent),
+        CallOutcome::Revert { output, .. } => return Err(CallError::Reverted(output)),
+        CallOutcome::Halt { reason, .. } if reason.contains("OutOfGas") => {
+            return Err(CallError::GasAllowance(hi));
+        }
+        CallOutcome::Halt { reason, .. } => return Err(CallError::Halted(reason)),
+    };
+    let ok = |gas: u64| -> Result<bool, CallError> {
+        match run(config, state, header, req, gas) {
+            Ok(CallOutcome::Success { .. }) => Ok(true),
+            Ok(_) => Ok(false),
+            // Storage failures must surface, not read as "too little gas".
+            Err(CallError::Storage(e)) => Err(CallError::Storage(e)),
+            // Below the intrinsic gas, for instance.
+            Err(_) => Ok(false),
+        }
+    };
+    let mut lo = gas_used.saturating_sub(1).max(TX_GAS - 1);
+    // geth's optimistic guess: what was spent plus the call stipend, ×64/63.
+    let optimistic = (gas_spent.max(gas_used) + 2300) * 64 / 63;
+    if optimistic < hi {
+        if ok(optimistic)? {
+            hi = optimistic;
+        } else {
+            lo = optimistic;
+        }
+    }
+    while lo + 1 < hi {
+        if (hi - lo) * 1000 / hi < 15 {
+            break;
+        }
+        let mid = lo + (hi - lo) / 2;
+        if ok(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::state::MemoryState;
+    use alloy_primitives::hex;
+
+    fn setup() -> (ChainConfig, MemoryState, KalgoHeader) {
+        let config = ChainConfig::new_chain(1337);
+        let mut state = MemoryState::default();
+        let code = |s: &str| Bytes::from(hex::decode(s).unwrap_or_default());
+        // Returns 42.
+        state
+            .insert_account(
+                Address::repeat_byte(1),
+                0,
+                U256::ZERO,
+                code("602a60005260206000f3"),
+                [],
+            )
+            .ok();
+        // Reverts with 0xdeadbeef.
+        state
+            .insert_account(
+                Address::repeat_byte(2),
+                0,
+                U256::ZERO,
+                code("63deadbeef6000526004601cfd"),
+                [],
+            )
+            .ok();
+        // Stores 42 in slot 0.
+        state
+            .insert_account(
+                Address::repeat_byte(3),
+                0,
+                U256::ZERO,
+                code("602a60005500"),
+                [],
+            )
+            .ok();
+        state
+            .insert_account(
+                Address::repeat_byte(9),
+                0,
+                U256::from(10u64.pow(18)),
+                Bytes::new(),
+                [],
+            )
+            .ok();
+        let mut header = KalgoHeader::default();
+        header.eth.gas_limit = 30_000_000;
+        header.eth.number = 5;
+        header.eth.timestamp = 100;
+        header.eth.base_fee_per_gas = Some(1_000_000_000);
+        (config, state, header)
+    }
+
+    fn req(to: u8) -> CallRequest {
+        CallRequest {
+            from: Some(Address::repeat_byte(9)),
+            to: Some(Address::repeat_byte(to)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn call_returns_output_or_revert_data() -> Result<(), CallError> {
+        let (config, state, header) = setup();
+        let out = call(&config, &state, &header, &req(1), 50_000_000)?;
+        assert!(
+            matches!(&out, CallOutcome::Success { output, .. } if output[31] == 42),
+            "{out:?}"
+        );
+        let out = call(&config, &state, &header, &req(2), 50_000_000)?;
+        assert!(
+            matches!(&out, CallOutcome::Revert { output, .. } if output.as_ref() == [0xde, 0xad, 0xbe, 0xef]),
+            "{out:?}"
+        );
+        // An unknown sender with no gas price can call (geth's eth_call).
+        let mut anon = req(1);
+        anon.from = Some(Address::repeat_byte(0x77));
+        assert!(matches!(
+            call(&config, &state, &header, &anon, 50_000_000)?,
+            CallOutcome::Success { .. }
+        ));
+        // Paying more than the balance is refused.
+        let mut rich = req(1);
+        rich.gas_price = Some(10u128.pow(12));
+        rich.gas = Some(10_000_000);
+        assert!(matches!(
+            call(&config, &state, &header, &rich, 50_000_000),
+            Err(CallError::Invalid(_))
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn estimate_finds_enough_gas_and_reports_reverts() -> Result<(), CallError> {
+        let (config, state, header) = setup();
+        let est = estimate_gas(&config, &state, &header, &req(3), 50_000_000)?;
+        let CallOutcome::Success { gas_used, .. } = run(&config, &state, &header, &req(3), est)?
+        else {
+            panic!("the estimate is not enough gas");
+        };
+        assert!(
+            est >= gas_used && est <= gas_used * 11 / 10,
+            "{est} vs {gas_used}"
+        );
+        assert!(!matches!(
+            run(&config, &state, &header, &req(3), gas_used - 1)?,
+            CallOutcome::Success { .. }
+        ));
+        assert!(matches!(
+            estimate_gas(&config, &state, &header, &req(2), 50_000_000),
+            Err(CallError::Reverted(d)) if d.as_ref() == [0xde, 0xad, 0xbe, 0xef]
+        ));
+        // A plain transfer to an account without code.
+        let mut transfer = req(0x55);
+        transfer.value = Some(U256::from(1));
+        assert_eq!(
+            estimate_gas(&config, &state, &header, &transfer, 50_000_000)?,
+            21_000
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn revert_messages_follow_geth() {
+        let reason = Revert::from("unlucky").abi_encode();
+        assert_eq!(revert_message(&reason), "execution reverted: unlucky");
+        let panic = Panic {
+            code: U256::from(0x11),
+        }
+        .abi_encode();
+        assert!(revert_message(&panic).starts_with("execution reverted: arithmetic"));
+        assert_eq!(revert_message(&[0xde, 0xad]), "execution reverted");
+    }
+}

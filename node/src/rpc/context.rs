@@ -1,0 +1,119 @@
+//! What every method handler shares: the chain store (read directly: redb
+//! snapshots), the chain config, the execution actor's address (the pool lives
+//! there), the installed filters and the limits.
+
+use std::sync::{Arc, atomic::AtomicU64};
+
+use actix::Addr;
+use actors::execution::{
+    chain_config::ChainConfig, header::KalgoHeader, query, state::StateReader, state_at::StateAt,
+    storage::Store,
+};
+use actors::runtime::ExecutionActor;
+use alloy_primitives::U256;
+
+use crate::rpc::{
+    error::{RpcError, RpcResult},
+    filters::Filters,
+    params::{BlockId, BlockTag},
+};
+
+/// Limits on what one request may cost.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Most gas an `eth_call` / `eth_estimateGas` may use (geth's `--rpc.gascap`).
+    pub gas_cap: u64,
+    /// Most blocks one `eth_getLogs` may scan.
+    pub max_log_blocks: u64,
+    /// Most logs one `eth_getLogs` may return.
+    pub max_logs: usize,
+    /// Most blocks one `eth_feeHistory` may cover.
+    pub max_fee_history: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            gas_cap: 50_000_000,
+            max_log_blocks: 10_000,
+            max_logs: 20_000,
+            max_fee_history: 1024,
+        }
+    }
+}
+
+/// Shared state of the RPC handlers.
+pub struct Ctx {
+    /// The chain store.
+    pub store: Store,
+    /// The chain config.
+    pub config: ChainConfig,
+    /// The execution actor (transaction pool).
+    pub exec: Addr<ExecutionActor>,
+    /// Genesis difficulty (for `totalDifficulty`).
+    pub genesis_difficulty: U256,
+    /// Limits.
+    pub limits: Limits,
+    /// Installed filters.
+    pub filters: Filters,
+    /// Connected peers (`net_peerCount`), set by the network when there is one.
+    pub peers: Arc<AtomicU64>,
+    /// `web3_clientVersion`.
+    pub client_version: String,
+}
+
+/// "header not found", geth's answer for a block it does not have.
+pub fn header_not_found() -> RpcError {
+    RpcError::Server("header not found".into())
+}
+
+impl Ctx {
+    /// The head's block number.
+    pub fn head_number(&self) -> RpcResult<u64> {
+        Ok(self.store.head()?.map_or(0, |h| h.number))
+    }
+
+    /// The block number a tag names, `None` if it is beyond the head.
+    pub fn resolve_tag(&self, tag: BlockTag) -> RpcResult<Option<u64>> {
+        let head = self.head_number()?;
+        Ok(match tag {
+            BlockTag::Latest | BlockTag::Pending => Some(head),
+            BlockTag::Earliest => Some(0),
+            BlockTag::Number(n) => (n <= head).then_some(n),
+        })
+    }
+
+    /// The block number a tag, number or hash names, `None` if unknown.
+    pub fn resolve(&self, id: BlockId) -> RpcResult<Option<u64>> {
+        match id {
+            BlockId::Tag(t) => self.resolve_tag(t),
+            BlockId::Hash(h) => Ok(query::number_of(&self.store, &h)?),
+        }
+    }
+
+    /// Runs `f` over the state after block `id` and its header: the head's flat
+    /// tables when `id` is the head, otherwise the tries at the block's state root
+    /// (every block's state stays readable: nodes are never pruned).
+    pub fn with_state<R>(
+        &self,
+        id: BlockId,
+        f: impl FnOnce(&dyn StateReader, &KalgoHeader) -> RpcResult<R>,
+    ) -> RpcResult<R> {
+        let number = self.resolve(id)?.ok_or_else(header_not_found)?;
+        let header = query::header(&self.store, number)?.ok_or_else(header_not_found)?;
+        // Taken after the header: the snapshot holds that block or a later one,
+        // and a later one still holds every node of the earlier tries.
+        let snapshot = self.store.state()?;
+        if snapshot.state_root()? == header.eth.state_root {
+            f(&snapshot, &header)
+        } else {
+            f(&StateAt::new(&snapshot, header.eth.state_root), &header)
+        }
+    }
+
+    /// Whether EIP-1559 fees are active at the head (or will be: a London block
+    /// is scheduled).
+    pub fn has_1559(&self) -> bool {
+        self.config.london_block.is_some()
+    }
+}

@@ -1,0 +1,293 @@
+//! kalgo's JSON-RPC server (geth's API over jsonrpsee): HTTP (`--http`, default
+//! 127.0.0.1:8545) and WebSocket (`--ws`, default 127.0.0.1:8546).
+//!
+//! Namespaces (`--http.api`, `--ws.api`): `eth`, `net`, `web3`, `txpool`. Reads go
+//! straight to the redb store (consistent snapshots, concurrent with block
+//! commits); transaction submission and pool queries are messages to the
+//! execution actor, which owns the pool. Limits: request body
+//! [`MAX_REQUEST_BYTES`], response [`MAX_RESPONSE_BYTES`], batch
+//! `--rpc.batch-request-limit` calls; see [`context::Limits`] for per-call limits.
+//!
+//! Modules: [`params`] (argument parsing), [`format`] (geth's JSON shapes),
+//! [`error`] (codes), [`eth`], [`chain`], [`filters`], [`subs`] (WebSocket
+//! subscriptions), [`misc`] (net, web3, txpool), [`cors`], [`cli`] (flags).
+
+pub mod chain;
+pub mod cli;
+pub mod context;
+pub mod cors;
+pub mod error;
+pub mod eth;
+pub mod filters;
+pub mod format;
+pub mod ipc;
+pub mod misc;
+pub mod params;
+pub mod subs;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, atomic::AtomicU64};
+
+use actix::Addr;
+use actors::execution::{chain_config::ChainConfig, query, storage::Store};
+use actors::runtime::ExecutionActor;
+use jsonrpsee::RpcModule;
+use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
+
+use crate::rpc::context::{Ctx, Limits};
+
+/// Largest request body (geth: 5 MiB).
+pub const MAX_REQUEST_BYTES: u32 = 5 * 1024 * 1024;
+/// Largest response body.
+pub const MAX_RESPONSE_BYTES: u32 = 64 * 1024 * 1024;
+/// Most simultaneous connections per endpoint.
+pub const MAX_CONNECTIONS: u32 = 1000;
+/// Namespaces served.
+pub const NAMESPACES: [&str; 4] = ["eth", "net", "web3", "txpool"];
+
+/// One endpoint's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// Namespaces served.
+    pub apis: Vec<String>,
+}
+
+/// Settings of the RPC servers.
+#[derive(Clone, Debug, Default)]
+pub struct RpcConfig {
+    /// HTTP endpoint, if enabled.
+    pub http: Option<Endpoint>,
+    /// WebSocket endpoint, if enabled.
+    pub ws: Option<Endpoint>,
+    /// Allowed browser origins for HTTP (`--http.corsdomain`).
+    pub cors: Vec<String>,
+    /// Most calls in one batch.
+    pub batch_limit: u32,
+    /// Per-call limits.
+    pub limits: Limits,
+    /// IPC socket (relative paths are inside the data directory); `None` = off.
+    pub ipc: Option<std::path::PathBuf>,
+}
+
+impl RpcConfig {
+    /// Makes a relative IPC path absolute under `datadir` (geth's rule).
+    pub fn resolve_ipc(&mut self, datadir: &std::path::Path) {
+        if let Some(p) = &self.ipc
+            && p.is_relative()
+        {
+            self.ipc = Some(datadir.join(p));
+        }
+    }
+}
+
+/// Why the RPC server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcStartError {
+    /// Unknown namespace in `--http.api` / `--ws.api`.
+    #[error("unknown API namespace {0:?} (available: eth, net, web3, txpool)")]
+    UnknownApi(String),
+    /// The IPC socket could not be created.
+    #[error("cannot listen on {path}: {source}")]
+    Ipc {
+        /// The socket path.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Binding the listen address failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Reading the chain failed.
+    #[error("{0}")]
+    Chain(String),
+    /// Registering methods failed (a bug).
+    #[error("{0}")]
+    Register(String),
+}
+
+/// Parses a comma-separated namespace list (`eth,net,web3`).
+pub fn parse_apis(list: &str) -> Result<Vec<String>, RpcStartError> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let name = name.to_ascii_lowercase();
+        if !NAMESPACES.contains(&name.as_str()) {
+            return Err(RpcStartError::UnknownApi(name));
+        }
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// The handles the servers need from the node.
+pub struct NodeHandles {
+    /// The chain store (cloned; readers take snapshots).
+    pub store: Store,
+    /// The chain config.
+    pub config: ChainConfig,
+    /// The execution actor.
+    pub exec: Addr<ExecutionActor>,
+    /// The connected-peer count the network keeps (0 without one).
+    pub peers: Arc<AtomicU64>,
+}
+
+/// The running servers; dropping them does not stop them, [`RpcServers::stop`] does.
+pub struct RpcServers {
+    handles: Vec<ServerHandle>,
+    ipc: Option<ipc::IpcServer>,
+    /// Bound HTTP address.
+    pub http: Option<SocketAddr>,
+    /// Bound WebSocket address.
+    pub ws: Option<SocketAddr>,
+}
+
+impl RpcServers {
+    /// Stops every server.
+    pub fn stop(self) {
+        for h in self.handles {
+            let _ = h.stop();
+        }
+        if let Some(i) = self.ipc {
+            i.stop();
+        }
+    }
+}
+
+/// The methods of the given namespaces over one shared context; `ws` adds the
+/// subscriptions.
+pub fn module(ctx: Arc<Ctx>, apis: &[String], ws: bool) -> Result<RpcModule<Ctx>, RpcStartError> {
+    let has_1559 = ctx.has_1559();
+    let mut m = RpcModule::from_arc(ctx);
+    let reg = |e: jsonrpsee::core::RegisterMethodError| RpcStartError::Register(e.to_string());
+    for api in apis {
+        match api.as_str() {
+            "eth" => {
+                eth::register(&mut m, has_1559).map_err(reg)?;
+                chain::register(&mut m).map_err(reg)?;
+                filters::register(&mut m).map_err(reg)?;
+                if ws {
+                    subs::register(&mut m).map_err(reg)?;
+                }
+            }
+            "net" => misc::register_net(&mut m).map_err(reg)?,
+            "web3" => misc::register_web3(&mut m).map_err(reg)?,
+            "txpool" => misc::register_txpool(&mut m).map_err(reg)?,
+            other => return Err(RpcStartError::UnknownApi(other.to_string())),
+        }
+    }
+    // `web3_sha3` lives with the chain methods; serve it whenever `web3` is on.
+    if apis.iter().any(|a| a == "web3") && !apis.iter().any(|a| a == "eth") {
+        let mut extra = RpcModule::new(());
+        extra
+            .register_method(
+                "web3_sha3",
+                |p, _, _| -> error::RpcResult<serde_json::Value> {
+                    let a = params::Args::new(&p, 1)?;
+                    let data: alloy_primitives::Bytes = a.required(0)?;
+                    Ok(serde_json::json!(alloy_primitives::keccak256(&data)))
+                },
+            )
+            .map_err(reg)?;
+        m.merge(extra).map_err(reg)?;
+    }
+    Ok(m)
+}
+
+fn server_config(cfg: &RpcConfig, http_only: bool) -> ServerConfig {
+    let b = ServerConfig::builder()
+        .max_request_body_size(MAX_REQUEST_BYTES)
+        .max_response_body_size(MAX_RESPONSE_BYTES)
+        .max_connections(MAX_CONNECTIONS)
+        .set_batch_request_config(BatchRequestConfig::Limit(cfg.batch_limit.max(1)));
+    if http_only {
+        b.http_only()
+    } else {
+        b.ws_only().set_id_provider(subs::HexIds)
+    }
+    .build()
+}
+
+/// Starts the enabled endpoints (call inside the node's tokio runtime).
+pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, RpcStartError> {
+    let genesis = query::header(&node.store, 0)
+        .map_err(|e| RpcStartError::Chain(e.to_string()))?
+        .ok_or_else(|| RpcStartError::Chain("the store has no genesis".into()))?;
+    let ctx = Arc::new(Ctx {
+        store: node.store,
+        config: node.config,
+        exec: node.exec,
+        genesis_difficulty: genesis.eth.difficulty,
+        limits: cfg.limits.clone(),
+        filters: filters::Filters::default(),
+        peers: node.peers,
+        client_version: client_version(),
+    });
+    let mut servers = RpcServers {
+        handles: Vec::new(),
+        ipc: None,
+        http: None,
+        ws: None,
+    };
+    if let Some(ep) = &cfg.http {
+        let methods = module(Arc::clone(&ctx), &ep.apis, false)?;
+        let server = Server::builder()
+            .set_config(server_config(cfg, true))
+            .set_http_middleware(
+                tower::ServiceBuilder::new().layer(cors::CorsLayer::new(&cfg.cors)),
+            )
+            .build(ep.addr)
+            .await
+            .map_err(|source| RpcStartError::Bind {
+                addr: ep.addr,
+                source,
+            })?;
+        let addr = server.local_addr().unwrap_or(ep.addr);
+        servers.handles.push(server.start(methods));
+        servers.http = Some(addr);
+        tracing::info!(url = %format!("http://{addr}"), apis = %ep.apis.join(","), "HTTP JSON-RPC server started");
+    }
+    if let Some(ep) = &cfg.ws {
+        let methods = module(Arc::clone(&ctx), &ep.apis, true)?;
+        let server = Server::builder()
+            .set_config(server_config(cfg, false))
+            .build(ep.addr)
+            .await
+            .map_err(|source| RpcStartError::Bind {
+                addr: ep.addr,
+                source,
+            })?;
+        let addr = server.local_addr().unwrap_or(ep.addr);
+        servers.handles.push(server.start(methods));
+        servers.ws = Some(addr);
+        tracing::info!(url = %format!("ws://{addr}"), apis = %ep.apis.join(","), "WebSocket JSON-RPC server started");
+    }
+    if let Some(path) = &cfg.ipc {
+        let all: Vec<String> = NAMESPACES.iter().map(|s| s.to_string()).collect();
+        let methods = module(Arc::clone(&ctx), &all, true)?;
+        let server = ipc::start(path, methods.into()).map_err(|source| RpcStartError::Ipc {
+            path: path.clone(),
+            source,
+        })?;
+        tracing::info!(path = %server.path().display(), "IPC JSON-RPC endpoint opened");
+        servers.ipc = Some(server);
+    }
+    Ok(servers)
+}
+
+/// `web3_clientVersion`: `kalgo/v<version>/<os>-<arch>/rust`.
+pub fn client_version() -> String {
+    format!(
+        "kalgo/v{}/{}-{}/rust",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
