@@ -76,6 +76,9 @@ pub struct GenesisArgs {
     /// Stake lookback in blocks (must be < 100).
     #[arg(long, default_value_t = 16)]
     pub lookback: u64,
+    /// Block gas limit (63,000,000 holds 3,000 plain transfers).
+    #[arg(long = "gaslimit", default_value_t = 63_000_000)]
+    pub gas_limit: u64,
     /// Password file of encrypted key files.
     #[arg(long, value_name = "FILE")]
     pub password: Option<PathBuf>,
@@ -224,7 +227,7 @@ pub fn genesis_json(
         "nonce": "0x1",
         "timestamp": format!("{timestamp:#x}"),
         "extraData": format!("0x{}", hex::encode("kalgo")),
-        "gasLimit": "0x3c14dc0",
+        "gasLimit": format!("{:#x}", args.gas_limit),
         "difficulty": "0x0",
         "mixHash": seed.to_string(),
         "coinbase": Address::ZERO.to_string(),
