@@ -90,7 +90,11 @@ pub struct DevArgs {
     pub fork: Fork,
     /// Block gas limit of a new --dev chain (raise it for load tests: a plain
     /// transfer takes 21,000).
-    #[arg(long = "dev.gaslimit", value_name = "GAS", default_value_t = 63_000_000)]
+    #[arg(
+        long = "dev.gaslimit",
+        value_name = "GAS",
+        default_value_t = 63_000_000
+    )]
     pub gas_limit: u64,
 }
 
