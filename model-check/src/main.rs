@@ -44,6 +44,10 @@ struct Cli {
     /// Reduced scopes (the sizes pinned by the tests).
     #[arg(long)]
     ci: bool,
+    /// Turn off symmetry reduction over interchangeable nodes (on by default;
+    /// depth-first search only).
+    #[arg(long)]
+    no_symmetry: bool,
 }
 
 fn main() -> ExitCode {
@@ -92,7 +96,7 @@ fn real_main(cli: Cli) -> Result<bool, String> {
     let opts = RunOptions {
         bfs: cli.bfs,
         threads: cli.threads,
-        symmetry: false,
+        symmetry: !cli.no_symmetry,
         timeout: cli.timeout.map(std::time::Duration::from_secs),
     };
     let mut all_ok = true;
