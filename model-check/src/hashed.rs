@@ -7,21 +7,19 @@
 //! Equality still compares contents, so two values are equal exactly when their
 //! contents are.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// The fixed-seed hasher used for content hashes (ahash, as stateright's own
 /// fingerprints): deterministic for a build, 64-bit quality.
 pub fn hash_of<T: Hash + ?Sized>(t: &T) -> u64 {
-    let state = ahash::RandomState::with_seeds(
+    const SEEDS: ahash::RandomState = ahash::RandomState::with_seeds(
         0x243f_6a88_85a3_08d3,
         0x1319_8a2e_0370_7344,
         0xa409_3822_299f_31d0,
         0x082e_fa98_ec4e_6c89,
     );
-    let mut h = state.build_hasher();
-    t.hash(&mut h);
-    h.finish()
+    SEEDS.hash_one(t)
 }
 
 /// An `Arc<T>` with the hash of its content.

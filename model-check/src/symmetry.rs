@@ -193,8 +193,11 @@ fn perm_code<S>(plan: &RewritePlan<Nid, S>) -> u32 {
 /// same renaming of the same value is asked for again and again; a hit costs a
 /// pointer comparison instead of a copy, a re-sort and a rehash.
 struct RenameCache<T> {
-    slots: Vec<Option<(u32, Hashed<T>, Hashed<T>)>>,
+    slots: Vec<Option<CacheEntry<T>>>,
 }
+
+/// A permutation code, a value and its renaming by that permutation.
+type CacheEntry<T> = (u32, Hashed<T>, Hashed<T>);
 
 const CACHE_SLOTS: usize = 1 << 12;
 

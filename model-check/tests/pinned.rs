@@ -9,7 +9,10 @@ use model_check::props;
 use model_check::run::{RunOptions, Summary, run};
 
 fn check(name: &str, symmetry: bool) -> Summary {
-    check_config(Config::named(name, true).expect("known configuration"), symmetry)
+    check_config(
+        Config::named(name, true).expect("known configuration"),
+        symmetry,
+    )
 }
 
 fn check_config(cfg: Config, symmetry: bool) -> Summary {

@@ -268,7 +268,7 @@ impl VoteKeeper {
                     .iter()
                     .map(|&(voter, value, weight)| (rename(voter), value, weight))
                     .collect();
-                votes.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+                votes.sort_by_key(|v| (v.0, v.1));
                 StepTally {
                     round: t.round,
                     step: t.step,
