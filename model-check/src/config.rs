@@ -2,7 +2,9 @@
 //! mutation used to prove that the checker can fail.
 //!
 //! Every configuration is height 1 only, with rounds ≤ `max_round` and steps
-//! ≤ `max_step`, so each exploration is exhaustive within its scope.
+//! ≤ `max_step` (≤ `last_round_max_step` in the last round), a budget of Byzantine
+//! votes and, in lockstep configurations, a budget of early timer firings, so each
+//! exploration is exhaustive within its scope.
 
 use crate::symmetry::Classes;
 use spec::params::{Params, Thresholds};
@@ -119,7 +121,7 @@ pub const NAMES: &[(&str, &str)] = &[
     ),
     (
         "mc2-weighted",
-        "MC-2: weights [1,1,2,3], the weight-2 node equivocates; lossy, round 1",
+        "MC-2: weights [1,1,2,3], the weight-2 node equivocates; lossy, timers at any moment, round 1 to the cert step",
     ),
     (
         "mc3-two-equivocators",
@@ -131,7 +133,7 @@ pub const NAMES: &[(&str, &str)] = &[
     ),
     (
         "mc5-crash-restart",
-        "MC-5: 4 honest nodes, one crash and restart each from the journal",
+        "MC-5: 4 honest nodes, lockstep; node 2 may crash once and restart from its journal",
     ),
     (
         "mc6-liveness",

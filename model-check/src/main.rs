@@ -38,7 +38,8 @@ struct Cli {
     /// Checker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Stop each run after SECS seconds (the run is then not exhaustive).
+    /// Stop each run after SECS seconds (the run is then not exhaustive, and a
+    /// configuration expected to be safe fails).
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
     /// Reduced scopes (the sizes pinned by the tests).

@@ -199,7 +199,7 @@ struct RenameCache<T> {
 /// A permutation code, a value and its renaming by that permutation.
 type CacheEntry<T> = (u32, Hashed<T>, Hashed<T>);
 
-const CACHE_SLOTS: usize = 1 << 12;
+const CACHE_SLOTS: usize = 1 << 10;
 
 impl<T: Hash + Clone + PartialEq> RenameCache<T> {
     fn new() -> Self {
