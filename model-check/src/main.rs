@@ -3,6 +3,7 @@
 use clap::Parser;
 use model_check::config::{Config, Mutation, NAMES};
 use model_check::run::{RunOptions, peak_rss, run};
+use std::io::Write as _;
 use std::process::ExitCode;
 
 fn configs_help() -> String {
@@ -100,13 +101,18 @@ fn real_main(cli: Cli) -> Result<bool, String> {
         symmetry: !cli.no_symmetry,
         timeout: cli.timeout.map(std::time::Duration::from_secs),
     };
+    // A closed stdout (e.g. `| head`) is not an error of the checking: write
+    // errors are ignored rather than panicking in `print!`.
+    let mut out = std::io::stdout().lock();
     let mut all_ok = true;
     for cfg in jobs {
         let summary = run(cfg, &opts);
-        print!("{}", summary.render(peak_rss()));
+        let _ = write!(out, "{}", summary.render(peak_rss()));
+        let _ = out.flush();
         all_ok &= summary.ok;
     }
-    println!(
+    let _ = writeln!(
+        out,
         "model-check: {}",
         if all_ok {
             "all expected verdicts hold"
