@@ -2,8 +2,11 @@
 //! mutation used to prove that the checker can fail.
 //!
 //! Every configuration is height 1 only, with rounds ≤ `max_round` and steps
-//! ≤ `max_step`, so each exploration is exhaustive within its scope.
+//! ≤ `max_step` (≤ `last_round_max_step` in the last round), a budget of Byzantine
+//! votes and, in lockstep configurations, a budget of early timer firings, so each
+//! exploration is exhaustive within its scope.
 
+use crate::symmetry::Classes;
 use spec::params::{Params, Thresholds};
 use std::fmt;
 
@@ -71,8 +74,13 @@ pub struct Config {
     pub max_round: u32,
     /// Highest step explored (2 soft, 3 cert, 4.. next votes).
     pub max_step: u32,
+    /// Highest step explored in the last round (`max_round`), if lower than
+    /// `max_step`: the last round only needs to reach its certificate.
+    pub last_round_max_step: Option<u32>,
     /// Votes each Byzantine node may send in total (bounds the adversary).
     pub byz_budget: u8,
+    /// Values the Byzantine nodes vote for (⊥ only in next steps).
+    pub byz_values: Vec<Val>,
     /// Messages may be lost (a drop action).
     pub lossy: bool,
     /// A delivered message stays in the network (duplication / replay).
@@ -87,6 +95,10 @@ pub struct Config {
     /// Timers fire only when no message is in flight ("deliver before timeout",
     /// MC-6). Otherwise timers fire at any moment.
     pub synchronous: bool,
+    /// With `synchronous`: how many timers may still fire early, at any moment
+    /// (a node timing out while messages are in flight or another node is behind:
+    /// bounded asynchrony, like the Byzantine vote budget).
+    pub early_timers: u8,
     /// Check bounded liveness L1 at quiescent states.
     pub liveness: bool,
     /// Cert threshold override (the mutation), in weight.
@@ -105,11 +117,11 @@ pub const NAMES: &[(&str, &str)] = &[
     ),
     (
         "mc1-equivocator",
-        "MC-1: 4 nodes, node 3 equivocates; lossy, duplicating, round 1",
+        "MC-1: 4 nodes, node 3 equivocates; lossy, timers at any moment, round 1 to the cert step",
     ),
     (
         "mc2-weighted",
-        "MC-2: weights [1,1,2,3], the weight-2 node equivocates; lossy, round 1",
+        "MC-2: weights [1,1,2,3], the weight-2 node equivocates; lossy, timers at any moment, round 1 to the cert step",
     ),
     (
         "mc3-two-equivocators",
@@ -117,11 +129,11 @@ pub const NAMES: &[(&str, &str)] = &[
     ),
     (
         "mc4-multi-round",
-        "MC-4: 4 nodes, 1 equivocator, rounds <= 2 (value lock across rounds)",
+        "MC-4: 4 nodes, 1 equivocator, rounds <= 2, lockstep timers but 2 may fire early (value lock across rounds; decision in round 2)",
     ),
     (
         "mc5-crash-restart",
-        "MC-5: 4 honest nodes, one crash and restart each from the journal",
+        "MC-5: 4 honest nodes, lockstep; node 2 may crash once and restart from its journal",
     ),
     (
         "mc6-liveness",
@@ -178,13 +190,16 @@ impl Config {
             ],
             max_round: 1,
             max_step: 5,
+            last_round_max_step: None,
             byz_budget: 0,
+            byz_values: vec![Val::A, Val::B, Val::E],
             lossy: false,
             duplicating: false,
             max_crashes: 0,
             crashable: vec![],
             timeout_secs: None,
             synchronous: false,
+            early_timers: 0,
             liveness: false,
             cert_threshold: None,
             depth_bound: None,
@@ -231,15 +246,31 @@ impl Config {
                 expect: Expect::Violation(Some(crate::props::AGREEMENT)),
                 ..base
             },
+            // Rounds <= 2 under bounded asynchrony: timers fire in lockstep (once
+            // every message is delivered) except for `early_timers` firings at any
+            // moment, which is what makes nodes miss the proposal or the soft
+            // quorum and move to round 2 (with or without a value locked). Round 2
+            // is explored up to its cert step: a decision there is reachable.
             "mc4-multi-round" => Config {
                 byzantine: vec![3],
                 byz_budget: 1,
                 max_round: 2,
                 max_step: 4,
+                last_round_max_step: Some(3),
                 proposers: base.proposers[..1].to_vec(),
-                timeout_secs: Some(60),
+                synchronous: true,
+                early_timers: if small { 1 } else { 2 },
+                // One Byzantine vote for B, which no honest node proposes, can
+                // never complete a quorum (threshold 3, one vote): it changes no
+                // honest behaviour, so it is left out.
+                byz_values: vec![Val::A, Val::E],
+                timeout_secs: Some(300),
                 expect: Expect::Safe {
-                    reach: vec![crate::props::EMPTY_NEXT_QUORUM],
+                    reach: vec![
+                        crate::props::DECISION,
+                        crate::props::DECISION_ROUND_2,
+                        crate::props::EMPTY_NEXT_QUORUM,
+                    ],
                 },
                 ..base
             },
@@ -333,6 +364,30 @@ impl Config {
         (0..self.weights.len()).filter(|i| !self.is_byzantine(*i))
     }
 
+    /// The symmetry classes: nodes with the same weight, honesty, proposer role
+    /// (value and priority) and crash allowance are interchangeable.
+    pub fn symmetry_classes(&self) -> Classes {
+        let keys: Vec<_> = (0..self.weights.len())
+            .map(|i| {
+                (
+                    self.weights[i],
+                    self.is_byzantine(i),
+                    self.proposer(i).map(|p| (p.value, p.priority)),
+                    self.crashable.contains(&i),
+                )
+            })
+            .collect();
+        Classes::from_keys(&keys)
+    }
+
+    /// Highest step explored in `round`.
+    pub fn max_step_in(&self, round: u32) -> u32 {
+        match self.last_round_max_step {
+            Some(s) if round == self.max_round => s.min(self.max_step),
+            _ => self.max_step,
+        }
+    }
+
     /// The proposer entry of node `i`, if it is an honest proposer.
     pub fn proposer(&self, i: usize) -> Option<Proposer> {
         self.proposers
@@ -352,6 +407,7 @@ mod tests {
             let c = Config::named(name, false).expect("known config");
             assert_eq!(c.name, *name);
             assert!(c.byzantine.iter().all(|b| *b < c.weights.len()));
+            assert!(c.weights.len() <= crate::symmetry::MAX_NODES);
         }
         assert!(Config::named("nope", false).is_err());
     }

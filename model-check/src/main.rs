@@ -3,6 +3,7 @@
 use clap::Parser;
 use model_check::config::{Config, Mutation, NAMES};
 use model_check::run::{RunOptions, peak_rss, run};
+use std::io::Write as _;
 use std::process::ExitCode;
 
 fn configs_help() -> String {
@@ -38,12 +39,17 @@ struct Cli {
     /// Checker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Stop each run after SECS seconds (the run is then not exhaustive).
+    /// Stop each run after SECS seconds (the run is then not exhaustive, and a
+    /// configuration expected to be safe fails).
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
     /// Reduced scopes (the sizes pinned by the tests).
     #[arg(long)]
     ci: bool,
+    /// Turn off symmetry reduction over interchangeable nodes (on by default;
+    /// depth-first search only).
+    #[arg(long)]
+    no_symmetry: bool,
 }
 
 fn main() -> ExitCode {
@@ -92,16 +98,21 @@ fn real_main(cli: Cli) -> Result<bool, String> {
     let opts = RunOptions {
         bfs: cli.bfs,
         threads: cli.threads,
-        symmetry: false,
+        symmetry: !cli.no_symmetry,
         timeout: cli.timeout.map(std::time::Duration::from_secs),
     };
+    // A closed stdout (e.g. `| head`) is not an error of the checking: write
+    // errors are ignored rather than panicking in `print!`.
+    let mut out = std::io::stdout().lock();
     let mut all_ok = true;
     for cfg in jobs {
         let summary = run(cfg, &opts);
-        print!("{}", summary.render(peak_rss()));
+        let _ = write!(out, "{}", summary.render(peak_rss()));
+        let _ = out.flush();
         all_ok &= summary.ok;
     }
-    println!(
+    let _ = writeln!(
+        out,
         "model-check: {}",
         if all_ok {
             "all expected verdicts hold"

@@ -7,12 +7,15 @@
 //! (A and B are valid blocks), `Persist` keeps the latest journal, and `Commit` ends
 //! the height for that node (it stops; messages to it are discarded).
 //!
-//! State size: machines, journals and the observations sit behind `Arc`, so a
-//! transition clones only what it changes; the network is a sorted multiset of
+//! State size: machines, journals and the observations sit behind `Arc`s that
+//! carry their content hash ([`Hashed`]), so a transition clones and rehashes only
+//! what it changes; the network is a sorted multiset of
 //! small `Copy` messages; nothing order-dependent is stored.
 
 use crate::config::{Config, Val};
+use crate::hashed::Hashed;
 use crate::props;
+use crate::symmetry::Classes;
 use spec::invariants::{Decision, Observations, RoundEntry};
 use spec::machine::{HeightStart, Input, Journal, Machine, Output, ProposeKind};
 use spec::params::{Params, Thresholds};
@@ -20,6 +23,7 @@ use spec::types::{Hrs, MinerId, Step, Value};
 use stateright::{Model, Property};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Block A's header hash.
 pub const VALUE_A: Value = Value([0xaa; 32]);
@@ -69,6 +73,9 @@ pub enum Action {
     Drop(Msg),
     /// Fire node i's current timer.
     Timer(u8),
+    /// Fire node i's current timer early, although lockstep would not allow it yet
+    /// (spends one of `Config::early_timers`).
+    EarlyTimer(u8),
     /// Byzantine node `from` sends a vote for (round, step, val) to node `to`.
     Byzantine {
         /// Byzantine sender.
@@ -112,6 +119,7 @@ impl fmt::Display for Action {
                 payload(f, m)
             }
             Action::Timer(i) => write!(f, "n{i} timer"),
+            Action::EarlyTimer(i) => write!(f, "n{i} timer (early: messages still in flight)"),
             Action::Byzantine {
                 from,
                 to,
@@ -134,9 +142,9 @@ impl fmt::Display for Action {
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Node {
     /// The machine, or `None` while crashed.
-    pub machine: Option<Arc<Machine>>,
+    pub machine: Option<Hashed<Machine>>,
     /// The latest `Output::Persist` journal.
-    pub journal: Option<Arc<Journal>>,
+    pub journal: Option<Hashed<Journal>>,
     /// The last timer set (the machine ignores stale ones).
     pub timer: Option<Hrs>,
     /// Crashes so far.
@@ -161,11 +169,15 @@ pub struct State {
     pub net: Vec<(Msg, u8)>,
     /// Votes left per Byzantine node (indexed like `nodes`; 0 for honest).
     pub budget: Vec<u8>,
+    /// Early timer firings left (`Config::early_timers`).
+    pub early: u8,
     /// What was observed (spec::invariants), fed from the machines' outputs.
-    pub obs: Arc<Observations>,
+    pub obs: Hashed<Observations>,
     /// Safety properties currently violated (bit per property, props::SAFETY order),
     /// recomputed whenever `obs` changes; a function of `obs`.
     pub violated: u16,
+    /// The configuration's symmetry classes (constant; see [`crate::symmetry`]).
+    pub classes: Classes,
 }
 
 /// The BA* model of one configuration.
@@ -175,6 +187,10 @@ pub struct BaModel {
     params: Params,
     thresholds: Thresholds,
     empty: Value,
+    /// Set when the run's time limit passes: every further state is then out of
+    /// bounds, which ends the search (stateright's own timeout is not checked by
+    /// a single-threaded DFS).
+    stop: Arc<AtomicBool>,
 }
 
 impl BaModel {
@@ -187,7 +203,18 @@ impl BaModel {
             params,
             thresholds,
             empty: Value::empty(Value::default(), HEIGHT),
+            stop: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The flag that stops the search (see [`BaModel::stopped`]).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+
+    /// Whether the search was stopped before it was exhaustive.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 
     /// The height's empty value.
@@ -255,12 +282,21 @@ impl BaModel {
     }
 
     fn obs_mut(state: &mut State) -> &mut Observations {
-        Arc::make_mut(&mut state.obs)
+        // Rehashed once per transition, at the end of `next_state`.
+        state.obs.make_mut_stale()
     }
 
     /// Steps node `i`'s machine with `input` and carries out every output, the
     /// way a host does (see `spec::sim`).
     fn apply(&self, state: &mut State, i: usize, input: Input) {
+        self.apply_inputs(state, i, input);
+        if let Some(Some(m)) = state.nodes[i].as_mut().map(|n| n.machine.as_mut()) {
+            m.rehash();
+        }
+    }
+
+    /// [`BaModel::apply`] without the final rehash of the machine.
+    fn apply_inputs(&self, state: &mut State, i: usize, input: Input) {
         let mut inputs = vec![input];
         while let Some(input) = inputs.pop() {
             let Some(node) = state.nodes[i].as_mut() else {
@@ -269,7 +305,7 @@ impl BaModel {
             let Some(machine) = node.machine.as_mut() else {
                 return;
             };
-            let m = Arc::make_mut(machine);
+            let m = machine.make_mut_stale();
             let before = m.position();
             let outputs = m.step(0, input);
             let after = m.position();
@@ -311,7 +347,7 @@ impl BaModel {
         match out {
             Output::Persist(j) => {
                 if let Some(n) = state.nodes[i].as_mut() {
-                    n.journal = Some(Arc::new(j));
+                    n.journal = Some(Hashed::new(j));
                 }
             }
             Output::Evidence(_) => {}
@@ -423,7 +459,7 @@ impl BaModel {
     /// step s ≥ 3) is at most `max_step`.
     fn timer_in_scope(&self, hrs: Hrs) -> bool {
         let vote_step = hrs.step.0 + 1;
-        hrs.round <= self.cfg.max_round && vote_step <= self.cfg.max_step
+        hrs.round <= self.cfg.max_round && vote_step <= self.cfg.max_step_in(hrs.round)
     }
 
     fn recompute_violations(&self, state: &mut State) {
@@ -465,7 +501,7 @@ impl Model for BaModel {
             nodes: (0..n)
                 .map(|i| {
                     (!self.cfg.is_byzantine(i)).then(|| Node {
-                        machine: Some(Arc::new(Machine::new(self.params))),
+                        machine: Some(Hashed::new(Machine::new(self.params))),
                         journal: None,
                         timer: None,
                         crashes: 0,
@@ -483,8 +519,10 @@ impl Model for BaModel {
                     }
                 })
                 .collect(),
-            obs: Arc::new(Observations::new(self.thresholds)),
+            obs: Hashed::new(Observations::new(self.thresholds)),
             violated: 0,
+            early: self.cfg.early_timers,
+            classes: self.cfg.symmetry_classes(),
         };
         let start = HeightStart {
             height: HEIGHT,
@@ -495,6 +533,7 @@ impl Model for BaModel {
             self.apply(&mut state, i, Input::NewHeight(start));
         }
         self.recompute_violations(&mut state);
+        state.obs.rehash();
         vec![state]
     }
 
@@ -539,9 +578,12 @@ impl Model for BaModel {
                 && let Some(t) = node.timer
                 && m.position() == Some(t)
                 && self.timer_in_scope(t)
-                && (!self.cfg.synchronous || (quiet && slowest.is_none_or(|p| p >= t)))
             {
-                actions.push(Action::Timer(i as u8));
+                if !self.cfg.synchronous || (quiet && slowest.is_none_or(|p| p >= t)) {
+                    actions.push(Action::Timer(i as u8));
+                } else if state.early > 0 {
+                    actions.push(Action::EarlyTimer(i as u8));
+                }
             }
         }
         // The adversary: any in-scope vote to any active honest node.
@@ -557,13 +599,16 @@ impl Model for BaModel {
                     continue;
                 }
                 for round in 1..=self.cfg.max_round {
-                    for step in 2..=self.cfg.max_step {
-                        let vals: &[Val] = if step >= 4 {
-                            &[Val::A, Val::B, Val::E]
-                        } else {
-                            &[Val::A, Val::B]
-                        };
-                        for &val in vals {
+                    for step in 2..=self.cfg.max_step_in(round) {
+                        // ⊥ only in next votes (the machine drops soft and cert
+                        // votes for the empty value).
+                        let vals = self
+                            .cfg
+                            .byz_values
+                            .iter()
+                            .copied()
+                            .filter(|v| step >= 4 || *v != Val::E);
+                        for val in vals {
                             let hrs = Hrs::new(HEIGHT, round, Step(step));
                             if m.seen(Self::id(b), hrs, self.value(val)) {
                                 continue;
@@ -601,7 +646,7 @@ impl Model for BaModel {
 
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
         let mut state = last.clone();
-        let obs_before = Arc::clone(&state.obs);
+        let obs_before = state.obs.clone();
         match action {
             Action::Deliver(msg) => {
                 if !self.cfg.duplicating {
@@ -609,12 +654,12 @@ impl Model for BaModel {
                 }
                 let input = self.input_of(&msg);
                 self.apply(&mut state, usize::from(msg.to), input);
-                if self.cfg.duplicating && state == *last {
-                    return None;
-                }
             }
             Action::Drop(msg) => remove_msg(&mut state.net, &msg),
-            Action::Timer(i) => {
+            Action::Timer(i) | Action::EarlyTimer(i) => {
+                if matches!(action, Action::EarlyTimer(_)) {
+                    state.early = state.early.checked_sub(1)?;
+                }
                 let i = usize::from(i);
                 let hrs = state.nodes[i].as_ref()?.timer?;
                 self.apply(&mut state, i, Input::Timeout(hrs));
@@ -666,7 +711,7 @@ impl Model for BaModel {
                     starting: m.starting_value(),
                     empty: m.empty_value(),
                 };
-                node.machine = Some(Arc::new(m));
+                node.machine = Some(Hashed::new(m));
                 self.observe_move(&mut state, i, before, after, entry);
                 let mut inputs = Vec::new();
                 for out in outputs {
@@ -677,8 +722,13 @@ impl Model for BaModel {
                 }
             }
         }
-        if !Arc::ptr_eq(&obs_before, &state.obs) {
+        if !Hashed::ptr_eq(&obs_before, &state.obs) {
+            state.obs.rehash();
             self.recompute_violations(&mut state);
+        }
+        if self.cfg.duplicating && matches!(action, Action::Deliver(_)) && state == *last {
+            // Re-delivering a copy changed nothing.
+            return None;
         }
         Some(state)
     }
@@ -695,13 +745,17 @@ impl Model for BaModel {
     /// (max_round + 1, proposal step), and steps at most `max_step + 1` (the waiting
     /// step after the last vote step) in earlier rounds.
     fn within_boundary(&self, state: &State) -> bool {
+        if self.stopped() {
+            return false;
+        }
         state.nodes.iter().flatten().all(|n| {
             n.machine
                 .as_ref()
                 .and_then(|m| m.position())
                 .is_none_or(|p| {
                     p.height == HEIGHT
-                        && (p.round <= self.cfg.max_round && p.step.0 <= self.cfg.max_step + 1
+                        && (p.round <= self.cfg.max_round
+                            && p.step.0 <= self.cfg.max_step_in(p.round) + 1
                             || p.round == self.cfg.max_round + 1 && p.step == Step::PROPOSAL)
                 })
         })

@@ -15,7 +15,8 @@ pub struct RunOptions {
     pub bfs: bool,
     /// Checker threads (at least 1).
     pub threads: usize,
-    /// Symmetry reduction over interchangeable honest nodes.
+    /// Symmetry reduction over interchangeable nodes (a no-op for configurations
+    /// without two interchangeable nodes).
     pub symmetry: bool,
     /// Stop after this long (the run is then not exhaustive).
     pub timeout: Option<std::time::Duration>,
@@ -56,6 +57,8 @@ pub struct Summary {
     pub exhaustive: bool,
     /// Why the verdict does not hold, if it does not.
     pub reason: Option<String>,
+    /// Order of the symmetry group used (1: no reduction).
+    pub symmetry: usize,
 }
 
 impl Summary {
@@ -83,8 +86,13 @@ impl Summary {
             .unwrap_or_default();
         let _ = writeln!(
             s,
-            "== {}: states={} unique={} depth={} sec={:.2} states/s={:.0}{}{} verdict={}",
+            "== {}: symmetry={} states={} unique={} depth={} sec={:.2} states/s={:.0}{}{} verdict={}",
             self.name,
+            if self.symmetry > 1 {
+                format!("x{}", self.symmetry)
+            } else {
+                "off".to_string()
+            },
             self.states,
             self.unique,
             self.depth,
@@ -154,12 +162,33 @@ pub fn run(cfg: Config, opts: &RunOptions) -> Summary {
     let cfg_timeout = cfg.timeout_secs;
     let model = BaModel::new(cfg);
     let properties = model.properties();
-    let mut builder = model.checker().threads(opts.threads.max(1));
+    // stateright 0.31 applies symmetry reduction in its depth-first search only.
+    let group_order = if opts.symmetry && !opts.bfs {
+        model.cfg.symmetry_classes().group_order()
+    } else {
+        1
+    };
     let timeout = opts
         .timeout
         .or(cfg_timeout.map(std::time::Duration::from_secs));
-    if let Some(t) = timeout {
-        builder = builder.timeout(t);
+    // The time limit: a watchdog sets the model's stop flag, after which every new
+    // state is out of bounds and the search drains. `done` ends the watchdog early.
+    let (done, watchdog) = match timeout {
+        Some(t) => {
+            let stop = model.stop_flag();
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let handle = std::thread::spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(t) {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+            (Some(tx), Some(handle))
+        }
+        None => (None, None),
+    };
+    let mut builder = model.checker().threads(opts.threads.max(1));
+    if group_order > 1 {
+        builder = builder.symmetry();
     }
     match expect {
         Expect::Violation(Some(name)) => {
@@ -175,6 +204,10 @@ pub fn run(cfg: Config, opts: &RunOptions) -> Summary {
         CheckerBox::Dfs(Box::new(builder.spawn_dfs().join()))
     };
     let secs = started.elapsed().as_secs_f64();
+    drop(done);
+    if let Some(w) = watchdog {
+        let _ = w.join();
+    }
     let c = checker.get();
     let discoveries = c.discoveries();
     let verdicts: Vec<PropertyVerdict> = properties
@@ -200,8 +233,11 @@ pub fn run(cfg: Config, opts: &RunOptions) -> Summary {
         trace(c.model(), &actions, &last)
     });
     let depth = c.max_depth();
-    let timed_out = timeout.is_some_and(|t| secs + 0.05 >= t.as_secs_f64());
-    let reason = judge(&expect, &verdicts, depth, depth_bound);
+    let timed_out = c.model().stopped();
+    let reason = judge(&expect, &verdicts, depth, depth_bound).or_else(|| {
+        (timed_out && matches!(expect, Expect::Safe { .. }))
+            .then(|| "the time limit passed before the search was exhaustive".to_string())
+    });
     Summary {
         name,
         states: c.state_count(),
@@ -213,6 +249,7 @@ pub fn run(cfg: Config, opts: &RunOptions) -> Summary {
         ok: reason.is_none(),
         reason,
         exhaustive: !timed_out,
+        symmetry: group_order,
     }
 }
 

@@ -1,55 +1,110 @@
 //! Pinned unique-state counts (as stateright's own examples pin theirs): an
 //! unintended change to the machine's state space fails here. Small (`--ci`)
-//! scopes keep the debug-profile run short.
+//! scopes keep the test-profile run short. Counts are pinned with symmetry
+//! reduction (the default) and without; with a symmetry group of order 2 the
+//! reduced count is the number of orbits, (unique + fixed points) / 2.
 
-use model_check::config::Config;
+use model_check::config::{Config, Mutation};
 use model_check::props;
-use model_check::run::{RunOptions, run};
+use model_check::run::{RunOptions, Summary, run};
 
-fn check(name: &str) -> model_check::run::Summary {
-    let cfg = Config::named(name, true).expect("known configuration");
+fn check(name: &str, symmetry: bool) -> Summary {
+    check_config(
+        Config::named(name, true).expect("known configuration"),
+        symmetry,
+    )
+}
+
+fn check_config(cfg: Config, symmetry: bool) -> Summary {
     let opts = RunOptions {
         threads: 2,
+        symmetry,
         ..RunOptions::default()
     };
     run(cfg, &opts)
 }
 
+/// Runs `name` with and without symmetry; both must hold their expected verdict
+/// and be exhaustive. Returns (reduced, full).
+fn both(name: &str) -> (Summary, Summary) {
+    let reduced = check(name, true);
+    let full = check(name, false);
+    for s in [&reduced, &full] {
+        assert!(s.ok && s.exhaustive, "{}", s.render(None));
+    }
+    assert_eq!(full.symmetry, 1);
+    (reduced, full)
+}
+
 #[test]
 fn mc0_smoke_is_safe_and_pinned() {
-    let s = check("mc0-smoke");
-    assert!(s.ok, "{}", s.render(None));
-    assert!(s.discovered(props::DECISION));
-    assert_eq!(s.unique, 46_412);
+    let (r, f) = both("mc0-smoke");
+    assert!(r.discovered(props::DECISION));
+    assert_eq!(r.symmetry, 2);
+    assert_eq!((r.unique, f.unique), (23_376, 46_412));
 }
 
 #[test]
 fn mc1_equivocator_is_safe_and_pinned() {
-    let s = check("mc1-equivocator");
-    assert!(s.ok, "{}", s.render(None));
-    assert_eq!(s.unique, 111_306);
+    let (r, f) = both("mc1-equivocator");
+    assert_eq!(r.symmetry, 2);
+    assert_eq!((r.unique, f.unique), (55_932, 111_306));
 }
 
 #[test]
 fn mc2_weighted_is_safe_and_pinned() {
-    let s = check("mc2-weighted");
-    assert!(s.ok, "{}", s.render(None));
-    assert_eq!(s.unique, 111_510);
+    // Weights [1,1,2,3]: no two nodes are interchangeable.
+    let (r, f) = both("mc2-weighted");
+    assert_eq!(r.symmetry, 1);
+    assert_eq!((r.unique, f.unique), (111_510, 111_510));
+}
+
+#[test]
+fn mc4_multi_round_decides_in_round_2_and_is_pinned() {
+    let (r, f) = both("mc4-multi-round");
+    assert_eq!(r.symmetry, 2);
+    for s in [&r, &f] {
+        assert!(s.discovered(props::DECISION_ROUND_2), "{}", s.render(None));
+        assert!(s.discovered(props::EMPTY_NEXT_QUORUM));
+        assert!(!s.discovered(props::VALUE_LOCK));
+    }
+    assert_eq!((r.unique, f.unique), (112_711, 224_643));
+}
+
+#[test]
+fn mc5_crash_restart_is_safe_and_pinned() {
+    let s = check("mc5-crash-restart", true);
+    assert!(s.ok && s.exhaustive, "{}", s.render(None));
+    assert!(!s.discovered(props::NON_EQUIVOCATION));
+    assert_eq!(s.symmetry, 1);
+    assert_eq!(s.unique, 665_330);
 }
 
 #[test]
 fn mc6_liveness_all_decide() {
-    let s = check("mc6-liveness");
-    assert!(s.ok, "{}", s.render(None));
+    let s = check("mc6-liveness", true);
+    assert!(s.ok && s.exhaustive, "{}", s.render(None));
     assert!(!s.discovered(props::LIVENESS));
-    assert_eq!(s.unique, 46_412);
+    assert_eq!(s.unique, 23_376);
 }
 
 #[test]
 fn mc3_negative_control_finds_a_fork() {
-    let s = check("mc3-two-equivocators");
+    for symmetry in [true, false] {
+        let s = check("mc3-two-equivocators", symmetry);
+        assert!(s.ok, "{}", s.render(None));
+        assert!(s.discovered(props::AGREEMENT));
+        let trace = s.trace.expect("a counterexample trace");
+        assert!(trace.last().is_some_and(|l| l.contains("S1 agreement")));
+    }
+}
+
+#[test]
+fn halving_the_cert_threshold_is_caught() {
+    let cfg = Config::named("mc7-mutation-scope", true)
+        .expect("known configuration")
+        .mutate(Mutation::CertThresholdHalf);
+    let s = check_config(cfg, true);
     assert!(s.ok, "{}", s.render(None));
-    assert!(s.discovered(props::AGREEMENT));
-    let trace = s.trace.expect("a counterexample trace");
-    assert!(trace.last().is_some_and(|l| l.contains("S1 agreement")));
+    assert!(s.discovered(props::VALUE_LOCK), "{}", s.render(None));
 }

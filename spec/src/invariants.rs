@@ -232,6 +232,50 @@ impl Observations {
         }
     }
 
+    /// The same observations with every miner id renamed by `rename`, which must
+    /// be injective; a decision's voter list is re-sorted (machines emit sorted
+    /// lists). Every check is stated over sets of votes, decisions and entries, so
+    /// its verdict is unchanged by a renaming; the model checker uses this for
+    /// symmetry reduction.
+    pub fn renamed(&self, rename: &impl Fn(MinerId) -> MinerId) -> Observations {
+        Observations {
+            thresholds: self.thresholds,
+            votes: self
+                .votes
+                .iter()
+                .map(|v| SentVote {
+                    voter: rename(v.voter),
+                    ..*v
+                })
+                .collect(),
+            decisions: self
+                .decisions
+                .iter()
+                .map(|d| {
+                    let mut voters: Vec<(MinerId, u64)> =
+                        d.voters.iter().map(|&(m, w)| (rename(m), w)).collect();
+                    voters.sort();
+                    Decision {
+                        node: rename(d.node),
+                        height: d.height,
+                        round: d.round,
+                        value: d.value,
+                        voters,
+                    }
+                })
+                .collect(),
+            entries: self
+                .entries
+                .iter()
+                .map(|e| RoundEntry {
+                    node: rename(e.node),
+                    ..*e
+                })
+                .collect(),
+            breach: self.breach.map(|(m, from, to)| (rename(m), from, to)),
+        }
+    }
+
     /// All checks, in table order; the first violation found.
     pub fn check(&self) -> Result<(), Violation> {
         self.agreement()?;
@@ -584,6 +628,61 @@ mod tests {
             o.certificates_well_formed(),
             Err(Violation::MalformedCertificate { .. })
         ));
+    }
+
+    #[test]
+    fn renaming_keeps_every_verdict_and_round_trips() {
+        let swap = |id: MinerId| match id.0[19] {
+            0 => m(2),
+            2 => m(0),
+            _ => id,
+        };
+        // A fork (S1, S2, S7) with a monotonicity breach (S9) and a certificate
+        // naming a voter that sent no cert vote (S10), then a clean run.
+        let mut bad = obs();
+        cert(&mut bad, 1, A, &[0, 1, 3]);
+        cert(&mut bad, 2, B, &[1, 2, 3]);
+        bad.decide(decision(0, 1, A, &[0, 1, 3]));
+        bad.decide(decision(2, 2, B, &[0, 1, 2, 3]));
+        bad.moved(m(0), Hrs::new(1, 2, Step(1)), Hrs::new(1, 1, Step(5)));
+        let mut good = obs();
+        cert(&mut good, 1, A, &[0, 1, 2]);
+        good.decide(decision(2, 1, A, &[0, 1, 2]));
+        for o in [bad, good] {
+            let r = o.renamed(&swap);
+            assert_eq!(r.renamed(&swap), o);
+            assert_eq!(r.agreement().is_ok(), o.agreement().is_ok());
+            assert_eq!(
+                r.one_certificate_value().is_ok(),
+                o.one_certificate_value().is_ok()
+            );
+            assert_eq!(
+                r.honest_non_equivocation().is_ok(),
+                o.honest_non_equivocation().is_ok()
+            );
+            assert_eq!(
+                r.cert_vote_precondition().is_ok(),
+                o.cert_vote_precondition().is_ok()
+            );
+            assert_eq!(r.value_lock().is_ok(), o.value_lock().is_ok());
+            assert_eq!(r.monotonic().is_ok(), o.monotonic().is_ok());
+            assert_eq!(
+                r.certificates_well_formed().is_ok(),
+                o.certificates_well_formed().is_ok()
+            );
+        }
+        // The renamed breach names the renamed node; decisions name renamed nodes
+        // and keep their voter lists sorted.
+        let mut o = obs();
+        o.moved(m(0), Hrs::new(1, 2, Step(1)), Hrs::new(1, 1, Step(5)));
+        cert(&mut o, 1, A, &[0, 1, 2]);
+        o.decide(decision(0, 1, A, &[0, 1, 2]));
+        let r = o.renamed(&swap);
+        assert_eq!(r.breach.map(|b| b.0), Some(m(2)));
+        let d = r.decisions.iter().next().expect("one decision");
+        assert_eq!(d.node, m(2));
+        assert!(d.voters.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(r.certificates_well_formed(), Ok(()));
     }
 
     #[test]

@@ -253,6 +253,41 @@ impl VoteKeeper {
     pub fn is_empty(&self) -> bool {
         self.tallies.is_empty()
     }
+
+    /// The same counts with every voter renamed by `rename`, which must be
+    /// injective (a permutation of miner ids). Counting depends on voters only
+    /// through their identity, so renaming commutes with [`VoteKeeper::add`]; the
+    /// model checker uses this to map a state onto a symmetric one.
+    pub fn renamed(&self, rename: &impl Fn(MinerId) -> MinerId) -> VoteKeeper {
+        let tallies = self
+            .tallies
+            .iter()
+            .map(|t| {
+                let mut votes: Vec<(MinerId, Value, u64)> = t
+                    .votes
+                    .iter()
+                    .map(|&(voter, value, weight)| (rename(voter), value, weight))
+                    .collect();
+                votes.sort_by_key(|v| (v.0, v.1));
+                StepTally {
+                    round: t.round,
+                    step: t.step,
+                    votes,
+                    totals: t.totals.clone(),
+                }
+            })
+            .collect();
+        let mut evidence: Vec<Equivocation> = self
+            .evidence
+            .iter()
+            .map(|e| Equivocation {
+                voter: rename(e.voter),
+                ..*e
+            })
+            .collect();
+        evidence.sort();
+        VoteKeeper { tallies, evidence }
+    }
 }
 
 #[cfg(test)]

@@ -317,6 +317,43 @@ impl Machine {
         &self.cast
     }
 
+    /// The same machine with every miner id it holds (voters, leaders' proposers,
+    /// buffered next-height inputs) renamed by `rename`, which must be injective.
+    ///
+    /// The machine treats miner ids only as identities (never as a tie-break), so
+    /// for a permutation π: `m.renamed(π).step(now, π(input)) = π(m.step(now, input))`
+    /// (outputs renamed, the certificate's voter list re-sorted). The model checker
+    /// relies on this for symmetry reduction over interchangeable nodes.
+    pub fn renamed(&self, rename: &impl Fn(MinerId) -> MinerId) -> Machine {
+        Machine {
+            leaders: self
+                .leaders
+                .iter()
+                .map(|l| Leader {
+                    proposer: rename(l.proposer),
+                    ..*l
+                })
+                .collect(),
+            keeper: self.keeper.renamed(rename),
+            future: self
+                .future
+                .iter()
+                .map(|i| rename_input(*i, rename))
+                .collect(),
+            params: self.params,
+            start: self.start,
+            empty: self.empty,
+            round: self.round,
+            step: self.step,
+            starting: self.starting,
+            blocks: self.blocks.clone(),
+            cast: self.cast.clone(),
+            proposed: self.proposed.clone(),
+            soft_certified: self.soft_certified.clone(),
+            decided: self.decided,
+        }
+    }
+
     /// Feeds one input; returns what the host must do, in order.
     pub fn step(&mut self, now: u64, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
@@ -758,5 +795,36 @@ fn input_height(input: &Input) -> Height {
         Input::Timeout(hrs) => hrs.height,
         Input::Proposal { height, .. } | Input::BlockValidated { height, .. } => *height,
         Input::Vote { hrs, .. } => hrs.height,
+    }
+}
+
+/// `input` with its voter or proposer renamed (see [`Machine::renamed`]).
+pub fn rename_input(input: Input, rename: &impl Fn(MinerId) -> MinerId) -> Input {
+    match input {
+        Input::Vote {
+            voter,
+            hrs,
+            value,
+            weight,
+        } => Input::Vote {
+            voter: rename(voter),
+            hrs,
+            value,
+            weight,
+        },
+        Input::Proposal {
+            height,
+            round,
+            value,
+            proposer,
+            priority,
+        } => Input::Proposal {
+            height,
+            round,
+            value,
+            proposer: rename(proposer),
+            priority,
+        },
+        other => other,
     }
 }
