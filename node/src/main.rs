@@ -1,10 +1,13 @@
 //! `kalgo`: the node binary. A thin shell: parses the command line and hands work to
 //! the library crates. It holds no protocol logic.
 
+mod account_cmd;
+mod accounts;
 mod dev;
 mod genesis_cmd;
 mod keyfile;
 mod keyring;
+mod keystore;
 mod loadtest;
 mod makeminerkey;
 mod rpc;
@@ -54,6 +57,13 @@ struct Cli {
     /// Maximum peers (accepted).
     #[arg(long, default_value_t = 25)]
     maxpeers: u32,
+    /// Keystore accounts to unlock at start (comma-separated; passwords from
+    /// --password, one per line, or a prompt).
+    #[arg(long, value_name = "ADDR[,ADDR]", value_delimiter = ',')]
+    unlock: Vec<alloy_primitives::Address>,
+    /// New key files use light scrypt parameters (N=2^12, p=6; geth's --lightkdf).
+    #[arg(long, global = true)]
+    lightkdf: bool,
     /// Log level 0–5 (error … trace); RUST_LOG overrides.
     #[arg(long, default_value_t = 3)]
     verbosity: u8,
@@ -74,6 +84,9 @@ enum Command {
     },
     /// Print version information.
     Version,
+    /// Manage keystore accounts in D/keystore (Web3 Secret Storage v3, geth's format).
+    #[command(subcommand)]
+    Account(account_cmd::AccountCommand),
     /// Run N in-process nodes of the BA* machine over a simulated network (seeded,
     /// deterministic) and report what they committed.
     Simulate(simulate::SimulateArgs),
@@ -138,6 +151,8 @@ fn main() -> ExitCode {
             stakeowner: dev_chain.as_ref().map(|c| c.miner).or(cli.stakeowner),
             password: cli.password,
             rpc,
+            unlock: cli.unlock,
+            light_kdf: cli.lightkdf,
         };
         return match run::run(&opts) {
             Ok(()) => ExitCode::SUCCESS,
@@ -158,6 +173,15 @@ fn main() -> ExitCode {
                     eprintln!("error: {e}");
                     ExitCode::FAILURE
                 }
+            }
+        }
+        Command::Account(cmd) => {
+            match account_cmd::run(&node_datadir(cli.datadir.as_deref()), cli.lightkdf, &cmd) {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
             }
         }
         Command::Version => {

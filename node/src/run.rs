@@ -50,6 +50,9 @@ pub enum RunError {
     /// The JSON-RPC server could not start.
     #[error(transparent)]
     Rpc(#[from] crate::rpc::RpcStartError),
+    /// `--unlock` failed.
+    #[error("--unlock {0}: {1}")]
+    Unlock(alloy_primitives::Address, crate::accounts::AccountError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -93,6 +96,10 @@ pub struct RunOptions {
     pub password: Option<PathBuf>,
     /// JSON-RPC servers.
     pub rpc: crate::rpc::RpcConfig,
+    /// Keystore accounts to unlock at start (`--unlock`, passwords from `--password`).
+    pub unlock: Vec<alloy_primitives::Address>,
+    /// New key files use geth's light scrypt (`--lightkdf`).
+    pub light_kdf: bool,
 }
 
 /// Runs the node until SIGINT or SIGTERM.
@@ -138,6 +145,30 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         (true, None) => return Err(RunError::Node("--mine needs --miner.stakeowner".into())),
         (false, _) => None,
     };
+    let accounts = std::sync::Arc::new(crate::account_cmd::open_accounts(
+        &opts.datadir,
+        opts.light_kdf,
+    ));
+    if !opts.unlock.is_empty() {
+        let passwords = match &opts.password {
+            Some(p) => crate::account_cmd::read_password_lines(p)
+                .map_err(|e| RunError::Password(e.to_string()))?,
+            None => Vec::new(),
+        };
+        for (i, address) in opts.unlock.iter().enumerate() {
+            let pw = match passwords.get(i).or(passwords.last()) {
+                Some(p) => p.clone(),
+                None => {
+                    crate::account_cmd::prompt(&format!("Unlocking account {address}\nPassword: "))
+                        .map_err(|e| RunError::Password(e.to_string()))?
+                }
+            };
+            accounts
+                .unlock(address, &pw, None)
+                .map_err(|e| RunError::Unlock(*address, e))?;
+            tracing::info!(%address, "unlocked account");
+        }
+    }
     let journal = JournalStore::open(&dir.join("consensus.redb"))
         .map_err(|e| RunError::Node(e.to_string()))?;
     tracing::info!(head = head.number, hash = %head.hash, mining = keys.is_some(), "starting");
@@ -164,6 +195,7 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
                 config: chain_config,
                 exec: exec_addr.clone(),
                 peers: Default::default(),
+                accounts,
             },
         )
         .await;
