@@ -3,6 +3,7 @@
 
 mod account_cmd;
 mod accounts;
+mod console;
 mod dev;
 mod genesis_cmd;
 mod keyfile;
@@ -84,6 +85,22 @@ enum Command {
     },
     /// Print version information.
     Version,
+    /// Open a JavaScript console on a running node: `ipc:PATH` or a socket path
+    /// (default D/kalgo.ipc) or `http://host:port`.
+    Attach {
+        /// Endpoint.
+        endpoint: Option<String>,
+        /// Evaluate this JavaScript, print the result and exit.
+        #[arg(long, value_name = "EXPR")]
+        exec: Option<String>,
+    },
+    /// Run the node (same flags as without a command) and open a JavaScript
+    /// console on its IPC endpoint; the node stops when the console exits.
+    Console {
+        /// Evaluate this JavaScript, print the result and exit.
+        #[arg(long, value_name = "EXPR")]
+        exec: Option<String>,
+    },
     /// Manage keystore accounts in D/keystore (Web3 Secret Storage v3, geth's format).
     #[command(subcommand)]
     Account(account_cmd::AccountCommand),
@@ -124,35 +141,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     init_tracing(cli.verbosity);
-    let Some(command) = cli.command else {
-        let rpc = match cli.rpc.config(cli.dev.dev) {
-            Ok(c) => c,
-            Err(e) => return fail(&e),
-        };
-        // `--dev`: prepare (or reopen) the dev chain; keep a temporary datadir alive.
-        let dev_chain = match cli.dev.dev {
-            true => match dev::prepare(cli.datadir.as_deref(), &cli.dev) {
-                Ok(c) => Some(c),
-                Err(e) => return fail(&e),
-            },
-            false => None,
-        };
-        if let Some(c) = &dev_chain {
-            print!("{}", dev::banner(c, rpc.http.as_ref().map(|e| e.addr)));
-        }
-        let opts = run::RunOptions {
-            datadir: dev_chain.as_ref().map_or_else(
-                || node_datadir(cli.datadir.as_deref()),
-                |c| c.datadir.clone(),
-            ),
-            mine: cli.mine || dev_chain.is_some(),
-            stakeowner: dev_chain.as_ref().map(|c| c.miner).or(cli.stakeowner),
-            password: cli.password,
-            rpc,
-            unlock: cli.unlock,
-            light_kdf: cli.lightkdf,
+    let command = match cli.command.take() {
+        None => None,
+        Some(Command::Console { exec }) => return console_with_node(&cli, exec.as_deref()),
+        Some(c) => Some(c),
+    };
+    let Some(command) = command else {
+        let (opts, _dev_chain) = match node_options(&cli, true) {
+            Ok(o) => o,
+            Err(code) => return code,
         };
         return match run::run(&opts) {
             Ok(()) => ExitCode::SUCCESS,
@@ -184,6 +183,20 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+        Command::Console { .. } => ExitCode::FAILURE,
+        Command::Attach { endpoint, exec } => {
+            let endpoint = endpoint.unwrap_or_else(|| {
+                node_datadir(cli.datadir.as_deref())
+                    .join("kalgo.ipc")
+                    .display()
+                    .to_string()
+            });
+            let history = console::history_path(cli.datadir.as_deref(), &endpoint);
+            match console::run(&endpoint, exec.as_deref(), history.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            }
+        }
         Command::Version => {
             println!("kalgo {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -211,6 +224,84 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
+    }
+}
+
+/// The options of a node run from the command line (`--dev` prepares its chain;
+/// the returned [`dev::DevChain`] keeps a temporary data directory alive).
+fn node_options(
+    cli: &Cli,
+    banner: bool,
+) -> Result<(run::RunOptions, Option<dev::DevChain>), ExitCode> {
+    let rpc = cli.rpc.config(cli.dev.dev).map_err(|e| fail(&e))?;
+    // `--dev`: prepare (or reopen) the dev chain; keep a temporary datadir alive.
+    let dev_chain = match cli.dev.dev {
+        true => Some(dev::prepare(cli.datadir.as_deref(), &cli.dev).map_err(|e| fail(&e))?),
+        false => None,
+    };
+    if let Some(c) = &dev_chain
+        && banner
+    {
+        print!("{}", dev::banner(c, rpc.http.as_ref().map(|e| e.addr)));
+    }
+    let opts = run::RunOptions {
+        datadir: dev_chain.as_ref().map_or_else(
+            || node_datadir(cli.datadir.as_deref()),
+            |c| c.datadir.clone(),
+        ),
+        mine: cli.mine || dev_chain.is_some(),
+        stakeowner: dev_chain.as_ref().map(|c| c.miner).or(cli.stakeowner),
+        password: cli.password.clone(),
+        rpc,
+        unlock: cli.unlock.clone(),
+        light_kdf: cli.lightkdf,
+    };
+    Ok((opts, dev_chain))
+}
+
+/// `kalgo console`: the node in a background thread, the console on its IPC
+/// socket; exiting the console stops the node.
+fn console_with_node(cli: &Cli, exec: Option<&str>) -> ExitCode {
+    let (opts, _dev_chain) = match node_options(cli, false) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    let Some(ipc) = opts.rpc.ipc.clone().map(|p| {
+        if p.is_relative() {
+            opts.datadir.join(p)
+        } else {
+            p
+        }
+    }) else {
+        return fail(&"kalgo console needs the IPC endpoint (drop --ipcdisable)");
+    };
+    let history = opts.datadir.join("kalgo").join("console_history");
+    let node_opts = opts.clone();
+    let node = std::thread::spawn(move || run::run(&node_opts));
+    // Wait for the socket (a previous run may have left a stale file: wait for a connect).
+    let mut ready = false;
+    for _ in 0..600 {
+        if node.is_finished() {
+            break;
+        }
+        if std::os::unix::net::UnixStream::connect(&ipc).is_ok() {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let result = if ready {
+        console::run(&ipc.display().to_string(), exec, Some(&history)).map_err(|e| e.to_string())
+    } else {
+        Err("the node did not open its IPC endpoint".to_string())
+    };
+    run::request_shutdown();
+    let node_result = node.join();
+    match (result, node_result) {
+        (_, Ok(Err(e))) => fail(&e),
+        (Err(e), _) => fail(&e),
+        (Ok(()), Err(_)) => fail(&"the node thread panicked"),
+        (Ok(()), Ok(Ok(()))) => ExitCode::SUCCESS,
     }
 }
 

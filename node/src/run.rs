@@ -215,6 +215,14 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
     })
 }
 
+/// Set by [`request_shutdown`] (the `kalgo console` that started the node exits).
+static STOP: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Asks a node running in this process to shut down as on SIGTERM.
+pub fn request_shutdown() {
+    STOP.notify_one();
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -224,10 +232,14 @@ async fn shutdown_signal() {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
                     _ = term.recv() => {}
+                    _ = STOP.notified() => {}
                 }
             }
             Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = STOP.notified() => {}
+                }
             }
         }
     }
