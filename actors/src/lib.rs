@@ -6,11 +6,12 @@
 //!
 //! State today: [`execution`] (revm over redb, genesis, blocks, pool, and the
 //! [`execution::service::ExecutionService`]), [`consensus`] (the BA* host core,
-//! journal, the registry over committed state, forward-secure key source) and
-//! [`runtime`] (the execution and
-//! consensus actix actors). The libp2p gossip actor and catch-up sync are not built
-//! yet: a node runs as a single miner.
+//! journal, the registry over committed state, forward-secure key source, checks
+//! of synced blocks), [`gossip`] (the libp2p swarm task, gossipsub topics,
+//! catch-up sync protocol, and the gossip actor) and [`runtime`] (the execution
+//! and consensus actix actors).
 pub mod consensus;
 pub mod execution;
 pub mod fuzz_checks;
+pub mod gossip;
 pub mod runtime;

@@ -5,10 +5,15 @@
 //!   asks execution to build, validate and commit by message.
 //!
 //! Mailboxes are bounded (`set_mailbox_capacity`): senders await capacity, which is
-//! the back-pressure. The gossip actor (libp2p) is not built yet: broadcasts are
-//! dropped, so a node runs as a single miner.
+//! the back-pressure. With a network ([`crate::gossip`]), consensus publishes its
+//! broadcasts and announces each new head through a [`GossipHandle`], and
+//! [`net`] holds the handlers for what the gossip actor routes in (messages,
+//! synced blocks, transactions, block requests). Without one, broadcasts are
+//! dropped and the node runs as a single miner.
 //!
 //! Runs inside `actix::System::with_tokio_rt(multi_thread)` (dependencies.md §4).
+
+pub mod net;
 
 use std::time::Instant;
 
@@ -25,6 +30,7 @@ use crate::execution::{
     service::{BuildRequest, ExecutionService, ServiceError},
     storage::Head,
 };
+use crate::gossip::{GossipHandle, NetTopic};
 
 /// Mailbox bound of every actor.
 pub const MAILBOX: usize = 1024;
@@ -32,12 +38,19 @@ pub const MAILBOX: usize = 1024;
 /// The execution resource as an actor.
 pub struct ExecutionActor {
     svc: ExecutionService,
+    gossip: Option<GossipHandle>,
 }
 
 impl ExecutionActor {
     /// Wraps a service.
     pub fn new(svc: ExecutionService) -> Self {
-        Self { svc }
+        Self { svc, gossip: None }
+    }
+
+    /// Gossips locally submitted transactions through `gossip`.
+    pub fn with_gossip(mut self, gossip: GossipHandle) -> Self {
+        self.gossip = Some(gossip);
+        self
     }
 }
 
@@ -92,7 +105,8 @@ impl Handler<Commit> for ExecutionActor {
     }
 }
 
-/// Admit a raw (EIP-2718) transaction into the pool (`eth_sendRawTransaction`).
+/// Admit a raw (EIP-2718) transaction into the pool (`eth_sendRawTransaction`);
+/// with a network, it is then gossiped.
 #[derive(Message)]
 #[rtype(result = "Result<B256, ServiceError>")]
 pub struct SubmitRawTx(pub Vec<u8>);
@@ -115,7 +129,14 @@ pub struct PoolSnapshot;
 impl Handler<SubmitRawTx> for ExecutionActor {
     type Result = Result<B256, ServiceError>;
     fn handle(&mut self, msg: SubmitRawTx, _: &mut Self::Context) -> Self::Result {
-        self.svc.add_raw_tx(&msg.0)
+        let hash = self.svc.add_raw_tx(&msg.0)?;
+        // Pooled here: tell the network (peers check it again on arrival).
+        if let Some(g) = &self.gossip
+            && let Err(e) = g.publish(NetTopic::Transactions, msg.0)
+        {
+            tracing::warn!(error = %e, "transaction not gossiped");
+        }
+        Ok(hash)
     }
 }
 
@@ -144,6 +165,7 @@ impl Handler<PoolSnapshot> for ExecutionActor {
 pub struct ConsensusActor<R: Registry + Unpin + 'static> {
     core: HostCore<R>,
     exec: Addr<ExecutionActor>,
+    gossip: Option<GossipHandle>,
     epoch: Instant,
     timer: Option<SpawnHandle>,
     initial: Vec<Effect>,
@@ -161,11 +183,50 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
         Self {
             core,
             exec,
+            gossip: None,
             epoch,
             timer: None,
             initial,
             last_commit: Instant::now(),
         }
+    }
+
+    /// Publishes broadcasts and announces heads through `gossip`.
+    pub fn with_gossip(mut self, gossip: GossipHandle) -> Self {
+        self.gossip = Some(gossip);
+        self
+    }
+
+    /// A block was committed (by consensus here, or by sync): log it, tell the
+    /// network the new head and start the next height.
+    fn committed(
+        &mut self,
+        head: Head,
+        header: KalgoHeader,
+        txs: usize,
+        round: spec::types::Round,
+        how: &'static str,
+        ctx: &mut Context<Self>,
+    ) {
+        let since = self.last_commit.elapsed();
+        self.last_commit = Instant::now();
+        tracing::info!(
+            height = head.number,
+            round,
+            txs,
+            hash = %head.hash,
+            how,
+            since_prev_ms = since.as_millis() as u64,
+            "committed block"
+        );
+        if let Some(g) = &self.gossip
+            && let Err(e) = g.local_head(head.number, head.hash.0)
+        {
+            tracing::warn!(error = %e, "head announcement dropped");
+        }
+        let now = self.now();
+        let r = self.core.on_committed(header, now);
+        self.after(r, ctx);
     }
 
     fn now(&self) -> u64 {
@@ -177,6 +238,11 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
             match effect {
                 Effect::Broadcast(topic, bytes) => {
                     tracing::trace!(topic = topic.name(), len = bytes.len(), "broadcast");
+                    if let Some(g) = &self.gossip
+                        && let Err(e) = g.publish(NetTopic::Consensus(topic), bytes)
+                    {
+                        tracing::warn!(topic = topic.name(), error = %e, "broadcast dropped");
+                    }
                 }
                 Effect::Build {
                     height,
@@ -188,6 +254,13 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
                         .into_actor(self)
                         .map(move |res, act, ctx| match res {
                             Ok(Ok(block)) => {
+                                tracing::debug!(
+                                    height,
+                                    round,
+                                    hash = %block.header.hash(),
+                                    txs = block.transactions.len(),
+                                    "built block"
+                                );
                                 let now = act.now();
                                 let r = act.core.on_built(height, round, block, now);
                                 act.after(r, ctx);
@@ -218,25 +291,16 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
                     certificate,
                     round,
                 } => {
+                    let height = self.core.height();
                     self.exec
                         .send(Commit { hash, certificate })
                         .into_actor(self)
                         .map(move |res, act, ctx| match res {
                             Ok(Ok((head, header, txs))) => {
-                                let since = act.last_commit.elapsed();
-                                act.last_commit = Instant::now();
-                                tracing::info!(
-                                    height = head.number,
-                                    round,
-                                    txs,
-                                    hash = %head.hash,
-                                    since_prev_ms = since.as_millis() as u64,
-                                    "committed block"
-                                );
-                                let now = act.now();
-                                let r = act.core.on_committed(header, now);
-                                act.after(r, ctx);
+                                act.committed(head, header, txs, round, "consensus", ctx);
                             }
+                            // Sync committed this height first: nothing lost.
+                            Ok(Err(_)) if act.core.height() > height => {}
                             Ok(Err(e)) => tracing::error!(error = %e, "commit failed"),
                             Err(e) => tracing::error!(error = %e, "execution mailbox"),
                         })
@@ -280,6 +344,10 @@ impl<R: Registry + Unpin + 'static> Actor for ConsensusActor<R> {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
+        if let Some(g) = &self.gossip {
+            let parent = self.core.parent();
+            let _ = g.local_head(parent.number(), parent.hash().0);
+        }
         let initial = std::mem::take(&mut self.initial);
         self.handle_effects(initial, ctx);
     }

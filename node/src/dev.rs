@@ -88,6 +88,14 @@ pub struct DevArgs {
     /// EVM fork schedule of a new --dev chain.
     #[arg(long = "dev.fork", value_enum, default_value = "latest")]
     pub fork: Fork,
+    /// Block gas limit of a new --dev chain (raise it for load tests: a plain
+    /// transfer takes 21,000).
+    #[arg(
+        long = "dev.gaslimit",
+        value_name = "GAS",
+        default_value_t = 63_000_000
+    )]
+    pub gas_limit: u64,
 }
 
 /// Why the dev chain could not be prepared.
@@ -177,6 +185,7 @@ pub fn prepare(datadir: Option<&Path>, args: &DevArgs) -> Result<DevChain, DevEr
         fork: args.fork,
         balance: 100_000_000,
         lookback: 16,
+        gas_limit: args.gas_limit,
         password: None,
         validators: None,
         out: None,

@@ -1,8 +1,8 @@
 //! `kalgo genesis` (Kaleido's `cmd/genesis`, §6.2): writes a `genesis.json` whose
 //! miner contract already holds the account's key (read from its key file), funds
 //! the account, and sets the seed and the total stake. With `--validators N` it
-//! makes a whole local network: N accounts, N miner keys, one genesis and a start
-//! command per node.
+//! makes a whole local network: N accounts, N miner keys, N node keys, one genesis
+//! and a start command per node (node0 is every other node's bootnode).
 
 use crate::keyfile::{self, MinerKeyFile};
 use crate::makeminerkey::{
@@ -76,6 +76,9 @@ pub struct GenesisArgs {
     /// Stake lookback in blocks (must be < 100).
     #[arg(long, default_value_t = 16)]
     pub lookback: u64,
+    /// Block gas limit (63,000,000 holds 3,000 plain transfers).
+    #[arg(long = "gaslimit", default_value_t = 63_000_000)]
+    pub gas_limit: u64,
     /// Password file of encrypted key files.
     #[arg(long, value_name = "FILE")]
     pub password: Option<PathBuf>,
@@ -99,6 +102,9 @@ pub enum GenesisCmdError {
     /// Key generation for `--validators` failed.
     #[error(transparent)]
     MakeKey(#[from] makeminerkey::MakeKeyError),
+    /// A node key for `--validators` could not be made.
+    #[error(transparent)]
+    NodeKey(#[from] crate::nodekey::NodeKeyError),
     /// Writing output failed.
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
@@ -221,7 +227,7 @@ pub fn genesis_json(
         "nonce": "0x1",
         "timestamp": format!("{timestamp:#x}"),
         "extraData": format!("0x{}", hex::encode("kalgo")),
-        "gasLimit": "0x3c14dc0",
+        "gasLimit": format!("{:#x}", args.gas_limit),
         "difficulty": "0x0",
         "mixHash": seed.to_string(),
         "coinbase": Address::ZERO.to_string(),
@@ -306,6 +312,7 @@ fn validators(n: u32, args: &GenesisArgs) -> Result<String, GenesisCmdError> {
     // Absolute paths in start.sh: it runs from any directory.
     let dir = &std::fs::canonicalize(dir).map_err(|e| GenesisCmdError::Io(dir.to_path_buf(), e))?;
     let mut keys = Vec::new();
+    let mut bootnode: Option<String> = None;
     let mut script =
         String::from("#!/bin/sh\n# kalgo local network: one data directory per node\nset -e\n");
     for i in 0..n {
@@ -334,11 +341,23 @@ fn validators(n: u32, args: &GenesisArgs) -> Result<String, GenesisCmdError> {
             &path,
             password.as_ref().map(|p| p.as_slice()),
         )?);
+        // A network identity per node, so start.sh can name node0 as everyone's
+        // bootnode.
+        let port = 38883 + i;
+        let peer = crate::nodekey::load_or_create(&node.join("kalgo").join("nodekey"))?
+            .public()
+            .to_peer_id();
+        let boot = match &bootnode {
+            Some(b) => format!(" --bootnodes {b}"),
+            None => {
+                bootnode = Some(format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer}"));
+                String::new()
+            }
+        };
         script += &format!(
-            "kalgo --datadir {d} init {g}\nkalgo --datadir {d} --port {p} --mine --miner.stakeowner {a} &\n",
+            "kalgo --datadir {d} init {g}\nkalgo --datadir {d} --listen-addr 127.0.0.1 --port {port}{boot} --mine --miner.stakeowner {a} &\n",
             d = node.display(),
             g = dir.join("genesis.json").display(),
-            p = 38883 + i,
             a = addr.to_checksum(None),
         );
     }

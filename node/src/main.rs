@@ -3,14 +3,18 @@
 
 mod account_cmd;
 mod accounts;
+mod config;
 mod console;
 mod dev;
+mod dumpvote;
+mod fuzzpeer;
 mod genesis_cmd;
 mod keyfile;
 mod keyring;
 mod keystore;
 mod loadtest;
 mod makeminerkey;
+mod nodekey;
 mod rpc;
 mod run;
 mod simulate;
@@ -30,6 +34,9 @@ struct Cli {
     /// Default for running a node: `.kalgo`.
     #[arg(long, global = true, value_name = "D")]
     datadir: Option<PathBuf>,
+    /// Configuration file (TOML, as printed by `dumpconfig`); flags override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Propose and vote (needs --miner.stakeowner).
     #[arg(long)]
     mine: bool,
@@ -40,24 +47,28 @@ struct Cli {
     /// File whose first line is the password of encrypted miner key files.
     #[arg(long, value_name = "FILE")]
     password: Option<PathBuf>,
-    /// P2P port (gossip not built yet: accepted, unused).
-    #[arg(long, default_value_t = 38883)]
-    port: u16,
-    /// P2P listen address (accepted, unused until gossip lands).
-    #[arg(long = "listen-addr", default_value = "0.0.0.0")]
-    listen_addr: String,
-    /// Comma-separated bootnodes (accepted, unused until gossip lands).
+    /// P2P TCP port [default: 38883; 0 picks a free port].
+    #[arg(long)]
+    port: Option<u16>,
+    /// P2P listen IP address [default: 0.0.0.0].
+    #[arg(long = "listen-addr", value_name = "IP")]
+    listen_addr: Option<std::net::IpAddr>,
+    /// Comma-separated bootnode multiaddrs, each ending in /p2p/<peer id>
+    /// (a node logs its own as "listening address=…").
     #[arg(long)]
     bootnodes: Option<String>,
-    /// Node key file (accepted, unused until gossip lands).
-    #[arg(long)]
+    /// Network identity key file [default: <datadir>/kalgo/nodekey, made on first start].
+    #[arg(long, value_name = "FILE")]
     nodekey: Option<PathBuf>,
-    /// Disable discovery (accepted).
+    /// Dial only the bootnodes (do not redial peers learned from others).
     #[arg(long)]
     nodiscover: bool,
-    /// Maximum peers (accepted).
-    #[arg(long, default_value_t = 25)]
-    maxpeers: u32,
+    /// Maximum connected peers [default: 25].
+    #[arg(long)]
+    maxpeers: Option<u32>,
+    /// Network id; peers on another network are refused [default: 888].
+    #[arg(long)]
+    networkid: Option<u64>,
     /// Keystore accounts to unlock at start (comma-separated; passwords from
     /// --password, one per line, or a prompt).
     #[arg(long, value_name = "ADDR[,ADDR]", value_delimiter = ',')]
@@ -65,9 +76,9 @@ struct Cli {
     /// New key files use light scrypt parameters (N=2^12, p=6; geth's --lightkdf).
     #[arg(long, global = true)]
     lightkdf: bool,
-    /// Log level 0–5 (error … trace); RUST_LOG overrides.
-    #[arg(long, default_value_t = 3)]
-    verbosity: u8,
+    /// Log level 0–5 (error … trace) [default: 3]; RUST_LOG overrides.
+    #[arg(long)]
+    verbosity: Option<u8>,
     #[command(flatten)]
     rpc: rpc::cli::RpcArgs,
     #[command(flatten)]
@@ -85,6 +96,9 @@ enum Command {
     },
     /// Print version information.
     Version,
+    /// Manage keystore accounts in D/keystore (Web3 Secret Storage v3, geth's format).
+    #[command(subcommand)]
+    Account(account_cmd::AccountCommand),
     /// Open a JavaScript console on a running node: `ipc:PATH` or a socket path
     /// (default D/kalgo.ipc) or `http://host:port`.
     Attach {
@@ -101,9 +115,6 @@ enum Command {
         #[arg(long, value_name = "EXPR")]
         exec: Option<String>,
     },
-    /// Manage keystore accounts in D/keystore (Web3 Secret Storage v3, geth's format).
-    #[command(subcommand)]
-    Account(account_cmd::AccountCommand),
     /// Run N in-process nodes of the BA* machine over a simulated network (seeded,
     /// deterministic) and report what they committed.
     Simulate(simulate::SimulateArgs),
@@ -129,6 +140,21 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         password: Option<PathBuf>,
     },
+    /// A hostile peer for tests: joins through --bootnodes and publishes
+    /// far-future, forged and random messages (the datadir must hold the genesis).
+    #[command(name = "fuzzpeer", hide = true)]
+    FuzzPeer(fuzzpeer::FuzzPeerArgs),
+    /// Print the effective configuration (defaults, `--config` file, flags) as TOML.
+    #[command(name = "dumpconfig")]
+    DumpConfig,
+    /// Print this node's journaled votes for a height (from consensus.redb; stop
+    /// the node first).
+    #[command(name = "dumpvote")]
+    DumpVote {
+        /// The height.
+        #[arg(long)]
+        height: u64,
+    },
     /// Run Ethereum GeneralStateTests JSON files (like `revme statetest`).
     Statetest {
         /// Files or folders of GeneralStateTests JSON.
@@ -140,63 +166,102 @@ enum Command {
     },
 }
 
+/// The effective configuration: defaults, then the `--config` file, then flags.
+fn node_config(cli: &Cli) -> Result<config::NodeConfig, config::ConfigError> {
+    let mut cfg = match &cli.config {
+        Some(path) => config::NodeConfig::load(path)?,
+        None => config::NodeConfig::default(),
+    };
+    cfg.apply(&config::Overrides {
+        datadir: cli.datadir.clone(),
+        verbosity: cli.verbosity,
+        mine: cli.mine,
+        stakeowner: cli.stakeowner,
+        password: cli.password.clone(),
+        listen_addr: cli.listen_addr,
+        port: cli.port,
+        bootnodes: cli.bootnodes.clone(),
+        nodekey: cli.nodekey.clone(),
+        nodiscover: cli.nodiscover,
+        maxpeers: cli.maxpeers,
+        networkid: cli.networkid,
+    });
+    Ok(cfg)
+}
+
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
-    init_tracing(cli.verbosity);
+    let cfg = match node_config(&cli) {
+        Ok(cfg) => cfg,
+        Err(e) => return fail(&e),
+    };
+    init_tracing(cfg.node.verbosity);
     let command = match cli.command.take() {
         None => None,
-        Some(Command::Console { exec }) => return console_with_node(&cli, exec.as_deref()),
+        Some(Command::Console { exec }) => {
+            return console_with_node(&cli, cfg, exec.as_deref());
+        }
         Some(c) => Some(c),
     };
     let Some(command) = command else {
-        let (opts, _dev_chain) = match node_options(&cli, true) {
-            Ok(o) => o,
+        let (cfg, rpc, dev_chain) = match node_setup(&cli, cfg, true) {
+            Ok(v) => v,
             Err(code) => return code,
         };
-        return match run::run(&opts) {
+        return match run::run(&cfg, rpc, dev_chain.is_none()) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
+            Err(e) => fail(&e),
         };
     };
     match command {
-        Command::Init { genesis } => {
-            match run::init(&node_datadir(cli.datadir.as_deref()), &genesis) {
-                Ok(msg) => {
-                    println!("{msg}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::Account(cmd) => {
-            match account_cmd::run(&node_datadir(cli.datadir.as_deref()), cli.lightkdf, &cmd) {
-                Ok(out) => {
-                    print!("{out}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
-            }
-        }
         Command::Console { .. } => ExitCode::FAILURE,
+        Command::Account(cmd) => match account_cmd::run(&cfg.node.datadir, cli.lightkdf, &cmd) {
+            Ok(out) => {
+                print!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
         Command::Attach { endpoint, exec } => {
-            let endpoint = endpoint.unwrap_or_else(|| {
-                node_datadir(cli.datadir.as_deref())
-                    .join("kalgo.ipc")
-                    .display()
-                    .to_string()
-            });
+            let endpoint = endpoint
+                .unwrap_or_else(|| cfg.node.datadir.join("kalgo.ipc").display().to_string());
             let history = console::history_path(cli.datadir.as_deref(), &endpoint);
             match console::run(&endpoint, exec.as_deref(), history.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             }
         }
+        Command::FuzzPeer(args) => match fuzzpeer::run(&cfg, &args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::DumpConfig => match cfg.to_toml() {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::DumpVote { height } => match dumpvote::dumpvote(&cfg.node.datadir, height) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Init { genesis } => match run::init(&cfg.node.datadir, &genesis) {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Version => {
             println!("kalgo {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -224,84 +289,6 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-    }
-}
-
-/// The options of a node run from the command line (`--dev` prepares its chain;
-/// the returned [`dev::DevChain`] keeps a temporary data directory alive).
-fn node_options(
-    cli: &Cli,
-    banner: bool,
-) -> Result<(run::RunOptions, Option<dev::DevChain>), ExitCode> {
-    let rpc = cli.rpc.config(cli.dev.dev).map_err(|e| fail(&e))?;
-    // `--dev`: prepare (or reopen) the dev chain; keep a temporary datadir alive.
-    let dev_chain = match cli.dev.dev {
-        true => Some(dev::prepare(cli.datadir.as_deref(), &cli.dev).map_err(|e| fail(&e))?),
-        false => None,
-    };
-    if let Some(c) = &dev_chain
-        && banner
-    {
-        print!("{}", dev::banner(c, rpc.http.as_ref().map(|e| e.addr)));
-    }
-    let opts = run::RunOptions {
-        datadir: dev_chain.as_ref().map_or_else(
-            || node_datadir(cli.datadir.as_deref()),
-            |c| c.datadir.clone(),
-        ),
-        mine: cli.mine || dev_chain.is_some(),
-        stakeowner: dev_chain.as_ref().map(|c| c.miner).or(cli.stakeowner),
-        password: cli.password.clone(),
-        rpc,
-        unlock: cli.unlock.clone(),
-        light_kdf: cli.lightkdf,
-    };
-    Ok((opts, dev_chain))
-}
-
-/// `kalgo console`: the node in a background thread, the console on its IPC
-/// socket; exiting the console stops the node.
-fn console_with_node(cli: &Cli, exec: Option<&str>) -> ExitCode {
-    let (opts, _dev_chain) = match node_options(cli, false) {
-        Ok(o) => o,
-        Err(code) => return code,
-    };
-    let Some(ipc) = opts.rpc.ipc.clone().map(|p| {
-        if p.is_relative() {
-            opts.datadir.join(p)
-        } else {
-            p
-        }
-    }) else {
-        return fail(&"kalgo console needs the IPC endpoint (drop --ipcdisable)");
-    };
-    let history = opts.datadir.join("kalgo").join("console_history");
-    let node_opts = opts.clone();
-    let node = std::thread::spawn(move || run::run(&node_opts));
-    // Wait for the socket (a previous run may have left a stale file: wait for a connect).
-    let mut ready = false;
-    for _ in 0..600 {
-        if node.is_finished() {
-            break;
-        }
-        if std::os::unix::net::UnixStream::connect(&ipc).is_ok() {
-            ready = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let result = if ready {
-        console::run(&ipc.display().to_string(), exec, Some(&history)).map_err(|e| e.to_string())
-    } else {
-        Err("the node did not open its IPC endpoint".to_string())
-    };
-    run::request_shutdown();
-    let node_result = node.join();
-    match (result, node_result) {
-        (_, Ok(Err(e))) => fail(&e),
-        (Err(e), _) => fail(&e),
-        (Ok(()), Err(_)) => fail(&"the node thread panicked"),
-        (Ok(()), Ok(Ok(()))) => ExitCode::SUCCESS,
     }
 }
 
@@ -339,9 +326,79 @@ fn miner_key_update(
     ExitCode::SUCCESS
 }
 
-/// The data directory of a running node: `--datadir`, else `.kalgo`.
-fn node_datadir(datadir: Option<&std::path::Path>) -> PathBuf {
-    datadir.map_or_else(|| PathBuf::from(".kalgo"), std::path::Path::to_path_buf)
+/// The configuration, RPC settings and (for `--dev`) the prepared dev chain of a
+/// node run from the command line; the [`dev::DevChain`] keeps a temporary data
+/// directory alive.
+fn node_setup(
+    cli: &Cli,
+    mut cfg: config::NodeConfig,
+    banner: bool,
+) -> Result<(config::NodeConfig, rpc::RpcConfig, Option<dev::DevChain>), ExitCode> {
+    let mut rpc = cli.rpc.config(cli.dev.dev).map_err(|e| fail(&e))?;
+    rpc.unlock = cli.unlock.clone();
+    rpc.light_kdf = cli.lightkdf;
+    // `--dev`: prepare (or reopen) the dev chain; keep a temporary datadir alive.
+    // A dev chain is a single node: no network (as geth's `--dev`).
+    let dev_chain = match cli.dev.dev {
+        true => Some(dev::prepare(cli.datadir.as_deref(), &cli.dev).map_err(|e| fail(&e))?),
+        false => None,
+    };
+    if let Some(c) = &dev_chain {
+        if banner {
+            print!("{}", dev::banner(c, rpc.http.as_ref().map(|e| e.addr)));
+        }
+        cfg.node.datadir = c.datadir.clone();
+        cfg.miner.mine = true;
+        cfg.miner.stakeowner = Some(c.miner);
+    }
+    Ok((cfg, rpc, dev_chain))
+}
+
+/// `kalgo console`: the node in a background thread, the console on its IPC
+/// socket; exiting the console stops the node.
+fn console_with_node(cli: &Cli, cfg: config::NodeConfig, exec: Option<&str>) -> ExitCode {
+    let (cfg, rpc, dev_chain) = match node_setup(cli, cfg, false) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let Some(ipc) = rpc.ipc.clone().map(|p| {
+        if p.is_relative() {
+            cfg.node.datadir.join(p)
+        } else {
+            p
+        }
+    }) else {
+        return fail(&"kalgo console needs the IPC endpoint (drop --ipcdisable)");
+    };
+    let history = cfg.node.datadir.join("kalgo").join("console_history");
+    let network = dev_chain.is_none();
+    let node = std::thread::spawn(move || run::run(&cfg, rpc, network));
+    // Wait until the socket answers (a crashed node may have left a stale file).
+    let mut ready = false;
+    for _ in 0..600 {
+        if node.is_finished() {
+            break;
+        }
+        if std::os::unix::net::UnixStream::connect(&ipc).is_ok() {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let result = if ready {
+        console::run(&ipc.display().to_string(), exec, Some(&history)).map_err(|e| e.to_string())
+    } else {
+        Err("the node did not open its IPC endpoint".to_string())
+    };
+    run::request_shutdown();
+    let node_result = node.join();
+    drop(dev_chain);
+    match (result, node_result) {
+        (_, Ok(Err(e))) => fail(&e),
+        (Err(e), _) => fail(&e),
+        (Ok(()), Err(_)) => fail(&"the node thread panicked"),
+        (Ok(()), Ok(Ok(()))) => ExitCode::SUCCESS,
+    }
 }
 
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {

@@ -3,7 +3,8 @@
 //! Layout under `<datadir>/kalgo/`: `chaindata.redb` (the chain store),
 //! `consensus.redb` (the consensus journal), `genesis.json` (a copy, for the chain
 //! config), `minerkeys/` (miner key files, [`crate::keyfile`]; the running miner's
-//! keys are a [`crate::keyring::KeyRing`]).
+//! keys are a [`crate::keyring::KeyRing`]), `nodekey` (the network identity, see
+//! [`crate::nodekey`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -15,11 +16,20 @@ use ::actors::consensus::{
 use ::actors::execution::{
     block::init_genesis, genesis::Genesis, service::ExecutionService, storage::Store,
 };
+use ::actors::gossip::{
+    GossipConfig,
+    actor::{GossipActor, Routes},
+    parse_bootnodes, swarm,
+};
 use ::actors::runtime::{ConsensusActor, ExecutionActor};
 use actix::{Actor, System};
+use libp2p::{Multiaddr, multiaddr::Protocol};
+use std::time::Duration;
 
+use crate::config::NodeConfig;
 use crate::keyring::{ChainKeyParams, KeyRing, KeyRingError};
 use crate::makeminerkey::read_password;
+use crate::nodekey;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +57,15 @@ pub enum RunError {
     /// The password file.
     #[error("{0}")]
     Password(String),
+    /// Node (network) key.
+    #[error(transparent)]
+    NodeKey(#[from] nodekey::NodeKeyError),
+    /// A setting is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The network could not start.
+    #[error("network: {0}")]
+    Network(String),
     /// The JSON-RPC server could not start.
     #[error(transparent)]
     Rpc(#[from] crate::rpc::RpcStartError),
@@ -83,36 +102,53 @@ pub fn init(datadir: &Path, genesis_path: &Path) -> Result<String, RunError> {
     ))
 }
 
-/// Options of a running node.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Data directory.
-    pub datadir: PathBuf,
-    /// Propose and vote.
-    pub mine: bool,
-    /// The miner identity.
-    pub stakeowner: Option<alloy_primitives::Address>,
-    /// Password file of encrypted miner key files.
-    pub password: Option<PathBuf>,
-    /// JSON-RPC servers.
-    pub rpc: crate::rpc::RpcConfig,
-    /// Keystore accounts to unlock at start (`--unlock`, passwords from `--password`).
-    pub unlock: Vec<alloy_primitives::Address>,
-    /// New key files use geth's light scrypt (`--lightkdf`).
-    pub light_kdf: bool,
+/// The network settings of `cfg` for a node whose chain starts at `genesis` and
+/// whose head is `head`.
+fn gossip_config(
+    cfg: &NodeConfig,
+    genesis: [u8; 32],
+    head: (u64, [u8; 32]),
+    two_lambda_ms: u64,
+) -> Result<GossipConfig, RunError> {
+    let ip = match cfg.p2p.listen_addr {
+        std::net::IpAddr::V4(a) => Protocol::Ip4(a),
+        std::net::IpAddr::V6(a) => Protocol::Ip6(a),
+    };
+    let listen = Multiaddr::empty()
+        .with(ip)
+        .with(Protocol::Tcp(cfg.p2p.port));
+    let bootnodes = parse_bootnodes(&cfg.p2p.bootnodes.join(",")).map_err(RunError::Config)?;
+    Ok(GossipConfig {
+        listen,
+        bootnodes,
+        max_peers: cfg.p2p.maxpeers,
+        network_id: cfg.p2p.networkid,
+        genesis,
+        head,
+        discover: !cfg.p2p.nodiscover,
+        // A peer one block ahead for three 2λ is more than a commit race.
+        sync_lag: Duration::from_millis(two_lambda_ms.saturating_mul(3).max(1000)),
+        peer_count: None,
+    })
 }
 
-/// Runs the node until SIGINT or SIGTERM.
-pub fn run(opts: &RunOptions) -> Result<(), RunError> {
-    let dir = node_dir(&opts.datadir);
+/// Runs the node until SIGINT or SIGTERM: with the network when `network` (a
+/// `--dev` chain runs alone), with the JSON-RPC servers of `rpc`.
+pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Result<(), RunError> {
+    let datadir = &cfg.node.datadir;
+    let dir = node_dir(datadir);
     let gpath = dir.join("genesis.json");
     if !gpath.exists() {
-        return Err(RunError::NotInitialised(opts.datadir.clone()));
+        return Err(RunError::NotInitialised(datadir.clone()));
     }
     let text = std::fs::read_to_string(&gpath).map_err(io(&gpath))?;
     let genesis = Genesis::from_json(&text).map_err(|e| RunError::Genesis(e.to_string()))?;
     let store =
         Store::open(&dir.join("chaindata.redb")).map_err(|e| RunError::Node(e.to_string()))?;
+    let genesis_hash = store
+        .canonical_hash(0)
+        .map_err(|e| RunError::Node(e.to_string()))?
+        .ok_or_else(|| RunError::NotInitialised(datadir.clone()))?;
     // The registry reads committees from the committed chain through its own
     // handle on the store the execution actor writes.
     let registry = StoreRegistry::new(
@@ -125,16 +161,26 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
     let rpc_store = exec.store().clone();
     let params = params_from_config(&genesis.config);
     let (head, header) = exec.head();
-    let keys: Option<Box<dyn KeySource>> = match (opts.mine, opts.stakeowner) {
+    let key_path = cfg
+        .p2p
+        .nodekey
+        .clone()
+        .unwrap_or_else(|| dir.join("nodekey"));
+    let node_key = match network {
+        true => Some(nodekey::load_or_create(&key_path)?),
+        false => None,
+    };
+    let keys: Option<Box<dyn KeySource>> = match (cfg.miner.mine, cfg.miner.stakeowner) {
         (true, Some(owner)) => {
-            let password = opts
+            let password = cfg
+                .miner
                 .password
                 .as_deref()
                 .map(read_password)
                 .transpose()
                 .map_err(|e| RunError::Password(e.to_string()))?;
             let ring = KeyRing::open(
-                &opts.datadir,
+                datadir,
                 owner,
                 password,
                 ChainKeyParams::from(&params),
@@ -145,34 +191,21 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
         (true, None) => return Err(RunError::Node("--mine needs --miner.stakeowner".into())),
         (false, _) => None,
     };
-    let accounts = std::sync::Arc::new(crate::account_cmd::open_accounts(
-        &opts.datadir,
-        opts.light_kdf,
-    ));
-    if !opts.unlock.is_empty() {
-        let passwords = match &opts.password {
-            Some(p) => crate::account_cmd::read_password_lines(p)
-                .map_err(|e| RunError::Password(e.to_string()))?,
-            None => Vec::new(),
-        };
-        for (i, address) in opts.unlock.iter().enumerate() {
-            let pw = match passwords.get(i).or(passwords.last()) {
-                Some(p) => p.clone(),
-                None => {
-                    crate::account_cmd::prompt(&format!("Unlocking account {address}\nPassword: "))
-                        .map_err(|e| RunError::Password(e.to_string()))?
-                }
-            };
-            accounts
-                .unlock(address, &pw, None)
-                .map_err(|e| RunError::Unlock(*address, e))?;
-            tracing::info!(%address, "unlocked account");
-        }
-    }
+    let accounts = std::sync::Arc::new(crate::account_cmd::open_accounts(datadir, rpc.light_kdf));
+    unlock_accounts(&accounts, &rpc.unlock, cfg.miner.password.as_deref())?;
     let journal = JournalStore::open(&dir.join("consensus.redb"))
         .map_err(|e| RunError::Node(e.to_string()))?;
     tracing::info!(head = head.number, hash = %head.hash, mining = keys.is_some(), "starting");
     let header = header.clone();
+    let net = match network {
+        true => Some(gossip_config(
+            cfg,
+            genesis_hash.0,
+            (head.number, head.hash.0),
+            params.two_lambda_ms,
+        )?),
+        false => None,
+    };
     let epoch = Instant::now();
     let (core, initial) = HostCore::start(params, keys, registry, journal, header, 0)
         .map_err(|e| RunError::Node(e.to_string()))?;
@@ -183,18 +216,37 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
             .build()
             .unwrap_or_else(|e| panic!("cannot build the tokio runtime: {e}"))
     });
-    let mut rpc_config = opts.rpc.clone();
-    rpc_config.resolve_ipc(&opts.datadir);
+    let mut rpc_config = rpc;
+    rpc_config.resolve_ipc(datadir);
     let chain_config = genesis.config.clone();
     sys.block_on(async move {
-        let exec_addr = ExecutionActor::new(exec).start();
+        let exec_actor = ExecutionActor::new(exec);
+        let peers = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (exec_actor, network) = match (net, node_key) {
+            (Some(mut net), Some(node_key)) => {
+                net.peer_count = Some(peers.clone());
+                let (gossip, events) = match swarm::spawn(node_key, net) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        System::current().stop();
+                        return Err(RunError::Network(e.to_string()));
+                    }
+                };
+                (
+                    exec_actor.with_gossip(gossip.clone()),
+                    Some((gossip, events)),
+                )
+            }
+            _ => (exec_actor, None),
+        };
+        let exec_addr = exec_actor.start();
         let servers = crate::rpc::start(
             &rpc_config,
             crate::rpc::NodeHandles {
                 store: rpc_store,
                 config: chain_config,
                 exec: exec_addr.clone(),
-                peers: Default::default(),
+                peers,
                 accounts,
             },
         )
@@ -206,13 +258,58 @@ pub fn run(opts: &RunOptions) -> Result<(), RunError> {
                 return Err(RunError::from(e));
             }
         };
-        let _consensus = ConsensusActor::new(core, initial, exec_addr, epoch).start();
+        let consensus = ConsensusActor::new(core, initial, exec_addr.clone(), epoch);
+        match network {
+            Some((gossip, events)) => {
+                let consensus = consensus.with_gossip(gossip.clone()).start();
+                let routes = Routes {
+                    consensus: consensus.clone().recipient(),
+                    sync: consensus.recipient(),
+                    txs: exec_addr.clone().recipient(),
+                    blocks: exec_addr.recipient(),
+                };
+                GossipActor::new(gossip, events, routes).start();
+            }
+            None => {
+                consensus.start();
+            }
+        }
         shutdown_signal().await;
         tracing::info!("shutting down");
         servers.stop();
         System::current().stop();
         Ok(())
     })
+}
+
+/// `--unlock ADDR,…`: decrypts each key with its line of the password file
+/// (geth: line i for account i, the last line for the rest) or a prompt, and
+/// keeps it unlocked until the node exits.
+fn unlock_accounts(
+    accounts: &crate::accounts::Accounts,
+    unlock: &[alloy_primitives::Address],
+    password: Option<&Path>,
+) -> Result<(), RunError> {
+    if unlock.is_empty() {
+        return Ok(());
+    }
+    let passwords = match password {
+        Some(p) => crate::account_cmd::read_password_lines(p)
+            .map_err(|e| RunError::Password(e.to_string()))?,
+        None => Vec::new(),
+    };
+    for (i, address) in unlock.iter().enumerate() {
+        let pw = match passwords.get(i).or(passwords.last()) {
+            Some(p) => p.clone(),
+            None => crate::account_cmd::prompt(&format!("Unlocking account {address}\nPassword: "))
+                .map_err(|e| RunError::Password(e.to_string()))?,
+        };
+        accounts
+            .unlock(address, &pw, None)
+            .map_err(|e| RunError::Unlock(*address, e))?;
+        tracing::info!(%address, "unlocked account");
+    }
+    Ok(())
 }
 
 /// Set by [`request_shutdown`] (the `kalgo console` that started the node exits).

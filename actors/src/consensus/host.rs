@@ -156,12 +156,15 @@ pub enum HostError {
 
 /// Encodes a block for the blocks topic: BE32 header length ‖ header ‖ body.
 pub fn encode_block(block: &Block) -> Vec<u8> {
-    let header = block.header.encode_to_vec();
-    let body = block.encode_body();
+    encode_block_parts(&block.header.encode_to_vec(), &block.encode_body())
+}
+
+/// [`encode_block`] from an encoded header and body (as stored).
+pub fn encode_block_parts(header: &[u8], body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + header.len() + body.len());
     out.extend_from_slice(&(header.len() as u32).to_be_bytes());
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&body);
+    out.extend_from_slice(header);
+    out.extend_from_slice(body);
     out
 }
 
@@ -284,6 +287,21 @@ impl<R: Registry> HostCore<R> {
     /// The machine (read-only, for tests and status).
     pub fn machine(&self) -> &Machine {
         &self.machine
+    }
+
+    /// The protocol parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The committee of the height being agreed on (from the parent state).
+    pub fn committee(&self) -> &Committee {
+        &self.committee
+    }
+
+    /// The head this height builds on.
+    pub fn parent(&self) -> &KalgoHeader {
+        &self.parent
     }
 
     /// The earliest pending timer deadline.

@@ -6,12 +6,15 @@
 //!   forward security as heads are committed;
 //! - [`journal`]: the durable journal written before every vote (Kaleido §4.12);
 //! - [`host`]: the host core — validation order, authentication, outputs, timers,
-//!   certificates — a plain struct the consensus actor drives.
+//!   certificates — a plain struct the consensus actor drives;
+//! - [`sync`]: checking a block received by catch-up sync (its certificate
+//!   against the parent's committee) before it is executed and committed.
 
 pub mod host;
 pub mod journal;
 pub mod keys;
 pub mod registry;
+pub mod sync;
 
 #[cfg(test)]
 mod tests;

@@ -395,3 +395,90 @@ fn registry_reads_the_sampled_past_state_not_the_head() {
     assert_eq!(tries.expect("tries"), flat);
     assert_eq!(flat.miners.len(), 1);
 }
+
+/// Catch-up sync, consensus side: a fresh node takes the committed blocks of
+/// another, each with its stored certificate, verifies each against the committee
+/// of its parent (`verify_synced`), executes and commits it. A tampered
+/// certificate, a certificate of another block and a block that is not next are
+/// refused; only the first two blame the peer.
+#[test]
+fn synced_blocks_verify_against_the_parent_committee_and_forgeries_are_refused() {
+    use super::sync::{SyncError, verify_synced};
+    use crate::consensus::host::encode_block_parts;
+    use spec::certificate::CertError;
+
+    let (mut nodes, queue, g) = cluster(4);
+    run(&mut nodes, queue, 0, 120_000, |n| n[0].committed.len() >= 3);
+    let served = nodes[0]
+        .exec
+        .blocks_with_certificates(1, 3, usize::MAX)
+        .expect("read");
+    assert_eq!(served.len(), 3);
+    let blocks: Vec<(Vec<u8>, Vec<u8>)> = served
+        .iter()
+        .map(|b| {
+            (
+                encode_block_parts(&b.header, &b.body),
+                b.certificate.clone(),
+            )
+        })
+        .collect();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("chain.redb")).expect("store");
+    init_genesis(&store, &g).expect("genesis");
+    let mut exec = ExecutionService::new(store.clone(), g.config.clone()).expect("exec");
+    let journal = JournalStore::open(&dir.path().join("consensus.redb")).expect("journal");
+    let registry = StoreRegistry::new(store.clone(), INTERVAL, LOOKBACK);
+    let (_, head) = exec.head();
+    let (mut host, _) = HostCore::start(
+        params_from_config(&g.config),
+        None,
+        registry,
+        journal,
+        head.clone(),
+        0,
+    )
+    .expect("observer host");
+
+    // Block 2 before block 1: not next, not the peer's fault.
+    let e = verify_synced(&host, &blocks[1].0, &blocks[1].1).expect_err("not next");
+    assert_eq!(
+        e,
+        SyncError::NotNext {
+            number: 2,
+            expected: 1
+        }
+    );
+    assert!(!e.is_invalid());
+    // Block 1 with block 2's certificate.
+    let e = verify_synced(&host, &blocks[0].0, &blocks[1].1).expect_err("other cert");
+    assert!(matches!(
+        e,
+        SyncError::Certificate(CertError::WrongValue { .. })
+    ));
+    assert!(e.is_invalid());
+    // Block 1 with one byte of a vote signature flipped.
+    let mut forged = blocks[0].1.clone();
+    let at = forged.len() - 10;
+    forged[at] ^= 1;
+    let e = verify_synced(&host, &blocks[0].0, &forged).expect_err("forged");
+    assert!(e.is_invalid(), "{e}");
+    // Garbage.
+    assert_eq!(
+        verify_synced(&host, &[1, 2, 3], &blocks[0].1),
+        Err(SyncError::BadBlock)
+    );
+
+    for (i, (block, cert)) in blocks.iter().enumerate() {
+        let (b, round) = verify_synced(&host, block, cert).expect("verifies");
+        assert_eq!(b.header.number(), i as u64 + 1);
+        assert!(round >= 1);
+        let hash = exec.validate(&b).expect("executes");
+        exec.commit(hash, cert).expect("commits");
+        let (_, header) = exec.head();
+        host.on_committed(header.clone(), 0).expect("next height");
+        assert_eq!(hash, nodes[0].committed[i].0);
+    }
+    assert_eq!(host.height(), 4);
+}

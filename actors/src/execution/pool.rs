@@ -140,7 +140,7 @@ impl Default for PoolConfig {
             chain_id: 1,
             spec: SpecId::PRAGUE,
             block_gas_limit: 63_000_000,
-            max_transactions: 5120,
+            max_transactions: 20_000,
             max_per_sender: 64,
             max_tx_size: 128 * 1024,
             min_gas_price: 1,
@@ -177,6 +177,10 @@ pub struct TxPool {
     config: PoolConfig,
     by_sender: HashMap<Address, BTreeMap<u64, PooledTx>>,
     by_hash: HashMap<B256, (Address, u64)>,
+    /// Each pooled sender's account nonce as last read (at admission, refreshed by
+    /// [`TxPool::prune`] after every block): tells pending from queued without a
+    /// state read.
+    base_nonce: HashMap<Address, u64>,
 }
 
 impl TxPool {
@@ -186,6 +190,7 @@ impl TxPool {
             config,
             by_sender: HashMap::new(),
             by_hash: HashMap::new(),
+            base_nonce: HashMap::new(),
         }
     }
 
@@ -317,12 +322,18 @@ impl TxPool {
             if count >= self.config.max_per_sender {
                 return Err(PoolError::SenderLimit(count));
             }
-            if self.by_hash.len() >= self.config.max_transactions
-                && !self.evict_cheaper_than(fee, sender)
-            {
-                return Err(PoolError::PoolFull);
+            if self.by_hash.len() >= self.config.max_transactions {
+                // A full pool makes room for an executable transaction by dropping
+                // one stuck behind a nonce gap first (a pool full of gapped
+                // transactions would otherwise stall every sender), then by price.
+                // A transaction that would itself wait behind a gap gets no room.
+                let gapped = self.first_gap(&sender, account.nonce) < nonce;
+                if gapped || !(self.evict_queued(sender) || self.evict_cheaper_than(fee, sender)) {
+                    return Err(PoolError::PoolFull);
+                }
             }
         }
+        self.base_nonce.insert(sender, account.nonce);
         let entry = PooledTx { tx, sender, hash };
         if let Some(old) = self
             .by_sender
@@ -334,6 +345,39 @@ impl TxPool {
         }
         self.by_hash.insert(hash, (sender, nonce));
         Ok(hash)
+    }
+
+    /// The first nonce from `base` on that `sender` has no pooled transaction for.
+    fn first_gap(&self, sender: &Address, base: u64) -> u64 {
+        let mut n = base;
+        if let Some(txs) = self.by_sender.get(sender) {
+            while txs.contains_key(&n) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Evicts the last queued (behind a nonce gap) transaction of another sender,
+    /// the cheapest such one. Returns whether one was evicted.
+    fn evict_queued(&mut self, sender: Address) -> bool {
+        let victim = self
+            .by_sender
+            .iter()
+            .filter(|(s, _)| **s != sender)
+            .filter_map(|(s, txs)| {
+                let (last, t) = txs.iter().next_back()?;
+                let base = self.base_nonce.get(s).copied().unwrap_or(0);
+                (*last >= self.first_gap(s, base)).then(|| (t.max_fee(), *s, *last))
+            })
+            .min();
+        match victim {
+            Some((_, s, n)) => {
+                self.remove(&s, n);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Evicts the cheapest last-nonce transaction of another sender if it pays less
@@ -361,6 +405,7 @@ impl TxPool {
             }
             if txs.is_empty() {
                 self.by_sender.remove(sender);
+                self.base_nonce.remove(sender);
             }
         }
     }
@@ -473,6 +518,7 @@ impl TxPool {
         let senders: Vec<Address> = self.by_sender.keys().copied().collect();
         for sender in senders {
             let nonce = state.account(&sender)?.map_or(0, |a| a.nonce);
+            self.base_nonce.insert(sender, nonce);
             let stale: Vec<u64> = self
                 .by_sender
                 .get(&sender)
@@ -652,6 +698,36 @@ mod tests {
         after.insert_account(a.address(), 2, U256::from(10u128.pow(20)), Bytes::new(), [])?;
         assert_eq!(pool.prune(&after)?, 2);
         assert_eq!(pool.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn a_pool_full_of_gapped_transactions_still_admits_executable_ones() -> Result<(), PoolError> {
+        let (a, b, c) = (key(1), key(3), key(4));
+        let (mut pool, state) = setup(&[&a, &b, &c]);
+        // a and b fill the pool (4) with transactions behind nonce gaps.
+        for n in [1, 2] {
+            pool.add(tx(&a, 7, n, 50, 21_000), &state)?;
+            pool.add(tx(&b, 7, n, 50, 21_000), &state)?;
+        }
+        assert_eq!(pool.counts(&state)?, (0, 4));
+        // Another gapped transaction gets no room, whatever it pays.
+        assert_eq!(
+            pool.add(tx(&c, 7, 1, 1_000, 21_000), &state),
+            Err(PoolError::PoolFull)
+        );
+        // An executable one evicts a gapped tail (never opening a new gap), even
+        // when it pays less.
+        let h = pool.add(tx(&c, 7, 0, 10, 21_000), &state)?;
+        assert!(pool.contains(&h));
+        assert_eq!(pool.len(), 4);
+        assert_eq!(pool.counts(&state)?, (1, 3));
+        assert_eq!(pool.best(&state, None)?.len(), 1);
+        // Filling a's gap makes a's queue executable.
+        pool.add(tx(&c, 7, 1, 10, 21_000), &state)?;
+        pool.add(tx(&a, 7, 0, 60, 21_000), &state)?;
+        let (pending, _) = pool.counts(&state)?;
+        assert!(pending >= 3, "a's nonces 0.. and c's are executable");
         Ok(())
     }
 }

@@ -57,6 +57,17 @@ pub enum ServiceError {
     Pool(#[from] PoolError),
 }
 
+/// A committed block as stored: encoded header and body, and its certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBlock {
+    /// Encoded header.
+    pub header: Vec<u8>,
+    /// Encoded body.
+    pub body: Vec<u8>,
+    /// Encoded certificate.
+    pub certificate: Vec<u8>,
+}
+
 /// What consensus decides about a block it proposes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildRequest {
@@ -120,6 +131,45 @@ impl ExecutionService {
     /// The stored certificate of block `number` (empty for genesis).
     pub fn certificate(&self, number: u64) -> Result<Option<Vec<u8>>, ServiceError> {
         Ok(self.store.certificate(number)?)
+    }
+
+    /// Committed blocks from `from` with their certificates, as stored (encoded
+    /// header, body, certificate), for a peer catching up: at most `count`, and no
+    /// more once `max_bytes` are reached (but at least the first one that exists).
+    pub fn blocks_with_certificates(
+        &self,
+        from: u64,
+        count: u32,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredBlock>, ServiceError> {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let last = from.saturating_add(u64::from(count).saturating_sub(1));
+        for number in from..=last.min(self.head.number) {
+            let (Some(header), Some(body), Some(certificate)) = (
+                self.store.header(number)?,
+                self.store.body(number)?,
+                self.store.certificate(number)?,
+            ) else {
+                break;
+            };
+            let size = header.len() + body.len() + certificate.len();
+            if !out.is_empty() && bytes + size > max_bytes {
+                break;
+            }
+            bytes += size;
+            out.push(StoredBlock {
+                header,
+                body,
+                certificate,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Whether the pool holds the transaction `hash`.
+    pub fn pool_contains(&self, hash: &B256) -> bool {
+        self.pool.contains(hash)
     }
 
     /// Admits a raw transaction into the pool; returns its hash.

@@ -13,7 +13,9 @@
 //! senders, keeping at most `--window` unconfirmed transactions per sender (the
 //! pool's per-sender limit), a dispatcher submits them in `eth_sendRawTransaction`
 //! batches over `--connections` concurrent requests, and a tracker polls new blocks
-//! and matches their transaction hashes to submission times.
+//! and matches their transaction hashes to submission times. A refused transaction
+//! makes its sender sign again from that nonce, so one refusal does not leave the
+//! sender stuck behind a nonce gap.
 
 pub mod client;
 pub mod sign;
@@ -265,9 +267,15 @@ async fn wait_for_nonce(c: &RpcClient, who: Address, target: u64) -> Result<(), 
 /// One signed transfer on its way.
 struct Signed {
     sender: usize,
+    nonce: u64,
     hash: B256,
     raw: Bytes,
 }
+
+/// A refused transaction: its sender must sign again from `nonce` (signatures are
+/// deterministic, so re-signed transactions that were already accepted come back
+/// as "already known" and are not counted twice).
+type Rewind = (usize, u64);
 
 /// Shared bookkeeping between the dispatcher and the tracker.
 struct Ledger {
@@ -308,6 +316,7 @@ async fn drive(args: LoadTestArgs) -> Result<String, LoadTestError> {
     let inflight: Arc<Vec<AtomicU32>> =
         Arc::new((0..keys.len()).map(|_| AtomicU32::new(0)).collect());
     let (tx, mut rx) = mpsc::channel::<Signed>(args.batch * args.connections * 4);
+    let (rewind_tx, rewind_rx) = std::sync::mpsc::channel::<Rewind>();
 
     // Signing thread: round-robin over senders with room in their window.
     let signer = {
@@ -319,6 +328,9 @@ async fn drive(args: LoadTestArgs) -> Result<String, LoadTestError> {
             let mut signed = 0u64;
             let signer = Signer::default();
             'outer: while !stop.load(Ordering::Relaxed) {
+                for (i, nonce) in rewind_rx.try_iter() {
+                    next[i] = next[i].min(nonce);
+                }
                 let mut progressed = false;
                 for (i, key) in keys.iter().enumerate() {
                     if stop.load(Ordering::Relaxed) {
@@ -327,19 +339,19 @@ async fn drive(args: LoadTestArgs) -> Result<String, LoadTestError> {
                     if inflight[i].load(Ordering::Relaxed) >= window {
                         continue;
                     }
-                    let (hash, raw) = transfer(&signer, key, next[i], &base)?;
+                    let nonce = next[i];
+                    let (hash, raw) = transfer(&signer, key, nonce, &base)?;
                     next[i] += 1;
                     inflight[i].fetch_add(1, Ordering::Relaxed);
                     signed += 1;
                     progressed = true;
-                    if tx
-                        .blocking_send(Signed {
-                            sender: i,
-                            hash,
-                            raw,
-                        })
-                        .is_err()
-                    {
+                    let signed_tx = Signed {
+                        sender: i,
+                        nonce,
+                        hash,
+                        raw,
+                    };
+                    if tx.blocking_send(signed_tx).is_err() {
                         break 'outer;
                     }
                 }
@@ -392,9 +404,14 @@ async fn drive(args: LoadTestArgs) -> Result<String, LoadTestError> {
             .acquire_owned()
             .await
             .map_err(|e| LoadTestError::Usage(e.to_string()))?;
-        let (c2, l2, f2) = (c.clone(), ledger.clone(), inflight.clone());
+        let (c2, l2, f2, r2) = (
+            c.clone(),
+            ledger.clone(),
+            inflight.clone(),
+            rewind_tx.clone(),
+        );
         tokio::spawn(async move {
-            submit(&c2, &l2, &f2, batch).await;
+            submit(&c2, &l2, &f2, &r2, batch).await;
             drop(permit);
         });
         if args.rate > 0 {
@@ -436,7 +453,13 @@ async fn drive(args: LoadTestArgs) -> Result<String, LoadTestError> {
 }
 
 /// Submits one batch and records each answer.
-async fn submit(c: &RpcClient, ledger: &Mutex<Ledger>, inflight: &[AtomicU32], batch: Vec<Signed>) {
+async fn submit(
+    c: &RpcClient,
+    ledger: &Mutex<Ledger>,
+    inflight: &[AtomicU32],
+    rewind: &std::sync::mpsc::Sender<Rewind>,
+    batch: Vec<Signed>,
+) {
     let raws: Vec<Bytes> = batch.iter().map(|s| s.raw.clone()).collect();
     let at = Instant::now();
     let answers = send_raw_batch(c, &raws).await;
@@ -450,10 +473,15 @@ async fn submit(c: &RpcClient, ledger: &Mutex<Ledger>, inflight: &[AtomicU32], b
                         l.report.submitted += 1;
                         l.pending.insert(s.hash, (at, s.sender));
                     }
+                    Err(e) if e.to_string().contains("already known") => {
+                        // A re-signed copy of a pooled transaction: counted once.
+                        inflight[s.sender].fetch_sub(1, Ordering::Relaxed);
+                    }
                     Err(e) => {
                         l.report.refused += 1;
                         *l.refusals.entry(e.to_string()).or_default() += 1;
                         inflight[s.sender].fetch_sub(1, Ordering::Relaxed);
+                        let _ = rewind.send((s.sender, s.nonce));
                     }
                 }
             }
@@ -463,6 +491,7 @@ async fn submit(c: &RpcClient, ledger: &Mutex<Ledger>, inflight: &[AtomicU32], b
             *l.refusals.entry(e.to_string()).or_default() += batch.len() as u64;
             for s in &batch {
                 inflight[s.sender].fetch_sub(1, Ordering::Relaxed);
+                let _ = rewind.send((s.sender, s.nonce));
             }
         }
     }

@@ -94,6 +94,8 @@ impl RpcArgs {
             batch_limit: self.batch_limit,
             ipc: (!self.ipc_disable).then(|| self.ipc_path.clone()),
             allow_insecure_unlock: self.allow_insecure_unlock,
+            unlock: Vec::new(),
+            light_kdf: false,
             limits: Limits {
                 gas_cap: self.gas_cap,
                 ..Limits::default()

@@ -74,6 +74,10 @@ pub struct RpcConfig {
     /// Serve node-held keys (`personal_*`, `eth_sendTransaction`, `eth_sign`) over
     /// HTTP and WebSocket too (`--allow-insecure-unlock`); IPC always serves them.
     pub allow_insecure_unlock: bool,
+    /// Keystore accounts to unlock at start (`--unlock`; set by `main`).
+    pub unlock: Vec<alloy_primitives::Address>,
+    /// New key files use light scrypt (`--lightkdf`; set by `main`).
+    pub light_kdf: bool,
 }
 
 impl RpcConfig {

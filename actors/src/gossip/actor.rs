@@ -1,0 +1,204 @@
+//! The gossip actor: the actix side of the network. It reads the swarm task's
+//! [`NetEvent`]s and routes them — consensus messages and synced blocks to the
+//! consensus actor, transactions and block requests to execution — and sends the
+//! verdicts and answers back to the swarm task.
+//!
+//! Inbound consensus traffic, synced blocks and transactions are handed over one
+//! at a time and awaited (`ctx.wait`): while consensus works on a batch, no other
+//! event is read, the event channel fills and the swarm task stops reading the
+//! network (back-pressure). Block requests from peers are served concurrently
+//! (the swarm task bounds them).
+
+use actix::prelude::*;
+use libp2p::PeerId;
+use libp2p::futures::stream;
+use libp2p::gossipsub::MessageId;
+use tokio::sync::mpsc;
+
+use super::codec::{SyncBlock, SyncResponse};
+use super::{Command, GossipHandle, NetEvent, NetTopic, Verdict};
+use crate::consensus::host::Topic;
+
+/// Consensus messages from the network, in arrival order; the answer is one
+/// verdict per message.
+#[derive(Message, Debug)]
+#[rtype(result = "Vec<Verdict>")]
+pub struct ConsensusInbound(pub Vec<(Topic, Vec<u8>)>);
+
+/// Blocks with certificates from a peer, consecutive from this node's head + 1.
+#[derive(Message, Debug)]
+#[rtype(result = "SyncOutcome")]
+pub struct SyncBlocks(pub Vec<SyncBlock>);
+
+/// What became of synced blocks.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// Blocks committed.
+    pub committed: usize,
+    /// A block or certificate did not verify: the peer served invalid data.
+    pub invalid: bool,
+}
+
+/// Raw transactions from the network; the answer is one verdict per transaction.
+#[derive(Message, Debug)]
+#[rtype(result = "Vec<Verdict>")]
+pub struct RemoteTxs(pub Vec<Vec<u8>>);
+
+/// A peer's request for committed blocks with their certificates.
+#[derive(Message, Debug)]
+#[rtype(result = "SyncResponse")]
+pub struct ReadBlocks {
+    /// First block number.
+    pub from: u64,
+    /// How many at most.
+    pub count: u32,
+}
+
+/// The routes of the gossip actor.
+pub struct Routes {
+    /// Consensus messages.
+    pub consensus: Recipient<ConsensusInbound>,
+    /// Synced blocks.
+    pub sync: Recipient<SyncBlocks>,
+    /// Transactions.
+    pub txs: Recipient<RemoteTxs>,
+    /// Block requests.
+    pub blocks: Recipient<ReadBlocks>,
+}
+
+/// The gossip actor.
+pub struct GossipActor {
+    handle: GossipHandle,
+    events: Option<mpsc::Receiver<NetEvent>>,
+    routes: Routes,
+}
+
+impl GossipActor {
+    /// Routes the events of `events` (from [`super::swarm::spawn`]) along `routes`.
+    pub fn new(handle: GossipHandle, events: mpsc::Receiver<NetEvent>, routes: Routes) -> Self {
+        Self {
+            handle,
+            events: Some(events),
+            routes,
+        }
+    }
+
+    fn send(&self, cmd: Command) {
+        if let Err(e) = self.handle.send(cmd) {
+            tracing::warn!(error = %e, "gossip command dropped");
+        }
+    }
+
+    fn report(&self, ids: Vec<(MessageId, PeerId)>, verdicts: Option<Vec<Verdict>>) {
+        let verdicts = verdicts.unwrap_or_default();
+        let report = ids
+            .into_iter()
+            .enumerate()
+            .map(|(i, (id, peer))| {
+                (
+                    id,
+                    peer,
+                    verdicts.get(i).copied().unwrap_or(Verdict::Ignore),
+                )
+            })
+            .collect();
+        self.send(Command::Report(report));
+    }
+}
+
+impl Actor for GossipActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(crate::runtime::MAILBOX);
+        if let Some(rx) = self.events.take() {
+            let events = stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|ev| (ev, rx)) },
+            );
+            ctx.add_stream(events);
+        }
+    }
+}
+
+impl StreamHandler<NetEvent> for GossipActor {
+    fn handle(&mut self, ev: NetEvent, ctx: &mut Self::Context) {
+        match ev {
+            NetEvent::Consensus(msgs) => {
+                let mut ids = Vec::with_capacity(msgs.len());
+                let mut payload = Vec::with_capacity(msgs.len());
+                for m in msgs {
+                    ids.push((m.id, m.source));
+                    let topic = match m.topic {
+                        NetTopic::Consensus(t) => t,
+                        // Routed by topic in the swarm task; never mixed.
+                        NetTopic::Transactions => continue,
+                    };
+                    payload.push((topic, m.data));
+                }
+                let fut = self.routes.consensus.send(ConsensusInbound(payload));
+                ctx.wait(fut.into_actor(self).map(move |res, act, _| {
+                    if let Err(e) = &res {
+                        tracing::error!(error = %e, "consensus mailbox");
+                    }
+                    act.report(ids, res.ok());
+                }));
+            }
+            NetEvent::Transactions(msgs) => {
+                let mut ids = Vec::with_capacity(msgs.len());
+                let mut raws = Vec::with_capacity(msgs.len());
+                for m in msgs {
+                    ids.push((m.id, m.source));
+                    raws.push(m.data);
+                }
+                let fut = self.routes.txs.send(RemoteTxs(raws));
+                ctx.wait(fut.into_actor(self).map(move |res, act, _| {
+                    if let Err(e) = &res {
+                        tracing::error!(error = %e, "execution mailbox");
+                    }
+                    act.report(ids, res.ok());
+                }));
+            }
+            NetEvent::Recent { peer, msgs } => {
+                let n = msgs.len();
+                let fut = self.routes.consensus.send(ConsensusInbound(msgs));
+                ctx.wait(fut.into_actor(self).map(move |res, _, _| match res {
+                    Ok(verdicts) => {
+                        let accepted = verdicts.iter().filter(|v| **v == Verdict::Accept).count();
+                        tracing::debug!(%peer, messages = n, accepted, "recent messages from peer");
+                    }
+                    Err(e) => tracing::error!(error = %e, "consensus mailbox"),
+                }));
+            }
+            NetEvent::SyncBlocks { peer, blocks } => {
+                let fut = self.routes.sync.send(SyncBlocks(blocks));
+                ctx.wait(fut.into_actor(self).map(move |res, act, _| {
+                    let ok = match res {
+                        Ok(outcome) => {
+                            if outcome.committed > 0 {
+                                tracing::info!(%peer, blocks = outcome.committed, "synced");
+                            }
+                            !outcome.invalid
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "consensus mailbox");
+                            true
+                        }
+                    };
+                    act.send(Command::SyncDone { peer, ok });
+                }));
+            }
+            NetEvent::ServeBlocks { id, from, count } => {
+                let fut = self.routes.blocks.send(ReadBlocks { from, count });
+                ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+                    let response = res.unwrap_or(SyncResponse::Unavailable);
+                    act.send(Command::Serve { id, response });
+                }));
+            }
+        }
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {
+        tracing::error!("the gossip task stopped: the node is offline");
+    }
+}

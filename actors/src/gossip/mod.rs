@@ -1,0 +1,264 @@
+//! The network resource (ARCHITECTURE.md "actors — gossip"): a libp2p swarm over
+//! TCP + noise + yamux with gossipsub topics for votes, proposals, blocks and
+//! transactions, identify, and a request-response protocol for catch-up sync.
+//!
+//! - [`behaviour`]: the libp2p behaviour (topics, content-hash message ids,
+//!   validation before forwarding, peer scoring, size and connection limits);
+//! - [`codec`]: the bounded sync protocol `/kalgo/sync/1`;
+//! - [`sync`]: when and from whom to catch up;
+//! - [`recent`]: recent consensus messages, re-served to peers that arrive late;
+//! - [`swarm`]: the swarm task, the owner of the network;
+//! - [`actor`]: the actix side that routes inbound traffic to consensus and
+//!   execution and their verdicts back.
+//!
+//! The swarm runs in its own tokio task. Everything talks to it by messages over
+//! bounded channels: [`Command`]s in through a [`GossipHandle`] (never blocking the
+//! caller: a full queue drops the command and says so), [`NetEvent`]s out to the
+//! [`actor::GossipActor`]. When the actor is slow the outbound channel fills, the
+//! task stops reading the network, and peers feel the back-pressure through TCP.
+//!
+//! Gossip validation: a message is forwarded to other peers only after consensus
+//! (`HostCore::on_wire_batch`) or the transaction pool accepted it. A rejection
+//! costs the sending peer score; below the graylist threshold its messages are
+//! dropped unread and it is disconnected. Harmless misses (stale, duplicate,
+//! buffered for the next height, already pooled) are ignored without penalty.
+
+pub mod actor;
+pub mod behaviour;
+pub mod codec;
+pub mod recent;
+pub mod swarm;
+pub mod sync;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use libp2p::gossipsub::MessageId;
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+
+pub use behaviour::NetTopic;
+pub use codec::{SyncBlock, SyncResponse};
+
+/// Capacity of the command channel into the swarm task.
+pub const COMMAND_QUEUE: usize = 4096;
+/// Capacity of the event channel out of the swarm task.
+pub const EVENT_QUEUE: usize = 64;
+
+/// Network settings of a node.
+#[derive(Clone, Debug)]
+pub struct GossipConfig {
+    /// Listen address (`/ip4/0.0.0.0/tcp/38883`).
+    pub listen: Multiaddr,
+    /// Peers dialled at start and redialled when disconnected (each with `/p2p/<id>`).
+    pub bootnodes: Vec<Multiaddr>,
+    /// Most established connections.
+    pub max_peers: u32,
+    /// Network id: peers on another network are dropped.
+    pub network_id: u64,
+    /// Genesis hash: peers on another chain are dropped.
+    pub genesis: [u8; 32],
+    /// This node's head at start.
+    pub head: (u64, [u8; 32]),
+    /// Redial peers learned from identify (off with `--nodiscover`: bootnodes only).
+    pub discover: bool,
+    /// How long a peer one block ahead is tolerated before syncing from it.
+    pub sync_lag: Duration,
+    /// Kept equal to the number of connected peers (for `net_peerCount`).
+    pub peer_count: Option<Arc<AtomicU64>>,
+}
+
+/// A gossip message waiting for a verdict.
+#[derive(Clone, Debug)]
+pub struct InboundMsg {
+    /// Gossipsub message id (content hash).
+    pub id: MessageId,
+    /// The peer it came from.
+    pub source: PeerId,
+    /// Its topic.
+    pub topic: NetTopic,
+    /// Its bytes (bounded by the topic's size limit).
+    pub data: Vec<u8>,
+}
+
+/// What the swarm task reports to the gossip actor.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// Messages of the consensus topics, in arrival order.
+    Consensus(Vec<InboundMsg>),
+    /// Transactions.
+    Transactions(Vec<InboundMsg>),
+    /// A sync response: blocks with certificates from `peer`, from the head + 1.
+    SyncBlocks {
+        /// The peer that served them.
+        peer: PeerId,
+        /// The blocks, in order.
+        blocks: Vec<SyncBlock>,
+    },
+    /// A peer's recent consensus messages (answer to a `Recent` request): checked
+    /// like gossip, verdicts not reported.
+    Recent {
+        /// The peer.
+        peer: PeerId,
+        /// The messages.
+        msgs: Vec<(crate::consensus::host::Topic, Vec<u8>)>,
+    },
+    /// A peer asks for blocks: answer with [`Command::Serve`] and the same `id`.
+    ServeBlocks {
+        /// The request's local id.
+        id: u64,
+        /// First block number.
+        from: u64,
+        /// How many (at most [`codec::MAX_SYNC_BLOCKS`]).
+        count: u32,
+    },
+}
+
+/// The verdict on one gossip message.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid and useful: forward it.
+    Accept,
+    /// Not useful (stale, duplicate, …): drop without penalty.
+    Ignore,
+    /// Invalid: drop and penalise the sender.
+    Reject,
+}
+
+/// What the swarm task is asked to do.
+#[derive(Debug)]
+pub enum Command {
+    /// Publish on a topic.
+    Publish {
+        /// The topic.
+        topic: NetTopic,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// Verdicts on inbound messages.
+    Report(Vec<(MessageId, PeerId, Verdict)>),
+    /// This node's head changed.
+    LocalHead {
+        /// Number.
+        number: u64,
+        /// Hash.
+        hash: [u8; 32],
+    },
+    /// The blocks of a [`NetEvent::SyncBlocks`] were processed; `ok` false means
+    /// the peer served invalid data.
+    SyncDone {
+        /// The peer.
+        peer: PeerId,
+        /// Whether the blocks verified.
+        ok: bool,
+    },
+    /// The answer to a [`NetEvent::ServeBlocks`].
+    Serve {
+        /// The request's id.
+        id: u64,
+        /// The response.
+        response: SyncResponse,
+    },
+    /// Dial a peer (`/p2p/<id>` required); it is redialled like a bootnode.
+    Dial(Multiaddr),
+    /// Report listen addresses and peers.
+    Info(oneshot::Sender<NetInfo>),
+}
+
+/// The network as the swarm task sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetInfo {
+    /// This node's peer id.
+    pub peer_id: PeerId,
+    /// Listen addresses (with `/p2p/<id>`).
+    pub listen: Vec<Multiaddr>,
+    /// Connected peers.
+    pub peers: Vec<PeerId>,
+    /// Peers disconnected for misbehaviour and refused for a while.
+    pub banned: Vec<PeerId>,
+    /// This node's head as last announced.
+    pub head: u64,
+    /// The highest head a connected peer announced.
+    pub best_peer_head: Option<u64>,
+}
+
+/// Why a command was not queued.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GossipError {
+    /// The swarm task is behind: the command was dropped.
+    #[error("gossip queue full")]
+    Full,
+    /// The swarm task has stopped.
+    #[error("gossip stopped")]
+    Closed,
+}
+
+/// A cheap, cloneable way to talk to the swarm task. Sends never wait: a full
+/// queue is reported as [`GossipError::Full`] and the command is dropped.
+#[derive(Clone, Debug)]
+pub struct GossipHandle {
+    tx: mpsc::Sender<Command>,
+    peer_id: PeerId,
+}
+
+impl GossipHandle {
+    /// A handle over a command channel (the swarm task owns the receiver).
+    pub fn new(tx: mpsc::Sender<Command>, peer_id: PeerId) -> Self {
+        Self { tx, peer_id }
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Queues a command.
+    pub fn send(&self, cmd: Command) -> Result<(), GossipError> {
+        self.tx.try_send(cmd).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => GossipError::Full,
+            mpsc::error::TrySendError::Closed(_) => GossipError::Closed,
+        })
+    }
+
+    /// Queues a command, waiting for room (for callers outside the actors, which
+    /// must never wait on the network).
+    pub async fn send_wait(&self, cmd: Command) -> Result<(), GossipError> {
+        self.tx.send(cmd).await.map_err(|_| GossipError::Closed)
+    }
+
+    /// Publishes `data` on `topic`.
+    pub fn publish(&self, topic: NetTopic, data: Vec<u8>) -> Result<(), GossipError> {
+        self.send(Command::Publish { topic, data })
+    }
+
+    /// Asks for the swarm's listen addresses and peers.
+    pub async fn info(&self) -> Result<NetInfo, GossipError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Info(tx))?;
+        rx.await.map_err(|_| GossipError::Closed)
+    }
+
+    /// Announces this node's head.
+    pub fn local_head(&self, number: u64, hash: [u8; 32]) -> Result<(), GossipError> {
+        self.send(Command::LocalHead { number, hash })
+    }
+}
+
+/// Parses a comma-separated bootnode list; every entry must end in `/p2p/<peer id>`.
+pub fn parse_bootnodes(list: &str) -> Result<Vec<Multiaddr>, String> {
+    let mut out = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let addr: Multiaddr = entry
+            .parse()
+            .map_err(|e| format!("bootnode {entry:?}: {e}"))?;
+        if swarm::peer_of(&addr).is_none() {
+            return Err(format!("bootnode {entry:?} lacks /p2p/<peer id>"));
+        }
+        out.push(addr);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,202 @@
+//! What the network brings to the actors (routed by [`crate::gossip::actor`]):
+//!
+//! - consensus messages → [`HostCore::on_wire_batch`](crate::consensus::host::HostCore::on_wire_batch),
+//!   whose verdicts decide gossip forwarding;
+//! - synced blocks → verified ([`verify_synced`]), executed, committed one by one,
+//!   each restarting consensus at the new head;
+//! - transactions → the pool (locally submitted ones, [`super::SubmitRawTx`], go out
+//!   to the network);
+//! - block requests → the store.
+
+use std::collections::VecDeque;
+
+use actix::prelude::*;
+use alloy_primitives::B256;
+
+use super::{Commit, ConsensusActor, ExecutionActor, Validate};
+use crate::consensus::host::{Topic, WireError, encode_block_parts};
+use crate::consensus::registry::Registry;
+use crate::consensus::sync::verify_synced;
+use crate::execution::{pool::PoolError, service::ServiceError};
+use crate::gossip::Verdict;
+use crate::gossip::actor::{ConsensusInbound, ReadBlocks, RemoteTxs, SyncBlocks, SyncOutcome};
+use crate::gossip::codec::{SOFT_RESPONSE_BYTES, SyncBlock, SyncResponse};
+
+/// The gossip verdict on a consensus message.
+pub fn wire_verdict(r: &Result<(), WireError>) -> Verdict {
+    match r {
+        Ok(()) => Verdict::Accept,
+        Err(e) if e.is_ignore() => Verdict::Ignore,
+        Err(_) => Verdict::Reject,
+    }
+}
+
+/// The gossip verdict on a transaction: malformed or never-valid ones are the
+/// sender's fault; state-dependent misses (nonce, funds, fees, pool full, known)
+/// are not.
+pub fn tx_verdict(r: &Result<B256, ServiceError>) -> Verdict {
+    match r {
+        Ok(_) => Verdict::Accept,
+        Err(ServiceError::Pool(
+            PoolError::Malformed(_)
+            | PoolError::UnsupportedType(_)
+            | PoolError::Oversize { .. }
+            | PoolError::BadSignature
+            | PoolError::WrongChainId { .. }
+            | PoolError::IntrinsicGas { .. }
+            | PoolError::GasLimitTooHigh { .. },
+        )) => Verdict::Reject,
+        Err(_) => Verdict::Ignore,
+    }
+}
+
+impl Handler<RemoteTxs> for ExecutionActor {
+    type Result = MessageResult<RemoteTxs>;
+    fn handle(&mut self, msg: RemoteTxs, _: &mut Self::Context) -> Self::Result {
+        MessageResult(
+            msg.0
+                .iter()
+                .map(|raw| tx_verdict(&self.svc.add_raw_tx(raw)))
+                .collect(),
+        )
+    }
+}
+
+impl Handler<ReadBlocks> for ExecutionActor {
+    type Result = MessageResult<ReadBlocks>;
+    fn handle(&mut self, msg: ReadBlocks, _: &mut Self::Context) -> Self::Result {
+        let response =
+            match self
+                .svc
+                .blocks_with_certificates(msg.from, msg.count, SOFT_RESPONSE_BYTES)
+            {
+                Ok(blocks) if !blocks.is_empty() => SyncResponse::Blocks(
+                    blocks
+                        .into_iter()
+                        .map(|b| SyncBlock {
+                            block: encode_block_parts(&b.header, &b.body),
+                            certificate: b.certificate,
+                        })
+                        .collect(),
+                ),
+                Ok(_) => SyncResponse::Unavailable,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read blocks for a peer");
+                    SyncResponse::Unavailable
+                }
+            };
+        MessageResult(response)
+    }
+}
+
+/// Whether the pool holds a transaction.
+#[derive(Message, Debug)]
+#[rtype(result = "bool")]
+pub struct PoolHas(pub B256);
+
+impl Handler<PoolHas> for ExecutionActor {
+    type Result = bool;
+    fn handle(&mut self, msg: PoolHas, _: &mut Self::Context) -> bool {
+        self.svc.pool_contains(&msg.0)
+    }
+}
+
+impl<R: Registry + Unpin + 'static> Handler<ConsensusInbound> for ConsensusActor<R> {
+    type Result = MessageResult<ConsensusInbound>;
+    fn handle(&mut self, msg: ConsensusInbound, ctx: &mut Self::Context) -> Self::Result {
+        let refs: Vec<(Topic, &[u8])> = msg.0.iter().map(|(t, b)| (*t, b.as_slice())).collect();
+        let now = self.now();
+        let (verdicts, effects) = self.core.on_wire_batch(&refs, now);
+        for (r, (topic, _)) in verdicts.iter().zip(&refs) {
+            match r {
+                Err(e) if !e.is_ignore() => {
+                    tracing::debug!(topic = topic.name(), error = %e, "rejected message");
+                }
+                Err(e) => tracing::trace!(topic = topic.name(), error = %e, "ignored message"),
+                Ok(()) => tracing::trace!(topic = topic.name(), "accepted message"),
+            }
+        }
+        self.handle_effects(effects, ctx);
+        MessageResult(verdicts.iter().map(wire_verdict).collect())
+    }
+}
+
+/// Why one synced block stopped the batch.
+enum StepError {
+    /// The block is invalid although certified: the peer is at fault.
+    Invalid(String),
+    /// Something local failed (mailbox, store): stop, blame nobody.
+    Local(String),
+}
+
+impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
+    /// Verifies, executes and commits the next synced block, then the rest.
+    fn sync_next(
+        &mut self,
+        mut blocks: VecDeque<SyncBlock>,
+        mut outcome: SyncOutcome,
+    ) -> ResponseActFuture<Self, SyncOutcome> {
+        let Some(next) = blocks.pop_front() else {
+            return Box::pin(actix::fut::ready(outcome));
+        };
+        let (block, round) = match verify_synced(&self.core, &next.block, &next.certificate) {
+            Ok(v) => v,
+            Err(e) if e.is_invalid() => {
+                tracing::warn!(error = %e, "synced block refused");
+                outcome.invalid = true;
+                return Box::pin(actix::fut::ready(outcome));
+            }
+            Err(e) => {
+                // Already committed here (consensus was quicker): skip it.
+                if blocks.is_empty() {
+                    tracing::debug!(error = %e, "synced block skipped");
+                }
+                return self.sync_next(blocks, outcome);
+            }
+        };
+        let hash = block.header.hash();
+        let exec = self.exec.clone();
+        let certificate = next.certificate;
+        let work = async move {
+            match exec.send(Validate(Box::new(block))).await {
+                Ok(Ok(_)) => {}
+                // Execution moved on meanwhile (our own commit of this height).
+                Ok(Err(e @ ServiceError::NotOnHead { .. })) => {
+                    return Err(StepError::Local(e.to_string()));
+                }
+                Ok(Err(e)) => return Err(StepError::Invalid(e.to_string())),
+                Err(e) => return Err(StepError::Local(e.to_string())),
+            }
+            match exec.send(Commit { hash, certificate }).await {
+                Ok(Ok(done)) => Ok(done),
+                Ok(Err(e)) => Err(StepError::Local(e.to_string())),
+                Err(e) => Err(StepError::Local(e.to_string())),
+            }
+        };
+        Box::pin(work.into_actor(self).then(move |res, act, ctx| {
+            match res {
+                Ok((head, header, txs)) => {
+                    outcome.committed += 1;
+                    act.committed(head, header, txs, round, "sync", ctx);
+                    return act.sync_next(blocks, outcome);
+                }
+                Err(StepError::Invalid(e)) => {
+                    tracing::warn!(error = %e, "certified block does not execute");
+                    outcome.invalid = true;
+                }
+                Err(StepError::Local(e)) => tracing::warn!(error = %e, "sync stopped"),
+            }
+            Box::pin(actix::fut::ready(outcome)) as ResponseActFuture<Self, SyncOutcome>
+        }))
+    }
+}
+
+impl<R: Registry + Unpin + 'static> Handler<SyncBlocks> for ConsensusActor<R> {
+    type Result = AtomicResponse<Self, SyncOutcome>;
+    fn handle(&mut self, msg: SyncBlocks, _: &mut Self::Context) -> Self::Result {
+        AtomicResponse::new(self.sync_next(msg.0.into(), SyncOutcome::default()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

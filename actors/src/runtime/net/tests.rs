@@ -1,0 +1,209 @@
+//! The network side of the actors: verdict rules, and two nodes' execution and
+//! gossip actors over real swarms on 127.0.0.1 passing a transaction from one
+//! pool to the other.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use libp2p::Multiaddr;
+use libp2p::identity::Keypair;
+
+use super::{PoolHas, tx_verdict, wire_verdict};
+use crate::consensus::host::WireError;
+use crate::execution::{
+    block::init_genesis, chain_config::ChainConfig, genesis::Genesis, pool::PoolError,
+    service::ExecutionService, service::ServiceError, storage::Store,
+};
+use crate::gossip::actor::{ConsensusInbound, GossipActor, Routes, SyncBlocks, SyncOutcome};
+use crate::gossip::{GossipConfig, GossipHandle, Verdict, swarm};
+use crate::runtime::ExecutionActor;
+use crate::runtime::SubmitRawTx;
+
+#[test]
+fn verdicts_blame_only_invalid_data() {
+    assert_eq!(wire_verdict(&Ok(())), Verdict::Accept);
+    assert_eq!(wire_verdict(&Err(WireError::Duplicate)), Verdict::Ignore);
+    assert_eq!(
+        wire_verdict(&Err(WireError::OutOfWindow(9))),
+        Verdict::Ignore
+    );
+    assert_eq!(wire_verdict(&Err(WireError::Buffered)), Verdict::Ignore);
+    assert_eq!(wire_verdict(&Err(WireError::UnknownMiner)), Verdict::Reject);
+    assert_eq!(wire_verdict(&Err(WireError::BadBlock)), Verdict::Reject);
+    assert_eq!(tx_verdict(&Ok(B256::ZERO)), Verdict::Accept);
+    let pool = |e| Err(ServiceError::Pool(e));
+    assert_eq!(tx_verdict(&pool(PoolError::BadSignature)), Verdict::Reject);
+    assert_eq!(
+        tx_verdict(&pool(PoolError::Malformed("x".into()))),
+        Verdict::Reject
+    );
+    assert_eq!(tx_verdict(&pool(PoolError::AlreadyKnown)), Verdict::Ignore);
+    assert_eq!(
+        tx_verdict(&pool(PoolError::NonceTooLow { account: 2, tx: 1 })),
+        Verdict::Ignore
+    );
+    assert_eq!(tx_verdict(&pool(PoolError::PoolFull)), Verdict::Ignore);
+}
+
+const CHAIN: u64 = 4242;
+
+fn signer() -> PrivateKeySigner {
+    PrivateKeySigner::from_bytes(&B256::repeat_byte(7))
+        .unwrap_or_else(|_| PrivateKeySigner::random())
+}
+
+fn genesis(funded: Address) -> Genesis {
+    let config = ChainConfig::new_chain(CHAIN);
+    let text = format!(
+        r#"{{"config": {}, "gasLimit": "0x3c14dc0", "seed": "0x{}", "alloc": {{"{funded}": {{"balance": "1000000000000000000000"}}}}}}"#,
+        serde_json::to_string(&config).unwrap_or_default(),
+        "11".repeat(32),
+    );
+    Genesis::from_json(&text).expect("genesis")
+}
+
+fn transfer(key: &PrivateKeySigner, nonce: u64) -> Vec<u8> {
+    let tx = TxEip1559 {
+        chain_id: CHAIN,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 3_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(Address::repeat_byte(0x42)),
+        value: U256::from(1),
+        access_list: Default::default(),
+        input: Bytes::new(),
+    };
+    let sig = key.sign_hash_sync(&tx.signature_hash()).expect("sign");
+    let env: TxEnvelope = tx.into_signed(sig).into();
+    env.encoded_2718()
+}
+
+/// Consensus stand-in: ignores every message.
+struct NoConsensus;
+
+impl Actor for NoConsensus {
+    type Context = Context<Self>;
+}
+
+impl Handler<ConsensusInbound> for NoConsensus {
+    type Result = MessageResult<ConsensusInbound>;
+    fn handle(&mut self, msg: ConsensusInbound, _: &mut Self::Context) -> Self::Result {
+        MessageResult(vec![Verdict::Ignore; msg.0.len()])
+    }
+}
+
+impl Handler<SyncBlocks> for NoConsensus {
+    type Result = MessageResult<SyncBlocks>;
+    fn handle(&mut self, _: SyncBlocks, _: &mut Self::Context) -> Self::Result {
+        MessageResult(SyncOutcome::default())
+    }
+}
+
+struct Peer {
+    exec: Addr<ExecutionActor>,
+    gossip: GossipHandle,
+    _dir: tempfile::TempDir,
+}
+
+fn peer(g: &Genesis, bootnodes: Vec<Multiaddr>) -> Peer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("chain.redb")).expect("store");
+    init_genesis(&store, g).expect("genesis");
+    let hash = store
+        .canonical_hash(0)
+        .expect("read")
+        .expect("genesis hash");
+    let svc = ExecutionService::new(store, g.config.clone()).expect("exec");
+    let cfg = GossipConfig {
+        listen: "/ip4/127.0.0.1/tcp/0".parse().expect("addr"),
+        bootnodes,
+        max_peers: 8,
+        network_id: 1,
+        genesis: hash.0,
+        head: (0, hash.0),
+        discover: false,
+        sync_lag: Duration::from_secs(3),
+        peer_count: None,
+    };
+    let (gossip, events) = swarm::spawn(Keypair::generate_ed25519(), cfg).expect("swarm");
+    let exec = ExecutionActor::new(svc).with_gossip(gossip.clone()).start();
+    let stub = NoConsensus.start();
+    let routes = Routes {
+        consensus: stub.clone().recipient(),
+        sync: stub.recipient(),
+        txs: exec.clone().recipient(),
+        blocks: exec.clone().recipient(),
+    };
+    GossipActor::new(gossip.clone(), events, routes).start();
+    Peer {
+        exec,
+        gossip,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn a_transaction_submitted_to_one_node_reaches_the_others_pool() {
+    let key = signer();
+    let g = genesis(key.address());
+    let sys = actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    });
+    sys.block_on(async move {
+        let a = peer(&g, vec![]);
+        let a_addr = loop {
+            let info = a.gossip.info().await.expect("info");
+            if let Some(addr) = info.listen.first() {
+                break addr.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let b = peer(&g, vec![a_addr]);
+        // Until subscriptions are known a publish reaches nobody: submit
+        // consecutive nonces until one arrives (each is pooled on A, gossiped once).
+        let mut arrived = None;
+        for nonce in 0..150 {
+            let raw = transfer(&key, nonce);
+            let hash = a
+                .exec
+                .send(SubmitRawTx(raw))
+                .await
+                .expect("mailbox")
+                .expect("pooled on A");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if b.exec.send(PoolHas(hash)).await.expect("mailbox") {
+                arrived = Some(nonce);
+                break;
+            }
+        }
+        let nonce = arrived.expect("no transaction reached B's pool");
+        // Once the path works, the next one arrives too.
+        let raw = transfer(&key, nonce + 1);
+        let hash = a
+            .exec
+            .send(SubmitRawTx(raw))
+            .await
+            .expect("mailbox")
+            .expect("pooled on A");
+        let mut ok = false;
+        for _ in 0..100 {
+            if b.exec.send(PoolHas(hash)).await.expect("mailbox") {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(ok, "the second transaction never reached B");
+        System::current().stop();
+    });
+}

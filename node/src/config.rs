@@ -1,0 +1,246 @@
+//! The node's configuration (Kaleido §6.1 flags): defaults, then a TOML file
+//! (`--config node.toml`), then command-line flags, each overriding the one before.
+//! `kalgo dumpconfig` prints the result as TOML, which `--config` reads back.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::Address;
+use serde::{Deserialize, Serialize};
+
+/// Default P2P port (Kaleido's).
+pub const DEFAULT_PORT: u16 = 38883;
+/// Default network id (Kaleido's mainnet).
+pub const DEFAULT_NETWORK_ID: u64 = 888;
+/// Default peer limit.
+pub const DEFAULT_MAX_PEERS: u32 = 25;
+/// Default log level (info).
+pub const DEFAULT_VERBOSITY: u8 = 3;
+
+/// Everything a running node is configured with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Data directory and logging.
+    pub node: NodeSection,
+    /// Mining.
+    pub miner: MinerSection,
+    /// Networking.
+    pub p2p: P2pSection,
+}
+
+/// `[node]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeSection {
+    /// Data directory.
+    pub datadir: PathBuf,
+    /// Log level 0–5 (error … trace).
+    pub verbosity: u8,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        Self {
+            datadir: PathBuf::from(".kalgo"),
+            verbosity: DEFAULT_VERBOSITY,
+        }
+    }
+}
+
+/// `[miner]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct MinerSection {
+    /// Propose and vote.
+    pub mine: bool,
+    /// The miner identity (stake owner).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stakeowner: Option<Address>,
+    /// File whose first line is the password of encrypted miner key files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<PathBuf>,
+}
+
+/// `[p2p]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct P2pSection {
+    /// Listen IP address.
+    pub listen_addr: IpAddr,
+    /// Listen TCP port (0: any free port).
+    pub port: u16,
+    /// Multiaddrs with `/p2p/<peer id>`.
+    pub bootnodes: Vec<String>,
+    /// The libp2p identity key file (default `<datadir>/kalgo/nodekey`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodekey: Option<PathBuf>,
+    /// Dial only bootnodes (no peers learned from others).
+    pub nodiscover: bool,
+    /// Most connected peers.
+    pub maxpeers: u32,
+    /// Network id: peers on another network are refused.
+    pub networkid: u64,
+}
+
+impl Default for P2pSection {
+    fn default() -> Self {
+        Self {
+            listen_addr: IpAddr::from([0, 0, 0, 0]),
+            port: DEFAULT_PORT,
+            bootnodes: Vec::new(),
+            nodekey: None,
+            nodiscover: false,
+            maxpeers: DEFAULT_MAX_PEERS,
+            networkid: DEFAULT_NETWORK_ID,
+        }
+    }
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    /// The file is not valid TOML for this configuration.
+    #[error("{0}: {1}")]
+    Parse(PathBuf, String),
+    /// The configuration cannot be printed (a bug).
+    #[error("cannot print the configuration: {0}")]
+    Print(String),
+}
+
+/// Command-line values that override the file (None / false: not given).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--datadir`.
+    pub datadir: Option<PathBuf>,
+    /// `--verbosity`.
+    pub verbosity: Option<u8>,
+    /// `--mine`.
+    pub mine: bool,
+    /// `--miner.stakeowner`.
+    pub stakeowner: Option<Address>,
+    /// `--password`.
+    pub password: Option<PathBuf>,
+    /// `--listen-addr`.
+    pub listen_addr: Option<IpAddr>,
+    /// `--port`.
+    pub port: Option<u16>,
+    /// `--bootnodes` (comma-separated).
+    pub bootnodes: Option<String>,
+    /// `--nodekey`.
+    pub nodekey: Option<PathBuf>,
+    /// `--nodiscover`.
+    pub nodiscover: bool,
+    /// `--maxpeers`.
+    pub maxpeers: Option<u32>,
+    /// `--networkid`.
+    pub networkid: Option<u64>,
+}
+
+impl NodeConfig {
+    /// Reads a TOML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Io(path.to_path_buf(), e))?;
+        Self::parse(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))
+    }
+
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string(self).map_err(|e| ConfigError::Print(e.to_string()))
+    }
+
+    /// Applies command-line flags over the file's values.
+    pub fn apply(&mut self, o: &Overrides) {
+        if let Some(d) = &o.datadir {
+            self.node.datadir = d.clone();
+        }
+        if let Some(v) = o.verbosity {
+            self.node.verbosity = v;
+        }
+        self.miner.mine |= o.mine;
+        if o.stakeowner.is_some() {
+            self.miner.stakeowner = o.stakeowner;
+        }
+        if o.password.is_some() {
+            self.miner.password = o.password.clone();
+        }
+        if let Some(a) = o.listen_addr {
+            self.p2p.listen_addr = a;
+        }
+        if let Some(p) = o.port {
+            self.p2p.port = p;
+        }
+        if let Some(list) = &o.bootnodes {
+            self.p2p.bootnodes = list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        if o.nodekey.is_some() {
+            self.p2p.nodekey = o.nodekey.clone();
+        }
+        self.p2p.nodiscover |= o.nodiscover;
+        if let Some(m) = o.maxpeers {
+            self.p2p.maxpeers = m;
+        }
+        if let Some(n) = o.networkid {
+            self.p2p.networkid = n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dumped_config_reads_back_identically() {
+        let mut c = NodeConfig::default();
+        c.apply(&Overrides {
+            datadir: Some("/tmp/x".into()),
+            mine: true,
+            stakeowner: Some(Address::repeat_byte(0xaa)),
+            listen_addr: Some("127.0.0.1".parse().expect("ip")),
+            port: Some(0),
+            bootnodes: Some("/ip4/127.0.0.1/tcp/1/p2p/a, /ip4/127.0.0.1/tcp/2/p2p/b".into()),
+            maxpeers: Some(3),
+            networkid: Some(9),
+            ..Overrides::default()
+        });
+        let text = c.to_toml().expect("toml");
+        assert_eq!(NodeConfig::parse(&text), Ok(c.clone()));
+        assert_eq!(c.p2p.bootnodes.len(), 2);
+        assert!(text.contains("networkid = 9"), "{text}");
+    }
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_defaults() {
+        let mut c = NodeConfig::parse("[p2p]\nport = 1234\nmaxpeers = 7\n").expect("parse");
+        assert_eq!((c.p2p.port, c.p2p.maxpeers), (1234, 7));
+        assert_eq!(c.p2p.networkid, DEFAULT_NETWORK_ID);
+        c.apply(&Overrides {
+            port: Some(99),
+            ..Overrides::default()
+        });
+        assert_eq!((c.p2p.port, c.p2p.maxpeers), (99, 7));
+    }
+
+    #[test]
+    fn unknown_or_malformed_settings_are_errors() {
+        assert!(NodeConfig::parse("[p2p]\nprot = 1\n").is_err());
+        assert!(NodeConfig::parse("[p2p]\nport = 70000\n").is_err());
+        assert!(NodeConfig::parse("[p2p]\nlisten_addr = \"nowhere\"\n").is_err());
+        assert!(NodeConfig::parse("[miner]\nstakeowner = \"0x12\"\n").is_err());
+    }
+}

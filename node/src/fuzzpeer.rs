@@ -1,0 +1,201 @@
+//! `kalgo fuzzpeer` (hidden; for tests and operators probing their own network): a
+//! hostile peer built on the node's own gossip module. It joins a network through
+//! `--bootnodes` and publishes, on every topic, in this order:
+//!
+//! 1. far-future votes and proposals (well formed, height ≥ 10⁹: Kaleido's B1
+//!    crashed on these; here they are dropped before any state lookup);
+//! 2. votes for the network's next height with forged credentials and signatures
+//!    (they fail authentication: the sender loses score);
+//! 3. random bytes on the vote, proposal, block and transaction topics.
+//!
+//! A healthy network keeps committing and disconnects this peer once its score
+//! falls below the graylist threshold. Deterministic for a given `--seed`.
+
+use std::time::{Duration, Instant};
+
+use actors::consensus::host::Topic;
+use actors::execution::storage::Store;
+use actors::gossip::{Command, GossipConfig, NetTopic, parse_bootnodes, swarm};
+use clap::Args;
+use libp2p::identity::Keypair;
+use spec::codec::{Credential, FsSignature, ProposalMsg, VoteMsg, WireMessage};
+use spec::types::{MinerId, Step, Value};
+
+use crate::config::NodeConfig;
+
+/// Flags of `kalgo fuzzpeer`.
+#[derive(Args, Debug)]
+pub struct FuzzPeerArgs {
+    /// Far-future votes and proposals to publish.
+    #[arg(long, default_value_t = 2000)]
+    pub far: u32,
+    /// Forged votes for the next height.
+    #[arg(long, default_value_t = 200)]
+    pub forged: u32,
+    /// Random-byte messages.
+    #[arg(long, default_value_t = 2000)]
+    pub garbage: u32,
+    /// Seed of the message generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Why the fuzz peer stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum FuzzPeerError {
+    /// Setup.
+    #[error("{0}")]
+    Setup(String),
+    /// No peer within the time allowed.
+    #[error("no peer connected within {0:?}")]
+    NoPeer(Duration),
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn bytes<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0u8; N];
+        for b in out.iter_mut() {
+            *b = self.next() as u8;
+        }
+        out
+    }
+    fn vec(&mut self, max: usize) -> Vec<u8> {
+        let len = (self.next() as usize) % max.max(1);
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+    fn credential(&mut self) -> Credential {
+        Credential {
+            output: self.bytes(),
+            proof: self.bytes(),
+        }
+    }
+    fn signature(&mut self) -> FsSignature {
+        FsSignature {
+            sub_key: self.bytes(),
+            sub_key_sig: self.bytes(),
+            sig: self.bytes(),
+        }
+    }
+    fn vote(&mut self, height: u64) -> Vec<u8> {
+        WireMessage::Vote(VoteMsg {
+            height,
+            round: 1 + (self.next() % 3) as u32,
+            step: Step(2 + (self.next() % 4) as u32),
+            value: Value(self.bytes()),
+            voter: MinerId(self.bytes()),
+            credential: self.credential(),
+            signature: self.signature(),
+        })
+        .encode()
+    }
+    fn proposal(&mut self, height: u64) -> Vec<u8> {
+        WireMessage::Proposal(ProposalMsg {
+            height,
+            round: 1,
+            value: Value(self.bytes()),
+            proposer: MinerId(self.bytes()),
+            credential: self.credential(),
+            seed: self.credential(),
+            signature: self.signature(),
+        })
+        .encode()
+    }
+}
+
+/// Runs the fuzz peer against the network of `cfg`'s data directory (which must
+/// hold the network's genesis: `kalgo init`) and reports what it published.
+pub fn run(cfg: &NodeConfig, args: &FuzzPeerArgs) -> Result<String, FuzzPeerError> {
+    let setup = |e: &dyn std::fmt::Display| FuzzPeerError::Setup(e.to_string());
+    let store = Store::open(&cfg.node.datadir.join("kalgo").join("chaindata.redb"))
+        .map_err(|e| setup(&e))?;
+    let genesis = store
+        .canonical_hash(0)
+        .map_err(|e| setup(&e))?
+        .ok_or_else(|| setup(&"the data directory has no genesis: run `kalgo init` first"))?;
+    drop(store);
+    let bootnodes = parse_bootnodes(&cfg.p2p.bootnodes.join(",")).map_err(|e| setup(&e))?;
+    let net = GossipConfig {
+        listen: "/ip4/127.0.0.1/tcp/0".parse().map_err(|e| setup(&e))?,
+        bootnodes,
+        max_peers: cfg.p2p.maxpeers,
+        network_id: cfg.p2p.networkid,
+        genesis: genesis.0,
+        head: (0, genesis.0),
+        discover: false,
+        sync_lag: Duration::from_secs(3600),
+        peer_count: None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| setup(&e))?;
+    rt.block_on(async move {
+        let (handle, mut events) =
+            swarm::spawn(Keypair::generate_ed25519(), net).map_err(|e| setup(&e))?;
+        // Drain (and drop) whatever the network sends us.
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        let wait = Duration::from_secs(30);
+        let start = Instant::now();
+        let next_height = loop {
+            let info = handle.info().await.map_err(|e| setup(&e))?;
+            if let (false, Some(h)) = (info.peers.is_empty(), info.best_peer_head) {
+                break h + 1;
+            }
+            if start.elapsed() > wait {
+                return Err(FuzzPeerError::NoPeer(wait));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        // Let the subscriptions cross before publishing.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut rng = Rng(args.seed.max(1));
+        let mut published = 0u64;
+        let votes = NetTopic::Consensus(Topic::Votes);
+        let proposals = NetTopic::Consensus(Topic::Proposals);
+        let mut msgs: Vec<(NetTopic, Vec<u8>)> = Vec::new();
+        for i in 0..u64::from(args.far) {
+            let h = 1_000_000_000 + i;
+            if i % 2 == 0 {
+                msgs.push((votes, rng.vote(h)));
+            } else {
+                msgs.push((proposals, rng.proposal(h)));
+            }
+        }
+        for _ in 0..args.forged {
+            msgs.push((votes, rng.vote(next_height)));
+        }
+        let topics = [
+            votes,
+            proposals,
+            NetTopic::Consensus(Topic::Blocks),
+            NetTopic::Transactions,
+        ];
+        for i in 0..args.garbage {
+            msgs.push((topics[i as usize % topics.len()], rng.vec(2048)));
+        }
+        for (topic, data) in msgs {
+            handle
+                .send_wait(Command::Publish { topic, data })
+                .await
+                .map_err(|e| setup(&e))?;
+            published += 1;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let info = handle.info().await.map_err(|e| setup(&e))?;
+        Ok(format!(
+            "published {published} messages ({} far-future, {} forged for height {next_height}, {} random); connected peers now: {}\n",
+            args.far,
+            args.forged,
+            args.garbage,
+            info.peers.len()
+        ))
+    })
+}

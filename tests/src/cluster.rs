@@ -1,0 +1,360 @@
+//! Clusters of real `kalgo` processes on 127.0.0.1 for the black-box tests.
+//!
+//! A network is made the way a user makes one: `kalgo genesis --validators N`
+//! (keys, node keys, genesis), `kalgo init` per data directory, then one process
+//! per node. Each node's stderr is parsed for its listen address and its
+//! committed blocks and appended to `<datadir>/node.log` (kept when a test fails:
+//! set `KALGO_KEEP=1` to keep the temporary directory).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The `kalgo` binary next to the test executable's directory (built by
+/// `cargo build -p node` into the same target dir).
+pub fn kalgo_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("kalgo"))
+        .expect("target dir");
+    assert!(
+        bin.exists(),
+        "the kalgo binary is not built: run `cargo build -p node` first ({})",
+        bin.display()
+    );
+    bin
+}
+
+/// A TCP port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Runs `kalgo --datadir D args…` to completion and asserts success.
+pub fn run_ok(bin: &Path, datadir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(bin)
+        .arg("--datadir")
+        .arg(datadir)
+        .args(args)
+        .output()
+        .expect("run kalgo");
+    assert!(
+        out.status.success(),
+        "kalgo {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// One committed block as a node logged it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Commit {
+    /// Block hash.
+    pub hash: String,
+    /// `consensus` or `sync`.
+    pub how: String,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    listen: Option<String>,
+    commits: BTreeMap<u64, Commit>,
+}
+
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key))
+        .map(|v| v.trim_matches('"'))
+}
+
+/// A running (or stopped) `kalgo` process.
+pub struct Node {
+    /// Name in messages.
+    pub name: String,
+    /// Data directory.
+    pub datadir: PathBuf,
+    /// P2P port.
+    pub port: u16,
+    child: Option<Child>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Node {
+    /// Starts `kalgo --datadir D --listen-addr 127.0.0.1 --port P args…`.
+    pub fn start(bin: &Path, name: &str, datadir: &Path, port: u16, args: &[String]) -> Node {
+        let mut child = Command::new(bin)
+            .arg("--datadir")
+            .arg(datadir)
+            .args(["--listen-addr", "127.0.0.1", "--port", &port.to_string()])
+            .args(args)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn kalgo");
+        let stderr = child.stderr.take().expect("stderr");
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let shared = Arc::clone(&seen);
+        let log_path = datadir.join("node.log");
+        std::thread::spawn(move || {
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .ok();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(f) = log.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
+                let Ok(mut s) = shared.lock() else { break };
+                if line.contains("listening") {
+                    if let Some(a) = field(&line, "address=") {
+                        s.listen.get_or_insert_with(|| a.to_string());
+                    }
+                } else if line.contains("committed block") {
+                    let height = field(&line, "height=").and_then(|h| h.parse().ok());
+                    let hash = field(&line, "hash=");
+                    let how = field(&line, "how=").unwrap_or("consensus");
+                    if let (Some(h), Some(hash)) = (height, hash) {
+                        s.commits.insert(
+                            h,
+                            Commit {
+                                hash: hash.to_string(),
+                                how: how.to_string(),
+                            },
+                        );
+                    }
+                }
+            }
+        });
+        Node {
+            name: name.to_string(),
+            datadir: datadir.to_path_buf(),
+            port,
+            child: Some(child),
+            seen,
+        }
+    }
+
+    fn with_seen<T>(&self, f: impl FnOnce(&Seen) -> T) -> T {
+        let s = self.seen.lock().expect("log reader state");
+        f(&s)
+    }
+
+    /// The listen multiaddr with `/p2p/<peer id>`, waiting up to `timeout`.
+    pub fn listen_addr(&self, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(a) = self.with_seen(|s| s.listen.clone()) {
+                return a;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{} logged no listen address in {timeout:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Highest height committed (0 before any commit seen).
+    pub fn height(&self) -> u64 {
+        self.with_seen(|s| s.commits.keys().next_back().copied().unwrap_or(0))
+    }
+
+    /// Every commit seen, by height.
+    pub fn commits(&self) -> BTreeMap<u64, Commit> {
+        self.with_seen(|s| s.commits.clone())
+    }
+
+    /// Waits until the node has committed `height`; panics after `timeout`.
+    pub fn wait_height(&mut self, height: u64, timeout: Duration) {
+        let start = Instant::now();
+        while self.height() < height {
+            assert!(
+                self.is_running(),
+                "{} exited while waiting for height {height} (log: {})",
+                self.name,
+                self.datadir.join("node.log").display()
+            );
+            assert!(
+                start.elapsed() < timeout,
+                "{} reached only height {} of {height} in {timeout:?} (log: {})",
+                self.name,
+                self.height(),
+                self.datadir.join("node.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Whether the process is alive.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.datadir.join("node.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A local network made by `kalgo genesis --validators N`.
+pub struct Network {
+    /// The binary.
+    pub bin: PathBuf,
+    /// The directory holding genesis.json and node0 … nodeN-1.
+    pub dir: PathBuf,
+    /// Stake-owner address of each validator.
+    pub owners: Vec<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Network {
+    /// Makes a fixed-committee network of `n` validators with 2λ = `two_lambda_ms`
+    /// in a temporary directory and initialises every data directory.
+    pub fn fixed(n: u32, two_lambda_ms: u64) -> Network {
+        let bin = kalgo_bin();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let out = Command::new(&bin)
+            .args(["genesis", "--validators", &n.to_string(), "--out"])
+            .arg(&dir)
+            .args([
+                "--committee",
+                "fixed",
+                "--twolambda",
+                &two_lambda_ms.to_string(),
+            ])
+            .output()
+            .expect("kalgo genesis");
+        assert!(
+            out.status.success(),
+            "kalgo genesis: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let script = std::fs::read_to_string(dir.join("start.sh")).expect("start.sh");
+        let owners: Vec<String> = script
+            .lines()
+            .filter_map(|l| l.split("--miner.stakeowner ").nth(1))
+            .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(owners.len(), n as usize, "owners in start.sh:\n{script}");
+        let genesis = dir.join("genesis.json");
+        let genesis = genesis.to_str().expect("utf-8 path");
+        for i in 0..n {
+            run_ok(&bin, &dir.join(format!("node{i}")), &["init", genesis]);
+        }
+        let keep = std::env::var_os("KALGO_KEEP").is_some();
+        Network {
+            bin,
+            dir,
+            owners,
+            _tmp: if keep {
+                let _ = tmp.keep();
+                None
+            } else {
+                Some(tmp)
+            },
+        }
+    }
+
+    /// Data directory of validator `i`.
+    pub fn datadir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("node{i}"))
+    }
+
+    /// Starts validator `i` mining on `port` with `bootnodes`.
+    pub fn start_validator(&self, i: usize, port: u16, bootnodes: &[String]) -> Node {
+        let mut args = vec![
+            "--mine".to_string(),
+            "--miner.stakeowner".to_string(),
+            self.owners[i].clone(),
+        ];
+        if !bootnodes.is_empty() {
+            args.push("--bootnodes".into());
+            args.push(bootnodes.join(","));
+        }
+        Node::start(
+            &self.bin,
+            &format!("node{i}"),
+            &self.datadir(i),
+            port,
+            &args,
+        )
+    }
+
+    /// Starts every validator: node0 first, the others with node0 as bootnode.
+    /// Returns the nodes and node0's address.
+    pub fn start_all(&self) -> (Vec<Node>, String) {
+        let first = self.start_validator(0, free_port(), &[]);
+        let boot = first.listen_addr(Duration::from_secs(30));
+        let mut nodes = vec![first];
+        for i in 1..self.owners.len() {
+            nodes.push(self.start_validator(i, free_port(), std::slice::from_ref(&boot)));
+        }
+        (nodes, boot)
+    }
+
+    /// A new, initialised data directory for a non-validator (follower, fuzz peer).
+    pub fn extra_datadir(&self, name: &str) -> PathBuf {
+        let d = self.dir.join(name);
+        let genesis = self.dir.join("genesis.json");
+        run_ok(
+            &self.bin,
+            &d,
+            &["init", genesis.to_str().expect("utf-8 path")],
+        );
+        d
+    }
+}
+
+/// Asserts that every node committed the same hash at every height it committed
+/// that another node committed too; returns how many heights were compared.
+pub fn assert_same_chain(nodes: &[&Node]) -> usize {
+    let all: Vec<(String, BTreeMap<u64, Commit>)> = nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.commits()))
+        .collect();
+    let mut compared = std::collections::BTreeSet::new();
+    for (a_name, a) in &all {
+        for (b_name, b) in &all {
+            for (h, ca) in a {
+                if let Some(cb) = b.get(h) {
+                    assert_eq!(
+                        ca.hash, cb.hash,
+                        "{a_name} and {b_name} committed different blocks at height {h}"
+                    );
+                    if a_name != b_name {
+                        compared.insert(*h);
+                    }
+                }
+            }
+        }
+    }
+    compared.len()
+}

@@ -1,0 +1,49 @@
+//! Black box, gossip fuzz-lite: a hostile peer (`kalgo fuzzpeer`, built on the
+//! node's own gossip module) joins a four-validator network through node0 and
+//! publishes thousands of far-future votes and proposals (Kaleido's B1 crashed a
+//! node with one), forged votes for the next height and random bytes on every
+//! topic. The validators keep committing identical blocks, none exits, and node0
+//! disconnects the peer once its score falls below the graylist threshold.
+//!
+//! Needs `cargo build -p node` in the same target dir.
+
+use std::process::Command;
+use std::time::Duration;
+
+use tests::cluster::{Network, assert_same_chain};
+
+#[test]
+fn validators_keep_committing_under_malformed_and_far_future_gossip() {
+    let net = Network::fixed(4, 500);
+    let (mut nodes, boot) = net.start_all();
+    for n in nodes.iter_mut() {
+        n.wait_height(3, Duration::from_secs(120));
+    }
+    let datadir = net.extra_datadir("fuzzpeer");
+    let out = Command::new(&net.bin)
+        .arg("--datadir")
+        .arg(&datadir)
+        .args(["--bootnodes", &boot, "fuzzpeer"])
+        .args(["--far", "4000", "--forged", "300", "--garbage", "3000"])
+        .output()
+        .expect("run fuzzpeer");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "fuzzpeer failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("published 7300 messages"), "{stdout}");
+    let after = nodes.iter().map(|n| n.height()).max().unwrap_or(0) + 5;
+    for n in nodes.iter_mut() {
+        n.wait_height(after, Duration::from_secs(120));
+        assert!(n.is_running(), "{} exited", n.name);
+    }
+    assert_same_chain(&nodes.iter().collect::<Vec<_>>());
+    let log = nodes[0].log();
+    assert!(
+        log.contains("disconnecting peer") && log.contains("score below graylist"),
+        "node0 never disconnected the fuzz peer"
+    );
+    eprintln!("{stdout}validators committed on to height {after}");
+}
