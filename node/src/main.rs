@@ -1,13 +1,17 @@
 //! `kalgo`: the node binary. A thin shell: parses the command line and hands work to
 //! the library crates. It holds no protocol logic.
 
+mod account_cmd;
+mod accounts;
 mod config;
+mod console;
 mod dev;
 mod dumpvote;
 mod fuzzpeer;
 mod genesis_cmd;
 mod keyfile;
 mod keyring;
+mod keystore;
 mod loadtest;
 mod makeminerkey;
 mod nodekey;
@@ -65,6 +69,13 @@ struct Cli {
     /// Network id; peers on another network are refused [default: 888].
     #[arg(long)]
     networkid: Option<u64>,
+    /// Keystore accounts to unlock at start (comma-separated; passwords from
+    /// --password, one per line, or a prompt).
+    #[arg(long, value_name = "ADDR[,ADDR]", value_delimiter = ',')]
+    unlock: Vec<alloy_primitives::Address>,
+    /// New key files use light scrypt parameters (N=2^12, p=6; geth's --lightkdf).
+    #[arg(long, global = true)]
+    lightkdf: bool,
     /// Log level 0–5 (error … trace) [default: 3]; RUST_LOG overrides.
     #[arg(long)]
     verbosity: Option<u8>,
@@ -85,6 +96,25 @@ enum Command {
     },
     /// Print version information.
     Version,
+    /// Manage keystore accounts in D/keystore (Web3 Secret Storage v3, geth's format).
+    #[command(subcommand)]
+    Account(account_cmd::AccountCommand),
+    /// Open a JavaScript console on a running node: `ipc:PATH` or a socket path
+    /// (default D/kalgo.ipc) or `http://host:port`.
+    Attach {
+        /// Endpoint.
+        endpoint: Option<String>,
+        /// Evaluate this JavaScript, print the result and exit.
+        #[arg(long, value_name = "EXPR")]
+        exec: Option<String>,
+    },
+    /// Run the node (same flags as without a command) and open a JavaScript
+    /// console on its IPC endpoint; the node stops when the console exits.
+    Console {
+        /// Evaluate this JavaScript, print the result and exit.
+        #[arg(long, value_name = "EXPR")]
+        exec: Option<String>,
+    },
     /// Run N in-process nodes of the BA* machine over a simulated network (seeded,
     /// deterministic) and report what they committed.
     Simulate(simulate::SimulateArgs),
@@ -160,39 +190,47 @@ fn node_config(cli: &Cli) -> Result<config::NodeConfig, config::ConfigError> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     let cfg = match node_config(&cli) {
         Ok(cfg) => cfg,
         Err(e) => return fail(&e),
     };
     init_tracing(cfg.node.verbosity);
-    let Some(command) = cli.command else {
-        let rpc = match cli.rpc.config(cli.dev.dev) {
-            Ok(c) => c,
-            Err(e) => return fail(&e),
-        };
-        // `--dev`: prepare (or reopen) the dev chain; keep a temporary datadir alive.
-        // A dev chain is a single node: no network (as geth's `--dev`).
-        let dev_chain = match cli.dev.dev {
-            true => match dev::prepare(cli.datadir.as_deref(), &cli.dev) {
-                Ok(c) => Some(c),
-                Err(e) => return fail(&e),
-            },
-            false => None,
-        };
-        let mut cfg = cfg;
-        if let Some(c) = &dev_chain {
-            print!("{}", dev::banner(c, rpc.http.as_ref().map(|e| e.addr)));
-            cfg.node.datadir = c.datadir.clone();
-            cfg.miner.mine = true;
-            cfg.miner.stakeowner = Some(c.miner);
+    let command = match cli.command.take() {
+        None => None,
+        Some(Command::Console { exec }) => {
+            return console_with_node(&cli, cfg, exec.as_deref());
         }
+        Some(c) => Some(c),
+    };
+    let Some(command) = command else {
+        let (cfg, rpc, dev_chain) = match node_setup(&cli, cfg, true) {
+            Ok(v) => v,
+            Err(code) => return code,
+        };
         return match run::run(&cfg, rpc, dev_chain.is_none()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         };
     };
     match command {
+        Command::Console { .. } => ExitCode::FAILURE,
+        Command::Account(cmd) => match account_cmd::run(&cfg.node.datadir, cli.lightkdf, &cmd) {
+            Ok(out) => {
+                print!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Attach { endpoint, exec } => {
+            let endpoint = endpoint
+                .unwrap_or_else(|| cfg.node.datadir.join("kalgo.ipc").display().to_string());
+            let history = console::history_path(cli.datadir.as_deref(), &endpoint);
+            match console::run(&endpoint, exec.as_deref(), history.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            }
+        }
         Command::FuzzPeer(args) => match fuzzpeer::run(&cfg, &args) {
             Ok(text) => {
                 print!("{text}");
@@ -286,6 +324,81 @@ fn miner_key_update(
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The configuration, RPC settings and (for `--dev`) the prepared dev chain of a
+/// node run from the command line; the [`dev::DevChain`] keeps a temporary data
+/// directory alive.
+fn node_setup(
+    cli: &Cli,
+    mut cfg: config::NodeConfig,
+    banner: bool,
+) -> Result<(config::NodeConfig, rpc::RpcConfig, Option<dev::DevChain>), ExitCode> {
+    let mut rpc = cli.rpc.config(cli.dev.dev).map_err(|e| fail(&e))?;
+    rpc.unlock = cli.unlock.clone();
+    rpc.light_kdf = cli.lightkdf;
+    // `--dev`: prepare (or reopen) the dev chain; keep a temporary datadir alive.
+    // A dev chain is a single node: no network (as geth's `--dev`).
+    let dev_chain = match cli.dev.dev {
+        true => Some(dev::prepare(cli.datadir.as_deref(), &cli.dev).map_err(|e| fail(&e))?),
+        false => None,
+    };
+    if let Some(c) = &dev_chain {
+        if banner {
+            print!("{}", dev::banner(c, rpc.http.as_ref().map(|e| e.addr)));
+        }
+        cfg.node.datadir = c.datadir.clone();
+        cfg.miner.mine = true;
+        cfg.miner.stakeowner = Some(c.miner);
+    }
+    Ok((cfg, rpc, dev_chain))
+}
+
+/// `kalgo console`: the node in a background thread, the console on its IPC
+/// socket; exiting the console stops the node.
+fn console_with_node(cli: &Cli, cfg: config::NodeConfig, exec: Option<&str>) -> ExitCode {
+    let (cfg, rpc, dev_chain) = match node_setup(cli, cfg, false) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let Some(ipc) = rpc.ipc.clone().map(|p| {
+        if p.is_relative() {
+            cfg.node.datadir.join(p)
+        } else {
+            p
+        }
+    }) else {
+        return fail(&"kalgo console needs the IPC endpoint (drop --ipcdisable)");
+    };
+    let history = cfg.node.datadir.join("kalgo").join("console_history");
+    let network = dev_chain.is_none();
+    let node = std::thread::spawn(move || run::run(&cfg, rpc, network));
+    // Wait until the socket answers (a crashed node may have left a stale file).
+    let mut ready = false;
+    for _ in 0..600 {
+        if node.is_finished() {
+            break;
+        }
+        if std::os::unix::net::UnixStream::connect(&ipc).is_ok() {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let result = if ready {
+        console::run(&ipc.display().to_string(), exec, Some(&history)).map_err(|e| e.to_string())
+    } else {
+        Err("the node did not open its IPC endpoint".to_string())
+    };
+    run::request_shutdown();
+    let node_result = node.join();
+    drop(dev_chain);
+    match (result, node_result) {
+        (_, Ok(Err(e))) => fail(&e),
+        (Err(e), _) => fail(&e),
+        (Ok(()), Err(_)) => fail(&"the node thread panicked"),
+        (Ok(()), Ok(Ok(()))) => ExitCode::SUCCESS,
+    }
 }
 
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {

@@ -69,6 +69,9 @@ pub enum RunError {
     /// The JSON-RPC server could not start.
     #[error(transparent)]
     Rpc(#[from] crate::rpc::RpcStartError),
+    /// `--unlock` failed.
+    #[error("--unlock {0}: {1}")]
+    Unlock(alloy_primitives::Address, crate::accounts::AccountError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -188,6 +191,8 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
         (true, None) => return Err(RunError::Node("--mine needs --miner.stakeowner".into())),
         (false, _) => None,
     };
+    let accounts = std::sync::Arc::new(crate::account_cmd::open_accounts(datadir, rpc.light_kdf));
+    unlock_accounts(&accounts, &rpc.unlock, cfg.miner.password.as_deref())?;
     let journal = JournalStore::open(&dir.join("consensus.redb"))
         .map_err(|e| RunError::Node(e.to_string()))?;
     tracing::info!(head = head.number, hash = %head.hash, mining = keys.is_some(), "starting");
@@ -242,6 +247,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                 config: chain_config,
                 exec: exec_addr.clone(),
                 peers,
+                accounts,
             },
         )
         .await;
@@ -276,6 +282,44 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
     })
 }
 
+/// `--unlock ADDR,…`: decrypts each key with its line of the password file
+/// (geth: line i for account i, the last line for the rest) or a prompt, and
+/// keeps it unlocked until the node exits.
+fn unlock_accounts(
+    accounts: &crate::accounts::Accounts,
+    unlock: &[alloy_primitives::Address],
+    password: Option<&Path>,
+) -> Result<(), RunError> {
+    if unlock.is_empty() {
+        return Ok(());
+    }
+    let passwords = match password {
+        Some(p) => crate::account_cmd::read_password_lines(p)
+            .map_err(|e| RunError::Password(e.to_string()))?,
+        None => Vec::new(),
+    };
+    for (i, address) in unlock.iter().enumerate() {
+        let pw = match passwords.get(i).or(passwords.last()) {
+            Some(p) => p.clone(),
+            None => crate::account_cmd::prompt(&format!("Unlocking account {address}\nPassword: "))
+                .map_err(|e| RunError::Password(e.to_string()))?,
+        };
+        accounts
+            .unlock(address, &pw, None)
+            .map_err(|e| RunError::Unlock(*address, e))?;
+        tracing::info!(%address, "unlocked account");
+    }
+    Ok(())
+}
+
+/// Set by [`request_shutdown`] (the `kalgo console` that started the node exits).
+static STOP: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Asks a node running in this process to shut down as on SIGTERM.
+pub fn request_shutdown() {
+    STOP.notify_one();
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -285,10 +329,14 @@ async fn shutdown_signal() {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
                     _ = term.recv() => {}
+                    _ = STOP.notified() => {}
                 }
             }
             Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = STOP.notified() => {}
+                }
             }
         }
     }

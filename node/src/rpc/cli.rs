@@ -25,7 +25,7 @@ pub struct RpcArgs {
     /// HTTP port (0 = any free port).
     #[arg(long = "http.port", alias = "rpcport", default_value_t = 8545)]
     pub http_port: u16,
-    /// Namespaces over HTTP (eth, net, web3, txpool) [default: eth,net,web3].
+    /// Namespaces over HTTP (eth, net, web3, txpool, personal) [default: eth,net,web3].
     #[arg(long = "http.api", alias = "rpcapi", value_name = "LIST")]
     pub http_api: Option<String>,
     /// Browser origins allowed to call the HTTP server (comma-separated, `*` = any).
@@ -55,6 +55,11 @@ pub struct RpcArgs {
     /// Most calls in one batch request.
     #[arg(long = "rpc.batch-request-limit", default_value_t = 1000)]
     pub batch_limit: u32,
+    /// Serve node-held keys (personal_*, eth_sendTransaction, eth_sign) over HTTP
+    /// and WebSocket too: anyone reaching the port can then spend from unlocked
+    /// accounts. IPC always serves them.
+    #[arg(long = "allow-insecure-unlock")]
+    pub allow_insecure_unlock: bool,
 }
 
 impl RpcArgs {
@@ -88,6 +93,9 @@ impl RpcArgs {
                 .unwrap_or_default(),
             batch_limit: self.batch_limit,
             ipc: (!self.ipc_disable).then(|| self.ipc_path.clone()),
+            allow_insecure_unlock: self.allow_insecure_unlock,
+            unlock: Vec::new(),
+            light_kdf: false,
             limits: Limits {
                 gas_cap: self.gas_cap,
                 ..Limits::default()

@@ -60,6 +60,8 @@ pub struct Ctx {
     pub peers: Arc<AtomicU64>,
     /// `web3_clientVersion`.
     pub client_version: String,
+    /// Node-held accounts (keystore and unlocked keys).
+    pub accounts: Arc<crate::accounts::Accounts>,
 }
 
 /// "header not found", geth's answer for a block it does not have.

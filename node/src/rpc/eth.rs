@@ -44,10 +44,6 @@ pub fn register(
         Args::new(&p, 0)?;
         Ok(Value::Bool(false))
     })?;
-    m.register_method("eth_accounts", |p, _, _| -> RpcResult<Value> {
-        Args::new(&p, 0)?;
-        Ok(json!([]))
-    })?;
     m.register_method("eth_getBalance", |p, ctx, _| -> RpcResult<Value> {
         let a = Args::new(&p, 2)?;
         let address: Address = a.required(0)?;

@@ -1,7 +1,8 @@
 //! kalgo's JSON-RPC server (geth's API over jsonrpsee): HTTP (`--http`, default
 //! 127.0.0.1:8545) and WebSocket (`--ws`, default 127.0.0.1:8546).
 //!
-//! Namespaces (`--http.api`, `--ws.api`): `eth`, `net`, `web3`, `txpool`. Reads go
+//! Namespaces (`--http.api`, `--ws.api`): `eth`, `net`, `web3`, `txpool`,
+//! `personal` (node-held keys: see [`personal`]). Reads go
 //! straight to the redb store (consistent snapshots, concurrent with block
 //! commits); transaction submission and pool queries are messages to the
 //! execution actor, which owns the pool. Limits: request body
@@ -23,6 +24,7 @@ pub mod format;
 pub mod ipc;
 pub mod misc;
 pub mod params;
+pub mod personal;
 pub mod subs;
 
 use std::net::SocketAddr;
@@ -43,7 +45,7 @@ pub const MAX_RESPONSE_BYTES: u32 = 64 * 1024 * 1024;
 /// Most simultaneous connections per endpoint.
 pub const MAX_CONNECTIONS: u32 = 1000;
 /// Namespaces served.
-pub const NAMESPACES: [&str; 4] = ["eth", "net", "web3", "txpool"];
+pub const NAMESPACES: [&str; 5] = ["eth", "net", "web3", "txpool", "personal"];
 
 /// One endpoint's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +71,13 @@ pub struct RpcConfig {
     pub limits: Limits,
     /// IPC socket (relative paths are inside the data directory); `None` = off.
     pub ipc: Option<std::path::PathBuf>,
+    /// Serve node-held keys (`personal_*`, `eth_sendTransaction`, `eth_sign`) over
+    /// HTTP and WebSocket too (`--allow-insecure-unlock`); IPC always serves them.
+    pub allow_insecure_unlock: bool,
+    /// Keystore accounts to unlock at start (`--unlock`; set by `main`).
+    pub unlock: Vec<alloy_primitives::Address>,
+    /// New key files use light scrypt (`--lightkdf`; set by `main`).
+    pub light_kdf: bool,
 }
 
 impl RpcConfig {
@@ -86,7 +95,7 @@ impl RpcConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum RpcStartError {
     /// Unknown namespace in `--http.api` / `--ws.api`.
-    #[error("unknown API namespace {0:?} (available: eth, net, web3, txpool)")]
+    #[error("unknown API namespace {0:?} (available: eth, net, web3, txpool, personal)")]
     UnknownApi(String),
     /// The IPC socket could not be created.
     #[error("cannot listen on {path}: {source}")]
@@ -137,6 +146,8 @@ pub struct NodeHandles {
     pub exec: Addr<ExecutionActor>,
     /// The connected-peer count the network keeps (0 without one).
     pub peers: Arc<AtomicU64>,
+    /// Node-held accounts.
+    pub accounts: Arc<crate::accounts::Accounts>,
 }
 
 /// The running servers; dropping them does not stop them, [`RpcServers::stop`] does.
@@ -162,8 +173,14 @@ impl RpcServers {
 }
 
 /// The methods of the given namespaces over one shared context; `ws` adds the
-/// subscriptions.
-pub fn module(ctx: Arc<Ctx>, apis: &[String], ws: bool) -> Result<RpcModule<Ctx>, RpcStartError> {
+/// subscriptions; `keys` serves node-held keys (else those methods answer
+/// [`personal::FORBIDDEN`]).
+pub fn module(
+    ctx: Arc<Ctx>,
+    apis: &[String],
+    ws: bool,
+    keys: bool,
+) -> Result<RpcModule<Ctx>, RpcStartError> {
     let has_1559 = ctx.has_1559();
     let mut m = RpcModule::from_arc(ctx);
     let reg = |e: jsonrpsee::core::RegisterMethodError| RpcStartError::Register(e.to_string());
@@ -173,6 +190,7 @@ pub fn module(ctx: Arc<Ctx>, apis: &[String], ws: bool) -> Result<RpcModule<Ctx>
                 eth::register(&mut m, has_1559).map_err(reg)?;
                 chain::register(&mut m).map_err(reg)?;
                 filters::register(&mut m).map_err(reg)?;
+                personal::register_eth(&mut m, keys).map_err(reg)?;
                 if ws {
                     subs::register(&mut m).map_err(reg)?;
                 }
@@ -180,6 +198,7 @@ pub fn module(ctx: Arc<Ctx>, apis: &[String], ws: bool) -> Result<RpcModule<Ctx>
             "net" => misc::register_net(&mut m).map_err(reg)?,
             "web3" => misc::register_web3(&mut m).map_err(reg)?,
             "txpool" => misc::register_txpool(&mut m).map_err(reg)?,
+            "personal" => personal::register_personal(&mut m, keys).map_err(reg)?,
             other => return Err(RpcStartError::UnknownApi(other.to_string())),
         }
     }
@@ -229,6 +248,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         filters: filters::Filters::default(),
         peers: node.peers,
         client_version: client_version(),
+        accounts: node.accounts,
     });
     let mut servers = RpcServers {
         handles: Vec::new(),
@@ -237,7 +257,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         ws: None,
     };
     if let Some(ep) = &cfg.http {
-        let methods = module(Arc::clone(&ctx), &ep.apis, false)?;
+        let methods = module(Arc::clone(&ctx), &ep.apis, false, cfg.allow_insecure_unlock)?;
         let server = Server::builder()
             .set_config(server_config(cfg, true))
             .set_http_middleware(
@@ -255,7 +275,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         tracing::info!(url = %format!("http://{addr}"), apis = %ep.apis.join(","), "HTTP JSON-RPC server started");
     }
     if let Some(ep) = &cfg.ws {
-        let methods = module(Arc::clone(&ctx), &ep.apis, true)?;
+        let methods = module(Arc::clone(&ctx), &ep.apis, true, cfg.allow_insecure_unlock)?;
         let server = Server::builder()
             .set_config(server_config(cfg, false))
             .build(ep.addr)
@@ -271,7 +291,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
     }
     if let Some(path) = &cfg.ipc {
         let all: Vec<String> = NAMESPACES.iter().map(|s| s.to_string()).collect();
-        let methods = module(Arc::clone(&ctx), &all, true)?;
+        let methods = module(Arc::clone(&ctx), &all, true, true)?;
         let server = ipc::start(path, methods.into()).map_err(|source| RpcStartError::Ipc {
             path: path.clone(),
             source,
