@@ -478,12 +478,14 @@ impl<R: Registry> HostCore<R> {
     }
 
     /// The proposal a block header matches: its proposer and seed (Kaleido §5.6
-    /// "proposal blocks additionally require a valid seed VRF").
+    /// "proposal blocks additionally require a valid seed VRF"), with the block
+    /// reward going to the proposer's registered coinbase.
     fn matching_proposal(&self, value: Value) -> Option<&KnownProposal> {
         let block = self.blocks.get(&value)?;
         self.proposals.get(&value)?.iter().find(|k| {
             block.header.proposer == Address::from(k.msg.proposer.0)
                 && block.header.seed.0 == k.auth.next_seed
+                && block.header.eth.beneficiary == self.committee.coinbase(&k.msg.proposer)
         })
     }
 
@@ -789,13 +791,14 @@ impl<R: Registry> HostCore<R> {
                     &self.committee.seed,
                 );
                 let id = Address::from(keys.id.0);
+                let coinbase = self.committee.coinbase(&keys.id);
                 effects.push(Effect::Build {
                     height,
                     round,
                     request: BuildRequest {
                         seed: B256::from(seed),
                         proposer: id,
-                        coinbase: id,
+                        coinbase,
                         total_balance_of_miners: U256::from(self.committee.total_stake),
                         now_secs: now_secs(),
                     },

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::U256;
+use alloy_primitives::{Address, U256};
 use spec::auth::MinerRecord;
 use spec::params::{Params, Thresholds};
 use spec::registry::stake_sample_block;
@@ -66,6 +66,9 @@ pub enum RegistryError {
 pub struct Committee {
     /// Eligible miners.
     pub miners: BTreeMap<MinerId, MinerRecord>,
+    /// Where each eligible miner's block rewards go (its registered coinbase,
+    /// `makeminerkey --minerkey.coinbase`).
+    pub coinbases: BTreeMap<MinerId, Address>,
     /// Sum of their stakes (Kaleido's TBM of the sampled block).
     pub total_stake: u128,
     /// The parent's seed.
@@ -76,6 +79,14 @@ impl Committee {
     /// A miner's record.
     pub fn record(&self, id: &MinerId) -> Option<MinerRecord> {
         self.miners.get(id).copied()
+    }
+
+    /// A miner's registered coinbase (its own address when none is known).
+    pub fn coinbase(&self, id: &MinerId) -> Address {
+        self.coinbases
+            .get(id)
+            .copied()
+            .unwrap_or(Address::from(id.0))
     }
 
     /// Quorum thresholds at this height (`Params::stake_thresholds`).
@@ -98,6 +109,11 @@ impl Committee {
                 .miners
                 .iter()
                 .map(|(id, m)| (*id, m.record))
+                .collect(),
+            coinbases: snapshot
+                .miners
+                .iter()
+                .map(|(id, m)| (*id, m.coinbase))
                 .collect(),
             total_stake: snapshot.total_stake,
             seed,

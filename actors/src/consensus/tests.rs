@@ -39,7 +39,7 @@ struct Node {
 
 /// A chain whose miner contract holds every key's registration (start 1), each
 /// miner funded with 1000 coins: the real registry reads them.
-fn genesis(keys: &[RealMinerKeys]) -> Genesis {
+fn genesis(keys: &[RealMinerKeys], coinbase: fn(MinerId) -> Address) -> Genesis {
     let mut config = ChainConfig::new_chain(4242);
     if let Some(a) = config.algorand.as_mut() {
         a.timeout_two_lambda = 1000;
@@ -54,7 +54,7 @@ fn genesis(keys: &[RealMinerKeys]) -> Genesis {
                 Registration {
                     start: 1,
                     lifespan: 100,
-                    coinbase: k.id.0,
+                    coinbase: coinbase(k.id).0.0,
                     vrf_pk: k.vrf.vrf_public(),
                     vote_pk: k.votes.master_public(),
                 },
@@ -81,6 +81,19 @@ fn genesis(keys: &[RealMinerKeys]) -> Genesis {
         alloc.join(",")
     );
     Genesis::from_json(&text).expect("genesis")
+}
+
+/// A registered coinbase that is the miner itself (rewards add to its stake).
+fn own_address(id: MinerId) -> Address {
+    Address::from(id.0)
+}
+
+/// A registered coinbase of its own, so a test sees rewards go to the
+/// registration's coinbase, not to the miner.
+fn coinbase_of(id: MinerId) -> Address {
+    let mut a = id.0;
+    a[0] ^= 0xc0;
+    Address::from(a)
 }
 
 fn keys(n: u8) -> Vec<RealMinerKeys> {
@@ -119,8 +132,13 @@ fn start_host(
 type Cluster = (Vec<Node>, Vec<(usize, Effect)>, Genesis);
 
 fn cluster(n: u8) -> Cluster {
+    cluster_paying(n, own_address)
+}
+
+/// A cluster whose miners registered `coinbase(id)` as their reward address.
+fn cluster_paying(n: u8, coinbase: fn(MinerId) -> Address) -> Cluster {
     let ks = keys(n);
-    let g = genesis(&ks);
+    let g = genesis(&ks, coinbase);
     let mut nodes = Vec::new();
     let mut queue = Vec::new();
     for (i, key) in ks.into_iter().enumerate() {
@@ -253,7 +271,7 @@ fn single_host_commits_one_block_per_two_lambda() {
 
 #[test]
 fn four_hosts_commit_the_same_blocks() {
-    let (mut nodes, queue, _) = cluster(4);
+    let (mut nodes, queue, _) = cluster_paying(4, coinbase_of);
     run(&mut nodes, queue, 0, 120_000, |n| {
         n.iter().all(|x| x.committed.len() >= 4)
     });
@@ -266,6 +284,17 @@ fn four_hosts_commit_the_same_blocks() {
             nodes.iter().all(|n| n.committed[h].0 == first),
             "height {h}"
         );
+    }
+    // Every block pays its proposer's registered coinbase.
+    let miners: Vec<Address> = keys(4).iter().map(|k| coinbase_of(k.id)).collect();
+    for number in 1..=4 {
+        let header = read_header(&nodes[0].store, number).expect("header");
+        assert_eq!(
+            header.eth.beneficiary,
+            coinbase_of(MinerId(header.proposer.0.0)),
+            "block {number}"
+        );
+        assert!(miners.contains(&header.eth.beneficiary));
     }
 }
 
