@@ -70,19 +70,79 @@ impl Metrics {
         use Kind::{Counter, Gauge};
         let v = |a: &AtomicU64| a.load(Ordering::Relaxed);
         vec![
-            ("kalgo_consensus_height", Gauge, "Height being agreed on.", v(&self.height)),
-            ("kalgo_consensus_round", Gauge, "Consensus round at the current height.", v(&self.round)),
-            ("kalgo_consensus_step", Gauge, "Consensus step (1 proposal, 2 soft, 3 cert, >=4 next).", v(&self.step)),
-            ("kalgo_chain_head", Gauge, "Number of the committed head block.", v(&self.head)),
-            ("kalgo_blocks_committed_total", Counter, "Blocks committed by consensus or sync.", v(&self.blocks_committed)),
-            ("kalgo_consensus_timeouts_total", Counter, "Consensus step timers fired.", v(&self.timeouts)),
-            ("kalgo_votes_received_total", Counter, "Consensus messages received from peers.", v(&self.votes_received)),
-            ("kalgo_votes_verified_total", Counter, "Received consensus messages accepted.", v(&self.votes_verified)),
-            ("kalgo_votes_dropped_total", Counter, "Received consensus messages ignored or rejected.", v(&self.votes_dropped)),
+            (
+                "kalgo_consensus_height",
+                Gauge,
+                "Height being agreed on.",
+                v(&self.height),
+            ),
+            (
+                "kalgo_consensus_round",
+                Gauge,
+                "Consensus round at the current height.",
+                v(&self.round),
+            ),
+            (
+                "kalgo_consensus_step",
+                Gauge,
+                "Consensus step (1 proposal, 2 soft, 3 cert, >=4 next).",
+                v(&self.step),
+            ),
+            (
+                "kalgo_chain_head",
+                Gauge,
+                "Number of the committed head block.",
+                v(&self.head),
+            ),
+            (
+                "kalgo_blocks_committed_total",
+                Counter,
+                "Blocks committed by consensus or sync.",
+                v(&self.blocks_committed),
+            ),
+            (
+                "kalgo_consensus_timeouts_total",
+                Counter,
+                "Consensus step timers fired.",
+                v(&self.timeouts),
+            ),
+            (
+                "kalgo_votes_received_total",
+                Counter,
+                "Consensus messages received from peers.",
+                v(&self.votes_received),
+            ),
+            (
+                "kalgo_votes_verified_total",
+                Counter,
+                "Received consensus messages accepted.",
+                v(&self.votes_verified),
+            ),
+            (
+                "kalgo_votes_dropped_total",
+                Counter,
+                "Received consensus messages ignored or rejected.",
+                v(&self.votes_dropped),
+            ),
             ("kalgo_p2p_peers", Gauge, "Connected peers.", v(&self.peers)),
-            ("kalgo_txpool_size", Gauge, "Transactions in the pool.", v(&self.pool_size)),
-            ("kalgo_block_execution_seconds", Gauge, "Duration of the last block build or validation.", v(&self.block_exec_us)),
-            ("kalgo_block_commit_seconds", Gauge, "Duration of the last block commit.", v(&self.block_commit_us)),
+            (
+                "kalgo_txpool_size",
+                Gauge,
+                "Transactions in the pool.",
+                v(&self.pool_size),
+            ),
+            (
+                "kalgo_block_execution_seconds",
+                Gauge,
+                "Duration of the last block build or validation.",
+                v(&self.block_exec_us),
+            ),
+            (
+                "kalgo_block_commit_seconds",
+                Gauge,
+                "Duration of the last block commit.",
+                v(&self.block_commit_us),
+            ),
         ]
     }
 
@@ -91,9 +151,16 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for (name, kind, help, value) in self.samples() {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {}\n", kind.name()));
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {}\n",
+                kind.name()
+            ));
             if name.ends_with("_seconds") {
-                out.push_str(&format!("{name} {}.{:06}\n", value / 1_000_000, value % 1_000_000));
+                out.push_str(&format!(
+                    "{name} {}.{:06}\n",
+                    value / 1_000_000,
+                    value % 1_000_000
+                ));
             } else {
                 out.push_str(&format!("{name} {value}\n"));
             }
@@ -114,7 +181,9 @@ mod tests {
         Metrics::set(&m.block_exec_us, 1_234_567);
         let text = m.render();
         assert!(text.contains("# TYPE kalgo_consensus_height gauge\nkalgo_consensus_height 7\n"));
-        assert!(text.contains("# TYPE kalgo_blocks_committed_total counter\nkalgo_blocks_committed_total 3\n"));
+        assert!(text.contains(
+            "# TYPE kalgo_blocks_committed_total counter\nkalgo_blocks_committed_total 3\n"
+        ));
         assert!(text.contains("kalgo_block_execution_seconds 1.234567\n"));
         assert_eq!(text.matches("# TYPE ").count(), m.samples().len());
     }

@@ -65,7 +65,10 @@ impl ExecutionActor {
     }
 
     fn record_time(gauge: &std::sync::atomic::AtomicU64, since: Instant) {
-        Metrics::set(gauge, u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX));
+        Metrics::set(
+            gauge,
+            u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX),
+        );
     }
 
     /// Gossips locally submitted transactions through `gossip`.

@@ -430,7 +430,8 @@ impl Net {
                 }
                 if num_established.get() == 1 {
                     let addr = endpoint.get_remote_address().clone();
-                    self.peer_addrs.insert(peer_id, (addr, endpoint.is_dialer()));
+                    self.peer_addrs
+                        .insert(peer_id, (addr, endpoint.is_dialer()));
                     let peers = self.swarm.connected_peers().count();
                     self.set_peer_count(peers);
                     tracing::info!(peer = %peer_id, peers, "peer connected");

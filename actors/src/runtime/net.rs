@@ -19,9 +19,9 @@ use crate::consensus::registry::Registry;
 use crate::consensus::sync::verify_synced;
 use crate::execution::{pool::PoolError, service::ServiceError};
 use crate::gossip::Verdict;
-use crate::metrics::Metrics;
 use crate::gossip::actor::{ConsensusInbound, ReadBlocks, RemoteTxs, SyncBlocks, SyncOutcome};
 use crate::gossip::codec::{SOFT_RESPONSE_BYTES, SyncBlock, SyncResponse};
+use crate::metrics::Metrics;
 
 /// The gossip verdict on a consensus message.
 pub fn wire_verdict(r: &Result<(), WireError>) -> Verdict {
