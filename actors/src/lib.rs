@@ -14,4 +14,5 @@ pub mod consensus;
 pub mod execution;
 pub mod fuzz_checks;
 pub mod gossip;
+pub mod metrics;
 pub mod runtime;

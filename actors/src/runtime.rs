@@ -15,6 +15,7 @@
 
 pub mod net;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -31,6 +32,7 @@ use crate::execution::{
     storage::Head,
 };
 use crate::gossip::{GossipHandle, NetTopic};
+use crate::metrics::Metrics;
 
 /// Mailbox bound of every actor.
 pub const MAILBOX: usize = 1024;
@@ -39,12 +41,34 @@ pub const MAILBOX: usize = 1024;
 pub struct ExecutionActor {
     svc: ExecutionService,
     gossip: Option<GossipHandle>,
+    metrics: Arc<Metrics>,
 }
 
 impl ExecutionActor {
     /// Wraps a service.
     pub fn new(svc: ExecutionService) -> Self {
-        Self { svc, gossip: None }
+        Self {
+            svc,
+            gossip: None,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// Records pool size and block timings in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    fn record_pool(&self) {
+        Metrics::set(&self.metrics.pool_size, self.svc.pool_len() as u64);
+    }
+
+    fn record_time(gauge: &std::sync::atomic::AtomicU64, since: Instant) {
+        Metrics::set(
+            gauge,
+            u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX),
+        );
     }
 
     /// Gossips locally submitted transactions through `gossip`.
@@ -84,21 +108,31 @@ pub struct Commit {
 impl Handler<Build> for ExecutionActor {
     type Result = Result<Block, ServiceError>;
     fn handle(&mut self, msg: Build, _: &mut Self::Context) -> Self::Result {
-        self.svc.build(&msg.0)
+        let t = Instant::now();
+        let r = self.svc.build(&msg.0);
+        Self::record_time(&self.metrics.block_exec_us, t);
+        r
     }
 }
 
 impl Handler<Validate> for ExecutionActor {
     type Result = Result<B256, ServiceError>;
     fn handle(&mut self, msg: Validate, _: &mut Self::Context) -> Self::Result {
-        self.svc.validate(&msg.0)
+        let t = Instant::now();
+        let r = self.svc.validate(&msg.0);
+        Self::record_time(&self.metrics.block_exec_us, t);
+        r
     }
 }
 
 impl Handler<Commit> for ExecutionActor {
     type Result = Result<(Head, KalgoHeader, usize), ServiceError>;
     fn handle(&mut self, msg: Commit, _: &mut Self::Context) -> Self::Result {
+        let t = Instant::now();
         let head = self.svc.commit(msg.hash, &msg.certificate)?;
+        Self::record_time(&self.metrics.block_commit_us, t);
+        Metrics::set(&self.metrics.head, head.number);
+        self.record_pool();
         let (_, header) = self.svc.head();
         let txs = self.svc.last_committed_txs();
         Ok((head, header.clone(), txs))
@@ -130,6 +164,7 @@ impl Handler<SubmitRawTx> for ExecutionActor {
     type Result = Result<B256, ServiceError>;
     fn handle(&mut self, msg: SubmitRawTx, _: &mut Self::Context) -> Self::Result {
         let hash = self.svc.add_raw_tx(&msg.0)?;
+        self.record_pool();
         // Pooled here: tell the network (peers check it again on arrival).
         if let Some(g) = &self.gossip
             && let Err(e) = g.publish(NetTopic::Transactions, msg.0)
@@ -170,6 +205,7 @@ pub struct ConsensusActor<R: Registry + Unpin + 'static> {
     timer: Option<SpawnHandle>,
     initial: Vec<Effect>,
     last_commit: Instant,
+    metrics: Arc<Metrics>,
 }
 
 impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
@@ -188,7 +224,28 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
             timer: None,
             initial,
             last_commit: Instant::now(),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Records consensus progress and message counts in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Stores the machine's position in the gauges.
+    fn record_position(&self) {
+        if let Some(p) = self.core.position() {
+            Metrics::set(&self.metrics.height, p.height);
+            Metrics::set(&self.metrics.round, u64::from(p.round));
+            Metrics::set(&self.metrics.step, u64::from(p.step.0));
+        }
+    }
+
+    /// The metrics this actor writes.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Publishes broadcasts and announces heads through `gossip`.
@@ -210,6 +267,7 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
     ) {
         let since = self.last_commit.elapsed();
         self.last_commit = Instant::now();
+        Metrics::add(&self.metrics.blocks_committed, 1);
         tracing::info!(
             height = head.number,
             round,
@@ -309,6 +367,7 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
                 Effect::Evidence(e) => tracing::warn!(?e, "equivocation"),
             }
         }
+        self.record_position();
         self.schedule(ctx);
     }
 
@@ -331,6 +390,7 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
             let wait = deadline.saturating_sub(self.now());
             let handle = ctx.run_later(std::time::Duration::from_millis(wait), |act, ctx| {
                 act.timer = None;
+                Metrics::add(&act.metrics.timeouts, 1);
                 let now = act.now();
                 let r = act.core.on_timer(now);
                 act.after(r, ctx);
@@ -350,5 +410,22 @@ impl<R: Registry + Unpin + 'static> Actor for ConsensusActor<R> {
         }
         let initial = std::mem::take(&mut self.initial);
         self.handle_effects(initial, ctx);
+    }
+}
+
+/// `miner_start` (`true`) / `miner_stop` (`false`): whether this node proposes
+/// and votes. Stopped, it keeps following and committing by gossip and sync.
+/// The answer is whether the node participates now (false without miner keys).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "bool")]
+pub struct SetMining(pub bool);
+
+impl<R: Registry + Unpin + 'static> Handler<SetMining> for ConsensusActor<R> {
+    type Result = bool;
+    fn handle(&mut self, msg: SetMining, _: &mut Self::Context) -> bool {
+        self.core.set_participating(msg.0);
+        let on = self.core.participating();
+        tracing::info!(requested = msg.0, participating = on, "mining toggled");
+        on
     }
 }

@@ -14,6 +14,7 @@ mod keyring;
 mod keystore;
 mod loadtest;
 mod makeminerkey;
+mod metrics;
 mod nodekey;
 mod rpc;
 mod run;

@@ -239,15 +239,50 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
             }
             _ => (exec_actor, None),
         };
-        let exec_addr = exec_actor.start();
+        let metrics = std::sync::Arc::new(::actors::metrics::Metrics::default());
+        let exec_addr = exec_actor.with_metrics(metrics.clone()).start();
+        let consensus = ConsensusActor::new(core, initial, exec_addr.clone(), epoch)
+            .with_metrics(metrics.clone());
+        // The actors first, then the servers that ask them.
+        let (miner, gossip_addr) = match network {
+            Some((gossip, events)) => {
+                let consensus = consensus.with_gossip(gossip.clone()).start();
+                let routes = Routes {
+                    consensus: consensus.clone().recipient(),
+                    sync: consensus.clone().recipient(),
+                    txs: exec_addr.clone().recipient(),
+                    blocks: exec_addr.clone().recipient(),
+                };
+                let g = GossipActor::new(gossip, events, routes).start();
+                (consensus.recipient(), Some(g))
+            }
+            None => (consensus.start().recipient(), None),
+        };
+        if let Some(addr) = rpc_config.metrics {
+            let source = crate::metrics::Source {
+                metrics,
+                peers: peers.clone(),
+            };
+            match crate::metrics::start(addr, source).await {
+                Ok(bound) => {
+                    tracing::info!(url = %format!("http://{bound}/metrics"), "metrics server started");
+                }
+                Err(source) => {
+                    System::current().stop();
+                    return Err(RunError::Rpc(crate::rpc::RpcStartError::Bind { addr, source }));
+                }
+            }
+        }
         let servers = crate::rpc::start(
             &rpc_config,
             crate::rpc::NodeHandles {
                 store: rpc_store,
                 config: chain_config,
-                exec: exec_addr.clone(),
+                exec: exec_addr,
                 peers,
                 accounts,
+                gossip: gossip_addr,
+                miner,
             },
         )
         .await;
@@ -258,22 +293,6 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                 return Err(RunError::from(e));
             }
         };
-        let consensus = ConsensusActor::new(core, initial, exec_addr.clone(), epoch);
-        match network {
-            Some((gossip, events)) => {
-                let consensus = consensus.with_gossip(gossip.clone()).start();
-                let routes = Routes {
-                    consensus: consensus.clone().recipient(),
-                    sync: consensus.recipient(),
-                    txs: exec_addr.clone().recipient(),
-                    blocks: exec_addr.recipient(),
-                };
-                GossipActor::new(gossip, events, routes).start();
-            }
-            None => {
-                consensus.start();
-            }
-        }
         shutdown_signal().await;
         tracing::info!("shutting down");
         servers.stop();

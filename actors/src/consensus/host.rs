@@ -195,6 +195,9 @@ pub struct HostCore<R> {
     params: Params,
     machine: Machine,
     keys: Option<Box<dyn KeySource>>,
+    /// Whether the keys are used (`miner_start` / `miner_stop`); when false the
+    /// node follows like a non-miner.
+    participating: bool,
     registry: R,
     journal: JournalStore,
     committee: Committee,
@@ -235,6 +238,7 @@ impl<R: Registry> HostCore<R> {
             params,
             machine: Machine::new(params),
             keys,
+            participating: true,
             registry,
             journal,
             committee,
@@ -302,6 +306,18 @@ impl<R: Registry> HostCore<R> {
     /// The head this height builds on.
     pub fn parent(&self) -> &KalgoHeader {
         &self.parent
+    }
+
+    /// Whether this node proposes and votes (it has keys and was not stopped).
+    pub fn participating(&self) -> bool {
+        self.keys.is_some() && self.participating
+    }
+
+    /// Starts (`true`) or stops proposing and voting from the next own message
+    /// on. Stopped, the node signs nothing and follows the chain like a
+    /// non-miner; its keys still advance at every commit (forward security).
+    pub fn set_participating(&mut self, on: bool) {
+        self.participating = on;
     }
 
     /// The earliest pending timer deadline.
@@ -747,6 +763,9 @@ impl<R: Registry> HostCore<R> {
     /// is not mining, not a registered miner at `height`, or holds no key matching
     /// the registration in force.
     fn signing_keys(&self, height: Height) -> Option<(&RealMinerKeys, MinerRecord)> {
+        if !self.participating {
+            return None;
+        }
         let source = self.keys.as_deref()?;
         let record = self.committee.record(&source.id())?;
         Some((source.keys_for(height, &record)?, record))
@@ -757,6 +776,9 @@ impl<R: Registry> HostCore<R> {
         let Some(source) = self.keys.as_deref() else {
             return;
         };
+        if !self.participating {
+            return;
+        }
         let height = self.parent.number() + 1;
         match self.committee.record(&source.id()) {
             None => tracing::debug!(height, "not a registered miner at this height"),

@@ -167,6 +167,11 @@ impl ExecutionService {
         Ok(out)
     }
 
+    /// Number of pooled transactions (pending and queued).
+    pub fn pool_len(&self) -> usize {
+        self.pool.len()
+    }
+
     /// Whether the pool holds the transaction `hash`.
     pub fn pool_contains(&self, hash: &B256) -> bool {
         self.pool.contains(hash)

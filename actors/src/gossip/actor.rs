@@ -202,3 +202,67 @@ impl StreamHandler<NetEvent> for GossipActor {
         tracing::error!("the gossip task stopped: the node is offline");
     }
 }
+
+/// Operator requests (`admin_*` JSON-RPC methods) answered by the gossip actor
+/// from the swarm task's [`super::NetInfo`] or turned into [`Command`]s.
+pub mod admin {
+    use actix::prelude::*;
+    use libp2p::Multiaddr;
+
+    use super::GossipActor;
+    use crate::gossip::{Command, GossipError, NetInfo, swarm::peer_of};
+
+    /// Why an admin request failed.
+    #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+    pub enum AdminError {
+        /// The address does not end in `/p2p/<peer id>`.
+        #[error("address {0} lacks /p2p/<peer id>")]
+        NoPeerId(Multiaddr),
+        /// The swarm task did not take the request.
+        #[error(transparent)]
+        Gossip(#[from] GossipError),
+    }
+
+    /// This node's peer id, listen addresses and peers.
+    #[derive(Message, Debug)]
+    #[rtype(result = "Result<NetInfo, AdminError>")]
+    pub struct NodeInfo;
+
+    /// Dial a peer (and keep redialling it like a bootnode).
+    #[derive(Message, Debug)]
+    #[rtype(result = "Result<(), AdminError>")]
+    pub struct AddPeer(pub Multiaddr);
+
+    /// Disconnect a peer and stop redialling it.
+    #[derive(Message, Debug)]
+    #[rtype(result = "Result<(), AdminError>")]
+    pub struct RemovePeer(pub Multiaddr);
+
+    impl Handler<NodeInfo> for GossipActor {
+        type Result = ResponseFuture<Result<NetInfo, AdminError>>;
+        fn handle(&mut self, _: NodeInfo, _: &mut Self::Context) -> Self::Result {
+            let handle = self.handle.clone();
+            Box::pin(async move { Ok(handle.info().await?) })
+        }
+    }
+
+    impl Handler<AddPeer> for GossipActor {
+        type Result = Result<(), AdminError>;
+        fn handle(&mut self, msg: AddPeer, _: &mut Self::Context) -> Self::Result {
+            if peer_of(&msg.0).is_none() {
+                return Err(AdminError::NoPeerId(msg.0));
+            }
+            Ok(self.handle.send(Command::Dial(msg.0))?)
+        }
+    }
+
+    impl Handler<RemovePeer> for GossipActor {
+        type Result = Result<(), AdminError>;
+        fn handle(&mut self, msg: RemovePeer, _: &mut Self::Context) -> Self::Result {
+            let Some(peer) = peer_of(&msg.0) else {
+                return Err(AdminError::NoPeerId(msg.0));
+            };
+            Ok(self.handle.send(Command::Disconnect(peer))?)
+        }
+    }
+}

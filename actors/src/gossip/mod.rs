@@ -164,6 +164,8 @@ pub enum Command {
     Dial(Multiaddr),
     /// Report listen addresses and peers.
     Info(oneshot::Sender<NetInfo>),
+    /// Disconnect a peer and stop redialling it (it may still dial in).
+    Disconnect(PeerId),
 }
 
 /// The network as the swarm task sees it.
@@ -175,6 +177,9 @@ pub struct NetInfo {
     pub listen: Vec<Multiaddr>,
     /// Connected peers.
     pub peers: Vec<PeerId>,
+    /// The remote address of each connected peer's first connection, and
+    /// whether this node dialled it (`true`) or accepted it.
+    pub peer_addrs: Vec<(PeerId, Multiaddr, bool)>,
     /// Peers disconnected for misbehaviour and refused for a while.
     pub banned: Vec<PeerId>,
     /// This node's head as last announced.

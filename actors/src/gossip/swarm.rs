@@ -123,6 +123,7 @@ pub fn spawn(
         next_serve: 0,
         last_redial: now,
         peer_count: cfg.peer_count.clone(),
+        peer_addrs: HashMap::new(),
     };
     net.redial();
     tokio::spawn(net.run(cmd_rx, ev_tx));
@@ -159,6 +160,8 @@ struct Net {
     next_serve: u64,
     last_redial: Instant,
     peer_count: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// Remote address of each connected peer (first connection) and whether we dialled.
+    peer_addrs: HashMap<PeerId, (Multiaddr, bool)>,
 }
 
 impl Net {
@@ -283,11 +286,23 @@ impl Net {
                         .map(|a| a.clone().with(Protocol::P2p(me)))
                         .collect(),
                     peers: self.swarm.connected_peers().copied().collect(),
+                    peer_addrs: self
+                        .peer_addrs
+                        .iter()
+                        .map(|(p, (a, out))| (*p, a.clone(), *out))
+                        .collect(),
                     banned: self.banned.keys().copied().collect(),
                     head: self.head.0,
                     best_peer_head: self.sync.best_peer_head(),
                 };
                 let _ = reply.send(info);
+            }
+            Command::Disconnect(peer) => {
+                self.bootnodes.retain(|a| peer_of(a) != Some(peer));
+                self.known.remove(&peer);
+                if self.swarm.disconnect_peer_id(peer).is_ok() {
+                    tracing::info!(%peer, "disconnecting peer on request");
+                }
             }
             Command::Serve { id, response } => {
                 if let Some(channel) = self.serving.remove(&id) {
@@ -406,6 +421,7 @@ impl Net {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
+                endpoint,
                 ..
             } => {
                 if self.is_banned(&peer_id) {
@@ -413,6 +429,9 @@ impl Net {
                     return;
                 }
                 if num_established.get() == 1 {
+                    let addr = endpoint.get_remote_address().clone();
+                    self.peer_addrs
+                        .insert(peer_id, (addr, endpoint.is_dialer()));
                     let peers = self.swarm.connected_peers().count();
                     self.set_peer_count(peers);
                     tracing::info!(peer = %peer_id, peers, "peer connected");
@@ -427,6 +446,7 @@ impl Net {
             } => {
                 let peers = self.swarm.connected_peers().count();
                 self.set_peer_count(peers);
+                self.peer_addrs.remove(&peer_id);
                 tracing::info!(peer = %peer_id, peers, "peer disconnected");
                 self.sync.on_disconnected(&peer_id);
                 self.status_sent.remove(&peer_id);

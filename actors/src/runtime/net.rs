@@ -21,6 +21,7 @@ use crate::execution::{pool::PoolError, service::ServiceError};
 use crate::gossip::Verdict;
 use crate::gossip::actor::{ConsensusInbound, ReadBlocks, RemoteTxs, SyncBlocks, SyncOutcome};
 use crate::gossip::codec::{SOFT_RESPONSE_BYTES, SyncBlock, SyncResponse};
+use crate::metrics::Metrics;
 
 /// The gossip verdict on a consensus message.
 pub fn wire_verdict(r: &Result<(), WireError>) -> Verdict {
@@ -53,12 +54,13 @@ pub fn tx_verdict(r: &Result<B256, ServiceError>) -> Verdict {
 impl Handler<RemoteTxs> for ExecutionActor {
     type Result = MessageResult<RemoteTxs>;
     fn handle(&mut self, msg: RemoteTxs, _: &mut Self::Context) -> Self::Result {
-        MessageResult(
-            msg.0
-                .iter()
-                .map(|raw| tx_verdict(&self.svc.add_raw_tx(raw)))
-                .collect(),
-        )
+        let verdicts = msg
+            .0
+            .iter()
+            .map(|raw| tx_verdict(&self.svc.add_raw_tx(raw)))
+            .collect();
+        self.record_pool();
+        MessageResult(verdicts)
     }
 }
 
@@ -107,6 +109,11 @@ impl<R: Registry + Unpin + 'static> Handler<ConsensusInbound> for ConsensusActor
         let refs: Vec<(Topic, &[u8])> = msg.0.iter().map(|(t, b)| (*t, b.as_slice())).collect();
         let now = self.now();
         let (verdicts, effects) = self.core.on_wire_batch(&refs, now);
+        let accepted = verdicts.iter().filter(|r| r.is_ok()).count() as u64;
+        let m = self.metrics();
+        Metrics::add(&m.votes_received, verdicts.len() as u64);
+        Metrics::add(&m.votes_verified, accepted);
+        Metrics::add(&m.votes_dropped, verdicts.len() as u64 - accepted);
         for (r, (topic, _)) in verdicts.iter().zip(&refs) {
             match r {
                 Err(e) if !e.is_ignore() => {

@@ -25,7 +25,7 @@ pub struct RpcArgs {
     /// HTTP port (0 = any free port).
     #[arg(long = "http.port", alias = "rpcport", default_value_t = 8545)]
     pub http_port: u16,
-    /// Namespaces over HTTP (eth, net, web3, txpool, personal) [default: eth,net,web3].
+    /// Namespaces over HTTP (eth, net, web3, txpool, personal, admin, miner) [default: eth,net,web3].
     #[arg(long = "http.api", alias = "rpcapi", value_name = "LIST")]
     pub http_api: Option<String>,
     /// Browser origins allowed to call the HTTP server (comma-separated, `*` = any).
@@ -60,6 +60,15 @@ pub struct RpcArgs {
     /// accounts. IPC always serves them.
     #[arg(long = "allow-insecure-unlock")]
     pub allow_insecure_unlock: bool,
+    /// Serve Prometheus metrics at http://<metrics.addr>:<metrics.port>/metrics.
+    #[arg(long = "metrics")]
+    pub metrics: bool,
+    /// Metrics listen address.
+    #[arg(long = "metrics.addr", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub metrics_addr: IpAddr,
+    /// Metrics port (0 = any free port).
+    #[arg(long = "metrics.port", default_value_t = 6060)]
+    pub metrics_port: u16,
 }
 
 impl RpcArgs {
@@ -96,6 +105,9 @@ impl RpcArgs {
             allow_insecure_unlock: self.allow_insecure_unlock,
             unlock: Vec::new(),
             light_kdf: false,
+            metrics: self
+                .metrics
+                .then(|| SocketAddr::new(self.metrics_addr, self.metrics_port)),
             limits: Limits {
                 gas_cap: self.gas_cap,
                 ..Limits::default()

@@ -62,6 +62,10 @@ pub struct Ctx {
     pub client_version: String,
     /// Node-held accounts (keystore and unlocked keys).
     pub accounts: Arc<crate::accounts::Accounts>,
+    /// The gossip actor (`admin_*`); `None` without a network (`--dev`).
+    pub gossip: Option<Addr<actors::gossip::actor::GossipActor>>,
+    /// The consensus actor's mining switch (`miner_start` / `miner_stop`).
+    pub miner: actix::Recipient<actors::runtime::SetMining>,
 }
 
 /// "header not found", geth's answer for a block it does not have.

@@ -2,7 +2,8 @@
 //! 127.0.0.1:8545) and WebSocket (`--ws`, default 127.0.0.1:8546).
 //!
 //! Namespaces (`--http.api`, `--ws.api`): `eth`, `net`, `web3`, `txpool`,
-//! `personal` (node-held keys: see [`personal`]). Reads go
+//! `personal` (node-held keys: see [`personal`]), `admin` and `miner`
+//! (operators: see [`admin`]; IPC always, HTTP/WS only when listed). Reads go
 //! straight to the redb store (consistent snapshots, concurrent with block
 //! commits); transaction submission and pool queries are messages to the
 //! execution actor, which owns the pool. Limits: request body
@@ -13,6 +14,7 @@
 //! [`error`] (codes), [`eth`], [`chain`], [`filters`], [`subs`] (WebSocket
 //! subscriptions), [`misc`] (net, web3, txpool), [`cors`], [`cli`] (flags).
 
+pub mod admin;
 pub mod chain;
 pub mod cli;
 pub mod context;
@@ -45,7 +47,7 @@ pub const MAX_RESPONSE_BYTES: u32 = 64 * 1024 * 1024;
 /// Most simultaneous connections per endpoint.
 pub const MAX_CONNECTIONS: u32 = 1000;
 /// Namespaces served.
-pub const NAMESPACES: [&str; 5] = ["eth", "net", "web3", "txpool", "personal"];
+pub const NAMESPACES: [&str; 7] = ["eth", "net", "web3", "txpool", "personal", "admin", "miner"];
 
 /// One endpoint's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +80,8 @@ pub struct RpcConfig {
     pub unlock: Vec<alloy_primitives::Address>,
     /// New key files use light scrypt (`--lightkdf`; set by `main`).
     pub light_kdf: bool,
+    /// Prometheus endpoint (`--metrics`), see [`crate::metrics`]; `None` = off.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl RpcConfig {
@@ -95,7 +99,9 @@ impl RpcConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum RpcStartError {
     /// Unknown namespace in `--http.api` / `--ws.api`.
-    #[error("unknown API namespace {0:?} (available: eth, net, web3, txpool, personal)")]
+    #[error(
+        "unknown API namespace {0:?} (available: eth, net, web3, txpool, personal, admin, miner)"
+    )]
     UnknownApi(String),
     /// The IPC socket could not be created.
     #[error("cannot listen on {path}: {source}")]
@@ -148,6 +154,10 @@ pub struct NodeHandles {
     pub peers: Arc<AtomicU64>,
     /// Node-held accounts.
     pub accounts: Arc<crate::accounts::Accounts>,
+    /// The gossip actor; `None` without a network.
+    pub gossip: Option<actix::Addr<actors::gossip::actor::GossipActor>>,
+    /// The consensus actor's mining switch.
+    pub miner: actix::Recipient<actors::runtime::SetMining>,
 }
 
 /// The running servers; dropping them does not stop them, [`RpcServers::stop`] does.
@@ -199,6 +209,8 @@ pub fn module(
             "web3" => misc::register_web3(&mut m).map_err(reg)?,
             "txpool" => misc::register_txpool(&mut m).map_err(reg)?,
             "personal" => personal::register_personal(&mut m, keys).map_err(reg)?,
+            "admin" => admin::register_admin(&mut m).map_err(reg)?,
+            "miner" => admin::register_miner(&mut m).map_err(reg)?,
             other => return Err(RpcStartError::UnknownApi(other.to_string())),
         }
     }
@@ -249,6 +261,8 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         peers: node.peers,
         client_version: client_version(),
         accounts: node.accounts,
+        gossip: node.gossip,
+        miner: node.miner,
     });
     let mut servers = RpcServers {
         handles: Vec::new(),

@@ -1,0 +1,170 @@
+//! The operator namespaces `admin` (peers of the libp2p network) and `miner`
+//! (whether this node proposes and votes). Both only ask actors by message: the
+//! gossip actor ([`actors::gossip::actor::admin`]) for the network, the
+//! consensus actor ([`SetMining`]) for mining. Served on IPC always, on HTTP and
+//! WebSocket only when listed in `--http.api` / `--ws.api`.
+//!
+//! Addresses are libp2p multiaddrs ending in `/p2p/<peer id>`, e.g.
+//! `/ip4/127.0.0.1/tcp/38883/p2p/12D3KooW…` (geth's enode URLs are not used).
+
+use std::str::FromStr;
+
+use actors::gossip::actor::admin::{AddPeer, AdminError, NodeInfo, RemovePeer};
+use actors::runtime::SetMining;
+use jsonrpsee::RpcModule;
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
+use serde_json::{Value, json};
+
+use crate::rpc::{
+    context::Ctx,
+    error::{RpcError, RpcResult},
+    params::Args,
+};
+
+/// The error of a network method on a node without network (`--dev`).
+pub const NO_NETWORK: &str = "this node runs without a network (--dev): no peers";
+/// The error of `miner_start` on a node without miner keys.
+pub const NO_KEYS: &str = "this node has no miner keys (start it with --mine --miner.stakeowner)";
+
+/// The `/p2p/<peer id>` multiaddr argument `i`; anything else is invalid params.
+fn peer_addr(a: &Args, i: usize) -> RpcResult<Multiaddr> {
+    let text: String = a.required(i)?;
+    let addr = Multiaddr::from_str(text.trim())
+        .map_err(|e| RpcError::InvalidParams(format!("invalid multiaddr {text:?}: {e}")))?;
+    match addr.iter().last() {
+        Some(Protocol::P2p(_)) => Ok(addr),
+        _ => Err(RpcError::InvalidParams(format!(
+            "multiaddr {text:?} lacks /p2p/<peer id>"
+        ))),
+    }
+}
+
+fn admin_err(e: AdminError) -> RpcError {
+    match e {
+        AdminError::NoPeerId(_) => RpcError::InvalidParams(e.to_string()),
+        AdminError::Gossip(g) => RpcError::Server(format!("network unavailable: {g}")),
+    }
+}
+
+fn mailbox(e: actix::MailboxError) -> RpcError {
+    RpcError::Server(format!("network unavailable: {e}"))
+}
+
+/// Registers `admin_nodeInfo`, `admin_peers`, `admin_addPeer`, `admin_removePeer`.
+pub fn register_admin(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    m.register_async_method("admin_nodeInfo", |p, ctx, _| async move {
+        Args::new(&p, 0)?;
+        let (id, listen) = match &ctx.gossip {
+            Some(g) => {
+                let info = g
+                    .send(NodeInfo)
+                    .await
+                    .map_err(mailbox)?
+                    .map_err(admin_err)?;
+                let listen: Vec<String> = info.listen.iter().map(|a| a.to_string()).collect();
+                (Value::String(info.peer_id.to_string()), listen)
+            }
+            None => (Value::Null, Vec::new()),
+        };
+        let head = ctx.store.head()?;
+        Ok::<Value, RpcError>(json!({
+            "id": id,
+            "name": ctx.client_version,
+            "enode": listen.first(),
+            "listenAddrs": listen,
+            "protocols": {
+                "kalgo": {
+                    "chainId": ctx.config.chain_id(),
+                    "head": head.as_ref().map(|h| h.hash),
+                    "headNumber": head.map_or(0, |h| h.number),
+                }
+            }
+        }))
+    })?;
+    m.register_async_method("admin_peers", |p, ctx, _| async move {
+        Args::new(&p, 0)?;
+        let Some(g) = &ctx.gossip else {
+            return Ok::<Value, RpcError>(json!([]));
+        };
+        let info = g
+            .send(NodeInfo)
+            .await
+            .map_err(mailbox)?
+            .map_err(admin_err)?;
+        let mut peers = info.peer_addrs;
+        peers.sort_by_key(|(p, _, _)| p.to_bytes());
+        let list: Vec<Value> = peers
+            .into_iter()
+            .map(|(peer, addr, dialled)| {
+                let full = match addr.iter().last() {
+                    Some(Protocol::P2p(_)) => addr.clone(),
+                    _ => addr.clone().with(Protocol::P2p(peer)),
+                };
+                json!({
+                    "id": peer.to_string(),
+                    "enode": full.to_string(),
+                    "network": {
+                        "remoteAddress": addr.to_string(),
+                        "inbound": !dialled,
+                    },
+                })
+            })
+            .collect();
+        Ok(Value::Array(list))
+    })?;
+    m.register_async_method("admin_addPeer", |p, ctx, _| async move {
+        let a = Args::new(&p, 1)?;
+        let addr = peer_addr(&a, 0)?;
+        let g = ctx
+            .gossip
+            .as_ref()
+            .ok_or_else(|| RpcError::Server(NO_NETWORK.into()))?;
+        g.send(AddPeer(addr))
+            .await
+            .map_err(mailbox)?
+            .map_err(admin_err)?;
+        Ok::<Value, RpcError>(Value::Bool(true))
+    })?;
+    m.register_async_method("admin_removePeer", |p, ctx, _| async move {
+        let a = Args::new(&p, 1)?;
+        let addr = peer_addr(&a, 0)?;
+        let g = ctx
+            .gossip
+            .as_ref()
+            .ok_or_else(|| RpcError::Server(NO_NETWORK.into()))?;
+        g.send(RemovePeer(addr))
+            .await
+            .map_err(mailbox)?
+            .map_err(admin_err)?;
+        Ok::<Value, RpcError>(Value::Bool(true))
+    })?;
+    Ok(())
+}
+
+/// Registers `miner_start` (optional thread count, ignored as in geth's BA*-less
+/// sense: there is no hashing) and `miner_stop`; both answer `null`.
+pub fn register_miner(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    m.register_async_method("miner_start", |p, ctx, _| async move {
+        let a = Args::new(&p, 1)?;
+        let _threads: Option<Value> = a.optional(0)?;
+        let on = ctx
+            .miner
+            .send(SetMining(true))
+            .await
+            .map_err(|e| RpcError::Server(format!("consensus unavailable: {e}")))?;
+        if !on {
+            return Err(RpcError::Server(NO_KEYS.into()));
+        }
+        Ok::<Value, RpcError>(Value::Null)
+    })?;
+    m.register_async_method("miner_stop", |p, ctx, _| async move {
+        Args::new(&p, 0)?;
+        ctx.miner
+            .send(SetMining(false))
+            .await
+            .map_err(|e| RpcError::Server(format!("consensus unavailable: {e}")))?;
+        Ok::<Value, RpcError>(Value::Null)
+    })?;
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! Black box: the operator surface of real `kalgo` processes.
+//!
+//! - two validators of `kalgo genesis --validators 2`, started without
+//!   bootnodes and with `--nodiscover`, are joined by `admin_addPeer` over IPC:
+//!   `admin_nodeInfo` gives the `/p2p/` address, `admin_peers` shows each side,
+//!   both then commit, and `admin_removePeer` disconnects them; malformed
+//!   addresses are invalid-params errors;
+//! - a `--dev` node: `--metrics` serves Prometheus text whose height gauge grows;
+//!   `admin_*` answers without a network; `miner_stop` halts the single miner's
+//!   chain and `miner_start` resumes it.
+//!
+//! Needs `cargo build -p node` in the same target dir.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tests::cluster::{Network, free_port};
+use tests::devnode::DevNode;
+
+/// One JSON-RPC call over the IPC socket of `datadir`.
+fn ipc(datadir: &Path, method: &str, params: Value) -> Value {
+    let path = datadir.join("kalgo.ipc");
+    let start = Instant::now();
+    let stream = loop {
+        match UnixStream::connect(&path) {
+            Ok(s) => break s,
+            Err(_) if start.elapsed() < Duration::from_secs(60) => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("connect {}: {e}", path.display()),
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut w = stream.try_clone().expect("clone");
+    let req = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    w.write_all(format!("{req}\n").as_bytes()).expect("write");
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).expect("read");
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn peer_ids(datadir: &Path) -> Vec<String> {
+    let r = ipc(datadir, "admin_peers", json!([]));
+    r["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("admin_peers: {r}"))
+        .iter()
+        .map(|p| p["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn admin_add_peers_and_remove_peer_between_two_validators() {
+    let net = Network::fixed(2, 500);
+    let mut a = net.start_validator(0, free_port(), &[]);
+    let mut b = net.start_validator(1, free_port(), &[]);
+    // No discovery: only admin_addPeer connects them, and nothing redials after removal.
+    a.listen_addr(Duration::from_secs(30));
+    b.listen_addr(Duration::from_secs(30));
+    let (da, db) = (net.datadir(0), net.datadir(1));
+
+    let info = ipc(&da, "admin_nodeInfo", json!([]));
+    let id_a = info["result"]["id"].as_str().expect("id").to_string();
+    let addrs = info["result"]["listenAddrs"]
+        .as_array()
+        .expect("listenAddrs");
+    let addr_a = addrs[0].as_str().expect("addr").to_string();
+    assert!(addr_a.ends_with(&format!("/p2p/{id_a}")), "{info}");
+    assert!(addr_a.starts_with("/ip4/127.0.0.1/tcp/"), "{info}");
+    assert_eq!(
+        info["result"]["protocols"]["kalgo"]["chainId"],
+        json!(net_chain_id(&da)),
+        "{info}"
+    );
+    let id_b = ipc(&db, "admin_nodeInfo", json!([]))["result"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert!(peer_ids(&db).is_empty(), "b has peers before admin_addPeer");
+
+    // Malformed and id-less addresses: invalid params, nothing changes.
+    for bad in [
+        json!(["not a multiaddr"]),
+        json!(["/ip4/127.0.0.1/tcp/1"]),
+        json!([]),
+    ] {
+        let r = ipc(&db, "admin_addPeer", bad.clone());
+        assert_eq!(r["error"]["code"], -32602, "{bad}: {r}");
+    }
+
+    let r = ipc(&db, "admin_addPeer", json!([addr_a]));
+    assert_eq!(r["result"], true, "{r}");
+    wait_until("b to list a", Duration::from_secs(30), || {
+        peer_ids(&db).contains(&id_a)
+    });
+    wait_until("a to list b", Duration::from_secs(30), || {
+        peer_ids(&da).contains(&id_b)
+    });
+    let peers_a = ipc(&da, "admin_peers", json!([]));
+    assert_eq!(
+        peers_a["result"][0]["network"]["inbound"], true,
+        "{peers_a}"
+    );
+    assert!(
+        peers_a["result"][0]["enode"]
+            .as_str()
+            .is_some_and(|e| e.ends_with(&id_b)),
+        "{peers_a}"
+    );
+
+    // Two equal validators commit only together: the connection is real.
+    a.wait_height(2, Duration::from_secs(120));
+    b.wait_height(2, Duration::from_secs(120));
+
+    let r = ipc(&db, "admin_removePeer", json!([addr_a]));
+    assert_eq!(r["result"], true, "{r}");
+    wait_until("b to drop a", Duration::from_secs(30), || {
+        peer_ids(&db).is_empty()
+    });
+    assert!(a.is_running() && b.is_running());
+}
+
+/// The chain id of the network's genesis.json (next to the node directories).
+fn net_chain_id(datadir: &Path) -> u64 {
+    let g = datadir.parent().expect("parent").join("genesis.json");
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(g).expect("genesis")).expect("json");
+    v["config"]["chainId"].as_u64().expect("chainId")
+}
+
+/// `GET /metrics`: the status line, head and body.
+fn scrape(addr: SocketAddr) -> (String, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, body) = text.split_once("\r\n\r\n").expect("head/body");
+    (head.to_string(), body.to_string())
+}
+
+fn sample(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{body}"))
+}
+
+fn block_number(node: &DevNode) -> u64 {
+    let v = node.call("eth_blockNumber", "[]").expect("eth_blockNumber");
+    u64::from_str_radix(
+        v["result"].as_str().expect("hex").trim_start_matches("0x"),
+        16,
+    )
+    .expect("quantity")
+}
+
+#[test]
+fn dev_node_metrics_admin_without_network_and_miner_toggle() {
+    let port = free_port();
+    let port_s = port.to_string();
+    let node = DevNode::start("latest", 300, &["--metrics", "--metrics.port", &port_s]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+
+    let (head, first) = scrape(addr);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    assert!(
+        first.contains("# TYPE kalgo_consensus_height gauge"),
+        "{first}"
+    );
+    let h0 = sample(&first, "kalgo_consensus_height");
+    wait_until("the height gauge to grow", Duration::from_secs(60), || {
+        sample(&scrape(addr).1, "kalgo_consensus_height") >= h0 + 2.0
+    });
+    let (_, later) = scrape(addr);
+    assert!(
+        sample(&later, "kalgo_blocks_committed_total") >= 2.0,
+        "{later}"
+    );
+    assert!(
+        sample(&later, "kalgo_block_commit_seconds") > 0.0,
+        "{later}"
+    );
+    assert_eq!(sample(&later, "kalgo_p2p_peers"), 0.0, "{later}");
+
+    // admin over IPC without a network: empty peers, addPeer refused, no panic.
+    let d = node.datadir();
+    assert_eq!(ipc(d, "admin_peers", json!([]))["result"], json!([]));
+    let info = ipc(d, "admin_nodeInfo", json!([]));
+    assert!(info["result"]["id"].is_null(), "{info}");
+    assert_eq!(
+        info["result"]["protocols"]["kalgo"]["chainId"], 1337,
+        "{info}"
+    );
+    let valid = "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+    let r = ipc(d, "admin_addPeer", json!([valid]));
+    assert_eq!(r["error"]["code"], -32000, "{r}");
+    // admin is not on HTTP unless listed.
+    let r = node.call("admin_peers", "[]").expect("http");
+    assert_eq!(r["error"]["code"], -32601, "{r}");
+
+    // miner_stop: the single miner stops, so does the chain; miner_start resumes.
+    assert_eq!(ipc(d, "miner_stop", json!([]))["result"], Value::Null);
+    std::thread::sleep(Duration::from_millis(600));
+    let stopped = block_number(&node);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        block_number(&node) <= stopped + 1,
+        "blocks were made while stopped"
+    );
+    let r = ipc(d, "miner_start", json!([]));
+    assert_eq!(r["result"], Value::Null, "{r}");
+    wait_until("blocks after miner_start", Duration::from_secs(60), || {
+        block_number(&node) >= stopped + 3
+    });
+}
