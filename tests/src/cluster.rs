@@ -238,6 +238,17 @@ impl Network {
     /// Makes a fixed-committee network of `n` validators with 2λ = `two_lambda_ms`
     /// in a temporary directory and initialises every data directory.
     pub fn fixed(n: u32, two_lambda_ms: u64) -> Network {
+        Network::with_committee(n, two_lambda_ms, "fixed")
+    }
+
+    /// Like [`Network::fixed`], with stake-weighted VRF sortition committees.
+    pub fn sortition(n: u32, two_lambda_ms: u64) -> Network {
+        Network::with_committee(n, two_lambda_ms, "sortition")
+    }
+
+    /// A network whose genesis uses committee mode `committee` (`fixed` or
+    /// `sortition`, as `kalgo genesis --committee` takes it).
+    pub fn with_committee(n: u32, two_lambda_ms: u64, committee: &str) -> Network {
         let bin = kalgo_bin();
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
@@ -246,7 +257,7 @@ impl Network {
             .arg(&dir)
             .args([
                 "--committee",
-                "fixed",
+                committee,
                 "--twolambda",
                 &two_lambda_ms.to_string(),
             ])

@@ -2,7 +2,8 @@
 //! --committee fixed`) on 127.0.0.1 commit identical blocks; with one of them
 //! killed (`kill -9`) the other three — more than 2/3 of the weight — keep the
 //! chain going; restarted, the fourth catches up by sync (certificates verified)
-//! and commits by consensus again.
+//! and commits by consensus again. Four validators with VRF sortition committees
+//! (`--committee sortition`) commit identical blocks too.
 //!
 //! Needs `cargo build -p node` in the same target dir. The long version (100
 //! heights before the kill, 500 in all):
@@ -74,4 +75,17 @@ fn four_validators_agree_survive_a_kill_and_the_restarted_one_rejoins() {
 #[ignore = "long: about five minutes at 2λ = 500 ms"]
 fn four_validators_five_hundred_heights() {
     agree_survive_kill_and_rejoin(100, 200, 200);
+}
+
+/// Sortition committees: every step's committee is drawn by VRF from the four
+/// stakes; the validators still agree on every block.
+#[test]
+fn four_sortition_validators_agree() {
+    let net = Network::sortition(4, TWO_LAMBDA_MS);
+    let (mut nodes, _boot) = net.start_all();
+    for n in nodes.iter_mut() {
+        n.wait_height(8, minutes(3));
+    }
+    let compared = assert_same_chain(&nodes.iter().collect::<Vec<_>>());
+    assert!(compared >= 8, "compared {compared} heights");
 }
