@@ -1,26 +1,11 @@
 //! `kalgo`: the node binary. A thin shell: parses the command line and hands work to
 //! the library crates. It holds no protocol logic.
 
-mod account_cmd;
-mod accounts;
-mod config;
-mod console;
-mod dev;
-mod dumpvote;
-mod fuzzpeer;
-mod genesis_cmd;
-mod keyfile;
-mod keyring;
-mod keystore;
-mod loadtest;
-mod makeminerkey;
-mod metrics;
-mod nodekey;
-mod rpc;
-mod run;
-mod simulate;
-
 use clap::{Parser, Subcommand};
+use node::{
+    account_cmd, config, console, dev, dumpvote, fuzzpeer, genesis_cmd, keyfile, loadtest,
+    makeminerkey, rpc, run, simulate,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

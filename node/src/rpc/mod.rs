@@ -23,6 +23,7 @@ pub mod error;
 pub mod eth;
 pub mod filters;
 pub mod format;
+pub mod fuzz_checks;
 pub mod ipc;
 pub mod misc;
 pub mod params;

@@ -1,0 +1,24 @@
+//! The library behind the `kalgo` binary: CLI commands, configuration, keys and key
+//! files, genesis tools, the JSON-RPC server, the console, metrics and the wiring of
+//! the actors. `main.rs` only parses the command line and calls into it; the fuzz
+//! targets reach the JSON-RPC parameter parsing through it. It holds no protocol
+//! logic (that is `spec`'s).
+
+pub mod account_cmd;
+pub mod accounts;
+pub mod config;
+pub mod console;
+pub mod dev;
+pub mod dumpvote;
+pub mod fuzzpeer;
+pub mod genesis_cmd;
+pub mod keyfile;
+pub mod keyring;
+pub mod keystore;
+pub mod loadtest;
+pub mod makeminerkey;
+pub mod metrics;
+pub mod nodekey;
+pub mod rpc;
+pub mod run;
+pub mod simulate;
