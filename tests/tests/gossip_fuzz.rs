@@ -1,8 +1,8 @@
 //! Black box, gossip fuzz-lite: a hostile peer (`kalgo fuzzpeer`, built on the
 //! node's own gossip module) joins a four-validator network through node0 and
-//! publishes thousands of far-future votes and proposals (Kaleido's B1 crashed a
-//! node with one), forged votes for the next height and random bytes on every
-//! topic. The validators keep committing identical blocks, none exits, and node0
+//! publishes 10,000 messages: far-future votes and proposals (Kaleido's B1
+//! crashed a node with one), forged votes for the next height and random bytes on
+//! every topic. The validators keep committing identical blocks, none exits, and node0
 //! disconnects the peer once its score falls below the graylist threshold.
 //!
 //! Needs `cargo build -p node` in the same target dir.
@@ -24,7 +24,7 @@ fn validators_keep_committing_under_malformed_and_far_future_gossip() {
         .arg("--datadir")
         .arg(&datadir)
         .args(["--bootnodes", &boot, "fuzzpeer"])
-        .args(["--far", "4000", "--forged", "300", "--garbage", "3000"])
+        .args(["--far", "5500", "--forged", "500", "--garbage", "4000"])
         .output()
         .expect("run fuzzpeer");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -33,7 +33,7 @@ fn validators_keep_committing_under_malformed_and_far_future_gossip() {
         "fuzzpeer failed: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("published 7300 messages"), "{stdout}");
+    assert!(stdout.contains("published 10000 messages"), "{stdout}");
     let after = nodes.iter().map(|n| n.height()).max().unwrap_or(0) + 5;
     for n in nodes.iter_mut() {
         n.wait_height(after, Duration::from_secs(120));
