@@ -23,6 +23,11 @@ use alloy_consensus::TxEnvelope;
 use alloy_primitives::{Address, B256};
 
 use crate::consensus::host::{Effect, HostCore};
+
+/// Notified when consensus stops on a fatal error: the node process waits on it
+/// (besides SIGINT/SIGTERM) so that it exits non-zero instead of running on
+/// without consensus.
+pub static FATAL: tokio::sync::Notify = tokio::sync::Notify::const_new();
 use crate::consensus::registry::Registry;
 use crate::execution::{
     block::Block,
@@ -376,6 +381,7 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
             Ok(effects) => self.handle_effects(effects, ctx),
             Err(e) => {
                 tracing::error!(error = %e, "consensus stopped");
+                FATAL.notify_one();
                 System::current().stop_with_code(1);
             }
         }

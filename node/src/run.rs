@@ -293,10 +293,15 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                 return Err(RunError::from(e));
             }
         };
-        shutdown_signal().await;
+        let fatal = shutdown_signal().await;
         tracing::info!("shutting down");
         servers.stop();
         System::current().stop();
+        if fatal {
+            return Err(RunError::Node(
+                "consensus stopped on a fatal error (see the log above)".into(),
+            ));
+        }
         Ok(())
     })
 }
@@ -339,28 +344,36 @@ pub fn request_shutdown() {
     STOP.notify_one();
 }
 
-async fn shutdown_signal() {
+/// Waits for SIGINT, SIGTERM, [`request_shutdown`] or a fatal consensus error;
+/// returns whether it was the latter.
+async fn shutdown_signal() -> bool {
+    let fatal = ::actors::runtime::FATAL.notified();
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                    _ = STOP.notified() => {}
+                    _ = tokio::signal::ctrl_c() => false,
+                    _ = term.recv() => false,
+                    _ = STOP.notified() => false,
+                    _ = fatal => true,
                 }
             }
             Err(_) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = STOP.notified() => {}
+                    _ = tokio::signal::ctrl_c() => false,
+                    _ = STOP.notified() => false,
+                    _ = fatal => true,
                 }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => false,
+            _ = fatal => true,
+        }
     }
 }
