@@ -9,22 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// The `kalgo` binary next to the running test executable
-/// (`<target>/debug/deps/<test>` → `<target>/debug/kalgo`).
-pub fn kalgo_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("kalgo"))
-        .expect("target dir");
-    assert!(
-        bin.exists(),
-        "the kalgo binary is not built at {}: run `cargo build -p node` first",
-        bin.display()
-    );
-    bin
-}
+use crate::cluster::{free_port, kalgo_bin};
 
 /// The cargo target directory of the running test (`<target>`).
 pub fn target_dir() -> PathBuf {
@@ -34,14 +19,6 @@ pub fn target_dir() -> PathBuf {
         .and_then(Path::parent)
         .map(Path::to_path_buf)
         .expect("target dir")
-}
-
-/// A free TCP port on 127.0.0.1 (bound and released: good enough for tests).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// A running `kalgo --dev`; killed and its data directory removed on drop.
@@ -59,7 +36,7 @@ impl DevNode {
     /// `extra` flags, on free ports, and waits until its HTTP server is up.
     pub fn start(fork: &str, period_ms: u64, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(kalgo_binary())
+        let mut child = Command::new(kalgo_bin())
             .arg("--datadir")
             .arg(dir.path())
             .args(["--dev", "--dev.fork", fork])

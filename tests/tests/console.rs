@@ -4,11 +4,12 @@
 
 use std::process::Command;
 
-use tests::devnode::{DevNode, kalgo_binary};
+use tests::cluster::kalgo_bin;
+use tests::devnode::DevNode;
 
 /// Runs `kalgo attach ipc:<D>/kalgo.ipc --exec <code>`; (success, stdout, stderr).
 fn exec(node: &DevNode, code: &str) -> (bool, String, String) {
-    let out = Command::new(kalgo_binary())
+    let out = Command::new(kalgo_bin())
         .arg("attach")
         .arg(format!(
             "ipc:{}",

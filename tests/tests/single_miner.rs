@@ -8,11 +8,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use spec::crypto::real::FsKeySet;
+use tests::cluster::{kalgo_bin, run_ok};
 
 const OWNER: &str = "0x00000000000000000000000000000000000000aa";
 /// Heights per vote sub-key of the test chain: small, so that sub-keys pass
@@ -21,27 +22,6 @@ const LIFESPAN: u64 = 5;
 /// Offset of the vote key set in a plain key file: magic and kind (9), miner,
 /// coinbase and four u64 (72), the VRF key (96).
 const VOTES_AT: usize = 9 + 72 + 96;
-
-fn kalgo() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join("kalgo");
-    bin.exists().then_some(bin)
-}
-
-fn run_ok(bin: &Path, datadir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(bin)
-        .arg("--datadir")
-        .arg(datadir)
-        .args(args)
-        .output()
-        .expect("run kalgo");
-    assert!(
-        out.status.success(),
-        "kalgo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// `makeminerkey` + `genesis --account` + `init`, as in the README; returns the
 /// key file.
@@ -137,7 +117,7 @@ fn start(bin: &Path, datadir: &Path) -> (Child, mpsc::Receiver<(u64, Instant)>) 
 fn single_miner_blocks_every_second_and_resumes_after_kill() {
     // `cargo test --workspace` builds the binary (the `node` package has tests of
     // its own); running this crate alone needs `cargo build -p node` first.
-    let bin = kalgo().expect("the kalgo binary is not built: run `cargo build -p node` first");
+    let bin = kalgo_bin();
     let dir = tempfile::tempdir().expect("tempdir");
     let key_file = set_up(&bin, dir.path());
     let fresh = std::fs::read(&key_file).expect("read key file");
