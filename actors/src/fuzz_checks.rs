@@ -62,7 +62,8 @@ pub fn config(byzantium: bool) -> ChainConfig {
     c
 }
 
-fn funded(addresses: impl IntoIterator<Item = Address>) -> MemoryState {
+/// A state in which each of `addresses` holds 1000 ether.
+pub fn funded_state(addresses: impl IntoIterator<Item = Address>) -> MemoryState {
     let mut state = MemoryState::default();
     for a in addresses {
         // Inserting into an in-memory state only fails on a trie inconsistency,
@@ -91,11 +92,6 @@ pub fn fixture_parent() -> KalgoHeader {
     KalgoHeader::default()
 }
 
-/// A state in which each of `addresses` holds 1000 ether.
-pub fn funded_state(addresses: impl IntoIterator<Item = Address>) -> MemoryState {
-    funded(addresses)
-}
-
 /// Pool admission of raw bytes (`eth_sendRawTransaction`, transaction gossip).
 pub fn check_raw_transaction(byzantium: bool, raw: &[u8]) -> Outcome {
     let config = config(byzantium);
@@ -111,7 +107,7 @@ pub fn check_raw_transaction(byzantium: bool, raw: &[u8]) -> Outcome {
     }
     // Fund the sender so admission gets past the balance check.
     let sender = decoded.as_ref().and_then(|tx| tx.recover_signer().ok());
-    let state = funded(sender);
+    let state = funded_state(sender);
     let mut pool = TxPool::new(PoolConfig {
         chain_id: config.chain_id(),
         spec: config.spec_at(1, 10),
@@ -165,7 +161,7 @@ pub fn check_block_bytes(byzantium: bool, bytes: &[u8]) -> Outcome {
         .iter()
         .take(MAX_FUNDED)
         .filter_map(|tx| tx.recover_signer().ok());
-    let state = funded(senders);
+    let state = funded_state(senders);
     match validate_block(&config, &state, &fixture_parent(), &block) {
         Ok(executed) => {
             assert_eq!(
@@ -234,7 +230,7 @@ pub fn genesis_registration() -> Registration {
 /// Runs one call to the miner contract and checks what it may and may not change.
 pub fn check_miner_call(call: &MinerCall) -> Outcome {
     let config = config(false);
-    let mut state = funded(CALLERS);
+    let mut state = funded_state(CALLERS);
     let storage = genesis_storage(&[(CALLERS[0], genesis_registration())], INTERVAL);
     if let Err(e) = state.insert_account(
         MINER_CONTRACT,
