@@ -76,6 +76,18 @@ fn hash_arg(ctx: &Ctx, a: &Args, i: usize) -> RpcResult<Option<u64>> {
     Ok(query::number_of(&ctx.store, &hash)?)
 }
 
+/// The logs `filter` matches, within the node's block and log limits, as JSON
+/// (`eth_getLogs`, `eth_getFilterLogs`, `eth_getFilterChanges`).
+pub fn logs_json(ctx: &Ctx, filter: &LogFilter) -> RpcResult<Value> {
+    let logs = query::logs(
+        &ctx.store,
+        filter,
+        ctx.limits.max_log_blocks,
+        ctx.limits.max_logs,
+    )?;
+    Ok(Value::Array(logs.iter().map(format::log).collect()))
+}
+
 /// Resolves a filter object to a block range over the chain (`latest` = head;
 /// a `toBlock` beyond the head is clamped to it).
 pub fn log_filter(ctx: &Ctx, f: &FilterObject) -> RpcResult<LogFilter> {
@@ -251,14 +263,7 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
     m.register_blocking_method("eth_getLogs", |p, ctx, _| -> RpcResult<Value> {
         let a = Args::new(&p, 1)?;
         let f: FilterObject = a.required(0)?;
-        let filter = log_filter(&ctx, &f)?;
-        let logs = query::logs(
-            &ctx.store,
-            &filter,
-            ctx.limits.max_log_blocks,
-            ctx.limits.max_logs,
-        )?;
-        Ok(Value::Array(logs.iter().map(format::log).collect()))
+        logs_json(&ctx, &log_filter(&ctx, &f)?)
     })?;
     m.register_method("web3_sha3", |p, _, _| -> RpcResult<Value> {
         let a = Args::new(&p, 1)?;

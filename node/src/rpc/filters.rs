@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actors::execution::query::{self, LogFilter};
+use actors::execution::query::LogFilter;
 use actors::runtime::PoolSnapshot;
 use alloy_primitives::B256;
 use jsonrpsee::RpcModule;
@@ -19,10 +19,9 @@ use rand_core::{OsRng, RngCore};
 use serde_json::{Value, json};
 
 use crate::rpc::{
-    chain::log_filter,
+    chain::{log_filter, logs_json},
     context::Ctx,
     error::{RpcError, RpcResult},
-    format,
     params::{Args, FilterObject},
 };
 
@@ -135,16 +134,9 @@ fn poll_store(ctx: &Ctx, id: &str) -> RpcResult<Poll> {
                 to: last,
                 ..filter.clone()
             };
-            let logs = query::logs(
-                &ctx.store,
-                &range,
-                ctx.limits.max_log_blocks,
-                ctx.limits.max_logs,
-            )?;
+            let logs = logs_json(ctx, &range)?;
             *next = last + 1;
-            Ok(Poll::Ready(Value::Array(
-                logs.iter().map(format::log).collect(),
-            )))
+            Ok(Poll::Ready(logs))
         }
         Kind::Pending { .. } => Ok(Poll::Pending),
     }
@@ -235,13 +227,7 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
                 _ => return Err(not_found()),
             }
         };
-        let logs = query::logs(
-            &ctx.store,
-            &filter,
-            ctx.limits.max_log_blocks,
-            ctx.limits.max_logs,
-        )?;
-        Ok(Value::Array(logs.iter().map(format::log).collect()))
+        logs_json(&ctx, &filter)
     })?;
     Ok(())
 }
