@@ -26,7 +26,7 @@ async function main() {
   const contract = await factory.deploy();
   const deployRc = await contract.deploymentTransaction().wait();
   const address = await contract.getAddress();
-  t.ok(deployRc.status === 1 && deployRc.contractAddress === address, `deployed at ${address}`);
+  t.ok(deployRc.status === 1 && deployRc.contractAddress === address, `deployed at ${address} (receipt: status ${deployRc.status}, contractAddress ${deployRc.contractAddress})`);
   t.ok(deployRc.type === (fork === 'byzantium' ? 0 : 2), `deploy transaction type ${deployRc.type}`);
   t.ok((await provider.getCode(address)).length > 2, 'eth_getCode returns the runtime code');
 

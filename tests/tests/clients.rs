@@ -128,6 +128,29 @@ fn finish(mut child: Child, limit: Duration) -> (bool, String) {
     }
 }
 
+/// First block of Kaleido's schedule with Byzantium's rules (EIP-658 receipts).
+const BYZANTIUM_BLOCK: u64 = 4;
+
+/// Waits until `node`'s head is at least `number`.
+fn wait_for_block(node: &DevNode, number: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let head = node
+            .call("eth_blockNumber", "[]")
+            .ok()
+            .and_then(|v| v["result"].as_str().map(str::to_string))
+            .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok());
+        if head.is_some_and(|h| h >= number) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no block {number} within 60 s (head {head:?})"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn ethers_viem_and_web3py_work_against_kalgo_dev() {
     install_npm();
@@ -146,6 +169,9 @@ fn ethers_viem_and_web3py_work_against_kalgo_dev() {
             "solc-js compile",
         );
         let node = DevNode::start(fork, 500, &["--ws"]);
+        // Kaleido's schedule (`--dev.fork byzantium`) reaches Byzantium at block 4;
+        // a receipt of an earlier block rightly has a state root, not `status`.
+        wait_for_block(&node, BYZANTIUM_BLOCK);
         let url = node.url();
         let ws = format!("ws://{}", node.ws.expect("ws address"));
         let started = Instant::now();
