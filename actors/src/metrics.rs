@@ -34,6 +34,9 @@ pub struct Metrics {
     pub block_exec_us: AtomicU64,
     /// Gauge: microseconds the last block commit (store write) took.
     pub block_commit_us: AtomicU64,
+    /// Counter: equivocations seen (a voter's second, different vote for one
+    /// height, round and step: `Output::Evidence`).
+    pub equivocations: AtomicU64,
 }
 
 /// How a metric is exposed.
@@ -142,6 +145,12 @@ impl Metrics {
                 Gauge,
                 "Duration of the last block commit.",
                 v(&self.block_commit_us),
+            ),
+            (
+                "kalgo_equivocations_total",
+                Counter,
+                "Equivocations seen: a voter's second, different vote for one height, round and step.",
+                v(&self.equivocations),
             ),
         ]
     }

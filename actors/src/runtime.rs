@@ -369,7 +369,18 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
                         })
                         .spawn(ctx);
                 }
-                Effect::Evidence(e) => tracing::warn!(?e, "equivocation"),
+                Effect::Evidence(e) => {
+                    Metrics::add(&self.metrics.equivocations, 1);
+                    tracing::warn!(
+                        voter = %Address::from(e.voter.0),
+                        height = self.core.height(),
+                        round = e.round,
+                        step = e.step.0,
+                        first = %B256::from(e.first.0),
+                        second = %B256::from(e.second.0),
+                        "equivocation evidence: a voter signed two different values"
+                    );
+                }
             }
         }
         self.record_position();

@@ -1,12 +1,15 @@
-//! `kalgo dumpvote --height H` (Kaleido §6.1): prints the votes this node cast at
-//! height `H` as its consensus journal (`<datadir>/kalgo/consensus.redb`) holds
-//! them. The journal keeps only the height in progress (it is a snapshot, not
-//! Kaleido's per-height log), so earlier heights have nothing to show. Read it
-//! while the node is stopped: a running node holds the file's lock.
+//! `kalgo dumpvote --height H` (Kaleido §4.12, §6.1): prints what this node signed
+//! at height `H` — every vote and proposal, from the own-vote log of its consensus
+//! journal (`<datadir>/kalgo/consensus.redb`, the last
+//! [`RETAINED_HEIGHTS`](actors::consensus::journal::RETAINED_HEIGHTS) heights) —
+//! and, when `H` is the height in progress, the machine's journal snapshot. Read
+//! it while the node is stopped: a running node holds the file's lock.
 
 use std::path::Path;
 
-use actors::consensus::journal::JournalStore;
+use actors::consensus::journal::{JournalError, JournalStore};
+use spec::codec::WireMessage;
+use spec::types::Step;
 
 /// Why there is nothing to print.
 #[derive(Debug, thiserror::Error)]
@@ -17,54 +20,67 @@ pub enum DumpVoteError {
     /// The journal cannot be read (a running node holds its lock, or it is corrupt).
     #[error("{0}")]
     Journal(String),
-    /// The journal holds another height.
-    #[error(
-        "no votes journaled for height {wanted}: the journal holds height {held} (only the height in progress is kept)"
-    )]
-    OtherHeight {
+    /// Nothing signed or journaled at that height.
+    #[error("no votes logged for height {wanted} ({held})")]
+    NotLogged {
         /// Asked for.
         wanted: u64,
-        /// In the journal.
-        held: u64,
+        /// The heights the log holds.
+        held: String,
     },
-    /// The journal is empty.
-    #[error("the journal is empty")]
-    Empty,
 }
 
-/// The votes of `height`, one line each: round, step, value.
+fn journal_err(e: JournalError) -> DumpVoteError {
+    match e {
+        JournalError::Missing(p) => DumpVoteError::NoJournal(p),
+        e => DumpVoteError::Journal(e.to_string()),
+    }
+}
+
+/// What the node signed at `height`, one line each (`vote` / `proposal` with
+/// round, step, value and the signed message's size), then the journal snapshot
+/// if `height` is in progress.
 pub fn dumpvote(datadir: &Path, height: u64) -> Result<String, DumpVoteError> {
-    let path = datadir.join("kalgo").join("consensus.redb");
-    if !path.exists() {
-        return Err(DumpVoteError::NoJournal(path));
-    }
-    let store = JournalStore::open(&path).map_err(|e| DumpVoteError::Journal(e.to_string()))?;
-    let journal = store
-        .read()
-        .map_err(|e| DumpVoteError::Journal(e.to_string()))?
-        .ok_or(DumpVoteError::Empty)?;
-    if journal.start.height != height {
-        return Err(DumpVoteError::OtherHeight {
-            wanted: height,
-            held: journal.start.height,
-        });
-    }
+    let store = JournalStore::open_datadir(datadir).map_err(journal_err)?;
     let hex = alloy_primitives::hex::encode;
-    let mut out = format!(
-        "height {height} parent 0x{} at round {} step {} (starting value 0x{})\n",
-        hex(journal.start.parent.0),
-        journal.round,
-        journal.step,
-        hex(journal.starting.0)
-    );
-    for (round, step, value) in &journal.cast {
+    let mut out = String::new();
+    let messages = store.own_messages(height, height).map_err(journal_err)?;
+    for m in &messages {
+        let kind = match WireMessage::decode(&m.wire) {
+            Ok(WireMessage::Proposal(_)) => "proposal",
+            Ok(WireMessage::Vote(_)) => "vote",
+            _ if m.step == Step::PROPOSAL => "proposal",
+            _ => "vote",
+        };
         out.push_str(&format!(
-            "vote height={height} round={round} step={step} value=0x{}\n",
-            hex(value.0)
+            "{kind} height={height} round={} step={} value=0x{} signed_bytes={}\n",
+            m.round,
+            m.step,
+            hex(m.value.0),
+            m.wire.len()
         ));
     }
-    for round in &journal.proposed {
-        out.push_str(&format!("proposed height={height} round={round}\n"));
+    if let Some(j) = store.read().map_err(journal_err)?
+        && j.start.height == height
+    {
+        out.push_str(&format!(
+            "in progress: parent 0x{} at round {} step {} (starting value 0x{}), {} votes decided\n",
+            hex(j.start.parent.0),
+            j.round,
+            j.step,
+            hex(j.starting.0),
+            j.cast.len()
+        ));
+    }
+    if out.is_empty() {
+        let held = match store.own_heights().map_err(journal_err)? {
+            Some((lo, hi)) => format!("the log holds heights {lo} to {hi}"),
+            None => "the log is empty".to_string(),
+        };
+        return Err(DumpVoteError::NotLogged {
+            wanted: height,
+            held,
+        });
     }
     Ok(out)
 }

@@ -133,8 +133,8 @@ enum Command {
     /// Print the effective configuration (defaults, `--config` file, flags) as TOML.
     #[command(name = "dumpconfig")]
     DumpConfig,
-    /// Print this node's journaled votes for a height (from consensus.redb; stop
-    /// the node first).
+    /// Print the votes and proposals this node signed at a height (its own-vote
+    /// log in consensus.redb, last 20,000 heights; stop the node first).
     #[command(name = "dumpvote")]
     DumpVote {
         /// The height.

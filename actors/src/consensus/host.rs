@@ -11,8 +11,12 @@
 //!
 //! Outputs of the machine become [`Effect`]s for the caller: broadcasts, requests to
 //! the execution resource (build, validate, commit) and evidence. `Persist` is
-//! handled here, synchronously and durably, before the vote that follows it is
-//! signed (Kaleido §4.6 "journal first"). Timers are deadlines the caller asks for
+//! handled here, synchronously and durably (Kaleido §4.6 "journal first"): the
+//! journal snapshot, the own proposal and every vote or proposal signed while
+//! acting on one batch of outputs are written by one fsynced
+//! [`JournalStore::commit`] before any effect of that batch is handed to the
+//! caller, so nothing leaves the node before it is on disk, and a second,
+//! different vote for a (height, round, step) is refused there (fatal). Timers are deadlines the caller asks for
 //! with [`HostCore::next_deadline`] and fires with [`HostCore::on_timer`].
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -30,7 +34,7 @@ use spec::params::Params;
 use spec::sortition::derive_seed;
 use spec::types::{Height, Hrs, MinerId, Round, Step, Value};
 
-use crate::consensus::journal::{JournalError, JournalStore, OwnProposal};
+use crate::consensus::journal::{JournalError, JournalStore, OwnMessage, OwnProposal, Pending};
 use crate::consensus::keys::KeySource;
 use crate::consensus::registry::{Committee, Registry, RegistryError};
 use crate::execution::{block::Block, header::KalgoHeader, service::BuildRequest};
@@ -209,6 +213,11 @@ pub struct HostCore<R> {
     validating: BTreeSet<Value>,
     next_height: Vec<(Topic, Vec<u8>)>,
     timers: Vec<(u64, Hrs)>,
+    /// What the next [`JournalStore::commit`] makes durable.
+    pending: Pending,
+    /// A fatal failure met where the caller cannot be told at once
+    /// ([`Self::on_wire_batch`]); see [`Self::take_failure`].
+    failure: Option<HostError>,
 }
 
 impl<R> std::fmt::Debug for HostCore<R> {
@@ -250,6 +259,8 @@ impl<R: Registry> HostCore<R> {
             validating: BTreeSet::new(),
             next_height: Vec::new(),
             timers: Vec::new(),
+            pending: Pending::default(),
+            failure: None,
         };
         let parent_value = Value(host.parent.hash().0);
         host.check_keys();
@@ -260,6 +271,7 @@ impl<R: Registry> HostCore<R> {
                 host.machine = machine;
                 host.reload_own_proposal(height, now, &mut effects)?;
                 host.apply(now, outputs, &mut effects)?;
+                host.check_failure()?;
             }
             _ => {
                 let start = host.height_start();
@@ -337,6 +349,20 @@ impl<R: Registry> HostCore<R> {
         Ok(effects)
     }
 
+    /// A fatal failure met while handling network messages
+    /// ([`Self::on_wire_batch`] cannot return one): the caller must stop
+    /// consensus when this is `Some`. The effects of the failed step were dropped.
+    pub fn take_failure(&mut self) -> Option<HostError> {
+        self.failure.take()
+    }
+
+    fn check_failure(&mut self) -> Result<(), HostError> {
+        match self.failure.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     /// One message from a topic. See [`Self::on_wire_batch`].
     pub fn on_wire(
         &mut self,
@@ -396,9 +422,13 @@ impl<R: Registry> HostCore<R> {
             }
         }
         for input in inputs {
+            if self.failure.is_some() {
+                break; // consensus is stopping: act on nothing more
+            }
             let out = self.machine.step(now, input);
             if let Err(e) = self.apply(now, out, &mut effects) {
                 tracing::error!(error = %e, "consensus host failed");
+                self.failure.get_or_insert(e);
             }
         }
         (verdicts, effects)
@@ -548,15 +578,20 @@ impl<R: Registry> HostCore<R> {
             proposal: WireMessage::Proposal(msg).encode(),
             block: encode_block(&block),
         };
-        // Durable before it leaves the node: after a crash, the block our own
-        // votes may certify must still be here (see `start`).
-        self.journal.write_own(&own)?;
-        effects.push(Effect::Broadcast(Topic::Proposals, own.proposal));
-        effects.push(Effect::Broadcast(Topic::Blocks, own.block));
+        // Durable before it leaves the node (written by `apply` below, before
+        // these effects are returned): after a crash, the block our own votes
+        // may certify must still be here (see `start`).
+        self.log_own(height, round, Step::PROPOSAL, value, own.proposal.clone());
+        let mut sends = vec![
+            Effect::Broadcast(Topic::Proposals, own.proposal.clone()),
+            Effect::Broadcast(Topic::Blocks, own.block.clone()),
+        ];
+        self.pending.own = Some(own);
         self.blocks.insert(value, block);
         let input = self.accept_proposal(msg, auth);
         let out = self.machine.step(now, input);
-        self.apply(now, out, &mut effects)?;
+        self.apply(now, out, &mut sends)?;
+        effects.extend(sends);
         Ok(effects)
     }
 
@@ -583,6 +618,7 @@ impl<R: Registry> HostCore<R> {
             ],
             now,
         );
+        self.check_failure()?;
         effects.extend(fx);
         let values: Vec<Value> = self.blocks.keys().copied().collect();
         for value in values {
@@ -645,12 +681,42 @@ impl<R: Registry> HostCore<R> {
         let buffered = std::mem::take(&mut self.next_height);
         let refs: Vec<(Topic, &[u8])> = buffered.iter().map(|(t, b)| (*t, b.as_slice())).collect();
         let (_, more) = self.on_wire_batch(&refs, now);
+        self.check_failure()?;
         effects.extend(more);
         Ok(effects)
     }
 
-    /// Acts on the machine's outputs in order; own votes and proposals are fed back.
+    /// Acts on the machine's outputs in order; own votes and proposals are fed
+    /// back. Then makes everything pending durable in one write and only then
+    /// hands the effects (the sends among them) to `effects`; on any failure none
+    /// of them is handed out.
     fn apply(
+        &mut self,
+        now: u64,
+        outputs: Vec<Output>,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), HostError> {
+        let mut local = Vec::new();
+        let r = self.act(now, outputs, &mut local);
+        let pending = std::mem::take(&mut self.pending);
+        r?;
+        self.journal.commit(&pending)?;
+        effects.append(&mut local);
+        Ok(())
+    }
+
+    /// Queues a signed message for the own-vote log (written by [`Self::apply`]).
+    fn log_own(&mut self, height: Height, round: Round, step: Step, value: Value, wire: Vec<u8>) {
+        self.pending.messages.push(OwnMessage {
+            height,
+            round,
+            step,
+            value,
+            wire,
+        });
+    }
+
+    fn act(
         &mut self,
         now: u64,
         outputs: Vec<Output>,
@@ -659,8 +725,9 @@ impl<R: Registry> HostCore<R> {
         let mut queue: VecDeque<Output> = outputs.into();
         while let Some(output) = queue.pop_front() {
             match output {
-                // Durable before anything that follows it leaves the node.
-                Output::Persist(j) => self.journal.write(&j)?,
+                // Durable before anything that follows it leaves the node: the
+                // latest snapshot is written by `apply` before any effect is out.
+                Output::Persist(j) => self.pending.journal = Some(j),
                 Output::SetTimer { hrs, deadline_ms } => {
                     self.timers
                         .retain(|(_, h)| h.height == hrs.height && *h != hrs);
@@ -727,10 +794,9 @@ impl<R: Registry> HostCore<R> {
         };
         let weight = authenticate_vote(&REAL, &self.params, &vote, &rec, total, &seed)
             .map_err(HostError::Sign)?;
-        effects.push(Effect::Broadcast(
-            Topic::Votes,
-            WireMessage::Vote(vote).encode(),
-        ));
+        let wire = WireMessage::Vote(vote).encode();
+        self.log_own(hrs.height, hrs.round, hrs.step, value, wire.clone());
+        effects.push(Effect::Broadcast(Topic::Votes, wire));
         Ok(Some(self.accept_vote(&vote, weight)))
     }
 
@@ -828,10 +894,9 @@ impl<R: Registry> HostCore<R> {
             }
             ProposeKind::Repropose(value) => {
                 if let Some((msg, auth)) = self.sign_proposal(height, round, value)? {
-                    effects.push(Effect::Broadcast(
-                        Topic::Proposals,
-                        WireMessage::Proposal(msg).encode(),
-                    ));
+                    let wire = WireMessage::Proposal(msg).encode();
+                    self.log_own(height, round, Step::PROPOSAL, value, wire.clone());
+                    effects.push(Effect::Broadcast(Topic::Proposals, wire));
                     let input = self.accept_proposal(msg, auth);
                     queue.extend(self.machine.step(now, input));
                 }

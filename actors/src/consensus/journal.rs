@@ -3,19 +3,39 @@
 //! leaves the node, so a restarted node never casts a different vote in a
 //! (round, step) it voted in before.
 //!
-//! Kept in its own small redb file (`<datadir>/kalgo/consensus.redb`, table
-//! `consensus_journal`) holding only the journal of the height in progress: unlike
-//! Kaleido's append-only per-height message log, the machine's journal is a
-//! snapshot, replaced on every write.
+//! Kept in its own small redb file (`<datadir>/kalgo/consensus.redb`):
+//!
+//! - table `consensus_journal`: the machine's journal of the height in progress (a
+//!   snapshot, replaced on every write) and this node's own proposal and block;
+//! - table `own_votes`: the **own-vote log**, every vote and proposal this node
+//!   signed, keyed by (height, sequence), for the last [`RETAINED_HEIGHTS`] heights
+//!   (Kaleido kept a per-height message log, §4.12; `kalgo dumpvote` prints it).
+//!
+//! Everything the host has to make durable before something leaves the node is
+//! written by one [`JournalStore::commit`]: one fsynced redb transaction holding
+//! the journal snapshot, the own proposal and the signed messages. That write
+//! refuses ([`JournalError::Conflict`]) a message for a (height, round, step) the
+//! log already holds with a different value: the host treats it as fatal, so a
+//! second, different vote is never sent (honest non-equivocation, invariant S3,
+//! enforced below the machine as well).
 
 use std::path::Path;
 
-use redb::{Database, Durability, ReadableDatabase, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use spec::machine::{HeightStart, Journal};
 use spec::params::Thresholds;
-use spec::types::{Step, Value};
+use spec::types::{Height, Round, Step, Value};
 
 const JOURNAL: TableDefinition<&str, &[u8]> = TableDefinition::new("consensus_journal");
+/// The own-vote log: (height, sequence at that height) → [`OwnMessage`] record.
+const OWN_VOTES: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("own_votes");
+/// How many heights of the own-vote log are kept (older ones are pruned as new
+/// heights are written): about 1.5 KB per height with a fixed committee.
+pub const RETAINED_HEIGHTS: u64 = 20_000;
+/// Bound on one stored message (a wire vote or proposal is far smaller).
+const MAX_OWN_MESSAGE: usize = 64 * 1024;
+/// Bound on the messages read back for one height.
+const MAX_PER_HEIGHT: usize = 4096;
 const KEY: &str = "current";
 /// The node's own proposal and block of the height in progress.
 const OWN_KEY: &str = "own-proposal";
@@ -32,6 +52,26 @@ pub enum JournalError {
     /// The stored bytes do not decode.
     #[error("journal is corrupt: {0}")]
     Corrupt(&'static str),
+    /// About to sign a second, different message for a (height, round, step) this
+    /// node already signed: refused, nothing was written or sent.
+    #[error(
+        "refusing to equivocate: already signed 0x{} at height {height} round {round} step {step}, now asked to sign 0x{}", alloy_primitives::hex::encode(recorded.0), alloy_primitives::hex::encode(refused.0)
+    )]
+    Conflict {
+        /// Height.
+        height: Height,
+        /// Round.
+        round: Round,
+        /// Step.
+        step: Step,
+        /// The value in the log.
+        recorded: Value,
+        /// The different value refused.
+        refused: Value,
+    },
+    /// The database file is missing.
+    #[error("{0} does not exist")]
+    Missing(std::path::PathBuf),
 }
 
 macro_rules! db_errors {
@@ -63,6 +103,67 @@ pub struct OwnProposal {
     pub block: Vec<u8>,
 }
 
+/// One message this node signed, as kept in the own-vote log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnMessage {
+    /// Height.
+    pub height: Height,
+    /// Round.
+    pub round: Round,
+    /// Step ([`Step::PROPOSAL`] for a proposal).
+    pub step: Step,
+    /// The value voted for or proposed.
+    pub value: Value,
+    /// The wire encoding sent (`WireMessage::Vote` or `WireMessage::Proposal`).
+    pub wire: Vec<u8>,
+}
+
+impl OwnMessage {
+    fn encode(&self) -> Vec<u8> {
+        let mut o = Vec::with_capacity(40 + self.wire.len());
+        o.extend_from_slice(&self.round.to_be_bytes());
+        o.extend_from_slice(&self.step.0.to_be_bytes());
+        o.extend_from_slice(&self.value.0);
+        o.extend_from_slice(&self.wire);
+        o
+    }
+
+    fn decode(height: Height, bytes: &[u8]) -> Result<Self, JournalError> {
+        if bytes.len() > 40 + MAX_OWN_MESSAGE {
+            return Err(JournalError::Corrupt("own message too large"));
+        }
+        let mut r = Reader(bytes);
+        let round = r.u32()?;
+        let step = Step(r.u32()?);
+        let value = r.value()?;
+        Ok(OwnMessage {
+            height,
+            round,
+            step,
+            value,
+            wire: r.0.to_vec(),
+        })
+    }
+}
+
+/// What one [`JournalStore::commit`] makes durable; empty parts are left as they are.
+#[derive(Clone, Debug, Default)]
+pub struct Pending {
+    /// The machine's latest journal snapshot.
+    pub journal: Option<Journal>,
+    /// The own proposal and block of the height in progress.
+    pub own: Option<OwnProposal>,
+    /// Messages signed since the last commit, in signing order.
+    pub messages: Vec<OwnMessage>,
+}
+
+impl Pending {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.journal.is_none() && self.own.is_none() && self.messages.is_empty()
+    }
+}
+
 /// The durable journal.
 pub struct JournalStore {
     db: Database,
@@ -84,36 +185,135 @@ impl JournalStore {
         Ok(Self { db })
     }
 
+    /// Opens the journal of a node's data directory (`<datadir>/kalgo/consensus.redb`)
+    /// without creating it. The node must be stopped (a running node holds the lock).
+    pub fn open_datadir(datadir: &Path) -> Result<Self, JournalError> {
+        let path = datadir.join("kalgo").join("consensus.redb");
+        if !path.exists() {
+            return Err(JournalError::Missing(path));
+        }
+        Self::open(&path)
+    }
+
     /// Replaces the journal, durably (fsync) before returning.
     pub fn write(&self, journal: &Journal) -> Result<(), JournalError> {
-        let bytes = encode(journal);
-        let mut tx = self.db.begin_write()?;
-        tx.set_durability(Durability::Immediate)?;
-        {
-            let mut t = tx.open_table(JOURNAL)?;
-            t.insert(KEY, bytes.as_slice())?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.commit(&Pending {
+            journal: Some(journal.clone()),
+            ..Pending::default()
+        })
     }
 
     /// Durably records this node's own proposal and block (wire encodings) before
     /// they are broadcast, so that after a crash the node still has the block its
     /// votes may certify (a lone miner has no peer to fetch it from).
     pub fn write_own(&self, own: &OwnProposal) -> Result<(), JournalError> {
-        let mut bytes = Vec::with_capacity(12 + own.proposal.len() + own.block.len());
-        bytes.extend_from_slice(&own.height.to_be_bytes());
-        bytes.extend_from_slice(&(own.proposal.len() as u32).to_be_bytes());
-        bytes.extend_from_slice(&own.proposal);
-        bytes.extend_from_slice(&own.block);
+        self.commit(&Pending {
+            own: Some(own.clone()),
+            ..Pending::default()
+        })
+    }
+
+    /// Writes `pending` in one transaction, durably (fsync) before returning: the
+    /// journal snapshot, the own proposal, and each signed message appended to the
+    /// own-vote log — unless the log already holds it (same height, round, step
+    /// and value: a re-send after a restart), or holds a *different* value for its
+    /// (height, round, step): then nothing at all is written and the answer is
+    /// [`JournalError::Conflict`]. Heights older than [`RETAINED_HEIGHTS`] below
+    /// a newly logged height are pruned in the same transaction.
+    pub fn commit(&self, pending: &Pending) -> Result<(), JournalError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
         {
             let mut t = tx.open_table(JOURNAL)?;
-            t.insert(OWN_KEY, bytes.as_slice())?;
+            if let Some(j) = &pending.journal {
+                t.insert(KEY, encode(j).as_slice())?;
+            }
+            if let Some(own) = &pending.own {
+                t.insert(OWN_KEY, encode_own(own).as_slice())?;
+            }
+        }
+        if !pending.messages.is_empty() {
+            let mut log = tx.open_table(OWN_VOTES)?;
+            for m in &pending.messages {
+                if m.wire.len() > MAX_OWN_MESSAGE {
+                    return Err(JournalError::Corrupt("own message too large"));
+                }
+                let mut next: u32 = 0;
+                let mut known = false;
+                for entry in log.range((m.height, 0)..=(m.height, u32::MAX))? {
+                    let (k, v) = entry?;
+                    let old = OwnMessage::decode(m.height, v.value())?;
+                    next = k.value().1.saturating_add(1);
+                    if (old.round, old.step) == (m.round, m.step) {
+                        if old.value != m.value {
+                            // Dropping `tx` aborts it: nothing of `pending` is kept.
+                            return Err(JournalError::Conflict {
+                                height: m.height,
+                                round: m.round,
+                                step: m.step,
+                                recorded: old.value,
+                                refused: m.value,
+                            });
+                        }
+                        known = true;
+                    }
+                }
+                if known {
+                    continue;
+                }
+                log.insert((m.height, next), m.encode().as_slice())?;
+                if next == 0 && m.height >= RETAINED_HEIGHTS {
+                    // Keep heights m.height − RETAINED_HEIGHTS + 1 ..= m.height.
+                    let cut = m.height - RETAINED_HEIGHTS + 1;
+                    log.retain_in((0, 0)..(cut, 0), |_, _| false)?;
+                }
+            }
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// The own-vote log from `from` to `to` (inclusive), in height and signing order.
+    pub fn own_messages(&self, from: Height, to: Height) -> Result<Vec<OwnMessage>, JournalError> {
+        let tx = self.db.begin_read()?;
+        let log = match tx.open_table(OWN_VOTES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        let mut count = 0usize;
+        let mut last = None;
+        for entry in log.range((from, 0)..=(to, u32::MAX))? {
+            let (k, v) = entry?;
+            let (h, _) = k.value();
+            if last != Some(h) {
+                last = Some(h);
+                count = 0;
+            }
+            count += 1;
+            if count > MAX_PER_HEIGHT {
+                return Err(JournalError::Corrupt("too many messages at one height"));
+            }
+            out.push(OwnMessage::decode(h, v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The lowest and highest heights in the own-vote log, if any.
+    pub fn own_heights(&self) -> Result<Option<(Height, Height)>, JournalError> {
+        let tx = self.db.begin_read()?;
+        let log = match tx.open_table(OWN_VOTES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let first = log.first()?.map(|(k, _)| k.value().0);
+        let last = log.last()?.map(|(k, _)| k.value().0);
+        Ok(first.zip(last))
     }
 
     /// The own proposal last written, if any.
@@ -153,6 +353,21 @@ impl JournalStore {
             None => Ok(None),
         }
     }
+}
+
+fn encode_own(own: &OwnProposal) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(12 + own.proposal.len() + own.block.len());
+    bytes.extend_from_slice(&own.height.to_be_bytes());
+    bytes.extend_from_slice(&(own.proposal.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(&own.proposal);
+    bytes.extend_from_slice(&own.block);
+    bytes
+}
+
+/// Every message in the own-vote log of the (stopped) node at `datadir`, in
+/// height and signing order (for tests and tools).
+pub fn read_vote_log(datadir: &Path) -> Result<Vec<OwnMessage>, JournalError> {
+    JournalStore::open_datadir(datadir)?.own_messages(0, Height::MAX)
 }
 
 /// Encodes a journal: magic, the height start, position, starting value and the
@@ -298,5 +513,103 @@ mod tests {
         }
         let s = JournalStore::open(&path).expect("reopen");
         assert_eq!(s.read().expect("read"), Some(j));
+    }
+
+    fn msg(height: Height, round: Round, step: u32, v: u8) -> OwnMessage {
+        OwnMessage {
+            height,
+            round,
+            step: Step(step),
+            value: Value([v; 32]),
+            wire: vec![v; 100],
+        }
+    }
+
+    #[test]
+    fn own_vote_log_appends_dedups_refuses_conflicts_and_prunes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = JournalStore::open(&dir.path().join("j.redb")).expect("open");
+        assert_eq!(s.own_heights().expect("heights"), None);
+        let write = |messages: Vec<OwnMessage>| {
+            s.commit(&Pending {
+                messages,
+                ..Pending::default()
+            })
+        };
+        write(vec![msg(5, 1, 1, 7), msg(5, 1, 2, 7), msg(5, 1, 3, 7)]).expect("log");
+        // The same vote again (a re-send after a restart) is not a second entry.
+        write(vec![msg(5, 1, 2, 7)]).expect("same vote");
+        assert_eq!(s.own_messages(5, 5).expect("read").len(), 3);
+        // A different value at a logged (height, round, step) is refused, and the
+        // whole write with it (the journal snapshot too).
+        let j = Journal {
+            start: HeightStart {
+                height: 5,
+                parent: Value([3; 32]),
+                thresholds: Thresholds::uniform(5),
+            },
+            round: 1,
+            step: Step(4),
+            starting: Value([4; 32]),
+            cast: vec![],
+            proposed: vec![],
+            soft_certified: vec![],
+        };
+        let err = s
+            .commit(&Pending {
+                journal: Some(j),
+                messages: vec![msg(5, 1, 4, 9), msg(5, 1, 3, 8)],
+                ..Pending::default()
+            })
+            .expect_err("conflict");
+        assert!(matches!(
+            err,
+            JournalError::Conflict {
+                height: 5,
+                round: 1,
+                step: Step(3),
+                ..
+            }
+        ));
+        assert!(s.read().expect("read").is_none(), "journal not written");
+        let logged = s.own_messages(0, u64::MAX).expect("read");
+        assert_eq!(
+            logged,
+            vec![msg(5, 1, 1, 7), msg(5, 1, 2, 7), msg(5, 1, 3, 7)]
+        );
+        // Another round is another key.
+        write(vec![msg(5, 2, 3, 8)]).expect("next round");
+        assert_eq!(s.own_messages(5, 5).expect("read").len(), 4);
+        // Old heights are pruned once a height RETAINED_HEIGHTS above them is logged.
+        write(vec![msg(6, 1, 2, 1)]).expect("h6");
+        write(vec![msg(5 + RETAINED_HEIGHTS, 1, 2, 1)]).expect("far");
+        assert_eq!(
+            s.own_heights().expect("heights"),
+            Some((6, 5 + RETAINED_HEIGHTS))
+        );
+        assert!(s.own_messages(0, 5).expect("read").is_empty());
+        drop(s);
+        // Read back from a data directory.
+        let datadir = tempfile::tempdir().expect("tempdir");
+        assert!(matches!(
+            read_vote_log(datadir.path()),
+            Err(JournalError::Missing(_))
+        ));
+        std::fs::create_dir_all(datadir.path().join("kalgo")).expect("mkdir");
+        let s = JournalStore::open(&datadir.path().join("kalgo/consensus.redb")).expect("open");
+        write_one(&s, msg(3, 1, 2, 1));
+        drop(s);
+        assert_eq!(
+            read_vote_log(datadir.path()).expect("log"),
+            vec![msg(3, 1, 2, 1)]
+        );
+    }
+
+    fn write_one(s: &JournalStore, m: OwnMessage) {
+        s.commit(&Pending {
+            messages: vec![m],
+            ..Pending::default()
+        })
+        .expect("write");
     }
 }

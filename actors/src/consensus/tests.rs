@@ -337,6 +337,140 @@ fn restarted_host_never_casts_a_different_vote() {
     );
 }
 
+/// The own-vote log holds every vote and proposal the host signed, and a host
+/// about to sign a vote that differs from what the log holds for its (height,
+/// round, step) stops with an error instead of sending it.
+#[test]
+fn own_vote_log_records_signed_votes_and_refuses_a_conflicting_one() {
+    use super::host::HostError;
+    use super::journal::{JournalError, OwnMessage, Pending};
+    let (mut nodes, queue, g) = cluster(1);
+    let now = run(&mut nodes, queue, 0, 60_000, |n| n[0].committed.len() >= 2);
+    let now = run(&mut nodes, Vec::new(), now, 60_000, |n| {
+        n[0].host
+            .as_ref()
+            .is_some_and(|h| !h.machine().cast_votes().is_empty())
+    });
+    let cast = nodes[0]
+        .host
+        .as_ref()
+        .map(|h| h.machine().cast_votes().to_vec())
+        .unwrap_or_default();
+    nodes[0].host = None; // crash
+    let path = nodes[0].dir.path().join("consensus.redb");
+    let journal = JournalStore::open(&path).expect("journal");
+    let logged = journal.own_messages(1, 3).expect("log");
+    // Heights 1 and 2: a proposal, a soft and a cert vote each; height 3 so far:
+    // the proposal and every vote the machine cast.
+    for h in 1..=2 {
+        let steps: Vec<Step> = logged
+            .iter()
+            .filter(|m| m.height == h)
+            .map(|m| m.step)
+            .collect();
+        assert_eq!(
+            steps,
+            vec![Step::PROPOSAL, Step::SOFT, Step::CERT],
+            "height {h}"
+        );
+    }
+    for (r, s, v) in &cast {
+        assert!(
+            logged
+                .iter()
+                .any(|m| m.height == 3 && (m.round, m.step, m.value) == (*r, *s, *v)),
+            "vote {r}/{s} not logged: {logged:?}"
+        );
+    }
+    for m in &logged {
+        let wire = spec::codec::WireMessage::decode(&m.wire).expect("wire");
+        match wire {
+            spec::codec::WireMessage::Vote(v) => {
+                assert_eq!(
+                    (v.height, v.round, v.step, v.value),
+                    (m.height, m.round, m.step, m.value)
+                );
+            }
+            spec::codec::WireMessage::Proposal(p) => {
+                assert_eq!((p.height, p.round, p.value), (m.height, m.round, m.value));
+                assert_eq!(m.step, Step::PROPOSAL);
+            }
+            other => panic!("unexpected message in the log: {other:?}"),
+        }
+    }
+    // Plant different messages for every other (round, step) of height 3 (as if
+    // signed before): whatever the host signs next there conflicts.
+    let planted = Value([0xee; 32]);
+    let taken: Vec<(Round, Step)> = logged
+        .iter()
+        .filter(|m| m.height == 3)
+        .map(|m| (m.round, m.step))
+        .collect();
+    let messages = (1..=3)
+        .flat_map(|round| (1..=20).map(move |step| (round, Step(step))))
+        .filter(|rs| !taken.contains(rs))
+        .map(|(round, step)| OwnMessage {
+            height: 3,
+            round,
+            step,
+            value: planted,
+            wire: Vec::new(),
+        })
+        .collect();
+    journal
+        .commit(&Pending {
+            messages,
+            ..Pending::default()
+        })
+        .expect("plant");
+    drop(journal);
+    let key = keys(1).pop().expect("key");
+    let n0 = &nodes[0];
+    let (mut host, _) = start_host(n0.dir.path(), &g, &n0.store, &n0.exec, key, now);
+    let mut refused = None;
+    for _ in 0..20 {
+        let Some(t) = host.next_deadline() else { break };
+        match host.on_timer(t) {
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+            Ok(fx) => {
+                for e in fx {
+                    if let Effect::Broadcast(_, bytes) = e {
+                        let m = spec::codec::WireMessage::decode(&bytes).expect("wire");
+                        if let spec::codec::WireMessage::Vote(v) = m {
+                            assert!(cast.contains(&(v.round, v.step, v.value)), "new vote sent");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let Some(HostError::Journal(JournalError::Conflict {
+        height: 3,
+        round,
+        step,
+        recorded,
+        refused: value,
+    })) = refused
+    else {
+        panic!("expected a refused conflicting vote, got {refused:?}");
+    };
+    assert_eq!(recorded, planted);
+    assert_ne!(value, planted);
+    drop(host);
+    let journal = JournalStore::open(&path).expect("journal");
+    let at: Vec<Value> = journal
+        .own_messages(3, 3)
+        .expect("log")
+        .iter()
+        .filter(|m| (m.round, m.step) == (round, step))
+        .map(|m| m.value)
+        .collect();
+    assert_eq!(at, vec![planted], "the refused vote was not logged");
+}
+
 /// A lone miner killed after its own cert vote but before the commit: on restart
 /// its journal still holds its proposal and block, so it commits that very block
 /// (before the fix it had lost them and could never finish the height).

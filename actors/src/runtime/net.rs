@@ -124,6 +124,9 @@ impl<R: Registry + Unpin + 'static> Handler<ConsensusInbound> for ConsensusActor
             }
         }
         self.handle_effects(effects, ctx);
+        if let Some(e) = self.core.take_failure() {
+            self.after::<crate::consensus::host::HostError>(Err(e), ctx);
+        }
         MessageResult(verdicts.iter().map(wire_verdict).collect())
     }
 }
