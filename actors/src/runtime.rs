@@ -13,6 +13,7 @@
 //!
 //! Runs inside `actix::System::with_tokio_rt(multi_thread)` (dependencies.md §4).
 
+pub mod inspect;
 pub mod net;
 
 use std::sync::Arc;

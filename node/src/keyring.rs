@@ -285,6 +285,13 @@ impl KeySource for KeyRing {
             .map(|f| &f.keys)
             .find(|k| matches(k, record))
     }
+
+    fn key_spans(&self) -> Vec<(Height, Height)> {
+        self.loaded
+            .iter()
+            .map(|l| (l.file.start, l.file.key_end))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -244,7 +244,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
         let consensus = ConsensusActor::new(core, initial, exec_addr.clone(), epoch)
             .with_metrics(metrics.clone());
         // The actors first, then the servers that ask them.
-        let (miner, gossip_addr) = match network {
+        let (consensus, gossip_addr) = match network {
             Some((gossip, events)) => {
                 let consensus = consensus.with_gossip(gossip.clone()).start();
                 let routes = Routes {
@@ -254,10 +254,11 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                     blocks: exec_addr.clone().recipient(),
                 };
                 let g = GossipActor::new(gossip, events, routes).start();
-                (consensus.recipient(), Some(g))
+                (consensus, Some(g))
             }
-            None => (consensus.start().recipient(), None),
+            None => (consensus.start(), None),
         };
+        let (miner, inspect) = (consensus.clone().recipient(), consensus.recipient());
         if let Some(addr) = rpc_config.metrics {
             let source = crate::metrics::Source {
                 metrics,
@@ -283,6 +284,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                 accounts,
                 gossip: gossip_addr,
                 miner,
+                consensus: inspect,
             },
         )
         .await;

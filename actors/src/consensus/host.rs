@@ -320,6 +320,35 @@ impl<R: Registry> HostCore<R> {
         &self.parent
     }
 
+    /// The registry committees are read from.
+    pub fn registry(&self) -> &R {
+        &self.registry
+    }
+
+    /// The miner identity (stake owner) of this node's keys, if it has any.
+    pub fn miner_id(&self) -> Option<MinerId> {
+        self.keys.as_deref().map(|k| k.id())
+    }
+
+    /// The heights each loaded miner key can sign (`[start, end)`).
+    pub fn key_spans(&self) -> Vec<(Height, Height)> {
+        self.keys
+            .as_deref()
+            .map(|k| k.key_spans())
+            .unwrap_or_default()
+    }
+
+    /// Whether this node holds a key that signs at the height in progress for
+    /// the registration in force (it is a member of the committee).
+    pub fn signs_at_current_height(&self) -> bool {
+        self.signing_keys(self.height()).is_some()
+    }
+
+    /// Whether mining was requested (`--mine`, `miner_start`), keys or not.
+    pub fn mining_requested(&self) -> bool {
+        self.participating
+    }
+
     /// Whether this node proposes and votes (it has keys and was not stopped).
     pub fn participating(&self) -> bool {
         self.keys.is_some() && self.participating

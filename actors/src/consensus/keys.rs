@@ -27,6 +27,12 @@ pub trait KeySource: Send {
     /// and whose public keys are `record`'s (the registration in force there), if
     /// this miner holds them.
     fn keys_for(&self, height: Height, record: &MinerRecord) -> Option<&RealMinerKeys>;
+
+    /// The heights each loaded key can still sign: `[start, end)` per key (for
+    /// status reports; empty if unknown).
+    fn key_spans(&self) -> Vec<(Height, Height)> {
+        Vec::new()
+    }
 }
 
 /// Whether `keys` are the keys registered as `record`.
@@ -74,5 +80,13 @@ impl KeySource for MemoryKeys {
     fn keys_for(&self, height: Height, record: &MinerRecord) -> Option<&RealMinerKeys> {
         (matches(&self.keys, record) && can_sign(&self.keys, height, self.lifespan))
             .then_some(&self.keys)
+    }
+
+    fn key_spans(&self) -> Vec<(Height, Height)> {
+        let v = &self.keys.votes;
+        vec![(
+            v.first_offset().saturating_mul(self.lifespan),
+            v.end_offset().saturating_mul(self.lifespan),
+        )]
     }
 }

@@ -7,10 +7,13 @@
 //! - [`journal`]: the durable journal written before every vote (Kaleido §4.12);
 //! - [`host`]: the host core — validation order, authentication, outputs, timers,
 //!   certificates — a plain struct the consensus actor drives;
+//! - [`inspect`]: read-only views (committee of a height, a stored certificate's
+//!   voters and weights) for the `consensus_*` RPC methods;
 //! - [`sync`]: checking a block received by catch-up sync (its certificate
 //!   against the parent's committee) before it is executed and committed.
 
 pub mod host;
+pub mod inspect;
 pub mod journal;
 pub mod keys;
 pub mod registry;

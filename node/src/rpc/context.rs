@@ -66,6 +66,8 @@ pub struct Ctx {
     pub gossip: Option<Addr<actors::gossip::actor::GossipActor>>,
     /// The consensus actor's mining switch (`miner_start` / `miner_stop`).
     pub miner: actix::Recipient<actors::runtime::SetMining>,
+    /// The consensus actor's read-only questions (`consensus_*`).
+    pub consensus: actix::Recipient<actors::runtime::inspect::Inspect>,
 }
 
 /// "header not found", geth's answer for a block it does not have.

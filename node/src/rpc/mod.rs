@@ -3,7 +3,9 @@
 //!
 //! Namespaces (`--http.api`, `--ws.api`): `eth`, `net`, `web3`, `txpool`,
 //! `personal` (node-held keys: see [`personal`]), `admin` and `miner`
-//! (operators: see [`admin`]; IPC always, HTTP/WS only when listed). Reads go
+//! (operators: see [`admin`]; IPC always, HTTP/WS only when listed),
+//! `consensus` (the BA* consensus: see [`consensus`]; IPC always, HTTP/WS when
+//! listed). Reads go
 //! straight to the redb store (consistent snapshots, concurrent with block
 //! commits); transaction submission and pool queries are messages to the
 //! execution actor, which owns the pool. Limits: request body
@@ -17,6 +19,7 @@
 pub mod admin;
 pub mod chain;
 pub mod cli;
+pub mod consensus;
 pub mod context;
 pub mod cors;
 pub mod error;
@@ -48,7 +51,16 @@ pub const MAX_RESPONSE_BYTES: u32 = 64 * 1024 * 1024;
 /// Most simultaneous connections per endpoint.
 pub const MAX_CONNECTIONS: u32 = 1000;
 /// Namespaces served.
-pub const NAMESPACES: [&str; 7] = ["eth", "net", "web3", "txpool", "personal", "admin", "miner"];
+pub const NAMESPACES: [&str; 8] = [
+    "eth",
+    "net",
+    "web3",
+    "txpool",
+    "personal",
+    "admin",
+    "miner",
+    "consensus",
+];
 
 /// One endpoint's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,7 +113,7 @@ impl RpcConfig {
 pub enum RpcStartError {
     /// Unknown namespace in `--http.api` / `--ws.api`.
     #[error(
-        "unknown API namespace {0:?} (available: eth, net, web3, txpool, personal, admin, miner)"
+        "unknown API namespace {0:?} (available: eth, net, web3, txpool, personal, admin, miner, consensus)"
     )]
     UnknownApi(String),
     /// The IPC socket could not be created.
@@ -159,6 +171,8 @@ pub struct NodeHandles {
     pub gossip: Option<actix::Addr<actors::gossip::actor::GossipActor>>,
     /// The consensus actor's mining switch.
     pub miner: actix::Recipient<actors::runtime::SetMining>,
+    /// The consensus actor's read-only questions.
+    pub consensus: actix::Recipient<actors::runtime::inspect::Inspect>,
 }
 
 /// The running servers; dropping them does not stop them, [`RpcServers::stop`] does.
@@ -212,6 +226,7 @@ pub fn module(
             "personal" => personal::register_personal(&mut m, keys).map_err(reg)?,
             "admin" => admin::register_admin(&mut m).map_err(reg)?,
             "miner" => admin::register_miner(&mut m).map_err(reg)?,
+            "consensus" => consensus::register(&mut m).map_err(reg)?,
             other => return Err(RpcStartError::UnknownApi(other.to_string())),
         }
     }
@@ -264,6 +279,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         accounts: node.accounts,
         gossip: node.gossip,
         miner: node.miner,
+        consensus: node.consensus,
     });
     let mut servers = RpcServers {
         handles: Vec::new(),
