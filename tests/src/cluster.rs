@@ -86,6 +86,8 @@ pub struct Node {
     pub port: u16,
     child: Option<Child>,
     seen: Arc<Mutex<Seen>>,
+    /// The HTTP JSON-RPC address, when started with one ([`Node::start_with_http`]).
+    pub http: Option<std::net::SocketAddr>,
 }
 
 impl Node {
@@ -141,7 +143,70 @@ impl Node {
             port,
             child: Some(child),
             seen,
+            http: None,
         }
+    }
+
+    /// Like [`Node::start`], with an HTTP JSON-RPC endpoint on a free port serving
+    /// `eth,net,consensus` (for [`Node::call`]).
+    pub fn start_with_http(
+        bin: &Path,
+        name: &str,
+        datadir: &Path,
+        port: u16,
+        args: &[String],
+    ) -> Node {
+        let http_port = free_port();
+        let mut all = args.to_vec();
+        all.extend(
+            [
+                "--http",
+                "--http.port",
+                &http_port.to_string(),
+                "--http.api",
+                "eth,net,consensus",
+            ]
+            .map(String::from),
+        );
+        let mut node = Node::start(bin, name, datadir, port, &all);
+        node.http = Some(std::net::SocketAddr::from(([127, 0, 0, 1], http_port)));
+        node
+    }
+
+    /// One JSON-RPC call over the node's HTTP endpoint; the `result` (an error
+    /// answer is an `Err` with its message). Retries the connection for 30 s
+    /// while the server starts.
+    pub fn call(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let addr = self.http.ok_or("started without HTTP")?;
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+                .to_string();
+        let start = Instant::now();
+        let text = loop {
+            match crate::devnode::http_post(addr, body.as_bytes()) {
+                Ok((_, text)) => break text,
+                Err(e) if start.elapsed() > Duration::from_secs(30) => {
+                    return Err(format!("{}: {e}", self.name));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{text:?}: {e}"))?;
+        match v.get("error") {
+            Some(e) => Err(e.to_string()),
+            None => Ok(v.get("result").cloned().unwrap_or(serde_json::Value::Null)),
+        }
+    }
+
+    /// How many equivocations this node logged as evidence (every run of it:
+    /// the log is appended across restarts).
+    pub fn equivocations_logged(&self) -> usize {
+        self.log().matches("equivocation evidence").count()
     }
 
     fn with_seen<T>(&self, f: impl FnOnce(&Seen) -> T) -> T {
@@ -319,6 +384,33 @@ impl Network {
         )
     }
 
+    /// Like [`Network::start_validator`], with `extra` arguments, and an HTTP
+    /// JSON-RPC endpoint when `http` ([`Node::start_with_http`]).
+    pub fn start_validator_with(
+        &self,
+        i: usize,
+        port: u16,
+        bootnodes: &[String],
+        extra: &[String],
+        http: bool,
+    ) -> Node {
+        let mut args = vec![
+            "--mine".to_string(),
+            "--miner.stakeowner".to_string(),
+            self.owners[i].clone(),
+        ];
+        if !bootnodes.is_empty() {
+            args.push("--bootnodes".into());
+            args.push(bootnodes.join(","));
+        }
+        args.extend(extra.iter().cloned());
+        let name = format!("node{i}");
+        match http {
+            true => Node::start_with_http(&self.bin, &name, &self.datadir(i), port, &args),
+            false => Node::start(&self.bin, &name, &self.datadir(i), port, &args),
+        }
+    }
+
     /// Starts every validator: node0 first, the others with node0 as bootnode.
     /// Returns the nodes and node0's address.
     pub fn start_all(&self) -> (Vec<Node>, String) {
@@ -368,4 +460,43 @@ pub fn assert_same_chain(nodes: &[&Node]) -> usize {
         }
     }
     compared.len()
+}
+
+/// The own-vote log of a stopped node (every vote and proposal it signed), read
+/// with [`actors::consensus::journal::read_vote_log`].
+pub fn vote_log(datadir: &Path) -> Vec<actors::consensus::journal::OwnMessage> {
+    actors::consensus::journal::read_vote_log(datadir)
+        .unwrap_or_else(|e| panic!("vote log of {}: {e}", datadir.display()))
+}
+
+/// Asserts that a stopped node's own-vote log never holds two different values
+/// for one (height, round, step), and that every entry is the signed message it
+/// claims to be; returns how many messages it holds.
+pub fn assert_no_double_vote(name: &str, datadir: &Path) -> usize {
+    use spec::codec::WireMessage;
+    let log = vote_log(datadir);
+    let mut seen: BTreeMap<(u64, u32, u32), [u8; 32]> = BTreeMap::new();
+    for m in &log {
+        match WireMessage::decode(&m.wire) {
+            Ok(WireMessage::Vote(v)) => assert_eq!(
+                (v.height, v.round, v.step, v.value),
+                (m.height, m.round, m.step, m.value),
+                "{name}: a logged vote differs from its key"
+            ),
+            Ok(WireMessage::Proposal(p)) => assert_eq!(
+                (p.height, p.round, p.value),
+                (m.height, m.round, m.value),
+                "{name}: a logged proposal differs from its key"
+            ),
+            other => panic!("{name}: unexpected entry in the vote log: {other:?}"),
+        }
+        let key = (m.height, m.round, m.step.0);
+        if let Some(prev) = seen.insert(key, m.value.0) {
+            assert_eq!(
+                prev, m.value.0,
+                "{name} signed two different values at (height, round, step) {key:?}"
+            );
+        }
+    }
+    log.len()
 }
