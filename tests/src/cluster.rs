@@ -314,6 +314,17 @@ impl Network {
     /// A network whose genesis uses committee mode `committee` (`fixed` or
     /// `sortition`, as `kalgo genesis --committee` takes it).
     pub fn with_committee(n: u32, two_lambda_ms: u64, committee: &str) -> Network {
+        Network::with_accounts(n, two_lambda_ms, committee, &[])
+    }
+
+    /// Like [`Network::with_committee`], with extra accounts funded in genesis:
+    /// `(address, balance in wei as a decimal string)` (not miners).
+    pub fn with_accounts(
+        n: u32,
+        two_lambda_ms: u64,
+        committee: &str,
+        funded: &[(String, String)],
+    ) -> Network {
         let bin = kalgo_bin();
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
@@ -341,6 +352,18 @@ impl Network {
             .collect();
         assert_eq!(owners.len(), n as usize, "owners in start.sh:\n{script}");
         let genesis = dir.join("genesis.json");
+        if !funded.is_empty() {
+            let text = std::fs::read_to_string(&genesis).expect("genesis.json");
+            let mut g: serde_json::Value = serde_json::from_str(&text).expect("genesis json");
+            let alloc = g
+                .get_mut("alloc")
+                .and_then(|a| a.as_object_mut())
+                .expect("genesis alloc");
+            for (addr, wei) in funded {
+                alloc.insert(addr.clone(), serde_json::json!({ "balance": wei }));
+            }
+            std::fs::write(&genesis, g.to_string()).expect("write genesis.json");
+        }
         let genesis = genesis.to_str().expect("utf-8 path");
         for i in 0..n {
             run_ok(&bin, &dir.join(format!("node{i}")), &["init", genesis]);
@@ -499,4 +522,45 @@ pub fn assert_no_double_vote(name: &str, datadir: &Path) -> usize {
         }
     }
     log.len()
+}
+
+/// A new secp256k1 account: (private key hex with 0x, checksummed address).
+pub fn new_account() -> (String, String) {
+    let signer = alloy_signer_local::PrivateKeySigner::random();
+    (
+        format!("0x{}", alloy_primitives::hex::encode(signer.to_bytes())),
+        signer.address().to_checksum(None),
+    )
+}
+
+/// A signed legacy (EIP-155) transaction from `key` calling `to` with `data`:
+/// the raw bytes as 0x-hex, for `eth_sendRawTransaction`.
+pub fn sign_call(
+    key: &str,
+    chain_id: u64,
+    nonce: u64,
+    gas_price: u128,
+    gas_limit: u64,
+    to: &str,
+    data: &str,
+) -> String {
+    use alloy_consensus::{SignableTransaction, TxEnvelope, TxLegacy};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_primitives::{Address, Bytes, TxKind, U256, hex};
+    use alloy_signer::SignerSync;
+    let signer: alloy_signer_local::PrivateKeySigner = key.parse().expect("private key");
+    let tx = TxLegacy {
+        chain_id: Some(chain_id),
+        nonce,
+        gas_price,
+        gas_limit,
+        to: TxKind::Call(to.parse::<Address>().expect("address")),
+        value: U256::ZERO,
+        input: Bytes::from(hex::decode(data).expect("hex data")),
+    };
+    let sig = signer
+        .sign_hash_sync(&tx.signature_hash())
+        .expect("signature");
+    let env: TxEnvelope = tx.into_signed(sig).into();
+    format!("0x{}", hex::encode(env.encoded_2718()))
 }

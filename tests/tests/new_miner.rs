@@ -1,0 +1,213 @@
+//! Black box, a miner joins at run time (issue #6; Kaleido §2, §3.2): four
+//! validators of a fixed committee run (2λ = 200 ms); a new node makes a miner key
+//! with `kalgo makeminerkey --minerkey.start S` (S in the future: the miner
+//! contract wants S ≥ the registering block + 100); its stake owner, funded in
+//! genesis, sends the printed `MinerKey` calldata to the miner contract by
+//! `eth_sendRawTransaction`; the node runs with `--mine`. From height S the
+//! committee has five members, the new miner's cert votes appear in certificates
+//! (`consensus_getCertificate`) and it proposes blocks; before S it is in none.
+//!
+//! Needs `cargo build -p node` in the same target dir.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tests::cluster::{Network, Node, free_port, new_account, run_ok, sign_call};
+
+const TWO_LAMBDA_MS: u64 = 200;
+/// The miner contract (Kaleido §3.1).
+const MINER_CONTRACT: &str = "0x1000000000000000000000000000000000000002";
+/// `kalgo genesis --validators` chains: chain id 1337, interval 1,000,000.
+const CHAIN_ID: u64 = 1337;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn hex_u64(v: &Value) -> u64 {
+    v.as_str()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or_else(|| panic!("not a hex quantity: {v}"))
+}
+
+fn voters(cert: &Value) -> Vec<String> {
+    cert["voters"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v["address"].as_str().map(str::to_lowercase))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_miner_registered_by_transaction_votes_and_proposes_from_its_start_height() {
+    let (key, owner) = new_account();
+    let owner_lc = owner.to_lowercase();
+    // As much as each validator: the new miner has a fifth of the stake.
+    let wei = format!("100000000{}", "0".repeat(18));
+    let net = Network::with_accounts(4, TWO_LAMBDA_MS, "fixed", &[(owner.clone(), wei)]);
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut addrs: Vec<String> = Vec::new();
+    for i in 0..4 {
+        let n = net.start_validator_with(i, free_port(), &addrs, &[], true);
+        addrs.push(n.listen_addr(secs(30)));
+        nodes.push(n);
+    }
+    for n in nodes.iter_mut() {
+        n.wait_height(3, secs(60));
+    }
+
+    // The new node: its data directory, its key starting well after the head.
+    let datadir = net.extra_datadir("newminer");
+    let head = nodes[0].height();
+    let start = head + 120;
+    let out = run_ok(
+        &net.bin,
+        &datadir,
+        &[
+            "makeminerkey",
+            "--miner.stakeowner",
+            &owner,
+            "--minerkey.start",
+            &start.to_string(),
+            "--chainid",
+            &CHAIN_ID.to_string(),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let calldata = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MinerKey: "))
+        .unwrap_or_else(|| panic!("no MinerKey line in:\n{text}"))
+        .trim()
+        .to_string();
+    assert!(calldata.starts_with("0x39fb25e9"), "calldata {calldata}");
+
+    // The stake owner registers it.
+    let rpc = &nodes[0];
+    let gas_price = hex_u64(&rpc.call("eth_gasPrice", json!([])).expect("gas price"));
+    let raw = sign_call(
+        &key,
+        CHAIN_ID,
+        0,
+        u128::from(gas_price) * 2,
+        1_000_000,
+        MINER_CONTRACT,
+        &calldata,
+    );
+    let tx = rpc
+        .call("eth_sendRawTransaction", json!([raw]))
+        .expect("registration accepted");
+    let t = Instant::now();
+    let receipt = loop {
+        let r = rpc
+            .call("eth_getTransactionReceipt", json!([tx]))
+            .expect("receipt");
+        if !r.is_null() {
+            break r;
+        }
+        assert!(t.elapsed() < secs(30), "registration not included in 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        receipt["status"],
+        json!("0x1"),
+        "registration reverted: {receipt}"
+    );
+    let included = hex_u64(&receipt["blockNumber"]);
+    assert!(
+        included + 100 <= start,
+        "registered at block {included}, too late for start {start}"
+    );
+
+    // The new node mines from the start (before S it only follows).
+    let args = vec![
+        "--mine".to_string(),
+        "--miner.stakeowner".to_string(),
+        owner.clone(),
+        "--bootnodes".to_string(),
+        addrs.join(","),
+    ];
+    let mut miner = Node::start_with_http(&net.bin, "newminer", &datadir, free_port(), &args);
+    let status = miner
+        .call("consensus_minerStatus", json!([]))
+        .expect("status");
+    assert_eq!(
+        status["owner"].as_str().map(str::to_lowercase),
+        Some(owner_lc.clone())
+    );
+    assert_eq!(status["registered"], json!(false), "{status}");
+    assert_eq!(status["keys"][0]["start"], json!(start), "{status}");
+
+    // The committee grows at S, not before.
+    miner.wait_height(start, secs(180));
+    let before = rpc
+        .call("consensus_committee", json!([format!("0x{:x}", start - 1)]))
+        .expect("committee");
+    let at = rpc
+        .call("consensus_committee", json!([format!("0x{:x}", start)]))
+        .expect("committee");
+    let members = |c: &Value| -> Vec<String> {
+        c["members"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m["address"].as_str().map(str::to_lowercase))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(members(&before).len(), 4, "{before}");
+    assert!(!members(&before).contains(&owner_lc));
+    assert_eq!(members(&at).len(), 5, "{at}");
+    assert!(members(&at).contains(&owner_lc));
+
+    // Its cert votes are in certificates from S on, never before; it proposes.
+    for h in start.saturating_sub(5)..start {
+        let c = rpc
+            .call("consensus_getCertificate", json!([format!("0x{h:x}")]))
+            .expect("certificate");
+        assert!(
+            !voters(&c).contains(&owner_lc),
+            "voted at {h} before its start"
+        );
+    }
+    let t = Instant::now();
+    let mut voted_at = None;
+    let mut proposed_at = None;
+    let mut h = start;
+    while voted_at.is_none() || proposed_at.is_none() {
+        assert!(
+            t.elapsed() < secs(120),
+            "in 120 s from height {start}: voted at {voted_at:?}, proposed at {proposed_at:?} (log: {})",
+            miner.datadir.join("node.log").display()
+        );
+        miner.wait_height(h, secs(60));
+        let c = rpc
+            .call("consensus_getCertificate", json!([format!("0x{h:x}")]))
+            .expect("certificate");
+        assert!(c["weight"].as_u64() >= c["threshold"].as_u64(), "{c}");
+        if voted_at.is_none() && voters(&c).contains(&owner_lc) {
+            voted_at = Some(h);
+        }
+        if proposed_at.is_none()
+            && c["proposer"].as_str().map(str::to_lowercase) == Some(owner_lc.clone())
+        {
+            proposed_at = Some(h);
+        }
+        h += 1;
+    }
+    let status = miner
+        .call("consensus_minerStatus", json!([]))
+        .expect("status");
+    assert_eq!(status["registered"], json!(true), "{status}");
+    assert_eq!(status["participating"], json!(true), "{status}");
+    let mut all: Vec<&Node> = nodes.iter().collect();
+    all.push(&miner);
+    tests::cluster::assert_same_chain(&all);
+    eprintln!(
+        "registered at block {included} for start {start}; first certificate vote at {voted_at:?}, first proposal at {proposed_at:?}"
+    );
+}
