@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use tests::cluster::{Commit, Network, Node, assert_no_double_vote, free_port};
+use tests::cluster::{Commit, Network, Node, assert_no_double_vote, free_port, run_ok};
 
 const TWO_LAMBDA_MS: u64 = 500;
 
@@ -180,6 +180,21 @@ fn kill_and_restart_each(rounds: usize, down_blocks: u64) {
             n.datadir.join("node.log").display()
         );
     }
+    // `kalgo dumpvote` prints what the log holds for a height.
+    let log = tests::cluster::vote_log(&nodes[1].datadir);
+    let h = log.iter().map(|m| m.height).max().unwrap_or(0) / 2;
+    let out = run_ok(
+        &net.bin,
+        &nodes[1].datadir,
+        &["dumpvote", "--height", &h.to_string()],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let printed = text
+        .lines()
+        .filter(|l| l.starts_with("vote ") || l.starts_with("proposal "))
+        .count();
+    let held = log.iter().filter(|m| m.height == h).count();
+    assert!(held > 0 && printed == held, "dumpvote --height {h}: {text}");
     eprintln!(
         "{} heights, {rounds} kill/restart per validator, {:.1} s",
         by_height.len(),
