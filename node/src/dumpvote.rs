@@ -64,7 +64,7 @@ pub fn dumpvote(datadir: &Path, height: u64) -> Result<String, DumpVoteError> {
         && j.start.height == height
     {
         out.push_str(&format!(
-            "in progress: parent 0x{} at round {} step {} (starting value 0x{}), {} votes decided\n",
+            "in progress: parent 0x{} at round {} step {} (starting value 0x{}), {} votes cast\n",
             hex(j.start.parent.0),
             j.round,
             j.step,
