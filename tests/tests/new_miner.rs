@@ -164,6 +164,28 @@ fn a_miner_registered_by_transaction_votes_and_proposes_from_its_start_height() 
     assert_eq!(members(&at).len(), 5, "{at}");
     assert!(members(&at).contains(&owner_lc));
 
+    // Edges: genesis has no certificate and no committee; an unknown block has
+    // no certificate; a far-future committee is refused.
+    assert_eq!(
+        rpc.call("consensus_getCertificate", json!(["0x0"])),
+        Ok(Value::Null)
+    );
+    let unknown = format!("0x{}", "ab".repeat(32));
+    assert_eq!(
+        rpc.call("consensus_getCertificate", json!([unknown])),
+        Ok(Value::Null)
+    );
+    assert!(rpc.call("consensus_committee", json!(["0x0"])).is_err());
+    assert!(
+        rpc.call("consensus_committee", json!(["0xffffffff"]))
+            .is_err()
+    );
+    assert!(rpc.call("consensus_getCertificate", json!([])).is_err());
+    let st = miner.call("consensus_status", json!([])).expect("status");
+    assert_eq!(st["mode"], json!("fixed"), "{st}");
+    assert_eq!(st["committeeSize"], json!(5), "{st}");
+    assert_eq!(st["participating"], json!(true), "{st}");
+
     // Its cert votes are in certificates from S on, never before; it proposes.
     for h in start.saturating_sub(5)..start {
         let c = rpc
