@@ -645,3 +645,61 @@ fn synced_blocks_verify_against_the_parent_committee_and_forgeries_are_refused()
     }
     assert_eq!(host.height(), 4);
 }
+
+/// A voter's two different votes for one (height, round, step), as gossip hands
+/// them to the consensus actor: the host reports the evidence and the actor
+/// counts it (`kalgo_equivocations_total`).
+#[test]
+fn equivocation_evidence_is_counted_by_the_consensus_actor() {
+    use crate::gossip::actor::ConsensusInbound;
+    use crate::runtime::{ConsensusActor, ExecutionActor};
+    use actix::Actor;
+    use spec::codec::WireMessage;
+    use spec::types::Hrs;
+
+    let (mut nodes, _, _) = cluster(2);
+    let other = keys(2).pop().expect("key");
+    let node = nodes.remove(0);
+    let host = node.host.expect("host");
+    let c = host.committee().clone();
+    let rec = c.record(&other.id).expect("registered");
+    let hrs = Hrs::new(host.height(), 1, Step::SOFT);
+    let sign = |v: u8| {
+        let vote = other
+            .cast_vote(
+                host.params(),
+                hrs,
+                Value([v; 32]),
+                &c.seed,
+                rec.stake,
+                c.total_stake,
+            )
+            .expect("sign")
+            .expect("a fixed committee member always has a seat");
+        WireMessage::Vote(vote).encode()
+    };
+    let (first, second) = (sign(1), sign(2));
+    let exec = node.exec;
+    let sys = actix::System::new();
+    let (metrics, verdicts) = sys.block_on(async move {
+        let exec = ExecutionActor::new(exec).start();
+        let actor = ConsensusActor::new(host, Vec::new(), exec, std::time::Instant::now());
+        let metrics = actor.metrics().clone();
+        let addr = actor.start();
+        let msgs = vec![
+            (super::host::Topic::Votes, first),
+            (super::host::Topic::Votes, second),
+        ];
+        let verdicts = addr.send(ConsensusInbound(msgs)).await.expect("mailbox");
+        (metrics, verdicts)
+    });
+    assert_eq!(verdicts.len(), 2);
+    assert_eq!(
+        metrics
+            .equivocations
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert!(metrics.render().contains("kalgo_equivocations_total 1\n"));
+    drop(node.dir);
+}
