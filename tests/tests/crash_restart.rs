@@ -87,9 +87,13 @@ fn kill_and_restart_each(rounds: usize, down_blocks: u64) {
     let started = Instant::now();
     for cycle in 0..rounds {
         for i in 0..4 {
+            // A pause of a different length each time, so the kills fall at
+            // different points of a height (proposal wait, soft, cert, commit).
+            let offset = (i as u64 * 137 + cycle as u64 * 61) % TWO_LAMBDA_MS;
+            std::thread::sleep(Duration::from_millis(offset));
+            nodes[i].kill();
             let before = nodes[i].commits();
             history[i].extend(before.clone());
-            nodes[i].kill();
             let killed_at = before.keys().next_back().copied().unwrap_or(0);
             // The other three (3/4 of the weight > 2/3) keep committing.
             let target = killed_at + down_blocks;
@@ -123,7 +127,7 @@ fn kill_and_restart_each(rounds: usize, down_blocks: u64) {
                 .filter(|c| c.how == "sync")
                 .count();
             eprintln!(
-                "cycle {cycle}: node{i} killed at height {killed_at}, restarted, synced {synced}, committed by consensus at {live} ({:.1} s so far)",
+                "cycle {cycle}: node{i} killed (after a {offset} ms pause) at height {killed_at}, restarted, synced {synced}, committed by consensus at {live} ({:.1} s so far)",
                 started.elapsed().as_secs_f64()
             );
         }
