@@ -11,7 +11,7 @@
 use alloy_primitives::{Address, Bytes, TxKind, U256};
 use alloy_sol_types::{Panic, Revert, SolError};
 use revm::context::{
-    TxEnv,
+    BlockEnv, CfgEnv, TxEnv,
     result::{EVMError, ExecutionResult, InvalidTransaction},
 };
 
@@ -140,7 +140,8 @@ fn tx_env(config: &ChainConfig, req: &CallRequest, gas_limit: u64) -> TxEnv {
     }
 }
 
-fn attributes(header: &KalgoHeader) -> BlockAttributes {
+/// The block attributes of a stored header (its own number, time, coinbase, seed).
+pub(crate) fn attributes(header: &KalgoHeader) -> BlockAttributes {
     BlockAttributes {
         timestamp: header.eth.timestamp,
         coinbase: header.eth.beneficiary,
@@ -152,14 +153,14 @@ fn attributes(header: &KalgoHeader) -> BlockAttributes {
     }
 }
 
-/// Runs `req` once with `gas_limit` on `state` (the state after `header`).
-fn run<S: StateReader + ?Sized>(
+/// The EVM, block and transaction environments of `req` run with `gas_limit` at
+/// `header` (geth's `eth_call` rules: no nonce check; no fee = no base fee).
+fn env(
     config: &ChainConfig,
-    state: &S,
     header: &KalgoHeader,
     req: &CallRequest,
     gas_limit: u64,
-) -> Result<CallOutcome, CallError> {
+) -> (CfgEnv, BlockEnv, TxEnv) {
     let number = header.number();
     let spec = config.spec_at(number, header.eth.timestamp);
     let mut cfg = cfg_env(config, spec);
@@ -171,23 +172,45 @@ fn run<S: StateReader + ?Sized>(
         header.eth.base_fee_per_gas
     };
     let block = block_env(number, &attributes(header), base_fee, spec);
+    (cfg, block, tx_env(config, req, gas_limit))
+}
+
+/// The environments [`call`] runs `req` in (for `debug_traceCall`).
+pub(crate) fn call_env(
+    config: &ChainConfig,
+    header: &KalgoHeader,
+    req: &CallRequest,
+    gas_cap: u64,
+) -> (CfgEnv, BlockEnv, TxEnv) {
+    let gas = req.gas.unwrap_or(header.eth.gas_limit).min(gas_cap);
+    env(config, header, req, gas)
+}
+
+/// Runs `req` once with `gas_limit` on `state` (the state after `header`).
+fn run<S: StateReader + ?Sized>(
+    config: &ChainConfig,
+    state: &S,
+    header: &KalgoHeader,
+    req: &CallRequest,
+    gas_limit: u64,
+) -> Result<CallOutcome, CallError> {
+    let (cfg, block, tx) = env(config, header, req, gas_limit);
+    let spec = cfg.spec;
     let mut executor = TxExecutor::new(
         StateOverlay::new(state, spec),
         cfg,
         block,
         config.miner_contract(),
     );
-    let result = executor
-        .execute(tx_env(config, req, gas_limit))
-        .map_err(|e| match e {
-            EVMError::Database(e) => CallError::Storage(e),
-            EVMError::Transaction(InvalidTransaction::LackOfFundForMaxFee { fee, balance }) => {
-                CallError::Invalid(format!(
-                    "insufficient funds for gas * price + value: have {balance} want {fee}"
-                ))
-            }
-            other => CallError::Invalid(other.to_string()),
-        })?;
+    let result = executor.execute(tx).map_err(|e| match e {
+        EVMError::Database(e) => CallError::Storage(e),
+        EVMError::Transaction(InvalidTransaction::LackOfFundForMaxFee { fee, balance }) => {
+            CallError::Invalid(format!(
+                "insufficient funds for gas * price + value: have {balance} want {fee}"
+            ))
+        }
+        other => CallError::Invalid(other.to_string()),
+    })?;
     Ok(match result {
         ExecutionResult::Success { gas, output, .. } => CallOutcome::Success {
             output: output.into_data(),

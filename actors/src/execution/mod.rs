@@ -13,6 +13,7 @@
 //! - [`storage`]: the redb chain store;
 //! - [`query`]: chain reads for JSON-RPC (blocks, transactions, receipts, logs);
 //! - [`call`]: `eth_call` and `eth_estimateGas` over a committed state;
+//! - [`trace`]: opcode traces (geth's struct logger) for `debug_trace*`;
 //! - [`state_at`]: the state after any stored block, read through the tries;
 //! - [`service`]: the execution resource (store, pool, executed-block cache) as one value;
 //! - [`statetest`]: the GeneralStateTests conformance runner (`kalgo statetest`).
@@ -32,3 +33,4 @@ pub mod state_at;
 pub mod state_root;
 pub mod statetest;
 pub mod storage;
+pub mod trace;

@@ -1,0 +1,601 @@
+//! Opcode-level tracing for `debug_traceTransaction` and `debug_traceCall`: geth's
+//! default "struct logger", as a revm [`Inspector`].
+//!
+//! A transaction is traced by re-executing its block up to it: the earlier
+//! transactions run without an inspector on the parent block's state (through the
+//! same executor setup as block execution: kalgo's precompiles, the block's
+//! environment), then the target runs with a [`StructLogger`]. Nothing is written.
+//!
+//! Every step yields one [`StructLog`]: program counter, opcode, gas left before the
+//! opcode, its cost (for calls and creates this includes the gas handed to the
+//! callee, as in geth), call depth (1 = the transaction's own frame), the
+//! transaction-wide refund counter, and on request the stack, memory, return-data
+//! buffer and, at SLOAD/SSTORE, the storage slots of the executing contract seen so
+//! far in the trace. Traces are bounded ([`TraceOptions::max_logs`],
+//! [`TraceOptions::max_bytes`]): past the bound the trace is refused
+//! ([`TraceError::TooLarge`]), never truncated silently. geth's `limit` option
+//! ([`TraceOptions::limit`]) truncates, as in geth.
+
+use std::collections::BTreeMap;
+
+use alloy_evm::FromRecoveredTx;
+use alloy_primitives::{Address, B256, Bytes, U256};
+use revm::{
+    Context, ExecuteCommitEvm, InspectEvm, Inspector, MainBuilder, MainContext,
+    bytecode::opcode::{self, OpCode},
+    context::{
+        BlockEnv, CfgEnv, ContextTr, TxEnv,
+        result::{EVMError, ExecutionResult, InvalidTransaction},
+    },
+    interpreter::{
+        InstructionResult, Interpreter,
+        interpreter::EthInterpreter,
+        interpreter_types::{InputsTr, Jumps, LoopControl, MemoryTr, ReturnData},
+    },
+};
+
+use crate::execution::{
+    block::{Block, block_env, cfg_env},
+    call::{CallRequest, call_env},
+    chain_config::ChainConfig,
+    header::KalgoHeader,
+    miner::contract::KalgoPrecompiles,
+    state::{StateOverlay, StateReader, StorageError},
+};
+
+/// What to record, and the bounds of one trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceOptions {
+    /// Leave out the stack (geth's `disableStack`).
+    pub disable_stack: bool,
+    /// Leave out storage at SLOAD/SSTORE (geth's `disableStorage`).
+    pub disable_storage: bool,
+    /// Record memory (geth's `enableMemory`).
+    pub enable_memory: bool,
+    /// Record the return-data buffer (geth's `enableReturnData`).
+    pub enable_return_data: bool,
+    /// geth's `limit`: keep at most this many logs and drop the rest (0 = no limit).
+    pub limit: usize,
+    /// The node's bound on the number of logs; a longer trace is refused.
+    pub max_logs: usize,
+    /// The node's bound on the estimated JSON size of the logs; a larger trace is refused.
+    pub max_bytes: usize,
+}
+
+impl Default for TraceOptions {
+    fn default() -> Self {
+        Self {
+            disable_stack: false,
+            disable_storage: false,
+            enable_memory: false,
+            enable_return_data: false,
+            limit: 0,
+            max_logs: 500_000,
+            max_bytes: 48 * 1024 * 1024,
+        }
+    }
+}
+
+/// One executed opcode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StructLog {
+    /// Program counter.
+    pub pc: u64,
+    /// The opcode byte.
+    pub op: u8,
+    /// Gas left before the opcode.
+    pub gas: u64,
+    /// Gas the opcode took (including gas handed to a callee).
+    pub gas_cost: u64,
+    /// Call depth, 1 for the transaction's frame.
+    pub depth: u64,
+    /// Stack, bottom first (unless disabled).
+    pub stack: Option<Vec<U256>>,
+    /// Memory (when enabled).
+    pub memory: Option<Bytes>,
+    /// Return-data buffer (when enabled and not empty).
+    pub return_data: Option<Bytes>,
+    /// The contract's storage slots seen so far, at SLOAD/SSTORE (unless disabled).
+    pub storage: Option<BTreeMap<B256, B256>>,
+    /// Transaction-wide refund counter.
+    pub refund: u64,
+    /// Why the opcode failed, if it did (geth's words where it has them).
+    pub error: Option<String>,
+}
+
+impl StructLog {
+    /// The opcode's name (`PUSH1`, `SSTORE`, …), or geth's text for an undefined one.
+    pub fn op_name(&self) -> String {
+        match OpCode::new(self.op) {
+            Some(op) => op.as_str().to_string(),
+            None => format!("opcode {:#x} not defined", self.op),
+        }
+    }
+
+    /// A rough size of this log in geth's JSON, for the byte bound.
+    fn json_size(&self) -> usize {
+        let stack = self.stack.as_ref().map_or(0, |s| s.len() * 70);
+        let memory = self
+            .memory
+            .as_ref()
+            .map_or(0, |m| m.len() * 2 + m.len() / 32 * 4);
+        let rdata = self.return_data.as_ref().map_or(0, |r| r.len() * 2);
+        let storage = self.storage.as_ref().map_or(0, |s| s.len() * 136);
+        120 + stack + memory + rdata + storage
+    }
+}
+
+/// A finished trace (geth's `ExecutionResult`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceResult {
+    /// Gas used by the transaction (after refunds: the receipt's `gasUsed`).
+    pub gas: u64,
+    /// Whether it reverted or halted.
+    pub failed: bool,
+    /// Output on success, revert data on revert, empty on a halt.
+    pub return_value: Bytes,
+    /// One entry per executed opcode.
+    pub struct_logs: Vec<StructLog>,
+}
+
+/// Why a trace could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// Reading state failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A transaction (an earlier one of the block, or the call) is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The transaction is not in the block given.
+    #[error("transaction index {0} is not in the block")]
+    NoSuchTransaction(usize),
+    /// The trace is over the node's bound.
+    #[error(
+        "trace too large: more than {max_logs} struct logs or about {max_bytes} bytes; use disableStack/disableStorage, leave enableMemory off, or set a lower `limit`"
+    )]
+    TooLarge {
+        /// The log count bound.
+        max_logs: usize,
+        /// The size bound.
+        max_bytes: usize,
+    },
+}
+
+/// The opcode seen at `step`, completed at `step_end`.
+#[derive(Debug)]
+struct Pending {
+    log: StructLog,
+    address: Address,
+    /// SLOAD's key, or SSTORE's key and value, read from the stack before the opcode.
+    slot: Option<(B256, Option<B256>)>,
+}
+
+/// geth's struct logger as a revm inspector.
+#[derive(Debug)]
+pub struct StructLogger {
+    opts: TraceOptions,
+    logs: Vec<StructLog>,
+    bytes: usize,
+    too_large: bool,
+    pending: Option<Pending>,
+    /// Refund recorded by each active frame (index = depth − 1); revm keeps a
+    /// refund per frame and folds a child's into its caller when it succeeds.
+    refunds: Vec<i64>,
+    /// Storage seen so far, per contract.
+    storage: BTreeMap<Address, BTreeMap<B256, B256>>,
+}
+
+impl StructLogger {
+    /// A logger with `opts`.
+    pub fn new(opts: TraceOptions) -> Self {
+        Self {
+            opts,
+            logs: Vec::new(),
+            bytes: 0,
+            too_large: false,
+            pending: None,
+            refunds: Vec::new(),
+            storage: BTreeMap::new(),
+        }
+    }
+
+    fn recording(&self) -> bool {
+        !self.too_large && (self.opts.limit == 0 || self.logs.len() < self.opts.limit)
+    }
+
+    /// The logs, or [`TraceError::TooLarge`].
+    pub fn finish(self) -> Result<Vec<StructLog>, TraceError> {
+        if self.too_large {
+            return Err(TraceError::TooLarge {
+                max_logs: self.opts.max_logs,
+                max_bytes: self.opts.max_bytes,
+            });
+        }
+        Ok(self.logs)
+    }
+}
+
+/// geth's message for an opcode that failed.
+fn step_error(result: InstructionResult) -> Option<String> {
+    use InstructionResult as R;
+    if !result.is_halt() {
+        return None;
+    }
+    Some(
+        match result {
+            R::OutOfGas | R::MemoryOOG | R::MemoryLimitOOG | R::PrecompileOOG => "out of gas",
+            R::InvalidOperandOOG => "out of gas",
+            R::OpcodeNotFound | R::InvalidFEOpcode => "invalid opcode",
+            R::InvalidJump => "invalid jump destination",
+            R::StackUnderflow => "stack underflow",
+            R::StackOverflow => "stack limit reached 1024 (1023)",
+            R::StateChangeDuringStaticCall => "write protection",
+            R::CallTooDeep => "max call depth exceeded",
+            R::OutOfFunds => "insufficient balance for transfer",
+            R::CreateCollision => "contract address collision",
+            R::CreateContractSizeLimit => "max code size exceeded",
+            R::CreateContractStartingWithEF => "invalid code: must not begin with 0xef",
+            R::OutOfOffset => "return data out of bounds",
+            R::ReentrancySentryOOG => "out of gas",
+            other => return Some(format!("{other:?}")),
+        }
+        .to_string(),
+    )
+}
+
+impl<CTX: ContextTr> Inspector<CTX, EthInterpreter> for StructLogger {
+    fn step(&mut self, interp: &mut Interpreter<EthInterpreter>, _context: &mut CTX) {
+        self.pending = None;
+        if !self.recording() {
+            return;
+        }
+        let depth = interp.input.depth() as u64 + 1;
+        let frame = interp.input.depth();
+        self.refunds.truncate(frame + 1);
+        self.refunds.resize(frame + 1, 0);
+        self.refunds[frame] = interp.gas.refunded();
+        let refund = self.refunds.iter().sum::<i64>().max(0) as u64;
+        let op = interp.bytecode.opcode();
+        let stack = interp.stack.data();
+        let slot = match op {
+            opcode::SLOAD if !stack.is_empty() => Some((B256::from(stack[stack.len() - 1]), None)),
+            opcode::SSTORE if stack.len() >= 2 => Some((
+                B256::from(stack[stack.len() - 1]),
+                Some(B256::from(stack[stack.len() - 2])),
+            )),
+            _ => None,
+        };
+        let return_data = interp.return_data.buffer();
+        let log = StructLog {
+            pc: interp.bytecode.pc() as u64,
+            op,
+            gas: interp.gas.remaining(),
+            gas_cost: 0,
+            depth,
+            stack: (!self.opts.disable_stack).then(|| stack.to_vec()),
+            memory: self
+                .opts
+                .enable_memory
+                .then(|| Bytes::copy_from_slice(&interp.memory.slice(0..interp.memory.size()))),
+            return_data: (self.opts.enable_return_data && !return_data.is_empty())
+                .then(|| return_data.clone()),
+            storage: None,
+            refund,
+            error: None,
+        };
+        self.pending = Some(Pending {
+            log,
+            address: interp.input.target_address(),
+            slot: if self.opts.disable_storage {
+                None
+            } else {
+                slot
+            },
+        });
+    }
+
+    fn step_end(&mut self, interp: &mut Interpreter<EthInterpreter>, _context: &mut CTX) {
+        let Some(Pending {
+            mut log,
+            address,
+            slot,
+        }) = self.pending.take()
+        else {
+            return;
+        };
+        log.gas_cost = log.gas.saturating_sub(interp.gas.remaining());
+        log.error = interp.bytecode.instruction_result().and_then(step_error);
+        if let Some((key, stored)) = slot {
+            // SLOAD's value is on the stack once the opcode ran.
+            let value = stored.or_else(|| interp.stack.data().last().map(|v| B256::from(*v)));
+            if let Some(value) = value {
+                let seen = self.storage.entry(address).or_default();
+                seen.insert(key, value);
+                log.storage = Some(seen.clone());
+            }
+        }
+        let size = log.json_size();
+        if self.logs.len() >= self.opts.max_logs
+            || self.bytes.saturating_add(size) > self.opts.max_bytes
+        {
+            self.too_large = true;
+            self.logs = Vec::new();
+            return;
+        }
+        self.bytes += size;
+        self.logs.push(log);
+    }
+}
+
+type TraceCtx<'a, S> = revm::handler::MainnetContext<StateOverlay<'a, S>>;
+
+/// An EVM with kalgo's precompiles and a struct logger, over `overlay`.
+fn traced_evm<'a, S: StateReader + ?Sized>(
+    overlay: StateOverlay<'a, S>,
+    cfg: CfgEnv,
+    block: BlockEnv,
+    config: &ChainConfig,
+    opts: TraceOptions,
+) -> revm::context::Evm<
+    TraceCtx<'a, S>,
+    StructLogger,
+    revm::handler::instructions::EthInstructions<EthInterpreter, TraceCtx<'a, S>>,
+    KalgoPrecompiles,
+    revm::handler::EthFrame<EthInterpreter>,
+> {
+    let spec = cfg.spec;
+    Context::mainnet()
+        .with_db(overlay)
+        .with_cfg(cfg)
+        .with_block(block)
+        .build_mainnet_with_inspector(StructLogger::new(opts))
+        .with_precompiles(KalgoPrecompiles::new(spec, config.miner_contract()))
+}
+
+fn invalid(e: EVMError<StorageError>) -> TraceError {
+    match e {
+        EVMError::Database(e) => TraceError::Storage(e),
+        EVMError::Transaction(InvalidTransaction::LackOfFundForMaxFee { fee, balance }) => {
+            TraceError::Invalid(format!(
+                "insufficient funds for gas * price + value: have {balance} want {fee}"
+            ))
+        }
+        other => TraceError::Invalid(other.to_string()),
+    }
+}
+
+fn result(outcome: ExecutionResult, logs: Vec<StructLog>) -> TraceResult {
+    let gas = outcome.tx_gas_used();
+    let (failed, return_value) = match outcome {
+        ExecutionResult::Success { output, .. } => (false, output.into_data()),
+        ExecutionResult::Revert { output, .. } => (true, output),
+        ExecutionResult::Halt { .. } => (true, Bytes::new()),
+    };
+    TraceResult {
+        gas,
+        failed,
+        return_value,
+        struct_logs: logs,
+    }
+}
+
+/// The block environment of `header` (its own number, time, coinbase, base fee
+/// and seed), as block execution sets it.
+fn header_env(config: &ChainConfig, header: &KalgoHeader) -> (CfgEnv, BlockEnv) {
+    let number = header.number();
+    let spec = config.spec_at(number, header.eth.timestamp);
+    let attrs = crate::execution::call::attributes(header);
+    (
+        cfg_env(config, spec),
+        block_env(number, &attrs, header.eth.base_fee_per_gas, spec),
+    )
+}
+
+/// `debug_traceTransaction`: traces transaction `index` of `block` (with its
+/// recovered `senders`) on `parent_state`, the state after the block's parent.
+pub fn trace_transaction<S: StateReader + ?Sized>(
+    config: &ChainConfig,
+    parent_state: &S,
+    block: &Block,
+    senders: &[Address],
+    index: usize,
+    opts: TraceOptions,
+) -> Result<TraceResult, TraceError> {
+    let (Some(target), Some(sender)) = (block.transactions.get(index), senders.get(index)) else {
+        return Err(TraceError::NoSuchTransaction(index));
+    };
+    let (cfg, env) = header_env(config, &block.header);
+    let spec = cfg.spec;
+    let mut evm = traced_evm(
+        StateOverlay::new(parent_state, spec),
+        cfg,
+        env,
+        config,
+        opts,
+    );
+    for (tx, from) in block.transactions.iter().zip(senders).take(index) {
+        evm.transact_commit(TxEnv::from_recovered_tx(tx, *from))
+            .map_err(invalid)?;
+    }
+    let outcome = evm
+        .inspect_one_tx(TxEnv::from_recovered_tx(target, *sender))
+        .map_err(invalid)?;
+    let logger = std::mem::replace(
+        &mut evm.inspector,
+        StructLogger::new(TraceOptions::default()),
+    );
+    Ok(result(outcome, logger.finish()?))
+}
+
+/// `debug_traceCall`: traces `req` as `eth_call` runs it on `state` (the state
+/// after `header`), with at most `gas_cap` gas.
+pub fn trace_call<S: StateReader + ?Sized>(
+    config: &ChainConfig,
+    state: &S,
+    header: &KalgoHeader,
+    req: &CallRequest,
+    gas_cap: u64,
+    opts: TraceOptions,
+) -> Result<TraceResult, TraceError> {
+    let (cfg, env, tx) = call_env(config, header, req, gas_cap);
+    let spec = cfg.spec;
+    let mut evm = traced_evm(StateOverlay::new(state, spec), cfg, env, config, opts);
+    let outcome = evm.inspect_one_tx(tx).map_err(invalid)?;
+    let logger = std::mem::replace(
+        &mut evm.inspector,
+        StructLogger::new(TraceOptions::default()),
+    );
+    Ok(result(outcome, logger.finish()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::state::MemoryState;
+    use alloy_primitives::hex;
+
+    fn setup() -> (ChainConfig, MemoryState, KalgoHeader) {
+        let config = ChainConfig::new_chain(1337);
+        let mut state = MemoryState::default();
+        let code = |s: &str| Bytes::from(hex::decode(s).unwrap_or_default());
+        // PUSH1 42 PUSH1 0 SSTORE PUSH1 0 SLOAD PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN
+        state
+            .insert_account(
+                Address::repeat_byte(3),
+                0,
+                U256::ZERO,
+                code("602a60005560005460005260206000f3"),
+                [],
+            )
+            .ok();
+        // Reverts with 0xdeadbeef.
+        state
+            .insert_account(
+                Address::repeat_byte(2),
+                0,
+                U256::ZERO,
+                code("63deadbeef6000526004601cfd"),
+                [],
+            )
+            .ok();
+        let mut header = KalgoHeader::default();
+        header.eth.gas_limit = 30_000_000;
+        header.eth.number = 5;
+        header.eth.timestamp = 100;
+        header.eth.base_fee_per_gas = Some(1_000_000_000);
+        (config, state, header)
+    }
+
+    fn req(to: u8) -> CallRequest {
+        CallRequest {
+            from: Some(Address::repeat_byte(9)),
+            to: Some(Address::repeat_byte(to)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn struct_logs_follow_geth() -> Result<(), TraceError> {
+        let (config, state, header) = setup();
+        let t = trace_call(
+            &config,
+            &state,
+            &header,
+            &req(3),
+            50_000_000,
+            TraceOptions::default(),
+        )?;
+        assert!(!t.failed);
+        let logs = &t.struct_logs;
+        assert_eq!(logs[0].op_name(), "PUSH1");
+        assert_eq!((logs[0].pc, logs[0].depth), (0, 1));
+        assert_eq!(logs[0].stack.as_deref(), Some(&[][..]));
+        for w in logs.windows(2) {
+            assert_eq!(w[1].gas, w[0].gas - w[0].gas_cost, "{w:?}");
+        }
+        let sstore = logs
+            .iter()
+            .find(|l| l.op == opcode::SSTORE)
+            .expect("SSTORE");
+        let slot0 = B256::ZERO;
+        let v42 = B256::from(U256::from(42));
+        assert_eq!(
+            sstore.storage.as_ref().and_then(|s| s.get(&slot0)),
+            Some(&v42)
+        );
+        // A fresh slot set from zero: 20000 + 2100 (cold) after Berlin.
+        assert_eq!(sstore.gas_cost, 22_100);
+        let sload = logs.iter().find(|l| l.op == opcode::SLOAD).expect("SLOAD");
+        assert_eq!(
+            sload.storage.as_ref().and_then(|s| s.get(&slot0)),
+            Some(&v42)
+        );
+        assert_eq!(t.return_value.as_ref(), v42.as_slice());
+        // Without stack and storage, with memory.
+        let t = trace_call(
+            &config,
+            &state,
+            &header,
+            &req(3),
+            50_000_000,
+            TraceOptions {
+                disable_stack: true,
+                disable_storage: true,
+                enable_memory: true,
+                ..Default::default()
+            },
+        )?;
+        assert!(
+            t.struct_logs
+                .iter()
+                .all(|l| l.stack.is_none() && l.storage.is_none())
+        );
+        let ret = t.struct_logs.last().expect("RETURN");
+        assert_eq!(ret.op, opcode::RETURN);
+        assert_eq!(ret.memory.as_ref().map(|m| m.to_vec()), Some(v42.to_vec()));
+        Ok(())
+    }
+
+    #[test]
+    fn revert_and_bounds() -> Result<(), TraceError> {
+        let (config, state, header) = setup();
+        let t = trace_call(
+            &config,
+            &state,
+            &header,
+            &req(2),
+            50_000_000,
+            TraceOptions::default(),
+        )?;
+        assert!(t.failed);
+        assert_eq!(t.return_value.as_ref(), [0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(t.struct_logs.last().map(|l| l.op), Some(opcode::REVERT));
+        // geth's `limit` truncates; the node's bound refuses.
+        let t = trace_call(
+            &config,
+            &state,
+            &header,
+            &req(3),
+            50_000_000,
+            TraceOptions {
+                limit: 3,
+                ..Default::default()
+            },
+        )?;
+        assert_eq!(t.struct_logs.len(), 3);
+        let refused = trace_call(
+            &config,
+            &state,
+            &header,
+            &req(3),
+            50_000_000,
+            TraceOptions {
+                max_logs: 3,
+                ..Default::default()
+            },
+        );
+        assert!(matches!(refused, Err(TraceError::TooLarge { .. })));
+        Ok(())
+    }
+}
