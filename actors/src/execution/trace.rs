@@ -329,6 +329,14 @@ impl<CTX: ContextTr> Inspector<CTX, EthInterpreter> for StructLogger {
 }
 
 type TraceCtx<'a, S> = revm::handler::MainnetContext<StateOverlay<'a, S>>;
+/// revm's mainnet EVM with kalgo's precompiles and a [`StructLogger`].
+type TracedEvm<'a, S> = revm::context::Evm<
+    TraceCtx<'a, S>,
+    StructLogger,
+    revm::handler::instructions::EthInstructions<EthInterpreter, TraceCtx<'a, S>>,
+    KalgoPrecompiles,
+    revm::handler::EthFrame<EthInterpreter>,
+>;
 
 /// An EVM with kalgo's precompiles and a struct logger, over `overlay`.
 fn traced_evm<'a, S: StateReader + ?Sized>(
@@ -337,13 +345,7 @@ fn traced_evm<'a, S: StateReader + ?Sized>(
     block: BlockEnv,
     config: &ChainConfig,
     opts: TraceOptions,
-) -> revm::context::Evm<
-    TraceCtx<'a, S>,
-    StructLogger,
-    revm::handler::instructions::EthInstructions<EthInterpreter, TraceCtx<'a, S>>,
-    KalgoPrecompiles,
-    revm::handler::EthFrame<EthInterpreter>,
-> {
+) -> TracedEvm<'a, S> {
     let spec = cfg.spec;
     Context::mainnet()
         .with_db(overlay)

@@ -25,7 +25,7 @@ pub struct RpcArgs {
     /// HTTP port (0 = any free port).
     #[arg(long = "http.port", alias = "rpcport", default_value_t = 8545)]
     pub http_port: u16,
-    /// Namespaces over HTTP (eth, net, web3, txpool, personal, admin, miner) [default: eth,net,web3].
+    /// Namespaces over HTTP (eth, net, web3, txpool, personal, admin, miner, debug) [default: eth,net,web3].
     #[arg(long = "http.api", alias = "rpcapi", value_name = "LIST")]
     pub http_api: Option<String>,
     /// Browser origins allowed to call the HTTP server (comma-separated, `*` = any).

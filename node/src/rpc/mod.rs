@@ -3,7 +3,8 @@
 //!
 //! Namespaces (`--http.api`, `--ws.api`): `eth`, `net`, `web3`, `txpool`,
 //! `personal` (node-held keys: see [`personal`]), `admin` and `miner`
-//! (operators: see [`admin`]; IPC always, HTTP/WS only when listed). Reads go
+//! (operators: see [`admin`]), `debug` (traces: see [`debug`]); IPC serves
+//! every namespace, HTTP/WS only those listed. Reads go
 //! straight to the redb store (consistent snapshots, concurrent with block
 //! commits); transaction submission and pool queries are messages to the
 //! execution actor, which owns the pool. Limits: request body
@@ -19,6 +20,7 @@ pub mod chain;
 pub mod cli;
 pub mod context;
 pub mod cors;
+pub mod debug;
 pub mod error;
 pub mod eth;
 pub mod filters;
@@ -48,7 +50,9 @@ pub const MAX_RESPONSE_BYTES: u32 = 64 * 1024 * 1024;
 /// Most simultaneous connections per endpoint.
 pub const MAX_CONNECTIONS: u32 = 1000;
 /// Namespaces served.
-pub const NAMESPACES: [&str; 7] = ["eth", "net", "web3", "txpool", "personal", "admin", "miner"];
+pub const NAMESPACES: [&str; 8] = [
+    "eth", "net", "web3", "txpool", "personal", "admin", "miner", "debug",
+];
 
 /// One endpoint's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,7 +105,7 @@ impl RpcConfig {
 pub enum RpcStartError {
     /// Unknown namespace in `--http.api` / `--ws.api`.
     #[error(
-        "unknown API namespace {0:?} (available: eth, net, web3, txpool, personal, admin, miner)"
+        "unknown API namespace {0:?} (available: eth, net, web3, txpool, personal, admin, miner, debug)"
     )]
     UnknownApi(String),
     /// The IPC socket could not be created.
@@ -212,6 +216,7 @@ pub fn module(
             "personal" => personal::register_personal(&mut m, keys).map_err(reg)?,
             "admin" => admin::register_admin(&mut m).map_err(reg)?,
             "miner" => admin::register_miner(&mut m).map_err(reg)?,
+            "debug" => debug::register(&mut m).map_err(reg)?,
             other => return Err(RpcStartError::UnknownApi(other.to_string())),
         }
     }
