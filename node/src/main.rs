@@ -86,7 +86,7 @@ enum Command {
     #[command(subcommand)]
     Account(account_cmd::AccountCommand),
     /// Open a JavaScript console on a running node: `ipc:PATH` or a socket path
-    /// (default D/kalgo.ipc) or `http://host:port`.
+    /// (default D/kalgo.ipc), `http://host:port` or `ws://host:port`.
     Attach {
         /// Endpoint.
         endpoint: Option<String>,

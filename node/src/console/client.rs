@@ -1,6 +1,7 @@
 //! The console's blocking JSON-RPC client: IPC (`ipc:PATH` or a socket path; one
-//! JSON answer per line, notifications skipped) or HTTP (`http://host:port/path`,
-//! one request per connection). Answers are bounded in size.
+//! JSON answer per line, notifications skipped), HTTP (`http://host:port/path`,
+//! one request per connection) or WebSocket (`ws://host:port/path`, one
+//! connection; subscription notifications skipped). Answers are bounded in size.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -9,6 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use crate::console::ws::WsConn;
 
 /// Largest answer read (matches the server's response limit).
 const MAX_ANSWER: u64 = 64 * 1024 * 1024;
@@ -19,7 +22,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The endpoint string.
-    #[error("unsupported endpoint {0:?}: use ipc:PATH, a socket path or http://host:port")]
+    #[error(
+        "unsupported endpoint {0:?}: use ipc:PATH, a socket path, http://host:port or ws://host:port"
+    )]
     Endpoint(String),
     /// Connection or transfer.
     #[error("{0}")]
@@ -47,6 +52,31 @@ enum Transport {
         host: String,
         path: String,
     },
+    Ws(WsConn),
+}
+
+/// `host[:port]` and `/path` of the rest of a URL after its scheme.
+fn host_path(endpoint: &str, rest: &str) -> Result<(String, String), ClientError> {
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if host.is_empty() {
+        return Err(ClientError::Endpoint(endpoint.into()));
+    }
+    Ok((host.to_string(), path.to_string()))
+}
+
+fn tcp_connect(host: &str) -> Result<TcpStream, ClientError> {
+    let addr = host
+        .to_socket_addrs()
+        .map_err(|e| ClientError::Io(format!("{host}: {e}")))?
+        .next()
+        .ok_or_else(|| ClientError::Io(format!("{host}: no address")))?;
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .map_err(|e| ClientError::Io(format!("{host}: {e}")))?;
+    s.set_read_timeout(Some(CALL_TIMEOUT)).map_err(io)?;
+    Ok(s)
 }
 
 /// A connection to a node.
@@ -59,17 +89,12 @@ impl Client {
     /// Connects to `endpoint`.
     pub fn connect(endpoint: &str) -> Result<Self, ClientError> {
         let transport = if let Some(rest) = endpoint.strip_prefix("http://") {
-            let (host, path) = match rest.find('/') {
-                Some(i) => (&rest[..i], &rest[i..]),
-                None => (rest, "/"),
-            };
-            if host.is_empty() {
-                return Err(ClientError::Endpoint(endpoint.into()));
-            }
-            Transport::Http {
-                host: host.to_string(),
-                path: path.to_string(),
-            }
+            let (host, path) = host_path(endpoint, rest)?;
+            Transport::Http { host, path }
+        } else if let Some(rest) = endpoint.strip_prefix("ws://") {
+            let (host, path) = host_path(endpoint, rest)?;
+            let stream = tcp_connect(&host)?;
+            Transport::Ws(WsConn::handshake(stream, &host, &path, MAX_ANSWER).map_err(io)?)
         } else if endpoint.contains("://") {
             return Err(ClientError::Endpoint(endpoint.into()));
         } else {
@@ -118,6 +143,16 @@ impl Client {
                 }
             }
             Transport::Http { host, path } => http_call(host, path, &req.to_string())?,
+            Transport::Ws(conn) => {
+                conn.send_text(&req.to_string()).map_err(io)?;
+                loop {
+                    let v: Value =
+                        serde_json::from_str(&conn.recv_text().map_err(io)?).map_err(io)?;
+                    if v.get("id") == Some(&json!(id)) {
+                        break v;
+                    }
+                }
+            }
         };
         if let Some(e) = answer.get("error") {
             return Err(ClientError::Rpc {
@@ -134,14 +169,7 @@ impl Client {
 }
 
 fn http_call(host: &str, path: &str, body: &str) -> Result<Value, ClientError> {
-    let addr = host
-        .to_socket_addrs()
-        .map_err(|e| ClientError::Io(format!("{host}: {e}")))?
-        .next()
-        .ok_or_else(|| ClientError::Io(format!("{host}: no address")))?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-        .map_err(|e| ClientError::Io(format!("{host}: {e}")))?;
-    s.set_read_timeout(Some(CALL_TIMEOUT)).map_err(io)?;
+    let mut s = tcp_connect(host)?;
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
