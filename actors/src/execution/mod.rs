@@ -14,6 +14,7 @@
 //! - [`query`]: chain reads for JSON-RPC (blocks, transactions, receipts, logs);
 //! - [`call`]: `eth_call` and `eth_estimateGas` over a committed state;
 //! - [`trace`]: opcode traces (geth's struct logger) for `debug_trace*`;
+//! - [`proof`]: account and storage proofs (EIP-1186) from the stored tries;
 //! - [`state_at`]: the state after any stored block, read through the tries;
 //! - [`service`]: the execution resource (store, pool, executed-block cache) as one value;
 //! - [`statetest`]: the GeneralStateTests conformance runner (`kalgo statetest`).
@@ -26,6 +27,7 @@ pub mod genesis;
 pub mod header;
 pub mod miner;
 pub mod pool;
+pub mod proof;
 pub mod query;
 pub mod service;
 pub mod state;

@@ -5,7 +5,7 @@
 use actors::execution::{
     block::next_base_fee,
     call::{self, CallOutcome},
-    query,
+    proof, query,
 };
 use actors::runtime::{PendingNonce, SubmitRawTx};
 use alloy_consensus::Transaction;
@@ -24,6 +24,9 @@ use crate::rpc::{
 /// of the base fee): 1 gwei. Blocks are built by tip, and the pool admits any
 /// price of at least 1 wei.
 pub const SUGGESTED_TIP: u64 = 1_000_000_000;
+
+/// Most storage keys one `eth_getProof` may ask for.
+pub const MAX_PROOF_KEYS: usize = 1024;
 
 /// Registers the `eth` state, call and fee methods; the EIP-1559 fee methods only
 /// on a chain that schedules London (Kaleido's Byzantium chains have none, and
@@ -72,6 +75,40 @@ pub fn register(
         let slot = storage_slot(a.raw(1))?;
         ctx.with_state(block_id_arg(&a, 2)?, |state, _| {
             Ok(json!(B256::from(state.storage(&address, &slot)?)))
+        })
+    })?;
+    m.register_blocking_method("eth_getProof", |p, ctx, _| -> RpcResult<Value> {
+        let a = Args::new(&p, 3)?;
+        let address: Address = a.required(0)?;
+        let keys: Vec<Value> = a.required(1)?;
+        if keys.len() > MAX_PROOF_KEYS {
+            return Err(RpcError::Limit(format!(
+                "too many storage keys: {} (at most {MAX_PROOF_KEYS})",
+                keys.len()
+            )));
+        }
+        let slots = keys
+            .iter()
+            .map(|k| storage_slot(Some(k)))
+            .collect::<RpcResult<Vec<U256>>>()?;
+        ctx.with_state(block_id_arg(&a, 2)?, |state, header| {
+            let p = proof::account_proof(state, header.eth.state_root, &address, &slots)?;
+            let (nonce, balance, code_hash, storage_hash) = p.reported();
+            let storage: Vec<Value> = p
+                .storage
+                .iter()
+                .zip(&keys)
+                .map(|(s, key)| json!({"key": key, "value": qty(s.value), "proof": s.proof}))
+                .collect();
+            Ok(json!({
+                "address": address,
+                "accountProof": p.proof,
+                "balance": qty(balance),
+                "codeHash": code_hash,
+                "nonce": qty(U256::from(nonce)),
+                "storageHash": storage_hash,
+                "storageProof": storage,
+            }))
         })
     })?;
     m.register_async_method("eth_getTransactionCount", |p, ctx, _| async move {
