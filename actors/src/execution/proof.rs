@@ -144,7 +144,7 @@ mod tests {
         let root = mem.state_root()?;
         let check = |address: Address, slots: &[U256]| -> Result<(), StorageError> {
             let p = account_proof(&mem, root, &address, slots)?;
-            let expected = p.account.map(|a| alloy_rlp::encode(a));
+            let expected = p.account.map(alloy_rlp::encode);
             verify_proof(
                 root,
                 Nibbles::unpack(keccak256(address)),
