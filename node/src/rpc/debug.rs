@@ -8,7 +8,8 @@
 //! depth, error?, stack?, returnData?, memory?, storage?, refund?}` with stack
 //! values as `0x` quantities, memory as 32-byte words and storage as 32-byte
 //! keys and values, both in hex without `0x` (geth's legacy JSON). Only the
-//! default tracer exists: a `tracer` option is refused.
+//! default tracer exists: a `tracer` option is refused. `debug_traceCall` takes
+//! `stateOverrides` as `eth_call` does (see [`crate::rpc::overrides`]).
 
 use actors::execution::{
     query,
@@ -22,6 +23,7 @@ use serde_json::Value;
 use crate::rpc::{
     context::{Ctx, header_not_found},
     error::{RpcError, RpcResult},
+    overrides::{Overridden, StateOverrides},
     params::{Args, BlockId, BlockTag, CallObject, block_id_arg},
 };
 
@@ -58,7 +60,7 @@ pub struct TraceConfig {
     pub timeout: Option<String>,
     /// geth's re-execution depth (accepted; every state is stored).
     pub reexec: Option<u64>,
-    /// `debug_traceCall` state overrides: not supported.
+    /// `debug_traceCall` state overrides (as `eth_call`'s third argument).
     pub state_overrides: Option<Value>,
     /// `debug_traceCall` block overrides: not supported.
     pub block_overrides: Option<Value>,
@@ -77,9 +79,9 @@ impl TraceConfig {
                 "tracerConfig needs a tracer; kalgo has only the default struct logger".into(),
             ));
         }
-        if self.state_overrides.is_some() || self.block_overrides.is_some() {
+        if self.block_overrides.is_some() {
             return Err(RpcError::InvalidParams(
-                "state and block overrides are not supported in debug_traceCall".into(),
+                "block overrides are not supported in debug_traceCall".into(),
             ));
         }
         Ok(TraceOptions {
@@ -206,12 +208,15 @@ fn trace_call(ctx: &Ctx, a: &Args) -> RpcResult<TraceJson> {
         .required::<CallObject>(0)?
         .into_request(ctx.config.chain_id())?;
     let block = block_id_arg(a, 1)?;
-    let opts = config_arg(a, 2)?.options(ctx)?;
+    let config = config_arg(a, 2)?;
+    let opts = config.options(ctx)?;
+    let overrides = StateOverrides::from_arg(config.state_overrides.as_ref(), 2)?;
     let gas_cap = ctx.limits.gas_cap;
     ctx.with_state(block, |state, header| {
+        let state = Overridden::new(state, &overrides);
         Ok(TraceJson(trace::trace_call(
             &ctx.config,
-            state,
+            &state,
             header,
             &req,
             gas_cap,

@@ -17,6 +17,7 @@ use crate::rpc::{
     context::{Ctx, header_not_found},
     error::{RpcError, RpcResult},
     format::qty,
+    overrides::{Overridden, StateOverrides},
     params::{Args, BlockId, BlockTag, CallObject, block_id_arg, block_tag_arg},
 };
 
@@ -130,14 +131,11 @@ pub fn register(
         let req = a
             .required::<CallObject>(0)?
             .into_request(ctx.config.chain_id())?;
-        if a.raw(2).is_some() {
-            return Err(RpcError::InvalidParams(
-                "state overrides are not supported".into(),
-            ));
-        }
+        let overrides = StateOverrides::from_arg(a.raw(2), 2)?;
         let gas_cap = ctx.limits.gas_cap;
         ctx.with_state(block_id_arg(&a, 1)?, |state, header| {
-            match call::call(&ctx.config, state, header, &req, gas_cap)? {
+            let state = Overridden::new(state, &overrides);
+            match call::call(&ctx.config, &state, header, &req, gas_cap)? {
                 CallOutcome::Success { output, .. } => Ok(json!(output)),
                 CallOutcome::Revert { output, .. } => Err(RpcError::reverted(output)),
                 CallOutcome::Halt { reason, .. } => Err(RpcError::Server(halt_message(&reason))),
@@ -149,14 +147,11 @@ pub fn register(
         let req = a
             .required::<CallObject>(0)?
             .into_request(ctx.config.chain_id())?;
-        if a.raw(2).is_some() {
-            return Err(RpcError::InvalidParams(
-                "state overrides are not supported".into(),
-            ));
-        }
+        let overrides = StateOverrides::from_arg(a.raw(2), 2)?;
         let gas_cap = ctx.limits.gas_cap;
         ctx.with_state(block_id_arg(&a, 1)?, |state, header| {
-            let gas = call::estimate_gas(&ctx.config, state, header, &req, gas_cap)?;
+            let state = Overridden::new(state, &overrides);
+            let gas = call::estimate_gas(&ctx.config, &state, header, &req, gas_cap)?;
             Ok(qty(U256::from(gas)))
         })
     })?;

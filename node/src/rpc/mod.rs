@@ -28,6 +28,7 @@ pub mod format;
 pub mod fuzz_checks;
 pub mod ipc;
 pub mod misc;
+pub mod overrides;
 pub mod params;
 pub mod personal;
 pub mod subs;
