@@ -1,4 +1,5 @@
-//! `debug_traceTransaction` and `debug_traceCall` on a real `kalgo --dev`: a small
+//! `debug_traceTransaction`, `debug_traceBlockByNumber`/`ByHash` and
+//! `debug_traceCall` on a real `kalgo --dev`: a small
 //! hand-assembled contract is deployed and called (one call that stores a word,
 //! one that reverts with `0xdeadbeef`), and the traces are checked against the
 //! receipts and against geth's struct-logger format.
@@ -145,6 +146,37 @@ fn traces_follow_receipts_and_geth_format() {
     assert_eq!(logs[4]["gasCost"], 22_100);
     assert!(logs.iter().all(|l| l.get("memory").is_none()));
     assert!(logs[..4].iter().all(|l| l.get("storage").is_none()));
+
+    // The whole block, by number and by hash: one entry per transaction, and the
+    // storing call's entry is its debug_traceTransaction answer.
+    let block = ok(
+        &node,
+        "eth_getBlockByNumber",
+        json!([stored["blockNumber"], false]),
+    );
+    let by_number = ok(
+        &node,
+        "debug_traceBlockByNumber",
+        json!([stored["blockNumber"]]),
+    );
+    let by_hash = ok(&node, "debug_traceBlockByHash", json!([block["hash"]]));
+    assert_eq!(by_number, by_hash);
+    let entries = by_number.as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        entries
+            .iter()
+            .map(|e| e["txHash"].clone())
+            .collect::<Vec<_>>(),
+        block["transactions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    );
+    let entry = entries
+        .iter()
+        .find(|e| e["txHash"] == store)
+        .unwrap_or_else(|| panic!("{store} not in {by_number}"));
+    assert_eq!(entry["result"], trace);
 
     // disableStack and disableStorage.
     let bare = ok(

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use alloy_evm::FromRecoveredTx;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use revm::{
-    Context, ExecuteCommitEvm, InspectEvm, Inspector, MainBuilder, MainContext,
+    Context, ExecuteCommitEvm, InspectCommitEvm, InspectEvm, Inspector, MainBuilder, MainContext,
     bytecode::opcode::{self, OpCode},
     context::{
         BlockEnv, CfgEnv, ContextTr, TxEnv,
@@ -202,6 +202,11 @@ impl StructLogger {
 
     fn recording(&self) -> bool {
         !self.too_large && (self.opts.limit == 0 || self.logs.len() < self.opts.limit)
+    }
+
+    /// Estimated JSON bytes recorded so far.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The logs, or [`TraceError::TooLarge`].
@@ -428,6 +433,50 @@ pub fn trace_transaction<S: StateReader + ?Sized>(
         StructLogger::new(TraceOptions::default()),
     );
     Ok(result(outcome, logger.finish()?))
+}
+
+/// `debug_traceBlockByNumber`/`ByHash`: traces every transaction of `block` (with
+/// its recovered `senders`) on `parent_state`, in one pass. The node's bounds in
+/// `opts` hold for the whole block, not per transaction.
+pub fn trace_block<S: StateReader + ?Sized>(
+    config: &ChainConfig,
+    parent_state: &S,
+    block: &Block,
+    senders: &[Address],
+    opts: TraceOptions,
+) -> Result<Vec<TraceResult>, TraceError> {
+    let (cfg, env) = header_env(config, &block.header);
+    let spec = cfg.spec;
+    let mut evm = traced_evm(
+        StateOverlay::new(parent_state, spec),
+        cfg,
+        env,
+        config,
+        opts.clone(),
+    );
+    let mut left = opts.clone();
+    let mut out = Vec::with_capacity(block.transactions.len());
+    for (tx, from) in block.transactions.iter().zip(senders) {
+        let outcome = evm
+            .inspect_commit(
+                TxEnv::from_recovered_tx(tx, *from),
+                StructLogger::new(left.clone()),
+            )
+            .map_err(invalid)?;
+        let logger = std::mem::replace(
+            &mut evm.inspector,
+            StructLogger::new(TraceOptions::default()),
+        );
+        let bytes = logger.bytes();
+        let logs = logger.finish().map_err(|_| TraceError::TooLarge {
+            max_logs: opts.max_logs,
+            max_bytes: opts.max_bytes,
+        })?;
+        left.max_logs = left.max_logs.saturating_sub(logs.len());
+        left.max_bytes = left.max_bytes.saturating_sub(bytes);
+        out.push(result(outcome, logs));
+    }
+    Ok(out)
 }
 
 /// `debug_traceCall`: traces `req` as `eth_call` runs it on `state` (the state

@@ -1,5 +1,6 @@
-//! The `debug` namespace: `debug_traceTransaction` and `debug_traceCall` with
-//! geth's default struct logger (see [`actors::execution::trace`]).
+//! The `debug` namespace: `debug_traceTransaction`, `debug_traceCall` and
+//! `debug_traceBlockByNumber`/`ByHash` with geth's default struct logger (see
+//! [`actors::execution::trace`]).
 //!
 //! Served on IPC always, over HTTP/WebSocket only when `debug` is listed in
 //! `--http.api`/`--ws.api` (as geth, it is not in the default list: a trace
@@ -24,7 +25,7 @@ use crate::rpc::{
     context::{Ctx, header_not_found},
     error::{RpcError, RpcResult},
     overrides::{Overridden, StateOverrides},
-    params::{Args, BlockId, BlockTag, CallObject, block_id_arg},
+    params::{Args, BlockId, BlockTag, CallObject, block_id_arg, block_tag_arg},
 };
 
 /// geth's trace configuration (`debug_trace*`'s last argument). Unknown fields are
@@ -163,15 +164,18 @@ impl serde::Serialize for LogsJson<'_> {
     }
 }
 
+fn trace_fields<S: serde::Serializer>(t: &TraceResult, s: S) -> Result<S::Ok, S::Error> {
+    let mut st = s.serialize_struct("ExecutionResult", 4)?;
+    st.serialize_field("gas", &t.gas)?;
+    st.serialize_field("failed", &t.failed)?;
+    st.serialize_field("returnValue", &hex::encode_prefixed(&t.return_value))?;
+    st.serialize_field("structLogs", &LogsJson(&t.struct_logs))?;
+    st.end()
+}
+
 impl serde::Serialize for TraceJson {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let t = &self.0;
-        let mut st = s.serialize_struct("ExecutionResult", 4)?;
-        st.serialize_field("gas", &t.gas)?;
-        st.serialize_field("failed", &t.failed)?;
-        st.serialize_field("returnValue", &hex::encode_prefixed(&t.return_value))?;
-        st.serialize_field("structLogs", &LogsJson(&t.struct_logs))?;
-        st.end()
+        trace_fields(&self.0, s)
     }
 }
 
@@ -199,6 +203,53 @@ fn trace_transaction(ctx: &Ctx, a: &Args) -> RpcResult<TraceJson> {
             index,
             opts,
         )?))
+    })
+}
+
+/// Traces of a whole block, serialized as geth's `[{txHash, result}]`.
+#[derive(Clone)]
+pub struct BlockTraceJson(pub Vec<(B256, TraceResult)>);
+
+impl serde::Serialize for BlockTraceJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Entry<'a> {
+            tx_hash: &'a B256,
+            result: TraceRef<'a>,
+        }
+        struct TraceRef<'a>(&'a TraceResult);
+        impl serde::Serialize for TraceRef<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                trace_fields(self.0, s)
+            }
+        }
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (hash, t) in &self.0 {
+            seq.serialize_element(&Entry {
+                tx_hash: hash,
+                result: TraceRef(t),
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// `debug_traceBlockByNumber(number, config?)` / `debug_traceBlockByHash(hash,
+/// config?)`: every transaction of the block, in one pass over the parent's state;
+/// the node's size bound holds for the whole block.
+fn trace_block(ctx: &Ctx, number: Option<u64>, config: &TraceConfig) -> RpcResult<BlockTraceJson> {
+    let opts = config.options(ctx)?;
+    let number = number.ok_or_else(header_not_found)?;
+    if number == 0 {
+        return Err(RpcError::Server("genesis is not traceable".into()));
+    }
+    let stored = query::block(&ctx.store, number)?.ok_or_else(header_not_found)?;
+    let parent = BlockId::Tag(BlockTag::Number(number - 1));
+    ctx.with_state(parent, |state, _| {
+        let traces = trace::trace_block(&ctx.config, state, &stored.block, &stored.senders, opts)?;
+        let hashes = stored.block.transactions.iter().map(|t| *t.tx_hash());
+        Ok(BlockTraceJson(hashes.zip(traces).collect()))
     })
 }
 
@@ -232,6 +283,17 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
     })?;
     m.register_blocking_method("debug_traceCall", |p, ctx, _| {
         trace_call(&ctx, &Args::new(&p, 3)?)
+    })?;
+    m.register_blocking_method("debug_traceBlockByNumber", |p, ctx, _| {
+        let a = Args::new(&p, 2)?;
+        let number = ctx.resolve_tag(block_tag_arg(&a, 0)?)?;
+        trace_block(&ctx, number, &config_arg(&a, 1)?)
+    })?;
+    m.register_blocking_method("debug_traceBlockByHash", |p, ctx, _| {
+        let a = Args::new(&p, 2)?;
+        let hash: B256 = a.required(0)?;
+        let number = query::number_of(&ctx.store, &hash)?;
+        trace_block(&ctx, number, &config_arg(&a, 1)?)
     })?;
     Ok(())
 }
