@@ -610,6 +610,78 @@ mod tests {
     }
 
     #[test]
+    fn calls_depth_and_refunds_follow_geth() -> Result<(), TraceError> {
+        let (config, mut state, header) = setup();
+        let b = Address::repeat_byte(4);
+        let code = |s: &str| Bytes::from(hex::decode(s).unwrap_or_default());
+        // B clears its slot 0 (a refund), A calls B with all gas.
+        state
+            .insert_account(
+                b,
+                0,
+                U256::ZERO,
+                code("600060005500"),
+                [(U256::ZERO, U256::from(1))],
+            )
+            .ok();
+        state
+            .insert_account(
+                Address::repeat_byte(5),
+                0,
+                U256::ZERO,
+                code(&format!("6000600060006000600073{}5af15000", hex::encode(b))),
+                [],
+            )
+            .ok();
+        let t = trace_call(
+            &config,
+            &state,
+            &header,
+            &req(5),
+            50_000_000,
+            TraceOptions::default(),
+        )?;
+        assert!(!t.failed);
+        let logs = &t.struct_logs;
+        let call = logs
+            .iter()
+            .position(|l| l.op == opcode::CALL)
+            .expect("CALL");
+        let (caller, first) = (&logs[call], &logs[call + 1]);
+        assert_eq!((caller.depth, first.depth), (1, 2));
+        assert_eq!((first.pc, first.op_name().as_str()), (0, "PUSH1"));
+        // geth: CALL's cost includes the gas handed to the callee.
+        assert!(caller.gas_cost >= first.gas, "{caller:?} {first:?}");
+        let sstore = logs
+            .iter()
+            .find(|l| l.op == opcode::SSTORE)
+            .expect("SSTORE");
+        assert_eq!(sstore.refund, 0);
+        let after = &logs[call + 1..];
+        let back = after.iter().find(|l| l.depth == 1).expect("back in A");
+        // Clearing a slot refunds 4,800 after London; the caller sees it too.
+        assert_eq!(back.refund, 4_800, "{back:?}");
+        assert!(
+            after
+                .iter()
+                .filter(|l| l.depth == 2)
+                .last()
+                .is_some_and(|l| l.refund == 4_800)
+        );
+        // Back in A: the gas left is A's gas after CALL plus what B did not use.
+        let b_last = after
+            .iter()
+            .filter(|l| l.depth == 2)
+            .last()
+            .expect("B's STOP");
+        assert_eq!(
+            back.gas,
+            caller.gas - caller.gas_cost + (b_last.gas - b_last.gas_cost)
+        );
+        Ok(())
+    }
+
+    #[test]
     fn revert_and_bounds() -> Result<(), TraceError> {
         let (config, state, header) = setup();
         let t = trace_call(
