@@ -312,8 +312,10 @@ impl<CTX: ContextTr> Inspector<CTX, EthInterpreter> for StructLogger {
         };
         log.gas_cost = log.gas.saturating_sub(interp.gas.remaining());
         log.error = interp.bytecode.instruction_result().and_then(step_error);
-        if let Some((key, stored)) = slot {
-            // SLOAD's value is on the stack once the opcode ran.
+        if let Some((key, stored)) = slot
+            && log.error.is_none()
+        {
+            // SLOAD's value is on the stack once the opcode ran (if it ran).
             let value = stored.or_else(|| interp.stack.data().last().map(|v| B256::from(*v)));
             if let Some(value) = value {
                 let seen = self.storage.entry(address).or_default();
