@@ -223,6 +223,45 @@ fn traces_follow_receipts_and_geth_format() {
         json!({ "00".repeat(32): format!("{}07", "00".repeat(31)) })
     );
 
+    // callTracer: the top frame of each call, with the receipt's gas.
+    let frame = ok(
+        &node,
+        "debug_traceTransaction",
+        json!([store, {"tracer": "callTracer"}]),
+    );
+    assert_eq!(frame["type"], "CALL");
+    assert_eq!(frame["from"], ADDR1);
+    assert_eq!(frame["to"], contract);
+    assert_eq!(frame["value"], "0x0");
+    assert_eq!(frame["gas"], "0x20000");
+    assert_eq!(frame["gasUsed"], stored["gasUsed"]);
+    assert_eq!(frame["input"], json!(word(0x2a)));
+    assert!(
+        frame.get("error").is_none() && frame.get("calls").is_none(),
+        "{frame}"
+    );
+    let frame = ok(
+        &node,
+        "debug_traceTransaction",
+        json!([revert, {"tracer": "callTracer", "tracerConfig": {"onlyTopCall": true}}]),
+    );
+    assert_eq!(frame["error"], "execution reverted");
+    assert_eq!(frame["output"], "0xdeadbeef");
+    assert_eq!(frame["gasUsed"], reverted["gasUsed"]);
+    let frames = ok(
+        &node,
+        "debug_traceBlockByNumber",
+        json!([deployed["blockNumber"], {"tracer": "callTracer"}]),
+    );
+    let create = frames
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["txHash"] == deploy))
+        .map(|e| e["result"].clone())
+        .unwrap_or_default();
+    assert_eq!(create["type"], "CREATE", "{frames}");
+    assert_eq!(create["to"], contract);
+    assert_eq!(create["output"], json!(format!("0x{RUNTIME}")));
+
     // geth's `limit` truncates.
     let short = ok(
         &node,
@@ -242,7 +281,7 @@ fn traces_follow_receipts_and_geth_format() {
     let tracer = node
         .call(
             "debug_traceTransaction",
-            &json!([store, {"tracer": "callTracer"}]).to_string(),
+            &json!([store, {"tracer": "prestateTracer"}]).to_string(),
         )
         .expect("HTTP call");
     assert_eq!(tracer["error"]["code"], -32602, "{tracer}");

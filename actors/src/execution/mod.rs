@@ -13,7 +13,8 @@
 //! - [`storage`]: the redb chain store;
 //! - [`query`]: chain reads for JSON-RPC (blocks, transactions, receipts, logs);
 //! - [`call`]: `eth_call` and `eth_estimateGas` over a committed state;
-//! - [`trace`]: opcode traces (geth's struct logger) for `debug_trace*`;
+//! - [`trace`]: opcode traces (geth's struct logger) for `debug_trace*`, and
+//!   [`call_tracer`]: geth's `callTracer`;
 //! - [`proof`]: account and storage proofs (EIP-1186) from the stored tries;
 //! - [`state_at`]: the state after any stored block, read through the tries;
 //! - [`service`]: the execution resource (store, pool, executed-block cache) as one value;
@@ -21,6 +22,7 @@
 
 pub mod block;
 pub mod call;
+pub mod call_tracer;
 pub mod chain_config;
 pub mod executor;
 pub mod genesis;

@@ -28,7 +28,7 @@ use revm::{
         result::{EVMError, ExecutionResult, InvalidTransaction},
     },
     interpreter::{
-        InstructionResult, Interpreter,
+        CallInputs, CallOutcome, CreateInputs, CreateOutcome, InstructionResult, Interpreter,
         interpreter::EthInterpreter,
         interpreter_types::{InputsTr, Jumps, LoopControl, MemoryTr, ReturnData},
     },
@@ -37,6 +37,7 @@ use revm::{
 use crate::execution::{
     block::{Block, block_env, cfg_env},
     call::{CallRequest, call_env},
+    call_tracer::{CallFrame, CallTracer, CallTracerConfig},
     chain_config::ChainConfig,
     header::KalgoHeader,
     miner::contract::KalgoPrecompiles,
@@ -60,6 +61,37 @@ pub struct TraceOptions {
     pub max_logs: usize,
     /// The node's bound on the estimated JSON size of the logs; a larger trace is refused.
     pub max_bytes: usize,
+    /// Run geth's `callTracer` instead of the struct logger (`max_logs` then bounds
+    /// the number of frames, `max_bytes` their data).
+    pub call_tracer: Option<CallTracerOptions>,
+}
+
+/// geth's `callTracer` configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallTracerOptions {
+    /// Record the top frame only.
+    pub only_top_call: bool,
+    /// Record logs.
+    pub with_log: bool,
+}
+
+/// A finished trace: the struct logger's result, or `callTracer`'s top frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceOutput {
+    /// geth's default tracer.
+    Struct(TraceResult),
+    /// `callTracer`.
+    Call(Box<CallFrame>),
+}
+
+impl TraceOutput {
+    /// The struct logger's result, if that was the tracer.
+    pub fn into_struct(self) -> Option<TraceResult> {
+        match self {
+            Self::Struct(t) => Some(t),
+            Self::Call(_) => None,
+        }
+    }
 }
 
 impl Default for TraceOptions {
@@ -72,6 +104,7 @@ impl Default for TraceOptions {
             limit: 0,
             max_logs: 500_000,
             max_bytes: 48 * 1024 * 1024,
+            call_tracer: None,
         }
     }
 }
@@ -336,17 +369,116 @@ impl<CTX: ContextTr> Inspector<CTX, EthInterpreter> for StructLogger {
     }
 }
 
+/// The inspector a trace runs with.
+#[derive(Debug)]
+pub enum Tracer {
+    /// geth's default struct logger.
+    Struct(StructLogger),
+    /// geth's `callTracer`.
+    Call(CallTracer),
+}
+
+impl Tracer {
+    /// The tracer `opts` ask for.
+    pub fn new(opts: &TraceOptions) -> Self {
+        match opts.call_tracer {
+            None => Self::Struct(StructLogger::new(opts.clone())),
+            Some(c) => Self::Call(CallTracer::new(CallTracerConfig {
+                only_top_call: c.only_top_call,
+                with_log: c.with_log,
+                max_frames: opts.max_logs,
+                max_bytes: opts.max_bytes,
+            })),
+        }
+    }
+
+    /// The trace of a transaction with `gas_limit` that ended with `outcome`, and
+    /// what it used of the bounds (entries, bytes).
+    fn finish(
+        self,
+        outcome: ExecutionResult,
+        gas_limit: u64,
+    ) -> Result<(TraceOutput, usize, usize), TraceError> {
+        match self {
+            Self::Struct(logger) => {
+                let bytes = logger.bytes();
+                let logs = logger.finish()?;
+                let count = logs.len();
+                Ok((TraceOutput::Struct(result(outcome, logs)), count, bytes))
+            }
+            Self::Call(tracer) => {
+                let (frames, bytes) = tracer.used();
+                let top = tracer
+                    .finish(gas_limit, outcome.tx_gas_used())?
+                    .ok_or_else(|| TraceError::Invalid("the transaction made no call".into()))?;
+                Ok((TraceOutput::Call(Box::new(top)), frames, bytes))
+            }
+        }
+    }
+}
+
+impl<CTX: ContextTr> Inspector<CTX, EthInterpreter> for Tracer {
+    fn step(&mut self, interp: &mut Interpreter<EthInterpreter>, context: &mut CTX) {
+        if let Self::Struct(l) = self {
+            l.step(interp, context);
+        }
+    }
+
+    fn step_end(&mut self, interp: &mut Interpreter<EthInterpreter>, context: &mut CTX) {
+        if let Self::Struct(l) = self {
+            l.step_end(interp, context);
+        }
+    }
+
+    fn call(&mut self, context: &mut CTX, inputs: &mut CallInputs) -> Option<CallOutcome> {
+        match self {
+            Self::Call(c) => c.call(context, inputs),
+            Self::Struct(_) => None,
+        }
+    }
+
+    fn call_end(&mut self, context: &mut CTX, inputs: &CallInputs, outcome: &mut CallOutcome) {
+        if let Self::Call(c) = self {
+            c.call_end(context, inputs, outcome);
+        }
+    }
+
+    fn create(&mut self, context: &mut CTX, inputs: &mut CreateInputs) -> Option<CreateOutcome> {
+        match self {
+            Self::Call(c) => c.create(context, inputs),
+            Self::Struct(_) => None,
+        }
+    }
+
+    fn create_end(
+        &mut self,
+        context: &mut CTX,
+        inputs: &CreateInputs,
+        outcome: &mut CreateOutcome,
+    ) {
+        if let Self::Call(c) = self {
+            c.create_end(context, inputs, outcome);
+        }
+    }
+
+    fn log(&mut self, context: &mut CTX, log: alloy_primitives::Log) {
+        if let Self::Call(c) = self {
+            c.log(context, log);
+        }
+    }
+}
+
 type TraceCtx<'a, S> = revm::handler::MainnetContext<StateOverlay<'a, S>>;
-/// revm's mainnet EVM with kalgo's precompiles and a [`StructLogger`].
+/// revm's mainnet EVM with kalgo's precompiles and a [`Tracer`].
 type TracedEvm<'a, S> = revm::context::Evm<
     TraceCtx<'a, S>,
-    StructLogger,
+    Tracer,
     revm::handler::instructions::EthInstructions<EthInterpreter, TraceCtx<'a, S>>,
     KalgoPrecompiles,
     revm::handler::EthFrame<EthInterpreter>,
 >;
 
-/// An EVM with kalgo's precompiles and a struct logger, over `overlay`.
+/// An EVM with kalgo's precompiles and the tracer `opts` ask for, over `overlay`.
 fn traced_evm<'a, S: StateReader + ?Sized>(
     overlay: StateOverlay<'a, S>,
     cfg: CfgEnv,
@@ -359,7 +491,7 @@ fn traced_evm<'a, S: StateReader + ?Sized>(
         .with_db(overlay)
         .with_cfg(cfg)
         .with_block(block)
-        .build_mainnet_with_inspector(StructLogger::new(opts))
+        .build_mainnet_with_inspector(Tracer::new(&opts))
         .with_precompiles(KalgoPrecompiles::new(spec, config.miner_contract()))
 }
 
@@ -402,6 +534,11 @@ fn header_env(config: &ChainConfig, header: &KalgoHeader) -> (CfgEnv, BlockEnv) 
     )
 }
 
+/// Takes the tracer out of `evm` (leaving a fresh one for `opts`).
+fn take_tracer<S: StateReader + ?Sized>(evm: &mut TracedEvm<'_, S>, opts: &TraceOptions) -> Tracer {
+    std::mem::replace(&mut evm.inspector, Tracer::new(opts))
+}
+
 /// `debug_traceTransaction`: traces transaction `index` of `block` (with its
 /// recovered `senders`) on `parent_state`, the state after the block's parent.
 pub fn trace_transaction<S: StateReader + ?Sized>(
@@ -411,7 +548,7 @@ pub fn trace_transaction<S: StateReader + ?Sized>(
     senders: &[Address],
     index: usize,
     opts: TraceOptions,
-) -> Result<TraceResult, TraceError> {
+) -> Result<TraceOutput, TraceError> {
     let (Some(target), Some(sender)) = (block.transactions.get(index), senders.get(index)) else {
         return Err(TraceError::NoSuchTransaction(index));
     };
@@ -422,20 +559,16 @@ pub fn trace_transaction<S: StateReader + ?Sized>(
         cfg,
         env,
         config,
-        opts,
+        opts.clone(),
     );
     for (tx, from) in block.transactions.iter().zip(senders).take(index) {
         evm.transact_commit(TxEnv::from_recovered_tx(tx, *from))
             .map_err(invalid)?;
     }
-    let outcome = evm
-        .inspect_one_tx(TxEnv::from_recovered_tx(target, *sender))
-        .map_err(invalid)?;
-    let logger = std::mem::replace(
-        &mut evm.inspector,
-        StructLogger::new(TraceOptions::default()),
-    );
-    Ok(result(outcome, logger.finish()?))
+    let tx = TxEnv::from_recovered_tx(target, *sender);
+    let gas_limit = tx.gas_limit;
+    let outcome = evm.inspect_one_tx(tx).map_err(invalid)?;
+    Ok(take_tracer(&mut evm, &opts).finish(outcome, gas_limit)?.0)
 }
 
 /// `debug_traceBlockByNumber`/`ByHash`: traces every transaction of `block` (with
@@ -447,7 +580,7 @@ pub fn trace_block<S: StateReader + ?Sized>(
     block: &Block,
     senders: &[Address],
     opts: TraceOptions,
-) -> Result<Vec<TraceResult>, TraceError> {
+) -> Result<Vec<TraceOutput>, TraceError> {
     let (cfg, env) = header_env(config, &block.header);
     let spec = cfg.spec;
     let mut evm = traced_evm(
@@ -460,24 +593,23 @@ pub fn trace_block<S: StateReader + ?Sized>(
     let mut left = opts.clone();
     let mut out = Vec::with_capacity(block.transactions.len());
     for (tx, from) in block.transactions.iter().zip(senders) {
+        let tx = TxEnv::from_recovered_tx(tx, *from);
+        let gas_limit = tx.gas_limit;
         let outcome = evm
-            .inspect_commit(
-                TxEnv::from_recovered_tx(tx, *from),
-                StructLogger::new(left.clone()),
-            )
+            .inspect_commit(tx, Tracer::new(&left))
             .map_err(invalid)?;
-        let logger = std::mem::replace(
-            &mut evm.inspector,
-            StructLogger::new(TraceOptions::default()),
-        );
-        let bytes = logger.bytes();
-        let logs = logger.finish().map_err(|_| TraceError::TooLarge {
-            max_logs: opts.max_logs,
-            max_bytes: opts.max_bytes,
-        })?;
-        left.max_logs = left.max_logs.saturating_sub(logs.len());
+        let (trace, count, bytes) = take_tracer(&mut evm, &left)
+            .finish(outcome, gas_limit)
+            .map_err(|e| match e {
+                TraceError::TooLarge { .. } => TraceError::TooLarge {
+                    max_logs: opts.max_logs,
+                    max_bytes: opts.max_bytes,
+                },
+                other => other,
+            })?;
+        left.max_logs = left.max_logs.saturating_sub(count);
         left.max_bytes = left.max_bytes.saturating_sub(bytes);
-        out.push(result(outcome, logs));
+        out.push(trace);
     }
     Ok(out)
 }
@@ -491,16 +623,19 @@ pub fn trace_call<S: StateReader + ?Sized>(
     req: &CallRequest,
     gas_cap: u64,
     opts: TraceOptions,
-) -> Result<TraceResult, TraceError> {
+) -> Result<TraceOutput, TraceError> {
     let (cfg, env, tx) = call_env(config, header, req, gas_cap);
     let spec = cfg.spec;
-    let mut evm = traced_evm(StateOverlay::new(state, spec), cfg, env, config, opts);
-    let outcome = evm.inspect_one_tx(tx).map_err(invalid)?;
-    let logger = std::mem::replace(
-        &mut evm.inspector,
-        StructLogger::new(TraceOptions::default()),
+    let gas_limit = tx.gas_limit;
+    let mut evm = traced_evm(
+        StateOverlay::new(state, spec),
+        cfg,
+        env,
+        config,
+        opts.clone(),
     );
-    Ok(result(outcome, logger.finish()?))
+    let outcome = evm.inspect_one_tx(tx).map_err(invalid)?;
+    Ok(take_tracer(&mut evm, &opts).finish(outcome, gas_limit)?.0)
 }
 
 #[cfg(test)]
@@ -559,7 +694,9 @@ mod tests {
             &req(3),
             50_000_000,
             TraceOptions::default(),
-        )?;
+        )?
+        .into_struct()
+        .ok_or(TraceError::NoSuchTransaction(0))?;
         assert!(!t.failed);
         let logs = &t.struct_logs;
         assert_eq!(logs[0].op_name(), "PUSH1");
@@ -599,7 +736,9 @@ mod tests {
                 enable_memory: true,
                 ..Default::default()
             },
-        )?;
+        )?
+        .into_struct()
+        .ok_or(TraceError::NoSuchTransaction(0))?;
         assert!(
             t.struct_logs
                 .iter()
@@ -642,7 +781,9 @@ mod tests {
             &req(5),
             50_000_000,
             TraceOptions::default(),
-        )?;
+        )?
+        .into_struct()
+        .ok_or(TraceError::NoSuchTransaction(0))?;
         assert!(!t.failed);
         let logs = &t.struct_logs;
         let call = logs
@@ -684,6 +825,76 @@ mod tests {
     }
 
     #[test]
+    fn call_tracer_builds_geths_frames() -> Result<(), TraceError> {
+        let (config, mut state, header) = setup();
+        let code = |s: &str| Bytes::from(hex::decode(s).unwrap_or_default());
+        // D (0x06) calls the reverting contract (0x02) with all gas, then stops.
+        let callee = hex::encode(Address::repeat_byte(2));
+        state
+            .insert_account(
+                Address::repeat_byte(6),
+                0,
+                U256::ZERO,
+                code(&format!("6000600060006000600073{callee}5af15000")),
+                [],
+            )
+            .ok();
+        let opts = TraceOptions {
+            call_tracer: Some(CallTracerOptions::default()),
+            ..Default::default()
+        };
+        let mut request = req(6);
+        request.gas = Some(100_000);
+        let TraceOutput::Call(top) =
+            trace_call(&config, &state, &header, &request, 50_000_000, opts.clone())?
+        else {
+            panic!("not a call trace");
+        };
+        assert_eq!(top.kind, "CALL");
+        assert_eq!(
+            (top.from, top.to),
+            (Address::repeat_byte(9), Some(Address::repeat_byte(6)))
+        );
+        assert_eq!(top.gas, 100_000);
+        assert!(top.gas_used > 21_000 && top.gas_used < 100_000, "{top:?}");
+        assert_eq!(top.error, None);
+        assert_eq!(top.calls.len(), 1);
+        let child = &top.calls[0];
+        assert_eq!(child.kind, "CALL");
+        assert_eq!(
+            (child.from, child.to, child.value),
+            (
+                Address::repeat_byte(6),
+                Some(Address::repeat_byte(2)),
+                Some(U256::ZERO)
+            )
+        );
+        assert_eq!(child.error.as_deref(), Some("execution reverted"));
+        assert_eq!(child.output.as_ref(), [0xde, 0xad, 0xbe, 0xef]);
+        assert!(child.gas_used > 0 && child.gas_used < child.gas);
+        // onlyTopCall.
+        let TraceOutput::Call(top) = trace_call(
+            &config,
+            &state,
+            &header,
+            &request,
+            50_000_000,
+            TraceOptions {
+                call_tracer: Some(CallTracerOptions {
+                    only_top_call: true,
+                    with_log: false,
+                }),
+                ..opts
+            },
+        )?
+        else {
+            panic!("not a call trace");
+        };
+        assert!(top.calls.is_empty());
+        Ok(())
+    }
+
+    #[test]
     fn revert_and_bounds() -> Result<(), TraceError> {
         let (config, state, header) = setup();
         let t = trace_call(
@@ -693,7 +904,9 @@ mod tests {
             &req(2),
             50_000_000,
             TraceOptions::default(),
-        )?;
+        )?
+        .into_struct()
+        .ok_or(TraceError::NoSuchTransaction(0))?;
         assert!(t.failed);
         assert_eq!(t.return_value.as_ref(), [0xde, 0xad, 0xbe, 0xef]);
         assert_eq!(t.struct_logs.last().map(|l| l.op), Some(opcode::REVERT));
@@ -708,7 +921,9 @@ mod tests {
                 limit: 3,
                 ..Default::default()
             },
-        )?;
+        )?
+        .into_struct()
+        .ok_or(TraceError::NoSuchTransaction(0))?;
         assert_eq!(t.struct_logs.len(), 3);
         let refused = trace_call(
             &config,

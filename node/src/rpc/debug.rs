@@ -8,16 +8,22 @@
 //! `{gas, failed, returnValue, structLogs}`; each log is `{pc, op, gas, gasCost,
 //! depth, error?, stack?, returnData?, memory?, storage?, refund?}` with stack
 //! values as `0x` quantities, memory as 32-byte words and storage as 32-byte
-//! keys and values, both in hex without `0x` (geth's legacy JSON). Only the
-//! default tracer exists: a `tracer` option is refused. `debug_traceCall` takes
+//! keys and values, both in hex without `0x` (geth's legacy JSON). The other tracer
+//! is geth's `callTracer` (`{"tracer": "callTracer", "tracerConfig": {onlyTopCall,
+//! withLog}}`, see [`actors::execution::call_tracer`]); any other `tracer` is
+//! refused. `debug_traceCall` takes
 //! `stateOverrides` as `eth_call` does (see [`crate::rpc::overrides`]).
 
 use actors::execution::{
+    call_tracer::CallFrame,
     query,
-    trace::{self, StructLog, TraceError, TraceOptions, TraceResult},
+    trace::{
+        self, CallTracerOptions, StructLog, TraceError, TraceOptions, TraceOutput, TraceResult,
+    },
 };
 use alloy_primitives::{B256, hex};
 use jsonrpsee::RpcModule;
+use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
 use serde_json::Value;
 
@@ -53,9 +59,9 @@ pub struct TraceConfig {
     pub disable_return_data: bool,
     /// Keep at most this many logs (0 = all, within the node's bound).
     pub limit: Option<u64>,
-    /// A named or JavaScript tracer: not supported.
+    /// A named tracer: only `callTracer` (none = the struct logger).
     pub tracer: Option<String>,
-    /// The tracer's configuration: not supported.
+    /// `callTracer`'s configuration (`onlyTopCall`, `withLog`).
     pub tracer_config: Option<Value>,
     /// geth's time limit (accepted; kalgo bounds traces by size and gas instead).
     pub timeout: Option<String>,
@@ -70,16 +76,33 @@ pub struct TraceConfig {
 impl TraceConfig {
     /// The execution layer's options within the node's bounds.
     fn options(&self, ctx: &Ctx) -> RpcResult<TraceOptions> {
-        if let Some(t) = &self.tracer {
-            return Err(RpcError::InvalidParams(format!(
-                "tracer {t:?} is not supported: kalgo has only the default struct logger (omit `tracer`)"
-            )));
-        }
-        if self.tracer_config.is_some() {
-            return Err(RpcError::InvalidParams(
-                "tracerConfig needs a tracer; kalgo has only the default struct logger".into(),
-            ));
-        }
+        let call_tracer = match self.tracer.as_deref() {
+            None => {
+                if self.tracer_config.is_some() {
+                    return Err(RpcError::InvalidParams(
+                        "tracerConfig needs a tracer (callTracer)".into(),
+                    ));
+                }
+                None
+            }
+            Some("callTracer") => {
+                let c: CallTracerConfigJson = match &self.tracer_config {
+                    None => CallTracerConfigJson::default(),
+                    Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                        RpcError::InvalidParams(format!("invalid callTracer config: {e}"))
+                    })?,
+                };
+                Some(CallTracerOptions {
+                    only_top_call: c.only_top_call,
+                    with_log: c.with_log,
+                })
+            }
+            Some(t) => {
+                return Err(RpcError::InvalidParams(format!(
+                    "tracer {t:?} is not supported: kalgo has the default struct logger (no `tracer`) and callTracer"
+                )));
+            }
+        };
         if self.block_overrides.is_some() {
             return Err(RpcError::InvalidParams(
                 "block overrides are not supported in debug_traceCall".into(),
@@ -93,8 +116,19 @@ impl TraceConfig {
             limit: usize::try_from(self.limit.unwrap_or(0)).unwrap_or(usize::MAX),
             max_logs: ctx.limits.max_trace_logs,
             max_bytes: ctx.limits.max_trace_bytes,
+            call_tracer,
         })
     }
+}
+
+/// `callTracer`'s `tracerConfig`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CallTracerConfigJson {
+    #[serde(default)]
+    only_top_call: bool,
+    #[serde(default)]
+    with_log: bool,
 }
 
 impl From<TraceError> for RpcError {
@@ -109,7 +143,7 @@ impl From<TraceError> for RpcError {
 /// A trace serialized straight into the response, in geth's JSON (no
 /// intermediate `Value`: traces can hold hundreds of thousands of logs).
 #[derive(Clone)]
-pub struct TraceJson(pub TraceResult);
+pub struct TraceJson(pub TraceOutput);
 
 struct LogJson<'a>(&'a StructLog);
 
@@ -173,9 +207,66 @@ fn trace_fields<S: serde::Serializer>(t: &TraceResult, s: S) -> Result<S::Ok, S:
     st.end()
 }
 
+fn output_fields<S: serde::Serializer>(t: &TraceOutput, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        TraceOutput::Struct(t) => trace_fields(t, s),
+        TraceOutput::Call(frame) => FrameJson(frame).serialize(s),
+    }
+}
+
+/// One `callTracer` frame in geth's JSON.
+struct FrameJson<'a>(&'a CallFrame);
+
+impl serde::Serialize for FrameJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", f.kind)?;
+        m.serialize_entry("from", &f.from)?;
+        if let Some(to) = &f.to {
+            m.serialize_entry("to", to)?;
+        }
+        if let Some(v) = &f.value {
+            m.serialize_entry("value", &format!("{v:#x}"))?;
+        }
+        m.serialize_entry("gas", &format!("{:#x}", f.gas))?;
+        m.serialize_entry("gasUsed", &format!("{:#x}", f.gas_used))?;
+        m.serialize_entry("input", &hex::encode_prefixed(&f.input))?;
+        if !f.output.is_empty() {
+            m.serialize_entry("output", &hex::encode_prefixed(&f.output))?;
+        }
+        if let Some(e) = &f.error {
+            m.serialize_entry("error", e)?;
+        }
+        if let Some(r) = &f.revert_reason {
+            m.serialize_entry("revertReason", r)?;
+        }
+        if !f.calls.is_empty() {
+            let calls: Vec<FrameJson<'_>> = f.calls.iter().map(FrameJson).collect();
+            m.serialize_entry("calls", &calls)?;
+        }
+        if !f.logs.is_empty() {
+            let logs: Vec<serde_json::Value> = f
+                .logs
+                .iter()
+                .map(|l| {
+                    serde_json::json!({
+                        "address": l.address,
+                        "topics": l.topics,
+                        "data": l.data,
+                        "position": format!("{:#x}", l.position),
+                    })
+                })
+                .collect();
+            m.serialize_entry("logs", &logs)?;
+        }
+        m.end()
+    }
+}
+
 impl serde::Serialize for TraceJson {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        trace_fields(&self.0, s)
+        output_fields(&self.0, s)
     }
 }
 
@@ -208,7 +299,7 @@ fn trace_transaction(ctx: &Ctx, a: &Args) -> RpcResult<TraceJson> {
 
 /// Traces of a whole block, serialized as geth's `[{txHash, result}]`.
 #[derive(Clone)]
-pub struct BlockTraceJson(pub Vec<(B256, TraceResult)>);
+pub struct BlockTraceJson(pub Vec<(B256, TraceOutput)>);
 
 impl serde::Serialize for BlockTraceJson {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -218,10 +309,10 @@ impl serde::Serialize for BlockTraceJson {
             tx_hash: &'a B256,
             result: TraceRef<'a>,
         }
-        struct TraceRef<'a>(&'a TraceResult);
+        struct TraceRef<'a>(&'a TraceOutput);
         impl serde::Serialize for TraceRef<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                trace_fields(self.0, s)
+                output_fields(self.0, s)
             }
         }
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
