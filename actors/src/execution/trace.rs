@@ -891,6 +891,56 @@ mod tests {
             panic!("not a call trace");
         };
         assert!(top.calls.is_empty());
+
+        // withLog: a frame's logs; a failed frame's logs are dropped.
+        state
+            .insert_account(
+                Address::repeat_byte(7),
+                0,
+                U256::ZERO,
+                code("602a60005260206000a000"),
+                [],
+            )
+            .ok();
+        state
+            .insert_account(
+                Address::repeat_byte(8),
+                0,
+                U256::ZERO,
+                code("602a60005260206000a060006000fd"),
+                [],
+            )
+            .ok();
+        let with_log = TraceOptions {
+            call_tracer: Some(CallTracerOptions {
+                only_top_call: false,
+                with_log: true,
+            }),
+            ..Default::default()
+        };
+        let frames: Vec<CallFrame> = [7u8, 8]
+            .into_iter()
+            .map(|to| {
+                match trace_call(
+                    &config,
+                    &state,
+                    &header,
+                    &req(to),
+                    50_000_000,
+                    with_log.clone(),
+                ) {
+                    Ok(TraceOutput::Call(top)) => Ok(*top),
+                    Ok(other) => panic!("{other:?}"),
+                    Err(e) => Err(e),
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        assert_eq!(frames[0].logs.len(), 1);
+        let log = &frames[0].logs[0];
+        assert_eq!((log.address, log.position), (Address::repeat_byte(7), 0));
+        assert_eq!(log.data.as_ref(), B256::from(U256::from(42)).as_slice());
+        assert_eq!(frames[1].error.as_deref(), Some("execution reverted"));
+        assert!(frames[1].logs.is_empty());
         Ok(())
     }
 
