@@ -285,6 +285,13 @@ fn traces_follow_receipts_and_geth_format() {
         )
         .expect("HTTP call");
     assert_eq!(tracer["error"]["code"], -32602, "{tracer}");
+    let overrides = node
+        .call(
+            "debug_traceTransaction",
+            &json!([store, {"stateOverrides": {}}]).to_string(),
+        )
+        .expect("HTTP call");
+    assert_eq!(overrides["error"]["code"], -32602, "{overrides}");
     let typo = node
         .call(
             "debug_traceTransaction",

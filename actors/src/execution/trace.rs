@@ -185,7 +185,7 @@ pub enum TraceError {
     NoSuchTransaction(usize),
     /// The trace is over the node's bound.
     #[error(
-        "trace too large: more than {max_logs} struct logs or about {} MiB of JSON; use disableStack/disableStorage, leave enableMemory off, or set a lower `limit`",
+        "trace too large: more than {max_logs} entries (struct logs or call frames) or about {} MiB of JSON; use disableStack/disableStorage, leave enableMemory off, or set a lower `limit`",
         max_bytes / (1024 * 1024)
     )]
     TooLarge {

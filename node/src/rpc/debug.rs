@@ -11,8 +11,8 @@
 //! keys and values, both in hex without `0x` (geth's legacy JSON). The other tracer
 //! is geth's `callTracer` (`{"tracer": "callTracer", "tracerConfig": {onlyTopCall,
 //! withLog}}`, see [`actors::execution::call_tracer`]); any other `tracer` is
-//! refused. `debug_traceCall` takes
-//! `stateOverrides` as `eth_call` does (see [`crate::rpc::overrides`]).
+//! refused. `debug_traceCall` takes `stateOverrides` as `eth_call` does (see
+//! [`crate::rpc::overrides`]); the other methods refuse them.
 
 use actors::execution::{
     call_tracer::CallFrame,
@@ -274,11 +274,22 @@ fn config_arg(a: &Args, i: usize) -> RpcResult<TraceConfig> {
     Ok(a.optional::<TraceConfig>(i)?.unwrap_or_default())
 }
 
+/// The configuration of a trace of committed transactions (no overrides).
+fn committed_config_arg(a: &Args, i: usize) -> RpcResult<TraceConfig> {
+    let config = config_arg(a, i)?;
+    if config.state_overrides.is_some() {
+        return Err(RpcError::InvalidParams(
+            "stateOverrides apply to debug_traceCall only".into(),
+        ));
+    }
+    Ok(config)
+}
+
 /// `debug_traceTransaction(hash, config?)`: re-executes the transaction's block up
 /// to it on the parent's state and traces it.
 fn trace_transaction(ctx: &Ctx, a: &Args) -> RpcResult<TraceJson> {
     let hash: B256 = a.required(0)?;
-    let opts = config_arg(a, 1)?.options(ctx)?;
+    let opts = committed_config_arg(a, 1)?.options(ctx)?;
     let included = query::transaction(&ctx.store, &hash)?
         .ok_or_else(|| RpcError::Server(format!("transaction {hash} not found")))?;
     let number = included.block_number;
@@ -378,13 +389,13 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
     m.register_blocking_method("debug_traceBlockByNumber", |p, ctx, _| {
         let a = Args::new(&p, 2)?;
         let number = ctx.resolve_tag(block_tag_arg(&a, 0)?)?;
-        trace_block(&ctx, number, &config_arg(&a, 1)?)
+        trace_block(&ctx, number, &committed_config_arg(&a, 1)?)
     })?;
     m.register_blocking_method("debug_traceBlockByHash", |p, ctx, _| {
         let a = Args::new(&p, 2)?;
         let hash: B256 = a.required(0)?;
         let number = query::number_of(&ctx.store, &hash)?;
-        trace_block(&ctx, number, &config_arg(&a, 1)?)
+        trace_block(&ctx, number, &committed_config_arg(&a, 1)?)
     })?;
     Ok(())
 }
