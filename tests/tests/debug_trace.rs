@@ -83,6 +83,10 @@ fn traces_follow_receipts_and_geth_format() {
             "--lightkdf",
         ],
     );
+    assert_eq!(
+        ok(&node, "rpc_modules", json!([])),
+        json!({"eth": "1.0", "net": "1.0", "web3": "1.0", "personal": "1.0", "debug": "1.0"})
+    );
     ok(&node, "personal_importRawKey", json!([KEY1, "pw"]));
     ok(&node, "personal_unlockAccount", json!([ADDR1, "pw", 0]));
 

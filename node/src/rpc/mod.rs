@@ -221,6 +221,22 @@ pub fn module(
             other => return Err(RpcStartError::UnknownApi(other.to_string())),
         }
     }
+    // geth's `rpc_modules`: the namespaces this endpoint serves (consoles ask).
+    let modules: serde_json::Map<String, serde_json::Value> = apis
+        .iter()
+        .map(|a| (a.clone(), serde_json::Value::from("1.0")))
+        .collect();
+    let mut listing = RpcModule::new(());
+    listing
+        .register_method(
+            "rpc_modules",
+            move |p, _, _| -> error::RpcResult<serde_json::Value> {
+                params::Args::new(&p, 0)?;
+                Ok(serde_json::Value::Object(modules.clone()))
+            },
+        )
+        .map_err(reg)?;
+    m.merge(listing).map_err(reg)?;
     // `web3_sha3` lives with the chain methods; serve it whenever `web3` is on.
     if apis.iter().any(|a| a == "web3") && !apis.iter().any(|a| a == "eth") {
         let mut extra = RpcModule::new(());
