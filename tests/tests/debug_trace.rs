@@ -182,6 +182,27 @@ fn traces_follow_receipts_and_geth_format() {
         .unwrap_or_else(|| panic!("{store} not in {by_number}"));
     assert_eq!(entry["result"], trace);
 
+    // Over IPC (always served there) through the console's `debug` object.
+    let out = std::process::Command::new(tests::cluster::kalgo_bin())
+        .arg("attach")
+        .arg(format!("ipc:{}", node.datadir().join("kalgo.ipc").display()))
+        .args([
+            "--exec",
+            &format!("debug.traceTransaction({store}).structLogs.length + ' ' + debug.traceTransaction({store}, {{tracer: 'callTracer'}}).gasUsed"),
+        ])
+        .output()
+        .expect("run kalgo attach");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!(
+            "\"{} {}\"",
+            logs.len(),
+            stored["gasUsed"].as_str().unwrap_or_default()
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // disableStack and disableStorage.
     let bare = ok(
         &node,
