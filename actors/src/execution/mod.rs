@@ -12,6 +12,7 @@
 //! - [`executor`]: transaction execution with revm;
 //! - [`storage`]: the redb chain store;
 //! - [`query`]: chain reads for JSON-RPC (blocks, transactions, receipts, logs);
+//! - [`access_list`]: `eth_createAccessList` (an access-list tracer);
 //! - [`call`]: `eth_call` and `eth_estimateGas` over a committed state;
 //! - [`trace`]: opcode traces (geth's struct logger) for `debug_trace*`, and
 //!   [`call_tracer`]: geth's `callTracer`;
@@ -20,6 +21,7 @@
 //! - [`service`]: the execution resource (store, pool, executed-block cache) as one value;
 //! - [`statetest`]: the GeneralStateTests conformance runner (`kalgo statetest`).
 
+pub mod access_list;
 pub mod block;
 pub mod call;
 pub mod call_tracer;

@@ -3,6 +3,7 @@
 //! in [`crate::rpc::chain`]; filters in [`crate::rpc::filters`].
 
 use actors::execution::{
+    access_list,
     block::next_base_fee,
     call::{self, CallOutcome},
     proof, query,
@@ -140,6 +141,26 @@ pub fn register(
                 CallOutcome::Revert { output, .. } => Err(RpcError::reverted(output)),
                 CallOutcome::Halt { reason, .. } => Err(RpcError::Server(halt_message(&reason))),
             }
+        })
+    })?;
+    m.register_blocking_method("eth_createAccessList", |p, ctx, _| -> RpcResult<Value> {
+        let a = Args::new(&p, 3)?;
+        let req = a
+            .required::<CallObject>(0)?
+            .into_request(ctx.config.chain_id())?;
+        let overrides = StateOverrides::from_arg(a.raw(2), 2)?;
+        let gas_cap = ctx.limits.gas_cap;
+        ctx.with_state(block_id_arg(&a, 1)?, |state, header| {
+            let state = Overridden::new(state, &overrides);
+            let r = access_list::create_access_list(&ctx.config, &state, header, &req, gas_cap)?;
+            let mut out = json!({
+                "accessList": r.access_list,
+                "gasUsed": qty(U256::from(r.gas_used)),
+            });
+            if let (Some(e), Some(o)) = (r.error, out.as_object_mut()) {
+                o.insert("error".into(), json!(e));
+            }
+            Ok(out)
         })
     })?;
     m.register_blocking_method("eth_estimateGas", |p, ctx, _| -> RpcResult<Value> {
