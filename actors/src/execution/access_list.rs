@@ -171,7 +171,17 @@ fn answer(access_list: AccessList, result: ExecutionResult) -> AccessListResult 
     let (error, revert) = match result {
         ExecutionResult::Success { .. } => (None, None),
         ExecutionResult::Revert { output, .. } => (Some(revert_message(&output)), Some(output)),
-        ExecutionResult::Halt { reason, .. } => (Some(format!("{reason:?}")), None),
+        ExecutionResult::Halt { reason, .. } => {
+            let reason = format!("{reason:?}");
+            let text = if reason.contains("OutOfGas") {
+                "out of gas".to_string()
+            } else if reason.contains("InvalidFEOpcode") || reason.contains("OpcodeNotFound") {
+                "invalid opcode".to_string()
+            } else {
+                format!("execution halted: {reason}")
+            };
+            (Some(text), None)
+        }
     };
     AccessListResult {
         access_list,
