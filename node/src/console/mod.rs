@@ -5,7 +5,6 @@
 //! come from rustyline; `--exec EXPR` evaluates once, prints and exits.
 
 pub mod client;
-pub mod ws;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
