@@ -1,6 +1,9 @@
 //! The node's configuration (Kaleido §6.1 flags): defaults, then a TOML file
 //! (`--config node.toml`), then command-line flags, each overriding the one before.
 //! `kalgo dumpconfig` prints the result as TOML, which `--config` reads back.
+//! Sections: `[node]`, `[miner]`, `[p2p]`, `[rpc]` (HTTP, WebSocket, IPC, CORS,
+//! namespaces, limits) and `[metrics]`. Unknown keys and unknown API namespaces
+//! are errors.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -27,6 +30,101 @@ pub struct NodeConfig {
     pub miner: MinerSection,
     /// Networking.
     pub p2p: P2pSection,
+    /// JSON-RPC servers (the `--http.*`, `--ws.*`, `--ipc*`, `--rpc.*` flags).
+    pub rpc: RpcSection,
+    /// The Prometheus endpoint (`--metrics*`).
+    pub metrics: MetricsSection,
+}
+
+/// Default HTTP JSON-RPC port.
+pub const DEFAULT_HTTP_PORT: u16 = 8545;
+/// Default WebSocket JSON-RPC port.
+pub const DEFAULT_WS_PORT: u16 = 8546;
+/// Default metrics port.
+pub const DEFAULT_METRICS_PORT: u16 = 6060;
+/// Default `eth_call` gas cap.
+pub const DEFAULT_GAS_CAP: u64 = 50_000_000;
+/// Default batch size limit.
+pub const DEFAULT_BATCH_LIMIT: u32 = 1000;
+
+/// `[rpc]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RpcSection {
+    /// Serve HTTP (`--http`).
+    pub http: bool,
+    /// HTTP listen address (`--http.addr`).
+    pub http_addr: IpAddr,
+    /// HTTP port, 0 = any free port (`--http.port`).
+    pub http_port: u16,
+    /// Namespaces over HTTP (`--http.api`); absent = `eth, net, web3` (`--dev`: `+ txpool`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_api: Option<Vec<String>>,
+    /// Browser origins allowed over HTTP, `*` = any (`--http.corsdomain`).
+    pub http_corsdomain: Vec<String>,
+    /// Serve WebSocket (`--ws`).
+    pub ws: bool,
+    /// WebSocket listen address (`--ws.addr`).
+    pub ws_addr: IpAddr,
+    /// WebSocket port, 0 = any free port (`--ws.port`).
+    pub ws_port: u16,
+    /// Namespaces over WebSocket (`--ws.api`); absent as for `http_api`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_api: Option<Vec<String>>,
+    /// Most gas of one `eth_call`/`eth_estimateGas`/`debug_traceCall` (`--rpc.gascap`).
+    pub gascap: u64,
+    /// Most calls in one batch (`--rpc.batch-request-limit`).
+    pub batch_request_limit: u32,
+    /// IPC socket path, relative = inside the data directory (`--ipcpath`).
+    pub ipcpath: PathBuf,
+    /// No IPC socket (`--ipcdisable`).
+    pub ipcdisable: bool,
+    /// Serve node-held keys over HTTP/WebSocket too (`--allow-insecure-unlock`).
+    pub allow_insecure_unlock: bool,
+}
+
+impl Default for RpcSection {
+    fn default() -> Self {
+        let local = IpAddr::from([127, 0, 0, 1]);
+        Self {
+            http: false,
+            http_addr: local,
+            http_port: DEFAULT_HTTP_PORT,
+            http_api: None,
+            http_corsdomain: Vec::new(),
+            ws: false,
+            ws_addr: local,
+            ws_port: DEFAULT_WS_PORT,
+            ws_api: None,
+            gascap: DEFAULT_GAS_CAP,
+            batch_request_limit: DEFAULT_BATCH_LIMIT,
+            ipcpath: PathBuf::from("kalgo.ipc"),
+            ipcdisable: false,
+            allow_insecure_unlock: false,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Serve Prometheus metrics (`--metrics`).
+    pub enabled: bool,
+    /// Listen address (`--metrics.addr`).
+    pub addr: IpAddr,
+    /// Port, 0 = any free port (`--metrics.port`).
+    pub port: u16,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            addr: IpAddr::from([127, 0, 0, 1]),
+            port: DEFAULT_METRICS_PORT,
+        }
+    }
 }
 
 /// `[node]`.
@@ -148,9 +246,15 @@ impl NodeConfig {
         Self::parse(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))
     }
 
-    /// Parses TOML text.
+    /// Parses TOML text; unknown keys and unknown API namespaces are errors.
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let c: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        for (key, list) in [("http_api", &c.rpc.http_api), ("ws_api", &c.rpc.ws_api)] {
+            if let Some(list) = list {
+                crate::rpc::parse_apis(&list.join(",")).map_err(|e| format!("[rpc] {key}: {e}"))?;
+            }
+        }
+        Ok(c)
     }
 
     /// The configuration as TOML.

@@ -86,7 +86,7 @@ enum Command {
     #[command(subcommand)]
     Account(account_cmd::AccountCommand),
     /// Open a JavaScript console on a running node: `ipc:PATH` or a socket path
-    /// (default D/kalgo.ipc) or `http://host:port`.
+    /// (default D/kalgo.ipc), `http://host:port` or `ws://host:port`.
     Attach {
         /// Endpoint.
         endpoint: Option<String>,
@@ -172,6 +172,7 @@ fn node_config(cli: &Cli) -> Result<config::NodeConfig, config::ConfigError> {
         maxpeers: cli.maxpeers,
         networkid: cli.networkid,
     });
+    cli.rpc.apply(&mut cfg.rpc, &mut cfg.metrics);
     Ok(cfg)
 }
 
@@ -320,7 +321,8 @@ fn node_setup(
     mut cfg: config::NodeConfig,
     banner: bool,
 ) -> Result<(config::NodeConfig, rpc::RpcConfig, Option<dev::DevChain>), ExitCode> {
-    let mut rpc = cli.rpc.config(cli.dev.dev).map_err(|e| fail(&e))?;
+    let mut rpc =
+        rpc::cli::rpc_config(&cfg.rpc, &cfg.metrics, cli.dev.dev).map_err(|e| fail(&e))?;
     rpc.unlock = cli.unlock.clone();
     rpc.light_kdf = cli.lightkdf;
     // `--dev`: prepare (or reopen) the dev chain; keep a temporary datadir alive.

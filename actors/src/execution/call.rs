@@ -8,12 +8,14 @@
 //! without a gas limit gets the block gas limit (capped); an unknown sender is an
 //! empty account.
 
+use alloy_eips::eip2930::AccessList;
 use alloy_primitives::{Address, Bytes, TxKind, U256};
 use alloy_sol_types::{Panic, Revert, SolError};
 use revm::context::{
-    TxEnv,
+    BlockEnv, CfgEnv, TxEnv,
     result::{EVMError, ExecutionResult, InvalidTransaction},
 };
+use revm::primitives::hardfork::SpecId;
 
 use crate::execution::{
     block::{BlockAttributes, block_env, cfg_env},
@@ -44,6 +46,9 @@ pub struct CallRequest {
     pub input: Bytes,
     /// Nonce (not checked).
     pub nonce: Option<u64>,
+    /// EIP-2930 access list (used from Berlin on; the call then runs as a typed
+    /// transaction, 1 or 2).
+    pub access_list: AccessList,
 }
 
 /// How a call ended.
@@ -110,7 +115,12 @@ pub fn revert_message(data: &[u8]) -> String {
     "execution reverted".to_string()
 }
 
-fn tx_env(config: &ChainConfig, req: &CallRequest, gas_limit: u64) -> TxEnv {
+fn tx_env(config: &ChainConfig, req: &CallRequest, gas_limit: u64, spec: SpecId) -> TxEnv {
+    let access_list = if spec.is_enabled_in(SpecId::BERLIN) {
+        req.access_list.clone()
+    } else {
+        AccessList::default()
+    };
     let (tx_type, gas_price, priority) = match (req.max_fee_per_gas, req.gas_price) {
         (Some(max_fee), _) => (
             2u8,
@@ -121,6 +131,12 @@ fn tx_env(config: &ChainConfig, req: &CallRequest, gas_limit: u64) -> TxEnv {
         // No fee given: geth runs the call at price 0 and ignores the base fee
         // (`run` gives the block a zero base fee then).
         (None, None) => (0u8, 0, None),
+    };
+    // Legacy transactions carry no access list.
+    let tx_type = if tx_type == 0 && !access_list.is_empty() {
+        1
+    } else {
+        tx_type
     };
     TxEnv {
         tx_type,
@@ -136,11 +152,13 @@ fn tx_env(config: &ChainConfig, req: &CallRequest, gas_limit: u64) -> TxEnv {
         nonce: req.nonce.unwrap_or(0),
         chain_id: Some(config.chain_id()),
         gas_priority_fee: priority,
+        access_list,
         ..Default::default()
     }
 }
 
-fn attributes(header: &KalgoHeader) -> BlockAttributes {
+/// The block attributes of a stored header (its own number, time, coinbase, seed).
+pub(crate) fn attributes(header: &KalgoHeader) -> BlockAttributes {
     BlockAttributes {
         timestamp: header.eth.timestamp,
         coinbase: header.eth.beneficiary,
@@ -152,14 +170,14 @@ fn attributes(header: &KalgoHeader) -> BlockAttributes {
     }
 }
 
-/// Runs `req` once with `gas_limit` on `state` (the state after `header`).
-fn run<S: StateReader + ?Sized>(
+/// The EVM, block and transaction environments of `req` run with `gas_limit` at
+/// `header` (geth's `eth_call` rules: no nonce check; no fee = no base fee).
+fn env(
     config: &ChainConfig,
-    state: &S,
     header: &KalgoHeader,
     req: &CallRequest,
     gas_limit: u64,
-) -> Result<CallOutcome, CallError> {
+) -> (CfgEnv, BlockEnv, TxEnv) {
     let number = header.number();
     let spec = config.spec_at(number, header.eth.timestamp);
     let mut cfg = cfg_env(config, spec);
@@ -171,23 +189,45 @@ fn run<S: StateReader + ?Sized>(
         header.eth.base_fee_per_gas
     };
     let block = block_env(number, &attributes(header), base_fee, spec);
+    (cfg, block, tx_env(config, req, gas_limit, spec))
+}
+
+/// The environments [`call`] runs `req` in (for `debug_traceCall`).
+pub(crate) fn call_env(
+    config: &ChainConfig,
+    header: &KalgoHeader,
+    req: &CallRequest,
+    gas_cap: u64,
+) -> (CfgEnv, BlockEnv, TxEnv) {
+    let gas = req.gas.unwrap_or(header.eth.gas_limit).min(gas_cap);
+    env(config, header, req, gas)
+}
+
+/// Runs `req` once with `gas_limit` on `state` (the state after `header`).
+fn run<S: StateReader + ?Sized>(
+    config: &ChainConfig,
+    state: &S,
+    header: &KalgoHeader,
+    req: &CallRequest,
+    gas_limit: u64,
+) -> Result<CallOutcome, CallError> {
+    let (cfg, block, tx) = env(config, header, req, gas_limit);
+    let spec = cfg.spec;
     let mut executor = TxExecutor::new(
         StateOverlay::new(state, spec),
         cfg,
         block,
         config.miner_contract(),
     );
-    let result = executor
-        .execute(tx_env(config, req, gas_limit))
-        .map_err(|e| match e {
-            EVMError::Database(e) => CallError::Storage(e),
-            EVMError::Transaction(InvalidTransaction::LackOfFundForMaxFee { fee, balance }) => {
-                CallError::Invalid(format!(
-                    "insufficient funds for gas * price + value: have {balance} want {fee}"
-                ))
-            }
-            other => CallError::Invalid(other.to_string()),
-        })?;
+    let result = executor.execute(tx).map_err(|e| match e {
+        EVMError::Database(e) => CallError::Storage(e),
+        EVMError::Transaction(InvalidTransaction::LackOfFundForMaxFee { fee, balance }) => {
+            CallError::Invalid(format!(
+                "insufficient funds for gas * price + value: have {balance} want {fee}"
+            ))
+        }
+        other => CallError::Invalid(other.to_string()),
+    })?;
     Ok(match result {
         ExecutionResult::Success { gas, output, .. } => CallOutcome::Success {
             output: output.into_data(),

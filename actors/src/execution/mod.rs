@@ -12,19 +12,26 @@
 //! - [`executor`]: transaction execution with revm;
 //! - [`storage`]: the redb chain store;
 //! - [`query`]: chain reads for JSON-RPC (blocks, transactions, receipts, logs);
+//! - [`access_list`]: `eth_createAccessList` (an access-list tracer);
 //! - [`call`]: `eth_call` and `eth_estimateGas` over a committed state;
+//! - [`trace`]: opcode traces (geth's struct logger) for `debug_trace*`, and
+//!   [`call_tracer`]: geth's `callTracer`;
+//! - [`proof`]: account and storage proofs (EIP-1186) from the stored tries;
 //! - [`state_at`]: the state after any stored block, read through the tries;
 //! - [`service`]: the execution resource (store, pool, executed-block cache) as one value;
 //! - [`statetest`]: the GeneralStateTests conformance runner (`kalgo statetest`).
 
+pub mod access_list;
 pub mod block;
 pub mod call;
+pub mod call_tracer;
 pub mod chain_config;
 pub mod executor;
 pub mod genesis;
 pub mod header;
 pub mod miner;
 pub mod pool;
+pub mod proof;
 pub mod query;
 pub mod service;
 pub mod state;
@@ -32,3 +39,4 @@ pub mod state_at;
 pub mod state_root;
 pub mod statetest;
 pub mod storage;
+pub mod trace;

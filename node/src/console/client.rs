@@ -1,6 +1,7 @@
 //! The console's blocking JSON-RPC client: IPC (`ipc:PATH` or a socket path; one
-//! JSON answer per line, notifications skipped) or HTTP (`http://host:port/path`,
-//! one request per connection). Answers are bounded in size.
+//! JSON answer per line, notifications skipped), HTTP (`http://host:port/path`,
+//! through `ureq`) or WebSocket (`ws://host:port/path`, one connection through
+//! `tungstenite`; subscription notifications skipped). Answers are bounded in size.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -9,6 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, WebSocket};
 
 /// Largest answer read (matches the server's response limit).
 const MAX_ANSWER: u64 = 64 * 1024 * 1024;
@@ -19,7 +22,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The endpoint string.
-    #[error("unsupported endpoint {0:?}: use ipc:PATH, a socket path or http://host:port")]
+    #[error(
+        "unsupported endpoint {0:?}: use ipc:PATH, a socket path, http://host:port or ws://host:port"
+    )]
     Endpoint(String),
     /// Connection or transfer.
     #[error("{0}")]
@@ -44,9 +49,31 @@ enum Transport {
         reader: BufReader<UnixStream>,
     },
     Http {
-        host: String,
-        path: String,
+        agent: ureq::Agent,
+        url: String,
     },
+    Ws(Box<WebSocket<TcpStream>>),
+}
+
+/// `host[:port]` of the rest of a URL after its scheme.
+fn host_of<'a>(endpoint: &str, rest: &'a str) -> Result<&'a str, ClientError> {
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(ClientError::Endpoint(endpoint.into()));
+    }
+    Ok(host)
+}
+
+fn tcp_connect(host: &str) -> Result<TcpStream, ClientError> {
+    let addr = host
+        .to_socket_addrs()
+        .map_err(|e| ClientError::Io(format!("{host}: {e}")))?
+        .next()
+        .ok_or_else(|| ClientError::Io(format!("{host}: no address")))?;
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .map_err(|e| ClientError::Io(format!("{host}: {e}")))?;
+    s.set_read_timeout(Some(CALL_TIMEOUT)).map_err(io)?;
+    Ok(s)
 }
 
 /// A connection to a node.
@@ -59,17 +86,26 @@ impl Client {
     /// Connects to `endpoint`.
     pub fn connect(endpoint: &str) -> Result<Self, ClientError> {
         let transport = if let Some(rest) = endpoint.strip_prefix("http://") {
-            let (host, path) = match rest.find('/') {
-                Some(i) => (&rest[..i], &rest[i..]),
-                None => (rest, "/"),
-            };
-            if host.is_empty() {
-                return Err(ClientError::Endpoint(endpoint.into()));
-            }
+            host_of(endpoint, rest)?;
+            let agent = ureq::Agent::config_builder()
+                .timeout_global(Some(CALL_TIMEOUT))
+                .http_status_as_error(false)
+                .build()
+                .into();
             Transport::Http {
-                host: host.to_string(),
-                path: path.to_string(),
+                agent,
+                url: endpoint.to_string(),
             }
+        } else if let Some(rest) = endpoint.strip_prefix("ws://") {
+            let stream = tcp_connect(host_of(endpoint, rest)?)?;
+            let config = WebSocketConfig::default()
+                .max_message_size(Some(MAX_ANSWER as usize))
+                .max_frame_size(Some(MAX_ANSWER as usize));
+            let (socket, _) =
+                tungstenite::client::client_with_config(endpoint, stream, Some(config)).map_err(
+                    |e| ClientError::Io(format!("WebSocket handshake with {endpoint}: {e}")),
+                )?;
+            Transport::Ws(Box::new(socket))
         } else if endpoint.contains("://") {
             return Err(ClientError::Endpoint(endpoint.into()));
         } else {
@@ -117,7 +153,26 @@ impl Client {
                     }
                 }
             }
-            Transport::Http { host, path } => http_call(host, path, &req.to_string())?,
+            Transport::Http { agent, url } => http_call(agent, url, &req.to_string())?,
+            Transport::Ws(socket) => {
+                socket.send(Message::text(req.to_string())).map_err(io)?;
+                loop {
+                    let text = match socket.read().map_err(io)? {
+                        Message::Text(t) => t,
+                        Message::Close(_) => {
+                            return Err(ClientError::Io(
+                                "the node closed the WebSocket connection".into(),
+                            ));
+                        }
+                        // Pings are answered by tungstenite on the next read or write.
+                        _ => continue,
+                    };
+                    let v: Value = serde_json::from_str(text.as_str()).map_err(io)?;
+                    if v.get("id") == Some(&json!(id)) {
+                        break v;
+                    }
+                }
+            }
         };
         if let Some(e) = answer.get("error") {
             return Err(ClientError::Rpc {
@@ -133,51 +188,19 @@ impl Client {
     }
 }
 
-fn http_call(host: &str, path: &str, body: &str) -> Result<Value, ClientError> {
-    let addr = host
-        .to_socket_addrs()
-        .map_err(|e| ClientError::Io(format!("{host}: {e}")))?
-        .next()
-        .ok_or_else(|| ClientError::Io(format!("{host}: no address")))?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-        .map_err(|e| ClientError::Io(format!("{host}: {e}")))?;
-    s.set_read_timeout(Some(CALL_TIMEOUT)).map_err(io)?;
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).map_err(io)?;
-    s.write_all(body.as_bytes()).map_err(io)?;
-    let mut raw = Vec::new();
-    s.take(MAX_ANSWER).read_to_end(&mut raw).map_err(io)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, rest) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| ClientError::Io("malformed HTTP answer".into()))?;
-    let status = head.split_whitespace().nth(1).unwrap_or("");
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    serde_json::from_str(&body)
-        .map_err(|_| ClientError::Io(format!("HTTP {status}: {}", body.trim())))
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+fn http_call(agent: &ureq::Agent, url: &str, body: &str) -> Result<Value, ClientError> {
+    let mut answer = agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body)
+        .map_err(|e| ClientError::Io(format!("{url}: {e}")))?;
+    let status = answer.status();
+    let text = answer
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER)
+        .read_to_string()
+        .map_err(io)?;
+    serde_json::from_str(&text)
+        .map_err(|_| ClientError::Io(format!("HTTP {status}: {}", text.trim())))
 }

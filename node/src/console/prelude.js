@@ -128,6 +128,15 @@
   getter(txpool, "content", function () { return call("txpool_content"); });
   getter(txpool, "inspect", function () { return call("txpool_inspect"); });
 
+  var debug = {
+    traceTransaction: function (h, opts) { return call("debug_traceTransaction", opts === undefined ? [h] : [h, opts]); },
+    traceCall: function (tx, block, opts) {
+      var p = [txIn(tx), block === undefined ? "latest" : block];
+      if (opts !== undefined) p.push(opts);
+      return call("debug_traceCall", p);
+    },
+  };
+
   var UNITS = {
     wei: 0, kwei: 3, babbage: 3, mwei: 6, lovelace: 6, gwei: 9, shannon: 9,
     szabo: 12, microether: 12, finney: 15, milliether: 15, ether: 18,
@@ -170,7 +179,7 @@
   }
 
   var web3 = {
-    eth: eth, net: net, personal: personal, admin: admin, miner: miner, txpool: txpool,
+    eth: eth, net: net, personal: personal, admin: admin, miner: miner, txpool: txpool, debug: debug,
     toWei: toWei,
     fromWei: fromWei,
     toHex: function (v) { return hex(v); },
@@ -181,7 +190,7 @@
   getter(web3, "clientVersion", function () { return call("web3_clientVersion"); });
 
   g.eth = eth; g.net = net; g.personal = personal; g.admin = admin;
-  g.miner = miner; g.txpool = txpool; g.web3 = web3;
+  g.miner = miner; g.txpool = txpool; g.debug = debug; g.web3 = web3;
 
   // How the console prints a value (strings quoted, objects as indented JSON).
   g.__fmt = function (v) {
@@ -195,7 +204,7 @@
   // Member names for tab completion.
   g.__members = function () {
     var out = [];
-    ["eth", "net", "web3", "personal", "admin", "miner", "txpool"].forEach(function (n) {
+    ["eth", "net", "web3", "personal", "admin", "miner", "txpool", "debug"].forEach(function (n) {
       out.push(n);
       Object.getOwnPropertyNames(g[n]).forEach(function (k) { out.push(n + "." + k); });
     });

@@ -1,11 +1,17 @@
-//! The JSON-RPC flags: geth's names (`--http.*`, `--ws.*`) with Kaleido's older
-//! spellings (`--rpc`, `--rpcaddr`, `--rpcport`, `--rpcapi`, `--rpccorsdomain`,
-//! `--wsaddr`, `--wsport`, `--wsapi`) as aliases.
+//! The JSON-RPC and metrics flags: geth's names (`--http.*`, `--ws.*`) with
+//! Kaleido's older spellings (`--rpc`, `--rpcaddr`, `--rpcport`, `--rpcapi`,
+//! `--rpccorsdomain`, `--wsaddr`, `--wsport`, `--wsapi`) as aliases.
+//!
+//! Every flag has a key in `node.toml`'s `[rpc]` or `[metrics]` section
+//! ([`crate::config::RpcSection`], [`crate::config::MetricsSection`]); a flag that
+//! is given overrides the file ([`RpcArgs::apply`]), and [`rpc_config`] turns the
+//! result into the servers' settings.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use clap::Args;
 
+use crate::config::{MetricsSection, RpcSection};
 use crate::rpc::{Endpoint, RpcConfig, RpcStartError, context::Limits, parse_apis};
 
 /// geth's default API set.
@@ -13,19 +19,19 @@ pub const DEFAULT_APIS: &str = "eth,net,web3";
 /// What `--dev` serves unless `--http.api` says otherwise.
 pub const DEV_APIS: &str = "eth,net,web3,txpool";
 
-/// JSON-RPC flags.
-#[derive(Args, Debug, Clone)]
+/// JSON-RPC flags (absent = the config file's value, else the default shown).
+#[derive(Args, Debug, Clone, Default)]
 pub struct RpcArgs {
     /// Enable the HTTP JSON-RPC server.
     #[arg(long = "http", alias = "rpc")]
     pub http: bool,
-    /// HTTP listen address.
-    #[arg(long = "http.addr", alias = "rpcaddr", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
-    pub http_addr: IpAddr,
-    /// HTTP port (0 = any free port).
-    #[arg(long = "http.port", alias = "rpcport", default_value_t = 8545)]
-    pub http_port: u16,
-    /// Namespaces over HTTP (eth, net, web3, txpool, personal, admin, miner, consensus) [default: eth,net,web3].
+    /// HTTP listen address [default: 127.0.0.1].
+    #[arg(long = "http.addr", alias = "rpcaddr")]
+    pub http_addr: Option<IpAddr>,
+    /// HTTP port (0 = any free port) [default: 8545].
+    #[arg(long = "http.port", alias = "rpcport")]
+    pub http_port: Option<u16>,
+    /// Namespaces over HTTP (eth, net, web3, txpool, personal, admin, miner, debug, consensus) [default: eth,net,web3].
     #[arg(long = "http.api", alias = "rpcapi", value_name = "LIST")]
     pub http_api: Option<String>,
     /// Browser origins allowed to call the HTTP server (comma-separated, `*` = any).
@@ -34,27 +40,27 @@ pub struct RpcArgs {
     /// Enable the WebSocket JSON-RPC server.
     #[arg(long = "ws")]
     pub ws: bool,
-    /// WebSocket listen address.
-    #[arg(long = "ws.addr", alias = "wsaddr", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
-    pub ws_addr: IpAddr,
-    /// WebSocket port (0 = any free port).
-    #[arg(long = "ws.port", alias = "wsport", default_value_t = 8546)]
-    pub ws_port: u16,
+    /// WebSocket listen address [default: 127.0.0.1].
+    #[arg(long = "ws.addr", alias = "wsaddr")]
+    pub ws_addr: Option<IpAddr>,
+    /// WebSocket port (0 = any free port) [default: 8546].
+    #[arg(long = "ws.port", alias = "wsport")]
+    pub ws_port: Option<u16>,
     /// Namespaces over WebSocket [default: eth,net,web3].
     #[arg(long = "ws.api", alias = "wsapi", value_name = "LIST")]
     pub ws_api: Option<String>,
-    /// Most gas one eth_call / eth_estimateGas may use.
-    #[arg(long = "rpc.gascap", default_value_t = 50_000_000)]
-    pub gas_cap: u64,
+    /// Most gas one eth_call / eth_estimateGas / debug_traceCall may use [default: 50000000].
+    #[arg(long = "rpc.gascap")]
+    pub gas_cap: Option<u64>,
     /// Do not open the IPC socket.
     #[arg(long = "ipcdisable")]
     pub ipc_disable: bool,
-    /// IPC socket path (relative = inside the data directory).
-    #[arg(long = "ipcpath", value_name = "PATH", default_value = "kalgo.ipc")]
-    pub ipc_path: std::path::PathBuf,
-    /// Most calls in one batch request.
-    #[arg(long = "rpc.batch-request-limit", default_value_t = 1000)]
-    pub batch_limit: u32,
+    /// IPC socket path (relative = inside the data directory) [default: kalgo.ipc].
+    #[arg(long = "ipcpath", value_name = "PATH")]
+    pub ipc_path: Option<std::path::PathBuf>,
+    /// Most calls in one batch request [default: 1000].
+    #[arg(long = "rpc.batch-request-limit")]
+    pub batch_limit: Option<u32>,
     /// Serve node-held keys (personal_*, eth_sendTransaction, eth_sign) over HTTP
     /// and WebSocket too: anyone reaching the port can then spend from unlocked
     /// accounts. IPC always serves them.
@@ -63,55 +69,179 @@ pub struct RpcArgs {
     /// Serve Prometheus metrics at http://<metrics.addr>:<metrics.port>/metrics.
     #[arg(long = "metrics")]
     pub metrics: bool,
-    /// Metrics listen address.
-    #[arg(long = "metrics.addr", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
-    pub metrics_addr: IpAddr,
-    /// Metrics port (0 = any free port).
-    #[arg(long = "metrics.port", default_value_t = 6060)]
-    pub metrics_port: u16,
+    /// Metrics listen address [default: 127.0.0.1].
+    #[arg(long = "metrics.addr")]
+    pub metrics_addr: Option<IpAddr>,
+    /// Metrics port (0 = any free port) [default: 6060].
+    #[arg(long = "metrics.port")]
+    pub metrics_port: Option<u16>,
+}
+
+fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 impl RpcArgs {
-    /// The server settings; `dev` turns HTTP on with every namespace.
-    pub fn config(&self, dev: bool) -> Result<RpcConfig, RpcStartError> {
-        let default_apis = if dev { DEV_APIS } else { DEFAULT_APIS };
-        let http = (self.http || dev)
-            .then(|| -> Result<Endpoint, RpcStartError> {
-                Ok(Endpoint {
-                    addr: SocketAddr::new(self.http_addr, self.http_port),
-                    apis: parse_apis(self.http_api.as_deref().unwrap_or(default_apis))?,
-                })
+    /// Writes the flags that were given over the file's (or default) settings.
+    pub fn apply(&self, rpc: &mut RpcSection, metrics: &mut MetricsSection) {
+        rpc.http |= self.http;
+        if let Some(a) = self.http_addr {
+            rpc.http_addr = a;
+        }
+        if let Some(p) = self.http_port {
+            rpc.http_port = p;
+        }
+        if let Some(apis) = &self.http_api {
+            rpc.http_api = Some(list(apis));
+        }
+        if let Some(c) = &self.cors {
+            rpc.http_corsdomain = list(c);
+        }
+        rpc.ws |= self.ws;
+        if let Some(a) = self.ws_addr {
+            rpc.ws_addr = a;
+        }
+        if let Some(p) = self.ws_port {
+            rpc.ws_port = p;
+        }
+        if let Some(apis) = &self.ws_api {
+            rpc.ws_api = Some(list(apis));
+        }
+        if let Some(g) = self.gas_cap {
+            rpc.gascap = g;
+        }
+        rpc.ipcdisable |= self.ipc_disable;
+        if let Some(p) = &self.ipc_path {
+            rpc.ipcpath = p.clone();
+        }
+        if let Some(b) = self.batch_limit {
+            rpc.batch_request_limit = b;
+        }
+        rpc.allow_insecure_unlock |= self.allow_insecure_unlock;
+        metrics.enabled |= self.metrics;
+        if let Some(a) = self.metrics_addr {
+            metrics.addr = a;
+        }
+        if let Some(p) = self.metrics_port {
+            metrics.port = p;
+        }
+    }
+}
+
+/// The server settings of a configuration; `dev` turns HTTP on and adds `txpool`
+/// to the default namespaces.
+pub fn rpc_config(
+    rpc: &RpcSection,
+    metrics: &MetricsSection,
+    dev: bool,
+) -> Result<RpcConfig, RpcStartError> {
+    let default_apis = if dev { DEV_APIS } else { DEFAULT_APIS };
+    let apis = |given: &Option<Vec<String>>| match given {
+        Some(l) => parse_apis(&l.join(",")),
+        None => parse_apis(default_apis),
+    };
+    let http = (rpc.http || dev)
+        .then(|| -> Result<Endpoint, RpcStartError> {
+            Ok(Endpoint {
+                addr: SocketAddr::new(rpc.http_addr, rpc.http_port),
+                apis: apis(&rpc.http_api)?,
             })
-            .transpose()?;
-        let ws = self
-            .ws
-            .then(|| -> Result<Endpoint, RpcStartError> {
-                Ok(Endpoint {
-                    addr: SocketAddr::new(self.ws_addr, self.ws_port),
-                    apis: parse_apis(self.ws_api.as_deref().unwrap_or(default_apis))?,
-                })
-            })
-            .transpose()?;
-        Ok(RpcConfig {
-            http,
-            ws,
-            cors: self
-                .cors
-                .as_deref()
-                .map(|c| c.split(',').map(str::to_string).collect())
-                .unwrap_or_default(),
-            batch_limit: self.batch_limit,
-            ipc: (!self.ipc_disable).then(|| self.ipc_path.clone()),
-            allow_insecure_unlock: self.allow_insecure_unlock,
-            unlock: Vec::new(),
-            light_kdf: false,
-            metrics: self
-                .metrics
-                .then(|| SocketAddr::new(self.metrics_addr, self.metrics_port)),
-            limits: Limits {
-                gas_cap: self.gas_cap,
-                ..Limits::default()
-            },
         })
+        .transpose()?;
+    let ws = rpc
+        .ws
+        .then(|| -> Result<Endpoint, RpcStartError> {
+            Ok(Endpoint {
+                addr: SocketAddr::new(rpc.ws_addr, rpc.ws_port),
+                apis: apis(&rpc.ws_api)?,
+            })
+        })
+        .transpose()?;
+    Ok(RpcConfig {
+        http,
+        ws,
+        cors: rpc.http_corsdomain.clone(),
+        batch_limit: rpc.batch_request_limit,
+        ipc: (!rpc.ipcdisable).then(|| rpc.ipcpath.clone()),
+        allow_insecure_unlock: rpc.allow_insecure_unlock,
+        unlock: Vec::new(),
+        light_kdf: false,
+        metrics: metrics
+            .enabled
+            .then(|| SocketAddr::new(metrics.addr, metrics.port)),
+        limits: Limits {
+            gas_cap: rpc.gascap,
+            ..Limits::default()
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NodeConfig;
+
+    #[test]
+    fn rpc_settings_round_trip_and_flags_override_the_file() {
+        let file = "[rpc]\nhttp = true\nhttp_port = 9000\nhttp_api = [\"eth\", \"debug\"]\n\
+                    http_corsdomain = [\"*\"]\nws = true\nws_addr = \"0.0.0.0\"\ngascap = 1000000\n\
+                    ipcdisable = true\n\n[metrics]\nenabled = true\nport = 7070\n";
+        let mut c = NodeConfig::parse(file).expect("parse");
+        assert_eq!(
+            NodeConfig::parse(&c.to_toml().expect("toml")),
+            Ok(c.clone())
+        );
+        let args = RpcArgs {
+            http_port: Some(9001),
+            ws_api: Some("eth,net".into()),
+            metrics_addr: Some("0.0.0.0".parse().expect("ip")),
+            ..RpcArgs::default()
+        };
+        args.apply(&mut c.rpc, &mut c.metrics);
+        let text = c.to_toml().expect("toml");
+        assert_eq!(NodeConfig::parse(&text), Ok(c.clone()));
+        assert!(text.contains("http_port = 9001"), "{text}");
+        assert!(text.contains("gascap = 1000000"), "{text}");
+
+        let r = rpc_config(&c.rpc, &c.metrics, false).expect("config");
+        let http = r.http.expect("http on");
+        assert_eq!(http.addr, "127.0.0.1:9001".parse().expect("addr"));
+        assert_eq!(http.apis, ["eth", "debug"]);
+        let ws = r.ws.expect("ws on");
+        assert_eq!(ws.addr, "0.0.0.0:8546".parse().expect("addr"));
+        assert_eq!(ws.apis, ["eth", "net"]);
+        assert_eq!(r.cors, ["*"]);
+        assert_eq!(r.ipc, None);
+        assert_eq!(r.limits.gas_cap, 1_000_000);
+        assert_eq!(r.metrics, Some("0.0.0.0:7070".parse().expect("addr")));
+    }
+
+    #[test]
+    fn defaults_match_geth_and_dev() {
+        let c = NodeConfig::default();
+        let r = rpc_config(&c.rpc, &c.metrics, false).expect("config");
+        assert!(r.http.is_none() && r.ws.is_none() && r.metrics.is_none());
+        assert_eq!(r.ipc.as_deref(), Some(std::path::Path::new("kalgo.ipc")));
+        assert_eq!(r.limits.gas_cap, 50_000_000);
+        let dev = rpc_config(&c.rpc, &c.metrics, true).expect("config");
+        let http = dev.http.expect("dev serves HTTP");
+        assert_eq!(http.addr, "127.0.0.1:8545".parse().expect("addr"));
+        // `debug` (traces) is never a default, as in geth.
+        assert_eq!(http.apis, ["eth", "net", "web3", "txpool"]);
+    }
+
+    #[test]
+    fn bad_rpc_settings_are_refused_with_their_key() {
+        let e = NodeConfig::parse("[rpc]\nhttp_api = [\"eth\", \"bogus\"]\n").expect_err("api");
+        assert!(e.contains("http_api") && e.contains("bogus"), "{e}");
+        let e = NodeConfig::parse("[rpc]\nhttpport = 1\n").expect_err("unknown key");
+        assert!(e.contains("httpport"), "{e}");
+        assert!(NodeConfig::parse("[metrics]\nport = 70000\n").is_err());
+        assert!(NodeConfig::parse("[metrics]\nenable = true\n").is_err());
+        assert!(NodeConfig::parse("[rpc]\nws_addr = \"localhost:1\"\n").is_err());
     }
 }

@@ -29,6 +29,10 @@ pub struct Limits {
     pub max_logs: usize,
     /// Most blocks one `eth_feeHistory` may cover.
     pub max_fee_history: u64,
+    /// Most struct logs in one `debug_trace*` answer (a longer trace is refused).
+    pub max_trace_logs: usize,
+    /// Most estimated JSON bytes of one trace's struct logs.
+    pub max_trace_bytes: usize,
 }
 
 impl Default for Limits {
@@ -38,6 +42,8 @@ impl Default for Limits {
             max_log_blocks: 10_000,
             max_logs: 20_000,
             max_fee_history: 1024,
+            max_trace_logs: 500_000,
+            max_trace_bytes: 48 * 1024 * 1024,
         }
     }
 }

@@ -3,9 +3,10 @@
 //! in [`crate::rpc::chain`]; filters in [`crate::rpc::filters`].
 
 use actors::execution::{
+    access_list,
     block::next_base_fee,
     call::{self, CallOutcome},
-    query,
+    proof, query,
 };
 use actors::runtime::{PendingNonce, SubmitRawTx};
 use alloy_consensus::Transaction;
@@ -17,6 +18,7 @@ use crate::rpc::{
     context::{Ctx, header_not_found},
     error::{RpcError, RpcResult},
     format::qty,
+    overrides::{Overridden, StateOverrides},
     params::{Args, BlockId, BlockTag, CallObject, block_id_arg, block_tag_arg},
 };
 
@@ -24,6 +26,9 @@ use crate::rpc::{
 /// of the base fee): 1 gwei. Blocks are built by tip, and the pool admits any
 /// price of at least 1 wei.
 pub const SUGGESTED_TIP: u64 = 1_000_000_000;
+
+/// Most storage keys one `eth_getProof` may ask for.
+pub const MAX_PROOF_KEYS: usize = 1024;
 
 /// Registers the `eth` state, call and fee methods; the EIP-1559 fee methods only
 /// on a chain that schedules London (Kaleido's Byzantium chains have none, and
@@ -74,6 +79,40 @@ pub fn register(
             Ok(json!(B256::from(state.storage(&address, &slot)?)))
         })
     })?;
+    m.register_blocking_method("eth_getProof", |p, ctx, _| -> RpcResult<Value> {
+        let a = Args::new(&p, 3)?;
+        let address: Address = a.required(0)?;
+        let keys: Vec<Value> = a.required(1)?;
+        if keys.len() > MAX_PROOF_KEYS {
+            return Err(RpcError::Limit(format!(
+                "too many storage keys: {} (at most {MAX_PROOF_KEYS})",
+                keys.len()
+            )));
+        }
+        let slots = keys
+            .iter()
+            .map(|k| storage_slot(Some(k)))
+            .collect::<RpcResult<Vec<U256>>>()?;
+        ctx.with_state(block_id_arg(&a, 2)?, |state, header| {
+            let p = proof::account_proof(state, header.eth.state_root, &address, &slots)?;
+            let (nonce, balance, code_hash, storage_hash) = p.reported();
+            let storage: Vec<Value> = p
+                .storage
+                .iter()
+                .zip(&keys)
+                .map(|(s, key)| json!({"key": key, "value": qty(s.value), "proof": s.proof}))
+                .collect();
+            Ok(json!({
+                "address": address,
+                "accountProof": p.proof,
+                "balance": qty(balance),
+                "codeHash": code_hash,
+                "nonce": qty(U256::from(nonce)),
+                "storageHash": storage_hash,
+                "storageProof": storage,
+            }))
+        })
+    })?;
     m.register_async_method("eth_getTransactionCount", |p, ctx, _| async move {
         let a = Args::new(&p, 2)?;
         let address: Address = a.required(0)?;
@@ -93,18 +132,35 @@ pub fn register(
         let req = a
             .required::<CallObject>(0)?
             .into_request(ctx.config.chain_id())?;
-        if a.raw(2).is_some() {
-            return Err(RpcError::InvalidParams(
-                "state overrides are not supported".into(),
-            ));
-        }
+        let overrides = StateOverrides::from_arg(a.raw(2), 2)?;
         let gas_cap = ctx.limits.gas_cap;
         ctx.with_state(block_id_arg(&a, 1)?, |state, header| {
-            match call::call(&ctx.config, state, header, &req, gas_cap)? {
+            let state = Overridden::new(state, &overrides);
+            match call::call(&ctx.config, &state, header, &req, gas_cap)? {
                 CallOutcome::Success { output, .. } => Ok(json!(output)),
                 CallOutcome::Revert { output, .. } => Err(RpcError::reverted(output)),
                 CallOutcome::Halt { reason, .. } => Err(RpcError::Server(halt_message(&reason))),
             }
+        })
+    })?;
+    m.register_blocking_method("eth_createAccessList", |p, ctx, _| -> RpcResult<Value> {
+        let a = Args::new(&p, 3)?;
+        let req = a
+            .required::<CallObject>(0)?
+            .into_request(ctx.config.chain_id())?;
+        let overrides = StateOverrides::from_arg(a.raw(2), 2)?;
+        let gas_cap = ctx.limits.gas_cap;
+        ctx.with_state(block_id_arg(&a, 1)?, |state, header| {
+            let state = Overridden::new(state, &overrides);
+            let r = access_list::create_access_list(&ctx.config, &state, header, &req, gas_cap)?;
+            let mut out = json!({
+                "accessList": r.access_list,
+                "gasUsed": qty(U256::from(r.gas_used)),
+            });
+            if let (Some(e), Some(o)) = (r.error, out.as_object_mut()) {
+                o.insert("error".into(), json!(e));
+            }
+            Ok(out)
         })
     })?;
     m.register_blocking_method("eth_estimateGas", |p, ctx, _| -> RpcResult<Value> {
@@ -112,14 +168,11 @@ pub fn register(
         let req = a
             .required::<CallObject>(0)?
             .into_request(ctx.config.chain_id())?;
-        if a.raw(2).is_some() {
-            return Err(RpcError::InvalidParams(
-                "state overrides are not supported".into(),
-            ));
-        }
+        let overrides = StateOverrides::from_arg(a.raw(2), 2)?;
         let gas_cap = ctx.limits.gas_cap;
         ctx.with_state(block_id_arg(&a, 1)?, |state, header| {
-            let gas = call::estimate_gas(&ctx.config, state, header, &req, gas_cap)?;
+            let state = Overridden::new(state, &overrides);
+            let gas = call::estimate_gas(&ctx.config, &state, header, &req, gas_cap)?;
             Ok(qty(U256::from(gas)))
         })
     })?;

@@ -2,11 +2,14 @@
 //! its proptest twin (`node/tests/rpc_params_twin.rs`) check, written once: any
 //! `params` text a JSON-RPC client can send goes through the parsers every method
 //! uses (positional arguments, quantities, block tags and EIP-1898 objects, call and
-//! filter objects) without panicking, and what parses is what was sent.
+//! filter objects, trace options, state overrides) without panicking, and what
+//! parses is what was sent.
 
 use jsonrpsee::types::Params;
 use serde_json::Value;
 
+use crate::rpc::debug::TraceConfig;
+use crate::rpc::overrides::StateOverrides;
 use crate::rpc::params::{
     Args, BlockId, BlockTag, CallObject, FilterObject, Quantity, Quantity256, block_id,
     block_id_arg, block_tag_arg, quantity_u64, quantity_u256,
@@ -80,6 +83,8 @@ pub fn check_params(text: &str) -> ParamsOutcome {
         any |= args.required::<Quantity>(i).is_ok();
         any |= args.required::<Quantity256>(i).is_ok();
         any |= args.required::<CallObject>(i).is_ok();
+        any |= args.required::<TraceConfig>(i).is_ok();
+        any |= StateOverrides::from_arg(Some(&raw), i).is_ok();
         if let Ok(filter) = args.required::<FilterObject>(i) {
             any = true;
             let _ = filter.topic_sets();

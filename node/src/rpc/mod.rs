@@ -3,9 +3,9 @@
 //!
 //! Namespaces (`--http.api`, `--ws.api`): `eth`, `net`, `web3`, `txpool`,
 //! `personal` (node-held keys: see [`personal`]), `admin` and `miner`
-//! (operators: see [`admin`]; IPC always, HTTP/WS only when listed),
-//! `consensus` (the BA* consensus: see [`consensus`]; IPC always, HTTP/WS when
-//! listed). Reads go
+//! (operators: see [`admin`]), `debug` (traces: see [`debug`]), `consensus`
+//! (the BA* consensus: see [`consensus`]); IPC serves every namespace, HTTP/WS
+//! only those listed. Reads go
 //! straight to the redb store (consistent snapshots, concurrent with block
 //! commits); transaction submission and pool queries are messages to the
 //! execution actor, which owns the pool. Limits: request body
@@ -22,6 +22,7 @@ pub mod cli;
 pub mod consensus;
 pub mod context;
 pub mod cors;
+pub mod debug;
 pub mod error;
 pub mod eth;
 pub mod filters;
@@ -29,6 +30,7 @@ pub mod format;
 pub mod fuzz_checks;
 pub mod ipc;
 pub mod misc;
+pub mod overrides;
 pub mod params;
 pub mod personal;
 pub mod subs;
@@ -51,7 +53,7 @@ pub const MAX_RESPONSE_BYTES: u32 = 64 * 1024 * 1024;
 /// Most simultaneous connections per endpoint.
 pub const MAX_CONNECTIONS: u32 = 1000;
 /// Namespaces served.
-pub const NAMESPACES: [&str; 8] = [
+pub const NAMESPACES: [&str; 9] = [
     "eth",
     "net",
     "web3",
@@ -59,6 +61,7 @@ pub const NAMESPACES: [&str; 8] = [
     "personal",
     "admin",
     "miner",
+    "debug",
     "consensus",
 ];
 
@@ -113,7 +116,7 @@ impl RpcConfig {
 pub enum RpcStartError {
     /// Unknown namespace in `--http.api` / `--ws.api`.
     #[error(
-        "unknown API namespace {0:?} (available: eth, net, web3, txpool, personal, admin, miner, consensus)"
+        "unknown API namespace {0:?} (available: eth, net, web3, txpool, personal, admin, miner, debug, consensus)"
     )]
     UnknownApi(String),
     /// The IPC socket could not be created.
@@ -227,9 +230,26 @@ pub fn module(
             "admin" => admin::register_admin(&mut m).map_err(reg)?,
             "miner" => admin::register_miner(&mut m).map_err(reg)?,
             "consensus" => consensus::register(&mut m).map_err(reg)?,
+            "debug" => debug::register(&mut m).map_err(reg)?,
             other => return Err(RpcStartError::UnknownApi(other.to_string())),
         }
     }
+    // geth's `rpc_modules`: the namespaces this endpoint serves (consoles ask).
+    let modules: serde_json::Map<String, serde_json::Value> = apis
+        .iter()
+        .map(|a| (a.clone(), serde_json::Value::from("1.0")))
+        .collect();
+    let mut listing = RpcModule::new(());
+    listing
+        .register_method(
+            "rpc_modules",
+            move |p, _, _| -> error::RpcResult<serde_json::Value> {
+                params::Args::new(&p, 0)?;
+                Ok(serde_json::Value::Object(modules.clone()))
+            },
+        )
+        .map_err(reg)?;
+    m.merge(listing).map_err(reg)?;
     // `web3_sha3` lives with the chain methods; serve it whenever `web3` is on.
     if apis.iter().any(|a| a == "web3") && !apis.iter().any(|a| a == "eth") {
         let mut extra = RpcModule::new(());

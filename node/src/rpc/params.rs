@@ -199,6 +199,9 @@ pub fn block_tag_arg(args: &Args, i: usize) -> RpcResult<BlockTag> {
     }
 }
 
+/// Most addresses plus storage keys in a call's access list.
+pub const MAX_ACCESS_LIST_ENTRIES: usize = 16_384;
+
 /// The transaction object of `eth_call` / `eth_estimateGas`.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -228,7 +231,7 @@ pub struct CallObject {
     pub tx_type: Option<Quantity>,
     /// Chain id (checked when given).
     pub chain_id: Option<Quantity>,
-    /// Access list (accepted, not used by calls).
+    /// EIP-2930 access list (used from Berlin on).
     pub access_list: Option<Value>,
 }
 
@@ -263,8 +266,16 @@ impl CallObject {
                 t.0
             )));
         }
-        if self.access_list.as_ref().is_some_and(|l| !l.is_array()) {
-            return Err(RpcError::InvalidParams("accessList must be a list".into()));
+        let access_list: alloy_eips::eip2930::AccessList = match self.access_list {
+            None | Some(Value::Null) => Default::default(),
+            Some(l) => serde_json::from_value(l)
+                .map_err(|e| RpcError::InvalidParams(format!("invalid accessList: {e}")))?,
+        };
+        let slots: usize = access_list.iter().map(|i| i.storage_keys.len() + 1).sum();
+        if slots > MAX_ACCESS_LIST_ENTRIES {
+            return Err(RpcError::Limit(format!(
+                "accessList too long: {slots} entries (at most {MAX_ACCESS_LIST_ENTRIES})"
+            )));
         }
         if self.gas_price.is_some()
             && (self.max_fee_per_gas.is_some() || self.max_priority_fee_per_gas.is_some())
@@ -283,6 +294,7 @@ impl CallObject {
             value: self.value.map(|v| v.0),
             input: self.input.or(self.data).unwrap_or_default(),
             nonce: self.nonce.map(|n| n.0),
+            access_list,
         })
     }
 }
