@@ -16,7 +16,7 @@ use crate::execution::{
     block::{Block, BlockAttributes, BlockError, ExecutedBlock, build_block, commit_block},
     chain_config::ChainConfig,
     header::KalgoHeader,
-    pool::{PoolConfig, PoolContent, PoolError, TxPool},
+    pool::{PoolConfig, PoolContent, PoolError, RecoveredTx, TxPool},
     state::StorageError,
     storage::{Head, Store},
 };
@@ -183,6 +183,13 @@ impl ExecutionService {
         Ok(self.pool.add_raw(raw, &state)?)
     }
 
+    /// Admits a transaction whose sender was already recovered (see
+    /// [`RecoveredTx`]); returns its hash.
+    pub fn add_recovered_tx(&mut self, tx: RecoveredTx) -> Result<B256, ServiceError> {
+        let state = self.store.state()?;
+        Ok(self.pool.add_recovered(tx, &state)?)
+    }
+
     /// The chain store (cheap to clone; readers such as JSON-RPC take their own
     /// snapshots of it).
     pub fn store(&self) -> &Store {
@@ -251,11 +258,13 @@ impl ExecutionService {
             });
         }
         let state = self.store.state()?;
-        let executed = crate::execution::block::validate_block(
+        let pool = &self.pool;
+        let executed = crate::execution::block::validate_block_with_senders(
             &self.config,
             &state,
             &self.head_header,
             block,
+            |hash| pool.sender_of(hash),
         )?;
         self.remember(executed);
         Ok(hash)

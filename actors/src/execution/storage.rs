@@ -1,7 +1,8 @@
 //! Persistent chain storage in redb.
 //!
 //! Tables: headers, bodies, certificates, receipts (opaque encoded bytes, by
-//! block number), the canonical chain (number → hash, hash → number), the
+//! block number), the recovered senders of each block's transactions (so that
+//! readers never recover signatures again), the canonical chain (number → hash, hash → number), the
 //! transaction index (tx hash → block number and position), the state (accounts,
 //! storage, code), the trie nodes of the account trie and of every storage trie
 //! (`trie_nodes`: `keccak256(node) → node`, shared by all tries, content-addressed)
@@ -37,6 +38,9 @@ const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("headers");
 const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("bodies");
 const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("certificates");
 const RECEIPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipts");
+/// block number → the senders of its transactions, 20 bytes each, in block order.
+/// Blocks committed before this table existed have no entry (readers recover).
+const SENDERS: TableDefinition<u64, &[u8]> = TableDefinition::new("senders");
 const CANONICAL: TableDefinition<u64, &[u8]> = TableDefinition::new("canonical");
 const HASH_TO_NUMBER: TableDefinition<&[u8], u64> = TableDefinition::new("hash_to_number");
 /// tx hash → block number (8 bytes BE) ‖ index in block (4 bytes BE).
@@ -128,6 +132,8 @@ pub struct BlockCommit<'a> {
     pub receipts: &'a [u8],
     /// Hashes of the block's transactions, in order.
     pub tx_hashes: &'a [B256],
+    /// Recovered senders of the block's transactions, in order.
+    pub senders: &'a [Address],
     /// State changes of the block.
     pub changes: &'a ChangeSet,
     /// New account records (with storage roots) from the state root computation.
@@ -218,6 +224,7 @@ impl Store {
         tx.open_table(BODIES)?;
         tx.open_table(CERTIFICATES)?;
         tx.open_table(RECEIPTS)?;
+        tx.open_table(SENDERS)?;
         tx.open_table(CANONICAL)?;
         tx.open_table(HASH_TO_NUMBER)?;
         tx.open_table(TX_INDEX)?;
@@ -286,6 +293,8 @@ impl Store {
             tx.open_table(BODIES)?.insert(n, block.body)?;
             tx.open_table(CERTIFICATES)?.insert(n, block.certificate)?;
             tx.open_table(RECEIPTS)?.insert(n, block.receipts)?;
+            let senders: Vec<u8> = block.senders.iter().flat_map(|a| a.into_array()).collect();
+            tx.open_table(SENDERS)?.insert(n, senders.as_slice())?;
             tx.open_table(CANONICAL)?.insert(n, block.hash.as_slice())?;
             tx.open_table(HASH_TO_NUMBER)?
                 .insert(block.hash.as_slice(), n)?;
@@ -392,6 +401,20 @@ impl Store {
     /// Encoded receipts of canonical block `number`.
     pub fn receipts(&self, number: u64) -> Result<Option<Vec<u8>>, StorageError> {
         self.get_bytes(RECEIPTS, number)
+    }
+
+    /// Recovered senders of canonical block `number`'s transactions, in order;
+    /// `None` for a block stored before senders were kept.
+    pub fn senders(&self, number: u64) -> Result<Option<Vec<Address>>, StorageError> {
+        let Some(bytes) = self.get_bytes(SENDERS, number)? else {
+            return Ok(None);
+        };
+        if bytes.len() % 20 != 0 {
+            return Err(corrupt("senders", "length not a multiple of 20"));
+        }
+        Ok(Some(
+            bytes.chunks_exact(20).map(Address::from_slice).collect(),
+        ))
     }
 
     /// Hash of canonical block `number`.
@@ -541,6 +564,7 @@ mod tests {
             certificate: b"c",
             receipts: b"r",
             tx_hashes: &[B256::repeat_byte(0xaa)],
+            senders: &[Address::repeat_byte(0xbb)],
             changes,
             records: &out.records,
             trie_nodes: &out.nodes,
@@ -599,6 +623,8 @@ mod tests {
             Err(StorageError::NotNextBlock { number: 5, head: 1 })
         ));
         assert_eq!(store.certificate(1)?.as_deref(), Some(b"c".as_slice()));
+        assert_eq!(store.senders(1)?, Some(vec![Address::repeat_byte(0xbb)]));
+        assert_eq!(store.senders(7)?, None);
         Ok(())
     }
 }
