@@ -299,11 +299,14 @@ impl Store {
             tx.open_table(HASH_TO_NUMBER)?
                 .insert(block.hash.as_slice(), n)?;
             {
+                // In key order, like the trie nodes below.
+                let mut sorted: Vec<(&B256, u32)> = block.tx_hashes.iter().zip(0u32..).collect();
+                sorted.sort_unstable_by_key(|(hash, _)| *hash);
                 let mut index = tx.open_table(TX_INDEX)?;
-                for (i, hash) in block.tx_hashes.iter().enumerate() {
+                for (hash, i) in sorted {
                     let mut loc = [0u8; 12];
                     loc[..8].copy_from_slice(&n.to_be_bytes());
-                    loc[8..].copy_from_slice(&(i as u32).to_be_bytes());
+                    loc[8..].copy_from_slice(&i.to_be_bytes());
                     index.insert(hash.as_slice(), loc.as_slice())?;
                 }
             }
@@ -463,6 +466,14 @@ pub struct StoreState {
     storage: ReadOnlyTable<&'static [u8], &'static [u8]>,
     code: ReadOnlyTable<&'static [u8], &'static [u8]>,
     canonical: ReadOnlyTable<u64, &'static [u8]>,
+}
+
+impl std::fmt::Debug for StoreState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreState")
+            .field("state_root", &self.state_root)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StateReader for StoreState {
