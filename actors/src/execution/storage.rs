@@ -170,7 +170,13 @@ pub struct Store {
 }
 
 /// Bytes of trie nodes kept in memory by [`NodeCache`] before it is emptied.
-pub const NODE_CACHE_BYTES: usize = 256 << 20;
+/// Superseded nodes stay until then, so under load the cache fills steadily: the
+/// bound is part of the node's memory budget (README "Load generator").
+pub const NODE_CACHE_BYTES: usize = 64 << 20;
+
+/// redb's page cache (its default, 1 GiB, would let the store alone grow past
+/// the node's memory budget under sustained load; the OS page cache is behind it).
+pub const STORE_CACHE_BYTES: usize = 64 << 20;
 
 /// An in-memory cache of trie nodes in front of the `trie_nodes` table.
 ///
@@ -218,7 +224,9 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (or creates) the store at `path` and makes sure every table exists.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let db = Database::create(path)?;
+        let db = redb::Builder::new()
+            .set_cache_size(STORE_CACHE_BYTES)
+            .create(path)?;
         let tx = db.begin_write()?;
         tx.open_table(HEADERS)?;
         tx.open_table(BODIES)?;
