@@ -33,7 +33,7 @@ use crate::consensus::registry::Registry;
 use crate::execution::{
     block::Block,
     header::KalgoHeader,
-    pool::PoolContent,
+    pool::{PoolContent, RecoveredTx},
     service::{BuildRequest, ExecutionService, ServiceError},
     storage::Head,
 };
@@ -151,6 +151,18 @@ impl Handler<Commit> for ExecutionActor {
 #[rtype(result = "Result<B256, ServiceError>")]
 pub struct SubmitRawTx(pub Vec<u8>);
 
+/// Admit a transaction decoded and sender-recovered by the caller
+/// ([`RecoveredTx::from_raw`], run on the caller's thread so that the actor does
+/// not spend its time on signature recovery); `raw` is what gets gossiped.
+#[derive(Message)]
+#[rtype(result = "Result<B256, ServiceError>")]
+pub struct SubmitRecoveredTx {
+    /// The decoded transaction and its sender.
+    pub tx: RecoveredTx,
+    /// Its raw EIP-2718 bytes.
+    pub raw: Vec<u8>,
+}
+
 /// The next nonce of an address counting pooled transactions.
 #[derive(Message)]
 #[rtype(result = "Result<u64, ServiceError>")]
@@ -174,6 +186,20 @@ impl Handler<SubmitRawTx> for ExecutionActor {
         // Pooled here: tell the network (peers check it again on arrival).
         if let Some(g) = &self.gossip
             && let Err(e) = g.publish(NetTopic::Transactions, msg.0)
+        {
+            tracing::warn!(error = %e, "transaction not gossiped");
+        }
+        Ok(hash)
+    }
+}
+
+impl Handler<SubmitRecoveredTx> for ExecutionActor {
+    type Result = Result<B256, ServiceError>;
+    fn handle(&mut self, msg: SubmitRecoveredTx, _: &mut Self::Context) -> Self::Result {
+        let hash = self.svc.add_recovered_tx(msg.tx)?;
+        self.record_pool();
+        if let Some(g) = &self.gossip
+            && let Err(e) = g.publish(NetTopic::Transactions, msg.raw)
         {
             tracing::warn!(error = %e, "transaction not gossiped");
         }

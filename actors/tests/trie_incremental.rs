@@ -76,6 +76,7 @@ fn commit(
         certificate: b"c",
         receipts: b"r",
         tx_hashes: &[],
+        senders: &[],
         changes,
         records: &out.records,
         trie_nodes: &out.nodes,

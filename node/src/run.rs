@@ -240,7 +240,11 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
             _ => (exec_actor, None),
         };
         let metrics = std::sync::Arc::new(::actors::metrics::Metrics::default());
-        let exec_addr = exec_actor.with_metrics(metrics.clone()).start();
+        // Execution gets a thread of its own: building, committing and admitting
+        // transactions never delay the consensus actor's timers and messages.
+        let exec_actor = exec_actor.with_metrics(metrics.clone());
+        let exec_addr =
+            ExecutionActor::start_in_arbiter(&actix::Arbiter::new().handle(), |_| exec_actor);
         let consensus = ConsensusActor::new(core, initial, exec_addr.clone(), epoch)
             .with_metrics(metrics.clone());
         // The actors first, then the servers that ask them.

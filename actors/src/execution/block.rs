@@ -342,11 +342,29 @@ pub fn execute_block<S: StateReader + ?Sized>(
     attrs: &BlockAttributes,
     transactions: Vec<TxEnvelope>,
 ) -> Result<ExecutedBlock, BlockError> {
+    execute_block_with_senders(config, state, parent, attrs, transactions, |_| None)
+}
+
+/// [`execute_block`] taking the senders `known` by transaction hash (for example
+/// from the pool, which recovered them at admission; a hash commits to the
+/// signature, so the sender is the one recovery would find) and recovering the
+/// others.
+pub fn execute_block_with_senders<S: StateReader + ?Sized>(
+    config: &ChainConfig,
+    state: &S,
+    parent: &KalgoHeader,
+    attrs: &BlockAttributes,
+    transactions: Vec<TxEnvelope>,
+    known: impl Fn(&B256) -> Option<Address>,
+) -> Result<ExecutedBlock, BlockError> {
     let mut run = BlockRun::new(config, state, parent, attrs);
     for (index, tx) in transactions.into_iter().enumerate() {
-        let sender = tx
-            .recover_signer()
-            .map_err(|_| BlockError::BadSignature { index })?;
+        let sender = match known(tx.tx_hash()) {
+            Some(sender) => sender,
+            None => tx
+                .recover_signer()
+                .map_err(|_| BlockError::BadSignature { index })?,
+        };
         run.push(tx, sender)?;
     }
     run.finish()
@@ -359,6 +377,18 @@ pub fn validate_block<S: StateReader + ?Sized>(
     parent: &KalgoHeader,
     block: &Block,
 ) -> Result<ExecutedBlock, BlockError> {
+    validate_block_with_senders(config, state, parent, block, |_| None)
+}
+
+/// [`validate_block`] with the senders `known` by transaction hash, see
+/// [`execute_block_with_senders`].
+pub fn validate_block_with_senders<S: StateReader + ?Sized>(
+    config: &ChainConfig,
+    state: &S,
+    parent: &KalgoHeader,
+    block: &Block,
+    known: impl Fn(&B256) -> Option<Address>,
+) -> Result<ExecutedBlock, BlockError> {
     let h = &block.header;
     let attrs = BlockAttributes {
         timestamp: h.eth.timestamp,
@@ -369,7 +399,14 @@ pub fn validate_block<S: StateReader + ?Sized>(
         total_balance_of_miners: h.total_balance_of_miners,
         extra_data: h.eth.extra_data.clone(),
     };
-    let executed = execute_block(config, state, parent, &attrs, block.transactions.clone())?;
+    let executed = execute_block_with_senders(
+        config,
+        state,
+        parent,
+        &attrs,
+        block.transactions.clone(),
+        known,
+    )?;
     let e = &executed.block.header.eth;
     let checks: [(&'static str, bool); 6] = [
         ("stateRoot", e.state_root == h.eth.state_root),
@@ -447,6 +484,7 @@ pub fn commit_block(
         certificate,
         receipts: &receipts,
         tx_hashes: &tx_hashes,
+        senders: &executed.senders,
         changes: &executed.changes,
         records: &executed.records,
         trie_nodes: &executed.trie_nodes,
@@ -483,6 +521,7 @@ pub fn init_genesis(store: &Store, genesis: &Genesis) -> Result<(Head, KalgoHead
         certificate: &[],
         receipts: &alloy_rlp::encode(Vec::<ReceiptEnvelope>::new()),
         tx_hashes: &[],
+        senders: &[],
         changes: &changes,
         records: &out.records,
         trie_nodes: &out.nodes,

@@ -113,6 +113,9 @@ impl From<StorageError> for PoolError {
     }
 }
 
+/// Largest encoded transaction a default pool admits (geth's 128 KiB).
+pub const DEFAULT_MAX_TX_SIZE: usize = 128 * 1024;
+
 /// Pool limits and chain parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolConfig {
@@ -142,7 +145,7 @@ impl Default for PoolConfig {
             block_gas_limit: 63_000_000,
             max_transactions: 20_000,
             max_per_sender: 64,
-            max_tx_size: 128 * 1024,
+            max_tx_size: DEFAULT_MAX_TX_SIZE,
             min_gas_price: 1,
             price_bump_percent: 10,
         }
@@ -169,6 +172,77 @@ pub struct PoolContent {
     pub pending: Vec<(Address, u64, TxEnvelope)>,
     /// Waiting behind a nonce gap.
     pub queued: Vec<(Address, u64, TxEnvelope)>,
+}
+
+/// A decoded transaction with its recovered sender: the stateless part of
+/// admission (decoding, type, size, chain id, signature), done once, possibly away
+/// from the pool's thread. Only this module constructs one, always by recovering
+/// the sender from the signature, so [`TxPool::add_recovered`] can trust it.
+#[derive(Clone, Debug)]
+pub struct RecoveredTx {
+    tx: TxEnvelope,
+    sender: Address,
+    hash: B256,
+}
+
+impl RecoveredTx {
+    /// Decodes raw EIP-2718 bytes (no trailing bytes) and recovers the sender,
+    /// checking type, size and `chain_id` first.
+    pub fn from_raw(raw: &[u8], chain_id: u64, max_size: usize) -> Result<Self, PoolError> {
+        if raw.len() > max_size {
+            return Err(PoolError::Oversize {
+                size: raw.len(),
+                max: max_size,
+            });
+        }
+        let mut buf = raw;
+        let tx =
+            TxEnvelope::decode_2718(&mut buf).map_err(|e| PoolError::Malformed(e.to_string()))?;
+        if !buf.is_empty() {
+            return Err(PoolError::Malformed("trailing bytes".to_string()));
+        }
+        Self::new(tx, chain_id, max_size)
+    }
+
+    /// Checks type, size and `chain_id` of a decoded transaction and recovers its
+    /// sender.
+    pub fn new(tx: TxEnvelope, chain_id: u64, max_size: usize) -> Result<Self, PoolError> {
+        check_stateless(&tx, chain_id, max_size)?;
+        let sender = tx.recover_signer().map_err(|_| PoolError::BadSignature)?;
+        let hash = *tx.tx_hash();
+        Ok(Self { tx, sender, hash })
+    }
+
+    /// The transaction hash.
+    pub fn hash(&self) -> B256 {
+        self.hash
+    }
+
+    /// The recovered sender.
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+}
+
+/// The admission checks that need neither state nor signature recovery.
+fn check_stateless(tx: &TxEnvelope, chain_id: u64, max_size: usize) -> Result<(), PoolError> {
+    if matches!(tx, TxEnvelope::Eip4844(_) | TxEnvelope::Eip7702(_)) {
+        return Err(PoolError::UnsupportedType(tx.tx_type() as u8));
+    }
+    let size = tx.encode_2718_len();
+    if size > max_size {
+        return Err(PoolError::Oversize {
+            size,
+            max: max_size,
+        });
+    }
+    if tx.chain_id() != Some(chain_id) {
+        return Err(PoolError::WrongChainId {
+            expected: chain_id,
+            got: tx.chain_id(),
+        });
+    }
+    Ok(())
 }
 
 /// The pool.
@@ -215,19 +289,8 @@ impl TxPool {
         raw: &[u8],
         state: &S,
     ) -> Result<B256, PoolError> {
-        if raw.len() > self.config.max_tx_size {
-            return Err(PoolError::Oversize {
-                size: raw.len(),
-                max: self.config.max_tx_size,
-            });
-        }
-        let mut buf = raw;
-        let tx =
-            TxEnvelope::decode_2718(&mut buf).map_err(|e| PoolError::Malformed(e.to_string()))?;
-        if !buf.is_empty() {
-            return Err(PoolError::Malformed("trailing bytes".to_string()));
-        }
-        self.add(tx, state)
+        let tx = RecoveredTx::from_raw(raw, self.config.chain_id, self.config.max_tx_size)?;
+        self.add_recovered(tx, state)
     }
 
     /// Checks and admits a transaction against the head state.
@@ -236,27 +299,23 @@ impl TxPool {
         tx: TxEnvelope,
         state: &S,
     ) -> Result<B256, PoolError> {
-        let hash = *tx.tx_hash();
+        let tx = RecoveredTx::new(tx, self.config.chain_id, self.config.max_tx_size)?;
+        self.add_recovered(tx, state)
+    }
+
+    /// Admits a transaction whose sender was recovered by [`RecoveredTx`] (which
+    /// may run on any thread: recovery is the expensive part of admission). The
+    /// stateless checks are repeated against this pool's own limits.
+    pub fn add_recovered<S: StateReader + ?Sized>(
+        &mut self,
+        recovered: RecoveredTx,
+        state: &S,
+    ) -> Result<B256, PoolError> {
+        let RecoveredTx { tx, sender, hash } = recovered;
         if self.by_hash.contains_key(&hash) {
             return Err(PoolError::AlreadyKnown);
         }
-        if matches!(tx, TxEnvelope::Eip4844(_) | TxEnvelope::Eip7702(_)) {
-            return Err(PoolError::UnsupportedType(tx.tx_type() as u8));
-        }
-        let size = tx.encode_2718_len();
-        if size > self.config.max_tx_size {
-            return Err(PoolError::Oversize {
-                size,
-                max: self.config.max_tx_size,
-            });
-        }
-        if tx.chain_id() != Some(self.config.chain_id) {
-            return Err(PoolError::WrongChainId {
-                expected: self.config.chain_id,
-                got: tx.chain_id(),
-            });
-        }
-        let sender = tx.recover_signer().map_err(|_| PoolError::BadSignature)?;
+        check_stateless(&tx, self.config.chain_id, self.config.max_tx_size)?;
         let gas_limit = tx.gas_limit();
         if gas_limit > self.config.block_gas_limit {
             return Err(PoolError::GasLimitTooHigh {
@@ -424,6 +483,11 @@ impl TxPool {
             }
         }
         Ok(nonce)
+    }
+
+    /// The sender of pooled transaction `hash` (recovered at admission).
+    pub fn sender_of(&self, hash: &B256) -> Option<Address> {
+        self.by_hash.get(hash).map(|(sender, _)| *sender)
     }
 
     /// A pooled transaction and its sender.

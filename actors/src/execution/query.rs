@@ -222,7 +222,17 @@ pub fn block(store: &Store, number: u64) -> Result<Option<StoredBlock>, QueryErr
         number,
     })?;
     let (transactions, body_len) = body(store, number)?.unwrap_or_default();
-    let senders = recover(&transactions, number)?;
+    let senders = match store.senders(number)? {
+        Some(s) if s.len() == transactions.len() => s,
+        Some(_) => {
+            return Err(QueryError::Corrupt {
+                what: "senders count",
+                number,
+            });
+        }
+        // Stored before senders were kept: recover them.
+        None => recover(&transactions, number)?,
+    };
     Ok(Some(StoredBlock {
         hash: header.hash(),
         size: header_bytes.len() as u64 + body_len,
@@ -251,7 +261,13 @@ pub fn transaction(store: &Store, hash: &B256) -> Result<Option<IncludedTx>, Que
             number: block,
         });
     };
-    let sender = recover(std::slice::from_ref(&tx), block)?[0];
+    let sender = match store.senders(block)? {
+        Some(s) => *s.get(index as usize).ok_or(QueryError::Corrupt {
+            what: "senders count",
+            number: block,
+        })?,
+        None => recover(std::slice::from_ref(&tx), block)?[0],
+    };
     Ok(Some(IncludedTx {
         tx,
         sender,

@@ -16,15 +16,27 @@ use crate::execution::{
     block::{Block, BlockAttributes, BlockError, ExecutedBlock, build_block, commit_block},
     chain_config::ChainConfig,
     header::KalgoHeader,
-    pool::{PoolConfig, PoolContent, PoolError, TxPool},
+    pool::{PoolConfig, PoolContent, PoolError, RecoveredTx, TxPool},
     state::StorageError,
-    storage::{Head, Store},
+    storage::{Head, Store, StoreState},
 };
 
 /// Most executed-but-uncommitted blocks kept (proposals of the current height).
 const MAX_CACHED: usize = 64;
-/// Time budget for executing transactions while building a block.
-const BUILD_BUDGET: Duration = Duration::from_millis(300);
+/// Most time spent executing transactions while building a block.
+const MAX_BUILD_BUDGET: Duration = Duration::from_millis(300);
+
+/// Time budget for executing transactions while building a block: half of 2λ
+/// (the proposal must exist before the proposal step's 2λ timer ends, Kaleido
+/// §4.7), at most [`MAX_BUILD_BUDGET`]; chains without consensus parameters get
+/// the maximum.
+fn build_budget(config: &ChainConfig) -> Duration {
+    config
+        .algorand
+        .as_ref()
+        .map(|a| Duration::from_millis(a.timeout_two_lambda / 2))
+        .map_or(MAX_BUILD_BUDGET, |b| b.min(MAX_BUILD_BUDGET))
+}
 
 /// Why an execution request failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +105,10 @@ pub struct ExecutionService {
     head_header: KalgoHeader,
     cache: HashMap<B256, ExecutedBlock>,
     last_txs: usize,
+    /// A read snapshot of the head state for pool admission, opened on the first
+    /// admission after a commit and dropped by the next commit (one redb read
+    /// transaction per block instead of one per transaction).
+    admission_state: Option<StoreState>,
 }
 
 impl ExecutionService {
@@ -115,6 +131,7 @@ impl ExecutionService {
             head_header,
             cache: HashMap::new(),
             last_txs: 0,
+            admission_state: None,
         })
     }
 
@@ -179,8 +196,15 @@ impl ExecutionService {
 
     /// Admits a raw transaction into the pool; returns its hash.
     pub fn add_raw_tx(&mut self, raw: &[u8]) -> Result<B256, ServiceError> {
-        let state = self.store.state()?;
-        Ok(self.pool.add_raw(raw, &state)?)
+        let state = admission_snapshot(&mut self.admission_state, &self.store)?;
+        Ok(self.pool.add_raw(raw, state)?)
+    }
+
+    /// Admits a transaction whose sender was already recovered (see
+    /// [`RecoveredTx`]); returns its hash.
+    pub fn add_recovered_tx(&mut self, tx: RecoveredTx) -> Result<B256, ServiceError> {
+        let state = admission_snapshot(&mut self.admission_state, &self.store)?;
+        Ok(self.pool.add_recovered(tx, state)?)
     }
 
     /// The chain store (cheap to clone; readers such as JSON-RPC take their own
@@ -230,7 +254,7 @@ impl ExecutionService {
             parent,
             &attrs,
             candidates,
-            BUILD_BUDGET,
+            build_budget(&self.config),
         )?;
         let block = executed.block.clone();
         self.remember(executed);
@@ -251,11 +275,13 @@ impl ExecutionService {
             });
         }
         let state = self.store.state()?;
-        let executed = crate::execution::block::validate_block(
+        let pool = &self.pool;
+        let executed = crate::execution::block::validate_block_with_senders(
             &self.config,
             &state,
             &self.head_header,
             block,
+            |hash| pool.sender_of(hash),
         )?;
         self.remember(executed);
         Ok(hash)
@@ -274,6 +300,8 @@ impl ExecutionService {
                 head: self.head.number,
             });
         }
+        // The admission snapshot would be stale after this commit.
+        self.admission_state = None;
         let head = commit_block(&self.store, executed, certificate)?;
         self.last_txs = executed.block.transactions.len();
         self.head_header = executed.block.header.clone();
@@ -295,6 +323,18 @@ impl ExecutionService {
         }
         self.cache.insert(executed.hash(), executed);
     }
+}
+
+/// The head-state snapshot kept in `slot` for pool admission, opened if absent.
+fn admission_snapshot<'a>(
+    slot: &'a mut Option<StoreState>,
+    store: &Store,
+) -> Result<&'a StoreState, StorageError> {
+    let state = match slot.take() {
+        Some(state) => state,
+        None => store.state()?,
+    };
+    Ok(slot.insert(state))
 }
 
 /// Reads and decodes the stored header of block `number`.

@@ -1,7 +1,8 @@
 //! Persistent chain storage in redb.
 //!
 //! Tables: headers, bodies, certificates, receipts (opaque encoded bytes, by
-//! block number), the canonical chain (number → hash, hash → number), the
+//! block number), the recovered senders of each block's transactions (so that
+//! readers never recover signatures again), the canonical chain (number → hash, hash → number), the
 //! transaction index (tx hash → block number and position), the state (accounts,
 //! storage, code), the trie nodes of the account trie and of every storage trie
 //! (`trie_nodes`: `keccak256(node) → node`, shared by all tries, content-addressed)
@@ -37,6 +38,9 @@ const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("headers");
 const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("bodies");
 const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("certificates");
 const RECEIPTS: TableDefinition<u64, &[u8]> = TableDefinition::new("receipts");
+/// block number → the senders of its transactions, 20 bytes each, in block order.
+/// Blocks committed before this table existed have no entry (readers recover).
+const SENDERS: TableDefinition<u64, &[u8]> = TableDefinition::new("senders");
 const CANONICAL: TableDefinition<u64, &[u8]> = TableDefinition::new("canonical");
 const HASH_TO_NUMBER: TableDefinition<&[u8], u64> = TableDefinition::new("hash_to_number");
 /// tx hash → block number (8 bytes BE) ‖ index in block (4 bytes BE).
@@ -128,6 +132,8 @@ pub struct BlockCommit<'a> {
     pub receipts: &'a [u8],
     /// Hashes of the block's transactions, in order.
     pub tx_hashes: &'a [B256],
+    /// Recovered senders of the block's transactions, in order.
+    pub senders: &'a [Address],
     /// State changes of the block.
     pub changes: &'a ChangeSet,
     /// New account records (with storage roots) from the state root computation.
@@ -164,7 +170,13 @@ pub struct Store {
 }
 
 /// Bytes of trie nodes kept in memory by [`NodeCache`] before it is emptied.
-pub const NODE_CACHE_BYTES: usize = 256 << 20;
+/// Superseded nodes stay until then, so under load the cache fills steadily: the
+/// bound is part of the node's memory budget (README "Load generator").
+pub const NODE_CACHE_BYTES: usize = 64 << 20;
+
+/// redb's page cache (its default, 1 GiB, would let the store alone grow past
+/// the node's memory budget under sustained load; the OS page cache is behind it).
+pub const STORE_CACHE_BYTES: usize = 64 << 20;
 
 /// An in-memory cache of trie nodes in front of the `trie_nodes` table.
 ///
@@ -212,12 +224,15 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (or creates) the store at `path` and makes sure every table exists.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let db = Database::create(path)?;
+        let db = redb::Builder::new()
+            .set_cache_size(STORE_CACHE_BYTES)
+            .create(path)?;
         let tx = db.begin_write()?;
         tx.open_table(HEADERS)?;
         tx.open_table(BODIES)?;
         tx.open_table(CERTIFICATES)?;
         tx.open_table(RECEIPTS)?;
+        tx.open_table(SENDERS)?;
         tx.open_table(CANONICAL)?;
         tx.open_table(HASH_TO_NUMBER)?;
         tx.open_table(TX_INDEX)?;
@@ -286,15 +301,20 @@ impl Store {
             tx.open_table(BODIES)?.insert(n, block.body)?;
             tx.open_table(CERTIFICATES)?.insert(n, block.certificate)?;
             tx.open_table(RECEIPTS)?.insert(n, block.receipts)?;
+            let senders: Vec<u8> = block.senders.iter().flat_map(|a| a.into_array()).collect();
+            tx.open_table(SENDERS)?.insert(n, senders.as_slice())?;
             tx.open_table(CANONICAL)?.insert(n, block.hash.as_slice())?;
             tx.open_table(HASH_TO_NUMBER)?
                 .insert(block.hash.as_slice(), n)?;
             {
+                // In key order, like the trie nodes below.
+                let mut sorted: Vec<(&B256, u32)> = block.tx_hashes.iter().zip(0u32..).collect();
+                sorted.sort_unstable_by_key(|(hash, _)| *hash);
                 let mut index = tx.open_table(TX_INDEX)?;
-                for (i, hash) in block.tx_hashes.iter().enumerate() {
+                for (hash, i) in sorted {
                     let mut loc = [0u8; 12];
                     loc[..8].copy_from_slice(&n.to_be_bytes());
-                    loc[8..].copy_from_slice(&(i as u32).to_be_bytes());
+                    loc[8..].copy_from_slice(&i.to_be_bytes());
                     index.insert(hash.as_slice(), loc.as_slice())?;
                 }
             }
@@ -394,6 +414,20 @@ impl Store {
         self.get_bytes(RECEIPTS, number)
     }
 
+    /// Recovered senders of canonical block `number`'s transactions, in order;
+    /// `None` for a block stored before senders were kept.
+    pub fn senders(&self, number: u64) -> Result<Option<Vec<Address>>, StorageError> {
+        let Some(bytes) = self.get_bytes(SENDERS, number)? else {
+            return Ok(None);
+        };
+        if bytes.len() % 20 != 0 {
+            return Err(corrupt("senders", "length not a multiple of 20"));
+        }
+        Ok(Some(
+            bytes.chunks_exact(20).map(Address::from_slice).collect(),
+        ))
+    }
+
     /// Hash of canonical block `number`.
     pub fn canonical_hash(&self, number: u64) -> Result<Option<B256>, StorageError> {
         Ok(self
@@ -440,6 +474,14 @@ pub struct StoreState {
     storage: ReadOnlyTable<&'static [u8], &'static [u8]>,
     code: ReadOnlyTable<&'static [u8], &'static [u8]>,
     canonical: ReadOnlyTable<u64, &'static [u8]>,
+}
+
+impl std::fmt::Debug for StoreState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreState")
+            .field("state_root", &self.state_root)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StateReader for StoreState {
@@ -541,6 +583,7 @@ mod tests {
             certificate: b"c",
             receipts: b"r",
             tx_hashes: &[B256::repeat_byte(0xaa)],
+            senders: &[Address::repeat_byte(0xbb)],
             changes,
             records: &out.records,
             trie_nodes: &out.nodes,
@@ -599,6 +642,8 @@ mod tests {
             Err(StorageError::NotNextBlock { number: 5, head: 1 })
         ));
         assert_eq!(store.certificate(1)?.as_deref(), Some(b"c".as_slice()));
+        assert_eq!(store.senders(1)?, Some(vec![Address::repeat_byte(0xbb)]));
+        assert_eq!(store.senders(7)?, None);
         Ok(())
     }
 }

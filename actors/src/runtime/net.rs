@@ -17,7 +17,10 @@ use super::{Commit, ConsensusActor, ExecutionActor, Validate};
 use crate::consensus::host::{Topic, WireError, encode_block_parts};
 use crate::consensus::registry::Registry;
 use crate::consensus::sync::verify_synced;
-use crate::execution::{pool::PoolError, service::ServiceError};
+use crate::execution::{
+    pool::{DEFAULT_MAX_TX_SIZE, PoolError, RecoveredTx},
+    service::ServiceError,
+};
 use crate::gossip::Verdict;
 use crate::gossip::actor::{ConsensusInbound, ReadBlocks, RemoteTxs, SyncBlocks, SyncOutcome};
 use crate::gossip::codec::{SOFT_RESPONSE_BYTES, SyncBlock, SyncResponse};
@@ -52,15 +55,36 @@ pub fn tx_verdict(r: &Result<B256, ServiceError>) -> Verdict {
 }
 
 impl Handler<RemoteTxs> for ExecutionActor {
-    type Result = MessageResult<RemoteTxs>;
+    type Result = ResponseActFuture<Self, Vec<Verdict>>;
+    /// Decoding and sender recovery run on a blocking thread, so the execution
+    /// thread keeps building, validating and committing meanwhile; only the
+    /// stateful admission runs here.
     fn handle(&mut self, msg: RemoteTxs, _: &mut Self::Context) -> Self::Result {
-        let verdicts = msg
-            .0
-            .iter()
-            .map(|raw| tx_verdict(&self.svc.add_raw_tx(raw)))
-            .collect();
-        self.record_pool();
-        MessageResult(verdicts)
+        let chain_id = self.svc.config().chain_id();
+        let count = msg.0.len();
+        let recovered = tokio::task::spawn_blocking(move || {
+            msg.0
+                .iter()
+                .map(|raw| RecoveredTx::from_raw(raw, chain_id, DEFAULT_MAX_TX_SIZE))
+                .collect::<Vec<_>>()
+        });
+        Box::pin(recovered.into_actor(self).map(move |res, act, _| {
+            let Ok(list) = res else {
+                // The recovery task died: judge nothing.
+                return vec![Verdict::Ignore; count];
+            };
+            let verdicts = list
+                .into_iter()
+                .map(|r| {
+                    let added = r
+                        .map_err(ServiceError::from)
+                        .and_then(|tx| act.svc.add_recovered_tx(tx));
+                    tx_verdict(&added)
+                })
+                .collect();
+            act.record_pool();
+            verdicts
+        }))
     }
 }
 

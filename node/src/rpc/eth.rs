@@ -6,9 +6,10 @@ use actors::execution::{
     access_list,
     block::next_base_fee,
     call::{self, CallOutcome},
+    pool::{DEFAULT_MAX_TX_SIZE, RecoveredTx},
     proof, query,
 };
-use actors::runtime::{PendingNonce, SubmitRawTx};
+use actors::runtime::{PendingNonce, SubmitRecoveredTx};
 use alloy_consensus::Transaction;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use jsonrpsee::RpcModule;
@@ -16,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::rpc::{
     context::{Ctx, header_not_found},
-    error::{RpcError, RpcResult},
+    error::{RpcError, RpcResult, pool_message},
     format::qty,
     overrides::{Overridden, StateOverrides},
     params::{Args, BlockId, BlockTag, CallObject, block_id_arg, block_tag_arg},
@@ -191,7 +192,13 @@ pub fn register(
     m.register_async_method("eth_sendRawTransaction", |p, ctx, _| async move {
         let a = Args::new(&p, 1)?;
         let raw: Bytes = a.required(0)?;
-        let hash = ctx.exec.send(SubmitRawTx(raw.to_vec())).await??;
+        // Decoding and sender recovery happen here, on the RPC server's threads
+        // (in parallel across requests); the execution actor only does the
+        // stateful checks.
+        let tx = RecoveredTx::from_raw(&raw, ctx.config.chain_id(), DEFAULT_MAX_TX_SIZE)
+            .map_err(|e| RpcError::Server(pool_message(&e)))?;
+        let raw = raw.to_vec();
+        let hash = ctx.exec.send(SubmitRecoveredTx { tx, raw }).await??;
         Ok::<Value, RpcError>(json!(hash))
     })?;
     Ok(())
