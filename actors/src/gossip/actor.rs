@@ -16,7 +16,7 @@ use libp2p::gossipsub::MessageId;
 use tokio::sync::mpsc;
 
 use super::codec::{SyncBlock, SyncResponse};
-use super::{Command, GossipHandle, NetEvent, NetTopic, Verdict};
+use super::{Command, GossipHandle, NetEvent, NetTopic, Verdict, txbatch};
 use crate::consensus::host::Topic;
 
 /// Consensus messages from the network, in arrival order; the answer is one
@@ -145,18 +145,47 @@ impl StreamHandler<NetEvent> for GossipActor {
                 }));
             }
             NetEvent::Transactions(msgs) => {
-                let mut ids = Vec::with_capacity(msgs.len());
-                let mut raws = Vec::with_capacity(msgs.len());
+                // Each message is a batch: undecodable ones are rejected here, the
+                // transactions of the others go to the pool together, and each
+                // batch is judged by its transactions' verdicts.
+                let mut judged = Vec::with_capacity(msgs.len());
+                let mut raws = Vec::new();
                 for m in msgs {
-                    ids.push((m.id, m.source));
-                    raws.push(m.data);
+                    match txbatch::decode(&m.data) {
+                        Ok(txs) => {
+                            judged.push((m.id, m.source, txs.len()));
+                            raws.extend(txs.into_iter().map(Vec::from));
+                        }
+                        Err(e) => {
+                            tracing::debug!(peer = %m.source, error = %e, "bad transaction batch");
+                            self.report(vec![(m.id, m.source)], Some(vec![Verdict::Reject]));
+                        }
+                    }
+                }
+                if judged.is_empty() {
+                    return;
                 }
                 let fut = self.routes.txs.send(RemoteTxs(raws));
                 ctx.wait(fut.into_actor(self).map(move |res, act, _| {
                     if let Err(e) = &res {
                         tracing::error!(error = %e, "execution mailbox");
                     }
-                    act.report(ids, res.ok());
+                    let verdicts = res.ok().map(|v| {
+                        let mut at = 0;
+                        judged
+                            .iter()
+                            .map(|(_, _, n)| {
+                                let batch = v.get(at..at + n).unwrap_or(&[]);
+                                at += n;
+                                txbatch::batch_verdict(batch)
+                            })
+                            .collect::<Vec<_>>()
+                    });
+                    let ids = judged
+                        .into_iter()
+                        .map(|(id, source, _)| (id, source))
+                        .collect();
+                    act.report(ids, verdicts);
                 }));
             }
             NetEvent::Recent { peer, msgs } => {

@@ -26,7 +26,8 @@ pub const SYNC_TIMEOUT: Duration = Duration::from_secs(20);
 pub enum NetTopic {
     /// A consensus topic (votes, proposals, blocks).
     Consensus(Topic),
-    /// Raw signed transactions (EIP-2718 bytes), `kalgo/txs/1`.
+    /// Batches of raw signed transactions (an RLP list of EIP-2718 encodings,
+    /// [`super::txbatch`]), `kalgo/txs/2`.
     Transactions,
 }
 
@@ -43,7 +44,7 @@ impl NetTopic {
     pub fn name(self) -> &'static str {
         match self {
             NetTopic::Consensus(t) => t.name(),
-            NetTopic::Transactions => "kalgo/txs/1",
+            NetTopic::Transactions => "kalgo/txs/2",
         }
     }
 
@@ -57,7 +58,7 @@ impl NetTopic {
         match self {
             NetTopic::Consensus(Topic::Blocks) => MAX_BLOCK_BYTES,
             NetTopic::Consensus(_) => MAX_MESSAGE_BYTES,
-            NetTopic::Transactions => MAX_TX_BYTES,
+            NetTopic::Transactions => super::txbatch::MAX_BATCH_BYTES,
         }
     }
 

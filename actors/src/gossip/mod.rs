@@ -29,6 +29,7 @@ pub mod codec;
 pub mod recent;
 pub mod swarm;
 pub mod sync;
+pub mod txbatch;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

@@ -25,6 +25,7 @@ use super::codec::{
 };
 use super::recent::Recent;
 use super::sync::SyncState;
+use super::txbatch;
 use super::{
     COMMAND_QUEUE, Command, EVENT_QUEUE, GossipConfig, GossipHandle, InboundMsg, NetEvent, NetInfo,
     NetTopic, Verdict,
@@ -35,6 +36,8 @@ use crate::consensus::host::Topic;
 pub const OUTBOX: usize = 4;
 /// Gossip messages handed over in one batch at most.
 pub const MAX_BATCH: usize = 512;
+/// Transaction batches ([`txbatch`]) handed over at once at most.
+pub const MAX_TX_MESSAGES: usize = 8;
 /// Sync requests served at once; more are answered `Unavailable`.
 pub const MAX_SERVING: usize = 8;
 /// Known peers (from identify) remembered for redialling.
@@ -115,6 +118,7 @@ pub fn spawn(
         outbox: VecDeque::new(),
         consensus_batch: Vec::new(),
         tx_batch: Vec::new(),
+        tx_out: txbatch::Outgoing::default(),
         recent: Recent::default(),
         pending: HashMap::new(),
         requests: HashMap::new(),
@@ -152,6 +156,8 @@ struct Net {
     outbox: VecDeque<NetEvent>,
     consensus_batch: Vec<InboundMsg>,
     tx_batch: Vec<InboundMsg>,
+    /// Own transactions waiting to be published as one batch.
+    tx_out: txbatch::Outgoing,
     recent: Recent,
     pending: HashMap<MessageId, (Topic, Vec<u8>)>,
     requests: HashMap<OutboundRequestId, (PeerId, RequestKind)>,
@@ -168,6 +174,8 @@ impl Net {
     async fn run(mut self, mut cmds: mpsc::Receiver<Command>, events: mpsc::Sender<NetEvent>) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tx_tick = tokio::time::interval(txbatch::FLUSH_AFTER / 2);
+        tx_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let batched = !self.consensus_batch.is_empty() || !self.tx_batch.is_empty();
             tokio::select! {
@@ -189,6 +197,11 @@ impl Net {
                 }
                 _ = std::future::ready(()), if batched && self.outbox.len() < OUTBOX => {
                     self.flush();
+                }
+                _ = tx_tick.tick(), if !self.tx_out.is_empty() => {
+                    if let Some(batch) = self.tx_out.due(Instant::now()) {
+                        self.publish(NetTopic::Transactions, batch);
+                    }
                 }
                 _ = tick.tick() => self.on_tick(),
             }
@@ -213,21 +226,33 @@ impl Net {
         }
     }
 
+    fn publish(&mut self, topic: NetTopic, data: Vec<u8>) {
+        let gs = &mut self.swarm.behaviour_mut().gossipsub;
+        match gs.publish(topic.topic(), data) {
+            Ok(_) => {}
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                tracing::debug!(topic = topic.name(), "publish: no peers yet");
+            }
+            Err(gossipsub::PublishError::Duplicate) => {}
+            Err(e) => tracing::warn!(topic = topic.name(), error = %e, "publish failed"),
+        }
+    }
+
     fn on_command(&mut self, cmd: Command) {
         match cmd {
+            Command::Publish {
+                topic: NetTopic::Transactions,
+                data,
+            } => {
+                if let Some(batch) = self.tx_out.push(data, Instant::now()) {
+                    self.publish(NetTopic::Transactions, batch);
+                }
+            }
             Command::Publish { topic, data } => {
                 if let NetTopic::Consensus(t) = topic {
                     self.recent.push(t, data.clone());
                 }
-                let gs = &mut self.swarm.behaviour_mut().gossipsub;
-                match gs.publish(topic.topic(), data) {
-                    Ok(_) => {}
-                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
-                        tracing::debug!(topic = topic.name(), "publish: no peers yet");
-                    }
-                    Err(gossipsub::PublishError::Duplicate) => {}
-                    Err(e) => tracing::warn!(topic = topic.name(), error = %e, "publish failed"),
-                }
+                self.publish(topic, data);
             }
             Command::Report(verdicts) => {
                 for (id, source, verdict) in verdicts {
@@ -503,7 +528,13 @@ impl Net {
             NetTopic::Transactions => &mut self.tx_batch,
         };
         batch.push(msg);
-        if batch.len() >= MAX_BATCH {
+        // Transaction messages are batches of up to a MiB each: hand them over a
+        // few at a time.
+        let limit = match topic {
+            NetTopic::Consensus(_) => MAX_BATCH,
+            NetTopic::Transactions => MAX_TX_MESSAGES,
+        };
+        if batch.len() >= limit {
             self.flush();
         }
     }

@@ -1,0 +1,215 @@
+//! Transaction gossip in batches (`kalgo/txs/2`).
+//!
+//! One gossipsub message per transaction costs a signature, a mesh fan-out and a
+//! slot in every peer's send queue; under load (thousands of transactions a
+//! second) those messages filled gossipsub's queues and crowded out votes and
+//! proposals, which stalled a four-validator chain. Own transactions are
+//! therefore collected for at most [`FLUSH_AFTER`] and published together, as an
+//! RLP list of their EIP-2718 encodings, bounded in count and bytes both ways.
+//!
+//! A batch is judged as a whole ([`batch_verdict`]): one transaction that could
+//! never be valid makes it invalid (the sender is penalised), one accepted
+//! transaction makes it worth forwarding.
+
+use std::time::{Duration, Instant};
+
+use alloy_primitives::Bytes;
+use alloy_rlp::Decodable;
+
+use super::Verdict;
+use super::behaviour::MAX_TX_BYTES;
+
+/// Most transactions in one batch.
+pub const MAX_BATCH_TXS: usize = 4096;
+/// Largest encoded batch.
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// Longest an own transaction waits before its batch is published.
+pub const FLUSH_AFTER: Duration = Duration::from_millis(50);
+
+/// Why a received batch was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// Larger than [`MAX_BATCH_BYTES`].
+    #[error("transaction batch of {0} bytes is over the limit")]
+    TooLarge(usize),
+    /// Not an RLP list of byte strings, or bytes after it.
+    #[error("transaction batch does not decode: {0}")]
+    Malformed(String),
+    /// Empty, or more than [`MAX_BATCH_TXS`] transactions.
+    #[error("transaction batch holds {0} transactions")]
+    Count(usize),
+    /// A transaction over [`MAX_TX_BYTES`].
+    #[error("a batched transaction of {0} bytes is over the limit")]
+    TxTooLarge(usize),
+}
+
+/// Encodes raw transactions as one batch.
+pub fn encode(txs: &[Bytes]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(txs.iter().map(|t| t.len() + 5).sum::<usize>() + 9);
+    alloy_rlp::encode_list::<_, [u8]>(txs, &mut out);
+    out
+}
+
+/// Decodes a received batch, checking every bound.
+pub fn decode(bytes: &[u8]) -> Result<Vec<Bytes>, BatchError> {
+    if bytes.len() > MAX_BATCH_BYTES {
+        return Err(BatchError::TooLarge(bytes.len()));
+    }
+    let mut rest = bytes;
+    let txs = Vec::<Bytes>::decode(&mut rest).map_err(|e| BatchError::Malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(BatchError::Malformed(format!(
+            "{} bytes after the list",
+            rest.len()
+        )));
+    }
+    if txs.is_empty() || txs.len() > MAX_BATCH_TXS {
+        return Err(BatchError::Count(txs.len()));
+    }
+    if let Some(big) = txs.iter().find(|t| t.len() > MAX_TX_BYTES) {
+        return Err(BatchError::TxTooLarge(big.len()));
+    }
+    Ok(txs)
+}
+
+/// The verdict on a whole batch from the verdicts on its transactions.
+pub fn batch_verdict(verdicts: &[Verdict]) -> Verdict {
+    if verdicts.contains(&Verdict::Reject) {
+        Verdict::Reject
+    } else if verdicts.contains(&Verdict::Accept) {
+        Verdict::Accept
+    } else {
+        Verdict::Ignore
+    }
+}
+
+/// Own transactions waiting to be published.
+#[derive(Debug, Default)]
+pub struct Outgoing {
+    txs: Vec<Bytes>,
+    bytes: usize,
+    since: Option<Instant>,
+}
+
+impl Outgoing {
+    /// Adds a transaction; returns a batch to publish now when the new one would
+    /// not fit (the new one then starts the next batch). A transaction that could
+    /// never fit is dropped (the pool admits none that large).
+    pub fn push(&mut self, raw: Vec<u8>, now: Instant) -> Option<Vec<u8>> {
+        // Each item costs at most 4 bytes of RLP header; the list header at most 9.
+        let cost = raw.len() + 4;
+        if raw.len() > MAX_TX_BYTES {
+            tracing::debug!(bytes = raw.len(), "transaction too large to gossip");
+            return None;
+        }
+        let full = self.txs.len() >= MAX_BATCH_TXS || self.bytes + cost + 9 > MAX_BATCH_BYTES;
+        let ready = if full { self.take() } else { None };
+        self.txs.push(Bytes::from(raw));
+        self.bytes += cost;
+        self.since.get_or_insert(now);
+        ready
+    }
+
+    /// The waiting batch, if its first transaction has waited [`FLUSH_AFTER`].
+    pub fn due(&mut self, now: Instant) -> Option<Vec<u8>> {
+        match self.since {
+            Some(t) if now.duration_since(t) >= FLUSH_AFTER => self.take(),
+            _ => None,
+        }
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.txs.is_empty()
+    }
+
+    fn take(&mut self) -> Option<Vec<u8>> {
+        if self.txs.is_empty() {
+            return None;
+        }
+        let batch = encode(&self.txs);
+        self.txs.clear();
+        self.bytes = 0;
+        self.since = None;
+        Some(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tx(n: usize, fill: u8) -> Vec<u8> {
+        vec![fill; n]
+    }
+
+    #[test]
+    fn a_batch_round_trips() {
+        let txs = vec![
+            Bytes::from(tx(1, 1)),
+            Bytes::from(tx(300, 2)),
+            Bytes::from(tx(60, 3)),
+        ];
+        assert_eq!(decode(&encode(&txs)), Ok(txs));
+    }
+
+    #[test]
+    fn bad_batches_are_refused() {
+        assert!(matches!(decode(&[0x01]), Err(BatchError::Malformed(_))));
+        assert_eq!(decode(&encode(&[])), Err(BatchError::Count(0)));
+        let mut trailing = encode(&[Bytes::from(tx(3, 1))]);
+        trailing.push(0);
+        assert!(matches!(decode(&trailing), Err(BatchError::Malformed(_))));
+        let many = vec![Bytes::from(tx(1, 1)); MAX_BATCH_TXS + 1];
+        assert_eq!(
+            decode(&encode(&many)),
+            Err(BatchError::Count(MAX_BATCH_TXS + 1))
+        );
+        let big = vec![Bytes::from(tx(MAX_TX_BYTES + 1, 1))];
+        assert_eq!(
+            decode(&encode(&big)),
+            Err(BatchError::TxTooLarge(MAX_TX_BYTES + 1))
+        );
+        assert_eq!(
+            decode(&vec![0u8; MAX_BATCH_BYTES + 1]),
+            Err(BatchError::TooLarge(MAX_BATCH_BYTES + 1))
+        );
+    }
+
+    #[test]
+    fn outgoing_flushes_on_time_and_on_size() {
+        let t0 = Instant::now();
+        let mut out = Outgoing::default();
+        assert_eq!(out.push(tx(100, 1), t0), None);
+        assert_eq!(out.push(tx(100, 2), t0 + Duration::from_millis(10)), None);
+        assert_eq!(out.due(t0 + Duration::from_millis(49)), None);
+        let batch = out.due(t0 + FLUSH_AFTER).expect("due after FLUSH_AFTER");
+        assert_eq!(decode(&batch).map(|b| b.len()), Ok(2));
+        assert!(out.is_empty());
+        assert_eq!(out.due(t0 + Duration::from_secs(1)), None);
+
+        // Large transactions: a batch is handed out before it would exceed the bound.
+        let mut published = Vec::new();
+        for i in 0..20u8 {
+            if let Some(b) = out.push(tx(MAX_TX_BYTES, i), t0) {
+                assert!(b.len() <= MAX_BATCH_BYTES, "{} bytes", b.len());
+                published.push(decode(&b).expect("own batch decodes").len());
+            }
+        }
+        assert_eq!(published, vec![7, 7]);
+        assert_eq!(
+            out.push(tx(MAX_TX_BYTES + 1, 0), t0),
+            None,
+            "never fits: dropped"
+        );
+    }
+
+    #[test]
+    fn one_invalid_transaction_rejects_the_batch() {
+        use Verdict::*;
+        assert_eq!(batch_verdict(&[Accept, Reject, Ignore]), Reject);
+        assert_eq!(batch_verdict(&[Ignore, Accept]), Accept);
+        assert_eq!(batch_verdict(&[Ignore, Ignore]), Ignore);
+        assert_eq!(batch_verdict(&[]), Ignore);
+    }
+}
