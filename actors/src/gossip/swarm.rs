@@ -292,6 +292,14 @@ impl Net {
                         .map(|(p, (a, out))| (*p, a.clone(), *out))
                         .collect(),
                     banned: self.banned.keys().copied().collect(),
+                    operator_banned: self
+                        .swarm
+                        .behaviour()
+                        .blocked
+                        .blocked_peers()
+                        .iter()
+                        .copied()
+                        .collect(),
                     head: self.head.0,
                     best_peer_head: self.sync.best_peer_head(),
                 };
@@ -302,6 +310,18 @@ impl Net {
                 self.known.remove(&peer);
                 if self.swarm.disconnect_peer_id(peer).is_ok() {
                     tracing::info!(%peer, "disconnecting peer on request");
+                }
+            }
+            Command::Ban(peer) => {
+                // Closes every connection to it and denies new ones (both ways).
+                if self.swarm.behaviour_mut().blocked.block_peer(peer) {
+                    tracing::info!(%peer, "peer banned by the operator");
+                }
+            }
+            Command::Unban(peer) => {
+                if self.swarm.behaviour_mut().blocked.unblock_peer(peer) {
+                    tracing::info!(%peer, "operator ban lifted");
+                    self.redial();
                 }
             }
             Command::Serve { id, response } => {
@@ -403,6 +423,12 @@ impl Net {
                 || peer == *self.swarm.local_peer_id()
                 || self.swarm.is_connected(&peer)
                 || self.is_banned(&peer)
+                || self
+                    .swarm
+                    .behaviour()
+                    .blocked
+                    .blocked_peers()
+                    .contains(&peer)
             {
                 continue;
             }
@@ -455,6 +481,7 @@ impl Net {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.on_identify(e),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(e),
             SwarmEvent::Behaviour(BehaviourEvent::Limits(e)) => match e {},
+            SwarmEvent::Behaviour(BehaviourEvent::Blocked(e)) => match e {},
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(peer = ?peer_id, error = %error, "dial error");
             }
