@@ -291,3 +291,21 @@ async fn an_operator_ban_holds_against_redials_until_lifted() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_sharing_one_bootnode_meet_each_other_through_it() {
+    let discovering = |boot: &Multiaddr| GossipConfig {
+        discover: true,
+        ..config(0, 1, vec![boot.clone()])
+    };
+    let a = node(config(0, 1, vec![])).await;
+    let b = node(discovering(&a.addr)).await;
+    wait_for_peers(&a, |p| p.contains(&b.id)).await;
+    let c = node(discovering(&a.addr)).await;
+    // C asks A for its peers, learns B and dials it: B and C are linked
+    // directly, and stay linked without A.
+    let (b_id, c_id) = (b.id, c.id);
+    wait_for_peers(&c, |p| p.contains(&b_id)).await;
+    drop(a);
+    wait_for_peers(&b, |p| p == [c_id]).await;
+}
