@@ -406,6 +406,33 @@ impl Cluster {
         }
     }
 
+    /// Every transaction in node `i`'s blocks `1..=upto` with its block number
+    /// and receipt status, from `eth_getBlockReceipts` (one call per block:
+    /// looking receipts up one by one decodes the whole block each time). Panics
+    /// if a transaction appears twice.
+    pub fn chain_receipts(&self, i: usize, upto: u64) -> HashMap<B256, (u64, String)> {
+        let mut out = HashMap::new();
+        let heights: Vec<u64> = (1..=upto).collect();
+        for chunk in heights.chunks(2) {
+            let calls: Vec<(&str, Value)> = chunk
+                .iter()
+                .map(|h| ("eth_getBlockReceipts", json!([format!("0x{h:x}")])))
+                .collect();
+            for (h, r) in chunk.iter().zip(self.batch(i, &calls)) {
+                let list = r.unwrap_or_else(|e| panic!("node{i} receipts of {h}: {e}"));
+                for rc in list.as_array().cloned().unwrap_or_default() {
+                    let hash: B256 =
+                        serde_json::from_value(rc["transactionHash"].clone()).expect("tx hash");
+                    let status = rc["status"].as_str().unwrap_or("none").to_string();
+                    if let Some((prev, _)) = out.insert(hash, (*h, status)) {
+                        panic!("node{i}: {hash} is in block {prev} and in block {h}");
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Waits until every node has a receipt for every transaction in `hashes`,
     /// then [`Self::assert_landed`]; returns how long it took.
     pub fn wait_landed(&self, hashes: &[B256], timeout: Duration) -> Duration {

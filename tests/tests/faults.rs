@@ -24,7 +24,7 @@
 //!
 //! Needs `cargo build -p node` in the same target dir.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -396,24 +396,21 @@ fn burst_with_gaps_and_replacements(senders: usize, per: u64) {
     c.wait_nonce_all(&targets, secs(600));
     let all_in = t0.elapsed();
 
-    // Exactly the expected transactions are in the chain, each once.
+    // Exactly the expected transactions are in the chain, each once, each
+    // successful, in the same blocks on every node.
     let head = c.assert_same_chain(1);
-    let mut in_chain: HashMap<B256, u64> = HashMap::new();
-    for h in 1..=head {
-        let b = c.call(
-            0,
-            "eth_getBlockByNumber",
-            json!([format!("0x{h:x}"), false]),
+    let in_chain = c.chain_receipts(0, head);
+    for i in 1..c.len() {
+        assert!(
+            c.chain_receipts(i, head) == in_chain,
+            "node{i} has other receipts"
         );
-        for t in b["transactions"].as_array().cloned().unwrap_or_default() {
-            let hash: B256 = serde_json::from_value(t).expect("tx hash");
-            if let Some(prev) = in_chain.insert(hash, h) {
-                panic!("{hash} landed twice, at {prev} and {h}");
-            }
-        }
     }
     for h in expected.iter().chain(&fund_hashes) {
-        assert!(in_chain.contains_key(h), "{h} never landed");
+        let (_, status) = in_chain
+            .get(h)
+            .unwrap_or_else(|| panic!("{h} never landed"));
+        assert_eq!(status, "0x1", "{h} failed");
     }
     for h in &originals {
         assert!(!in_chain.contains_key(h), "replaced {h} landed");
@@ -423,10 +420,9 @@ fn burst_with_gaps_and_replacements(senders: usize, per: u64) {
         expected.len() + fund_hashes.len(),
         "other transactions landed"
     );
-    // Every node: receipts for all, none (and no transaction) for replaced ones,
-    // balances as computed, an empty pool.
-    let all: Vec<B256> = expected.iter().copied().collect();
-    c.assert_landed(&all);
+    let checked = t0.elapsed();
+    // Every node: no receipt and no transaction for the replaced ones, balances
+    // as computed, an empty pool.
     let sink_value = U256::from(senders as u64 * (per - REPLACED.len() as u64 + 4));
     let normal = U256::from(TRANSFER_GAS as u128 * price + 1);
     let replacement = U256::from(TRANSFER_GAS as u128 * price * 2 + 2);
@@ -470,12 +466,13 @@ fn burst_with_gaps_and_replacements(senders: usize, per: u64) {
         );
     }
     eprintln!(
-        "burst: {} transfers from {senders} senders ({} replaced, {} gap fillers) submitted in {:.1} s, all landed in {:.1} s, chain head {head}; exactly once, replaced never; {:.1} s",
+        "burst: {} transfers from {senders} senders ({} replaced, {} gap fillers) submitted by {:.1} s, all landed by {:.1} s, chain head {head}; exactly once, replaced never (checked by {:.1} s); {:.1} s",
         expected.len(),
         originals.len(),
         senders * GAP.count(),
         submitted.as_secs_f64(),
         all_in.as_secs_f64(),
+        checked.as_secs_f64(),
         t0.elapsed().as_secs_f64()
     );
 }
