@@ -50,6 +50,19 @@ pub struct Cluster {
     http: Vec<u16>,
     extra: Vec<Vec<String>>,
     bans: BTreeSet<(usize, usize)>,
+    /// Every port handed out (a port free when asked is not reserved: without
+    /// this, a node's HTTP port could be another's P2P port not yet bound).
+    used: BTreeSet<u16>,
+}
+
+/// A free port not in `used` (then added to it).
+fn fresh_port(used: &mut BTreeSet<u16>) -> u16 {
+    loop {
+        let p = free_port();
+        if used.insert(p) {
+            return p;
+        }
+    }
 }
 
 /// `0x…` quantity as u64.
@@ -72,14 +85,17 @@ impl Cluster {
     pub fn start(n: u32, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
         let net = Network::fixed(n, TWO_LAMBDA_MS);
         let n = n as usize;
+        let mut used = BTreeSet::new();
+        let ports = (0..n).map(|_| fresh_port(&mut used)).collect();
         let mut c = Cluster {
             net,
             nodes: Vec::with_capacity(n),
-            ports: (0..n).map(|_| free_port()).collect(),
+            ports,
             ids: Vec::with_capacity(n),
             http: vec![0; n],
             extra: (0..n).map(extra).collect(),
             bans: BTreeSet::new(),
+            used,
         };
         for i in 0..n {
             let boot = match i {
@@ -127,7 +143,7 @@ impl Cluster {
 
     /// Starts validator `i` on its P2P port, a fresh HTTP port and `bootnodes`.
     fn launch(&mut self, i: usize, bootnodes: &[String]) -> Node {
-        self.http[i] = free_port();
+        self.http[i] = fresh_port(&mut self.used);
         let mut args = vec![
             "--mine".to_string(),
             "--miner.stakeowner".into(),
@@ -156,7 +172,14 @@ impl Cluster {
     pub fn wait_rpc(&mut self, i: usize) {
         let start = Instant::now();
         while self.rpc(i, "eth_blockNumber", json!([])).is_err() {
-            assert!(self.nodes[i].is_running(), "node{i} exited at start");
+            if !self.nodes[i].is_running() {
+                let log = self.nodes[i].log();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                panic!(
+                    "node{i} exited at start; its log ends:\n{}",
+                    tail.join("\n")
+                );
+            }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
                 "node{i}'s RPC server never answered"
@@ -266,7 +289,7 @@ impl Cluster {
             &dir,
             &["init", genesis.to_str().expect("utf-8 path")],
         );
-        self.ports[i] = free_port();
+        self.ports[i] = fresh_port(&mut self.used);
         self.extra[i].push("--nodiscover".into());
         let boot = vec![self.addr(from)];
         self.nodes[i] = self.launch(i, &boot);
