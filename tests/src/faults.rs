@@ -174,7 +174,8 @@ impl Cluster {
         while self.rpc(i, "eth_blockNumber", json!([])).is_err() {
             if !self.nodes[i].is_running() {
                 let log = self.nodes[i].log();
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                let mut tail: Vec<&str> = log.lines().rev().take(15).collect();
+                tail.reverse();
                 panic!(
                     "node{i} exited at start; its log ends:\n{}",
                     tail.join("\n")
