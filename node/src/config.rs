@@ -158,6 +158,10 @@ pub struct MinerSection {
     /// File whose first line is the password of encrypted miner key files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<PathBuf>,
+    /// Test only (hidden `--test.equivocate`): sign two values in every voting
+    /// step. Never read from or written to a configuration file.
+    #[serde(skip)]
+    pub test_equivocate: bool,
 }
 
 /// `[p2p]`.

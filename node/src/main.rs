@@ -65,6 +65,10 @@ struct Cli {
     /// Log level 0–5 (error … trace) [default: 3]; RUST_LOG overrides.
     #[arg(long)]
     verbosity: Option<u8>,
+    /// TEST ONLY, hidden: this validator signs two different values in every
+    /// step it votes in (equivocation), for the fault tests (`tests/tests/faults.rs`).
+    #[arg(long = "test.equivocate", hide = true)]
+    test_equivocate: bool,
     #[command(flatten)]
     rpc: rpc::cli::RpcArgs,
     #[command(flatten)]
@@ -173,6 +177,7 @@ fn node_config(cli: &Cli) -> Result<config::NodeConfig, config::ConfigError> {
         networkid: cli.networkid,
     });
     cli.rpc.apply(&mut cfg.rpc, &mut cfg.metrics);
+    cfg.miner.test_equivocate = cli.test_equivocate;
     Ok(cfg)
 }
 

@@ -207,8 +207,12 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
         false => None,
     };
     let epoch = Instant::now();
-    let (core, initial) = HostCore::start(params, keys, registry, journal, header, 0)
+    let (mut core, initial) = HostCore::start(params, keys, registry, journal, header, 0)
         .map_err(|e| RunError::Node(e.to_string()))?;
+    if cfg.miner.test_equivocate {
+        tracing::warn!("--test.equivocate: this node signs two values in every vote (tests only)");
+        core.set_equivocate_for_tests(true);
+    }
 
     let sys = actix::System::with_tokio_rt(|| {
         tokio::runtime::Builder::new_multi_thread()

@@ -202,6 +202,9 @@ pub struct HostCore<R> {
     /// Whether the keys are used (`miner_start` / `miner_stop`); when false the
     /// node follows like a non-miner.
     participating: bool,
+    /// Test only (`kalgo --test.equivocate`): every own vote is followed by a
+    /// second, conflicting one. See [`Self::set_equivocate_for_tests`].
+    equivocate: bool,
     registry: R,
     journal: JournalStore,
     committee: Committee,
@@ -248,6 +251,7 @@ impl<R: Registry> HostCore<R> {
             machine: Machine::new(params),
             keys,
             participating: true,
+            equivocate: false,
             registry,
             journal,
             committee,
@@ -359,6 +363,17 @@ impl<R: Registry> HostCore<R> {
     /// non-miner; its keys still advance at every commit (forward security).
     pub fn set_participating(&mut self, on: bool) {
         self.participating = on;
+    }
+
+    /// **Test only** (the hidden `kalgo --test.equivocate`, for the fault tests):
+    /// from now on, every vote this node casts is followed by a second vote of
+    /// the same step for a different value (the real one with every bit
+    /// flipped), signed with the same keys and broadcast but not counted here.
+    /// This is the equivocation the vote keeper detects (Kaleido §4.4; spec
+    /// `keeper`): honest nodes must report it and stay safe. Never use it on a
+    /// real network: the votes are evidence against this node's miner.
+    pub fn set_equivocate_for_tests(&mut self, on: bool) {
+        self.equivocate = on;
     }
 
     /// The earliest pending timer deadline.
@@ -823,9 +838,24 @@ impl<R: Registry> HostCore<R> {
         };
         let weight = authenticate_vote(&REAL, &self.params, &vote, &rec, total, &seed)
             .map_err(HostError::Sign)?;
+        // Test-only (`--test.equivocate`): a conflicting twin, deliberately kept
+        // out of the own-vote log, which would refuse it.
+        let twin = if self.equivocate {
+            let other = Value(value.0.map(|b| !b));
+            keys.cast_vote(&self.params, hrs, other, &seed, rec.stake, total)
+                .map_err(HostError::Sign)?
+        } else {
+            None
+        };
         let wire = WireMessage::Vote(vote).encode();
         self.log_own(hrs.height, hrs.round, hrs.step, value, wire.clone());
         effects.push(Effect::Broadcast(Topic::Votes, wire));
+        if let Some(twin) = twin {
+            effects.push(Effect::Broadcast(
+                Topic::Votes,
+                WireMessage::Vote(twin).encode(),
+            ));
+        }
         Ok(Some(self.accept_vote(&vote, weight)))
     }
 

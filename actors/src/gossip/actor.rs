@@ -236,7 +236,7 @@ impl StreamHandler<NetEvent> for GossipActor {
 /// from the swarm task's [`super::NetInfo`] or turned into [`Command`]s.
 pub mod admin {
     use actix::prelude::*;
-    use libp2p::Multiaddr;
+    use libp2p::{Multiaddr, PeerId};
 
     use super::GossipActor;
     use crate::gossip::{Command, GossipError, NetInfo, swarm::peer_of};
@@ -266,6 +266,31 @@ pub mod admin {
     #[derive(Message, Debug)]
     #[rtype(result = "Result<(), AdminError>")]
     pub struct RemovePeer(pub Multiaddr);
+
+    /// Ban a peer until [`UnbanPeer`]: disconnect it and deny its connections,
+    /// inbound and outbound (redials included).
+    #[derive(Message, Debug)]
+    #[rtype(result = "Result<(), AdminError>")]
+    pub struct BanPeer(pub PeerId);
+
+    /// Lift an operator ban.
+    #[derive(Message, Debug)]
+    #[rtype(result = "Result<(), AdminError>")]
+    pub struct UnbanPeer(pub PeerId);
+
+    impl Handler<BanPeer> for GossipActor {
+        type Result = Result<(), AdminError>;
+        fn handle(&mut self, msg: BanPeer, _: &mut Self::Context) -> Self::Result {
+            Ok(self.handle.send(Command::Ban(msg.0))?)
+        }
+    }
+
+    impl Handler<UnbanPeer> for GossipActor {
+        type Result = Result<(), AdminError>;
+        fn handle(&mut self, msg: UnbanPeer, _: &mut Self::Context) -> Self::Result {
+            Ok(self.handle.send(Command::Unban(msg.0))?)
+        }
+    }
 
     impl Handler<NodeInfo> for GossipActor {
         type Result = ResponseFuture<Result<NetInfo, AdminError>>;

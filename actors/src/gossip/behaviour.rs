@@ -1,7 +1,7 @@
 //! The libp2p behaviour of a node: gossipsub (topics, content-hash message ids,
 //! application validation, peer scoring, size bounds), identify (network id
-//! check, peers' listen addresses), the sync request-response protocol and the
-//! connection limit (`--maxpeers`).
+//! check, peers' listen addresses), the sync request-response protocol, the
+//! operator's block list (`admin_banPeer`) and the connection limit (`--maxpeers`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use alloy_primitives::keccak256;
 use libp2p::gossipsub::{self, IdentTopic, MessageId, TopicHash};
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{connection_limits, identify, request_response};
+use libp2p::{allow_block_list, connection_limits, identify, request_response};
 use spec::codec::MAX_MESSAGE_BYTES;
 
 use super::codec::{SYNC_PROTOCOL, SyncCodec};
@@ -79,6 +79,9 @@ pub fn protocol_version(network_id: u64, genesis: &[u8; 32]) -> String {
 /// The behaviour of a node.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// Peers banned by the operator (`admin_banPeer`): their connections are
+    /// denied, both ways, before any other protocol sees them.
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// `--maxpeers`.
     pub limits: connection_limits::Behaviour,
     /// Votes, proposals, blocks, transactions.
@@ -198,6 +201,7 @@ impl Behaviour {
                 .with_max_pending_incoming(Some(max_peers.max(1))),
         );
         Ok(Self {
+            blocked: allow_block_list::Behaviour::default(),
             limits,
             gossipsub,
             identify,

@@ -8,7 +8,11 @@
 //! - `Recent` → the consensus messages (votes, proposals, blocks) the peer sent or
 //!   accepted most recently, so a node that reaches the network's height after
 //!   its proposal was gossiped still gets it (Kaleido's gossip loops re-send such
-//!   data to lagging peers, §5.4). They are checked like gossiped ones.
+//!   data to lagging peers, §5.4). They are checked like gossiped ones;
+//! - `Peers` → dialable addresses (`…/p2p/<id>`) of the peer's other peers, so a
+//!   node that knows one bootnode meets the whole network instead of hanging off
+//!   that one node (without it the network is a star around the bootnode, and
+//!   losing the bootnode splits it).
 //!
 //! Every read is bounded before it is parsed: a request is at most
 //! [`MAX_REQUEST_BYTES`], a response at most [`MAX_RESPONSE_BYTES`]; a request asks
@@ -42,6 +46,12 @@ const TAG_STATUS: u8 = 1;
 const TAG_BLOCKS: u8 = 2;
 const TAG_UNAVAILABLE: u8 = 3;
 const TAG_RECENT: u8 = 4;
+const TAG_PEERS: u8 = 5;
+
+/// Most addresses in a `Peers` response.
+pub const MAX_PEER_ADDRS: usize = 32;
+/// Largest address (multiaddr bytes) in a `Peers` response.
+pub const MAX_PEER_ADDR_BYTES: usize = 256;
 
 /// A sync request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +67,8 @@ pub enum SyncRequest {
     },
     /// The peer's recent consensus messages.
     Recent,
+    /// Addresses of the peer's other peers.
+    Peers,
 }
 
 /// A peer's head as announced by a status response.
@@ -92,6 +104,10 @@ pub enum SyncResponse {
     Unavailable,
     /// Answer to [`SyncRequest::Recent`]: consensus messages, newest first.
     Recent(Vec<(Topic, Vec<u8>)>),
+    /// Answer to [`SyncRequest::Peers`]: multiaddr bytes (at most
+    /// [`MAX_PEER_ADDRS`], each at most [`MAX_PEER_ADDR_BYTES`]; the receiver
+    /// parses and checks them).
+    Peers(Vec<Vec<u8>>),
 }
 
 fn topic_tag(t: Topic) -> u8 {
@@ -192,6 +208,7 @@ impl SyncRequest {
         match self {
             SyncRequest::Status => vec![TAG_STATUS],
             SyncRequest::Recent => vec![TAG_RECENT],
+            SyncRequest::Peers => vec![TAG_PEERS],
             SyncRequest::Blocks { from, count } => {
                 let mut out = vec![TAG_BLOCKS];
                 out.extend_from_slice(&from.to_be_bytes());
@@ -208,6 +225,7 @@ impl SyncRequest {
         let req = match tag {
             TAG_STATUS => SyncRequest::Status,
             TAG_RECENT => SyncRequest::Recent,
+            TAG_PEERS => SyncRequest::Peers,
             TAG_BLOCKS => {
                 let from = r.u64()?;
                 let count = r.u32()?;
@@ -264,6 +282,15 @@ impl SyncResponse {
                 }
                 out
             }
+            SyncResponse::Peers(addrs) => {
+                let mut out = vec![TAG_PEERS];
+                out.extend_from_slice(&(addrs.len() as u32).to_be_bytes());
+                for a in addrs {
+                    out.extend_from_slice(&(a.len() as u32).to_be_bytes());
+                    out.extend_from_slice(a);
+                }
+                out
+            }
         }
     }
 
@@ -306,6 +333,17 @@ impl SyncResponse {
                     msgs.push((topic, r.bytes(topic_max_bytes(topic), "message size")?));
                 }
                 SyncResponse::Recent(msgs)
+            }
+            TAG_PEERS => {
+                let n = r.u32()? as usize;
+                if n > MAX_PEER_ADDRS {
+                    return Err(SyncDecodeError::Bound("address count"));
+                }
+                let mut addrs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    addrs.push(r.bytes(MAX_PEER_ADDR_BYTES, "address size")?);
+                }
+                SyncResponse::Peers(addrs)
             }
             other => return Err(SyncDecodeError::UnknownTag(other)),
         };
@@ -389,6 +427,7 @@ mod tests {
         for req in [
             SyncRequest::Status,
             SyncRequest::Recent,
+            SyncRequest::Peers,
             SyncRequest::Blocks { from: 7, count: 1 },
             SyncRequest::Blocks {
                 from: u64::MAX,
@@ -445,7 +484,8 @@ mod tests {
             (Topic::Blocks, vec![2; 100]),
             (Topic::Proposals, vec![]),
         ]);
-        for resp in [status, blocks, SyncResponse::Unavailable, recent] {
+        let peers = SyncResponse::Peers(vec![vec![4, 127, 0, 0, 1], vec![]]);
+        for resp in [status, blocks, SyncResponse::Unavailable, recent, peers] {
             assert_eq!(SyncResponse::decode(&resp.encode()), Ok(resp));
         }
         // A block count above the bound is rejected before any allocation.
@@ -477,6 +517,18 @@ mod tests {
             SyncResponse::decode(&odd),
             Err(SyncDecodeError::UnknownTag(9))
         );
+        // Peers: bounded count and address size.
+        let mut many = vec![TAG_PEERS];
+        many.extend_from_slice(&(MAX_PEER_ADDRS as u32 + 1).to_be_bytes());
+        assert_eq!(
+            SyncResponse::decode(&many),
+            Err(SyncDecodeError::Bound("address count"))
+        );
+        let long = SyncResponse::Peers(vec![vec![0; MAX_PEER_ADDR_BYTES + 1]]).encode();
+        assert_eq!(
+            SyncResponse::decode(&long),
+            Err(SyncDecodeError::Bound("address size"))
+        );
         // A length prefix past the end is truncation.
         let mut short = vec![TAG_BLOCKS];
         short.extend_from_slice(&1u32.to_be_bytes());
@@ -501,7 +553,7 @@ mod tests {
                     (state >> 24) as u8
                 })
                 .collect();
-            for tag in 0..6u8 {
+            for tag in 0..7u8 {
                 let mut b = bytes.clone();
                 if let Some(first) = b.first_mut() {
                     *first = tag;

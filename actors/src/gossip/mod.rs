@@ -167,6 +167,11 @@ pub enum Command {
     Info(oneshot::Sender<NetInfo>),
     /// Disconnect a peer and stop redialling it (it may still dial in).
     Disconnect(PeerId),
+    /// The operator bans a peer (`admin_banPeer`): its connections are closed
+    /// and every new one, inbound or outbound, is denied until [`Command::Unban`].
+    Ban(PeerId),
+    /// Lifts an operator ban; a bootnode or known peer is redialled.
+    Unban(PeerId),
 }
 
 /// The network as the swarm task sees it.
@@ -183,6 +188,8 @@ pub struct NetInfo {
     pub peer_addrs: Vec<(PeerId, Multiaddr, bool)>,
     /// Peers disconnected for misbehaviour and refused for a while.
     pub banned: Vec<PeerId>,
+    /// Peers banned by the operator (`admin_banPeer`) until unbanned.
+    pub operator_banned: Vec<PeerId>,
     /// This node's head as last announced.
     pub head: u64,
     /// The highest head a connected peer announced.

@@ -21,7 +21,8 @@ use tokio::sync::mpsc;
 
 use super::behaviour::{Behaviour, BehaviourError, BehaviourEvent, GRAYLIST, protocol_version};
 use super::codec::{
-    MAX_RECENT, MAX_SYNC_BLOCKS, PeerStatus, SOFT_RESPONSE_BYTES, SyncRequest, SyncResponse,
+    MAX_PEER_ADDR_BYTES, MAX_PEER_ADDRS, MAX_RECENT, MAX_SYNC_BLOCKS, PeerStatus,
+    SOFT_RESPONSE_BYTES, SyncRequest, SyncResponse,
 };
 use super::recent::Recent;
 use super::sync::SyncState;
@@ -139,6 +140,7 @@ enum RequestKind {
     Status,
     Blocks,
     Recent,
+    Peers,
 }
 
 struct Net {
@@ -317,6 +319,14 @@ impl Net {
                         .map(|(p, (a, out))| (*p, a.clone(), *out))
                         .collect(),
                     banned: self.banned.keys().copied().collect(),
+                    operator_banned: self
+                        .swarm
+                        .behaviour()
+                        .blocked
+                        .blocked_peers()
+                        .iter()
+                        .copied()
+                        .collect(),
                     head: self.head.0,
                     best_peer_head: self.sync.best_peer_head(),
                 };
@@ -327,6 +337,18 @@ impl Net {
                 self.known.remove(&peer);
                 if self.swarm.disconnect_peer_id(peer).is_ok() {
                     tracing::info!(%peer, "disconnecting peer on request");
+                }
+            }
+            Command::Ban(peer) => {
+                // Closes every connection to it and denies new ones (both ways).
+                if self.swarm.behaviour_mut().blocked.block_peer(peer) {
+                    tracing::info!(%peer, "peer banned by the operator");
+                }
+            }
+            Command::Unban(peer) => {
+                if self.swarm.behaviour_mut().blocked.unblock_peer(peer) {
+                    tracing::info!(%peer, "operator ban lifted");
+                    self.redial();
                 }
             }
             Command::Serve { id, response } => {
@@ -428,6 +450,12 @@ impl Net {
                 || peer == *self.swarm.local_peer_id()
                 || self.swarm.is_connected(&peer)
                 || self.is_banned(&peer)
+                || self
+                    .swarm
+                    .behaviour()
+                    .blocked
+                    .blocked_peers()
+                    .contains(&peer)
             {
                 continue;
             }
@@ -462,6 +490,9 @@ impl Net {
                     tracing::info!(peer = %peer_id, peers, "peer connected");
                     self.request_status(peer_id);
                     self.request(peer_id, SyncRequest::Recent, RequestKind::Recent);
+                    if self.discover {
+                        self.request(peer_id, SyncRequest::Peers, RequestKind::Peers);
+                    }
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -480,6 +511,7 @@ impl Net {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.on_identify(e),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync(e),
             SwarmEvent::Behaviour(BehaviourEvent::Limits(e)) => match e {},
+            SwarmEvent::Behaviour(BehaviourEvent::Blocked(e)) => match e {},
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(peer = ?peer_id, error = %error, "dial error");
             }
@@ -634,12 +666,49 @@ impl Net {
             SyncRequest::Recent => {
                 SyncResponse::Recent(self.recent.snapshot(SOFT_RESPONSE_BYTES, MAX_RECENT))
             }
+            SyncRequest::Peers => SyncResponse::Peers(self.peer_list(&peer)),
         };
         let _ = self
             .swarm
             .behaviour_mut()
             .sync
             .send_response(channel, response);
+    }
+
+    /// Dialable addresses of connected peers other than `to` (from identify).
+    fn peer_list(&self, to: &PeerId) -> Vec<Vec<u8>> {
+        self.known
+            .iter()
+            .filter(|(p, _)| *p != to && self.swarm.is_connected(p))
+            .map(|(_, a)| a.to_vec())
+            .filter(|a| a.len() <= MAX_PEER_ADDR_BYTES)
+            .take(MAX_PEER_ADDRS)
+            .collect()
+    }
+
+    /// A peer's list of its peers: well-formed `…/p2p/<id>` addresses of peers
+    /// not yet known become redial targets (discovery on only).
+    fn on_peer_list(&mut self, from: PeerId, addrs: Vec<Vec<u8>>) {
+        let me = *self.swarm.local_peer_id();
+        let mut added = 0;
+        for bytes in addrs.into_iter().take(MAX_PEER_ADDRS) {
+            let Ok(addr) = Multiaddr::try_from(bytes) else {
+                continue;
+            };
+            let Some(peer) = peer_of(&addr) else { continue };
+            if peer == me || peer == from || self.known.contains_key(&peer) {
+                continue;
+            }
+            if self.known.len() >= MAX_KNOWN {
+                break;
+            }
+            self.known.insert(peer, addr);
+            added += 1;
+        }
+        if added > 0 {
+            tracing::debug!(%from, added, "peers learned from a peer");
+            self.redial();
+        }
     }
 
     fn on_sync_response(&mut self, peer: PeerId, kind: RequestKind, response: SyncResponse) {
@@ -663,12 +732,17 @@ impl Net {
                     self.outbox.push_back(NetEvent::Recent { peer, msgs });
                 }
             }
+            (RequestKind::Peers, SyncResponse::Peers(addrs)) => {
+                if self.discover {
+                    self.on_peer_list(peer, addrs);
+                }
+            }
             (RequestKind::Blocks, SyncResponse::Unavailable) => {
                 self.sync.on_done(peer, true, now);
             }
             // Empty blocks or another kind of answer: the peer misbehaves.
             (RequestKind::Blocks, _) => self.sync.on_done(peer, false, now),
-            (RequestKind::Status | RequestKind::Recent, _) => {
+            (RequestKind::Status | RequestKind::Recent | RequestKind::Peers, _) => {
                 tracing::debug!(%peer, ?kind, "request answered with something else");
             }
         }

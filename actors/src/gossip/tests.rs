@@ -266,3 +266,46 @@ async fn a_peer_of_another_chain_is_dropped() {
     }
     assert!(same.handle.info().await.expect("info").banned.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_ban_holds_against_redials_until_lifted() {
+    let a = node(config(0, 1, vec![])).await;
+    let b = node(config(0, 1, vec![a.addr.clone()])).await;
+    let b_id = b.id;
+    wait_for_peers(&a, |p| p.contains(&b_id)).await;
+    a.handle.send(Command::Ban(b_id)).expect("ban");
+    wait_for(&a, |i| {
+        !i.peers.contains(&b_id) && i.operator_banned == vec![b_id] && i.banned.is_empty()
+    })
+    .await;
+    // B keeps redialling its bootnode (every 3 s): A refuses every attempt.
+    let until = tokio::time::Instant::now() + Duration::from_secs(7);
+    while tokio::time::Instant::now() < until {
+        let info = a.handle.info().await.expect("info");
+        assert!(!info.peers.contains(&b_id), "a banned peer got back in");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.handle.send(Command::Unban(b_id)).expect("unban");
+    wait_for(&a, |i| {
+        i.peers.contains(&b_id) && i.operator_banned.is_empty()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_sharing_one_bootnode_meet_each_other_through_it() {
+    let discovering = |boot: &Multiaddr| GossipConfig {
+        discover: true,
+        ..config(0, 1, vec![boot.clone()])
+    };
+    let a = node(config(0, 1, vec![])).await;
+    let b = node(discovering(&a.addr)).await;
+    wait_for_peers(&a, |p| p.contains(&b.id)).await;
+    let c = node(discovering(&a.addr)).await;
+    // C asks A for its peers, learns B and dials it: B and C are linked
+    // directly, and stay linked without A.
+    let (b_id, c_id) = (b.id, c.id);
+    wait_for_peers(&c, |p| p.contains(&b_id)).await;
+    drop(a);
+    wait_for_peers(&b, |p| p == [c_id]).await;
+}

@@ -9,11 +9,11 @@
 
 use std::str::FromStr;
 
-use actors::gossip::actor::admin::{AddPeer, AdminError, NodeInfo, RemovePeer};
+use actors::gossip::actor::admin::{AddPeer, AdminError, BanPeer, NodeInfo, RemovePeer, UnbanPeer};
 use actors::runtime::SetMining;
 use jsonrpsee::RpcModule;
-use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
 use serde_json::{Value, json};
 
 use crate::rpc::{
@@ -40,6 +40,24 @@ fn peer_addr(a: &Args, i: usize) -> RpcResult<Multiaddr> {
     }
 }
 
+/// Argument `i` as a peer: a bare peer id (`12D3KooW…`) or a multiaddr ending
+/// in `/p2p/<peer id>`; anything else is invalid params.
+fn peer_arg(a: &Args, i: usize) -> RpcResult<PeerId> {
+    let text: String = a.required(i)?;
+    let text = text.trim();
+    if !text.starts_with('/') {
+        return PeerId::from_str(text)
+            .map_err(|e| RpcError::InvalidParams(format!("invalid peer id {text:?}: {e}")));
+    }
+    let addr = peer_addr(a, i)?;
+    match addr.iter().last() {
+        Some(Protocol::P2p(peer)) => Ok(peer),
+        _ => Err(RpcError::InvalidParams(format!(
+            "multiaddr {text:?} lacks /p2p/<peer id>"
+        ))),
+    }
+}
+
 fn admin_err(e: AdminError) -> RpcError {
     match e {
         AdminError::NoPeerId(_) => RpcError::InvalidParams(e.to_string()),
@@ -51,7 +69,8 @@ fn mailbox(e: actix::MailboxError) -> RpcError {
     RpcError::Server(format!("network unavailable: {e}"))
 }
 
-/// Registers `admin_nodeInfo`, `admin_peers`, `admin_addPeer`, `admin_removePeer`.
+/// Registers `admin_nodeInfo`, `admin_peers`, `admin_addPeer`, `admin_removePeer`,
+/// `admin_banPeer`, `admin_unbanPeer` and `admin_bannedPeers`.
 pub fn register_admin(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
     m.register_async_method("admin_nodeInfo", |p, ctx, _| async move {
         Args::new(&p, 0)?;
@@ -138,6 +157,64 @@ pub fn register_admin(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Reg
             .map_err(mailbox)?
             .map_err(admin_err)?;
         Ok::<Value, RpcError>(Value::Bool(true))
+    })?;
+    register_bans(m)
+}
+
+/// `admin_banPeer(peer)`: disconnects the peer (a peer id or a multiaddr ending
+/// in `/p2p/<peer id>`) and refuses it — its dials and this node's redials —
+/// until `admin_unbanPeer(peer)`. Bans last until unbanned or the node stops.
+/// `admin_bannedPeers()` lists them, with the peers refused for a while for
+/// misbehaviour (invalid gossip or sync data, another network).
+fn register_bans(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    m.register_async_method("admin_banPeer", |p, ctx, _| async move {
+        let a = Args::new(&p, 1)?;
+        let peer = peer_arg(&a, 0)?;
+        let g = ctx
+            .gossip
+            .as_ref()
+            .ok_or_else(|| RpcError::Server(NO_NETWORK.into()))?;
+        g.send(BanPeer(peer))
+            .await
+            .map_err(mailbox)?
+            .map_err(admin_err)?;
+        Ok::<Value, RpcError>(Value::Bool(true))
+    })?;
+    m.register_async_method("admin_unbanPeer", |p, ctx, _| async move {
+        let a = Args::new(&p, 1)?;
+        let peer = peer_arg(&a, 0)?;
+        let g = ctx
+            .gossip
+            .as_ref()
+            .ok_or_else(|| RpcError::Server(NO_NETWORK.into()))?;
+        g.send(UnbanPeer(peer))
+            .await
+            .map_err(mailbox)?
+            .map_err(admin_err)?;
+        Ok::<Value, RpcError>(Value::Bool(true))
+    })?;
+    m.register_async_method("admin_bannedPeers", |p, ctx, _| async move {
+        Args::new(&p, 0)?;
+        let Some(g) = &ctx.gossip else {
+            return Ok::<Value, RpcError>(json!([]));
+        };
+        let info = g
+            .send(NodeInfo)
+            .await
+            .map_err(mailbox)?
+            .map_err(admin_err)?;
+        let mut list: Vec<(String, &str)> = info
+            .operator_banned
+            .iter()
+            .map(|p| (p.to_string(), "operator"))
+            .chain(info.banned.iter().map(|p| (p.to_string(), "misbehaviour")))
+            .collect();
+        list.sort();
+        let list: Vec<Value> = list
+            .into_iter()
+            .map(|(id, reason)| json!({ "id": id, "reason": reason }))
+            .collect();
+        Ok(Value::Array(list))
     })?;
     Ok(())
 }
