@@ -240,6 +240,20 @@ impl Cluster {
         qty(&self.call(i, "eth_blockNumber", json!([])))
     }
 
+    /// Stops every node (SIGKILL) and asserts that no node's own-vote log holds
+    /// two different values for one (height, round, step) (the journal check of
+    /// "no node double-voted"); returns how many signed messages were checked.
+    pub fn stop_and_check_votes(&mut self) -> usize {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        (0..self.len())
+            .map(|i| {
+                crate::cluster::assert_no_double_vote(&format!("node{i}"), &self.net.datadir(i))
+            })
+            .sum()
+    }
+
     /// SIGKILL node `i`.
     pub fn stop(&mut self, i: usize) {
         self.nodes[i].kill();

@@ -750,6 +750,41 @@ impl<R: Registry> HostCore<R> {
     }
 
     /// Queues a signed message for the own-vote log (written by [`Self::apply`]).
+    /// Whether this node already signed a *different* value at (height, round,
+    /// step), per its own-vote log or this batch's unwritten messages. Then it
+    /// abstains (Kaleido §4.12: never a second vote), rather than leave the
+    /// journal to refuse the write and stop consensus: a node whose chain data
+    /// was wiped but whose journal was kept meets its old heights again.
+    fn signed_other(
+        &self,
+        height: Height,
+        round: Round,
+        step: Step,
+        value: Value,
+    ) -> Result<bool, HostError> {
+        let same_slot = |m: &OwnMessage| (m.round, m.step) == (round, step) && m.value != value;
+        let recorded = self.journal.own_messages(height, height)?;
+        let other = self
+            .pending
+            .messages
+            .iter()
+            .filter(|m| m.height == height)
+            .chain(&recorded)
+            .find(|m| same_slot(m));
+        if let Some(m) = other {
+            tracing::warn!(
+                height,
+                round,
+                ?step,
+                signed = %B256::from(m.value.0),
+                asked = %B256::from(value.0),
+                "not signing: this node signed another value here before"
+            );
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     fn log_own(&mut self, height: Height, round: Round, step: Step, value: Value, wire: Vec<u8>) {
         self.pending.messages.push(OwnMessage {
             height,
@@ -825,6 +860,9 @@ impl<R: Registry> HostCore<R> {
         value: Value,
         effects: &mut Vec<Effect>,
     ) -> Result<Option<Input>, HostError> {
+        if self.signed_other(hrs.height, hrs.round, hrs.step, value)? {
+            return Ok(None);
+        }
         let Some((keys, rec)) = self.signing_keys(hrs.height) else {
             return Ok(None);
         };
@@ -868,6 +906,9 @@ impl<R: Registry> HostCore<R> {
         round: Round,
         value: Value,
     ) -> Result<Option<(ProposalMsg, ProposalAuth)>, HostError> {
+        if self.signed_other(height, round, Step::PROPOSAL, value)? {
+            return Ok(None);
+        }
         let Some((keys, rec)) = self.signing_keys(height) else {
             return Ok(None);
         };

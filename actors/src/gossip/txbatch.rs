@@ -4,8 +4,9 @@
 //! slot in every peer's send queue; under load (thousands of transactions a
 //! second) those messages filled gossipsub's queues and crowded out votes and
 //! proposals, which stalled a four-validator chain. Own transactions are
-//! therefore collected for at most [`FLUSH_AFTER`] and published together, as an
-//! RLP list of their EIP-2718 encodings, bounded in count and bytes both ways.
+//! therefore published as an RLP list of their EIP-2718 encodings, bounded in
+//! count and bytes both ways: a transaction arriving after a quiet spell leaves
+//! at once, the ones behind it are collected for at most [`FLUSH_AFTER`].
 //!
 //! A batch is judged as a whole ([`batch_verdict`]): one transaction that could
 //! never be valid makes it invalid (the sender is penalised), one accepted
@@ -89,12 +90,14 @@ pub struct Outgoing {
     txs: Vec<Bytes>,
     bytes: usize,
     since: Option<Instant>,
+    last_sent: Option<Instant>,
 }
 
 impl Outgoing {
-    /// Adds a transaction; returns a batch to publish now when the new one would
-    /// not fit (the new one then starts the next batch). A transaction that could
-    /// never fit is dropped (the pool admits none that large).
+    /// Adds a transaction; returns a batch to publish now: the transaction alone
+    /// after a quiet spell of [`FLUSH_AFTER`], or the waiting batch when the new
+    /// one would not fit (the new one then starts the next batch). A transaction
+    /// that could never fit is dropped (the pool admits none that large).
     pub fn push(&mut self, raw: Vec<u8>, now: Instant) -> Option<Vec<u8>> {
         // Each item costs at most 4 bytes of RLP header; the list header at most 9.
         let cost = raw.len() + 4;
@@ -102,8 +105,15 @@ impl Outgoing {
             tracing::debug!(bytes = raw.len(), "transaction too large to gossip");
             return None;
         }
+        let quiet = self
+            .last_sent
+            .is_none_or(|t| now.duration_since(t) >= FLUSH_AFTER);
+        if self.txs.is_empty() && quiet {
+            self.last_sent = Some(now);
+            return Some(encode(&[Bytes::from(raw)]));
+        }
         let full = self.txs.len() >= MAX_BATCH_TXS || self.bytes + cost + 9 > MAX_BATCH_BYTES;
-        let ready = if full { self.take() } else { None };
+        let ready = if full { self.take(now) } else { None };
         self.txs.push(Bytes::from(raw));
         self.bytes += cost;
         self.since.get_or_insert(now);
@@ -113,7 +123,7 @@ impl Outgoing {
     /// The waiting batch, if its first transaction has waited [`FLUSH_AFTER`].
     pub fn due(&mut self, now: Instant) -> Option<Vec<u8>> {
         match self.since {
-            Some(t) if now.duration_since(t) >= FLUSH_AFTER => self.take(),
+            Some(t) if now.duration_since(t) >= FLUSH_AFTER => self.take(now),
             _ => None,
         }
     }
@@ -123,10 +133,11 @@ impl Outgoing {
         self.txs.is_empty()
     }
 
-    fn take(&mut self) -> Option<Vec<u8>> {
+    fn take(&mut self, now: Instant) -> Option<Vec<u8>> {
         if self.txs.is_empty() {
             return None;
         }
+        self.last_sent = Some(now);
         let batch = encode(&self.txs);
         self.txs.clear();
         self.bytes = 0;
@@ -179,14 +190,24 @@ mod tests {
     #[test]
     fn outgoing_flushes_on_time_and_on_size() {
         let t0 = Instant::now();
+        let ms = Duration::from_millis;
         let mut out = Outgoing::default();
-        assert_eq!(out.push(tx(100, 1), t0), None);
-        assert_eq!(out.push(tx(100, 2), t0 + Duration::from_millis(10)), None);
-        assert_eq!(out.due(t0 + Duration::from_millis(49)), None);
-        let batch = out.due(t0 + FLUSH_AFTER).expect("due after FLUSH_AFTER");
+        let first = out
+            .push(tx(100, 1), t0)
+            .expect("after a quiet spell: at once");
+        assert_eq!(decode(&first).map(|b| b.len()), Ok(1));
+        assert_eq!(out.push(tx(100, 2), t0 + ms(10)), None);
+        assert_eq!(out.push(tx(100, 3), t0 + ms(20)), None);
+        assert_eq!(out.due(t0 + ms(59)), None);
+        let batch = out
+            .due(t0 + ms(10) + FLUSH_AFTER)
+            .expect("due after FLUSH_AFTER");
         assert_eq!(decode(&batch).map(|b| b.len()), Ok(2));
         assert!(out.is_empty());
         assert_eq!(out.due(t0 + Duration::from_secs(1)), None);
+        // Not yet quiet again: the next one waits too.
+        assert_eq!(out.push(tx(100, 4), t0 + ms(70)), None);
+        let t0 = t0 + ms(70);
 
         // Large transactions: a batch is handed out before it would exceed the bound.
         let mut published = Vec::new();
@@ -196,7 +217,11 @@ mod tests {
                 published.push(decode(&b).expect("own batch decodes").len());
             }
         }
-        assert_eq!(published, vec![7, 7]);
+        assert_eq!(
+            published,
+            vec![8, 7],
+            "the waiting small one, then 7 large ones a batch"
+        );
         assert_eq!(
             out.push(tx(MAX_TX_BYTES + 1, 0), t0),
             None,
