@@ -21,7 +21,7 @@ use revm::{
     },
 };
 
-use crate::execution::trace::TraceError;
+use crate::execution::trace::{TraceError, halt_text};
 
 /// The tracer's options (geth's `tracerConfig`) and the node's bounds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,32 +91,16 @@ pub struct CallTracer {
     too_large: bool,
 }
 
+/// geth's message for a failed frame: a revert, a halt in geth's words, or
+/// revm's name for one geth has no words for.
 fn error_text(result: InstructionResult) -> Option<String> {
-    use InstructionResult as R;
     if result.is_ok() {
         return None;
     }
-    Some(
-        match result {
-            r if r.is_revert() => "execution reverted",
-            R::OutOfGas | R::MemoryOOG | R::MemoryLimitOOG | R::PrecompileOOG => "out of gas",
-            R::InvalidOperandOOG | R::ReentrancySentryOOG => "out of gas",
-            R::OpcodeNotFound | R::InvalidFEOpcode => "invalid opcode",
-            R::InvalidJump => "invalid jump destination",
-            R::StackUnderflow => "stack underflow",
-            R::StackOverflow => "stack limit reached 1024 (1023)",
-            R::StateChangeDuringStaticCall => "write protection",
-            R::CallTooDeep => "max call depth exceeded",
-            R::OutOfFunds => "insufficient balance for transfer",
-            R::CreateCollision => "contract address collision",
-            R::CreateContractSizeLimit => "max code size exceeded",
-            R::CreateContractStartingWithEF => "invalid code: must not begin with 0xef",
-            R::OutOfOffset => "return data out of bounds",
-            R::PrecompileError => "precompiled contract failed",
-            other => return Some(format!("{other:?}")),
-        }
-        .to_string(),
-    )
+    if result.is_revert() {
+        return Some("execution reverted".to_string());
+    }
+    Some(halt_text(result).map_or_else(|| format!("{result:?}"), str::to_string))
 }
 
 impl CallTracer {

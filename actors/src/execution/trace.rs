@@ -255,32 +255,39 @@ impl StructLogger {
     }
 }
 
-/// geth's message for an opcode that failed.
-fn step_error(result: InstructionResult) -> Option<String> {
+/// geth's message for an instruction result that halts execution (`None` for
+/// success and revert), shared by the struct logger and the call tracer.
+pub(crate) fn halt_text(result: InstructionResult) -> Option<&'static str> {
     use InstructionResult as R;
     if !result.is_halt() {
         return None;
     }
-    Some(
-        match result {
-            R::OutOfGas | R::MemoryOOG | R::MemoryLimitOOG | R::PrecompileOOG => "out of gas",
-            R::InvalidOperandOOG => "out of gas",
-            R::OpcodeNotFound | R::InvalidFEOpcode => "invalid opcode",
-            R::InvalidJump => "invalid jump destination",
-            R::StackUnderflow => "stack underflow",
-            R::StackOverflow => "stack limit reached 1024 (1023)",
-            R::StateChangeDuringStaticCall => "write protection",
-            R::CallTooDeep => "max call depth exceeded",
-            R::OutOfFunds => "insufficient balance for transfer",
-            R::CreateCollision => "contract address collision",
-            R::CreateContractSizeLimit => "max code size exceeded",
-            R::CreateContractStartingWithEF => "invalid code: must not begin with 0xef",
-            R::OutOfOffset => "return data out of bounds",
-            R::ReentrancySentryOOG => "out of gas",
-            other => return Some(format!("{other:?}")),
-        }
-        .to_string(),
-    )
+    Some(match result {
+        R::OutOfGas | R::MemoryOOG | R::MemoryLimitOOG | R::PrecompileOOG => "out of gas",
+        R::InvalidOperandOOG | R::ReentrancySentryOOG => "out of gas",
+        R::OpcodeNotFound | R::InvalidFEOpcode => "invalid opcode",
+        R::InvalidJump => "invalid jump destination",
+        R::StackUnderflow => "stack underflow",
+        R::StackOverflow => "stack limit reached 1024 (1023)",
+        R::StateChangeDuringStaticCall => "write protection",
+        R::CallTooDeep => "max call depth exceeded",
+        R::OutOfFunds => "insufficient balance for transfer",
+        R::CreateCollision => "contract address collision",
+        R::CreateContractSizeLimit => "max code size exceeded",
+        R::CreateContractStartingWithEF => "invalid code: must not begin with 0xef",
+        R::OutOfOffset => "return data out of bounds",
+        R::PrecompileError => "precompiled contract failed",
+        _ => return None,
+    })
+}
+
+/// geth's message for an opcode that failed (revm's name for a halt geth has no
+/// words for).
+fn step_error(result: InstructionResult) -> Option<String> {
+    if !result.is_halt() {
+        return None;
+    }
+    Some(halt_text(result).map_or_else(|| format!("{result:?}"), str::to_string))
 }
 
 impl<CTX: ContextTr> Inspector<CTX, EthInterpreter> for StructLogger {
