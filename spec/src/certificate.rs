@@ -190,16 +190,7 @@ where
     let mut rebuilt = Vec::with_capacity(cert.votes.len());
     for cv in &cert.votes {
         let rec = (ctx.registry)(&cv.voter).ok_or(CertError::UnknownVoter(cv.voter))?;
-        let vote = VoteMsg {
-            height: cert.height,
-            round: cert.round,
-            step: Step::CERT,
-            value: cert.value,
-            voter: cv.voter,
-            credential: cv.credential,
-            signature: cv.signature,
-        };
-        rebuilt.push((vote, rec));
+        rebuilt.push((cert.vote(cv), rec));
     }
     let refs: Vec<(&VoteMsg, &MinerRecord)> = rebuilt.iter().map(|(v, r)| (v, r)).collect();
     let results = authenticate_votes(verifiers, ctx.params, &refs, ctx.total_stake, ctx.seed);

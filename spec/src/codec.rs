@@ -112,6 +112,23 @@ pub struct Certificate {
     pub votes: Vec<CertVote>,
 }
 
+impl Certificate {
+    /// The cert vote `cv` as the vote it was when counted: step 3 (cert) of the
+    /// certificate's round, for its value (Kaleido §4.10: votes in a certificate
+    /// carry none of these of their own).
+    pub fn vote(&self, cv: &CertVote) -> VoteMsg {
+        VoteMsg {
+            height: self.height,
+            round: self.round,
+            step: Step::CERT,
+            value: self.value,
+            voter: cv.voter,
+            credential: cv.credential,
+            signature: cv.signature,
+        }
+    }
+}
+
 /// A node's position, announced so peers can help it catch up.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, RlpEncodable, RlpDecodable)]
 pub struct StatusMsg {

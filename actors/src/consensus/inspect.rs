@@ -164,20 +164,7 @@ pub fn certificate_view<R: Registry>(
     let votes: Vec<(VoteMsg, Option<MinerRecord>)> = cert
         .votes
         .iter()
-        .map(|cv| {
-            (
-                VoteMsg {
-                    height: cert.height,
-                    round: cert.round,
-                    step: Step::CERT,
-                    value: cert.value,
-                    voter: cv.voter,
-                    credential: cv.credential,
-                    signature: cv.signature,
-                },
-                committee.record(&cv.voter),
-            )
-        })
+        .map(|cv| (cert.vote(cv), committee.record(&cv.voter)))
         .collect();
     let known: Vec<(&VoteMsg, &MinerRecord)> = votes
         .iter()
