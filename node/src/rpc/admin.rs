@@ -24,6 +24,13 @@ use crate::rpc::{
 
 /// The error of a network method on a node without network (`--dev`).
 pub const NO_NETWORK: &str = "this node runs without a network (--dev): no peers";
+
+/// The gossip actor, or the error of a node without a network.
+fn gossip(ctx: &Ctx) -> Result<&actix::Addr<actors::gossip::actor::GossipActor>, RpcError> {
+    ctx.gossip
+        .as_ref()
+        .ok_or_else(|| RpcError::Server(NO_NETWORK.into()))
+}
 /// The error of `miner_start` on a node without miner keys.
 pub const NO_KEYS: &str = "this node has no miner keys (start it with --mine --miner.stakeowner)";
 
@@ -135,10 +142,7 @@ pub fn register_admin(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Reg
     m.register_async_method("admin_addPeer", |p, ctx, _| async move {
         let a = Args::new(&p, 1)?;
         let addr = peer_addr(&a, 0)?;
-        let g = ctx
-            .gossip
-            .as_ref()
-            .ok_or_else(|| RpcError::Server(NO_NETWORK.into()))?;
+        let g = gossip(&ctx)?;
         g.send(AddPeer(addr))
             .await
             .map_err(mailbox)?
@@ -148,10 +152,7 @@ pub fn register_admin(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Reg
     m.register_async_method("admin_removePeer", |p, ctx, _| async move {
         let a = Args::new(&p, 1)?;
         let addr = peer_addr(&a, 0)?;
-        let g = ctx
-            .gossip
-            .as_ref()
-            .ok_or_else(|| RpcError::Server(NO_NETWORK.into()))?;
+        let g = gossip(&ctx)?;
         g.send(RemovePeer(addr))
             .await
             .map_err(mailbox)?
@@ -170,10 +171,7 @@ fn register_bans(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
     m.register_async_method("admin_banPeer", |p, ctx, _| async move {
         let a = Args::new(&p, 1)?;
         let peer = peer_arg(&a, 0)?;
-        let g = ctx
-            .gossip
-            .as_ref()
-            .ok_or_else(|| RpcError::Server(NO_NETWORK.into()))?;
+        let g = gossip(&ctx)?;
         g.send(BanPeer(peer))
             .await
             .map_err(mailbox)?
@@ -183,10 +181,7 @@ fn register_bans(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Register
     m.register_async_method("admin_unbanPeer", |p, ctx, _| async move {
         let a = Args::new(&p, 1)?;
         let peer = peer_arg(&a, 0)?;
-        let g = ctx
-            .gossip
-            .as_ref()
-            .ok_or_else(|| RpcError::Server(NO_NETWORK.into()))?;
+        let g = gossip(&ctx)?;
         g.send(UnbanPeer(peer))
             .await
             .map_err(mailbox)?
