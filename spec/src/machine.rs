@@ -108,6 +108,10 @@ pub enum Output {
         round: Round,
         /// New block or re-proposal.
         kind: ProposeKind,
+        /// When to act, on the host clock: a new block is built at the round's
+        /// start plus [`Params::assembly_delay_ms`] (transactions arriving in the
+        /// meantime make it into the block), a re-proposal is sent at once.
+        at_ms: u64,
     },
     /// Cast this node's vote: run sortition for `hrs`; if selected, sign, broadcast
     /// and feed the vote back as [`Input::Vote`].
@@ -539,15 +543,17 @@ impl Machine {
         // One journal write covers both the new position and the proposal.
         self.persist(out);
         if propose {
-            let kind = if starting == self.empty {
-                ProposeKind::NewBlock
+            let (kind, at_ms) = if starting == self.empty {
+                let delay = self.params.assembly_delay_ms(round);
+                (ProposeKind::NewBlock, now.saturating_add(delay))
             } else {
-                ProposeKind::Repropose(starting)
+                (ProposeKind::Repropose(starting), now)
             };
             out.push(Output::Propose {
                 height: self.height(),
                 round,
                 kind,
+                at_ms,
             });
         }
         self.set_timer(now, out);

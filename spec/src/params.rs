@@ -6,6 +6,10 @@
 
 use crate::types::{Round, Step, StepKind};
 
+/// Cap of [`Params::build_budget_ms`]: a block's execution never takes longer,
+/// however long λ is.
+pub const MAX_BUILD_BUDGET_MS: u64 = 300;
+
 /// Expected committee size and quorum threshold of one step, in seats.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Committee {
@@ -192,6 +196,28 @@ impl Params {
     }
 
     /// Timer duration of a waiting step (Kaleido §4.7):
+    /// How long after a round starts a proposer builds its new block: half the
+    /// proposal step's timer (λ in rounds 1 and 2).
+    ///
+    /// The proposal step waits 2λ (the filter timer) for proposals in any case;
+    /// building at its start would freeze the block's contents for the whole wait,
+    /// so a transaction would wait on average 1.5 block periods. Building halfway
+    /// takes in what arrived during the first half, and leaves the second half
+    /// for [`Self::build_budget_ms`] of execution and for the proposal to reach
+    /// the committee (λ bounds a small message's propagation, Kaleido §4.7) before
+    /// their filter timers end.
+    pub fn assembly_delay_ms(&self, round: Round) -> u64 {
+        self.timeout_ms(round, Step::PROPOSAL) / 2
+    }
+
+    /// Most time a proposer spends executing transactions into a new block: a
+    /// quarter of the proposal step's timer (λ/2 in rounds 1 and 2), at most
+    /// [`MAX_BUILD_BUDGET_MS`]. Built at [`Self::assembly_delay_ms`], the block is
+    /// complete with λ/2 of the filter wait to spare.
+    pub fn build_budget_ms(&self, round: Round) -> u64 {
+        (self.timeout_ms(round, Step::PROPOSAL) / 4).min(MAX_BUILD_BUDGET_MS)
+    }
+
     /// `2λ · fR · fS`, with `fR = 1` for rounds 1–2 and `min(2^(r−2), cap)` from
     /// round 3, and `fS = 1` for steps < 8 and `min((s−8)/2 + 1, cap)` from step 8.
     pub fn timeout_ms(&self, round: Round, step: Step) -> u64 {
@@ -220,6 +246,35 @@ pub fn fixed_quorum(total: u64, num: u64, den: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_block_is_built_halfway_through_the_proposal_timer() {
+        // (2λ, round, assembly delay, build budget)
+        let table: [(u64, Round, u64, u64); 5] = [
+            (1000, 1, 500, 250),
+            (1000, 2, 500, 250),
+            (1000, 3, 1000, 300), // timer ×2 from round 3; budget capped
+            (200, 1, 100, 50),
+            (2000, 1, 1000, 300),
+        ];
+        for (two_lambda_ms, round, delay, budget) in table {
+            let p = Params {
+                two_lambda_ms,
+                ..Params::default()
+            };
+            assert_eq!(
+                p.assembly_delay_ms(round),
+                delay,
+                "2λ {two_lambda_ms} r {round}"
+            );
+            assert_eq!(
+                p.build_budget_ms(round),
+                budget,
+                "2λ {two_lambda_ms} r {round}"
+            );
+            assert!(delay + budget < p.timeout_ms(round, Step::PROPOSAL));
+        }
+    }
 
     #[test]
     fn kaleido_defaults() {

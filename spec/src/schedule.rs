@@ -150,6 +150,7 @@ impl Net {
                         height,
                         round,
                         kind,
+                        ..
                     } => {
                         let value = match (kind, node) {
                             (ProposeKind::Repropose(v), _) => v,

@@ -135,6 +135,11 @@ enum Event {
         node: usize,
         hrs: Hrs,
     },
+    /// A proposal whose assembly delay ([`Output::Propose`]'s `at_ms`) is over.
+    Propose {
+        node: usize,
+        out: Output,
+    },
     Validated {
         node: usize,
         height: Height,
@@ -320,6 +325,18 @@ impl Sim {
             Event::Deliver { to, msg } => {
                 self.relay(to, &msg);
                 self.deliver(to, msg)
+            }
+            Event::Propose { node, out } => {
+                let height = match out {
+                    Output::Propose { height, .. } => height,
+                    _ => 0,
+                };
+                let mut inputs = Vec::new();
+                self.output(node, out, &mut inputs);
+                for input in inputs {
+                    self.apply(node, input);
+                }
+                height
             }
         }
     }
@@ -514,6 +531,12 @@ impl Sim {
             let n = &self.nodes[i];
             (n.id, n.weight, n.behaviour)
         };
+        if let Output::Propose { at_ms, .. } = out
+            && at_ms > self.now
+        {
+            self.schedule(at_ms - self.now, Event::Propose { node: i, out });
+            return;
+        }
         match out {
             Output::Persist(_) | Output::Evidence(_) => {}
             Output::SetTimer { hrs, deadline_ms } => {
@@ -554,6 +577,7 @@ impl Sim {
                 height,
                 round,
                 kind,
+                ..
             } => {
                 if behaviour == Behaviour::Equivocator {
                     for (variant, parity) in [(0u8, 0usize), (1, 1)] {

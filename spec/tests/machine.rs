@@ -93,11 +93,14 @@ fn validate(value: Value) -> Output {
     Output::ValidateBlock { height: 1, value }
 }
 
-fn propose(round: u32, kind: ProposeKind) -> Output {
+/// A proposal request made at time 0, acted on at `at_ms` (a new block after
+/// half the proposal timer, a re-proposal at once).
+fn propose(round: u32, kind: ProposeKind, at_ms: u64) -> Output {
     Output::Propose {
         height: 1,
         round,
         kind,
+        at_ms,
     }
 }
 
@@ -176,7 +179,7 @@ fn transitions() {
             desc: "NewHeight enters Proposal(1, empty): propose a new block, 2λ timer",
             setup: vec![],
             input: start(1),
-            expected: vec![propose(1, ProposeKind::NewBlock), timer(1, 1, 1000)],
+            expected: vec![propose(1, ProposeKind::NewBlock, 500), timer(1, 1, 1000)],
             position: (1, 1),
         },
         Case {
@@ -333,14 +336,14 @@ fn transitions() {
             desc: "NextVoteEnough(empty, r) starts round r+1 with a new block",
             setup: concat(&[&started, &quorum(1, 4, e)[..2]]),
             input: quorum(1, 4, e)[2],
-            expected: vec![propose(2, ProposeKind::NewBlock), timer(2, 1, 1000)],
+            expected: vec![propose(2, ProposeKind::NewBlock, 500), timer(2, 1, 1000)],
             position: (2, 1),
         },
         Case {
             desc: "NextVoteEnough(A, r) starts round r+1 re-proposing A",
             setup: concat(&[&started, &quorum(1, 5, A)[..2]]),
             input: quorum(1, 5, A)[2],
-            expected: vec![propose(2, ProposeKind::Repropose(A)), timer(2, 1, 1000)],
+            expected: vec![propose(2, ProposeKind::Repropose(A), 0), timer(2, 1, 1000)],
             position: (2, 1),
         },
         Case {
@@ -354,7 +357,7 @@ fn transitions() {
             desc: "catch-up: a next quorum of a later round jumps past it",
             setup: concat(&[&started, &quorum(3, 4, e)[..2]]),
             input: quorum(3, 4, e)[2],
-            expected: vec![propose(4, ProposeKind::NewBlock), timer(4, 1, 4000)],
+            expected: vec![propose(4, ProposeKind::NewBlock, 2000), timer(4, 1, 4000)],
             position: (4, 1),
         },
         Case {
@@ -430,7 +433,8 @@ fn votes_for_the_next_height_are_replayed_when_it_starts() {
     assert!(outs.contains(&Output::Propose {
         height: 2,
         round: 2,
-        kind: ProposeKind::Repropose(A)
+        kind: ProposeKind::Repropose(A),
+        at_ms: 0,
     }));
     assert_eq!(machine.position(), Some(Hrs::new(2, 2, Step(1))));
 }

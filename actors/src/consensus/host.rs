@@ -20,6 +20,7 @@
 //! with [`HostCore::next_deadline`] and fires with [`HostCore::on_timer`].
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
 
 use alloy_primitives::{Address, B256, U256};
 use spec::auth::{
@@ -216,6 +217,9 @@ pub struct HostCore<R> {
     validating: BTreeSet<Value>,
     next_height: Vec<(Topic, Vec<u8>)>,
     timers: Vec<(u64, Hrs)>,
+    /// A proposal request waiting for its `at_ms` (the machine's assembly delay):
+    /// `(at_ms, height, round, kind)`.
+    deferred_propose: Option<(u64, Height, Round, ProposeKind)>,
     /// What the next [`JournalStore::commit`] makes durable.
     pending: Pending,
     /// A fatal failure met where the caller cannot be told at once
@@ -263,6 +267,7 @@ impl<R: Registry> HostCore<R> {
             validating: BTreeSet::new(),
             next_height: Vec::new(),
             timers: Vec::new(),
+            deferred_propose: None,
             pending: Pending::default(),
             failure: None,
         };
@@ -376,14 +381,27 @@ impl<R: Registry> HostCore<R> {
         self.equivocate = on;
     }
 
-    /// The earliest pending timer deadline.
+    /// The earliest pending deadline: a step timer or a deferred proposal.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.timers.iter().map(|(d, _)| *d).min()
+        let propose = self.deferred_propose.map(|(at, ..)| at);
+        self.timers.iter().map(|(d, _)| *d).chain(propose).min()
     }
 
-    /// Fires every timer due at `now`.
+    /// Fires every timer due at `now`, and a deferred proposal request whose
+    /// time has come.
     pub fn on_timer(&mut self, now: u64) -> Result<Vec<Effect>, HostError> {
         let mut effects = Vec::new();
+        if let Some((at, height, round, kind)) = self.deferred_propose
+            && at <= now
+        {
+            self.deferred_propose = None;
+            let current = self.machine.position().map(|p| (p.height, p.round));
+            if current == Some((height, round)) && self.machine.decided().is_none() {
+                let mut queue = VecDeque::new();
+                self.propose(height, round, kind, now, &mut effects, &mut queue)?;
+                self.apply(now, queue.into(), &mut effects)?;
+            }
+        }
         let (due, keep): (Vec<_>, Vec<_>) = self.timers.iter().partition(|(d, _)| *d <= now);
         self.timers = keep;
         for (_, hrs) in due {
@@ -719,6 +737,7 @@ impl<R: Registry> HostCore<R> {
         self.wanted.clear();
         self.validating.clear();
         self.timers.clear();
+        self.deferred_propose = None;
         let start = self.height_start();
         let out = self.machine.step(now, Input::NewHeight(start));
         self.apply(now, out, &mut effects)?;
@@ -821,6 +840,15 @@ impl<R: Registry> HostCore<R> {
                     height,
                     round,
                     kind,
+                    at_ms,
+                } if at_ms > now => {
+                    self.deferred_propose = Some((at_ms, height, round, kind));
+                }
+                Output::Propose {
+                    height,
+                    round,
+                    kind,
+                    ..
                 } => self.propose(height, round, kind, now, effects, &mut queue)?,
                 Output::ValidateBlock { value, .. } => {
                     self.wanted.insert(value);
@@ -989,6 +1017,7 @@ impl<R: Registry> HostCore<R> {
                         coinbase,
                         total_balance_of_miners: U256::from(self.committee.total_stake),
                         now_secs: now_secs(),
+                        budget: Duration::from_millis(self.params.build_budget_ms(round)),
                     },
                 });
             }

@@ -23,20 +23,6 @@ use crate::execution::{
 
 /// Most executed-but-uncommitted blocks kept (proposals of the current height).
 const MAX_CACHED: usize = 64;
-/// Most time spent executing transactions while building a block.
-const MAX_BUILD_BUDGET: Duration = Duration::from_millis(300);
-
-/// Time budget for executing transactions while building a block: half of 2λ
-/// (the proposal must exist before the proposal step's 2λ timer ends, Kaleido
-/// §4.7), at most [`MAX_BUILD_BUDGET`]; chains without consensus parameters get
-/// the maximum.
-fn build_budget(config: &ChainConfig) -> Duration {
-    config
-        .algorand
-        .as_ref()
-        .map(|a| Duration::from_millis(a.timeout_two_lambda / 2))
-        .map_or(MAX_BUILD_BUDGET, |b| b.min(MAX_BUILD_BUDGET))
-}
 
 /// Why an execution request failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +79,8 @@ pub struct BuildRequest {
     pub total_balance_of_miners: U256,
     /// Wall-clock seconds now.
     pub now_secs: u64,
+    /// Most time spent executing transactions (`spec::Params::build_budget_ms`).
+    pub budget: Duration,
 }
 
 /// The execution resource.
@@ -247,16 +235,17 @@ impl ExecutionService {
         let state = self.store.state()?;
         let spec = self.config.spec_at(parent.number() + 1, attrs.timestamp);
         let base_fee = crate::execution::block::next_base_fee(&parent.eth, spec);
+        let started = std::time::Instant::now();
         let candidates = self.pool.best(&state, base_fee)?;
-        let (executed, _rejected) = build_block(
-            &self.config,
-            &state,
-            parent,
-            &attrs,
-            candidates,
-            build_budget(&self.config),
-        )?;
+        let (executed, _rejected) =
+            build_block(&self.config, &state, parent, &attrs, candidates, req.budget)?;
         let block = executed.block.clone();
+        tracing::debug!(
+            number = block.header.number(),
+            txs = block.transactions.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "executed new block"
+        );
         self.remember(executed);
         Ok(block)
     }
@@ -274,6 +263,7 @@ impl ExecutionService {
                 head: self.head.number,
             });
         }
+        let started = std::time::Instant::now();
         let state = self.store.state()?;
         let pool = &self.pool;
         let executed = crate::execution::block::validate_block_with_senders(
@@ -283,6 +273,12 @@ impl ExecutionService {
             block,
             |hash| pool.sender_of(hash),
         )?;
+        tracing::debug!(
+            number,
+            txs = block.transactions.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "validated block"
+        );
         self.remember(executed);
         Ok(hash)
     }
@@ -302,7 +298,13 @@ impl ExecutionService {
         }
         // The admission snapshot would be stale after this commit.
         self.admission_state = None;
+        let started = std::time::Instant::now();
         let head = commit_block(&self.store, executed, certificate)?;
+        tracing::debug!(
+            number = head.number,
+            ms = started.elapsed().as_millis() as u64,
+            "stored block"
+        );
         self.last_txs = executed.block.transactions.len();
         self.head_header = executed.block.header.clone();
         self.head = head;
