@@ -531,7 +531,7 @@ pub fn init_genesis(store: &Store, genesis: &Genesis) -> Result<(Head, KalgoHead
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::execution::state::MemoryState;
     use alloy_consensus::{SignableTransaction, TxEip1559, TxLegacy};
@@ -584,7 +584,7 @@ mod tests {
         }
     }
 
-    fn attrs(ts: u64) -> BlockAttributes {
+    pub(crate) fn attrs(ts: u64) -> BlockAttributes {
         BlockAttributes {
             timestamp: ts,
             coinbase: Address::repeat_byte(0xcb),

@@ -244,7 +244,8 @@ pub fn block(store: &Store, number: u64) -> Result<Option<StoredBlock>, QueryErr
     }))
 }
 
-/// A committed transaction by hash.
+/// A committed transaction by hash. Only that transaction is decoded: the ones
+/// before it in the body are skipped by their RLP headers.
 pub fn transaction(store: &Store, hash: &B256) -> Result<Option<IncludedTx>, QueryError> {
     let Some(TxLocation { block, index }) = store.tx_location(hash)? else {
         return Ok(None);
@@ -252,20 +253,18 @@ pub fn transaction(store: &Store, hash: &B256) -> Result<Option<IncludedTx>, Que
     let Some(h) = header(store, block)? else {
         return Ok(None);
     };
-    let Some((txs, _)) = body(store, block)? else {
+    let Some(body) = store.body(block)? else {
         return Ok(None);
     };
-    let Some(tx) = txs.into_iter().nth(index as usize) else {
-        return Err(QueryError::Corrupt {
-            what: "transaction index",
-            number: block,
-        });
+    let corrupt = |what| QueryError::Corrupt {
+        what,
+        number: block,
     };
+    let tx = list_item::<TxEnvelope>(&body, index as usize)
+        .map_err(|_| corrupt("body"))?
+        .ok_or(corrupt("transaction index"))?;
     let sender = match store.senders(block)? {
-        Some(s) => *s.get(index as usize).ok_or(QueryError::Corrupt {
-            what: "senders count",
-            number: block,
-        })?,
+        Some(s) => *s.get(index as usize).ok_or(corrupt("senders count"))?,
         None => recover(std::slice::from_ref(&tx), block)?[0],
     };
     Ok(Some(IncludedTx {
@@ -276,6 +275,35 @@ pub fn transaction(store: &Store, hash: &B256) -> Result<Option<IncludedTx>, Que
         index: u64::from(index),
         base_fee: h.eth.base_fee_per_gas,
     }))
+}
+
+/// Item `index` of the RLP list `bytes`, decoded; the items before it are only
+/// stepped over (header and length), not decoded. `None` past the end.
+fn list_item<T: alloy_rlp::Decodable>(
+    mut bytes: &[u8],
+    index: usize,
+) -> Result<Option<T>, alloy_rlp::Error> {
+    let list = alloy_rlp::Header::decode(&mut bytes)?;
+    if !list.list {
+        return Err(alloy_rlp::Error::UnexpectedString);
+    }
+    let mut items = bytes
+        .get(..list.payload_length)
+        .ok_or(alloy_rlp::Error::InputTooShort)?;
+    for _ in 0..index {
+        if items.is_empty() {
+            return Ok(None);
+        }
+        let mut rest = items;
+        let item = alloy_rlp::Header::decode(&mut rest)?;
+        items = rest
+            .get(item.payload_length..)
+            .ok_or(alloy_rlp::Error::InputTooShort)?;
+    }
+    if items.is_empty() {
+        return Ok(None);
+    }
+    T::decode(&mut items).map(Some)
 }
 
 fn stored_receipts(store: &Store, number: u64) -> Result<Vec<ReceiptEnvelope>, QueryError> {
@@ -336,12 +364,48 @@ pub fn block_receipts(store: &Store, number: u64) -> Result<Option<Vec<FullRecei
     Ok(Some(out))
 }
 
-/// The receipt of a committed transaction.
+/// The receipt of a committed transaction. Decodes that transaction and the
+/// receipts up to it (its gas used and first log index depend on those before
+/// it), not the whole block: wallets poll this once per pending transaction.
 pub fn receipt(store: &Store, hash: &B256) -> Result<Option<FullReceipt>, QueryError> {
-    let Some(loc) = store.tx_location(hash)? else {
+    let Some(included) = transaction(store, hash)? else {
         return Ok(None);
     };
-    Ok(block_receipts(store, loc.block)?.and_then(|r| r.into_iter().nth(loc.index as usize)))
+    let number = included.block_number;
+    let corrupt = |what| QueryError::Corrupt { what, number };
+    let bytes = store.receipts(number)?.unwrap_or_default();
+    let mut rest = bytes.as_slice();
+    let list = alloy_rlp::Header::decode(&mut rest).map_err(|_| corrupt("receipts"))?;
+    let mut items = rest
+        .get(..list.payload_length)
+        .filter(|_| list.list)
+        .ok_or(corrupt("receipts"))?;
+    let mut previous_cumulative = 0u64;
+    let mut log_index = 0u64;
+    for _ in 0..included.index {
+        let r = <ReceiptEnvelope as alloy_rlp::Decodable>::decode(&mut items)
+            .map_err(|_| corrupt("receipts"))?;
+        previous_cumulative = r.cumulative_gas_used();
+        log_index += r.logs().len() as u64;
+    }
+    let receipt = <ReceiptEnvelope as alloy_rlp::Decodable>::decode(&mut items)
+        .map_err(|_| corrupt("receipts count"))?;
+    let tx = &included.tx;
+    Ok(Some(FullReceipt {
+        tx_hash: *tx.tx_hash(),
+        index: included.index,
+        block_hash: included.block_hash,
+        block_number: number,
+        from: included.sender,
+        to: tx.to(),
+        contract_address: tx.is_create().then(|| included.sender.create(tx.nonce())),
+        gas_used: receipt
+            .cumulative_gas_used()
+            .saturating_sub(previous_cumulative),
+        effective_gas_price: tx.effective_gas_price(included.base_fee),
+        first_log_index: log_index,
+        receipt,
+    }))
 }
 
 /// The logs of one receipt, positioned in the chain.
@@ -417,6 +481,113 @@ mod tests {
                 Bytes::new(),
             ),
         }
+    }
+
+    /// A committed block of five transactions: transfers, and two creations whose
+    /// init code emits two logs each (so receipts carry block-wide log indexes).
+    fn store_with_one_block() -> (tempfile::TempDir, Store, Vec<B256>) {
+        use crate::execution::block::tests::{attrs, signer, transfer};
+        use crate::execution::block::{build_block, commit_block, init_genesis};
+        use crate::execution::chain_config::ChainConfig;
+        use crate::execution::genesis::Genesis;
+        use alloy_consensus::{SignableTransaction, TxLegacy};
+        use alloy_primitives::{TxKind, U256};
+        use alloy_signer::SignerSync;
+
+        let config = ChainConfig::new_chain(1337);
+        let key = signer(9);
+        let text = format!(
+            r#"{{"config": {}, "gasLimit": "0x3c14dc0", "alloc": {{"{}": {{"balance": "0x56bc75e2d63100000"}}}}}}"#,
+            serde_json::to_string(&config).expect("config"),
+            key.address()
+        );
+        let genesis = Genesis::from_json(&text).expect("genesis");
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&dir.path().join("db")).expect("store");
+        let (_, parent) = init_genesis(&store, &genesis).expect("init");
+        let create = |nonce| -> TxEnvelope {
+            // PUSH1 0 PUSH1 0 LOG0, twice; deploys empty code.
+            let tx = TxLegacy {
+                chain_id: Some(1337),
+                nonce,
+                gas_price: 2_000_000_000,
+                gas_limit: 100_000,
+                to: TxKind::Create,
+                value: U256::ZERO,
+                input: Bytes::from(vec![0x60, 0, 0x60, 0, 0xa0, 0x60, 0, 0x60, 0, 0xa0]),
+            };
+            let sig = key.sign_hash_sync(&tx.signature_hash()).expect("sign");
+            tx.into_signed(sig).into()
+        };
+        let to = Address::repeat_byte(2);
+        let txs = vec![
+            transfer(&key, 1337, 0, to, true),
+            create(1),
+            transfer(&key, 1337, 2, to, false),
+            create(3),
+            transfer(&key, 1337, 4, to, true),
+        ];
+        let hashes = txs.iter().map(|t| *t.tx_hash()).collect();
+        let state = store.state().expect("state");
+        let candidates = txs.into_iter().map(|t| (t, key.address()));
+        let (executed, rejected) = build_block(
+            &config,
+            &state,
+            &parent,
+            &attrs(12),
+            candidates,
+            std::time::Duration::from_secs(5),
+        )
+        .expect("build");
+        assert!(rejected.is_empty(), "{rejected:?}");
+        commit_block(&store, &executed, b"cert").expect("commit");
+        (dir, store, hashes)
+    }
+
+    #[test]
+    fn one_receipt_or_transaction_by_hash_equals_its_entry_in_the_whole_block() {
+        let (_dir, store, hashes) = store_with_one_block();
+        let all = block_receipts(&store, 1).expect("read").expect("block 1");
+        let block = block(&store, 1).expect("read").expect("block 1");
+        assert_eq!(all.len(), 5);
+        for (i, hash) in hashes.iter().enumerate() {
+            let one = receipt(&store, hash).expect("read").expect("known");
+            assert_eq!(format!("{one:?}"), format!("{:?}", all[i]), "receipt {i}");
+            let tx = transaction(&store, hash).expect("read").expect("known");
+            assert_eq!(tx.tx, block.block.transactions[i]);
+            assert_eq!((tx.index, tx.block_number), (i as u64, 1));
+            assert_eq!(tx.block_hash, block.hash);
+        }
+        // Derived fields, written out: creations emit two logs each.
+        let firsts: Vec<u64> = all.iter().map(|r| r.first_log_index).collect();
+        assert_eq!(firsts, vec![0, 0, 2, 2, 4]);
+        assert_eq!(all[0].gas_used, 21_000);
+        assert_eq!(all[2].gas_used, 21_000);
+        assert!(all[1].gas_used > 53_000 && all[1].contract_address.is_some());
+        assert!(
+            receipt(&store, &B256::repeat_byte(1))
+                .expect("read")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn list_items_are_reached_by_skipping_and_bounds_are_checked() {
+        let items: Vec<Bytes> = (0u8..4)
+            .map(|i| Bytes::from(vec![i; i as usize * 30]))
+            .collect();
+        let encoded = alloy_rlp::encode(&items);
+        for (i, item) in items.iter().enumerate() {
+            assert_eq!(list_item::<Bytes>(&encoded, i), Ok(Some(item.clone())));
+        }
+        assert_eq!(list_item::<Bytes>(&encoded, 4), Ok(None));
+        // Not a list; a list whose declared length runs past the input; an item
+        // whose length runs past the list.
+        assert!(list_item::<Bytes>(&alloy_rlp::encode(Bytes::from_static(b"abc")), 0).is_err());
+        assert!(list_item::<Bytes>(&encoded[..encoded.len() - 1], 0).is_err());
+        let mut cut = encoded.clone();
+        cut[0] = 0xc1; // list of one byte: the first item's header claims more
+        assert!(list_item::<Bytes>(&cut[..2], 1).is_err());
     }
 
     #[test]
