@@ -434,8 +434,8 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
             let wait = deadline.saturating_sub(self.now());
             let handle = ctx.run_later(std::time::Duration::from_millis(wait), |act, ctx| {
                 act.timer = None;
-                Metrics::add(&act.metrics.timeouts, 1);
                 let now = act.now();
+                Metrics::add(&act.metrics.timeouts, act.core.due_step_timers(now));
                 let r = act.core.on_timer(now);
                 act.after(r, ctx);
             });

@@ -387,6 +387,12 @@ impl<R: Registry> HostCore<R> {
         self.timers.iter().map(|(d, _)| *d).chain(propose).min()
     }
 
+    /// How many step timers are due at `now` (a deferred proposal request is
+    /// not a step timer): what `kalgo_consensus_timeouts_total` counts.
+    pub fn due_step_timers(&self, now: u64) -> u64 {
+        self.timers.iter().filter(|(d, _)| *d <= now).count() as u64
+    }
+
     /// Fires every timer due at `now`, and a deferred proposal request whose
     /// time has come.
     pub fn on_timer(&mut self, now: u64) -> Result<Vec<Effect>, HostError> {

@@ -253,6 +253,42 @@ fn dispatch(nodes: &mut [Node], i: usize, effect: Effect, now: u64) -> Vec<(usiz
     out
 }
 
+/// A miner asks execution for its new block λ into the round (spec's assembly
+/// delay), with spec's build budget, and not when the round starts; the
+/// deferred request is not counted as a step timer.
+#[test]
+fn a_new_block_is_asked_for_lambda_into_the_round() {
+    let (mut nodes, queue, _) = cluster(1);
+    assert!(
+        !queue.iter().any(|(_, e)| matches!(e, Effect::Build { .. })),
+        "asked to build when the round started"
+    );
+    let host = nodes[0].host.as_mut().expect("host");
+    let params = *host.params();
+    let at = params.assembly_delay_ms(1);
+    let filter = params.timeout_ms(1, Step::PROPOSAL);
+    assert!(at > 0 && at < filter);
+    assert_eq!(host.next_deadline(), Some(at));
+    assert_eq!(host.due_step_timers(at), 0);
+    let effects = host.on_timer(at).expect("timer");
+    let builds: Vec<_> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Build {
+                height,
+                round,
+                request,
+            } => Some((*height, *round, request.budget)),
+            _ => None,
+        })
+        .collect();
+    let budget = std::time::Duration::from_millis(params.build_budget_ms(1));
+    assert_eq!(builds, vec![(1, 1, budget)]);
+    // The filter timer still ends the proposal step at 2λ.
+    assert_eq!(host.next_deadline(), Some(filter));
+    assert_eq!(host.due_step_timers(filter), 1);
+}
+
 #[test]
 fn single_host_commits_one_block_per_two_lambda() {
     let (mut nodes, queue, _) = cluster(1);
