@@ -197,7 +197,7 @@ impl Params {
 
     /// Timer duration of a waiting step (Kaleido §4.7):
     /// How long after a round starts a proposer builds its new block: half the
-    /// proposal step's timer (λ in rounds 1 and 2).
+    /// proposal step's timer (λ) in round 1, at once in later rounds.
     ///
     /// The proposal step waits 2λ (the filter timer) for proposals in any case;
     /// building at its start would freeze the block's contents for the whole wait,
@@ -206,8 +206,16 @@ impl Params {
     /// for [`Self::build_budget_ms`] of execution and for the proposal to reach
     /// the committee (λ bounds a small message's propagation, Kaleido §4.7) before
     /// their filter timers end.
+    ///
+    /// A round after round 1 starts from an empty next quorum: round 1 failed,
+    /// typically because proposals came too late, and the pool has only grown.
+    /// Then the whole proposal timer goes to building and propagating.
     pub fn assembly_delay_ms(&self, round: Round) -> u64 {
-        self.timeout_ms(round, Step::PROPOSAL) / 2
+        if round <= 1 {
+            self.timeout_ms(round, Step::PROPOSAL) / 2
+        } else {
+            0
+        }
     }
 
     /// Most time a proposer spends executing transactions into a new block: a
@@ -248,12 +256,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_new_block_is_built_halfway_through_the_proposal_timer() {
+    fn a_new_block_is_built_halfway_through_round_one_and_at_once_later() {
         // (2λ, round, assembly delay, build budget)
         let table: [(u64, Round, u64, u64); 5] = [
             (1000, 1, 500, 250),
-            (1000, 2, 500, 250),
-            (1000, 3, 1000, 300), // timer ×2 from round 3; budget capped
+            (1000, 2, 0, 250), // after a failed round: build at once
+            (1000, 3, 0, 300), // timer ×2 from round 3; budget capped
             (200, 1, 100, 50),
             (2000, 1, 1000, 300),
         ];

@@ -93,8 +93,8 @@ fn validate(value: Value) -> Output {
     Output::ValidateBlock { height: 1, value }
 }
 
-/// A proposal request made at time 0, acted on at `at_ms` (a new block after
-/// half the proposal timer, a re-proposal at once).
+/// A proposal request made at time 0, acted on at `at_ms` (a new block in round
+/// 1 after half the proposal timer; later new blocks and re-proposals at once).
 fn propose(round: u32, kind: ProposeKind, at_ms: u64) -> Output {
     Output::Propose {
         height: 1,
@@ -336,7 +336,7 @@ fn transitions() {
             desc: "NextVoteEnough(empty, r) starts round r+1 with a new block",
             setup: concat(&[&started, &quorum(1, 4, e)[..2]]),
             input: quorum(1, 4, e)[2],
-            expected: vec![propose(2, ProposeKind::NewBlock, 500), timer(2, 1, 1000)],
+            expected: vec![propose(2, ProposeKind::NewBlock, 0), timer(2, 1, 1000)],
             position: (2, 1),
         },
         Case {
@@ -357,7 +357,7 @@ fn transitions() {
             desc: "catch-up: a next quorum of a later round jumps past it",
             setup: concat(&[&started, &quorum(3, 4, e)[..2]]),
             input: quorum(3, 4, e)[2],
-            expected: vec![propose(4, ProposeKind::NewBlock, 2000), timer(4, 1, 4000)],
+            expected: vec![propose(4, ProposeKind::NewBlock, 0), timer(4, 1, 4000)],
             position: (4, 1),
         },
         Case {

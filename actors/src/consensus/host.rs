@@ -403,6 +403,7 @@ impl<R: Registry> HostCore<R> {
             self.deferred_propose = None;
             let current = self.machine.position().map(|p| (p.height, p.round));
             if current == Some((height, round)) && self.machine.decided().is_none() {
+                tracing::debug!(height, round, late_ms = now - at, "assembly delay over");
                 let mut queue = VecDeque::new();
                 self.propose(height, round, kind, now, &mut effects, &mut queue)?;
                 self.apply(now, queue.into(), &mut effects)?;
