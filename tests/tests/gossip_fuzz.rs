@@ -2,8 +2,9 @@
 //! node's own gossip module) joins a four-validator network through node0 and
 //! publishes 10,000 messages: far-future votes and proposals (Kaleido's B1
 //! crashed a node with one), forged votes for the next height and random bytes on
-//! every topic. The validators keep committing identical blocks, none exits, and node0
-//! disconnects the peer once its score falls below the graylist threshold.
+//! every topic. The validators keep committing identical blocks, none exits, and the
+//! validators it reached disconnect the peer once its score falls below the
+//! graylist threshold.
 //!
 //! Needs `cargo build -p node` in the same target dir.
 
@@ -40,10 +41,19 @@ fn validators_keep_committing_under_malformed_and_far_future_gossip() {
         assert!(n.is_running(), "{} exited", n.name);
     }
     assert_same_chain(&nodes.iter().collect::<Vec<_>>());
-    let log = nodes[0].log();
+    // The fuzz peer joins through node0 but, by peer exchange, also dials the
+    // others, so whichever validators its garbage reached must have cut it off.
+    let disconnected: Vec<&str> = nodes
+        .iter()
+        .filter(|n| {
+            let log = n.log();
+            log.contains("disconnecting peer") && log.contains("score below graylist")
+        })
+        .map(|n| n.name.as_str())
+        .collect();
     assert!(
-        log.contains("disconnecting peer") && log.contains("score below graylist"),
-        "node0 never disconnected the fuzz peer"
+        !disconnected.is_empty(),
+        "no validator disconnected the fuzz peer: {stdout}"
     );
     eprintln!("{stdout}validators committed on to height {after}");
 }
