@@ -138,6 +138,7 @@ enum Event {
     /// A proposal whose assembly delay ([`Output::Propose`]'s `at_ms`) is over.
     Propose {
         node: usize,
+        height: Height,
         out: Output,
     },
     Validated {
@@ -326,11 +327,7 @@ impl Sim {
                 self.relay(to, &msg);
                 self.deliver(to, msg)
             }
-            Event::Propose { node, out } => {
-                let height = match out {
-                    Output::Propose { height, .. } => height,
-                    _ => 0,
-                };
+            Event::Propose { node, height, out } => {
                 let mut inputs = Vec::new();
                 self.output(node, out, &mut inputs);
                 for input in inputs {
@@ -531,10 +528,17 @@ impl Sim {
             let n = &self.nodes[i];
             (n.id, n.weight, n.behaviour)
         };
-        if let Output::Propose { at_ms, .. } = out
+        if let Output::Propose { at_ms, height, .. } = out
             && at_ms > self.now
         {
-            self.schedule(at_ms - self.now, Event::Propose { node: i, out });
+            self.schedule(
+                at_ms - self.now,
+                Event::Propose {
+                    node: i,
+                    height,
+                    out,
+                },
+            );
             return;
         }
         match out {

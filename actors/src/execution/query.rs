@@ -280,16 +280,10 @@ pub fn transaction(store: &Store, hash: &B256) -> Result<Option<IncludedTx>, Que
 /// Item `index` of the RLP list `bytes`, decoded; the items before it are only
 /// stepped over (header and length), not decoded. `None` past the end.
 fn list_item<T: alloy_rlp::Decodable>(
-    mut bytes: &[u8],
+    bytes: &[u8],
     index: usize,
 ) -> Result<Option<T>, alloy_rlp::Error> {
-    let list = alloy_rlp::Header::decode(&mut bytes)?;
-    if !list.list {
-        return Err(alloy_rlp::Error::UnexpectedString);
-    }
-    let mut items = bytes
-        .get(..list.payload_length)
-        .ok_or(alloy_rlp::Error::InputTooShort)?;
+    let mut items = list_payload(bytes)?;
     for _ in 0..index {
         if items.is_empty() {
             return Ok(None);
@@ -304,6 +298,18 @@ fn list_item<T: alloy_rlp::Decodable>(
         return Ok(None);
     }
     T::decode(&mut items).map(Some)
+}
+
+/// The items of the RLP list `bytes` (its payload), checked to be a list whose
+/// declared length fits the input.
+fn list_payload(mut bytes: &[u8]) -> Result<&[u8], alloy_rlp::Error> {
+    let list = alloy_rlp::Header::decode(&mut bytes)?;
+    if !list.list {
+        return Err(alloy_rlp::Error::UnexpectedString);
+    }
+    bytes
+        .get(..list.payload_length)
+        .ok_or(alloy_rlp::Error::InputTooShort)
 }
 
 fn stored_receipts(store: &Store, number: u64) -> Result<Vec<ReceiptEnvelope>, QueryError> {
@@ -345,19 +351,15 @@ pub fn block_receipts(store: &Store, number: u64) -> Result<Option<Vec<FullRecei
     {
         let cumulative = receipt.cumulative_gas_used();
         let logs = receipt.logs().len() as u64;
-        out.push(FullReceipt {
-            tx_hash: *tx.tx_hash(),
-            index: i as u64,
+        let at = ReceiptPosition {
             block_hash: stored.hash,
             block_number: number,
-            from: *sender,
-            to: tx.to(),
-            contract_address: tx.is_create().then(|| sender.create(tx.nonce())),
-            gas_used: cumulative.saturating_sub(previous_cumulative),
-            effective_gas_price: tx.effective_gas_price(base_fee),
+            index: i as u64,
+            base_fee,
+            previous_cumulative,
             first_log_index: log_index,
-            receipt,
-        });
+        };
+        out.push(full_receipt(tx, *sender, receipt, &at));
         previous_cumulative = cumulative;
         log_index += logs;
     }
@@ -374,12 +376,7 @@ pub fn receipt(store: &Store, hash: &B256) -> Result<Option<FullReceipt>, QueryE
     let number = included.block_number;
     let corrupt = |what| QueryError::Corrupt { what, number };
     let bytes = store.receipts(number)?.unwrap_or_default();
-    let mut rest = bytes.as_slice();
-    let list = alloy_rlp::Header::decode(&mut rest).map_err(|_| corrupt("receipts"))?;
-    let mut items = rest
-        .get(..list.payload_length)
-        .filter(|_| list.list)
-        .ok_or(corrupt("receipts"))?;
+    let mut items = list_payload(&bytes).map_err(|_| corrupt("receipts"))?;
     let mut previous_cumulative = 0u64;
     let mut log_index = 0u64;
     for _ in 0..included.index {
@@ -390,22 +387,56 @@ pub fn receipt(store: &Store, hash: &B256) -> Result<Option<FullReceipt>, QueryE
     }
     let receipt = <ReceiptEnvelope as alloy_rlp::Decodable>::decode(&mut items)
         .map_err(|_| corrupt("receipts count"))?;
-    let tx = &included.tx;
-    Ok(Some(FullReceipt {
-        tx_hash: *tx.tx_hash(),
-        index: included.index,
+    let at = ReceiptPosition {
         block_hash: included.block_hash,
         block_number: number,
-        from: included.sender,
+        index: included.index,
+        base_fee: included.base_fee,
+        previous_cumulative,
+        first_log_index: log_index,
+    };
+    Ok(Some(full_receipt(
+        &included.tx,
+        included.sender,
+        receipt,
+        &at,
+    )))
+}
+
+/// Where a receipt sits: its block, its index, and what the receipts before it
+/// add up to.
+struct ReceiptPosition {
+    block_hash: B256,
+    block_number: u64,
+    index: u64,
+    base_fee: Option<u64>,
+    previous_cumulative: u64,
+    first_log_index: u64,
+}
+
+/// A stored receipt with the fields derived from its transaction and position
+/// (one rule for `eth_getTransactionReceipt` and `eth_getBlockReceipts`).
+fn full_receipt(
+    tx: &TxEnvelope,
+    sender: Address,
+    receipt: ReceiptEnvelope,
+    at: &ReceiptPosition,
+) -> FullReceipt {
+    FullReceipt {
+        tx_hash: *tx.tx_hash(),
+        index: at.index,
+        block_hash: at.block_hash,
+        block_number: at.block_number,
+        from: sender,
         to: tx.to(),
-        contract_address: tx.is_create().then(|| included.sender.create(tx.nonce())),
+        contract_address: tx.is_create().then(|| sender.create(tx.nonce())),
         gas_used: receipt
             .cumulative_gas_used()
-            .saturating_sub(previous_cumulative),
-        effective_gas_price: tx.effective_gas_price(included.base_fee),
-        first_log_index: log_index,
+            .saturating_sub(at.previous_cumulative),
+        effective_gas_price: tx.effective_gas_price(at.base_fee),
+        first_log_index: at.first_log_index,
         receipt,
-    }))
+    }
 }
 
 /// The logs of one receipt, positioned in the chain.
