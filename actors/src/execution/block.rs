@@ -584,6 +584,25 @@ pub(crate) mod tests {
         }
     }
 
+    /// A store holding the genesis of a new chain (id 1337) that funds `key`.
+    pub(crate) fn funded_store(
+        key: &PrivateKeySigner,
+    ) -> (tempfile::TempDir, Store, ChainConfig, KalgoHeader) {
+        let config = ChainConfig::new_chain(1337);
+        let text = format!(
+            r#"{{"config": {}, "gasLimit": "0x3c14dc0", "alloc": {{"{}": {{"balance": "0x56bc75e2d63100000"}}}}}}"#,
+            serde_json::to_string(&config).expect("config"),
+            key.address()
+        );
+        let genesis = Genesis::from_json(&text).expect("genesis");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("db")).expect("store");
+        let (_, header) = init_genesis(&store, &genesis).expect("init");
+        // Idempotent.
+        init_genesis(&store, &genesis).expect("init again");
+        (dir, store, config, header)
+    }
+
     pub(crate) fn attrs(ts: u64) -> BlockAttributes {
         BlockAttributes {
             timestamp: ts,
@@ -655,20 +674,8 @@ pub(crate) mod tests {
 
     #[test]
     fn builder_skips_bad_transactions_and_commit_roundtrips() -> Result<(), BlockError> {
-        let config = ChainConfig::new_chain(1337);
         let key = signer(7);
-        let text = format!(
-            r#"{{"config": {}, "gasLimit": "0x3c14dc0", "alloc": {{"{}": {{"balance": "0x56bc75e2d63100000"}}}}}}"#,
-            serde_json::to_string(&config).unwrap_or_default(),
-            key.address()
-        );
-        let genesis =
-            Genesis::from_json(&text).map_err(|_| BlockError::HeaderMismatch("genesis"))?;
-        let dir = tempfile::tempdir().map_err(|e| StorageError::Database(e.to_string()))?;
-        let store = Store::open(&dir.path().join("db"))?;
-        let (_, genesis_header) = init_genesis(&store, &genesis)?;
-        // Idempotent.
-        init_genesis(&store, &genesis)?;
+        let (_dir, store, config, genesis_header) = funded_store(&key);
         let sender = key.address();
         let candidates = vec![
             (

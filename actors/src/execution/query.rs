@@ -517,25 +517,14 @@ mod tests {
     /// A committed block of five transactions: transfers, and two creations whose
     /// init code emits two logs each (so receipts carry block-wide log indexes).
     fn store_with_one_block() -> (tempfile::TempDir, Store, Vec<B256>) {
-        use crate::execution::block::tests::{attrs, signer, transfer};
-        use crate::execution::block::{build_block, commit_block, init_genesis};
-        use crate::execution::chain_config::ChainConfig;
-        use crate::execution::genesis::Genesis;
+        use crate::execution::block::tests::{attrs, funded_store, signer, transfer};
+        use crate::execution::block::{build_block, commit_block};
         use alloy_consensus::{SignableTransaction, TxLegacy};
         use alloy_primitives::{TxKind, U256};
         use alloy_signer::SignerSync;
 
-        let config = ChainConfig::new_chain(1337);
         let key = signer(9);
-        let text = format!(
-            r#"{{"config": {}, "gasLimit": "0x3c14dc0", "alloc": {{"{}": {{"balance": "0x56bc75e2d63100000"}}}}}}"#,
-            serde_json::to_string(&config).expect("config"),
-            key.address()
-        );
-        let genesis = Genesis::from_json(&text).expect("genesis");
-        let dir = tempfile::tempdir().expect("dir");
-        let store = Store::open(&dir.path().join("db")).expect("store");
-        let (_, parent) = init_genesis(&store, &genesis).expect("init");
+        let (dir, store, config, parent) = funded_store(&key);
         let create = |nonce| -> TxEnvelope {
             // PUSH1 0 PUSH1 0 LOG0, twice; deploys empty code.
             let tx = TxLegacy {
