@@ -8,6 +8,10 @@
 //!    (they fail authentication: the sender loses score);
 //! 3. random bytes on the vote, proposal, block and transaction topics.
 //!
+//! Each message waits for room in a peer's send queue (gossipsub drops what does
+//! not fit), so what is reported as published did leave this peer. Publishing
+//! stops early once no peer is left to publish to.
+//!
 //! A healthy network keeps committing and disconnects this peer once its score
 //! falls below the graylist threshold. Deterministic for a given `--seed`.
 
@@ -15,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use actors::consensus::host::Topic;
 use actors::execution::storage::Store;
-use actors::gossip::{Command, GossipConfig, NetTopic, parse_bootnodes, swarm};
+use actors::gossip::{GossipConfig, NetTopic, PublishRefused, parse_bootnodes, swarm};
 use clap::Args;
 use libp2p::identity::Keypair;
 use spec::codec::{Credential, FsSignature, ProposalMsg, VoteMsg, WireMessage};
@@ -110,6 +114,47 @@ impl Rng {
     }
 }
 
+/// The three kinds of hostile message, published in this order.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    FarFuture,
+    Forged,
+    Garbage,
+}
+
+/// How long the fuzz peer keeps trying while its send queues are full.
+const PUBLISH_DEADLINE: Duration = Duration::from_secs(60);
+/// The pause before retrying a message no peer's send queue took.
+const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(20);
+
+impl Rng {
+    /// The `i`-th message of `kind`; `next_height` is the network's next height.
+    fn message(&mut self, kind: Kind, i: u32, next_height: u64) -> (NetTopic, Vec<u8>) {
+        let votes = NetTopic::Consensus(Topic::Votes);
+        let proposals = NetTopic::Consensus(Topic::Proposals);
+        match kind {
+            Kind::FarFuture => {
+                let h = 1_000_000_000 + u64::from(i);
+                if i.is_multiple_of(2) {
+                    (votes, self.vote(h))
+                } else {
+                    (proposals, self.proposal(h))
+                }
+            }
+            Kind::Forged => (votes, self.vote(next_height)),
+            Kind::Garbage => {
+                let topics = [
+                    votes,
+                    proposals,
+                    NetTopic::Consensus(Topic::Blocks),
+                    NetTopic::Transactions,
+                ];
+                (topics[i as usize % topics.len()], self.vec(2048))
+            }
+        }
+    }
+}
+
 /// Runs the fuzz peer against the network of `cfg`'s data directory (which must
 /// hold the network's genesis: `kalgo init`) and reports what it published.
 pub fn run(cfg: &NodeConfig, args: &FuzzPeerArgs) -> Result<String, FuzzPeerError> {
@@ -157,43 +202,55 @@ pub fn run(cfg: &NodeConfig, args: &FuzzPeerArgs) -> Result<String, FuzzPeerErro
         // Let the subscriptions cross before publishing.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let mut rng = Rng(args.seed.max(1));
-        let mut published = 0u64;
-        let votes = NetTopic::Consensus(Topic::Votes);
-        let proposals = NetTopic::Consensus(Topic::Proposals);
-        let mut msgs: Vec<(NetTopic, Vec<u8>)> = Vec::new();
-        for i in 0..u64::from(args.far) {
-            let h = 1_000_000_000 + i;
-            if i % 2 == 0 {
-                msgs.push((votes, rng.vote(h)));
-            } else {
-                msgs.push((proposals, rng.proposal(h)));
-            }
-        }
-        for _ in 0..args.forged {
-            msgs.push((votes, rng.vote(next_height)));
-        }
-        let topics = [
-            votes,
-            proposals,
-            NetTopic::Consensus(Topic::Blocks),
-            NetTopic::Transactions,
+        let plan = [
+            (Kind::FarFuture, args.far),
+            (Kind::Forged, args.forged),
+            (Kind::Garbage, args.garbage),
         ];
-        for i in 0..args.garbage {
-            msgs.push((topics[i as usize % topics.len()], rng.vec(2048)));
-        }
-        for (topic, data) in msgs {
-            handle
-                .send_wait(Command::Publish { topic, data })
-                .await
-                .map_err(|e| setup(&e))?;
-            published += 1;
+        let mut sent = [0u32; 3];
+        let mut queue_full_waits = 0u64;
+        let mut stopped = "every message was published";
+        let deadline = Instant::now() + PUBLISH_DEADLINE;
+        'plan: for (k, (kind, count)) in plan.into_iter().enumerate() {
+            for i in 0..count {
+                // A refused message is replaced by a fresh one of the same kind:
+                // the same bytes would be a duplicate (ids are content hashes).
+                loop {
+                    let (topic, data) = rng.message(kind, i, next_height);
+                    match handle.publish_acked(topic, data).await.map_err(|e| setup(&e))? {
+                        Ok(()) => {
+                            sent[k] += 1;
+                            break;
+                        }
+                        Err(PublishRefused::NoPeers) => {
+                            stopped = "stopped early: no peer left to publish to";
+                            break 'plan;
+                        }
+                        Err(PublishRefused::Other(e)) => {
+                            return Err(FuzzPeerError::Setup(format!("publish: {e}")));
+                        }
+                        Err(PublishRefused::QueuesFull | PublishRefused::Duplicate) => {
+                            if Instant::now() > deadline {
+                                stopped = "stopped early: the send queues stayed full";
+                                break 'plan;
+                            }
+                            queue_full_waits += 1;
+                            tokio::time::sleep(QUEUE_FULL_PAUSE).await;
+                        }
+                    }
+                }
+            }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let info = handle.info().await.map_err(|e| setup(&e))?;
         Ok(format!(
-            "published {published} messages ({} far-future, {} forged for height {next_height}, {} random); connected peers now: {}\n",
+            "published {} messages: {}/{} far-future, {}/{} forged for height {next_height}, {}/{} random; {stopped}; paused {queue_full_waits} times for a full send queue; connected peers now: {}\n",
+            sent.iter().sum::<u32>(),
+            sent[0],
             args.far,
+            sent[1],
             args.forged,
+            sent[2],
             args.garbage,
             info.peers.len()
         ))

@@ -1,8 +1,10 @@
 //! Black box, gossip fuzz-lite: a hostile peer (`kalgo fuzzpeer`, built on the
 //! node's own gossip module) joins a four-validator network through node0 and
-//! publishes 10,000 messages: far-future votes and proposals (Kaleido's B1
-//! crashed a node with one), forged votes for the next height and random bytes on
-//! every topic. The validators keep committing identical blocks, none exits, and the
+//! publishes, in order, 5,500 far-future votes and proposals (Kaleido's B1
+//! crashed a node with one), 500 forged votes for the next height and up to 4,000
+//! random messages on every topic, each waiting for room in its send queue (a CI
+//! run under load once lost the random ones to full queues, and nothing was
+//! rejected). The validators keep committing identical blocks, none exits, and the
 //! validators it reached disconnect the peer once its score falls below the
 //! graylist threshold.
 //!
@@ -34,7 +36,9 @@ fn validators_keep_committing_under_malformed_and_far_future_gossip() {
         "fuzzpeer failed: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("published 10000 messages"), "{stdout}");
+    // Every far-future message left the fuzz peer (it waits for send-queue room);
+    // the forged and random ones stop once the validators cut it off.
+    assert!(stdout.contains("5500/5500 far-future"), "{stdout}");
     let after = nodes.iter().map(|n| n.height()).max().unwrap_or(0) + 5;
     for n in nodes.iter_mut() {
         n.wait_height(after, Duration::from_secs(120));
@@ -53,7 +57,8 @@ fn validators_keep_committing_under_malformed_and_far_future_gossip() {
         .collect();
     assert!(
         !disconnected.is_empty(),
-        "no validator disconnected the fuzz peer: {stdout}"
+        "no validator disconnected the fuzz peer: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     eprintln!("{stdout}validators committed on to height {after}");
 }

@@ -137,6 +137,16 @@ pub enum Command {
         /// The bytes.
         data: Vec<u8>,
     },
+    /// Publish on a topic and say whether any peer's send queue took it (the
+    /// fuzz peer paces itself by this; the node's own traffic uses [`Command::Publish`]).
+    PublishAcked {
+        /// The topic.
+        topic: NetTopic,
+        /// The bytes.
+        data: Vec<u8>,
+        /// Told once the message was queued for at least one peer, or why not.
+        reply: oneshot::Sender<Result<(), PublishRefused>>,
+    },
     /// Verdicts on inbound messages.
     Report(Vec<(MessageId, PeerId, Verdict)>),
     /// This node's head changed.
@@ -207,6 +217,23 @@ pub enum GossipError {
     Closed,
 }
 
+/// Why a message given to [`Command::PublishAcked`] was not sent to anyone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishRefused {
+    /// No connected peer is subscribed to the topic.
+    #[error("no peer is subscribed to the topic")]
+    NoPeers,
+    /// Every subscribed peer's send queue is full: try again later.
+    #[error("every peer's send queue is full")]
+    QueuesFull,
+    /// The same bytes were published before (message ids are content hashes).
+    #[error("already published")]
+    Duplicate,
+    /// Anything else gossipsub refused (too large, signing failed).
+    #[error("{0}")]
+    Other(String),
+}
+
 /// A cheap, cloneable way to talk to the swarm task. Sends never wait: a full
 /// queue is reported as [`GossipError::Full`] and the command is dropped.
 #[derive(Clone, Debug)]
@@ -243,6 +270,19 @@ impl GossipHandle {
     /// Publishes `data` on `topic`.
     pub fn publish(&self, topic: NetTopic, data: Vec<u8>) -> Result<(), GossipError> {
         self.send(Command::Publish { topic, data })
+    }
+
+    /// Publishes `data` on `topic`, waiting for room in the command queue and
+    /// for the swarm to say whether a peer's send queue took it.
+    pub async fn publish_acked(
+        &self,
+        topic: NetTopic,
+        data: Vec<u8>,
+    ) -> Result<Result<(), PublishRefused>, GossipError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_wait(Command::PublishAcked { topic, data, reply })
+            .await?;
+        rx.await.map_err(|_| GossipError::Closed)
     }
 
     /// Asks for the swarm's listen addresses and peers.

@@ -29,7 +29,7 @@ use super::sync::SyncState;
 use super::txbatch;
 use super::{
     COMMAND_QUEUE, Command, EVENT_QUEUE, GossipConfig, GossipHandle, InboundMsg, NetEvent, NetInfo,
-    NetTopic, Verdict,
+    NetTopic, PublishRefused, Verdict,
 };
 use crate::consensus::host::Topic;
 
@@ -228,15 +228,25 @@ impl Net {
         }
     }
 
+    /// Publishes, logging what gossipsub refused (the node's own traffic).
     fn publish(&mut self, topic: NetTopic, data: Vec<u8>) {
-        let gs = &mut self.swarm.behaviour_mut().gossipsub;
-        match gs.publish(topic.topic(), data) {
-            Ok(_) => {}
-            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+        match self.try_publish(topic, data) {
+            Ok(()) | Err(PublishRefused::Duplicate) => {}
+            Err(PublishRefused::NoPeers) => {
                 tracing::debug!(topic = topic.name(), "publish: no peers yet");
             }
-            Err(gossipsub::PublishError::Duplicate) => {}
             Err(e) => tracing::warn!(topic = topic.name(), error = %e, "publish failed"),
+        }
+    }
+
+    fn try_publish(&mut self, topic: NetTopic, data: Vec<u8>) -> Result<(), PublishRefused> {
+        let gs = &mut self.swarm.behaviour_mut().gossipsub;
+        match gs.publish(topic.topic(), data) {
+            Ok(_) => Ok(()),
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Err(PublishRefused::NoPeers),
+            Err(gossipsub::PublishError::AllQueuesFull(_)) => Err(PublishRefused::QueuesFull),
+            Err(gossipsub::PublishError::Duplicate) => Err(PublishRefused::Duplicate),
+            Err(e) => Err(PublishRefused::Other(e.to_string())),
         }
     }
 
@@ -255,6 +265,11 @@ impl Net {
                     self.recent.push(t, data.clone());
                 }
                 self.publish(topic, data);
+            }
+            Command::PublishAcked { topic, data, reply } => {
+                // Not batched and not kept for late joiners: the caller paces
+                // itself by the answer (a dropped receiver is its loss).
+                let _ = reply.send(self.try_publish(topic, data));
             }
             Command::Report(verdicts) => {
                 for (id, source, verdict) in verdicts {
@@ -538,6 +553,7 @@ impl Net {
                     &propagation_source,
                     MessageAcceptance::Reject,
                 );
+            self.check_score(propagation_source);
             return;
         };
         if let NetTopic::Consensus(t) = topic {
