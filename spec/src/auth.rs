@@ -526,6 +526,40 @@ pub fn authenticate_proposal<V: VrfVerifier, S: VoteVerifier>(
     })
 }
 
+/// What a block's header says about the proposal that put it forward: who
+/// proposed it, the seed it carries and who is paid its reward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockClaims {
+    /// The proposer the header names.
+    pub proposer: MinerId,
+    /// The seed the header carries.
+    pub seed: [u8; 32],
+    /// The header's beneficiary (the block reward's recipient).
+    pub beneficiary: [u8; 20],
+}
+
+/// Where a miner's block rewards go: its registered coinbase, or its own
+/// address when it registered none.
+pub fn reward_address(id: &MinerId, registered: Option<[u8; 20]>) -> [u8; 20] {
+    registered.unwrap_or(id.0)
+}
+
+/// Whether a block is the one an authenticated proposal put forward: it names
+/// the proposal's proposer, carries the seed the proposer's seed VRF derived
+/// (Kaleido §4.4, `auth.next_seed` from [`authenticate_proposal`]) and pays the
+/// proposer's [`reward_address`] (`coinbase` is what the proposer registered).
+/// A block that fails this is never validated, whoever relays it.
+pub fn block_matches_proposal(
+    claims: &BlockClaims,
+    proposal: &ProposalMsg,
+    auth: &ProposalAuth,
+    coinbase: Option<[u8; 20]>,
+) -> bool {
+    claims.proposer == proposal.proposer
+        && claims.seed == auth.next_seed
+        && claims.beneficiary == reward_address(&proposal.proposer, coinbase)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -970,5 +1004,84 @@ mod tests {
         assert!(authenticate_vote(&MOCK, &p, &tampered, &recs[0], TOTAL, &SEED).is_err());
         // Real verifiers reject mock votes.
         assert!(authenticate_vote(&REAL, &p, &votes[0], &recs[0], TOTAL, &SEED).is_err());
+    }
+
+    #[test]
+    fn a_block_matches_a_proposal_only_by_proposer_seed_and_reward_address() {
+        let proposer = MinerId::from_index(1);
+        let other = MinerId::from_index(2);
+        let proposal = ProposalMsg {
+            height: 5,
+            round: 1,
+            value: Value([7; 32]),
+            proposer,
+            credential: Credential {
+                output: [0; 32],
+                proof: [0; VRF_PROOF_BYTES],
+            },
+            seed: Credential {
+                output: [0; 32],
+                proof: [0; VRF_PROOF_BYTES],
+            },
+            signature: crate::codec::FsSignature {
+                sub_key: [0; 32],
+                sub_key_sig: [0; 64],
+                sig: [0; 64],
+            },
+        };
+        let auth = ProposalAuth {
+            weight: 1,
+            priority: [0; 32],
+            next_seed: [3; 32],
+        };
+        let good = BlockClaims {
+            proposer,
+            seed: [3; 32],
+            beneficiary: [9; 20],
+        };
+        // (claims, registered coinbase, matches)
+        let table = [
+            (good, Some([9; 20]), true),
+            (good, None, false),
+            (
+                BlockClaims {
+                    beneficiary: proposer.0,
+                    ..good
+                },
+                None,
+                true,
+            ),
+            (
+                BlockClaims {
+                    beneficiary: proposer.0,
+                    ..good
+                },
+                Some([9; 20]),
+                false,
+            ),
+            (
+                BlockClaims {
+                    proposer: other,
+                    ..good
+                },
+                Some([9; 20]),
+                false,
+            ),
+            (
+                BlockClaims {
+                    seed: [4; 32],
+                    ..good
+                },
+                Some([9; 20]),
+                false,
+            ),
+        ];
+        for (i, (claims, coinbase, want)) in table.into_iter().enumerate() {
+            assert_eq!(
+                block_matches_proposal(&claims, &proposal, &auth, coinbase),
+                want,
+                "row {i}"
+            );
+        }
     }
 }

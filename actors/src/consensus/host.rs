@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use alloy_primitives::{Address, B256, U256};
 use spec::auth::{
-    AuthError, MinerRecord, ProposalAuth, REAL, RealMinerKeys, authenticate_proposal,
-    authenticate_vote, authenticate_votes,
+    AuthError, BlockClaims, MinerRecord, ProposalAuth, REAL, RealMinerKeys, authenticate_proposal,
+    authenticate_vote, authenticate_votes, block_matches_proposal,
 };
 use spec::certificate::{CertError, assemble};
 use spec::codec::{DecodeError, MAX_MESSAGE_BYTES, ProposalMsg, VoteMsg, WireMessage};
@@ -592,15 +592,19 @@ impl<R: Registry> HostCore<R> {
         self.try_validate(value, effects);
     }
 
-    /// The proposal a block header matches: its proposer and seed (Kaleido §5.6
-    /// "proposal blocks additionally require a valid seed VRF"), with the block
-    /// reward going to the proposer's registered coinbase.
+    /// The proposal a block header matches (spec's [`block_matches_proposal`]:
+    /// proposer, seed — Kaleido §5.6 "proposal blocks additionally require a
+    /// valid seed VRF" — and reward address).
     fn matching_proposal(&self, value: Value) -> Option<&KnownProposal> {
         let block = self.blocks.get(&value)?;
+        let claims = BlockClaims {
+            proposer: MinerId(block.header.proposer.0.0),
+            seed: block.header.seed.0,
+            beneficiary: block.header.eth.beneficiary.0.0,
+        };
         self.proposals.get(&value)?.iter().find(|k| {
-            block.header.proposer == Address::from(k.msg.proposer.0)
-                && block.header.seed.0 == k.auth.next_seed
-                && block.header.eth.beneficiary == self.committee.coinbase(&k.msg.proposer)
+            let coinbase = self.committee.registered_coinbase(&k.msg.proposer);
+            block_matches_proposal(&claims, &k.msg, &k.auth, coinbase)
         })
     }
 

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, U256};
-use spec::auth::MinerRecord;
+use spec::auth::{MinerRecord, reward_address};
 use spec::params::{Params, Thresholds};
 use spec::registry::stake_sample_block;
 use spec::types::{Height, MinerId};
@@ -81,12 +81,14 @@ impl Committee {
         self.miners.get(id).copied()
     }
 
-    /// A miner's registered coinbase (its own address when none is known).
+    /// Where a miner's block rewards go ([`spec::auth::reward_address`]).
     pub fn coinbase(&self, id: &MinerId) -> Address {
-        self.coinbases
-            .get(id)
-            .copied()
-            .unwrap_or(Address::from(id.0))
+        Address::from(reward_address(id, self.registered_coinbase(id)))
+    }
+
+    /// The coinbase a miner registered, if any.
+    pub fn registered_coinbase(&self, id: &MinerId) -> Option<[u8; 20]> {
+        self.coinbases.get(id).map(|a| a.0.0)
     }
 
     /// Quorum thresholds at this height (`Params::stake_thresholds`).
