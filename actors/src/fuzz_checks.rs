@@ -87,9 +87,15 @@ pub enum Outcome {
     Accepted,
 }
 
-/// The parent every fuzzed block is validated on.
+/// The gas limit of [`fixture_parent`] (and of the sample blocks built on it).
+pub const FIXTURE_GAS_LIMIT: u64 = 63_000_000;
+
+/// The parent every fuzzed block is validated on: an empty header with a
+/// 63 M gas limit (a block must keep its parent's limit, near enough).
 pub fn fixture_parent() -> KalgoHeader {
-    KalgoHeader::default()
+    let mut parent = KalgoHeader::default();
+    parent.eth.gas_limit = FIXTURE_GAS_LIMIT;
+    parent
 }
 
 /// Pool admission of raw bytes (`eth_sendRawTransaction`, transaction gossip).

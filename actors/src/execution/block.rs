@@ -23,7 +23,7 @@ use revm::{
 use crate::execution::{
     chain_config::ChainConfig,
     executor::TxExecutor,
-    genesis::{Genesis, INITIAL_BASE_FEE},
+    genesis::{Genesis, INITIAL_BASE_FEE, MAX_EXTRA_DATA},
     header::{KalgoHeader, fork_fields},
     miner::registry::{OverlayView, header_total_stake},
     state::{AccountRecord, ChangeSet, StateOverlay, StateReader, StorageError},
@@ -59,6 +59,33 @@ pub enum BlockError {
     /// A re-executed block does not match its header.
     #[error("header field {0} does not match execution")]
     HeaderMismatch(&'static str),
+    /// The timestamp is earlier than the parent's.
+    #[error("timestamp {timestamp} is before the parent's {parent}")]
+    TimestampBeforeParent {
+        /// The block's timestamp.
+        timestamp: u64,
+        /// The parent's.
+        parent: u64,
+    },
+    /// The timestamp is more than [`MAX_FUTURE_SECS`] ahead of this node's clock.
+    #[error("timestamp {timestamp} is more than {MAX_FUTURE_SECS} s ahead of the clock ({now})")]
+    TimestampInFuture {
+        /// The block's timestamp.
+        timestamp: u64,
+        /// This node's clock, in seconds.
+        now: u64,
+    },
+    /// The gas limit moved by parent/1024 or more, or is below [`MIN_GAS_LIMIT`].
+    #[error("gas limit {limit} is out of bounds for a parent limit of {parent}")]
+    GasLimitOutOfBounds {
+        /// The block's gas limit.
+        limit: u64,
+        /// The parent's.
+        parent: u64,
+    },
+    /// `extraData` is longer than [`MAX_EXTRA_DATA`].
+    #[error("extraData is {0} bytes, at most {MAX_EXTRA_DATA} allowed")]
+    ExtraDataTooLong(usize),
     /// Reading or writing state failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -370,6 +397,56 @@ pub fn execute_block_with_senders<S: StateReader + ?Sized>(
     run.finish()
 }
 
+/// Furthest a header's timestamp may be ahead of the validating node's clock
+/// (Kaleido's `VerifyHeader`, as geth: 15 s).
+pub const MAX_FUTURE_SECS: u64 = 15;
+/// Smallest gas limit a block may have (Ethereum's).
+pub const MIN_GAS_LIMIT: u64 = 5_000;
+
+/// The header rules that need no execution, checked against the parent
+/// (Kaleido §4.9 `VerifyHeader`): the timestamp does not go back, the gas limit
+/// is the parent's or moves by less than parent/1024 and stays at least
+/// [`MIN_GAS_LIMIT`], and
+/// `extraData` is at most [`MAX_EXTRA_DATA`] bytes.
+///
+/// Unlike Kaleido, equal timestamps are allowed: with 2λ below a second blocks
+/// come faster than one a second, and a strictly increasing timestamp would run
+/// ahead of the clock (and, with the check below, stall the chain).
+pub fn check_header_attributes(
+    parent: &KalgoHeader,
+    header: &KalgoHeader,
+) -> Result<(), BlockError> {
+    let (p, h) = (&parent.eth, &header.eth);
+    if h.timestamp < p.timestamp {
+        return Err(BlockError::TimestampBeforeParent {
+            timestamp: h.timestamp,
+            parent: p.timestamp,
+        });
+    }
+    // The parent's own limit is always allowed (genesis sets the first one).
+    let moved_within = h.gas_limit.abs_diff(p.gas_limit) < p.gas_limit / 1024;
+    if h.gas_limit != p.gas_limit && !(moved_within && h.gas_limit >= MIN_GAS_LIMIT) {
+        return Err(BlockError::GasLimitOutOfBounds {
+            limit: h.gas_limit,
+            parent: p.gas_limit,
+        });
+    }
+    if h.extra_data.len() > MAX_EXTRA_DATA {
+        return Err(BlockError::ExtraDataTooLong(h.extra_data.len()));
+    }
+    Ok(())
+}
+
+/// Checks a header's timestamp against this node's clock `now` (seconds):
+/// at most [`MAX_FUTURE_SECS`] ahead.
+pub fn check_timestamp_not_future(header: &KalgoHeader, now: u64) -> Result<(), BlockError> {
+    let timestamp = header.eth.timestamp;
+    if timestamp > now.saturating_add(MAX_FUTURE_SECS) {
+        return Err(BlockError::TimestampInFuture { timestamp, now });
+    }
+    Ok(())
+}
+
 /// Re-executes a received block and checks its header against the result.
 pub fn validate_block<S: StateReader + ?Sized>(
     config: &ChainConfig,
@@ -390,6 +467,7 @@ pub fn validate_block_with_senders<S: StateReader + ?Sized>(
     known: impl Fn(&B256) -> Option<Address>,
 ) -> Result<ExecutedBlock, BlockError> {
     let h = &block.header;
+    check_header_attributes(parent, h)?;
     let attrs = BlockAttributes {
         timestamp: h.eth.timestamp,
         coinbase: h.eth.beneficiary,
@@ -627,7 +705,8 @@ pub(crate) mod tests {
                 Bytes::new(),
                 [],
             )?;
-            let parent = KalgoHeader::default();
+            let mut parent = KalgoHeader::default();
+            parent.eth.gas_limit = attrs(10).gas_limit;
             let legacy_only = config.spec_at(1, 10) < SpecId::LONDON;
             let txs = vec![
                 transfer(&key, config.chain_id(), 0, Address::repeat_byte(2), true),
@@ -670,6 +749,80 @@ pub(crate) mod tests {
             );
         }
         Ok(())
+    }
+
+    #[test]
+    fn header_attributes_are_checked_against_the_parent_and_the_clock() {
+        let mut parent = KalgoHeader::default();
+        parent.eth.timestamp = 1_000;
+        parent.eth.gas_limit = 63_000_000;
+        let step = 63_000_000 / 1024;
+        let with = |f: &dyn Fn(&mut KalgoHeader)| {
+            let mut h = parent.clone();
+            f(&mut h);
+            check_header_attributes(&parent, &h)
+        };
+        // (what changes, accepted)
+        type Change<'a> = &'a dyn Fn(&mut KalgoHeader);
+        let table: [(&str, Change, bool); 10] = [
+            ("same timestamp", &|_| {}, true),
+            ("a later timestamp", &|h| h.eth.timestamp = 1_001, true),
+            ("an earlier timestamp", &|h| h.eth.timestamp = 999, false),
+            (
+                "gas limit up by less than 1/1024",
+                &|h| h.eth.gas_limit += step - 1,
+                true,
+            ),
+            (
+                "gas limit down by less than 1/1024",
+                &|h| h.eth.gas_limit -= step - 1,
+                true,
+            ),
+            (
+                "gas limit up by 1/1024",
+                &|h| h.eth.gas_limit += step,
+                false,
+            ),
+            (
+                "gas limit down by 1/1024",
+                &|h| h.eth.gas_limit -= step,
+                false,
+            ),
+            (
+                "gas limit of 2^64 - 1",
+                &|h| h.eth.gas_limit = u64::MAX,
+                false,
+            ),
+            (
+                "32 bytes of extraData",
+                &|h| h.eth.extra_data = Bytes::from(vec![1; 32]),
+                true,
+            ),
+            (
+                "33 bytes of extraData",
+                &|h| h.eth.extra_data = Bytes::from(vec![1; 33]),
+                false,
+            ),
+        ];
+        for (what, change, ok) in table {
+            assert_eq!(with(change).is_ok(), ok, "{what}");
+        }
+        // A parent below the minimum may be kept, never moved towards zero.
+        let mut tiny = parent.clone();
+        tiny.eth.gas_limit = 4_000;
+        assert!(check_header_attributes(&tiny, &tiny).is_ok());
+        let mut lower = tiny.clone();
+        lower.eth.gas_limit = 3_999;
+        assert!(check_header_attributes(&tiny, &lower).is_err());
+        // The clock: 15 s of skew are tolerated, not more.
+        assert!(check_timestamp_not_future(&parent, 1_000 - MAX_FUTURE_SECS).is_ok());
+        assert!(matches!(
+            check_timestamp_not_future(&parent, 1_000 - MAX_FUTURE_SECS - 1),
+            Err(BlockError::TimestampInFuture {
+                timestamp: 1_000,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -13,13 +13,25 @@ use alloy_consensus::TxEnvelope;
 use alloy_primitives::{Address, B256, Bytes, U256};
 
 use crate::execution::{
-    block::{Block, BlockAttributes, BlockError, ExecutedBlock, build_block, commit_block},
+    block::{
+        Block, BlockAttributes, BlockError, ExecutedBlock, build_block, check_timestamp_not_future,
+        commit_block,
+    },
     chain_config::ChainConfig,
     header::KalgoHeader,
     pool::{PoolConfig, PoolContent, PoolError, RecoveredTx, TxPool},
     state::StorageError,
     storage::{Head, Store, StoreState},
 };
+
+/// This node's clock in whole seconds since the Unix epoch (0 if it is set
+/// before 1970).
+fn unix_now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
 
 /// Most executed-but-uncommitted blocks kept (proposals of the current height).
 const MAX_CACHED: usize = 64;
@@ -219,12 +231,14 @@ impl ExecutionService {
         Ok(self.pool.content(&state)?)
     }
 
-    /// Builds a block on the head from the pool (Kaleido §4.9 NewBlock):
-    /// `time = max(now, parent.time + 1)`, the parent's gas limit.
+    /// Builds a block on the head from the pool (Kaleido §4.9 NewBlock, but
+    /// `time = max(now, parent.time)`: see
+    /// [`crate::execution::block::check_header_attributes`]),
+    /// with the parent's gas limit.
     pub fn build(&mut self, req: &BuildRequest) -> Result<Block, ServiceError> {
         let parent = &self.head_header;
         let attrs = BlockAttributes {
-            timestamp: req.now_secs.max(parent.eth.timestamp.saturating_add(1)),
+            timestamp: req.now_secs.max(parent.eth.timestamp),
             coinbase: req.coinbase,
             gas_limit: parent.eth.gas_limit,
             seed: req.seed,
@@ -263,6 +277,7 @@ impl ExecutionService {
                 head: self.head.number,
             });
         }
+        check_timestamp_not_future(&block.header, unix_now_secs())?;
         let started = std::time::Instant::now();
         let state = self.store.state()?;
         let pool = &self.pool;

@@ -6,7 +6,8 @@ use actors::consensus::host::encode_block;
 use actors::execution::block::{BlockAttributes, execute_block};
 use actors::execution::miner::abi::{IMiner, miner_key_calldata};
 use actors::fuzz_checks::{
-    CALLERS, CHAIN_ID, MinerCall, config, fixture_parent, funded_state, genesis_registration,
+    CALLERS, CHAIN_ID, FIXTURE_GAS_LIMIT, MinerCall, config, fixture_parent, funded_state,
+    genesis_registration,
 };
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEip2930, TxEnvelope, TxLegacy};
 use alloy_eips::eip2718::Encodable2718;
@@ -122,7 +123,7 @@ pub fn block(byzantium: bool) -> Vec<u8> {
     let attrs = BlockAttributes {
         timestamp: 10,
         coinbase: Address::repeat_byte(0xcb),
-        gas_limit: 63_000_000,
+        gas_limit: FIXTURE_GAS_LIMIT,
         seed: B256::repeat_byte(5),
         proposer: Address::repeat_byte(0xcc),
         total_balance_of_miners: U256::from(1),
