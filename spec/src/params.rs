@@ -36,6 +36,12 @@ pub enum CommitteeMode {
     },
 }
 
+impl CommitteeMode {
+    /// The fixed-committee mode with the default quorum: strictly more than 2/3 of
+    /// the registered weight (what `committeeMode: "fixed"` in a chain config means).
+    pub const FIXED_TWO_THIRDS: CommitteeMode = CommitteeMode::Fixed { num: 2, den: 3 };
+}
+
 /// Quorum thresholds in force at one height, in weight units.
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
 pub struct Thresholds {
@@ -154,7 +160,7 @@ impl Params {
     /// The fixed-committee mode with the default quorum (strictly more than 2/3).
     pub fn fixed_committee(chain_id: u64) -> Self {
         Params {
-            mode: CommitteeMode::Fixed { num: 2, den: 3 },
+            mode: CommitteeMode::FIXED_TWO_THIRDS,
             ..Params::new_chain(chain_id)
         }
     }

@@ -37,7 +37,7 @@ pub fn params_from_config(config: &ChainConfig) -> Params {
         p.lifespan = a.lifespan;
         p.mode = match a.committee_mode {
             ConfigMode::Sortition => CommitteeMode::Sortition,
-            ConfigMode::Fixed => CommitteeMode::Fixed { num: 2, den: 3 },
+            ConfigMode::Fixed => CommitteeMode::FIXED_TWO_THIRDS,
         };
     }
     p
