@@ -12,9 +12,14 @@
 //! Verification order: binding (value, height) → shape (vote count, distinct voters
 //! in ascending order) → registry lookups → every vote authenticated in one batch
 //! ([`crate::auth::authenticate_votes`]) → total weight against the cert threshold →
-//! the proposal of the value authenticated ([`crate::auth::authenticate_proposal`]).
+//! the proposal of the value authenticated ([`crate::auth::authenticate_proposal`])
+//! → the header is the block that proposal put forward
+//! ([`crate::auth::block_matches_proposal`]: proposer, seed, reward address).
 
-use crate::auth::{AuthError, MinerRecord, Verifiers, authenticate_proposal, authenticate_votes};
+use crate::auth::{
+    AuthError, BlockClaims, MinerRecord, Verifiers, authenticate_proposal, authenticate_votes,
+    block_matches_proposal,
+};
 use crate::codec::{CertVote, Certificate, MAX_CERT_VOTES, ProposalMsg, VoteMsg};
 use crate::crypto::{VoteVerifier, VrfVerifier};
 use crate::params::{Params, Thresholds};
@@ -78,6 +83,10 @@ pub enum CertError {
     /// The proposal does not authenticate.
     #[error("proposal rejected: {0}")]
     BadProposal(AuthError),
+    /// The header's proposer, seed or beneficiary is not what the certificate's
+    /// proposal put forward.
+    #[error("the header is not the block the certificate's proposal put forward")]
+    HeaderNotOfProposal,
     /// Building: a listed voter's signed cert vote is not available.
     #[error("the signed cert vote of {0:?} is missing")]
     MissingVote(MinerId),
@@ -142,6 +151,10 @@ pub struct CertContext<'a, F> {
     pub header_height: Height,
     /// The header hash.
     pub header_hash: Value,
+    /// What the header says of its proposal (proposer, seed, beneficiary).
+    pub header_claims: BlockClaims,
+    /// The coinbase registered by the proposer the header names, if any.
+    pub coinbase: Option<[u8; 20]>,
     /// Registry lookup at this height (Kaleido §3.3, parent state).
     pub registry: F,
     /// Total stake of the eligible miners (parent state).
@@ -215,8 +228,11 @@ where
         return Err(CertError::ProposalMismatch);
     }
     let rec = (ctx.registry)(&p.proposer).ok_or(CertError::UnknownProposer(p.proposer))?;
-    authenticate_proposal(verifiers, ctx.params, p, &rec, ctx.total_stake, ctx.seed)
+    let auth = authenticate_proposal(verifiers, ctx.params, p, &rec, ctx.total_stake, ctx.seed)
         .map_err(CertError::BadProposal)?;
+    if !block_matches_proposal(&ctx.header_claims, p, &auth, ctx.coinbase) {
+        return Err(CertError::HeaderNotOfProposal);
+    }
     Ok(weight)
 }
 
@@ -236,6 +252,8 @@ mod tests {
         keys: Vec<RealMinerKeys>,
         value: Value,
         proposal: ProposalMsg,
+        /// What a header proposed by `keys[1]` claims (its seed is the proposal's).
+        claims: BlockClaims,
         votes: Vec<VoteMsg>,
     }
 
@@ -255,6 +273,14 @@ mod tests {
             .propose(&params, H, 1, value, &SEED, 1, 4)
             .expect("propose")
             .expect("fixed mode always proposes");
+        let recs: Vec<MinerRecord> = keys.iter().map(|k| k.record(1)).collect();
+        let auth = authenticate_proposal(&REAL, &params, &proposal, &recs[1], 4, &SEED)
+            .expect("own proposal authenticates");
+        let claims = BlockClaims {
+            proposer: keys[1].id,
+            seed: auth.next_seed,
+            beneficiary: keys[1].id.0,
+        };
         let votes = keys
             .iter()
             .map(|k| {
@@ -268,6 +294,7 @@ mod tests {
             keys,
             value,
             proposal,
+            claims,
             votes,
         }
     }
@@ -278,12 +305,24 @@ mod tests {
         hash: Value,
         height: Height,
     ) -> Result<u64, CertError> {
+        check_header(f, cert, hash, height, f.claims)
+    }
+
+    fn check_header(
+        f: &Fixture,
+        cert: &Certificate,
+        hash: Value,
+        height: Height,
+        header_claims: BlockClaims,
+    ) -> Result<u64, CertError> {
         let recs: Vec<(MinerId, MinerRecord)> =
             f.keys.iter().map(|k| (k.id, k.record(1))).collect();
         let ctx = CertContext {
             params: &f.params,
             header_height: height,
             header_hash: hash,
+            header_claims,
+            coinbase: None,
             registry: |id: &MinerId| recs.iter().find(|(m, _)| m == id).map(|(_, r)| *r),
             total_stake: 4,
             seed: &SEED,
@@ -400,6 +439,47 @@ mod tests {
         assert_eq!(
             assemble(H, R, Value([2; 32]), f.proposal, &list, |_| None),
             Err(CertError::ProposalMismatch)
+        );
+    }
+
+    #[test]
+    fn header_must_be_the_block_of_the_proposal() {
+        let f = fixture();
+        let cert = cert_of(&f, &[0, 1, 2]);
+        let other = f.keys[2].id;
+        let table = [
+            (
+                "another proposer",
+                BlockClaims {
+                    proposer: other,
+                    ..f.claims
+                },
+            ),
+            (
+                "another seed",
+                BlockClaims {
+                    seed: [7; 32],
+                    ..f.claims
+                },
+            ),
+            (
+                "another beneficiary",
+                BlockClaims {
+                    beneficiary: other.0,
+                    ..f.claims
+                },
+            ),
+        ];
+        for (what, claims) in table {
+            assert_eq!(
+                check_header(&f, &cert, f.value, H, claims),
+                Err(CertError::HeaderNotOfProposal),
+                "{what}"
+            );
+        }
+        assert_eq!(
+            check_header(&f, &cert, f.value, H, f.claims),
+            Ok(7_500_000_000)
         );
     }
 }

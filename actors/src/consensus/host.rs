@@ -174,6 +174,15 @@ pub fn encode_block_parts(header: &[u8], body: &[u8]) -> Vec<u8> {
 }
 
 /// Decodes [`encode_block`].
+/// What a header says of the proposal that put it forward (spec's [`BlockClaims`]).
+pub fn block_claims(header: &KalgoHeader) -> BlockClaims {
+    BlockClaims {
+        proposer: MinerId(header.proposer.0.0),
+        seed: header.seed.0,
+        beneficiary: header.eth.beneficiary.0.0,
+    }
+}
+
 pub fn decode_block(bytes: &[u8]) -> Option<Block> {
     let (len, rest) = bytes.split_first_chunk::<4>()?;
     let len = u32::from_be_bytes(*len) as usize;
@@ -596,12 +605,7 @@ impl<R: Registry> HostCore<R> {
     /// proposer, seed — Kaleido §5.6 "proposal blocks additionally require a
     /// valid seed VRF" — and reward address).
     fn matching_proposal(&self, value: Value) -> Option<&KnownProposal> {
-        let block = self.blocks.get(&value)?;
-        let claims = BlockClaims {
-            proposer: MinerId(block.header.proposer.0.0),
-            seed: block.header.seed.0,
-            beneficiary: block.header.eth.beneficiary.0.0,
-        };
+        let claims = block_claims(&self.blocks.get(&value)?.header);
         self.proposals.get(&value)?.iter().find(|k| {
             let coinbase = self.committee.registered_coinbase(&k.msg.proposer);
             block_matches_proposal(&claims, &k.msg, &k.auth, coinbase)
@@ -871,10 +875,13 @@ impl<R: Registry> HostCore<R> {
                     value,
                     voters,
                 } => {
+                    // The machine commits only a block that validated, and a block is
+                    // sent to validation only with a matching proposal (`try_validate`),
+                    // so one is known here; the certificate carries that one, which is
+                    // what `verify_certificate` checks the header against.
                     let proposal = self
                         .matching_proposal(value)
                         .map(|k| k.msg)
-                        .or_else(|| self.proposals.get(&value)?.first().map(|k| k.msg))
                         .ok_or(CertError::ProposalMismatch)?;
                     let cert = assemble(height, round, value, proposal, &voters, |id| {
                         self.cert_votes.get(&(round, *id)).copied()

@@ -11,9 +11,9 @@
 use spec::auth::REAL;
 use spec::certificate::{CertContext, CertError, verify_certificate};
 use spec::codec::{DecodeError, WireMessage};
-use spec::types::{Height, Round, Value};
+use spec::types::{Height, MinerId, Round, Value};
 
-use super::host::{HostCore, MAX_BLOCK_BYTES, decode_block};
+use super::host::{HostCore, MAX_BLOCK_BYTES, block_claims, decode_block};
 use super::registry::Registry;
 use crate::execution::block::Block;
 
@@ -80,6 +80,8 @@ pub fn verify_synced<R: Registry>(
         params,
         header_height: number,
         header_hash: Value(block.header.hash().0),
+        header_claims: block_claims(&block.header),
+        coinbase: committee.registered_coinbase(&MinerId(block.header.proposer.0.0)),
         registry: |id: &spec::types::MinerId| committee.record(id),
         total_stake: committee.total_stake,
         seed: &committee.seed,
