@@ -260,6 +260,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                     sync: consensus.clone().recipient(),
                     txs: exec_addr.clone().recipient(),
                     blocks: exec_addr.clone().recipient(),
+                    pool: exec_addr.clone().recipient(),
                 };
                 let g = GossipActor::new(gossip, events, routes).start();
                 (consensus, Some(g))

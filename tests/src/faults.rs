@@ -1,7 +1,7 @@
 //! Fault injection on a cluster of real `kalgo` validators on 127.0.0.1 (issue #9).
 //!
 //! A [`Cluster`] is a [`Network`] made by `kalgo genesis --validators N` whose
-//! nodes each also serve JSON-RPC over HTTP (`eth,net,admin,txpool`) on a free
+//! nodes each also serve JSON-RPC over HTTP (`eth,net,admin,miner,txpool`) on a free
 //! port. Faults:
 //! - [`Cluster::stop`] (SIGKILL) and [`Cluster::restart`] on the same data
 //!   directory and P2P port;
@@ -152,7 +152,7 @@ impl Cluster {
             "--http.port".into(),
             self.http[i].to_string(),
             "--http.api".into(),
-            "eth,net,admin,txpool".into(),
+            "eth,net,admin,miner,txpool".into(),
         ];
         if !bootnodes.is_empty() {
             args.push("--bootnodes".into());

@@ -13,7 +13,10 @@
 //!    exactly once, no replaced one ever does (block contents, receipts,
 //!    balances);
 //! 6. an equivocating validator (hidden `--test.equivocate`): honest nodes log
-//!    the evidence, and the chain stays safe and live.
+//!    the evidence, and the chain stays safe and live;
+//! 7. transactions sent to a node cut off from its peers that does not propose
+//!    (`miner_stop`): gossip carried them nowhere; reconnected, its peers take
+//!    them from its pool and they land.
 //!
 //! Every scenario ends with the same block hash at every height on every node
 //! and, where transactions were sent, their receipts in the same blocks on
@@ -301,6 +304,46 @@ fn an_equivocating_validator_is_detected_and_the_chain_stays_safe() {
     eprintln!("own-vote logs: {votes} signed messages, no (height, round, step) with two values");
     eprintln!(
         "equivocator: honest nodes detected it; all agree up to {upto}; {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+/// Scenario 7: node 3 stops proposing and voting (`miner_stop`) and is cut off;
+/// transfers sent to it are pooled there only. The other three (3/4 of the
+/// weight) keep committing without them. Once node 3 is reconnected, its peers
+/// ask for its pending transactions (`SyncRequest::Pool`) and the transfers
+/// land, though node 3 never proposes.
+#[test]
+fn transactions_sent_to_a_cut_off_node_land_after_it_reconnects() {
+    let _g = serial();
+    let t0 = Instant::now();
+    let mut c = Cluster::start(4, |_| Vec::new());
+    c.wait_all(3, secs(120));
+    assert_eq!(c.call(3, "miner_stop", json!([])), Value::Null);
+    c.isolate(&[3]);
+    let mut funder = c.funder(3);
+    let sent = funder.send(&c, 3, SINK, 5);
+    let later = c.max_height() + 4;
+    for i in 0..3 {
+        c.nodes[i].wait_height(later, secs(60));
+    }
+    for i in 0..3 {
+        for h in &sent {
+            let seen = c.call(i, "eth_getTransactionByHash", json!([h]));
+            assert_eq!(seen, Value::Null, "node{i} got {h} while node3 was cut off");
+        }
+    }
+    c.heal();
+    let took = c.wait_landed(&sent, secs(60));
+    let goal = c.max_height() + 2;
+    c.wait_all(goal, secs(60));
+    let upto = c.assert_same_chain(goal);
+    let votes = c.stop_and_check_votes();
+    eprintln!("own-vote logs: {votes} signed messages, no (height, round, step) with two values");
+    eprintln!(
+        "cut-off node: {} transfers unseen by the others up to height {later}; landed {:.1} s after the heal; all agree up to {upto}; {:.1} s",
+        sent.len(),
+        took.as_secs_f64(),
         t0.elapsed().as_secs_f64()
     );
 }

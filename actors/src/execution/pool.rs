@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use alloy_consensus::{Transaction, TxEnvelope, transaction::SignerRecoverable};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_evm::FromRecoveredTx;
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, B256, Bytes, U256};
 use revm::{
     context::TxEnv, context_interface::cfg::gas::calculate_initial_tx_gas_for_tx,
     primitives::hardfork::SpecId,
@@ -518,6 +518,33 @@ impl TxPool {
         Ok(content)
     }
 
+    /// At most `max_txs` pending transactions (each sender's consecutive nonces
+    /// from its account nonce on), EIP-2718 encoded, sender by sender (ascending
+    /// address) in nonce order: what this node offers a newly connected peer, so
+    /// a transaction pooled while the node had no peers still gets out. Queued
+    /// transactions (behind a nonce gap) are not offered: they cannot run yet.
+    pub fn pending_encoded<S: StateReader + ?Sized>(
+        &self,
+        state: &S,
+        max_txs: usize,
+    ) -> Result<Vec<Bytes>, PoolError> {
+        let mut senders: Vec<&Address> = self.by_sender.keys().collect();
+        senders.sort_unstable();
+        let mut out = Vec::new();
+        for sender in senders {
+            let txs = &self.by_sender[sender];
+            let mut nonce = state.account(sender)?.map_or(0, |a| a.nonce);
+            while let Some(t) = txs.get(&nonce) {
+                if out.len() >= max_txs {
+                    return Ok(out);
+                }
+                out.push(Bytes::from(t.tx.encoded_2718()));
+                nonce += 1;
+            }
+        }
+        Ok(out)
+    }
+
     /// (pending, queued) counts: executable now vs. waiting behind a nonce gap.
     pub fn counts<S: StateReader + ?Sized>(&self, state: &S) -> Result<(usize, usize), PoolError> {
         let mut pending = 0;
@@ -707,6 +734,28 @@ mod tests {
         raw[last - 33] ^= 0xff;
         assert!(pool.add_raw(&raw, &state).is_err());
         assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn only_pending_transactions_are_offered_to_peers() -> Result<(), PoolError> {
+        let a = key(1);
+        let b = key(3);
+        let (mut pool, state) = setup(&[&a, &b]);
+        let a0 = tx(&a, 7, 0, 10, 21_000);
+        let a1 = tx(&a, 7, 1, 10, 21_000);
+        pool.add(a0.clone(), &state)?;
+        pool.add(a1.clone(), &state)?;
+        pool.add(tx(&b, 7, 1, 10, 21_000), &state)?; // b's nonce 0 is missing: queued
+        let offered = pool.pending_encoded(&state, 10)?;
+        let expected: Vec<Bytes> = [a0, a1]
+            .iter()
+            .map(|t| Bytes::from(t.encoded_2718()))
+            .collect();
+        assert_eq!(offered, expected);
+        // The count bound cuts a sender's run at its end, never in its middle.
+        assert_eq!(pool.pending_encoded(&state, 1)?, expected[..1].to_vec());
+        assert!(pool.pending_encoded(&state, 0)?.is_empty());
+        Ok(())
     }
 
     #[test]

@@ -225,6 +225,13 @@ impl ExecutionService {
         self.pool.get(hash)
     }
 
+    /// At most `max_txs` pending transactions, encoded (see
+    /// [`crate::execution::pool::TxPool::pending_encoded`]).
+    pub fn pending_encoded(&self, max_txs: usize) -> Result<Vec<Bytes>, ServiceError> {
+        let state = self.store.state()?;
+        Ok(self.pool.pending_encoded(&state, max_txs)?)
+    }
+
     /// Every pooled transaction, pending and queued.
     pub fn pool_content(&self) -> Result<PoolContent, ServiceError> {
         let state = self.store.state()?;

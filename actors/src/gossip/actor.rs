@@ -54,6 +54,11 @@ pub struct ReadBlocks {
     pub count: u32,
 }
 
+/// A peer's request for this node's pending transactions.
+#[derive(Message, Debug)]
+#[rtype(result = "SyncResponse")]
+pub struct ReadPool;
+
 /// The routes of the gossip actor.
 pub struct Routes {
     /// Consensus messages.
@@ -64,6 +69,8 @@ pub struct Routes {
     pub txs: Recipient<RemoteTxs>,
     /// Block requests.
     pub blocks: Recipient<ReadBlocks>,
+    /// Pending-transaction requests.
+    pub pool: Recipient<ReadPool>,
 }
 
 /// The gossip actor.
@@ -215,6 +222,47 @@ impl StreamHandler<NetEvent> for GossipActor {
                         }
                     };
                     act.send(Command::SyncDone { peer, ok });
+                }));
+            }
+            NetEvent::PeerPool { peer, batch } => {
+                let raws: Vec<Vec<u8>> = match txbatch::decode(&batch) {
+                    Ok(txs) => txs.into_iter().map(Vec::from).collect(),
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "bad pending transactions from peer");
+                        return;
+                    }
+                };
+                let fut = self.routes.txs.send(RemoteTxs(raws.clone()));
+                ctx.wait(fut.into_actor(self).map(move |res, act, _| {
+                    let verdicts = match res {
+                        Ok(v) => v,
+                        Err(e) => {
+                            tracing::error!(error = %e, "execution mailbox");
+                            return;
+                        }
+                    };
+                    let offered = raws.len();
+                    let invalid = verdicts.iter().filter(|v| **v == Verdict::Reject).count();
+                    let new: Vec<Vec<u8>> = raws
+                        .into_iter()
+                        .zip(&verdicts)
+                        .filter(|(_, v)| **v == Verdict::Accept)
+                        .map(|(raw, _)| raw)
+                        .collect();
+                    if invalid > 0 {
+                        tracing::warn!(%peer, invalid, "peer offered invalid transactions");
+                    }
+                    if !new.is_empty() {
+                        tracing::debug!(%peer, offered, new = new.len(), "pending transactions from peer");
+                        act.send(Command::PublishTxs(new));
+                    }
+                }));
+            }
+            NetEvent::ServePool { id } => {
+                let fut = self.routes.pool.send(ReadPool);
+                ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+                    let response = res.unwrap_or(SyncResponse::Unavailable);
+                    act.send(Command::Serve { id, response });
                 }));
             }
             NetEvent::ServeBlocks { id, from, count } => {

@@ -12,7 +12,11 @@
 //! - `Peers` → dialable addresses (`…/p2p/<id>`) of the peer's other peers, so a
 //!   node that knows one bootnode meets the whole network instead of hanging off
 //!   that one node (without it the network is a star around the bootnode, and
-//!   losing the bootnode splits it).
+//!   losing the bootnode splits it);
+//! - `Pool` → one transaction batch ([`super::txbatch`]) of the peer's pending
+//!   transactions, asked for once per new connection: gossip sends a transaction
+//!   once, so one pooled while its node had no peers (or sent into a partition)
+//!   would otherwise reach nobody until that node proposed.
 //!
 //! Every read is bounded before it is parsed: a request is at most
 //! [`MAX_REQUEST_BYTES`], a response at most [`MAX_RESPONSE_BYTES`]; a request asks
@@ -26,6 +30,7 @@ use libp2p::StreamProtocol;
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use spec::codec::MAX_MESSAGE_BYTES;
 
+use super::txbatch::MAX_BATCH_BYTES;
 use crate::consensus::host::{MAX_BLOCK_BYTES, Topic};
 
 /// The protocol name.
@@ -47,6 +52,7 @@ const TAG_BLOCKS: u8 = 2;
 const TAG_UNAVAILABLE: u8 = 3;
 const TAG_RECENT: u8 = 4;
 const TAG_PEERS: u8 = 5;
+const TAG_POOL: u8 = 6;
 
 /// Most addresses in a `Peers` response.
 pub const MAX_PEER_ADDRS: usize = 32;
@@ -69,6 +75,8 @@ pub enum SyncRequest {
     Recent,
     /// Addresses of the peer's other peers.
     Peers,
+    /// The peer's pending transactions.
+    Pool,
 }
 
 /// A peer's head as announced by a status response.
@@ -108,6 +116,9 @@ pub enum SyncResponse {
     /// [`MAX_PEER_ADDRS`], each at most [`MAX_PEER_ADDR_BYTES`]; the receiver
     /// parses and checks them).
     Peers(Vec<Vec<u8>>),
+    /// Answer to [`SyncRequest::Pool`]: a transaction batch (at most
+    /// [`MAX_BATCH_BYTES`]; the receiver decodes it with [`super::txbatch::decode`]).
+    Pool(Vec<u8>),
 }
 
 fn topic_tag(t: Topic) -> u8 {
@@ -209,6 +220,7 @@ impl SyncRequest {
             SyncRequest::Status => vec![TAG_STATUS],
             SyncRequest::Recent => vec![TAG_RECENT],
             SyncRequest::Peers => vec![TAG_PEERS],
+            SyncRequest::Pool => vec![TAG_POOL],
             SyncRequest::Blocks { from, count } => {
                 let mut out = vec![TAG_BLOCKS];
                 out.extend_from_slice(&from.to_be_bytes());
@@ -226,6 +238,7 @@ impl SyncRequest {
             TAG_STATUS => SyncRequest::Status,
             TAG_RECENT => SyncRequest::Recent,
             TAG_PEERS => SyncRequest::Peers,
+            TAG_POOL => SyncRequest::Pool,
             TAG_BLOCKS => {
                 let from = r.u64()?;
                 let count = r.u32()?;
@@ -291,6 +304,13 @@ impl SyncResponse {
                 }
                 out
             }
+            SyncResponse::Pool(batch) => {
+                let mut out = Vec::with_capacity(5 + batch.len());
+                out.push(TAG_POOL);
+                out.extend_from_slice(&(batch.len() as u32).to_be_bytes());
+                out.extend_from_slice(batch);
+                out
+            }
         }
     }
 
@@ -345,6 +365,7 @@ impl SyncResponse {
                 }
                 SyncResponse::Peers(addrs)
             }
+            TAG_POOL => SyncResponse::Pool(r.bytes(MAX_BATCH_BYTES, "transaction batch size")?),
             other => return Err(SyncDecodeError::UnknownTag(other)),
         };
         r.finish()?;
@@ -428,6 +449,7 @@ mod tests {
             SyncRequest::Status,
             SyncRequest::Recent,
             SyncRequest::Peers,
+            SyncRequest::Pool,
             SyncRequest::Blocks { from: 7, count: 1 },
             SyncRequest::Blocks {
                 from: u64::MAX,
@@ -485,7 +507,15 @@ mod tests {
             (Topic::Proposals, vec![]),
         ]);
         let peers = SyncResponse::Peers(vec![vec![4, 127, 0, 0, 1], vec![]]);
-        for resp in [status, blocks, SyncResponse::Unavailable, recent, peers] {
+        let pool = SyncResponse::Pool(vec![0xc0]);
+        for resp in [
+            status,
+            blocks,
+            SyncResponse::Unavailable,
+            recent,
+            peers,
+            pool,
+        ] {
             assert_eq!(SyncResponse::decode(&resp.encode()), Ok(resp));
         }
         // A block count above the bound is rejected before any allocation.
@@ -529,6 +559,12 @@ mod tests {
             SyncResponse::decode(&long),
             Err(SyncDecodeError::Bound("address size"))
         );
+        // Pool: one batch, bounded like a gossiped one.
+        let big = SyncResponse::Pool(vec![0; MAX_BATCH_BYTES + 1]).encode();
+        assert_eq!(
+            SyncResponse::decode(&big),
+            Err(SyncDecodeError::Bound("transaction batch size"))
+        );
         // A length prefix past the end is truncation.
         let mut short = vec![TAG_BLOCKS];
         short.extend_from_slice(&1u32.to_be_bytes());
@@ -553,7 +589,7 @@ mod tests {
                     (state >> 24) as u8
                 })
                 .collect();
-            for tag in 0..7u8 {
+            for tag in 0..8u8 {
                 let mut b = bytes.clone();
                 if let Some(first) = b.first_mut() {
                     *first = tag;

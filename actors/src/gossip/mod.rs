@@ -105,6 +105,21 @@ pub enum NetEvent {
         /// The messages.
         msgs: Vec<(crate::consensus::host::Topic, Vec<u8>)>,
     },
+    /// A newly connected peer's pending transactions (answer to a `Pool`
+    /// request): a batch not yet decoded. Those the pool accepts are published
+    /// on, so the rest of this node's side of the network gets them too.
+    PeerPool {
+        /// The peer.
+        peer: PeerId,
+        /// A transaction batch ([`txbatch`] encoding).
+        batch: Vec<u8>,
+    },
+    /// A peer asks for this node's pending transactions: answer with
+    /// [`Command::Serve`] and the same `id`.
+    ServePool {
+        /// The request's local id.
+        id: u64,
+    },
     /// A peer asks for blocks: answer with [`Command::Serve`] and the same `id`.
     ServeBlocks {
         /// The request's local id.
@@ -137,6 +152,8 @@ pub enum Command {
         /// The bytes.
         data: Vec<u8>,
     },
+    /// Publish raw transactions (batched like own ones: [`txbatch::Outgoing`]).
+    PublishTxs(Vec<Vec<u8>>),
     /// Publish on a topic and say whether any peer's send queue took it (the
     /// fuzz peer paces itself by this; the node's own traffic uses [`Command::Publish`]).
     PublishAcked {
@@ -164,7 +181,7 @@ pub enum Command {
         /// Whether the blocks verified.
         ok: bool,
     },
-    /// The answer to a [`NetEvent::ServeBlocks`].
+    /// The answer to a [`NetEvent::ServeBlocks`] or [`NetEvent::ServePool`].
     Serve {
         /// The request's id.
         id: u64,

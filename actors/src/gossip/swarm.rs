@@ -141,6 +141,7 @@ enum RequestKind {
     Blocks,
     Recent,
     Peers,
+    Pool,
 }
 
 struct Net {
@@ -265,6 +266,14 @@ impl Net {
                     self.recent.push(t, data.clone());
                 }
                 self.publish(topic, data);
+            }
+            Command::PublishTxs(txs) => {
+                let now = Instant::now();
+                for raw in txs {
+                    if let Some(batch) = self.tx_out.push(raw, now) {
+                        self.publish(NetTopic::Transactions, batch);
+                    }
+                }
             }
             Command::PublishAcked { topic, data, reply } => {
                 // Not batched and not kept for late joiners: the caller paces
@@ -505,6 +514,7 @@ impl Net {
                     tracing::info!(peer = %peer_id, peers, "peer connected");
                     self.request_status(peer_id);
                     self.request(peer_id, SyncRequest::Recent, RequestKind::Recent);
+                    self.request(peer_id, SyncRequest::Pool, RequestKind::Pool);
                     if self.discover {
                         self.request(peer_id, SyncRequest::Peers, RequestKind::Peers);
                     }
@@ -679,6 +689,14 @@ impl Net {
                 return;
             }
             SyncRequest::Blocks { .. } => SyncResponse::Unavailable,
+            SyncRequest::Pool if self.serving.len() < MAX_SERVING => {
+                let id = self.next_serve;
+                self.next_serve = self.next_serve.wrapping_add(1);
+                self.serving.insert(id, channel);
+                self.outbox.push_back(NetEvent::ServePool { id });
+                return;
+            }
+            SyncRequest::Pool => SyncResponse::Unavailable,
             SyncRequest::Recent => {
                 SyncResponse::Recent(self.recent.snapshot(SOFT_RESPONSE_BYTES, MAX_RECENT))
             }
@@ -753,12 +771,19 @@ impl Net {
                     self.on_peer_list(peer, addrs);
                 }
             }
+            (RequestKind::Pool, SyncResponse::Pool(batch)) => {
+                self.outbox.push_back(NetEvent::PeerPool { peer, batch });
+            }
+            (RequestKind::Pool, SyncResponse::Unavailable) => {}
             (RequestKind::Blocks, SyncResponse::Unavailable) => {
                 self.sync.on_done(peer, true, now);
             }
             // Empty blocks or another kind of answer: the peer misbehaves.
             (RequestKind::Blocks, _) => self.sync.on_done(peer, false, now),
-            (RequestKind::Status | RequestKind::Recent | RequestKind::Peers, _) => {
+            (
+                RequestKind::Status | RequestKind::Recent | RequestKind::Peers | RequestKind::Pool,
+                _,
+            ) => {
                 tracing::debug!(%peer, ?kind, "request answered with something else");
             }
         }

@@ -53,6 +53,22 @@ pub fn encode(txs: &[Bytes]) -> Vec<u8> {
     out
 }
 
+/// Encodes as many of `txs` as fit one batch ([`MAX_BATCH_TXS`],
+/// [`MAX_BATCH_BYTES`]), in order; `None` when none does.
+pub fn encode_bounded(txs: impl IntoIterator<Item = Bytes>) -> Option<Vec<u8>> {
+    // Each item costs at most 4 bytes of RLP header; the list header at most 9.
+    let mut bytes = 9;
+    let mut kept = Vec::new();
+    for tx in txs {
+        if kept.len() >= MAX_BATCH_TXS || bytes + tx.len() + 4 > MAX_BATCH_BYTES {
+            break;
+        }
+        bytes += tx.len() + 4;
+        kept.push(tx);
+    }
+    (!kept.is_empty()).then(|| encode(&kept))
+}
+
 /// Decodes a received batch, checking every bound.
 pub fn decode(bytes: &[u8]) -> Result<Vec<Bytes>, BatchError> {
     if bytes.len() > MAX_BATCH_BYTES {
@@ -154,6 +170,21 @@ mod tests {
 
     fn tx(n: usize, fill: u8) -> Vec<u8> {
         vec![fill; n]
+    }
+
+    #[test]
+    fn a_bounded_batch_keeps_what_fits_in_order() {
+        assert_eq!(encode_bounded(Vec::new()), None);
+        let many = (0..MAX_BATCH_TXS + 5).map(|i| Bytes::from(tx(10, i as u8)));
+        let batch = encode_bounded(many).expect("some fit");
+        let got = decode(&batch).expect("decodes");
+        assert_eq!(got.len(), MAX_BATCH_TXS);
+        assert_eq!(got[1], Bytes::from(tx(10, 1)));
+        // 100 KiB transactions: ten fit in a MiB with their headers, not eleven.
+        let big = (0..20).map(|i| Bytes::from(tx(100 * 1024, i)));
+        let batch = encode_bounded(big).expect("some fit");
+        assert!(batch.len() <= MAX_BATCH_BYTES);
+        assert_eq!(decode(&batch).expect("decodes").len(), 10);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //!   each restarting consensus at the new head;
 //! - transactions → the pool (locally submitted ones, [`super::SubmitRawTx`], go out
 //!   to the network);
-//! - block requests → the store.
+//! - block requests → the store; pending-transaction requests → the pool.
 
 use std::collections::VecDeque;
 
@@ -22,8 +22,11 @@ use crate::execution::{
     service::ServiceError,
 };
 use crate::gossip::Verdict;
-use crate::gossip::actor::{ConsensusInbound, ReadBlocks, RemoteTxs, SyncBlocks, SyncOutcome};
+use crate::gossip::actor::{
+    ConsensusInbound, ReadBlocks, ReadPool, RemoteTxs, SyncBlocks, SyncOutcome,
+};
 use crate::gossip::codec::{SOFT_RESPONSE_BYTES, SyncBlock, SyncResponse};
+use crate::gossip::txbatch;
 use crate::metrics::Metrics;
 
 /// The gossip verdict on a consensus message.
@@ -111,6 +114,22 @@ impl Handler<ReadBlocks> for ExecutionActor {
                     SyncResponse::Unavailable
                 }
             };
+        MessageResult(response)
+    }
+}
+
+impl Handler<ReadPool> for ExecutionActor {
+    type Result = MessageResult<ReadPool>;
+    fn handle(&mut self, _: ReadPool, _: &mut Self::Context) -> Self::Result {
+        let response = match self.svc.pending_encoded(txbatch::MAX_BATCH_TXS) {
+            Ok(txs) => {
+                txbatch::encode_bounded(txs).map_or(SyncResponse::Unavailable, SyncResponse::Pool)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the pool for a peer");
+                SyncResponse::Unavailable
+            }
+        };
         MessageResult(response)
     }
 }

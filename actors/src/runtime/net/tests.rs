@@ -57,12 +57,17 @@ fn signer() -> PrivateKeySigner {
         .unwrap_or_else(|_| PrivateKeySigner::random())
 }
 
-fn genesis(funded: Address) -> Genesis {
+fn genesis(funded: &[Address]) -> Genesis {
     let config = ChainConfig::new_chain(CHAIN);
+    let alloc: Vec<String> = funded
+        .iter()
+        .map(|a| format!(r#""{a}": {{"balance": "1000000000000000000000"}}"#))
+        .collect();
     let text = format!(
-        r#"{{"config": {}, "gasLimit": "0x3c14dc0", "seed": "0x{}", "alloc": {{"{funded}": {{"balance": "1000000000000000000000"}}}}}}"#,
+        r#"{{"config": {}, "gasLimit": "0x3c14dc0", "seed": "0x{}", "alloc": {{{}}}}}"#,
         serde_json::to_string(&config).unwrap_or_default(),
         "11".repeat(32),
+        alloc.join(", "),
     );
     Genesis::from_json(&text).expect("genesis")
 }
@@ -105,6 +110,31 @@ impl Handler<SyncBlocks> for NoConsensus {
     }
 }
 
+async fn listen_addr(p: &Peer) -> Multiaddr {
+    loop {
+        let info = p.gossip.info().await.expect("info");
+        if let Some(addr) = info.listen.first() {
+            return addr.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits (10 s at most) until `p`'s pool holds every one of `hashes`.
+async fn pool_gets(p: &Peer, hashes: &[B256]) -> bool {
+    for _ in 0..200 {
+        let mut all = true;
+        for h in hashes {
+            all &= p.exec.send(PoolHas(*h)).await.expect("mailbox");
+        }
+        if all {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 struct Peer {
     exec: Addr<ExecutionActor>,
     gossip: GossipHandle,
@@ -139,6 +169,7 @@ fn peer(g: &Genesis, bootnodes: Vec<Multiaddr>) -> Peer {
         sync: stub.recipient(),
         txs: exec.clone().recipient(),
         blocks: exec.clone().recipient(),
+        pool: exec.clone().recipient(),
     };
     GossipActor::new(gossip.clone(), events, routes).start();
     Peer {
@@ -151,7 +182,7 @@ fn peer(g: &Genesis, bootnodes: Vec<Multiaddr>) -> Peer {
 #[test]
 fn a_transaction_submitted_to_one_node_reaches_the_others_pool() {
     let key = signer();
-    let g = genesis(key.address());
+    let g = genesis(&[key.address()]);
     let sys = actix::System::with_tokio_rt(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -204,6 +235,72 @@ fn a_transaction_submitted_to_one_node_reaches_the_others_pool() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(ok, "the second transaction never reached B");
+        System::current().stop();
+    });
+}
+
+/// Gossip sends a transaction once: one pooled while its node had no peers
+/// reaches nobody that way. A newly connected peer asks for the pending ones
+/// (`SyncRequest::Pool`) and publishes what its pool accepted, so its own
+/// peers get them too.
+#[test]
+fn transactions_pooled_without_peers_reach_a_node_that_connects_and_its_peers() {
+    let key = signer();
+    let probe = PrivateKeySigner::from_bytes(&B256::repeat_byte(8))
+        .unwrap_or_else(|_| PrivateKeySigner::random());
+    let g = genesis(&[key.address(), probe.address()]);
+    let sys = actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    });
+    sys.block_on(async move {
+        // B and C first (C dials B; no discovery): a probe from B reaching C shows
+        // that B's publishes reach C.
+        let b = peer(&g, vec![]);
+        let b_addr = listen_addr(&b).await;
+        let c = peer(&g, vec![b_addr.clone()]);
+        let mut meshed = false;
+        for nonce in 0..150 {
+            let hash = b
+                .exec
+                .send(SubmitRawTx(transfer(&probe, nonce)))
+                .await
+                .expect("mailbox")
+                .expect("pooled on B");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if c.exec.send(PoolHas(hash)).await.expect("mailbox") {
+                meshed = true;
+                break;
+            }
+        }
+        assert!(meshed, "B's transactions never reached C");
+        // A has no peers: its three transactions are pooled and reach nobody.
+        let a = peer(&g, vec![]);
+        let mut hashes = Vec::new();
+        for nonce in 0..3 {
+            let hash = a
+                .exec
+                .send(SubmitRawTx(transfer(&key, nonce)))
+                .await
+                .expect("mailbox")
+                .expect("pooled on A");
+            hashes.push(hash);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!b.exec.send(PoolHas(hashes[0])).await.expect("mailbox"));
+        // A meets B: B asks for A's pending transactions, pools them and
+        // publishes them to C.
+        a.gossip
+            .send(crate::gossip::Command::Dial(b_addr))
+            .expect("dial queued");
+        assert!(pool_gets(&b, &hashes).await, "B never got A's transactions");
+        assert!(
+            pool_gets(&c, &hashes).await,
+            "C never got A's transactions from B"
+        );
         System::current().stop();
     });
 }
