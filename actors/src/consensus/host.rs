@@ -173,7 +173,6 @@ pub fn encode_block_parts(header: &[u8], body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Decodes [`encode_block`].
 /// What a header says of the proposal that put it forward (spec's [`BlockClaims`]).
 pub fn block_claims(header: &KalgoHeader) -> BlockClaims {
     BlockClaims {
@@ -183,6 +182,7 @@ pub fn block_claims(header: &KalgoHeader) -> BlockClaims {
     }
 }
 
+/// Decodes [`encode_block`].
 pub fn decode_block(bytes: &[u8]) -> Option<Block> {
     let (len, rest) = bytes.split_first_chunk::<4>()?;
     let len = u32::from_be_bytes(*len) as usize;
@@ -875,22 +875,34 @@ impl<R: Registry> HostCore<R> {
                     value,
                     voters,
                 } => {
-                    // The machine commits only a block that validated, and a block is
-                    // sent to validation only with a matching proposal (`try_validate`),
-                    // so one is known here; the certificate carries that one, which is
-                    // what `verify_certificate` checks the header against.
-                    let proposal = self
+                    // The certificate carries the proposal the block matches (what
+                    // `verify_certificate` checks the header against). Normally it is
+                    // known: a block is validated only with one (`try_validate`). A
+                    // machine restored from its journal holds its soft-certified
+                    // values as valid without their blocks, though; deciding one of
+                    // those here, this node cannot store it and catches up by sync.
+                    let cert = self
                         .matching_proposal(value)
                         .map(|k| k.msg)
-                        .ok_or(CertError::ProposalMismatch)?;
-                    let cert = assemble(height, round, value, proposal, &voters, |id| {
-                        self.cert_votes.get(&(round, *id)).copied()
-                    })?;
-                    effects.push(Effect::Commit {
-                        hash: B256::from(value.0),
-                        certificate: WireMessage::Certificate(cert).encode(),
-                        round,
-                    });
+                        .ok_or(CertError::ProposalMismatch)
+                        .and_then(|proposal| {
+                            assemble(height, round, value, proposal, &voters, |id| {
+                                self.cert_votes.get(&(round, *id)).copied()
+                            })
+                        });
+                    match cert {
+                        Ok(cert) => effects.push(Effect::Commit {
+                            hash: B256::from(value.0),
+                            certificate: WireMessage::Certificate(cert).encode(),
+                            round,
+                        }),
+                        Err(e) => tracing::warn!(
+                            height,
+                            round,
+                            error = %e,
+                            "decided a block this node cannot certify (block or votes missing); catching up by sync"
+                        ),
+                    }
                 }
                 Output::Evidence(e) => effects.push(Effect::Evidence(e)),
             }

@@ -6,18 +6,19 @@ use std::collections::VecDeque;
 use alloy_primitives::{Address, B256, U256};
 use rand_core::SeedableRng;
 use spec::auth::RealMinerKeys;
+use spec::codec::WireMessage;
 use spec::crypto::{VoteSigner, VrfProver};
 use spec::registry::Registration;
 use spec::types::{MinerId, Round, Step, Value};
 
-use super::host::{Effect, HostCore};
+use super::host::{Effect, HostCore, Topic};
 use super::journal::JournalStore;
 use super::keys::{KeySource, MemoryKeys};
 use super::params_from_config;
 use super::registry::{Registry, StoreRegistry};
 use crate::execution::{
     block::init_genesis,
-    chain_config::ChainConfig,
+    chain_config::{ChainConfig, CommitteeMode},
     genesis::Genesis,
     miner::{MINER_CONTRACT, MINER_CONTRACT_CODE, layout::genesis_storage},
     service::{ExecutionService, read_header},
@@ -40,11 +41,20 @@ struct Node {
 /// A chain whose miner contract holds every key's registration (start 1), each
 /// miner funded with 1000 coins: the real registry reads them.
 fn genesis(keys: &[RealMinerKeys], coinbase: fn(MinerId) -> Address) -> Genesis {
+    genesis_in(keys, coinbase, CommitteeMode::Sortition)
+}
+
+fn genesis_in(
+    keys: &[RealMinerKeys],
+    coinbase: fn(MinerId) -> Address,
+    mode: CommitteeMode,
+) -> Genesis {
     let mut config = ChainConfig::new_chain(4242);
     if let Some(a) = config.algorand.as_mut() {
         a.timeout_two_lambda = 1000;
         a.stake_lookback = LOOKBACK;
         a.interval_size = INTERVAL;
+        a.committee_mode = mode;
     }
     let miners: Vec<(Address, Registration)> = keys
         .iter()
@@ -139,6 +149,17 @@ fn cluster(n: u8) -> Cluster {
 fn cluster_paying(n: u8, coinbase: fn(MinerId) -> Address) -> Cluster {
     let ks = keys(n);
     let g = genesis(&ks, coinbase);
+    cluster_of(ks, g)
+}
+
+/// A cluster of a fixed committee: any three of four miners hold a quorum.
+fn cluster_fixed(n: u8) -> Cluster {
+    let ks = keys(n);
+    let g = genesis_in(&ks, own_address, CommitteeMode::Fixed);
+    cluster_of(ks, g)
+}
+
+fn cluster_of(ks: Vec<RealMinerKeys>, g: Genesis) -> Cluster {
     let mut nodes = Vec::new();
     let mut queue = Vec::new();
     for (i, key) in ks.into_iter().enumerate() {
@@ -164,10 +185,21 @@ fn cluster_paying(n: u8, coinbase: fn(MinerId) -> Address) -> Cluster {
 fn run(
     nodes: &mut [Node],
     pending: Vec<(usize, Effect)>,
-    mut now: u64,
+    now: u64,
     max_ms: u64,
     done: impl Fn(&[Node]) -> bool,
 ) -> u64 {
+    run_keeping(nodes, pending, now, max_ms, done).0
+}
+
+/// [`run`], also returning the effects not yet delivered when `done` held.
+fn run_keeping(
+    nodes: &mut [Node],
+    pending: Vec<(usize, Effect)>,
+    mut now: u64,
+    max_ms: u64,
+    done: impl Fn(&[Node]) -> bool,
+) -> (u64, Vec<(usize, Effect)>) {
     let mut queue: VecDeque<(usize, Effect)> = pending.into();
     let end = now + max_ms;
     while !done(nodes) && now < end {
@@ -175,7 +207,7 @@ fn run(
             let more = dispatch(nodes, i, effect, now);
             queue.extend(more);
             if done(nodes) {
-                return now;
+                return (now, queue.into());
             }
         }
         let Some(next) = nodes
@@ -192,7 +224,7 @@ fn run(
             }
         }
     }
-    now
+    (now, queue.into())
 }
 
 fn dispatch(nodes: &mut [Node], i: usize, effect: Effect, now: u64) -> Vec<(usize, Effect)> {
@@ -548,6 +580,74 @@ fn lone_miner_crashed_between_cert_vote_and_commit_finishes_the_height() {
     });
     assert_eq!(nodes[0].committed.len(), 3);
     assert_eq!(nodes[0].committed[2].0, B256::from(certified.0));
+}
+
+/// A host restored from its journal holds the values it soft-certified as
+/// valid, but not their blocks or proposals. When the cert votes of such a
+/// value arrive it decides it, cannot certify a block it never received, and
+/// leaves the height to sync: a warning, not a stop (consensus errors are fatal).
+#[test]
+fn a_restored_host_deciding_a_block_it_never_received_waits_for_sync() {
+    let (mut nodes, queue, g) = cluster_fixed(4);
+    let now = run(&mut nodes, queue, 0, 60_000, |n| {
+        n.iter().all(|x| x.committed.len() >= 2)
+    });
+    let cert_voted = |n: &[Node]| {
+        n[3].host.as_ref().and_then(|h| {
+            h.machine()
+                .cast_votes()
+                .iter()
+                .find(|(_, s, _)| *s == Step::CERT)
+                .map(|(_, _, v)| *v)
+        })
+    };
+    let (now, in_flight) = run_keeping(&mut nodes, Vec::new(), now, 60_000, |n| {
+        cert_voted(n).is_some()
+    });
+    let certified = cert_voted(&nodes).expect("node3 cert-voted at height 3");
+    // Node 3 crashes (what it had queued is lost); the other three (3/4 > 2/3)
+    // commit height 3 without it.
+    nodes[3].host = None;
+    let in_flight = in_flight.into_iter().filter(|(i, _)| *i != 3).collect();
+    let now = run(&mut nodes, in_flight, now, 60_000, |n| {
+        n[..3].iter().all(|x| x.committed.len() >= 3)
+    });
+    let lens: Vec<usize> = nodes.iter().map(|x| x.committed.len()).collect();
+    assert_eq!(
+        lens[..3],
+        [3, 3, 3],
+        "the other three did not commit height 3 ({lens:?}, t = {now})"
+    );
+    let bytes = nodes[0]
+        .exec
+        .certificate(3)
+        .expect("read")
+        .expect("certificate of block 3");
+    let Ok(WireMessage::Certificate(cert)) = WireMessage::decode(&bytes) else {
+        panic!("stored certificate does not decode");
+    };
+    assert_eq!(cert.value, certified, "the others committed another value");
+    let key = keys(4).pop().expect("key");
+    assert_ne!(
+        cert.proposal.proposer, key.id,
+        "node3 proposed the block: its own proposal is reloaded"
+    );
+    let n3 = &nodes[3];
+    let (mut host, _) = start_host(n3.dir.path(), &g, &n3.store, &n3.exec, key, now);
+    assert_eq!(host.height(), 3);
+    let mut effects = Vec::new();
+    for cv in &cert.votes {
+        let wire = WireMessage::Vote(cert.vote(cv)).encode();
+        let (_, more) = host.on_wire(Topic::Votes, &wire, now);
+        effects.extend(more);
+    }
+    assert!(host.machine().decided().is_some(), "the cert votes decided");
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::Commit { .. })),
+        "a commit without the block"
+    );
+    assert!(host.take_failure().is_none(), "consensus stopped");
+    assert_eq!(host.height(), 3, "still at height 3, for sync to finish");
 }
 
 /// The registry reads a past block's state through the stored tries: the total
