@@ -99,7 +99,13 @@ pub struct Build(pub BuildRequest);
 /// Fully validate a block on the head.
 #[derive(Message)]
 #[rtype(result = "Result<B256, ServiceError>")]
-pub struct Validate(pub Box<Block>);
+pub struct Validate {
+    /// The block.
+    pub block: Box<Block>,
+    /// Proposed in consensus, not yet certified: its timestamp is also checked
+    /// against the clock. A synced block comes with its certificate.
+    pub proposed: bool,
+}
 
 /// Commit an executed block with its certificate.
 #[derive(Message)]
@@ -125,7 +131,11 @@ impl Handler<Validate> for ExecutionActor {
     type Result = Result<B256, ServiceError>;
     fn handle(&mut self, msg: Validate, _: &mut Self::Context) -> Self::Result {
         let t = Instant::now();
-        let r = self.svc.validate(&msg.0);
+        let r = if msg.proposed {
+            self.svc.validate_proposed(&msg.block)
+        } else {
+            self.svc.validate(&msg.block)
+        };
         Self::record_time(&self.metrics.block_exec_us, t);
         r
     }
@@ -363,7 +373,10 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
                 Effect::Validate(block) => {
                     let hash = block.header.hash();
                     self.exec
-                        .send(Validate(block))
+                        .send(Validate {
+                            block,
+                            proposed: true,
+                        })
                         .into_actor(self)
                         .map(move |res, act, ctx| {
                             let ok = matches!(res, Ok(Ok(_)));

@@ -255,7 +255,7 @@ fn dispatch(nodes: &mut [Node], i: usize, effect: Effect, now: u64) -> Vec<(usiz
         }
         Effect::Validate(block) => {
             let n = &mut nodes[i];
-            let (hash, ok) = match n.exec.validate(&block) {
+            let (hash, ok) = match n.exec.validate_proposed(&block) {
                 Ok(h) => (h, true),
                 Err(_) => (block.header.hash(), false),
             };

@@ -437,11 +437,23 @@ pub fn check_header_attributes(
     Ok(())
 }
 
-/// Checks a header's timestamp against this node's clock `now` (seconds):
-/// at most [`MAX_FUTURE_SECS`] ahead.
-pub fn check_timestamp_not_future(header: &KalgoHeader, now: u64) -> Result<(), BlockError> {
+/// Checks a proposed block's timestamp against this node's clock `now`
+/// (seconds): at most [`MAX_FUTURE_SECS`] ahead, unless it only repeats its
+/// parent's. An honest proposer stamps `max(now, parent)`, which always passes;
+/// a chain whose timestamps already ran ahead of the clock (kalgo before this
+/// rule stamped parent + 1, about 4 s per second at 5 blocks/s) keeps
+/// committing at its parent's timestamp until the clock catches up, instead of
+/// halting. Certified blocks (sync) are not checked against the clock.
+pub fn check_timestamp_not_future(
+    parent: &KalgoHeader,
+    header: &KalgoHeader,
+    now: u64,
+) -> Result<(), BlockError> {
     let timestamp = header.eth.timestamp;
-    if timestamp > now.saturating_add(MAX_FUTURE_SECS) {
+    let limit = now
+        .saturating_add(MAX_FUTURE_SECS)
+        .max(parent.eth.timestamp);
+    if timestamp > limit {
         return Err(BlockError::TimestampInFuture { timestamp, now });
     }
     Ok(())
@@ -814,15 +826,26 @@ pub(crate) mod tests {
         let mut lower = tiny.clone();
         lower.eth.gas_limit = 3_999;
         assert!(check_header_attributes(&tiny, &lower).is_err());
-        // The clock: 15 s of skew are tolerated, not more.
-        assert!(check_timestamp_not_future(&parent, 1_000 - MAX_FUTURE_SECS).is_ok());
+        // The clock: 15 s of skew are tolerated, not more; a parent already
+        // ahead of the clock may be repeated, not passed.
+        let mut child = parent.clone();
+        child.eth.timestamp = 1_100;
+        let clock = |now| check_timestamp_not_future(&parent, &child, now);
+        assert!(clock(1_100 - MAX_FUTURE_SECS).is_ok());
         assert!(matches!(
-            check_timestamp_not_future(&parent, 1_000 - MAX_FUTURE_SECS - 1),
+            clock(1_100 - MAX_FUTURE_SECS - 1),
             Err(BlockError::TimestampInFuture {
-                timestamp: 1_000,
+                timestamp: 1_100,
                 ..
             })
         ));
+        let mut ahead = parent.clone();
+        ahead.eth.timestamp = 5_000;
+        let mut same = ahead.clone();
+        same.eth.timestamp = 5_000;
+        assert!(check_timestamp_not_future(&ahead, &same, 1_000).is_ok());
+        same.eth.timestamp = 5_001;
+        assert!(check_timestamp_not_future(&ahead, &same, 1_000).is_err());
     }
 
     #[test]

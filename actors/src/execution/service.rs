@@ -271,8 +271,20 @@ impl ExecutionService {
         Ok(block)
     }
 
+    /// [`Self::validate`] for a block proposed in consensus (not yet certified):
+    /// its timestamp is also checked against this node's clock
+    /// ([`check_timestamp_not_future`]).
+    pub fn validate_proposed(&mut self, block: &Block) -> Result<B256, ServiceError> {
+        self.validate_at(block, Some(unix_now_secs()))
+    }
+
     /// Fully executes a received block on the head and checks its header.
     pub fn validate(&mut self, block: &Block) -> Result<B256, ServiceError> {
+        self.validate_at(block, None)
+    }
+
+    /// [`Self::validate`], checking the timestamp against the clock `now` if given.
+    fn validate_at(&mut self, block: &Block, now: Option<u64>) -> Result<B256, ServiceError> {
         let hash = block.header.hash();
         if self.cache.contains_key(&hash) {
             return Ok(hash);
@@ -284,7 +296,9 @@ impl ExecutionService {
                 head: self.head.number,
             });
         }
-        check_timestamp_not_future(&block.header, unix_now_secs())?;
+        if let Some(now) = now {
+            check_timestamp_not_future(&self.head_header, &block.header, now)?;
+        }
         let started = std::time::Instant::now();
         let state = self.store.state()?;
         let pool = &self.pool;

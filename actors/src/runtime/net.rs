@@ -211,7 +211,11 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
         let exec = self.exec.clone();
         let certificate = next.certificate;
         let work = async move {
-            match exec.send(Validate(Box::new(block))).await {
+            let validate = Validate {
+                block: Box::new(block),
+                proposed: false,
+            };
+            match exec.send(validate).await {
                 Ok(Ok(_)) => {}
                 // Execution moved on meanwhile (our own commit of this height).
                 Ok(Err(e @ ServiceError::NotOnHead { .. })) => {
