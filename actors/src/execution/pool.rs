@@ -518,28 +518,36 @@ impl TxPool {
         Ok(content)
     }
 
-    /// At most `max_txs` pending transactions (each sender's consecutive nonces
-    /// from its account nonce on), EIP-2718 encoded, sender by sender (ascending
-    /// address) in nonce order: what this node offers a newly connected peer, so
-    /// a transaction pooled while the node had no peers still gets out. Queued
-    /// transactions (behind a nonce gap) are not offered: they cannot run yet.
+    /// Pending transactions (each sender's consecutive nonces from its account
+    /// nonce on), EIP-2718 encoded, sender by sender (ascending address) in nonce
+    /// order, until `max_txs` of them or `max_bytes` of encodings: what this node
+    /// offers a newly connected peer, so a transaction pooled while the node had
+    /// no peers still gets out. Queued transactions (behind a nonce gap) are not
+    /// offered: they cannot run yet.
     pub fn pending_encoded<S: StateReader + ?Sized>(
         &self,
         state: &S,
         max_txs: usize,
+        max_bytes: usize,
     ) -> Result<Vec<Bytes>, PoolError> {
         let mut senders: Vec<&Address> = self.by_sender.keys().collect();
         senders.sort_unstable();
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         for sender in senders {
             let txs = &self.by_sender[sender];
             let mut nonce = state.account(sender)?.map_or(0, |a| a.nonce);
             while let Some(t) = txs.get(&nonce) {
-                if out.len() >= max_txs {
+                let len = t.tx.encode_2718_len();
+                if out.len() >= max_txs || bytes.saturating_add(len) > max_bytes {
                     return Ok(out);
                 }
+                bytes += len;
                 out.push(Bytes::from(t.tx.encoded_2718()));
-                nonce += 1;
+                let Some(next) = nonce.checked_add(1) else {
+                    break;
+                };
+                nonce = next;
             }
         }
         Ok(out)
@@ -746,15 +754,27 @@ mod tests {
         pool.add(a0.clone(), &state)?;
         pool.add(a1.clone(), &state)?;
         pool.add(tx(&b, 7, 1, 10, 21_000), &state)?; // b's nonce 0 is missing: queued
-        let offered = pool.pending_encoded(&state, 10)?;
+        let offered = pool.pending_encoded(&state, 10, 1 << 20)?;
         let expected: Vec<Bytes> = [a0, a1]
             .iter()
             .map(|t| Bytes::from(t.encoded_2718()))
             .collect();
         assert_eq!(offered, expected);
-        // The count bound cuts a sender's run at its end, never in its middle.
-        assert_eq!(pool.pending_encoded(&state, 1)?, expected[..1].to_vec());
-        assert!(pool.pending_encoded(&state, 0)?.is_empty());
+        // A transaction's hash is that of its encoding: gossip skips pooled
+        // ones by it before recovering a sender.
+        assert!(pool.contains(&alloy_primitives::keccak256(&offered[1])));
+        // Either bound stops the list (a sender's run is cut, not skipped).
+        assert_eq!(
+            pool.pending_encoded(&state, 1, 1 << 20)?,
+            expected[..1].to_vec()
+        );
+        let one = expected[0].len();
+        assert_eq!(
+            pool.pending_encoded(&state, 10, one)?,
+            expected[..1].to_vec()
+        );
+        assert!(pool.pending_encoded(&state, 0, 1 << 20)?.is_empty());
+        assert!(pool.pending_encoded(&state, 10, one - 1)?.is_empty());
         Ok(())
     }
 

@@ -225,11 +225,15 @@ impl ExecutionService {
         self.pool.get(hash)
     }
 
-    /// At most `max_txs` pending transactions, encoded (see
+    /// Pending transactions, encoded, up to `max_txs` and `max_bytes` (see
     /// [`crate::execution::pool::TxPool::pending_encoded`]).
-    pub fn pending_encoded(&self, max_txs: usize) -> Result<Vec<Bytes>, ServiceError> {
+    pub fn pending_encoded(
+        &self,
+        max_txs: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Bytes>, ServiceError> {
         let state = self.store.state()?;
-        Ok(self.pool.pending_encoded(&state, max_txs)?)
+        Ok(self.pool.pending_encoded(&state, max_txs, max_bytes)?)
     }
 
     /// Every pooled transaction, pending and queued.

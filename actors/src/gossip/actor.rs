@@ -232,8 +232,10 @@ impl StreamHandler<NetEvent> for GossipActor {
                         return;
                     }
                 };
+                // Not awaited before the next event (unlike gossip): votes keep
+                // flowing while up to a batch of transactions is admitted.
                 let fut = self.routes.txs.send(RemoteTxs(raws.clone()));
-                ctx.wait(fut.into_actor(self).map(move |res, act, _| {
+                ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
                     let verdicts = match res {
                         Ok(v) => v,
                         Err(e) => {

@@ -14,7 +14,8 @@
 //!   that one node (without it the network is a star around the bootnode, and
 //!   losing the bootnode splits it);
 //! - `Pool` → one transaction batch ([`super::txbatch`]) of the peer's pending
-//!   transactions, asked for once per new connection: gossip sends a transaction
+//!   transactions, asked for once per connection once the peer's status showed
+//!   the same genesis, and answered once per connection: gossip sends a transaction
 //!   once, so one pooled while its node had no peers (or sent into a partition)
 //!   would otherwise reach nobody until that node proposed.
 //!

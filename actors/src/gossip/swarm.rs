@@ -52,6 +52,8 @@ const REDIAL_EVERY: Duration = Duration::from_secs(3);
 const SYNC_BAN: Duration = Duration::from_secs(10);
 const SYNC_STALE: Duration = Duration::from_secs(60);
 const PEER_BAN: Duration = Duration::from_secs(300);
+/// How long a request handed to the actors may wait for its answer.
+const SERVE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the swarm could not start.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +127,8 @@ pub fn spawn(
         requests: HashMap::new(),
         status_sent: HashMap::new(),
         serving: HashMap::new(),
+        pool_asked: HashSet::new(),
+        pool_served: HashSet::new(),
         next_serve: 0,
         last_redial: now,
         peer_count: cfg.peer_count.clone(),
@@ -165,7 +169,15 @@ struct Net {
     pending: HashMap<MessageId, (Topic, Vec<u8>)>,
     requests: HashMap<OutboundRequestId, (PeerId, RequestKind)>,
     status_sent: HashMap<PeerId, Instant>,
-    serving: HashMap<u64, ResponseChannel<SyncResponse>>,
+    /// Requests handed to the actors to answer, with when they came: one whose
+    /// answer never comes (a dropped command) is given up after [`SERVE_TIMEOUT`].
+    serving: HashMap<u64, (ResponseChannel<SyncResponse>, Instant)>,
+    /// Connected peers asked for their pending transactions (once per connection,
+    /// after their status showed the same genesis).
+    pool_asked: HashSet<PeerId>,
+    /// Connected peers whose pending-transaction request was taken (one each per
+    /// connection: the answer costs this node an encoding of up to a MiB).
+    pool_served: HashSet<PeerId>,
     next_serve: u64,
     last_redial: Instant,
     peer_count: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
@@ -376,7 +388,7 @@ impl Net {
                 }
             }
             Command::Serve { id, response } => {
-                if let Some(channel) = self.serving.remove(&id) {
+                if let Some((channel, _)) = self.serving.remove(&id) {
                     // A closed stream is the peer's loss; nothing to do.
                     let _ = self
                         .swarm
@@ -427,6 +439,8 @@ impl Net {
             }
         }
         self.request_blocks();
+        self.serving
+            .retain(|_, (_, since)| now.saturating_duration_since(*since) < SERVE_TIMEOUT);
         if now.saturating_duration_since(self.last_redial) >= REDIAL_EVERY {
             self.last_redial = now;
             self.redial();
@@ -514,7 +528,6 @@ impl Net {
                     tracing::info!(peer = %peer_id, peers, "peer connected");
                     self.request_status(peer_id);
                     self.request(peer_id, SyncRequest::Recent, RequestKind::Recent);
-                    self.request(peer_id, SyncRequest::Pool, RequestKind::Pool);
                     if self.discover {
                         self.request(peer_id, SyncRequest::Peers, RequestKind::Peers);
                     }
@@ -531,6 +544,8 @@ impl Net {
                 tracing::info!(peer = %peer_id, peers, "peer disconnected");
                 self.sync.on_disconnected(&peer_id);
                 self.status_sent.remove(&peer_id);
+                self.pool_asked.remove(&peer_id);
+                self.pool_served.remove(&peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.on_gossip(e),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.on_identify(e),
@@ -679,7 +694,7 @@ impl Net {
             {
                 let id = self.next_serve;
                 self.next_serve = self.next_serve.wrapping_add(1);
-                self.serving.insert(id, channel);
+                self.serving.insert(id, (channel, Instant::now()));
                 tracing::debug!(%peer, from, count, "serving blocks");
                 self.outbox.push_back(NetEvent::ServeBlocks {
                     id,
@@ -689,10 +704,12 @@ impl Net {
                 return;
             }
             SyncRequest::Blocks { .. } => SyncResponse::Unavailable,
-            SyncRequest::Pool if self.serving.len() < MAX_SERVING => {
+            SyncRequest::Pool
+                if self.serving.len() < MAX_SERVING && self.pool_served.insert(peer) =>
+            {
                 let id = self.next_serve;
                 self.next_serve = self.next_serve.wrapping_add(1);
-                self.serving.insert(id, channel);
+                self.serving.insert(id, (channel, Instant::now()));
                 self.outbox.push_back(NetEvent::ServePool { id });
                 return;
             }
@@ -754,6 +771,10 @@ impl Net {
                     return;
                 }
                 self.sync.on_peer_head(peer, s.head, now);
+                // Same chain: once per connection, ask for its pending transactions.
+                if self.pool_asked.insert(peer) {
+                    self.request(peer, SyncRequest::Pool, RequestKind::Pool);
+                }
                 self.request_blocks();
             }
             // A late answer to a request given up on: drop it.

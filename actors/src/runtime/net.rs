@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 
 use actix::prelude::*;
-use alloy_primitives::B256;
+use alloy_primitives::{B256, keccak256};
 
 use super::{Commit, ConsensusActor, ExecutionActor, Validate};
 use crate::consensus::host::{Topic, WireError, encode_block_parts};
@@ -61,14 +61,27 @@ impl Handler<RemoteTxs> for ExecutionActor {
     type Result = ResponseActFuture<Self, Vec<Verdict>>;
     /// Decoding and sender recovery run on a blocking thread, so the execution
     /// thread keeps building, validating and committing meanwhile; only the
-    /// stateful admission runs here.
+    /// stateful admission runs here. A transaction already pooled (its hash is
+    /// that of its bytes) is ignored without recovering its sender.
     fn handle(&mut self, msg: RemoteTxs, _: &mut Self::Context) -> Self::Result {
         let chain_id = self.svc.config().chain_id();
         let count = msg.0.len();
+        let known: Vec<bool> = msg
+            .0
+            .iter()
+            .map(|raw| self.svc.pool_contains(&keccak256(raw)))
+            .collect();
         let recovered = tokio::task::spawn_blocking(move || {
             msg.0
                 .iter()
-                .map(|raw| RecoveredTx::from_raw(raw, chain_id, DEFAULT_MAX_TX_SIZE))
+                .zip(known)
+                .map(|(raw, known)| {
+                    if known {
+                        Err(PoolError::AlreadyKnown)
+                    } else {
+                        RecoveredTx::from_raw(raw, chain_id, DEFAULT_MAX_TX_SIZE)
+                    }
+                })
                 .collect::<Vec<_>>()
         });
         Box::pin(recovered.into_actor(self).map(move |res, act, _| {
@@ -121,7 +134,10 @@ impl Handler<ReadBlocks> for ExecutionActor {
 impl Handler<ReadPool> for ExecutionActor {
     type Result = MessageResult<ReadPool>;
     fn handle(&mut self, _: ReadPool, _: &mut Self::Context) -> Self::Result {
-        let response = match self.svc.pending_encoded(txbatch::MAX_BATCH_TXS) {
+        // The batch's headers take at most 4 bytes per transaction and 9 for the
+        // list; `encode_bounded` trims whatever still does not fit.
+        let budget = txbatch::MAX_BATCH_BYTES - 9;
+        let response = match self.svc.pending_encoded(txbatch::MAX_BATCH_TXS, budget) {
             Ok(txs) => {
                 txbatch::encode_bounded(txs).map_or(SyncResponse::Unavailable, SyncResponse::Pool)
             }
