@@ -38,7 +38,11 @@ use spec::types::{Height, Hrs, MinerId, Round, Step, Value};
 use crate::consensus::journal::{JournalError, JournalStore, OwnMessage, OwnProposal, Pending};
 use crate::consensus::keys::KeySource;
 use crate::consensus::registry::{Committee, Registry, RegistryError};
-use crate::execution::{block::Block, header::KalgoHeader, service::BuildRequest};
+use crate::execution::{
+    block::{Block, unix_now_secs},
+    header::KalgoHeader,
+    service::BuildRequest,
+};
 
 /// Largest gossiped block accepted (header + body).
 pub const MAX_BLOCK_BYTES: usize = 8 * 1024 * 1024;
@@ -1046,7 +1050,7 @@ impl<R: Registry> HostCore<R> {
                         proposer: id,
                         coinbase,
                         total_balance_of_miners: U256::from(self.committee.total_stake),
-                        now_secs: now_secs(),
+                        now_secs: unix_now_secs(),
                         budget: Duration::from_millis(self.params.build_budget_ms(round)),
                     },
                 });
@@ -1080,11 +1084,4 @@ enum Screened {
     Vote(VoteMsg),
     Proposal(ProposalMsg),
     Block(Box<Block>),
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -11,7 +11,7 @@
 use spec::auth::REAL;
 use spec::certificate::{CertContext, CertError, verify_certificate};
 use spec::codec::{DecodeError, WireMessage};
-use spec::types::{Height, MinerId, Round, Value};
+use spec::types::{Height, Round, Value};
 
 use super::host::{HostCore, MAX_BLOCK_BYTES, block_claims, decode_block};
 use super::registry::Registry;
@@ -76,12 +76,13 @@ pub fn verify_synced<R: Registry>(
     };
     let committee = host.committee();
     let params = host.params();
+    let header_claims = block_claims(&block.header);
     let ctx = CertContext {
         params,
         header_height: number,
         header_hash: Value(block.header.hash().0),
-        header_claims: block_claims(&block.header),
-        coinbase: committee.registered_coinbase(&MinerId(block.header.proposer.0.0)),
+        header_claims,
+        coinbase: committee.registered_coinbase(&header_claims.proposer),
         registry: |id: &spec::types::MinerId| committee.record(id),
         total_stake: committee.total_stake,
         seed: &committee.seed,

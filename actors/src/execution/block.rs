@@ -397,6 +397,15 @@ pub fn execute_block_with_senders<S: StateReader + ?Sized>(
     run.finish()
 }
 
+/// This node's clock in whole seconds since the Unix epoch (0 if it is set
+/// before 1970): what a proposer stamps and a proposal is checked against.
+pub fn unix_now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// Furthest a header's timestamp may be ahead of the validating node's clock
 /// (Kaleido's `VerifyHeader`, as geth: 15 s).
 pub const MAX_FUTURE_SECS: u64 = 15;

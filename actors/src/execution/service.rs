@@ -15,7 +15,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use crate::execution::{
     block::{
         Block, BlockAttributes, BlockError, ExecutedBlock, build_block, check_timestamp_not_future,
-        commit_block,
+        commit_block, unix_now_secs,
     },
     chain_config::ChainConfig,
     header::KalgoHeader,
@@ -23,15 +23,6 @@ use crate::execution::{
     state::StorageError,
     storage::{Head, Store, StoreState},
 };
-
-/// This node's clock in whole seconds since the Unix epoch (0 if it is set
-/// before 1970).
-fn unix_now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// Most executed-but-uncommitted blocks kept (proposals of the current height).
 const MAX_CACHED: usize = 64;

@@ -692,25 +692,16 @@ impl Net {
             SyncRequest::Blocks { from, count }
                 if self.serving.len() < MAX_SERVING && from >= 1 && from <= self.head.0 =>
             {
-                let id = self.next_serve;
-                self.next_serve = self.next_serve.wrapping_add(1);
-                self.serving.insert(id, (channel, Instant::now()));
                 tracing::debug!(%peer, from, count, "serving blocks");
-                self.outbox.push_back(NetEvent::ServeBlocks {
-                    id,
-                    from,
-                    count: count.min(MAX_SYNC_BLOCKS),
-                });
+                let count = count.min(MAX_SYNC_BLOCKS);
+                self.serve_later(channel, |id| NetEvent::ServeBlocks { id, from, count });
                 return;
             }
             SyncRequest::Blocks { .. } => SyncResponse::Unavailable,
             SyncRequest::Pool
                 if self.serving.len() < MAX_SERVING && self.pool_served.insert(peer) =>
             {
-                let id = self.next_serve;
-                self.next_serve = self.next_serve.wrapping_add(1);
-                self.serving.insert(id, (channel, Instant::now()));
-                self.outbox.push_back(NetEvent::ServePool { id });
+                self.serve_later(channel, |id| NetEvent::ServePool { id });
                 return;
             }
             SyncRequest::Pool => SyncResponse::Unavailable,
@@ -724,6 +715,20 @@ impl Net {
             .behaviour_mut()
             .sync
             .send_response(channel, response);
+    }
+
+    /// Hands a request to the actors: `event(id)` goes out, and the answer comes
+    /// back as [`Command::Serve`] with the same id (or the request is dropped
+    /// after [`SERVE_TIMEOUT`]).
+    fn serve_later(
+        &mut self,
+        channel: ResponseChannel<SyncResponse>,
+        event: impl FnOnce(u64) -> NetEvent,
+    ) {
+        let id = self.next_serve;
+        self.next_serve = self.next_serve.wrapping_add(1);
+        self.serving.insert(id, (channel, Instant::now()));
+        self.outbox.push_back(event(id));
     }
 
     /// Dialable addresses of connected peers other than `to` (from identify).

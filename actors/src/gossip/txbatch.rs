@@ -46,6 +46,11 @@ pub enum BatchError {
     TxTooLarge(usize),
 }
 
+/// Most bytes of RLP header one batched transaction adds.
+pub const ITEM_OVERHEAD: usize = 4;
+/// Most bytes of RLP header the batch's list adds.
+pub const LIST_OVERHEAD: usize = 9;
+
 /// Encodes raw transactions as one batch.
 pub fn encode(txs: &[Bytes]) -> Vec<u8> {
     let mut out = Vec::with_capacity(txs.iter().map(|t| t.len() + 5).sum::<usize>() + 9);
@@ -56,14 +61,14 @@ pub fn encode(txs: &[Bytes]) -> Vec<u8> {
 /// Encodes as many of `txs` as fit one batch ([`MAX_BATCH_TXS`],
 /// [`MAX_BATCH_BYTES`]), in order; `None` when none does.
 pub fn encode_bounded(txs: impl IntoIterator<Item = Bytes>) -> Option<Vec<u8>> {
-    // Each item costs at most 4 bytes of RLP header; the list header at most 9.
-    let mut bytes = 9;
+    let mut bytes = LIST_OVERHEAD;
     let mut kept = Vec::new();
     for tx in txs {
-        if kept.len() >= MAX_BATCH_TXS || bytes + tx.len() + 4 > MAX_BATCH_BYTES {
+        let cost = tx.len() + ITEM_OVERHEAD;
+        if kept.len() >= MAX_BATCH_TXS || bytes + cost > MAX_BATCH_BYTES {
             break;
         }
-        bytes += tx.len() + 4;
+        bytes += cost;
         kept.push(tx);
     }
     (!kept.is_empty()).then(|| encode(&kept))
@@ -117,8 +122,7 @@ impl Outgoing {
     /// one would not fit (the new one then starts the next batch). A transaction
     /// that could never fit is dropped (the pool admits none that large).
     pub fn push(&mut self, raw: Vec<u8>, now: Instant) -> Option<Vec<u8>> {
-        // Each item costs at most 4 bytes of RLP header; the list header at most 9.
-        let cost = raw.len() + 4;
+        let cost = raw.len() + ITEM_OVERHEAD;
         if raw.len() > MAX_TX_BYTES {
             tracing::debug!(bytes = raw.len(), "transaction too large to gossip");
             return None;
@@ -130,7 +134,8 @@ impl Outgoing {
             self.last_sent = Some(now);
             return Some(encode(&[Bytes::from(raw)]));
         }
-        let full = self.txs.len() >= MAX_BATCH_TXS || self.bytes + cost + 9 > MAX_BATCH_BYTES;
+        let full =
+            self.txs.len() >= MAX_BATCH_TXS || self.bytes + cost + LIST_OVERHEAD > MAX_BATCH_BYTES;
         let ready = if full { self.take(now) } else { None };
         self.txs.push(Bytes::from(raw));
         self.bytes += cost;

@@ -134,9 +134,9 @@ impl Handler<ReadBlocks> for ExecutionActor {
 impl Handler<ReadPool> for ExecutionActor {
     type Result = MessageResult<ReadPool>;
     fn handle(&mut self, _: ReadPool, _: &mut Self::Context) -> Self::Result {
-        // The batch's headers take at most 4 bytes per transaction and 9 for the
-        // list; `encode_bounded` trims whatever still does not fit.
-        let budget = txbatch::MAX_BATCH_BYTES - 9;
+        // Bounded by the batch size before encoding; `encode_bounded` trims the
+        // few whose RLP headers no longer fit.
+        let budget = txbatch::MAX_BATCH_BYTES - txbatch::LIST_OVERHEAD;
         let response = match self.svc.pending_encoded(txbatch::MAX_BATCH_TXS, budget) {
             Ok(txs) => {
                 txbatch::encode_bounded(txs).map_or(SyncResponse::Unavailable, SyncResponse::Pool)

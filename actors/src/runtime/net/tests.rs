@@ -120,9 +120,43 @@ async fn listen_addr(p: &Peer) -> Multiaddr {
     }
 }
 
-/// Waits (10 s at most) until `p`'s pool holds every one of `hashes`.
-async fn pool_gets(p: &Peer, hashes: &[B256]) -> bool {
-    for _ in 0..200 {
+/// An actix system on a two-thread tokio runtime (the swarms need one).
+fn system() -> actix::SystemRunner {
+    actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    })
+}
+
+/// Submits a raw transaction to `p`'s pool, which must take it.
+async fn submit(p: &Peer, raw: Vec<u8>) -> B256 {
+    p.exec
+        .send(SubmitRawTx(raw))
+        .await
+        .expect("mailbox")
+        .expect("pooled")
+}
+
+/// Until subscriptions are known a publish reaches nobody: submits `key`'s
+/// consecutive nonces from 0 to `from` (each pooled there, gossiped once)
+/// until one reaches `to`'s pool; returns that nonce.
+async fn first_arrival(from: &Peer, to: &Peer, key: &PrivateKeySigner) -> Option<u64> {
+    for nonce in 0..150 {
+        let hash = submit(from, transfer(key, nonce)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if to.exec.send(PoolHas(hash)).await.expect("mailbox") {
+            return Some(nonce);
+        }
+    }
+    None
+}
+
+/// Waits (`polls` × 50 ms at most) until `p`'s pool holds every one of `hashes`.
+async fn pool_gets(p: &Peer, hashes: &[B256], polls: usize) -> bool {
+    for _ in 0..polls {
         let mut all = true;
         for h in hashes {
             all &= p.exec.send(PoolHas(*h)).await.expect("mailbox");
@@ -183,58 +217,19 @@ fn peer(g: &Genesis, bootnodes: Vec<Multiaddr>) -> Peer {
 fn a_transaction_submitted_to_one_node_reaches_the_others_pool() {
     let key = signer();
     let g = genesis(&[key.address()]);
-    let sys = actix::System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime")
-    });
+    let sys = system();
     sys.block_on(async move {
         let a = peer(&g, vec![]);
-        let a_addr = loop {
-            let info = a.gossip.info().await.expect("info");
-            if let Some(addr) = info.listen.first() {
-                break addr.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let b = peer(&g, vec![a_addr]);
-        // Until subscriptions are known a publish reaches nobody: submit
-        // consecutive nonces until one arrives (each is pooled on A, gossiped once).
-        let mut arrived = None;
-        for nonce in 0..150 {
-            let raw = transfer(&key, nonce);
-            let hash = a
-                .exec
-                .send(SubmitRawTx(raw))
-                .await
-                .expect("mailbox")
-                .expect("pooled on A");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            if b.exec.send(PoolHas(hash)).await.expect("mailbox") {
-                arrived = Some(nonce);
-                break;
-            }
-        }
-        let nonce = arrived.expect("no transaction reached B's pool");
-        // Once the path works, the next one arrives too.
-        let raw = transfer(&key, nonce + 1);
-        let hash = a
-            .exec
-            .send(SubmitRawTx(raw))
+        let b = peer(&g, vec![listen_addr(&a).await]);
+        let nonce = first_arrival(&a, &b, &key)
             .await
-            .expect("mailbox")
-            .expect("pooled on A");
-        let mut ok = false;
-        for _ in 0..100 {
-            if b.exec.send(PoolHas(hash)).await.expect("mailbox") {
-                ok = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(ok, "the second transaction never reached B");
+            .expect("no transaction reached B's pool");
+        // Once the path works, the next one arrives too.
+        let hash = submit(&a, transfer(&key, nonce + 1)).await;
+        assert!(
+            pool_gets(&b, &[hash], 100).await,
+            "the second transaction never reached B"
+        );
         System::current().stop();
     });
 }
@@ -249,45 +244,20 @@ fn transactions_pooled_without_peers_reach_a_node_that_connects_and_its_peers() 
     let probe = PrivateKeySigner::from_bytes(&B256::repeat_byte(8))
         .unwrap_or_else(|_| PrivateKeySigner::random());
     let g = genesis(&[key.address(), probe.address()]);
-    let sys = actix::System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime")
-    });
+    let sys = system();
     sys.block_on(async move {
         // B and C first (C dials B; no discovery): a probe from B reaching C shows
         // that B's publishes reach C.
         let b = peer(&g, vec![]);
         let b_addr = listen_addr(&b).await;
         let c = peer(&g, vec![b_addr.clone()]);
-        let mut meshed = false;
-        for nonce in 0..150 {
-            let hash = b
-                .exec
-                .send(SubmitRawTx(transfer(&probe, nonce)))
-                .await
-                .expect("mailbox")
-                .expect("pooled on B");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            if c.exec.send(PoolHas(hash)).await.expect("mailbox") {
-                meshed = true;
-                break;
-            }
-        }
-        assert!(meshed, "B's transactions never reached C");
+        let meshed = first_arrival(&b, &c, &probe).await;
+        assert!(meshed.is_some(), "B's transactions never reached C");
         // A has no peers: its three transactions are pooled and reach nobody.
         let a = peer(&g, vec![]);
         let mut hashes = Vec::new();
         for nonce in 0..3 {
-            let hash = a
-                .exec
-                .send(SubmitRawTx(transfer(&key, nonce)))
-                .await
-                .expect("mailbox")
-                .expect("pooled on A");
-            hashes.push(hash);
+            hashes.push(submit(&a, transfer(&key, nonce)).await);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(!b.exec.send(PoolHas(hashes[0])).await.expect("mailbox"));
@@ -296,9 +266,12 @@ fn transactions_pooled_without_peers_reach_a_node_that_connects_and_its_peers() 
         a.gossip
             .send(crate::gossip::Command::Dial(b_addr))
             .expect("dial queued");
-        assert!(pool_gets(&b, &hashes).await, "B never got A's transactions");
         assert!(
-            pool_gets(&c, &hashes).await,
+            pool_gets(&b, &hashes, 200).await,
+            "B never got A's transactions"
+        );
+        assert!(
+            pool_gets(&c, &hashes, 200).await,
             "C never got A's transactions from B"
         );
         System::current().stop();
