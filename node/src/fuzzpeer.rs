@@ -17,12 +17,12 @@
 
 use std::time::{Duration, Instant};
 
-use actors::consensus::host::Topic;
 use actors::execution::storage::Store;
 use actors::gossip::{GossipConfig, NetTopic, PublishRefused, parse_bootnodes, swarm};
 use clap::Args;
 use libp2p::identity::Keypair;
 use spec::codec::{Credential, FsSignature, ProposalMsg, VoteMsg, WireMessage};
+use spec::driver::Topic;
 use spec::types::{MinerId, Step, Value};
 
 use crate::config::NodeConfig;

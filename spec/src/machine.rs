@@ -303,6 +303,27 @@ impl Machine {
         hrs.height == self.height() && self.keeper.contains(voter, hrs.round, hrs.step, value)
     }
 
+    /// Whether a vote would be kept if it authenticates with some weight: for the
+    /// height in progress, not yet decided, and inside the round and step windows.
+    /// Hosts ask before any signature check, so a vote the machine would drop
+    /// costs nothing and is stored nowhere.
+    pub fn accepts_vote(&self, hrs: Hrs, value: Value) -> bool {
+        hrs.height == self.height() && self.decided.is_none() && self.vote_in_window(hrs, value, 1)
+    }
+
+    /// Whether a proposal of `value` for `round` of the height in progress would
+    /// be considered (the current round while in the proposal step, or a round
+    /// within the look-ahead window): hosts ask before authenticating it.
+    pub fn accepts_proposal(&self, height: Height, round: Round, value: Value) -> bool {
+        height == self.height()
+            && self.decided.is_none()
+            && value != self.empty
+            && round != 0
+            && ((round == self.round && self.step == Step::PROPOSAL)
+                || (round > self.round
+                    && round <= self.round.saturating_add(self.params.round_lookahead)))
+    }
+
     /// The journal as it would be persisted now.
     pub fn journal(&self) -> Option<Journal> {
         self.start.map(|start| Journal {
@@ -461,7 +482,19 @@ impl Machine {
             return false;
         }
         let base = if hrs.round < self.round {
-            u32::MAX
+            // Of a past round only two things are still used: a cert quorum (it
+            // commits in any round) and the previous round's next votes (whether
+            // it ended on the empty value). Their steps are bounded by the highest
+            // next quorum that round reached, which honest weight alone makes, so
+            // a Byzantine voter cannot open ever further steps of a past round.
+            if hrs.step == Step::CERT {
+                return true;
+            }
+            if !hrs.step.is_next() || hrs.round.saturating_add(1) != self.round {
+                return false;
+            }
+            self.highest_next_quorum_step(hrs.round)
+                .max(Step::FIRST_NEXT.0)
         } else if hrs.round == self.round {
             self.step.0.max(Step::FIRST_NEXT.0)
         } else {
@@ -710,6 +743,18 @@ impl Machine {
             .filter(|&(r, _, _)| r >= from)
             .map(|(r, _, v)| (r, v))
             .max_by_key(|&(r, v)| (r, v != empty, std::cmp::Reverse(v)))
+    }
+
+    /// The highest next step of `round` at which some value reached a next quorum.
+    fn highest_next_quorum_step(&self, round: Round) -> u32 {
+        let Some(start) = self.start else { return 0 };
+        let t = start.thresholds.next;
+        self.keeper
+            .all_quorums(|s| if s.is_next() { t } else { u64::MAX })
+            .filter(|&(r, _, _)| r == round)
+            .map(|(_, s, _)| s.0)
+            .max()
+            .unwrap_or(0)
     }
 
     fn has_cast(&self, round: Round, step: Step) -> bool {

@@ -34,8 +34,6 @@ const OWN_VOTES: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("own_
 pub const RETAINED_HEIGHTS: u64 = 20_000;
 /// Bound on one stored message (a wire vote or proposal is far smaller).
 const MAX_OWN_MESSAGE: usize = 64 * 1024;
-/// Bound on the messages read back for one height.
-const MAX_PER_HEIGHT: usize = 4096;
 const KEY: &str = "current";
 /// The node's own proposal and block of the height in progress.
 const OWN_KEY: &str = "own-proposal";
@@ -285,20 +283,30 @@ impl JournalStore {
             Err(e) => return Err(e.into()),
         };
         let mut out = Vec::new();
-        let mut count = 0usize;
-        let mut last = None;
         for entry in log.range((from, 0)..=(to, u32::MAX))? {
             let (k, v) = entry?;
             let (h, _) = k.value();
-            if last != Some(h) {
-                last = Some(h);
-                count = 0;
-            }
-            count += 1;
-            if count > MAX_PER_HEIGHT {
-                return Err(JournalError::Corrupt("too many messages at one height"));
-            }
             out.push(OwnMessage::decode(h, v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// What the own-vote log holds for one height, in signing order: what the
+    /// driver must never sign differently. Not capped by a count: the log holds
+    /// at most one message per (round, step), since [`Self::commit`] refuses a
+    /// second value and skips a copy, so a long stall grows it by slots, and a
+    /// restart after one still reads it.
+    pub fn own_slots(&self, height: Height) -> Result<Vec<OwnMessage>, JournalError> {
+        let tx = self.db.begin_read()?;
+        let log = match tx.open_table(OWN_VOTES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for entry in log.range((height, 0)..=(height, u32::MAX))? {
+            let (_, v) = entry?;
+            out.push(OwnMessage::decode(height, v.value())?);
         }
         Ok(out)
     }

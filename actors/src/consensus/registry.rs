@@ -91,6 +91,16 @@ impl Committee {
         self.coinbases.get(id).map(|a| a.0.0)
     }
 
+    /// The committee as spec's driver takes it.
+    pub fn roster(&self) -> spec::roster::Roster {
+        spec::roster::Roster {
+            miners: self.miners.clone(),
+            coinbases: self.coinbases.iter().map(|(id, a)| (*id, a.0.0)).collect(),
+            total_stake: self.total_stake,
+            seed: self.seed,
+        }
+    }
+
     /// Quorum thresholds at this height (`Params::stake_thresholds`).
     pub fn thresholds(&self, params: &Params) -> Thresholds {
         params.stake_thresholds()

@@ -822,8 +822,8 @@ fn equivocation_evidence_is_counted_by_the_consensus_actor() {
         let metrics = actor.metrics().clone();
         let addr = actor.start();
         let msgs = vec![
-            (super::host::Topic::Votes, first),
-            (super::host::Topic::Votes, second),
+            (super::host::Topic::Votes, first, 1),
+            (super::host::Topic::Votes, second, 1),
         ];
         let verdicts = addr.send(ConsensusInbound(msgs)).await.expect("mailbox");
         (metrics, verdicts)

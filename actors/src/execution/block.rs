@@ -106,9 +106,15 @@ impl Block {
         alloy_rlp::encode(&self.transactions)
     }
 
-    /// Decodes [`Self::encode_body`].
-    pub fn decode_body(mut bytes: &[u8]) -> Result<Vec<TxEnvelope>, alloy_rlp::Error> {
-        <Vec<TxEnvelope> as alloy_rlp::Decodable>::decode(&mut bytes)
+    /// Decodes [`Self::encode_body`] exactly: bytes after the list are refused,
+    /// so one body has one encoding.
+    pub fn decode_body(bytes: &[u8]) -> Result<Vec<TxEnvelope>, alloy_rlp::Error> {
+        alloy_rlp::decode_exact(bytes)
+    }
+
+    /// Whether the transactions are the ones the header commits to.
+    pub fn body_matches_header(&self) -> bool {
+        calculate_transaction_root(&self.transactions) == self.header.eth.transactions_root
     }
 }
 

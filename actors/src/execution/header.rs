@@ -58,9 +58,10 @@ impl KalgoHeader {
         alloy_rlp::encode(self)
     }
 
-    /// Decodes [`Self::encode_to_vec`].
-    pub fn decode_bytes(mut bytes: &[u8]) -> Result<Self, alloy_rlp::Error> {
-        <Self as alloy_rlp::Decodable>::decode(&mut bytes)
+    /// Decodes [`Self::encode_to_vec`] exactly: bytes after the header are
+    /// refused, so one header has one encoding.
+    pub fn decode_bytes(bytes: &[u8]) -> Result<Self, alloy_rlp::Error> {
+        alloy_rlp::decode_exact(bytes)
     }
 }
 

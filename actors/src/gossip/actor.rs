@@ -17,13 +17,23 @@ use tokio::sync::mpsc;
 
 use super::codec::{SyncBlock, SyncResponse};
 use super::{Command, GossipHandle, NetEvent, NetTopic, Verdict, txbatch};
-use crate::consensus::host::Topic;
+use spec::driver::Topic;
+use spec::driver::book::Source;
 
 /// Consensus messages from the network, in arrival order; the answer is one
 /// verdict per message.
 #[derive(Message, Debug)]
 #[rtype(result = "Vec<Verdict>")]
-pub struct ConsensusInbound(pub Vec<(Topic, Vec<u8>)>);
+pub struct ConsensusInbound(pub Vec<(Topic, Vec<u8>, Source)>);
+
+/// The driver's name for a peer: a hash of its id, so that bounded buffers can
+/// give each peer its own share.
+pub fn source_of(peer: &PeerId) -> Source {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    peer.hash(&mut h);
+    h.finish()
+}
 
 /// Blocks with certificates from a peer, consecutive from this node's head + 1.
 #[derive(Message, Debug)]
@@ -135,13 +145,13 @@ impl StreamHandler<NetEvent> for GossipActor {
                 let mut ids = Vec::with_capacity(msgs.len());
                 let mut payload = Vec::with_capacity(msgs.len());
                 for m in msgs {
-                    ids.push((m.id, m.source));
                     let topic = match m.topic {
                         NetTopic::Consensus(t) => t,
                         // Routed by topic in the swarm task; never mixed.
                         NetTopic::Transactions => continue,
                     };
-                    payload.push((topic, m.data));
+                    payload.push((topic, m.data, source_of(&m.source)));
+                    ids.push((m.id, m.source));
                 }
                 let fut = self.routes.consensus.send(ConsensusInbound(payload));
                 ctx.wait(fut.into_actor(self).map(move |res, act, _| {
@@ -197,11 +207,19 @@ impl StreamHandler<NetEvent> for GossipActor {
             }
             NetEvent::Recent { peer, msgs } => {
                 let n = msgs.len();
+                let source = source_of(&peer);
+                let msgs = msgs.into_iter().map(|(t, b)| (t, b, source)).collect();
                 let fut = self.routes.consensus.send(ConsensusInbound(msgs));
-                ctx.wait(fut.into_actor(self).map(move |res, _, _| match res {
+                ctx.wait(fut.into_actor(self).map(move |res, act, _| match res {
                     Ok(verdicts) => {
                         let accepted = verdicts.iter().filter(|v| **v == Verdict::Accept).count();
-                        tracing::debug!(%peer, messages = n, accepted, "recent messages from peer");
+                        let rejected = verdicts.iter().filter(|v| **v == Verdict::Reject).count();
+                        tracing::debug!(%peer, messages = n, accepted, rejected, "recent messages from peer");
+                        // Screened like gossip: a peer that answers with messages a
+                        // gossip validator would reject is scored like a bad sync.
+                        if rejected > 0 {
+                            act.send(Command::SyncDone { peer, ok: false });
+                        }
                     }
                     Err(e) => tracing::error!(error = %e, "consensus mailbox"),
                 }));

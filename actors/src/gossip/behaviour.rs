@@ -14,7 +14,7 @@ use libp2p::{allow_block_list, connection_limits, identify, request_response};
 use spec::codec::MAX_MESSAGE_BYTES;
 
 use super::codec::{SYNC_PROTOCOL, SyncCodec};
-use crate::consensus::host::{MAX_BLOCK_BYTES, Topic};
+use spec::driver::wire::{MAX_BLOCK_BYTES, Topic};
 
 /// Largest gossiped transaction (the pool's own bound is checked again on entry).
 pub const MAX_TX_BYTES: usize = 128 * 1024;

@@ -32,7 +32,7 @@ use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use spec::codec::MAX_MESSAGE_BYTES;
 
 use super::txbatch::MAX_BATCH_BYTES;
-use crate::consensus::host::{MAX_BLOCK_BYTES, Topic};
+use spec::driver::wire::{MAX_BLOCK_BYTES, Topic};
 
 /// The protocol name.
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/kalgo/sync/1");
@@ -92,7 +92,7 @@ pub struct PeerStatus {
 }
 
 /// One committed block as served: the block in the blocks-topic encoding
-/// ([`crate::consensus::host::encode_block`]) and its encoded certificate.
+/// (spec's block framing, `spec::driver::wire::frame_block`) and its encoded certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyncBlock {
     /// `encode_block` bytes.

@@ -103,7 +103,7 @@ pub enum NetEvent {
         /// The peer.
         peer: PeerId,
         /// The messages.
-        msgs: Vec<(crate::consensus::host::Topic, Vec<u8>)>,
+        msgs: Vec<(spec::driver::Topic, Vec<u8>)>,
     },
     /// A newly connected peer's pending transactions (answer to a `Pool`
     /// request): a batch not yet decoded. Those the pool accepts are published

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use crate::consensus::host::Topic;
+use spec::driver::Topic;
 
 /// Votes kept (a few rounds of a few hundred voters).
 pub const KEEP_VOTES: usize = 512;

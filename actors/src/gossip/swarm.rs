@@ -31,7 +31,7 @@ use super::{
     COMMAND_QUEUE, Command, EVENT_QUEUE, GossipConfig, GossipHandle, InboundMsg, NetEvent, NetInfo,
     NetTopic, PublishRefused, Verdict,
 };
-use crate::consensus::host::Topic;
+use spec::driver::Topic;
 
 /// Events waiting for the event channel before the swarm stops being polled.
 pub const OUTBOX: usize = 4;

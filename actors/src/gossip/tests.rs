@@ -13,7 +13,7 @@ use super::{
     Command, GossipConfig, GossipHandle, InboundMsg, NetEvent, NetTopic, SyncBlock, SyncResponse,
     Verdict,
 };
-use crate::consensus::host::Topic;
+use spec::driver::Topic;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const VOTES: NetTopic = NetTopic::Consensus(Topic::Votes);

@@ -1,6 +1,6 @@
 //! What the network brings to the actors (routed by [`crate::gossip::actor`]):
 //!
-//! - consensus messages → [`HostCore::on_wire_batch`](crate::consensus::host::HostCore::on_wire_batch),
+//! - consensus messages → [`HostCore::on_wire_from`](crate::consensus::host::HostCore::on_wire_from),
 //!   whose verdicts decide gossip forwarding;
 //! - synced blocks → verified ([`verify_synced`]), executed, committed one by one,
 //!   each restarting consensus at the new head;
@@ -28,6 +28,7 @@ use crate::gossip::actor::{
 use crate::gossip::codec::{SOFT_RESPONSE_BYTES, SyncBlock, SyncResponse};
 use crate::gossip::txbatch;
 use crate::metrics::Metrics;
+use spec::driver::book::Source;
 
 /// The gossip verdict on a consensus message.
 pub fn wire_verdict(r: &Result<(), WireError>) -> Verdict {
@@ -165,15 +166,19 @@ impl Handler<PoolHas> for ExecutionActor {
 impl<R: Registry + Unpin + 'static> Handler<ConsensusInbound> for ConsensusActor<R> {
     type Result = MessageResult<ConsensusInbound>;
     fn handle(&mut self, msg: ConsensusInbound, ctx: &mut Self::Context) -> Self::Result {
-        let refs: Vec<(Topic, &[u8])> = msg.0.iter().map(|(t, b)| (*t, b.as_slice())).collect();
+        let refs: Vec<(Topic, &[u8], Source)> = msg
+            .0
+            .iter()
+            .map(|(t, b, s)| (*t, b.as_slice(), *s))
+            .collect();
         let now = self.now();
-        let (verdicts, effects) = self.core.on_wire_batch(&refs, now);
+        let (verdicts, effects) = self.core.on_wire_from(&refs, now);
         let accepted = verdicts.iter().filter(|r| r.is_ok()).count() as u64;
         let m = self.metrics();
         Metrics::add(&m.votes_received, verdicts.len() as u64);
         Metrics::add(&m.votes_verified, accepted);
         Metrics::add(&m.votes_dropped, verdicts.len() as u64 - accepted);
-        for (r, (topic, _)) in verdicts.iter().zip(&refs) {
+        for (r, (topic, ..)) in verdicts.iter().zip(&refs) {
             match r {
                 Err(e) if !e.is_ignore() => {
                     tracing::debug!(topic = topic.name(), error = %e, "rejected message");

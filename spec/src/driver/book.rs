@@ -1,0 +1,429 @@
+//! What one height has seen besides votes: authenticated proposals, the blocks
+//! they name, blocks waiting for their proposal, and the signed cert votes a
+//! certificate is assembled from.
+//!
+//! Every collection is bounded by something an attacker cannot grow for free:
+//! proposals by authenticated proposers and rounds in the machine's window,
+//! blocks by the proposals that name them, waiting blocks per source, and cert
+//! votes by what the machine's vote keeper counted.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::auth::{ProposalAuth, block_matches_proposal};
+use crate::codec::{ProposalMsg, VoteMsg};
+use crate::roster::Roster;
+use crate::types::{MinerId, Round, Value};
+
+use super::block::{BlockFormat, BlockInfo};
+use super::wire::{
+    MAX_PROPOSALS_PER_VALUE, MAX_UNPAIRED, MAX_UNPAIRED_PER_SOURCE, MAX_VALUES_PER_PROPOSER_ROUND,
+    WireError,
+};
+
+/// Where an inbound message came from, as the host names it (a peer, or this
+/// node itself): used only to share bounded buffers fairly.
+pub type Source = u64;
+
+/// An authenticated proposal.
+#[derive(Copy, Clone, Debug)]
+pub struct KnownProposal {
+    /// The signed proposal.
+    pub msg: ProposalMsg,
+    /// What authentication established (priority, the seed the block must carry).
+    pub auth: ProposalAuth,
+}
+
+struct Waiting<B> {
+    source: Source,
+    info: BlockInfo,
+    block: B,
+}
+
+/// Proposals, blocks and cert votes of one height.
+pub struct Book<F: BlockFormat> {
+    proposals: BTreeMap<Value, Vec<KnownProposal>>,
+    values_of: BTreeMap<(Round, MinerId), Vec<Value>>,
+    blocks: BTreeMap<Value, F::Block>,
+    waiting: VecDeque<Waiting<F::Block>>,
+    cert_votes: BTreeMap<(Round, Value), BTreeMap<MinerId, VoteMsg>>,
+}
+
+impl<F: BlockFormat> Default for Book<F> {
+    fn default() -> Self {
+        Book {
+            proposals: BTreeMap::new(),
+            values_of: BTreeMap::new(),
+            blocks: BTreeMap::new(),
+            waiting: VecDeque::new(),
+            cert_votes: BTreeMap::new(),
+        }
+    }
+}
+
+impl<F: BlockFormat> Book<F> {
+    /// Whether this proposer's proposal of this value is already known.
+    pub fn knows_proposal(&self, p: &ProposalMsg) -> bool {
+        self.proposals
+            .get(&p.value)
+            .is_some_and(|v| v.iter().any(|k| k.msg.proposer == p.proposer))
+    }
+
+    /// Whether one more value of this proposer in this round is kept.
+    pub fn has_room_for(&self, p: &ProposalMsg) -> bool {
+        let values = self.values_of.get(&(p.round, p.proposer));
+        values.is_none_or(|v| v.contains(&p.value) || v.len() < MAX_VALUES_PER_PROPOSER_ROUND)
+    }
+
+    /// Keeps an authenticated proposal (within the bounds above). Returns the
+    /// block it names if that block was waiting for it and matches it.
+    pub fn add_proposal(&mut self, known: KnownProposal, roster: &Roster) -> Option<Value> {
+        let p = known.msg;
+        if self.knows_proposal(&p) || !self.has_room_for(&p) {
+            return None;
+        }
+        let values = self.values_of.entry((p.round, p.proposer)).or_default();
+        if !values.contains(&p.value) {
+            values.push(p.value);
+        }
+        let list = self.proposals.entry(p.value).or_default();
+        if list.len() < MAX_PROPOSALS_PER_VALUE {
+            list.push(known);
+        }
+        // A block that arrived first pairs now.
+        let at = self.waiting.iter().position(|w| w.info.value == p.value)?;
+        let w = self.waiting.remove(at)?;
+        if self.blocks.contains_key(&p.value) {
+            return None;
+        }
+        if !matches_any(&w.info, self.proposals.get(&p.value)?, roster)
+            || !F::body_matches_header(&w.block)
+        {
+            return None;
+        }
+        self.blocks.insert(p.value, w.block);
+        Some(p.value)
+    }
+
+    /// A block, screened (decoded, the current height and parent, body checked
+    /// against its header): stored when an authenticated proposal names it and
+    /// its header is what that proposal put forward; held (bounded, per source)
+    /// while no proposal names it.
+    pub fn add_block(
+        &mut self,
+        source: Source,
+        info: BlockInfo,
+        block: F::Block,
+        roster: &Roster,
+    ) -> Result<(), WireError> {
+        if self.blocks.contains_key(&info.value) {
+            return Err(WireError::Duplicate);
+        }
+        match self.proposals.get(&info.value) {
+            Some(list) if matches_any(&info, list, roster) => {
+                if !F::body_matches_header(&block) {
+                    return Err(WireError::BodyMismatch);
+                }
+                self.blocks.insert(info.value, block);
+                Ok(())
+            }
+            Some(_) => Err(WireError::NotProposed),
+            None => {
+                self.hold(source, info, block);
+                Err(WireError::Buffered)
+            }
+        }
+    }
+
+    /// This node's own block, named by its own proposal: kept as built.
+    pub fn add_own_block(&mut self, value: Value, block: F::Block) {
+        self.waiting.retain(|w| w.info.value != value);
+        self.blocks.insert(value, block);
+    }
+
+    fn hold(&mut self, source: Source, info: BlockInfo, block: F::Block) {
+        if self.waiting.iter().any(|w| w.info.value == info.value) {
+            return;
+        }
+        let mine = self.waiting.iter().filter(|w| w.source == source).count();
+        if mine >= MAX_UNPAIRED_PER_SOURCE {
+            if let Some(oldest) = self.waiting.iter().position(|w| w.source == source) {
+                self.waiting.remove(oldest);
+            }
+        } else if self.waiting.len() >= MAX_UNPAIRED {
+            return;
+        }
+        self.waiting.push_back(Waiting {
+            source,
+            info,
+            block,
+        });
+    }
+
+    /// The paired block of a value.
+    pub fn block(&self, value: &Value) -> Option<&F::Block> {
+        self.blocks.get(value)
+    }
+
+    /// Values with a paired block.
+    pub fn block_values(&self) -> Vec<Value> {
+        self.blocks.keys().copied().collect()
+    }
+
+    /// The proposal a paired block matches (the one a certificate carries).
+    pub fn matching_proposal(&self, value: &Value, roster: &Roster) -> Option<KnownProposal> {
+        let info = F::info(self.blocks.get(value)?);
+        self.proposals
+            .get(value)?
+            .iter()
+            .find(|k| matches(&info, k, roster))
+            .copied()
+    }
+
+    /// Keeps a cert vote the machine counted, under its value: a voter that
+    /// cert-voted two values has both kept, so a certificate for either can be
+    /// assembled.
+    pub fn add_cert_vote(&mut self, vote: VoteMsg) {
+        self.cert_votes
+            .entry((vote.round, vote.value))
+            .or_default()
+            .entry(vote.voter)
+            .or_insert(vote);
+    }
+
+    /// A voter's signed cert vote for `value` in `round`.
+    pub fn cert_vote(&self, round: Round, value: Value, voter: &MinerId) -> Option<VoteMsg> {
+        self.cert_votes.get(&(round, value))?.get(voter).copied()
+    }
+
+    /// How many blocks wait for their proposal.
+    pub fn waiting_blocks(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// How many cert votes are kept.
+    pub fn cert_vote_count(&self) -> usize {
+        self.cert_votes.values().map(BTreeMap::len).sum()
+    }
+
+    /// How many proposals are kept.
+    pub fn proposal_count(&self) -> usize {
+        self.proposals.values().map(Vec::len).sum()
+    }
+}
+
+fn matches(info: &BlockInfo, k: &KnownProposal, roster: &Roster) -> bool {
+    let coinbase = roster.registered_coinbase(&k.msg.proposer);
+    block_matches_proposal(&info.claims, &k.msg, &k.auth, coinbase)
+}
+
+fn matches_any(info: &BlockInfo, list: &[KnownProposal], roster: &Roster) -> bool {
+    list.iter().any(|k| matches(info, k, roster))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{BlockClaims, EMPTY_CREDENTIAL, reward_address};
+    use crate::codec::FsSignature;
+
+    /// Blocks reduced to what the book looks at: the header's info, and
+    /// whether the body matches it.
+    struct Fake;
+
+    #[derive(Clone, Debug)]
+    struct FakeBlock {
+        info: BlockInfo,
+        body_ok: bool,
+    }
+
+    impl BlockFormat for Fake {
+        type Block = FakeBlock;
+        fn decode(_: &[u8], _: &[u8]) -> Option<FakeBlock> {
+            None
+        }
+        fn encode(_: &FakeBlock) -> (Vec<u8>, Vec<u8>) {
+            (Vec::new(), Vec::new())
+        }
+        fn info(b: &FakeBlock) -> BlockInfo {
+            b.info
+        }
+        fn body_matches_header(b: &FakeBlock) -> bool {
+            b.body_ok
+        }
+    }
+
+    const SEED: [u8; 32] = [7; 32];
+
+    fn proposal(proposer: u8, round: Round, value: u8) -> KnownProposal {
+        KnownProposal {
+            msg: ProposalMsg {
+                height: 5,
+                round,
+                value: Value([value; 32]),
+                proposer: MinerId::from_index(proposer),
+                credential: EMPTY_CREDENTIAL,
+                seed: EMPTY_CREDENTIAL,
+                signature: FsSignature {
+                    sub_key: [0; 32],
+                    sub_key_sig: [0; 64],
+                    sig: [0; 64],
+                },
+            },
+            auth: ProposalAuth {
+                weight: 1,
+                priority: [value; 32],
+                next_seed: SEED,
+            },
+        }
+    }
+
+    /// The block a proposal of `value` by `proposer` puts forward (`body_ok`:
+    /// its body is the one its header commits to).
+    fn block(proposer: u8, value: u8, body_ok: bool) -> (BlockInfo, FakeBlock) {
+        let id = MinerId::from_index(proposer);
+        let info = BlockInfo {
+            value: Value([value; 32]),
+            height: 5,
+            parent: Value([0; 32]),
+            claims: BlockClaims {
+                proposer: id,
+                seed: SEED,
+                beneficiary: reward_address(&id, None),
+            },
+        };
+        (info, FakeBlock { info, body_ok })
+    }
+
+    fn roster() -> Roster {
+        Roster::default()
+    }
+
+    #[test]
+    fn a_block_is_kept_only_once_a_proposal_names_it() {
+        let mut book = Book::<Fake>::default();
+        let (info, b) = block(1, 0xaa, true);
+        assert_eq!(
+            book.add_block(9, info, b, &roster()),
+            Err(WireError::Buffered)
+        );
+        assert!(
+            book.block(&info.value).is_none(),
+            "stored before its proposal"
+        );
+        assert_eq!(
+            book.add_proposal(proposal(1, 1, 0xaa), &roster()),
+            Some(info.value)
+        );
+        assert!(book.block(&info.value).is_some());
+        assert_eq!(book.waiting_blocks(), 0);
+    }
+
+    /// Attack: junk blocks (no proposal names them) from one peer, at most
+    /// two held per source, so they never crowd out the leader's block.
+    #[test]
+    fn junk_blocks_from_one_source_never_crowd_out_the_leaders_block() {
+        let mut book = Book::<Fake>::default();
+        for junk in 0..200u8 {
+            let (info, b) = block(2, junk, true);
+            assert_eq!(
+                book.add_block(66, info, b, &roster()),
+                Err(WireError::Buffered)
+            );
+        }
+        assert_eq!(book.waiting_blocks(), MAX_UNPAIRED_PER_SOURCE);
+        assert!(book.block_values().is_empty());
+        let (info, b) = block(1, 0xee, true);
+        book.add_block(1, info, b, &roster())
+            .expect_err("waits for its proposal");
+        assert_eq!(
+            book.add_proposal(proposal(1, 1, 0xee), &roster()),
+            Some(info.value)
+        );
+        assert_eq!(book.block_values(), vec![info.value]);
+    }
+
+    /// Attack: a copy with the real header and a tampered body is refused and
+    /// does not stop the real copy from being kept afterwards.
+    #[test]
+    fn a_tampered_body_is_refused_and_the_real_copy_still_counts() {
+        let mut book = Book::<Fake>::default();
+        book.add_proposal(proposal(1, 1, 0xaa), &roster());
+        let (info, forged) = block(1, 0xaa, false);
+        assert_eq!(
+            book.add_block(66, info, forged, &roster()),
+            Err(WireError::BodyMismatch)
+        );
+        assert!(book.block(&info.value).is_none());
+        let (info, real) = block(1, 0xaa, true);
+        assert_eq!(book.add_block(1, info, real, &roster()), Ok(()));
+        assert_eq!(
+            book.add_block(2, info, block(1, 0xaa, true).1, &roster()),
+            Err(WireError::Duplicate)
+        );
+        // A tampered copy that arrived before the proposal is dropped at pairing.
+        let mut book = Book::<Fake>::default();
+        let (info, forged) = block(1, 0xbb, false);
+        book.add_block(66, info, forged, &roster())
+            .expect_err("held");
+        assert_eq!(book.add_proposal(proposal(1, 1, 0xbb), &roster()), None);
+        assert!(book.block(&info.value).is_none());
+    }
+
+    #[test]
+    fn a_block_not_put_forward_by_its_proposal_is_refused() {
+        let mut book = Book::<Fake>::default();
+        book.add_proposal(proposal(1, 1, 0xaa), &roster());
+        // Same value, but the header names another proposer.
+        let (mut info, mut b) = block(2, 0xaa, true);
+        info.value = Value([0xaa; 32]);
+        b.info = info;
+        assert_eq!(
+            book.add_block(3, info, b, &roster()),
+            Err(WireError::NotProposed)
+        );
+    }
+
+    #[test]
+    fn one_proposer_keeps_at_most_two_values_per_round() {
+        let mut book = Book::<Fake>::default();
+        for v in 1..=5u8 {
+            let p = proposal(1, 1, v);
+            let room = book.has_room_for(&p.msg);
+            assert_eq!(
+                room,
+                usize::from(v) <= MAX_VALUES_PER_PROPOSER_ROUND,
+                "value {v}"
+            );
+            book.add_proposal(p, &roster());
+        }
+        assert_eq!(book.proposal_count(), MAX_VALUES_PER_PROPOSER_ROUND);
+        // Another round is another slot.
+        assert!(book.has_room_for(&proposal(1, 2, 9).msg));
+    }
+
+    /// Attack (a Byzantine member cert-votes two values): both votes are kept
+    /// under their values, so a certificate of either can be assembled.
+    #[test]
+    fn cert_votes_are_kept_by_value() {
+        let mut book = Book::<Fake>::default();
+        let vote = |value: u8| VoteMsg {
+            height: 5,
+            round: 1,
+            step: crate::types::Step::CERT,
+            value: Value([value; 32]),
+            voter: MinerId::from_index(3),
+            credential: EMPTY_CREDENTIAL,
+            signature: FsSignature {
+                sub_key: [0; 32],
+                sub_key_sig: [0; 64],
+                sig: [0; 64],
+            },
+        };
+        book.add_cert_vote(vote(1));
+        book.add_cert_vote(vote(2));
+        let id = MinerId::from_index(3);
+        assert_eq!(book.cert_vote(1, Value([1; 32]), &id), Some(vote(1)));
+        assert_eq!(book.cert_vote(1, Value([2; 32]), &id), Some(vote(2)));
+        assert_eq!(book.cert_vote(2, Value([2; 32]), &id), None);
+    }
+}

@@ -1,0 +1,1144 @@
+//! The consensus driver: everything between the wire and the [`Machine`] that is
+//! not I/O, as one serialized step — an [`Event`] goes in, a list of [`Effect`]s
+//! comes out (go-algorand's `agreement` player driven by `submitTop`, malachite's
+//! `core-driver`). Production, tests and fuzzing drive this one type; the host
+//! only turns effects into fsyncs, messages, timers and execution requests.
+//!
+//! What it owns, by module:
+//! - [`wire`]: the topics, the block framing, every size limit, verdicts;
+//! - [`book`]: authenticated proposals, the blocks they name (a block is kept
+//!   only once a proposal names its hash and its header is what that proposal
+//!   put forward), blocks waiting for their proposal, and cert votes kept under
+//!   the value they vote for;
+//! - [`future`]: the one bounded buffer for the next height;
+//! - here: inbound screening, the own-vote slots (never a second value for a
+//!   (round, step) — Kaleido §4.12), signing, timers, the deferred build
+//!   (spec [`Params::assembly_delay_ms`]) and certificate assembly.
+//!
+//! Inbound order (Kaleido §5.6, fixed for B1/W9): size → decode (exact, no
+//! trailing bytes) → height (the next height is held raw, bounded) → the
+//! machine's round/step windows and dedup → registry lookup → authentication
+//! (votes in one batch per event) → the machine. Nothing is stored or relayed
+//! before it passed every check that comes before it.
+//!
+//! Crash safety: every effect list that holds something to make durable starts
+//! with [`Effect::Persist`]. The host must make it durable before acting on
+//! any later effect of the list; if it cannot, it must act on none of them.
+
+pub mod block;
+pub mod book;
+pub mod future;
+pub mod wire;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::auth::{
+    AuthError, MinerKeys, MinerRecord, REAL, RealVerifiers, Verifiers, authenticate_proposal,
+    authenticate_vote, authenticate_votes,
+};
+use crate::certificate::{CertError, assemble};
+use crate::codec::{ProposalMsg, VoteMsg, WireMessage};
+use crate::crypto::{VoteSigner, VoteVerifier, VrfProver, VrfVerifier};
+use crate::keeper::Equivocation;
+use crate::machine::{HeightStart, Input, Journal, Machine, Output, ProposeKind};
+use crate::params::Params;
+use crate::roster::Roster;
+use crate::sortition::derive_seed;
+use crate::types::{Height, Hrs, MinerId, Round, Step, Value};
+
+use block::{BlockFormat, BlockInfo};
+use book::{Book, KnownProposal, Source};
+use future::FutureBuffer;
+pub use wire::{Topic, WireError};
+
+/// The source id the driver gives this node's own messages.
+pub const OWN_SOURCE: Source = u64::MAX;
+
+/// The cryptography a driver verifies with and its keys sign with.
+pub trait Suite {
+    /// VRF verifier.
+    type Vrf: VrfVerifier;
+    /// Vote-signature verifier.
+    type Sig: VoteVerifier;
+    /// VRF prover of this node's keys.
+    type Prover: VrfProver;
+    /// Vote signer of this node's keys.
+    type Signer: VoteSigner;
+    /// The verifiers.
+    fn verifiers(&self) -> &Verifiers<Self::Vrf, Self::Sig>;
+}
+
+/// Production cryptography: schnorrkel VRF, forward-secure ed25519 votes.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct RealSuite;
+
+impl Suite for RealSuite {
+    type Vrf = crate::crypto::real::SchnorrkelVrf;
+    type Sig = crate::crypto::real::Ed25519FsVerifier;
+    type Prover = crate::crypto::real::SchnorrkelVrfKey;
+    type Signer = crate::crypto::real::FsKeySet;
+    fn verifiers(&self) -> &RealVerifiers {
+        &REAL
+    }
+}
+
+/// This node's signing keys, as the host holds them (files, forward-secure
+/// erasure): the driver only asks which keys sign at a height.
+pub trait Keyring<P, S> {
+    /// The miner identity (stake owner) of these keys.
+    fn id(&self) -> MinerId;
+    /// The keys that sign at `height` for the registration in force (`record`),
+    /// if any.
+    fn keys_for(&self, height: Height, record: &MinerRecord) -> Option<&MinerKeys<P, S>>;
+}
+
+/// A committed head and the committee of the height after it.
+#[derive(Clone, Debug)]
+pub struct Head {
+    /// The committed block's header hash.
+    pub parent: Value,
+    /// The committed block's number: agreement runs on `number + 1`.
+    pub number: Height,
+    /// The committee of `number + 1`.
+    pub roster: Roster,
+    /// What this node's own-vote log holds for `number + 1`: (round, step,
+    /// value) of every message it signed there before (a node whose chain data
+    /// was wiped meets its old heights again).
+    pub own_slots: Vec<(Round, Step, Value)>,
+}
+
+/// What a restarted node resumes from (the durable part of [`Effect::Persist`]).
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    /// The machine's journal, if one was written.
+    pub journal: Option<Journal>,
+    /// This node's own proposal and block, if one was written.
+    pub own: Option<OwnProposal>,
+}
+
+/// One inbound network message.
+#[derive(Copy, Clone, Debug)]
+pub struct Inbound<'a> {
+    /// The topic it arrived on.
+    pub topic: Topic,
+    /// Its bytes.
+    pub bytes: &'a [u8],
+    /// Who sent it (for fair shares of bounded buffers).
+    pub source: Source,
+}
+
+/// Everything the driver reacts to.
+#[derive(Debug)]
+pub enum Event<'a, B> {
+    /// Start on a committed head, resuming from what was made durable when it
+    /// is for the height after this head.
+    Start(Head, Resume),
+    /// A block was committed (ours, or one synced with its certificate): agree
+    /// on the height after it.
+    Committed(Head),
+    /// Messages from the network, screened in order; one verdict each.
+    Wire(&'a [Inbound<'a>]),
+    /// The clock reached [`Driver::next_deadline`].
+    Tick,
+    /// Execution built the block asked for by [`Effect::Build`].
+    Built {
+        /// Height asked for.
+        height: Height,
+        /// Round asked for.
+        round: Round,
+        /// The block.
+        block: B,
+    },
+    /// Execution's answer to [`Effect::Validate`].
+    Validated {
+        /// The block's header hash.
+        value: Value,
+        /// Whether it executed and matched its header.
+        valid: bool,
+    },
+}
+
+/// A signed message of this node, for the own-vote log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnMessage {
+    /// Height.
+    pub height: Height,
+    /// Round.
+    pub round: Round,
+    /// Step (1 for a proposal).
+    pub step: Step,
+    /// The value signed.
+    pub value: Value,
+    /// The wire message.
+    pub wire: Vec<u8>,
+}
+
+/// This node's own proposal and block of a height (so a restarted node still
+/// has the block its own votes may certify).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnProposal {
+    /// Height.
+    pub height: Height,
+    /// The wire proposal.
+    pub proposal: Vec<u8>,
+    /// The framed block.
+    pub block: Vec<u8>,
+}
+
+/// What must be durable before anything that follows it leaves the node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Durable {
+    /// The machine's latest journal.
+    pub journal: Option<Journal>,
+    /// This node's own proposal and block.
+    pub own: Option<OwnProposal>,
+    /// Messages this node signed, for the own-vote log.
+    pub messages: Vec<OwnMessage>,
+}
+
+impl Durable {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.journal.is_none() && self.own.is_none() && self.messages.is_empty()
+    }
+}
+
+/// What execution is asked to build (spec decides who, for whom, and how long).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BuildOrder {
+    /// Height.
+    pub height: Height,
+    /// Round.
+    pub round: Round,
+    /// The seed the block carries (this node's seed VRF over the parent's seed).
+    pub seed: [u8; 32],
+    /// The proposer.
+    pub proposer: MinerId,
+    /// Where the block reward goes.
+    pub coinbase: [u8; 20],
+    /// The committee's total stake.
+    pub total_stake: u128,
+    /// How long building may take ([`Params::build_budget_ms`]).
+    pub budget_ms: u64,
+}
+
+/// What the driver asks its host to do, in order.
+#[derive(Debug)]
+pub enum Effect<B> {
+    /// Make this durable before acting on any later effect of the same list.
+    Persist(Box<Durable>),
+    /// The verdict on message `index` of an [`Event::Wire`].
+    Verdict {
+        /// Index into the event's messages.
+        index: usize,
+        /// `Ok`: use and relay it.
+        verdict: Result<(), WireError>,
+    },
+    /// Publish on a topic.
+    Broadcast(Topic, Vec<u8>),
+    /// Ask execution to build a block; answer with [`Event::Built`].
+    Build(BuildOrder),
+    /// Ask execution to fully validate a block; answer with [`Event::Validated`].
+    Validate(B),
+    /// Commit the validated block of `value` with this certificate
+    /// (`WireMessage::Certificate`); answer with [`Event::Committed`].
+    Commit {
+        /// The header hash.
+        value: Value,
+        /// The round of the cert quorum.
+        round: Round,
+        /// The encoded certificate.
+        certificate: Vec<u8>,
+    },
+    /// A voter equivocated.
+    Evidence(Equivocation),
+    /// This node decided a value it cannot certify (its block or proposal never
+    /// arrived, e.g. after a restart): the height is left to sync.
+    CannotCertify {
+        /// Height.
+        height: Height,
+        /// Round.
+        round: Round,
+        /// Why.
+        error: CertError,
+    },
+    /// This node did not sign at `hrs`: it signed `signed` there before and
+    /// was now asked for `asked`.
+    Abstained {
+        /// Where.
+        hrs: Hrs,
+        /// The value signed before.
+        signed: Value,
+        /// The value asked for.
+        asked: Value,
+    },
+}
+
+/// Failures that stop consensus.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DriverError {
+    /// Signing failed.
+    #[error("signing: {0}")]
+    Sign(AuthError),
+    /// An event before [`Event::Start`].
+    #[error("the driver has not started")]
+    NotStarted,
+}
+
+/// The consensus driver of one node.
+pub struct Driver<F: BlockFormat, C: Suite, K> {
+    params: Params,
+    suite: C,
+    machine: Machine,
+    keys: Option<K>,
+    participating: bool,
+    equivocate: bool,
+    started: bool,
+    /// The height after the head: the one `Input::NewHeight` starts.
+    next: Height,
+    parent: Value,
+    roster: Roster,
+    book: Book<F>,
+    wanted: BTreeSet<Value>,
+    validating: BTreeSet<Value>,
+    future: FutureBuffer,
+    own: BTreeMap<(Round, Step), Value>,
+    timers: Vec<(u64, Hrs)>,
+    deferred: Option<(u64, Height, Round, ProposeKind)>,
+    pending: Durable,
+}
+
+impl<F, C, K> Driver<F, C, K>
+where
+    F: BlockFormat,
+    C: Suite,
+    K: Keyring<C::Prover, C::Signer>,
+{
+    /// A driver that has not started; the first event must be [`Event::Start`].
+    pub fn new(params: Params, suite: C, keys: Option<K>) -> Self {
+        Driver {
+            params,
+            suite,
+            machine: Machine::new(params),
+            keys,
+            participating: true,
+            equivocate: false,
+            started: false,
+            next: 0,
+            parent: Value([0; 32]),
+            roster: Roster::default(),
+            book: Book::default(),
+            wanted: BTreeSet::new(),
+            validating: BTreeSet::new(),
+            future: FutureBuffer::default(),
+            own: BTreeMap::new(),
+            timers: Vec::new(),
+            deferred: None,
+            pending: Durable::default(),
+        }
+    }
+
+    // ----- queries -------------------------------------------------------------
+
+    /// The protocol parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The machine (read-only).
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// The height being agreed on.
+    pub fn height(&self) -> Height {
+        self.machine.height()
+    }
+
+    /// The machine's position.
+    pub fn position(&self) -> Option<Hrs> {
+        self.machine.position()
+    }
+
+    /// The committee of the height being agreed on.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The head this height builds on.
+    pub fn parent(&self) -> Value {
+        self.parent
+    }
+
+    /// The keys (the host advances them at every commit: forward security).
+    pub fn keys_mut(&mut self) -> Option<&mut K> {
+        self.keys.as_mut()
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> Option<&K> {
+        self.keys.as_ref()
+    }
+
+    /// Whether mining was requested, keys or not.
+    pub fn mining_requested(&self) -> bool {
+        self.participating
+    }
+
+    /// Whether this node proposes and votes (it has keys and was not stopped).
+    pub fn participating(&self) -> bool {
+        self.keys.is_some() && self.participating
+    }
+
+    /// Starts (`true`) or stops proposing and voting from the next own message on.
+    pub fn set_participating(&mut self, on: bool) {
+        self.participating = on;
+    }
+
+    /// **Test only** (`kalgo --test.equivocate`): every own vote is followed by a
+    /// second one of the same step for the bit-flipped value, signed with the
+    /// same keys and broadcast, but neither logged nor counted here.
+    pub fn set_equivocate_for_tests(&mut self, on: bool) {
+        self.equivocate = on;
+    }
+
+    /// The earliest pending deadline: a step timer or the deferred build.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let build = self.deferred.map(|(at, ..)| at);
+        self.timers.iter().map(|(d, _)| *d).chain(build).min()
+    }
+
+    /// How many step timers are due at `now` (the deferred build is not one).
+    pub fn due_step_timers(&self, now: u64) -> u64 {
+        self.timers.iter().filter(|(d, _)| *d <= now).count() as u64
+    }
+
+    /// Whether this node holds keys that sign at `height` for the registration
+    /// in force.
+    pub fn signs_at(&self, height: Height) -> bool {
+        self.signing_keys(height).is_some()
+    }
+
+    /// The proposal of `value` its paired block matches, if both are known.
+    pub fn matching_proposal(&self, value: &Value) -> Option<KnownProposal> {
+        self.book.matching_proposal(value, &self.roster)
+    }
+
+    /// Sizes of what the height in progress holds (for tests and metrics):
+    /// (proposals, paired blocks, waiting blocks, cert votes, next-height messages).
+    pub fn held(&self) -> (usize, usize, usize, usize, usize) {
+        (
+            self.book.proposal_count(),
+            self.book.block_values().len(),
+            self.book.waiting_blocks(),
+            self.book.cert_vote_count(),
+            self.future.len(),
+        )
+    }
+
+    // ----- the step ------------------------------------------------------------
+
+    /// Feeds one event at `now` (milliseconds on the host clock); returns what
+    /// the host must do, in order.
+    pub fn handle(
+        &mut self,
+        now: u64,
+        event: Event<'_, F::Block>,
+    ) -> Result<Vec<Effect<F::Block>>, DriverError> {
+        if !self.started && !matches!(event, Event::Start(..)) {
+            return Err(DriverError::NotStarted);
+        }
+        let mut out = Vec::new();
+        let result = match event {
+            Event::Start(head, resume) => self.on_start(now, head, resume, &mut out),
+            Event::Committed(head) => self.on_committed(now, head, &mut out),
+            Event::Wire(msgs) => self.on_wire(now, msgs, &mut out),
+            Event::Tick => self.on_tick(now, &mut out),
+            Event::Built {
+                height,
+                round,
+                block,
+            } => self.on_built(now, height, round, block, &mut out),
+            Event::Validated { value, valid } => self.on_validated(now, value, valid, &mut out),
+        };
+        let pending = std::mem::take(&mut self.pending);
+        result?;
+        if !pending.is_empty() {
+            out.insert(0, Effect::Persist(Box::new(pending)));
+        }
+        Ok(out)
+    }
+
+    fn on_start(
+        &mut self,
+        now: u64,
+        head: Head,
+        resume: Resume,
+        out: &mut Vec<Effect<F::Block>>,
+    ) -> Result<(), DriverError> {
+        self.started = true;
+        let height = head.number + 1;
+        let parent = head.parent;
+        self.enter_head(head);
+        match resume.journal {
+            Some(j) if j.start.height == height && j.start.parent == parent => {
+                let (machine, outputs) = Machine::restore(self.params, &j, now);
+                self.machine = machine;
+                if let Some(own) = resume.own.filter(|o| o.height == height) {
+                    // Take our own proposal and block in as if received, and have
+                    // execution re-execute the block before the restored outputs
+                    // (which may commit it) are acted on.
+                    let msgs = [
+                        Inbound {
+                            topic: Topic::Proposals,
+                            bytes: &own.proposal,
+                            source: OWN_SOURCE,
+                        },
+                        Inbound {
+                            topic: Topic::Blocks,
+                            bytes: &own.block,
+                            source: OWN_SOURCE,
+                        },
+                    ];
+                    let mut ignored = Vec::new();
+                    self.on_wire(now, &msgs, &mut ignored)?;
+                    out.extend(
+                        ignored
+                            .into_iter()
+                            .filter(|e| !matches!(e, Effect::Verdict { .. })),
+                    );
+                    for value in self.book.block_values() {
+                        self.wanted.insert(value);
+                        self.try_validate(value, out);
+                    }
+                }
+                self.act(now, outputs, out)
+            }
+            _ => {
+                let start = self.height_start();
+                let outputs = self.machine.step(now, Input::NewHeight(start));
+                self.act(now, outputs, out)
+            }
+        }
+    }
+
+    fn on_committed(
+        &mut self,
+        now: u64,
+        head: Head,
+        out: &mut Vec<Effect<F::Block>>,
+    ) -> Result<(), DriverError> {
+        if head.number < self.height() {
+            return Ok(()); // already past it
+        }
+        self.enter_head(head);
+        let start = self.height_start();
+        let outputs = self.machine.step(now, Input::NewHeight(start));
+        self.act(now, outputs, out)?;
+        let held = self.future.take();
+        let msgs: Vec<Inbound<'_>> = held
+            .iter()
+            .map(|(topic, bytes, source)| Inbound {
+                topic: *topic,
+                bytes,
+                source: *source,
+            })
+            .collect();
+        let mut replayed = Vec::new();
+        let r = self.on_wire(now, &msgs, &mut replayed);
+        // The verdicts were given when the messages were held.
+        out.extend(
+            replayed
+                .into_iter()
+                .filter(|e| !matches!(e, Effect::Verdict { .. })),
+        );
+        r
+    }
+
+    /// Resets everything per height for the height after `head`.
+    fn enter_head(&mut self, head: Head) {
+        self.parent = head.parent;
+        self.roster = head.roster;
+        self.book = Book::default();
+        self.wanted.clear();
+        self.validating.clear();
+        self.timers.clear();
+        self.deferred = None;
+        self.own = head
+            .own_slots
+            .into_iter()
+            .map(|(r, s, v)| ((r, s), v))
+            .collect();
+        self.next = head.number + 1;
+    }
+
+    fn height_start(&self) -> HeightStart {
+        HeightStart {
+            height: self.next,
+            parent: self.parent,
+            thresholds: self.params.stake_thresholds(),
+        }
+    }
+
+    // ----- inbound -------------------------------------------------------------
+
+    fn on_wire(
+        &mut self,
+        now: u64,
+        msgs: &[Inbound<'_>],
+        out: &mut Vec<Effect<F::Block>>,
+    ) -> Result<(), DriverError> {
+        let mut verdicts: Vec<Result<(), WireError>> = msgs.iter().map(|_| Ok(())).collect();
+        let mut votes: Vec<(usize, VoteMsg, MinerRecord)> = Vec::new();
+        let mut inputs: Vec<Fed> = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            match self.screen(m) {
+                Err(e) => verdicts[i] = Err(e),
+                Ok(Screened::Vote(v, rec)) => votes.push((i, v, rec)),
+                Ok(Screened::Proposal(p, rec)) => match self.authenticate_proposal(&p, &rec) {
+                    Ok(auth) => {
+                        if let Some(paired) = self
+                            .book
+                            .add_proposal(KnownProposal { msg: p, auth }, &self.roster)
+                        {
+                            self.try_validate(paired, out);
+                        }
+                        inputs.push(Fed::Proposal(p, auth.priority));
+                    }
+                    Err(e) => verdicts[i] = Err(WireError::Auth(e)),
+                },
+                Ok(Screened::Block(info, block)) => {
+                    match self.book.add_block(m.source, info, *block, &self.roster) {
+                        Ok(()) => self.try_validate(info.value, out),
+                        Err(e) => verdicts[i] = Err(e),
+                    }
+                }
+            }
+        }
+        // One batch for every vote's signature and credential.
+        let refs: Vec<(&VoteMsg, &MinerRecord)> = votes.iter().map(|(_, v, r)| (v, r)).collect();
+        let results = authenticate_votes(
+            self.suite.verifiers(),
+            &self.params,
+            &refs,
+            self.roster.total_stake,
+            &self.roster.seed,
+        );
+        for ((i, v, _), r) in votes.iter().zip(results) {
+            match r {
+                Ok(weight) => inputs.push(Fed::Vote(*v, weight)),
+                Err(e) => verdicts[*i] = Err(WireError::Auth(e)),
+            }
+        }
+        out.extend(
+            verdicts
+                .into_iter()
+                .enumerate()
+                .map(|(index, verdict)| Effect::Verdict { index, verdict }),
+        );
+        for fed in inputs {
+            let outputs = match fed {
+                Fed::Vote(v, weight) => self.feed_vote(now, &v, weight),
+                Fed::Proposal(p, priority) => self.machine.step(
+                    now,
+                    Input::Proposal {
+                        height: p.height,
+                        round: p.round,
+                        value: p.value,
+                        proposer: p.proposer,
+                        priority,
+                    },
+                ),
+            };
+            self.act(now, outputs, out)?;
+        }
+        Ok(())
+    }
+
+    /// Everything before any signature check: size, exact decoding, height
+    /// (the next height is held raw), the machine's windows, dedup, registry.
+    fn screen(&mut self, m: &Inbound<'_>) -> Result<Screened<F::Block>, WireError> {
+        if m.bytes.len() > m.topic.max_bytes() {
+            return Err(WireError::TooLarge(m.bytes.len()));
+        }
+        let current = self.height();
+        let hold_for_next = |height: Height| height == current.saturating_add(1);
+        match m.topic {
+            Topic::Blocks => {
+                let (h, b) = wire::unframe_block(m.bytes).ok_or(WireError::BadBlock)?;
+                let block = F::decode(h, b).ok_or(WireError::BadBlock)?;
+                let info = F::info(&block);
+                if hold_for_next(info.height) {
+                    return self.hold(m);
+                }
+                if info.height != current
+                    || info.parent != self.parent
+                    || self.machine.decided().is_some()
+                {
+                    return Err(WireError::OutOfWindow(info.height));
+                }
+                Ok(Screened::Block(info, Box::new(block)))
+            }
+            Topic::Votes => {
+                let WireMessage::Vote(v) = WireMessage::decode(m.bytes)? else {
+                    return Err(WireError::WrongKind);
+                };
+                if hold_for_next(v.height) {
+                    return self.hold(m);
+                }
+                let hrs = Hrs::new(v.height, v.round, v.step);
+                if self.machine.seen(v.voter, hrs, v.value) {
+                    return Err(WireError::Duplicate);
+                }
+                if !self.machine.accepts_vote(hrs, v.value) {
+                    return Err(WireError::OutOfWindow(v.height));
+                }
+                let rec = self
+                    .roster
+                    .record(&v.voter)
+                    .ok_or(WireError::UnknownMiner)?;
+                Ok(Screened::Vote(v, rec))
+            }
+            Topic::Proposals => {
+                let WireMessage::Proposal(p) = WireMessage::decode(m.bytes)? else {
+                    return Err(WireError::WrongKind);
+                };
+                if hold_for_next(p.height) {
+                    return self.hold(m);
+                }
+                if self.book.knows_proposal(&p) {
+                    return Err(WireError::Duplicate);
+                }
+                if !self.machine.accepts_proposal(p.height, p.round, p.value) {
+                    return Err(WireError::OutOfWindow(p.height));
+                }
+                if !self.book.has_room_for(&p) {
+                    return Err(WireError::Excess);
+                }
+                let rec = self
+                    .roster
+                    .record(&p.proposer)
+                    .ok_or(WireError::UnknownMiner)?;
+                Ok(Screened::Proposal(p, rec))
+            }
+        }
+    }
+
+    fn hold(&mut self, m: &Inbound<'_>) -> Result<Screened<F::Block>, WireError> {
+        if self.future.hold(m.topic, m.bytes, m.source) {
+            Err(WireError::Buffered)
+        } else {
+            Err(WireError::Excess)
+        }
+    }
+
+    fn authenticate_proposal(
+        &self,
+        p: &ProposalMsg,
+        rec: &MinerRecord,
+    ) -> Result<crate::auth::ProposalAuth, AuthError> {
+        authenticate_proposal(
+            self.suite.verifiers(),
+            &self.params,
+            p,
+            rec,
+            self.roster.total_stake,
+            &self.roster.seed,
+        )
+    }
+
+    /// Steps the machine with an authenticated vote, and keeps a cert vote the
+    /// machine counted under the value it votes for (what a certificate of that
+    /// value is assembled from).
+    fn feed_vote(&mut self, now: u64, v: &VoteMsg, weight: u64) -> Vec<Output> {
+        let hrs = Hrs::new(v.height, v.round, v.step);
+        let outputs = self.machine.step(
+            now,
+            Input::Vote {
+                voter: v.voter,
+                hrs,
+                value: v.value,
+                weight,
+            },
+        );
+        if v.step == Step::CERT && self.machine.seen(v.voter, hrs, v.value) {
+            self.book.add_cert_vote(*v);
+        }
+        outputs
+    }
+
+    // ----- timers, execution's answers ----------------------------------------
+
+    fn on_tick(&mut self, now: u64, out: &mut Vec<Effect<F::Block>>) -> Result<(), DriverError> {
+        if let Some((at, height, round, kind)) = self.deferred
+            && at <= now
+        {
+            self.deferred = None;
+            let current = self.position().map(|p| (p.height, p.round));
+            if current == Some((height, round)) && self.machine.decided().is_none() {
+                let mut queue = VecDeque::new();
+                self.propose(now, height, round, kind, out, &mut queue)?;
+                self.act(now, queue.into(), out)?;
+            }
+        }
+        let (due, keep): (Vec<_>, Vec<_>) = self.timers.iter().partition(|(d, _)| *d <= now);
+        self.timers = keep;
+        for (_, hrs) in due {
+            let outputs = self.machine.step(now, Input::Timeout(hrs));
+            self.act(now, outputs, out)?;
+        }
+        Ok(())
+    }
+
+    fn on_validated(
+        &mut self,
+        now: u64,
+        value: Value,
+        valid: bool,
+        out: &mut Vec<Effect<F::Block>>,
+    ) -> Result<(), DriverError> {
+        if !self.validating.remove(&value) && !self.wanted.contains(&value) {
+            return Ok(());
+        }
+        self.wanted.remove(&value);
+        let outputs = self.machine.step(
+            now,
+            Input::BlockValidated {
+                height: self.height(),
+                value,
+                valid,
+            },
+        );
+        self.act(now, outputs, out)
+    }
+
+    /// Execution built the block asked for: sign and send the proposal and the
+    /// block, keep both durable first, and count the proposal.
+    fn on_built(
+        &mut self,
+        now: u64,
+        height: Height,
+        round: Round,
+        block: F::Block,
+        out: &mut Vec<Effect<F::Block>>,
+    ) -> Result<(), DriverError> {
+        if height != self.height() || self.machine.decided().is_some() {
+            return Ok(());
+        }
+        let info = F::info(&block);
+        if info.height != height || info.parent != self.parent {
+            return Ok(());
+        }
+        let value = info.value;
+        let Some((msg, auth)) = self.sign_proposal(height, round, value, out)? else {
+            return Ok(());
+        };
+        let (header, body) = F::encode(&block);
+        let own = OwnProposal {
+            height,
+            proposal: WireMessage::Proposal(msg).encode(),
+            block: wire::frame_block(&header, &body),
+        };
+        self.log_own(height, round, Step::PROPOSAL, value, own.proposal.clone());
+        out.push(Effect::Broadcast(Topic::Proposals, own.proposal.clone()));
+        out.push(Effect::Broadcast(Topic::Blocks, own.block.clone()));
+        self.pending.own = Some(own);
+        self.book
+            .add_proposal(KnownProposal { msg, auth }, &self.roster);
+        self.book.add_own_block(value, block);
+        let outputs = self.machine.step(
+            now,
+            Input::Proposal {
+                height,
+                round,
+                value,
+                proposer: msg.proposer,
+                priority: auth.priority,
+            },
+        );
+        self.act(now, outputs, out)
+    }
+
+    // ----- the machine's outputs ----------------------------------------------
+
+    /// Acts on the machine's outputs in order; own votes and proposals are fed
+    /// back as inputs.
+    fn act(
+        &mut self,
+        now: u64,
+        outputs: Vec<Output>,
+        out: &mut Vec<Effect<F::Block>>,
+    ) -> Result<(), DriverError> {
+        let mut queue: VecDeque<Output> = outputs.into();
+        while let Some(output) = queue.pop_front() {
+            match output {
+                Output::Persist(j) => self.pending.journal = Some(j),
+                Output::SetTimer { hrs, deadline_ms } => {
+                    self.timers
+                        .retain(|(_, h)| h.height == hrs.height && *h != hrs);
+                    self.timers.push((deadline_ms, hrs));
+                }
+                Output::Vote { hrs, value } => {
+                    if let Some((vote, weight)) = self.cast_vote(hrs, value, out)? {
+                        queue.extend(self.feed_vote(now, &vote, weight));
+                    }
+                }
+                Output::Propose {
+                    height,
+                    round,
+                    kind,
+                    at_ms,
+                } if at_ms > now => self.deferred = Some((at_ms, height, round, kind)),
+                Output::Propose {
+                    height,
+                    round,
+                    kind,
+                    ..
+                } => self.propose(now, height, round, kind, out, &mut queue)?,
+                Output::ValidateBlock { value, .. } => {
+                    self.wanted.insert(value);
+                    self.try_validate(value, out);
+                }
+                Output::Commit {
+                    height,
+                    round,
+                    value,
+                    voters,
+                } => match self.certificate(height, round, value, &voters) {
+                    Ok(certificate) => out.push(Effect::Commit {
+                        value,
+                        round,
+                        certificate,
+                    }),
+                    Err(error) => out.push(Effect::CannotCertify {
+                        height,
+                        round,
+                        error,
+                    }),
+                },
+                Output::Evidence(e) => out.push(Effect::Evidence(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The certificate of a decision: the proposal the block matches and the
+    /// counted voters' cert votes for exactly this value.
+    fn certificate(
+        &self,
+        height: Height,
+        round: Round,
+        value: Value,
+        voters: &[(MinerId, u64)],
+    ) -> Result<Vec<u8>, CertError> {
+        let proposal = self
+            .book
+            .matching_proposal(&value, &self.roster)
+            .ok_or(CertError::ProposalMismatch)?;
+        let cert = assemble(height, round, value, proposal.msg, voters, |id| {
+            self.book.cert_vote(round, value, id)
+        })?;
+        Ok(WireMessage::Certificate(cert).encode())
+    }
+
+    /// Sends a wanted block to execution once it is paired with its proposal.
+    fn try_validate(&mut self, value: Value, out: &mut Vec<Effect<F::Block>>) {
+        if !self.wanted.contains(&value) || self.validating.contains(&value) {
+            return;
+        }
+        let Some(block) = self.book.block(&value) else {
+            return;
+        };
+        self.validating.insert(value);
+        out.push(Effect::Validate(block.clone()));
+    }
+
+    // ----- own messages --------------------------------------------------------
+
+    /// Whether this node signed another value at (round, step) of the height in
+    /// progress: then it abstains (never a second vote, Kaleido §4.12).
+    fn signed_other(&self, hrs: Hrs, value: Value, out: &mut Vec<Effect<F::Block>>) -> bool {
+        match self.own.get(&(hrs.round, hrs.step)) {
+            Some(signed) if *signed != value => {
+                out.push(Effect::Abstained {
+                    hrs,
+                    signed: *signed,
+                    asked: value,
+                });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn log_own(&mut self, height: Height, round: Round, step: Step, value: Value, wire: Vec<u8>) {
+        self.own.insert((round, step), value);
+        self.pending.messages.push(OwnMessage {
+            height,
+            round,
+            step,
+            value,
+            wire,
+        });
+    }
+
+    fn signing_keys(
+        &self,
+        height: Height,
+    ) -> Option<(&MinerKeys<C::Prover, C::Signer>, MinerRecord)> {
+        if !self.participating {
+            return None;
+        }
+        let keys = self.keys.as_ref()?;
+        let record = self.roster.record(&keys.id())?;
+        Some((keys.keys_for(height, &record)?, record))
+    }
+
+    /// Sortition and signature for an own vote; `None` without a seat. Sent,
+    /// logged, and returned with its weight to be counted.
+    fn cast_vote(
+        &mut self,
+        hrs: Hrs,
+        value: Value,
+        out: &mut Vec<Effect<F::Block>>,
+    ) -> Result<Option<(VoteMsg, u64)>, DriverError> {
+        if self.signed_other(hrs, value, out) {
+            return Ok(None);
+        }
+        let Some((keys, rec)) = self.signing_keys(hrs.height) else {
+            return Ok(None);
+        };
+        let total = self.roster.total_stake;
+        let seed = self.roster.seed;
+        let Some(vote) = keys
+            .cast_vote(&self.params, hrs, value, &seed, rec.stake, total)
+            .map_err(DriverError::Sign)?
+        else {
+            return Ok(None);
+        };
+        let weight = authenticate_vote(
+            self.suite.verifiers(),
+            &self.params,
+            &vote,
+            &rec,
+            total,
+            &seed,
+        )
+        .map_err(DriverError::Sign)?;
+        let twin = if self.equivocate {
+            let other = Value(value.0.map(|b| !b));
+            keys.cast_vote(&self.params, hrs, other, &seed, rec.stake, total)
+                .map_err(DriverError::Sign)?
+        } else {
+            None
+        };
+        let wire = WireMessage::Vote(vote).encode();
+        self.log_own(hrs.height, hrs.round, hrs.step, value, wire.clone());
+        out.push(Effect::Broadcast(Topic::Votes, wire));
+        if let Some(twin) = twin {
+            out.push(Effect::Broadcast(
+                Topic::Votes,
+                WireMessage::Vote(twin).encode(),
+            ));
+        }
+        Ok(Some((vote, weight)))
+    }
+
+    /// Signs this node's proposal of `value`, authenticated exactly as a peer
+    /// would; `None` when not a miner here or without a proposer seat.
+    fn sign_proposal(
+        &self,
+        height: Height,
+        round: Round,
+        value: Value,
+        out: &mut Vec<Effect<F::Block>>,
+    ) -> Result<Option<(ProposalMsg, crate::auth::ProposalAuth)>, DriverError> {
+        if self.signed_other(Hrs::new(height, round, Step::PROPOSAL), value, out) {
+            return Ok(None);
+        }
+        let Some((keys, rec)) = self.signing_keys(height) else {
+            return Ok(None);
+        };
+        let total = self.roster.total_stake;
+        let seed = &self.roster.seed;
+        let proposed = keys
+            .propose(&self.params, height, round, value, seed, rec.stake, total)
+            .map_err(DriverError::Sign)?;
+        let Some((msg, _)) = proposed else {
+            return Ok(None);
+        };
+        let auth = authenticate_proposal(
+            self.suite.verifiers(),
+            &self.params,
+            &msg,
+            &rec,
+            total,
+            seed,
+        )
+        .map_err(DriverError::Sign)?;
+        Ok(Some((msg, auth)))
+    }
+
+    /// A proposal request: a new block is asked of execution (the proposal is
+    /// signed when it is built); a re-proposal is signed now.
+    fn propose(
+        &mut self,
+        now: u64,
+        height: Height,
+        round: Round,
+        kind: ProposeKind,
+        out: &mut Vec<Effect<F::Block>>,
+        queue: &mut VecDeque<Output>,
+    ) -> Result<(), DriverError> {
+        let Some((keys, _)) = self.signing_keys(height) else {
+            return Ok(());
+        };
+        match kind {
+            ProposeKind::NewBlock => {
+                let (_, seed) =
+                    derive_seed(&keys.vrf, self.params.chain_id, height, &self.roster.seed);
+                let proposer = keys.id;
+                out.push(Effect::Build(BuildOrder {
+                    height,
+                    round,
+                    seed,
+                    proposer,
+                    coinbase: self.roster.reward_address(&proposer),
+                    total_stake: self.roster.total_stake,
+                    budget_ms: self.params.build_budget_ms(round),
+                }));
+            }
+            ProposeKind::Repropose(value) => {
+                if let Some((msg, auth)) = self.sign_proposal(height, round, value, out)? {
+                    let wire = WireMessage::Proposal(msg).encode();
+                    self.log_own(height, round, Step::PROPOSAL, value, wire.clone());
+                    out.push(Effect::Broadcast(Topic::Proposals, wire));
+                    self.book
+                        .add_proposal(KnownProposal { msg, auth }, &self.roster);
+                    queue.extend(self.machine.step(
+                        now,
+                        Input::Proposal {
+                            height,
+                            round,
+                            value,
+                            proposer: msg.proposer,
+                            priority: auth.priority,
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Screened<B> {
+    Vote(VoteMsg, MinerRecord),
+    Proposal(ProposalMsg, MinerRecord),
+    Block(BlockInfo, Box<B>),
+}
+
+enum Fed {
+    Vote(VoteMsg, u64),
+    Proposal(ProposalMsg, [u8; 32]),
+}
