@@ -311,19 +311,6 @@ impl Machine {
         hrs.height == self.height() && self.decided.is_none() && self.vote_in_window(hrs, value, 1)
     }
 
-    /// Whether a proposal of `value` for `round` of the height in progress would
-    /// be considered (the current round while in the proposal step, or a round
-    /// within the look-ahead window): hosts ask before authenticating it.
-    pub fn accepts_proposal(&self, height: Height, round: Round, value: Value) -> bool {
-        height == self.height()
-            && self.decided.is_none()
-            && value != self.empty
-            && round != 0
-            && ((round == self.round && self.step == Step::PROPOSAL)
-                || (round > self.round
-                    && round <= self.round.saturating_add(self.params.round_lookahead)))
-    }
-
     /// The journal as it would be persisted now.
     pub fn journal(&self) -> Option<Journal> {
         self.start.map(|start| Journal {

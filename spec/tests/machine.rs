@@ -639,3 +639,47 @@ proptest! {
         prop_assert_eq!(renamed, machine.renamed(&perm));
     }
 }
+
+/// Attack 4 (a member spraying far steps of past rounds): once in round 2,
+/// only cert votes of past rounds and round 1's next votes up to its highest
+/// next quorum step plus the look-ahead are kept; anything else of a past round
+/// is dropped before it reaches the keeper, so memory stays bounded.
+#[test]
+fn past_rounds_keep_only_cert_votes_and_the_previous_rounds_next_votes() {
+    let mut setup = vec![start(1)];
+    setup.extend(quorum(1, 4, empty())); // round 1 ends on empty: round 2 starts
+    let (m, _) = run(&setup, timeout(9, 9));
+    assert_eq!(m.position().map(|p| p.round), Some(2));
+    let lookahead = params().step_lookahead;
+    let table: &[(u32, u32, Value, bool)] = &[
+        (1, 3, A, true),              // cert votes of any past round still commit
+        (1, 4, A, true),              // the next quorum's own step
+        (1, 4 + lookahead, A, true),  // up to the look-ahead past it
+        (1, 5 + lookahead, A, false), // beyond it
+        (1, 1_000_000, A, false),     // far steps
+        (1, 2, A, false),             // soft votes of a past round are unused
+        (2, 3, A, true),              // the current round
+    ];
+    for &(round, step, value, kept) in table {
+        assert_eq!(
+            m.accepts_vote(hrs(round, step), value),
+            kept,
+            "round {round} step {step}"
+        );
+        let mut fed = m.clone();
+        let before = fed.keeper().clone();
+        fed.step(0, vote(1, round, step, value));
+        assert_eq!(
+            fed.keeper() != &before,
+            kept,
+            "round {round} step {step}: keeper"
+        );
+    }
+    // Spraying many far steps of round 1 leaves the keeper as it was.
+    let mut fed = m.clone();
+    let before = fed.keeper().clone();
+    for step in 100..2100u32 {
+        fed.step(0, vote(2, 1, step, B));
+    }
+    assert_eq!(fed.keeper(), &before);
+}

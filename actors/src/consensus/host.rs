@@ -156,6 +156,9 @@ impl Keyring<SchnorrkelVrfKey, FsKeySet> for HostKeys {
 
 type KalgoDriver = Driver<KalgoBlocks, RealSuite, HostKeys>;
 
+/// One verdict per inbound message (`Ok`: use and relay it).
+pub type Verdicts = Vec<Result<(), WireError>>;
+
 /// The consensus host of one node.
 pub struct HostCore<R> {
     driver: KalgoDriver,
@@ -236,7 +239,7 @@ impl<R: Registry> HostCore<R> {
         &mut self,
         now: u64,
         event: Event<'_, Block>,
-    ) -> Result<(Vec<Result<(), WireError>>, Vec<Effect>), HostError> {
+    ) -> Result<(Verdicts, Vec<Effect>), HostError> {
         let effects = self.driver.handle(now, event)?;
         let mut verdicts = Vec::new();
         let mut out = Vec::new();

@@ -534,6 +534,40 @@ mod tests {
     }
 
     #[test]
+    /// Attack (a long stall): every online node used to exit once one height
+    /// held 4,096 own messages (≈2.3 h of next votes at 2λ = 200 ms), and again
+    /// on every restart. The log is bounded by slots: it reads back any number.
+    fn a_long_height_is_read_back_and_still_refuses_a_second_value() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = JournalStore::open(&dir.path().join("j.redb")).expect("open");
+        let slots: Vec<(u32, u32)> = (0..5000u32).map(|i| (i / 100 + 1, i % 100 + 2)).collect();
+        for batch in slots.chunks(500) {
+            let messages = batch.iter().map(|&(r, st)| msg(9, r, st, 7)).collect();
+            s.commit(&Pending {
+                messages,
+                ..Pending::default()
+            })
+            .expect("log");
+        }
+        assert_eq!(s.own_messages(9, 9).expect("read").len(), 5000);
+        assert_eq!(s.own_slots(9).expect("slots").len(), 5000);
+        let err = s
+            .commit(&Pending {
+                messages: vec![msg(9, 50, 2, 8)],
+                ..Pending::default()
+            })
+            .expect_err("a second value at a logged slot");
+        assert!(matches!(
+            err,
+            JournalError::Conflict {
+                height: 9,
+                round: 50,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn own_vote_log_appends_dedups_refuses_conflicts_and_prunes() {
         let dir = tempfile::tempdir().expect("tempdir");
         let s = JournalStore::open(&dir.path().join("j.redb")).expect("open");

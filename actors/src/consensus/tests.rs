@@ -838,3 +838,169 @@ fn equivocation_evidence_is_counted_by_the_consensus_actor() {
     assert!(metrics.render().contains("kalgo_equivocations_total 1\n"));
     drop(node.dir);
 }
+
+/// [`run`] with an attacker: after each effect is delivered, `attack` may
+/// answer with messages the attacker broadcasts at once (to every host),
+/// before anything else is delivered.
+fn run_attacked(
+    nodes: &mut [Node],
+    pending: Vec<(usize, Effect)>,
+    mut now: u64,
+    max_ms: u64,
+    done: impl Fn(&[Node]) -> bool,
+    mut attack: impl FnMut(&[Node], usize, &Effect) -> Vec<(Topic, Vec<u8>)>,
+) -> u64 {
+    let mut queue: VecDeque<(usize, Effect)> = pending.into();
+    let end = now + max_ms;
+    while !done(nodes) && now < end {
+        while let Some((i, effect)) = queue.pop_front() {
+            let injected = attack(nodes, i, &effect);
+            queue.extend(dispatch(nodes, i, effect, now));
+            for (topic, bytes) in injected {
+                for (j, n) in nodes.iter_mut().enumerate() {
+                    if let Some(h) = n.host.as_mut() {
+                        let (_, effects) = h.on_wire(topic, &bytes, now);
+                        queue.extend(effects.into_iter().map(|e| (j, e)));
+                    }
+                }
+            }
+            if done(nodes) {
+                return now;
+            }
+        }
+        let Some(next) = nodes
+            .iter()
+            .filter_map(|n| n.host.as_ref()?.next_deadline())
+            .min()
+        else {
+            break;
+        };
+        now = now.max(next);
+        for (i, n) in nodes.iter_mut().enumerate() {
+            if let Some(h) = n.host.as_mut() {
+                queue.extend(h.on_timer(now).expect("timer").into_iter().map(|e| (i, e)));
+            }
+        }
+    }
+    now
+}
+
+/// The proposal a broadcast carries, if it is one.
+fn proposal_of(effect: &Effect) -> Option<spec::codec::ProposalMsg> {
+    match effect {
+        Effect::Broadcast(Topic::Proposals, bytes) => match WireMessage::decode(bytes) {
+            Ok(WireMessage::Proposal(p)) => Some(p),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn same_chain(nodes: &[Node], honest: usize, heights: usize) {
+    for n in &nodes[..honest] {
+        assert!(
+            n.committed.len() >= heights,
+            "an honest node committed only {} heights",
+            n.committed.len()
+        );
+        let hashes: Vec<B256> = n.committed.iter().map(|(h, _)| *h).take(heights).collect();
+        let first: Vec<B256> = nodes[0]
+            .committed
+            .iter()
+            .map(|(h, _)| *h)
+            .take(heights)
+            .collect();
+        assert_eq!(hashes, first, "fork");
+    }
+}
+
+/// Attack 1 (a Byzantine committee member): with every proposal, node 3
+/// cert-votes the empty value and then the leader's value. The keeper counts
+/// its vote for the leader's value; a host that kept the first cert vote per
+/// voter found only the empty one when assembling the certificate and halted
+/// for good. Honest nodes must keep committing.
+#[test]
+fn a_member_cert_voting_empty_then_the_leaders_value_cannot_halt_the_chain() {
+    let (mut nodes, queue, _) = cluster_fixed(4);
+    let attacker = keys(4).pop().expect("node 3's keys");
+    nodes[3].host = None;
+    let queue: Vec<_> = queue.into_iter().filter(|(i, _)| *i != 3).collect();
+    let mut sent = std::collections::BTreeSet::new();
+    run_attacked(
+        &mut nodes,
+        queue,
+        0,
+        60_000,
+        |n| n[..3].iter().all(|n| n.committed.len() >= 3),
+        |nodes, i, effect| {
+            let Some(p) = proposal_of(effect) else {
+                return Vec::new();
+            };
+            let Some(host) = nodes[i].host.as_ref() else {
+                return Vec::new();
+            };
+            if host.height() != p.height || !sent.insert((p.height, p.round)) {
+                return Vec::new();
+            }
+            let c = host.committee();
+            let rec = c.record(&attacker.id).expect("registered");
+            let empty = Value::empty(Value(host.parent().hash().0), p.height);
+            let hrs = spec::types::Hrs::new(p.height, p.round, Step::CERT);
+            [empty, p.value]
+                .into_iter()
+                .map(|value| {
+                    let vote = attacker
+                        .cast_vote(host.params(), hrs, value, &c.seed, rec.stake, c.total_stake)
+                        .expect("sign")
+                        .expect("a fixed committee member always has a seat");
+                    (Topic::Votes, WireMessage::Vote(vote).encode())
+                })
+                .collect()
+        },
+    );
+    same_chain(&nodes, 3, 3);
+}
+
+/// Attack 2 (any peer, no stake): with every proposal, a peer floods 80 junk
+/// blocks for the current height and 80 for the next one. A host that stored
+/// blocks first-come in a 64-slot map never kept the leader's block again, and
+/// every round of the height failed. Honest nodes must keep committing.
+#[test]
+fn a_flood_of_junk_blocks_cannot_halt_the_chain() {
+    use crate::consensus::host::encode_block;
+    use crate::execution::{block::Block, header::KalgoHeader};
+
+    let (mut nodes, queue, _) = cluster(4);
+    let mut junk = 0u64;
+    run_attacked(
+        &mut nodes,
+        queue,
+        0,
+        60_000,
+        |n| n.iter().all(|n| n.committed.len() >= 3),
+        |nodes, i, effect| {
+            let Some(p) = proposal_of(effect) else {
+                return Vec::new();
+            };
+            let Some(host) = nodes[i].host.as_ref() else {
+                return Vec::new();
+            };
+            let parent = host.parent().hash();
+            (0..160)
+                .map(|k| {
+                    junk += 1;
+                    let mut header = KalgoHeader::default();
+                    header.eth.number = p.height + k / 80;
+                    header.eth.parent_hash = parent;
+                    header.eth.nonce = junk.to_be_bytes().into();
+                    let block = Block {
+                        header,
+                        transactions: Vec::new(),
+                    };
+                    (Topic::Blocks, encode_block(&block))
+                })
+                .collect()
+        },
+    );
+    same_chain(&nodes, 4, 3);
+}

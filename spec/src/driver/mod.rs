@@ -68,6 +68,9 @@ pub trait Suite {
     fn verifiers(&self) -> &Verifiers<Self::Vrf, Self::Sig>;
 }
 
+/// The signing keys of a suite.
+pub type SuiteKeys<C> = MinerKeys<<C as Suite>::Prover, <C as Suite>::Signer>;
+
 /// Production cryptography: schnorrkel VRF, forward-secure ed25519 votes.
 #[derive(Copy, Clone, Debug, Default)]
 pub struct RealSuite;
@@ -127,8 +130,10 @@ pub struct Inbound<'a> {
     pub source: Source,
 }
 
-/// Everything the driver reacts to.
+/// Everything the driver reacts to. Built once per call and consumed at once,
+/// so the size of the start event does not matter.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Event<'a, B> {
     /// Start on a committed head, resuming from what was made durable when it
     /// is for the height after this head.
@@ -709,7 +714,7 @@ where
                 if self.book.knows_proposal(&p) {
                     return Err(WireError::Duplicate);
                 }
-                if !self.machine.accepts_proposal(p.height, p.round, p.value) {
+                if !self.keeps_proposal(&p) {
                     return Err(WireError::OutOfWindow(p.height));
                 }
                 if !self.book.has_room_for(&p) {
@@ -722,6 +727,20 @@ where
                 Ok(Screened::Proposal(p, rec))
             }
         }
+    }
+
+    /// Whether a proposal is kept for pairing: any round of the height in
+    /// progress up to the machine's look-ahead, not only the rounds where the
+    /// machine still picks a leader. A value can be soft- or cert-certified
+    /// after its proposal step (or before a restarted node reached it again),
+    /// and its block is validated and certified with the proposal that named it.
+    fn keeps_proposal(&self, p: &ProposalMsg) -> bool {
+        let round = self.position().map_or(0, |hrs| hrs.round);
+        p.height == self.height()
+            && self.machine.decided().is_none()
+            && p.value != self.machine.empty_value()
+            && p.round >= 1
+            && p.round <= round.saturating_add(self.params.round_lookahead)
     }
 
     fn hold(&mut self, m: &Inbound<'_>) -> Result<Screened<F::Block>, WireError> {
@@ -982,10 +1001,7 @@ where
         });
     }
 
-    fn signing_keys(
-        &self,
-        height: Height,
-    ) -> Option<(&MinerKeys<C::Prover, C::Signer>, MinerRecord)> {
+    fn signing_keys(&self, height: Height) -> Option<(&SuiteKeys<C>, MinerRecord)> {
         if !self.participating {
             return None;
         }
