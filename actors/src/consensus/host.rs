@@ -11,12 +11,9 @@
 use std::time::Duration;
 
 use alloy_primitives::{Address, B256, U256};
-use spec::auth::{BlockClaims, MinerKeys, MinerRecord};
-use spec::crypto::real::{FsKeySet, SchnorrkelVrfKey};
-use spec::driver::block::{BlockFormat, BlockInfo};
 use spec::driver::book::Source;
 use spec::driver::{
-    self, BuildOrder, Driver, DriverError, Effect as DriverEffect, Event, Head, Inbound, Keyring,
+    BuildOrder, Driver, DriverError, Effect as DriverEffect, Event, Head, Inbound, Keyring,
     RealSuite, Resume,
 };
 use spec::keeper::Equivocation;
@@ -24,9 +21,13 @@ use spec::machine::Machine;
 use spec::params::Params;
 use spec::types::{Height, Hrs, MinerId, Round, Value};
 
+pub use crate::consensus::blocks::{
+    KalgoBlocks, block_claims, decode_block, encode_block, encode_block_parts,
+};
+pub use crate::consensus::keys::HostKeys;
 pub use spec::driver::wire::{MAX_BLOCK_BYTES, Topic, WireError};
 
-use crate::consensus::journal::{JournalError, JournalStore, OwnMessage, Pending};
+use crate::consensus::journal::{JournalError, JournalStore, Pending};
 use crate::consensus::keys::KeySource;
 use crate::consensus::registry::{Committee, Registry, RegistryError};
 use crate::execution::{
@@ -77,81 +78,6 @@ pub enum HostError {
     /// The driver stopped (a signing failure).
     #[error(transparent)]
     Driver(#[from] DriverError),
-}
-
-/// The EVM block as the driver sees it.
-#[derive(Copy, Clone, Debug)]
-pub struct KalgoBlocks;
-
-impl BlockFormat for KalgoBlocks {
-    type Block = Block;
-
-    fn decode(header: &[u8], body: &[u8]) -> Option<Block> {
-        Some(Block {
-            header: KalgoHeader::decode_bytes(header).ok()?,
-            transactions: Block::decode_body(body).ok()?,
-        })
-    }
-
-    fn encode(block: &Block) -> (Vec<u8>, Vec<u8>) {
-        (block.header.encode_to_vec(), block.encode_body())
-    }
-
-    fn info(block: &Block) -> BlockInfo {
-        BlockInfo {
-            value: Value(block.header.hash().0),
-            height: block.header.number(),
-            parent: Value(block.header.eth.parent_hash.0),
-            claims: block_claims(&block.header),
-        }
-    }
-
-    fn body_matches_header(block: &Block) -> bool {
-        block.body_matches_header()
-    }
-}
-
-/// Encodes a block for the blocks topic and sync (spec's framing).
-pub fn encode_block(block: &Block) -> Vec<u8> {
-    let (header, body) = KalgoBlocks::encode(block);
-    driver::wire::frame_block(&header, &body)
-}
-
-/// [`encode_block`] from an encoded header and body (as stored).
-pub fn encode_block_parts(header: &[u8], body: &[u8]) -> Vec<u8> {
-    driver::wire::frame_block(header, body)
-}
-
-/// Decodes [`encode_block`] exactly (no trailing bytes in header or body).
-pub fn decode_block(bytes: &[u8]) -> Option<Block> {
-    let (header, body) = driver::wire::unframe_block(bytes)?;
-    KalgoBlocks::decode(header, body)
-}
-
-/// What a header says of the proposal that put it forward (spec's [`BlockClaims`]).
-pub fn block_claims(header: &KalgoHeader) -> BlockClaims {
-    BlockClaims {
-        proposer: MinerId(header.proposer.0.0),
-        seed: header.seed.0,
-        beneficiary: header.eth.beneficiary.0.0,
-    }
-}
-
-/// The miner's key source as the driver's keyring.
-pub struct HostKeys(pub Box<dyn KeySource>);
-
-impl Keyring<SchnorrkelVrfKey, FsKeySet> for HostKeys {
-    fn id(&self) -> MinerId {
-        self.0.id()
-    }
-
-    fn keys_for(
-        &self,
-        height: Height,
-        record: &MinerRecord,
-    ) -> Option<&MinerKeys<SchnorrkelVrfKey, FsKeySet>> {
-        self.0.keys_for(height, record)
-    }
 }
 
 type KalgoDriver = Driver<KalgoBlocks, RealSuite, HostKeys>;
@@ -205,11 +131,7 @@ impl<R: Registry> HostCore<R> {
         host.check_keys();
         let resume = Resume {
             journal: host.journal.read()?,
-            own: host.journal.read_own()?.map(|o| driver::OwnProposal {
-                height: o.height,
-                proposal: o.proposal,
-                block: o.block,
-            }),
+            own: host.journal.read_own()?.map(Into::into),
         };
         let head = host.head()?;
         let effects = host.drive(now, Event::Start(head, resume))?.1;
@@ -245,28 +167,7 @@ impl<R: Registry> HostCore<R> {
         let mut out = Vec::new();
         for effect in effects {
             match effect {
-                DriverEffect::Persist(d) => {
-                    let pending = Pending {
-                        journal: d.journal,
-                        own: d.own.map(|o| crate::consensus::journal::OwnProposal {
-                            height: o.height,
-                            proposal: o.proposal,
-                            block: o.block,
-                        }),
-                        messages: d
-                            .messages
-                            .into_iter()
-                            .map(|m| OwnMessage {
-                                height: m.height,
-                                round: m.round,
-                                step: m.step,
-                                value: m.value,
-                                wire: m.wire,
-                            })
-                            .collect(),
-                    };
-                    self.journal.commit(&pending)?;
-                }
+                DriverEffect::Persist(d) => self.journal.commit(&Pending::from(*d))?,
                 DriverEffect::Verdict { index, verdict } => {
                     if verdicts.len() <= index {
                         verdicts.resize_with(index + 1, || Ok(()));

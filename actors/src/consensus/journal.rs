@@ -155,6 +155,40 @@ pub struct Pending {
     pub messages: Vec<OwnMessage>,
 }
 
+impl From<spec::driver::Durable> for Pending {
+    fn from(d: spec::driver::Durable) -> Self {
+        Pending {
+            journal: d.journal,
+            own: d.own.map(|o| OwnProposal {
+                height: o.height,
+                proposal: o.proposal,
+                block: o.block,
+            }),
+            messages: d
+                .messages
+                .into_iter()
+                .map(|m| OwnMessage {
+                    height: m.height,
+                    round: m.round,
+                    step: m.step,
+                    value: m.value,
+                    wire: m.wire,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<OwnProposal> for spec::driver::OwnProposal {
+    fn from(o: OwnProposal) -> Self {
+        spec::driver::OwnProposal {
+            height: o.height,
+            proposal: o.proposal,
+            block: o.block,
+        }
+    }
+}
+
 impl Pending {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {

@@ -4,8 +4,10 @@
 //! sub-keys of heights already passed when a head is committed, and hands out the
 //! keys whose public keys are the ones the registry holds for the height.
 
-use spec::auth::{MinerRecord, RealMinerKeys};
+use spec::auth::{MinerKeys, MinerRecord, RealMinerKeys};
+use spec::crypto::real::{FsKeySet, SchnorrkelVrfKey};
 use spec::crypto::{VoteSigner, VrfProver};
+use spec::driver::Keyring;
 use spec::types::{Height, MinerId};
 
 /// Why the keys could not be advanced (the node keeps running; it is logged).
@@ -88,5 +90,22 @@ impl KeySource for MemoryKeys {
             v.first_offset().saturating_mul(self.lifespan),
             v.end_offset().saturating_mul(self.lifespan),
         )]
+    }
+}
+
+/// The miner's key source as the driver's keyring.
+pub struct HostKeys(pub Box<dyn KeySource>);
+
+impl Keyring<SchnorrkelVrfKey, FsKeySet> for HostKeys {
+    fn id(&self) -> MinerId {
+        self.0.id()
+    }
+
+    fn keys_for(
+        &self,
+        height: Height,
+        record: &MinerRecord,
+    ) -> Option<&MinerKeys<SchnorrkelVrfKey, FsKeySet>> {
+        self.0.keys_for(height, record)
     }
 }

@@ -5,13 +5,16 @@
 //! - [`keys`]: where the host's signing keys come from ([`keys::KeySource`]) and
 //!   forward security as heads are committed;
 //! - [`journal`]: the durable journal written before every vote (Kaleido §4.12);
-//! - [`host`]: the host core — validation order, authentication, outputs, timers,
-//!   certificates — a plain struct the consensus actor drives;
+//! - [`blocks`]: the EVM block as spec's driver sees it (exact decoding, framing);
+//! - [`host`]: I/O around spec's driver (`spec::driver`, where screening,
+//!   pairing, voting, timers and certificates are decided) — a plain struct the
+//!   consensus actor drives;
 //! - [`inspect`]: read-only views (committee of a height, a stored certificate's
 //!   voters and weights) for the `consensus_*` RPC methods;
 //! - [`sync`]: checking a block received by catch-up sync (its certificate
 //!   against the parent's committee) before it is executed and committed.
 
+pub mod blocks;
 pub mod host;
 pub mod inspect;
 pub mod journal;
