@@ -110,12 +110,19 @@ impl Handler<SyncBlocks> for NoConsensus {
     }
 }
 
+/// `p`'s first listen address, once its swarm has bound one (at most 60 s).
 async fn listen_addr(p: &Peer) -> Multiaddr {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let info = p.gossip.info().await.expect("info");
         if let Some(addr) = info.listen.first() {
             return addr.clone();
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the swarm of {} bound no listen address within 60 s",
+            info.peer_id
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
