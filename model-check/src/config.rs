@@ -103,6 +103,15 @@ pub struct Config {
     pub liveness: bool,
     /// Cert threshold override (the mutation), in weight.
     pub cert_threshold: Option<u64>,
+    /// Byzantine nodes may also cert-vote the empty value (which the machine
+    /// drops, but a host that stored cert votes before the machine's checks
+    /// kept).
+    pub byz_empty_cert: bool,
+    /// Hosts keep the first cert vote per (round, voter), whatever its value,
+    /// before the machine sees it (the mutation `cert-votes-by-voter`: the
+    /// consensus host's design before `spec::driver::certvotes`). Otherwise
+    /// they keep cert votes as the driver does.
+    pub cert_votes_by_voter: bool,
     /// Bound on the search depth for L1 (reported; the run fails if exceeded).
     pub depth_bound: Option<usize>,
     /// The expected verdict.
@@ -143,6 +152,10 @@ pub const NAMES: &[(&str, &str)] = &[
         "mc7-mutation-scope",
         "MC-7: 4 nodes, 1 equivocator (2 votes), round 1 to the first next step; safe as shipped, broken by --mutate",
     ),
+    (
+        "mc8-cert-votes",
+        "MC-8: 4 nodes, node 3 Byzantine (cert-votes the empty value and A, 2 votes), lockstep, round 1 to the cert step; every decision is certifiable; broken by --mutate cert-votes-by-voter",
+    ),
 ];
 
 /// A mutation of the protocol parameters that must make the checker fail.
@@ -150,6 +163,9 @@ pub const NAMES: &[(&str, &str)] = &[
 pub enum Mutation {
     /// The cert threshold is half the total weight instead of > 2/3.
     CertThresholdHalf,
+    /// Cert votes kept first-come per (round, voter), before the machine's
+    /// checks: a decision the node cannot certify is then reachable.
+    CertVotesByVoter,
 }
 
 impl std::str::FromStr for Mutation {
@@ -157,8 +173,9 @@ impl std::str::FromStr for Mutation {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "cert-threshold=half" => Ok(Mutation::CertThresholdHalf),
+            "cert-votes-by-voter" => Ok(Mutation::CertVotesByVoter),
             other => Err(format!(
-                "unknown mutation {other:?}; supported: cert-threshold=half"
+                "unknown mutation {other:?}; supported: cert-threshold=half, cert-votes-by-voter"
             )),
         }
     }
@@ -202,6 +219,8 @@ impl Config {
             early_timers: 0,
             liveness: false,
             cert_threshold: None,
+            byz_empty_cert: false,
+            cert_votes_by_voter: false,
             depth_bound: None,
             expect: Expect::Safe {
                 reach: vec![crate::props::DECISION, crate::props::EMPTY_NEXT_QUORUM],
@@ -301,6 +320,26 @@ impl Config {
                 },
                 ..base
             },
+            // A Byzantine committee member cert-votes the empty value and then
+            // the leader's value A. The machine drops the first and counts the
+            // second, so a decision's voters may include it: its cert vote for A
+            // must then be what the certificate is assembled from.
+            "mc8-cert-votes" => Config {
+                byzantine: vec![3],
+                byz_budget: 2,
+                byz_values: vec![Val::A, Val::E],
+                byz_empty_cert: true,
+                proposers: base.proposers[..1].to_vec(),
+                max_step: 3,
+                synchronous: true,
+                // Not L1: a node that decides with the Byzantine vote stops, and
+                // the model has no catch-up by certificate, so the others can wait
+                // at the cert step forever within this scope.
+                expect: Expect::Safe {
+                    reach: vec![crate::props::DECISION],
+                },
+                ..base
+            },
             "mc6-liveness" => Config {
                 synchronous: true,
                 liveness: true,
@@ -328,6 +367,12 @@ impl Config {
                 self.cert_threshold = Some(self.total_weight() / 2);
                 self.name = format!("{}+cert-threshold=half", self.name);
                 self.expect = Expect::Violation(None);
+                self.liveness = false;
+            }
+            Mutation::CertVotesByVoter => {
+                self.cert_votes_by_voter = true;
+                self.name = format!("{}+cert-votes-by-voter", self.name);
+                self.expect = Expect::Violation(Some(crate::props::CERTIFIABLE));
                 self.liveness = false;
             }
         }

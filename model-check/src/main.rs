@@ -13,7 +13,7 @@ fn configs_help() -> String {
     }
     s.push_str(
         "\nWithout CONFIG, runs the default suite: every configuration, plus\n\
-         mc7-mutation-scope with --mutate cert-threshold=half (must report a violation).\n\
+         mc7-mutation-scope with --mutate cert-threshold=half and mc8-cert-votes with\n         --mutate cert-votes-by-voter (each must report a violation).\n\
          Exits 0 only if every expected verdict holds.",
     );
     s
@@ -77,6 +77,7 @@ fn real_main(cli: Cli) -> Result<bool, String> {
             jobs.push(Config::named(name, cli.ci)?);
         }
         jobs.push(Config::named("mc7-mutation-scope", cli.ci)?.mutate(Mutation::CertThresholdHalf));
+        jobs.push(Config::named("mc8-cert-votes", cli.ci)?.mutate(Mutation::CertVotesByVoter));
     } else {
         for name in &cli.configs {
             let cfg = Config::named(name, cli.ci)?;

@@ -7,6 +7,11 @@
 //! (A and B are valid blocks), `Persist` keeps the latest journal, and `Commit` ends
 //! the height for that node (it stops; messages to it are discarded).
 //!
+//! Cert votes are kept with `spec::driver::certvotes::CertVotes`, the driver's own
+//! store, and every decision is assembled into a certificate with
+//! `spec::certificate::assemble` (S11); `--mutate cert-votes-by-voter` swaps in
+//! the consensus host's former store to show the checker catches it.
+//!
 //! State size: machines, journals and the observations sit behind `Arc`s that
 //! carry their content hash ([`Hashed`]), so a transition clones and rehashes only
 //! what it changes; the network is a sorted multiset of
@@ -16,11 +21,16 @@ use crate::config::{Config, Val};
 use crate::hashed::Hashed;
 use crate::props;
 use crate::symmetry::Classes;
+use spec::auth::EMPTY_CREDENTIAL;
+use spec::certificate::assemble;
+use spec::codec::{FsSignature, ProposalMsg, VoteMsg};
+use spec::driver::certvotes::CertVotes;
 use spec::invariants::{Decision, Observations, RoundEntry};
 use spec::machine::{HeightStart, Input, Journal, Machine, Output, ProposeKind};
 use spec::params::{Params, Thresholds};
 use spec::types::{Hrs, MinerId, Step, Value};
 use stateright::{Model, Property};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -151,6 +161,86 @@ pub struct Node {
     pub crashes: u8,
     /// Position at the time of the crash (for S9 across restarts), while crashed.
     pub crashed_at: Option<Hrs>,
+    /// The signed cert votes kept for certificates (lost in a crash).
+    pub cert_votes: CertStore,
+}
+
+/// Where a node keeps the cert votes its certificates are assembled from.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum CertStore {
+    /// As `spec::driver` keeps them: under their value, once counted.
+    ByValue(CertVotes),
+    /// The mutation `cert-votes-by-voter`: the first cert vote per (round,
+    /// voter), whatever its value, kept before the machine sees it.
+    ByVoter(BTreeMap<(u32, MinerId), Value>),
+}
+
+impl CertStore {
+    fn new(by_voter: bool) -> Self {
+        if by_voter {
+            CertStore::ByVoter(BTreeMap::new())
+        } else {
+            CertStore::ByValue(CertVotes::default())
+        }
+    }
+
+    /// The cert vote of `voter` for `value` in `round`, as kept.
+    fn vote(&self, round: u32, value: Value, voter: MinerId) -> Option<VoteMsg> {
+        match self {
+            CertStore::ByValue(c) => c.get(round, value, &voter),
+            CertStore::ByVoter(m) => m
+                .get(&(round, voter))
+                .map(|v| model_vote(voter, Hrs::new(HEIGHT, round, Step::CERT), *v)),
+        }
+    }
+
+    /// The same store with every voter renamed (symmetry reduction).
+    pub fn renamed(&self, rename: &impl Fn(MinerId) -> MinerId) -> CertStore {
+        match self {
+            CertStore::ByValue(c) => CertStore::ByValue(c.renamed(rename)),
+            CertStore::ByVoter(m) => CertStore::ByVoter(
+                m.iter()
+                    .map(|((r, id), v)| ((*r, rename(*id)), *v))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// The proposal a model certificate carries (only its height and value are
+/// checked when assembling).
+fn model_proposal(height: u64, round: u32, value: Value) -> ProposalMsg {
+    let v = model_vote(
+        MinerId::from_index(0),
+        Hrs::new(height, round, Step::PROPOSAL),
+        value,
+    );
+    ProposalMsg {
+        height,
+        round,
+        value,
+        proposer: v.voter,
+        credential: EMPTY_CREDENTIAL,
+        seed: EMPTY_CREDENTIAL,
+        signature: v.signature,
+    }
+}
+
+/// A vote as the model's hosts keep it: signatures are not modelled.
+fn model_vote(voter: MinerId, hrs: Hrs, value: Value) -> VoteMsg {
+    VoteMsg {
+        height: hrs.height,
+        round: hrs.round,
+        step: hrs.step,
+        value,
+        voter,
+        credential: EMPTY_CREDENTIAL,
+        signature: FsSignature {
+            sub_key: [0; 32],
+            sub_key_sig: [0; 64],
+            sig: [0; 64],
+        },
+    }
 }
 
 impl Node {
@@ -178,6 +268,8 @@ pub struct State {
     pub violated: u16,
     /// The configuration's symmetry classes (constant; see [`crate::symmetry`]).
     pub classes: Classes,
+    /// Some node decided a value it cannot certify (S11).
+    pub uncertifiable: bool,
 }
 
 /// The BA* model of one configuration.
@@ -306,8 +398,20 @@ impl BaModel {
                 return;
             };
             let m = machine.make_mut_stale();
+            let cert_vote = match input {
+                Input::Vote {
+                    voter, hrs, value, ..
+                } if hrs.step == Step::CERT => Some(model_vote(voter, hrs, value)),
+                _ => None,
+            };
+            if let (Some(v), CertStore::ByVoter(kept)) = (&cert_vote, &mut node.cert_votes) {
+                kept.entry((v.round, v.voter)).or_insert(v.value);
+            }
             let before = m.position();
             let outputs = m.step(0, input);
+            if let (Some(v), CertStore::ByValue(kept)) = (&cert_vote, &mut node.cert_votes) {
+                kept.keep_counted(m, v);
+            }
             let after = m.position();
             let entry = RoundEntry {
                 node: Self::id(i),
@@ -367,6 +471,15 @@ impl BaModel {
                 value,
                 voters,
             } => {
+                if let Some(n) = state.nodes[i].as_ref() {
+                    let proposal = model_proposal(height, round, value);
+                    let cert = assemble(height, round, value, proposal, &voters, |id| {
+                        n.cert_votes.vote(round, value, *id)
+                    });
+                    if cert.is_err() {
+                        state.uncertifiable = true;
+                    }
+                }
                 Self::obs_mut(state).decide(Decision {
                     node: Self::id(i),
                     height,
@@ -506,6 +619,7 @@ impl Model for BaModel {
                         timer: None,
                         crashes: 0,
                         crashed_at: None,
+                        cert_votes: CertStore::new(self.cfg.cert_votes_by_voter),
                     })
                 })
                 .collect(),
@@ -523,6 +637,7 @@ impl Model for BaModel {
             violated: 0,
             early: self.cfg.early_timers,
             classes: self.cfg.symmetry_classes(),
+            uncertifiable: false,
         };
         let start = HeightStart {
             height: HEIGHT,
@@ -601,13 +716,15 @@ impl Model for BaModel {
                 for round in 1..=self.cfg.max_round {
                     for step in 2..=self.cfg.max_step_in(round) {
                         // ⊥ only in next votes (the machine drops soft and cert
-                        // votes for the empty value).
+                        // votes for the empty value), and in cert votes where
+                        // the configuration tests what hosts keep of them.
+                        let empty_ok = step >= 4 || (step == 3 && self.cfg.byz_empty_cert);
                         let vals = self
                             .cfg
                             .byz_values
                             .iter()
                             .copied()
-                            .filter(|v| step >= 4 || *v != Val::E);
+                            .filter(|v| empty_ok || *v != Val::E);
                         for val in vals {
                             let hrs = Hrs::new(HEIGHT, round, Step(step));
                             if m.seen(Self::id(b), hrs, self.value(val)) {
@@ -694,6 +811,7 @@ impl Model for BaModel {
                 node.machine = None;
                 node.timer = None;
                 node.crashes += 1;
+                node.cert_votes = CertStore::new(self.cfg.cert_votes_by_voter);
             }
             Action::Restart(i) => {
                 let i = usize::from(i);

@@ -36,6 +36,9 @@ pub const VALUE_LOCK: &str = "S7 value lock across rounds";
 pub const MONOTONIC: &str = "S9 monotonic (height, round, step)";
 /// S10.
 pub const CERT_WELL_FORMED: &str = "S10 certificate well-formedness";
+/// Every decision can be certified: its voters' cert votes for the decided
+/// value are where the host keeps them (`spec::certificate::assemble` succeeds).
+pub const CERTIFIABLE: &str = "S11 every decision is certifiable";
 /// L4: a decision.
 pub const DECISION: &str = "L4 a decision is reached";
 /// L4: a decision in round ≥ 2.
@@ -110,6 +113,7 @@ pub fn properties(cfg: &Config) -> Vec<Property<BaModel>> {
         safety_prop!(VALUE_LOCK, 4),
         safety_prop!(MONOTONIC, 5),
         safety_prop!(CERT_WELL_FORMED, 6),
+        Property::<BaModel>::always(CERTIFIABLE, |_, s: &State| !s.uncertifiable),
         Property::<BaModel>::sometimes(DECISION, |_, s| !s.obs.decisions.is_empty()),
         Property::<BaModel>::sometimes(DECISION_ROUND_2, |_, s| {
             s.obs.decisions.iter().any(|d| d.round >= 2)

@@ -244,6 +244,7 @@ impl Rewrite<Nid> for Node {
             timer: self.timer,
             crashes: self.crashes,
             crashed_at: self.crashed_at,
+            cert_votes: self.cert_votes.renamed(&rename),
         }
     }
 }
@@ -267,6 +268,7 @@ impl State {
             violated: self.violated,
             early: self.early,
             classes: self.classes,
+            uncertifiable: self.uncertifiable,
         }
     }
 }

@@ -108,3 +108,33 @@ fn halving_the_cert_threshold_is_caught() {
     assert!(s.ok, "{}", s.render(None));
     assert!(s.discovered(props::VALUE_LOCK), "{}", s.render(None));
 }
+
+#[test]
+fn mc8_cert_votes_are_certifiable_and_pinned() {
+    let (r, f) = both("mc8-cert-votes");
+    assert_eq!(r.symmetry, 2);
+    assert!(r.discovered(props::DECISION));
+    assert!(!r.discovered(props::CERTIFIABLE) && !f.discovered(props::CERTIFIABLE));
+    assert_eq!((r.unique, f.unique), (4_571, 8_997));
+}
+
+/// The consensus host's old cert-vote store (first vote per round and voter,
+/// kept before the machine's checks) lets a Byzantine member's cert vote for
+/// the empty value hide its counted vote for A: a decision without a
+/// certificate, which halted every node that reached it.
+#[test]
+fn keeping_cert_votes_by_voter_is_caught() {
+    let cfg = Config::named("mc8-cert-votes", true)
+        .expect("known configuration")
+        .mutate(Mutation::CertVotesByVoter);
+    for symmetry in [true, false] {
+        let s = check_config(cfg.clone(), symmetry);
+        assert!(s.ok, "{}", s.render(None));
+        assert!(s.discovered(props::CERTIFIABLE), "{}", s.render(None));
+        let trace = s.trace.expect("a counterexample trace");
+        assert!(
+            trace.iter().any(|l| l.contains("cert ⊥ (byzantine)")),
+            "{trace:?}"
+        );
+    }
+}

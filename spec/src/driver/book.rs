@@ -1,16 +1,15 @@
 //! What one height has seen besides votes: authenticated proposals, the blocks
-//! they name, blocks waiting for their proposal, and the signed cert votes a
-//! certificate is assembled from.
+//! they name, and blocks waiting for their proposal (cert votes are kept in
+//! [`super::certvotes`]).
 //!
 //! Every collection is bounded by something an attacker cannot grow for free:
 //! proposals by authenticated proposers and rounds in the machine's window,
-//! blocks by the proposals that name them, waiting blocks per source, and cert
-//! votes by what the machine's vote keeper counted.
+//! blocks by the proposals that name them, and waiting blocks per source.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::auth::{ProposalAuth, block_matches_proposal};
-use crate::codec::{ProposalMsg, VoteMsg};
+use crate::codec::ProposalMsg;
 use crate::roster::Roster;
 use crate::types::{MinerId, Round, Value};
 
@@ -39,13 +38,12 @@ struct Waiting<B> {
     block: B,
 }
 
-/// Proposals, blocks and cert votes of one height.
+/// Proposals and blocks of one height.
 pub struct Book<F: BlockFormat> {
     proposals: BTreeMap<Value, Vec<KnownProposal>>,
     values_of: BTreeMap<(Round, MinerId), Vec<Value>>,
     blocks: BTreeMap<Value, F::Block>,
     waiting: VecDeque<Waiting<F::Block>>,
-    cert_votes: BTreeMap<(Round, Value), BTreeMap<MinerId, VoteMsg>>,
 }
 
 impl<F: BlockFormat> Default for Book<F> {
@@ -55,7 +53,6 @@ impl<F: BlockFormat> Default for Book<F> {
             values_of: BTreeMap::new(),
             blocks: BTreeMap::new(),
             waiting: VecDeque::new(),
-            cert_votes: BTreeMap::new(),
         }
     }
 }
@@ -179,30 +176,9 @@ impl<F: BlockFormat> Book<F> {
             .copied()
     }
 
-    /// Keeps a cert vote the machine counted, under its value: a voter that
-    /// cert-voted two values has both kept, so a certificate for either can be
-    /// assembled.
-    pub fn add_cert_vote(&mut self, vote: VoteMsg) {
-        self.cert_votes
-            .entry((vote.round, vote.value))
-            .or_default()
-            .entry(vote.voter)
-            .or_insert(vote);
-    }
-
-    /// A voter's signed cert vote for `value` in `round`.
-    pub fn cert_vote(&self, round: Round, value: Value, voter: &MinerId) -> Option<VoteMsg> {
-        self.cert_votes.get(&(round, value))?.get(voter).copied()
-    }
-
     /// How many blocks wait for their proposal.
     pub fn waiting_blocks(&self) -> usize {
         self.waiting.len()
-    }
-
-    /// How many cert votes are kept.
-    pub fn cert_vote_count(&self) -> usize {
-        self.cert_votes.values().map(BTreeMap::len).sum()
     }
 
     /// How many proposals are kept.
@@ -399,31 +375,5 @@ mod tests {
         assert_eq!(book.proposal_count(), MAX_VALUES_PER_PROPOSER_ROUND);
         // Another round is another slot.
         assert!(book.has_room_for(&proposal(1, 2, 9).msg));
-    }
-
-    /// Attack (a Byzantine member cert-votes two values): both votes are kept
-    /// under their values, so a certificate of either can be assembled.
-    #[test]
-    fn cert_votes_are_kept_by_value() {
-        let mut book = Book::<Fake>::default();
-        let vote = |value: u8| VoteMsg {
-            height: 5,
-            round: 1,
-            step: crate::types::Step::CERT,
-            value: Value([value; 32]),
-            voter: MinerId::from_index(3),
-            credential: EMPTY_CREDENTIAL,
-            signature: FsSignature {
-                sub_key: [0; 32],
-                sub_key_sig: [0; 64],
-                sig: [0; 64],
-            },
-        };
-        book.add_cert_vote(vote(1));
-        book.add_cert_vote(vote(2));
-        let id = MinerId::from_index(3);
-        assert_eq!(book.cert_vote(1, Value([1; 32]), &id), Some(vote(1)));
-        assert_eq!(book.cert_vote(1, Value([2; 32]), &id), Some(vote(2)));
-        assert_eq!(book.cert_vote(2, Value([2; 32]), &id), None);
     }
 }

@@ -8,8 +8,9 @@
 //! - [`wire`]: the topics, the block framing, every size limit, verdicts;
 //! - [`book`]: authenticated proposals, the blocks they name (a block is kept
 //!   only once a proposal names its hash and its header is what that proposal
-//!   put forward), blocks waiting for their proposal, and cert votes kept under
-//!   the value they vote for;
+//!   put forward), and blocks waiting for their proposal;
+//! - [`certvotes`]: cert votes, kept under the value they vote for once the
+//!   machine counted them;
 //! - [`future`]: the one bounded buffer for the next height;
 //! - here: inbound screening, the own-vote slots (never a second value for a
 //!   (round, step) — Kaleido §4.12), signing, timers, the deferred build
@@ -27,6 +28,7 @@
 
 pub mod block;
 pub mod book;
+pub mod certvotes;
 pub mod future;
 pub mod wire;
 
@@ -48,6 +50,7 @@ use crate::types::{Height, Hrs, MinerId, Round, Step, Value};
 
 use block::{BlockFormat, BlockInfo};
 use book::{Book, KnownProposal, Source};
+use certvotes::CertVotes;
 use future::FutureBuffer;
 pub use wire::{Topic, WireError};
 
@@ -304,6 +307,7 @@ pub struct Driver<F: BlockFormat, C: Suite, K> {
     parent: Value,
     roster: Roster,
     book: Book<F>,
+    cert_votes: CertVotes,
     wanted: BTreeSet<Value>,
     validating: BTreeSet<Value>,
     future: FutureBuffer,
@@ -333,6 +337,7 @@ where
             parent: Value([0; 32]),
             roster: Roster::default(),
             book: Book::default(),
+            cert_votes: CertVotes::default(),
             wanted: BTreeSet::new(),
             validating: BTreeSet::new(),
             future: FutureBuffer::default(),
@@ -436,7 +441,7 @@ where
             self.book.proposal_count(),
             self.book.block_values().len(),
             self.book.waiting_blocks(),
-            self.book.cert_vote_count(),
+            self.cert_votes.len(),
             self.future.len(),
         )
     }
@@ -565,6 +570,7 @@ where
         self.parent = head.parent;
         self.roster = head.roster;
         self.book = Book::default();
+        self.cert_votes = CertVotes::default();
         self.wanted.clear();
         self.validating.clear();
         self.timers.clear();
@@ -780,9 +786,7 @@ where
                 weight,
             },
         );
-        if v.step == Step::CERT && self.machine.seen(v.voter, hrs, v.value) {
-            self.book.add_cert_vote(*v);
-        }
+        self.cert_votes.keep_counted(&self.machine, v);
         outputs
     }
 
@@ -955,7 +959,7 @@ where
             .matching_proposal(&value, &self.roster)
             .ok_or(CertError::ProposalMismatch)?;
         let cert = assemble(height, round, value, proposal.msg, voters, |id| {
-            self.book.cert_vote(round, value, id)
+            self.cert_votes.get(round, value, id)
         })?;
         Ok(WireMessage::Certificate(cert).encode())
     }
