@@ -162,6 +162,14 @@ pub struct MinerSection {
     /// step. Never read from or written to a configuration file.
     #[serde(skip)]
     pub test_equivocate: bool,
+    /// Test only (hidden `--test.cert-empty-first`): every cert vote is preceded
+    /// by a cert vote for the empty value. Never read from or written to a file.
+    #[serde(skip)]
+    pub test_cert_empty_first: bool,
+    /// Test only (hidden `--test.junk-blocks`): at every new height, publish
+    /// blocks no proposal names. Never read from or written to a file.
+    #[serde(skip)]
+    pub test_junk_blocks: bool,
 }
 
 /// `[p2p]`.

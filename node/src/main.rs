@@ -69,6 +69,14 @@ struct Cli {
     /// step it votes in (equivocation), for the fault tests (`tests/tests/faults.rs`).
     #[arg(long = "test.equivocate", hide = true)]
     test_equivocate: bool,
+    /// TEST ONLY, hidden: this validator sends a cert vote for the empty value
+    /// before each of its cert votes, for the attack tests (`tests/tests/attacks.rs`).
+    #[arg(long = "test.cert-empty-first", hide = true)]
+    test_cert_empty_first: bool,
+    /// TEST ONLY, hidden: at every new height this node publishes blocks that no
+    /// proposal names, for the attack tests (`tests/tests/attacks.rs`).
+    #[arg(long = "test.junk-blocks", hide = true)]
+    test_junk_blocks: bool,
     #[command(flatten)]
     rpc: rpc::cli::RpcArgs,
     #[command(flatten)]
@@ -178,6 +186,8 @@ fn node_config(cli: &Cli) -> Result<config::NodeConfig, config::ConfigError> {
     });
     cli.rpc.apply(&mut cfg.rpc, &mut cfg.metrics);
     cfg.miner.test_equivocate = cli.test_equivocate;
+    cfg.miner.test_cert_empty_first = cli.test_cert_empty_first;
+    cfg.miner.test_junk_blocks = cli.test_junk_blocks;
     Ok(cfg)
 }
 

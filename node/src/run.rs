@@ -209,9 +209,24 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
     let epoch = Instant::now();
     let (mut core, initial) = HostCore::start(params, keys, registry, journal, header, 0)
         .map_err(|e| RunError::Node(e.to_string()))?;
-    if cfg.miner.test_equivocate {
-        tracing::warn!("--test.equivocate: this node signs two values in every vote (tests only)");
-        core.set_equivocate_for_tests(true);
+    let m = &cfg.miner;
+    if m.test_equivocate || m.test_cert_empty_first || m.test_junk_blocks {
+        tracing::warn!(
+            equivocate = m.test_equivocate,
+            cert_empty_first = m.test_cert_empty_first,
+            junk_blocks = m.test_junk_blocks,
+            "--test.* attack switches on (tests only)"
+        );
+        if m.test_equivocate {
+            tracing::warn!(
+                "--test.equivocate: this node signs two values in every vote (tests only)"
+            );
+        }
+        let attacks = spec::driver::TestAttacks {
+            equivocate: m.test_equivocate,
+            cert_empty_first: m.test_cert_empty_first,
+        };
+        core.set_test_attacks(attacks, m.test_junk_blocks);
     }
 
     let sys = actix::System::with_tokio_rt(|| {

@@ -66,3 +66,28 @@ pub fn block_claims(header: &KalgoHeader) -> BlockClaims {
         beneficiary: header.eth.beneficiary.0.0,
     }
 }
+
+/// Junk blocks per height of `--test.junk-blocks` (more than the 64 a host
+/// once kept per height, first come).
+pub const JUNK_PER_HEIGHT: usize = 80;
+
+/// **Test only** (`--test.junk-blocks`): `count` framed blocks for the height
+/// after `head` and `count` for the one after that, each distinct, none named
+/// by any proposal: what any peer, without stake, can send.
+pub fn junk_blocks(head: &KalgoHeader, count: usize) -> Vec<Vec<u8>> {
+    let next = head.number() + 1;
+    (0..2 * count)
+        .map(|k| {
+            let mut header = KalgoHeader::default();
+            header.eth.number = next + (k / count.max(1)) as u64;
+            header.eth.parent_hash = head.hash();
+            header.eth.nonce = (k as u64).to_be_bytes().into();
+            header.eth.timestamp = head.eth.timestamp;
+            let block = Block {
+                header,
+                transactions: Vec::new(),
+            };
+            encode_block(&block)
+        })
+        .collect()
+}

@@ -14,13 +14,14 @@ use alloy_primitives::{Address, B256, U256};
 use spec::driver::book::Source;
 use spec::driver::{
     BuildOrder, Driver, DriverError, Effect as DriverEffect, Event, Head, Inbound, Keyring,
-    RealSuite, Resume,
+    RealSuite, Resume, TestAttacks,
 };
 use spec::keeper::Equivocation;
 use spec::machine::Machine;
 use spec::params::Params;
 use spec::types::{Height, Hrs, MinerId, Round, Value};
 
+use crate::consensus::blocks::{JUNK_PER_HEIGHT, junk_blocks};
 pub use crate::consensus::blocks::{
     KalgoBlocks, block_claims, decode_block, encode_block, encode_block_parts,
 };
@@ -92,6 +93,8 @@ pub struct HostCore<R> {
     journal: JournalStore,
     committee: Committee,
     parent: KalgoHeader,
+    /// Test only: see [`Self::set_test_attacks`].
+    junk_blocks: bool,
     /// A fatal failure met where the caller cannot be told at once
     /// ([`Self::on_wire_batch`]); see [`Self::take_failure`].
     failure: Option<HostError>,
@@ -125,6 +128,7 @@ impl<R: Registry> HostCore<R> {
             journal,
             committee,
             parent,
+            junk_blocks: false,
             failure: None,
         };
         host.advance_keys();
@@ -306,11 +310,13 @@ impl<R: Registry> HostCore<R> {
         self.driver.set_participating(on);
     }
 
-    /// **Test only** (the hidden `kalgo --test.equivocate`, for the fault tests):
-    /// see [`Driver::set_equivocate_for_tests`]. Never on a real network: the
-    /// votes are evidence against this node's miner.
-    pub fn set_equivocate_for_tests(&mut self, on: bool) {
-        self.driver.set_equivocate_for_tests(on);
+    /// **Test only** (the hidden `kalgo --test.*` switches, for the attack and
+    /// fault tests): the driver's misbehaviour ([`TestAttacks`]), and with
+    /// `junk_blocks` a flood of blocks no proposal names, for this height and
+    /// the next, at every new height. Never on a real network.
+    pub fn set_test_attacks(&mut self, attacks: TestAttacks, junk_blocks: bool) {
+        self.driver.set_test_attacks(attacks);
+        self.junk_blocks = junk_blocks;
     }
 
     /// The earliest pending deadline: a step timer or a deferred proposal.
@@ -417,7 +423,15 @@ impl<R: Registry> HostCore<R> {
         self.advance_keys();
         self.check_keys();
         let head = self.head()?;
-        Ok(self.drive(now, Event::Committed(head))?.1)
+        let mut effects = self.drive(now, Event::Committed(head))?.1;
+        if self.junk_blocks {
+            effects.extend(
+                junk_blocks(&self.parent, JUNK_PER_HEIGHT)
+                    .into_iter()
+                    .map(|b| Effect::Broadcast(Topic::Blocks, b)),
+            );
+        }
+        Ok(effects)
     }
 
     /// Execution built the block asked for by [`Effect::Build`].

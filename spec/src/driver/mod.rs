@@ -98,6 +98,19 @@ pub trait Keyring<P, S> {
     fn keys_for(&self, height: Height, record: &MinerRecord) -> Option<&MinerKeys<P, S>>;
 }
 
+/// **Test only**: misbehaviour a node can be switched into, for the attack and
+/// fault tests (`kalgo --test.*`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct TestAttacks {
+    /// Every own vote is followed by a second one of the same step for the
+    /// bit-flipped value (equivocation).
+    pub equivocate: bool,
+    /// Every own cert vote is preceded by a cert vote for the empty value
+    /// (which the machine drops; a host that kept the first cert vote per voter
+    /// could then not certify the decision).
+    pub cert_empty_first: bool,
+}
+
 /// A committed head and the committee of the height after it.
 #[derive(Clone, Debug)]
 pub struct Head {
@@ -300,7 +313,7 @@ pub struct Driver<F: BlockFormat, C: Suite, K> {
     machine: Machine,
     keys: Option<K>,
     participating: bool,
-    equivocate: bool,
+    attacks: TestAttacks,
     started: bool,
     /// The height after the head: the one `Input::NewHeight` starts.
     next: Height,
@@ -331,7 +344,7 @@ where
             machine: Machine::new(params),
             keys,
             participating: true,
-            equivocate: false,
+            attacks: TestAttacks::default(),
             started: false,
             next: 0,
             parent: Value([0; 32]),
@@ -405,11 +418,11 @@ where
         self.participating = on;
     }
 
-    /// **Test only** (`kalgo --test.equivocate`): every own vote is followed by a
-    /// second one of the same step for the bit-flipped value, signed with the
-    /// same keys and broadcast, but neither logged nor counted here.
-    pub fn set_equivocate_for_tests(&mut self, on: bool) {
-        self.equivocate = on;
+    /// **Test only** (`kalgo --test.*`): switches this node into the
+    /// misbehaviour the attack and fault tests need. Never on a real network:
+    /// the extra votes are evidence against this node's miner.
+    pub fn set_test_attacks(&mut self, attacks: TestAttacks) {
+        self.attacks = attacks;
     }
 
     /// The earliest pending deadline: a step timer or the deferred build.
@@ -1045,13 +1058,26 @@ where
             &seed,
         )
         .map_err(DriverError::Sign)?;
-        let twin = if self.equivocate {
-            let other = Value(value.0.map(|b| !b));
-            keys.cast_vote(&self.params, hrs, other, &seed, rec.stake, total)
-                .map_err(DriverError::Sign)?
-        } else {
-            None
+        // Test-only votes, deliberately kept out of the own-vote log (which
+        // would refuse them) and not counted here.
+        let sign = |v: Value| {
+            keys.cast_vote(&self.params, hrs, v, &seed, rec.stake, total)
+                .map_err(DriverError::Sign)
         };
+        let before = match self.attacks.cert_empty_first && hrs.step == Step::CERT {
+            true => sign(self.machine.empty_value())?,
+            false => None,
+        };
+        let twin = match self.attacks.equivocate {
+            true => sign(Value(value.0.map(|b| !b)))?,
+            false => None,
+        };
+        if let Some(v) = before {
+            out.push(Effect::Broadcast(
+                Topic::Votes,
+                WireMessage::Vote(v).encode(),
+            ));
+        }
         let wire = WireMessage::Vote(vote).encode();
         self.log_own(hrs.height, hrs.round, hrs.step, value, wire.clone());
         out.push(Effect::Broadcast(Topic::Votes, wire));
