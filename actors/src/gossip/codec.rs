@@ -12,7 +12,10 @@
 //! - `Peers` → dialable addresses (`…/p2p/<id>`) of the peer's other peers, so a
 //!   node that knows one bootnode meets the whole network instead of hanging off
 //!   that one node (without it the network is a star around the bootnode, and
-//!   losing the bootnode splits it);
+//!   losing the bootnode splits it). Asked on connecting and, while discovery
+//!   has room for more peers, again every redial tick (one request per peer
+//!   outstanding at most): a peer lists only the peers it has identified, so
+//!   its first answer can miss those it meets a moment later;
 //! - `Pool` → one transaction batch ([`super::txbatch`]) of the peer's pending
 //!   transactions, asked for once per connection once the peer's status showed
 //!   the same genesis, and answered once per connection: gossip sends a transaction

@@ -129,6 +129,7 @@ pub fn spawn(
         serving: HashMap::new(),
         pool_asked: HashSet::new(),
         pool_served: HashSet::new(),
+        peers_asked: HashMap::new(),
         next_serve: 0,
         last_redial: now,
         peer_count: cfg.peer_count.clone(),
@@ -178,6 +179,10 @@ struct Net {
     /// Connected peers whose pending-transaction request was taken (one each per
     /// connection: the answer costs this node an encoding of up to a MiB).
     pool_served: HashSet<PeerId>,
+    /// Connected peers with a `Peers` request outstanding, and its id: at most one
+    /// each, so re-asking on every redial tick never piles requests onto a peer
+    /// that answers slowly.
+    peers_asked: HashMap<PeerId, OutboundRequestId>,
     next_serve: u64,
     last_redial: Instant,
     peer_count: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
@@ -443,8 +448,51 @@ impl Net {
             .retain(|_, (_, since)| now.saturating_duration_since(*since) < SERVE_TIMEOUT);
         if now.saturating_duration_since(self.last_redial) >= REDIAL_EVERY {
             self.last_redial = now;
+            self.refresh_peer_lists();
             self.redial();
         }
+    }
+
+    /// With discovery on and room for more peers, asks every connected peer
+    /// without an outstanding request for its peers again. A peer's list holds
+    /// only the peers it has identified so far: one asked once, on connecting,
+    /// may have answered before it met the rest of the network (a bootnode that
+    /// a second joiner reaches a moment later), and those peers would stay
+    /// unknown here for as long as the connection lasts.
+    fn refresh_peer_lists(&mut self) {
+        if !self.discover {
+            return;
+        }
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        if peers.len() >= self.max_peers as usize {
+            return;
+        }
+        for peer in peers {
+            self.ask_for_peers(peer);
+        }
+    }
+
+    /// Sends `peer` a `Peers` request unless one to it is still outstanding.
+    fn ask_for_peers(&mut self, peer: PeerId) {
+        if self.peers_asked.contains_key(&peer) {
+            return;
+        }
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, SyncRequest::Peers);
+        self.requests.insert(id, (peer, RequestKind::Peers));
+        self.peers_asked.insert(peer, id);
+    }
+
+    /// Forgets an outbound request once it is answered or failed.
+    fn take_request(&mut self, id: OutboundRequestId) -> Option<(PeerId, RequestKind)> {
+        let (peer, kind) = self.requests.remove(&id)?;
+        if kind == RequestKind::Peers && self.peers_asked.get(&peer) == Some(&id) {
+            self.peers_asked.remove(&peer);
+        }
+        Some((peer, kind))
     }
 
     fn request(&mut self, peer: PeerId, req: SyncRequest, kind: RequestKind) {
@@ -529,7 +577,7 @@ impl Net {
                     self.request_status(peer_id);
                     self.request(peer_id, SyncRequest::Recent, RequestKind::Recent);
                     if self.discover {
-                        self.request(peer_id, SyncRequest::Peers, RequestKind::Peers);
+                        self.ask_for_peers(peer_id);
                     }
                 }
             }
@@ -546,6 +594,7 @@ impl Net {
                 self.status_sent.remove(&peer_id);
                 self.pool_asked.remove(&peer_id);
                 self.pool_served.remove(&peer_id);
+                self.peers_asked.remove(&peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.on_gossip(e),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.on_identify(e),
@@ -653,7 +702,7 @@ impl Net {
                     request_id,
                     response,
                 } => {
-                    let Some((_, kind)) = self.requests.remove(&request_id) else {
+                    let Some((_, kind)) = self.take_request(request_id) else {
                         return;
                     };
                     self.on_sync_response(peer, kind, response);
@@ -665,7 +714,7 @@ impl Net {
                 error,
                 ..
             } => {
-                if let Some((_, RequestKind::Blocks)) = self.requests.remove(&request_id) {
+                if let Some((_, RequestKind::Blocks)) = self.take_request(request_id) {
                     tracing::debug!(%peer, %error, "sync request failed");
                     self.sync.on_done(peer, false, Instant::now());
                 }

@@ -376,3 +376,29 @@ async fn nodes_sharing_one_bootnode_meet_each_other_through_it() {
     drop(a);
     wait_for_peers(&b, "B keeps C once A is gone", |p| p == [c_id]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_learns_peers_its_bootnode_meets_after_it_asked() {
+    let a = node(config(0, 1, vec![])).await;
+    let c = node(GossipConfig {
+        discover: true,
+        ..config(0, 1, vec![a.addr.clone()])
+    })
+    .await;
+    let a_id = a.id;
+    // C asks A for its peers on connecting, alongside its status: once the
+    // status is in, A has answered (or is about to) with a list that cannot
+    // hold B, which does not exist yet.
+    wait_for(&c, "C connected to A with A's status", |i| {
+        i.peers.contains(&a_id) && i.best_peer_head.is_some()
+    })
+    .await;
+    // B does not discover: it never asks A for peers, so it never dials C. The
+    // link can only come from C asking A again once A has identified B.
+    let b = node(config(0, 1, vec![a.addr.clone()])).await;
+    let b_id = b.id;
+    wait_for_peers(&c, "C meets B, whom A met after C first asked", |p| {
+        p.contains(&b_id)
+    })
+    .await;
+}
