@@ -161,8 +161,9 @@ pub struct Node {
     pub crashes: u8,
     /// Position at the time of the crash (for S9 across restarts), while crashed.
     pub crashed_at: Option<Hrs>,
-    /// The signed cert votes kept for certificates (lost in a crash).
-    pub cert_votes: CertStore,
+    /// The signed cert votes kept for certificates (lost in a crash); shared
+    /// between states until a cert vote is kept.
+    pub cert_votes: Hashed<CertStore>,
 }
 
 /// Where a node keeps the cert votes its certificates are assembled from.
@@ -191,6 +192,14 @@ impl CertStore {
             CertStore::ByVoter(m) => m
                 .get(&(round, voter))
                 .map(|v| model_vote(voter, Hrs::new(HEIGHT, round, Step::CERT), *v)),
+        }
+    }
+
+    /// Whether no cert vote is kept.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            CertStore::ByValue(c) => c.is_empty(),
+            CertStore::ByVoter(m) => m.is_empty(),
         }
     }
 
@@ -404,13 +413,26 @@ impl BaModel {
                 } if hrs.step == Step::CERT => Some(model_vote(voter, hrs, value)),
                 _ => None,
             };
-            if let (Some(v), CertStore::ByVoter(kept)) = (&cert_vote, &mut node.cert_votes) {
-                kept.entry((v.round, v.voter)).or_insert(v.value);
+            if let (Some(v), CertStore::ByVoter(kept)) = (&cert_vote, &*node.cert_votes)
+                && !kept.contains_key(&(v.round, v.voter))
+            {
+                node.cert_votes.update(|c| {
+                    if let CertStore::ByVoter(kept) = c {
+                        kept.insert((v.round, v.voter), v.value);
+                    }
+                });
             }
             let before = m.position();
             let outputs = m.step(0, input);
-            if let (Some(v), CertStore::ByValue(kept)) = (&cert_vote, &mut node.cert_votes) {
-                kept.keep_counted(m, v);
+            if let (Some(v), CertStore::ByValue(kept)) = (&cert_vote, &*node.cert_votes)
+                && kept.get(v.round, v.value, &v.voter).is_none()
+                && m.seen(v.voter, Hrs::new(v.height, v.round, v.step), v.value)
+            {
+                node.cert_votes.update(|c| {
+                    if let CertStore::ByValue(kept) = c {
+                        kept.keep_counted(m, v);
+                    }
+                });
             }
             let after = m.position();
             let entry = RoundEntry {
@@ -619,7 +641,7 @@ impl Model for BaModel {
                         timer: None,
                         crashes: 0,
                         crashed_at: None,
-                        cert_votes: CertStore::new(self.cfg.cert_votes_by_voter),
+                        cert_votes: Hashed::new(CertStore::new(self.cfg.cert_votes_by_voter)),
                     })
                 })
                 .collect(),
@@ -811,7 +833,7 @@ impl Model for BaModel {
                 node.machine = None;
                 node.timer = None;
                 node.crashes += 1;
-                node.cert_votes = CertStore::new(self.cfg.cert_votes_by_voter);
+                node.cert_votes = Hashed::new(CertStore::new(self.cfg.cert_votes_by_voter));
             }
             Action::Restart(i) => {
                 let i = usize::from(i);

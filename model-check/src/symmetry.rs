@@ -20,7 +20,7 @@
 //! for the machines and the observations.
 
 use crate::hashed::{Hashed, hash_of};
-use crate::model::{Msg, Node, State};
+use crate::model::{CertStore, Msg, Node, State};
 use spec::invariants::Observations;
 use spec::machine::Machine;
 use spec::types::MinerId;
@@ -228,6 +228,7 @@ impl<T: Hash + Clone + PartialEq> RenameCache<T> {
 thread_local! {
     static MACHINES: RefCell<RenameCache<Machine>> = RefCell::new(RenameCache::new());
     static OBSERVATIONS: RefCell<RenameCache<Observations>> = RefCell::new(RenameCache::new());
+    static CERT_VOTES: RefCell<RenameCache<CertStore>> = RefCell::new(RenameCache::new());
 }
 
 impl Rewrite<Nid> for Node {
@@ -244,7 +245,12 @@ impl Rewrite<Nid> for Node {
             timer: self.timer,
             crashes: self.crashes,
             crashed_at: self.crashed_at,
-            cert_votes: self.cert_votes.renamed(&rename),
+            cert_votes: if self.cert_votes.is_empty() {
+                self.cert_votes.clone()
+            } else {
+                CERT_VOTES
+                    .with_borrow_mut(|c| c.get(code, &self.cert_votes, |v| v.renamed(&rename)))
+            },
         }
     }
 }
