@@ -29,6 +29,7 @@
 pub mod block;
 pub mod book;
 pub mod certvotes;
+pub mod check;
 pub mod future;
 pub mod wire;
 
@@ -85,6 +86,34 @@ impl Suite for RealSuite {
     type Signer = crate::crypto::real::FsKeySet;
     fn verifiers(&self) -> &RealVerifiers {
         &REAL
+    }
+}
+
+/// Deterministic mock cryptography, for the simulator, tests and fuzzing.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct MockSuite;
+
+impl Suite for MockSuite {
+    type Vrf = crate::crypto::mock::MockVrf;
+    type Sig = crate::crypto::mock::MockVoteVerifier;
+    type Prover = crate::crypto::mock::MockVrfKey;
+    type Signer = crate::crypto::mock::MockVoteKey;
+    fn verifiers(&self) -> &crate::auth::MockVerifiers {
+        &crate::auth::MOCK
+    }
+}
+
+/// One key set held in memory signs wherever its public keys are the
+/// registration in force.
+impl<P: VrfProver, S: VoteSigner> Keyring<P, S> for MinerKeys<P, S> {
+    fn id(&self) -> MinerId {
+        self.id
+    }
+
+    fn keys_for(&self, _height: Height, record: &MinerRecord) -> Option<&MinerKeys<P, S>> {
+        (self.vrf.vrf_public() == record.vrf_pk
+            && self.votes.master_public() == record.vote_master_pk)
+            .then_some(self)
     }
 }
 
