@@ -254,7 +254,7 @@ proptest! {
         let mut steps = 0usize;
         while net.committed.iter().any(|c| c.len() < 3) && steps < 300_000 {
             steps += 1;
-            if steps % 7 == 0
+            if steps.is_multiple_of(7)
                 && let Some((kind, to, bytes, k)) = pending.pop_front()
             {
                 let to = usize::from(to);
