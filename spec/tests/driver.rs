@@ -170,13 +170,10 @@ impl Net {
 
     fn check_bounds(&self) {
         for d in &self.drivers {
-            let (proposals, _, waiting, _, future) = d.held();
-            assert!(waiting <= MAX_UNPAIRED, "{waiting} blocks waiting");
-            assert!(
-                future <= MAX_FUTURE_MESSAGES,
-                "{future} next-height messages"
-            );
-            assert!(proposals <= 64, "{proposals} proposals");
+            let held = d.held();
+            assert!(held.waiting <= MAX_UNPAIRED, "{held:?}");
+            assert!(held.future <= MAX_FUTURE_MESSAGES, "{held:?}");
+            assert!(held.proposals <= 64, "{held:?}");
         }
     }
 

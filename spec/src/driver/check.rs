@@ -10,7 +10,7 @@ use crate::roster::Roster;
 use crate::types::Value;
 
 use super::block::PlainBlocks;
-use super::wire::{MAX_FUTURE_MESSAGES, MAX_UNPAIRED, Topic};
+use super::wire::{MAX_FUTURE_BYTES, MAX_FUTURE_MESSAGES, MAX_UNPAIRED, Topic};
 use super::{Driver, Effect, Event, Head, Inbound, MockSuite, Resume};
 
 const CHAIN: u64 = 77;
@@ -67,8 +67,9 @@ pub fn check_inbound(data: &[u8]) {
         .filter(|e| matches!(e, Effect::Verdict { .. }))
         .count();
     assert_eq!(verdicts, msgs.len(), "one verdict per message");
-    let (_, _, waiting, _, future) = d.held();
-    assert!(waiting <= MAX_UNPAIRED && future <= MAX_FUTURE_MESSAGES);
+    let held = d.held();
+    assert!(held.waiting <= MAX_UNPAIRED, "{held:?}");
+    assert!(held.future <= MAX_FUTURE_MESSAGES && held.future_bytes <= MAX_FUTURE_BYTES);
 }
 
 #[cfg(test)]

@@ -324,6 +324,23 @@ pub enum Effect<B> {
     },
 }
 
+/// How much the height in progress holds ([`Driver::held`]).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Authenticated proposals.
+    pub proposals: usize,
+    /// Blocks paired with their proposal.
+    pub blocks: usize,
+    /// Blocks waiting for their proposal.
+    pub waiting: usize,
+    /// Cert votes kept.
+    pub cert_votes: usize,
+    /// Messages held for the next height.
+    pub future: usize,
+    /// Their bytes.
+    pub future_bytes: usize,
+}
+
 /// Failures that stop consensus.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DriverError {
@@ -476,16 +493,16 @@ where
         self.book.matching_proposal(value, &self.roster)
     }
 
-    /// Sizes of what the height in progress holds (for tests and metrics):
-    /// (proposals, paired blocks, waiting blocks, cert votes, next-height messages).
-    pub fn held(&self) -> (usize, usize, usize, usize, usize) {
-        (
-            self.book.proposal_count(),
-            self.book.block_values().len(),
-            self.book.waiting_blocks(),
-            self.cert_votes.len(),
-            self.future.len(),
-        )
+    /// Sizes of what the height in progress holds (for tests and metrics).
+    pub fn held(&self) -> Held {
+        Held {
+            proposals: self.book.proposal_count(),
+            blocks: self.book.block_values().len(),
+            waiting: self.book.waiting_blocks(),
+            cert_votes: self.cert_votes.len(),
+            future: self.future.len(),
+            future_bytes: self.future.bytes(),
+        }
     }
 
     // ----- the step ------------------------------------------------------------
