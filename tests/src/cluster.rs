@@ -30,12 +30,26 @@ pub fn kalgo_bin() -> PathBuf {
     bin
 }
 
-/// A TCP port free at the time of asking.
+/// A TCP port free at the time of asking, from 20000–31999: below Linux's
+/// ephemeral range (32768–60999 by default), so the kernel cannot hand it to
+/// an outgoing connection between this check and the node's bind (a port
+/// asked of the kernel with `:0` could be, and a node then failed to start).
+/// Each process walks the range from its own offset, so concurrent test
+/// processes rarely meet.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = std::process::id().wrapping_mul(97) % SPAN;
+    for _ in 0..SPAN {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(LOW + (base + k) % SPAN).expect("below 32000");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN);
 }
 
 /// Runs `kalgo --datadir D args…` to completion and asserts success.
