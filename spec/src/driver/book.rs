@@ -58,11 +58,13 @@ impl<F: BlockFormat> Default for Book<F> {
 }
 
 impl<F: BlockFormat> Book<F> {
-    /// Whether this proposer's proposal of this value is already known.
+    /// Whether this proposer's proposal of this value in this round is already
+    /// known (a re-proposal of the same value in a later round is not: the
+    /// machine needs it to pick that round's leader).
     pub fn knows_proposal(&self, p: &ProposalMsg) -> bool {
-        self.proposals
-            .get(&p.value)
-            .is_some_and(|v| v.iter().any(|k| k.msg.proposer == p.proposer))
+        self.values_of
+            .get(&(p.round, p.proposer))
+            .is_some_and(|v| v.contains(&p.value))
     }
 
     /// Whether one more value of this proposer in this round is kept.
@@ -83,28 +85,29 @@ impl<F: BlockFormat> Book<F> {
             values.push(p.value);
         }
         let list = self.proposals.entry(p.value).or_default();
-        if list.len() < MAX_PROPOSALS_PER_VALUE {
+        if list.len() < MAX_PROPOSALS_PER_VALUE
+            && !list.iter().any(|k| k.msg.proposer == p.proposer)
+        {
             list.push(known);
         }
-        // A block that arrived first pairs now.
-        let at = self.waiting.iter().position(|w| w.info.value == p.value)?;
+        // A block that arrived first pairs now, if its header is what this
+        // proposal put forward; otherwise it keeps waiting for its own.
+        let at = self
+            .waiting
+            .iter()
+            .position(|w| w.info.value == p.value && matches(&w.info, &known, roster))?;
         let w = self.waiting.remove(at)?;
         if self.blocks.contains_key(&p.value) {
-            return None;
-        }
-        if !matches_any(&w.info, self.proposals.get(&p.value)?, roster)
-            || !F::body_matches_header(&w.block)
-        {
             return None;
         }
         self.blocks.insert(p.value, w.block);
         Some(p.value)
     }
 
-    /// A block, screened (decoded, the current height and parent, body checked
-    /// against its header): stored when an authenticated proposal names it and
-    /// its header is what that proposal put forward; held (bounded, per source)
-    /// while no proposal names it.
+    /// A block, screened (decoded, the current height and parent): refused when
+    /// its body is not the one its header commits to; stored when an
+    /// authenticated proposal names it and its header is what that proposal put
+    /// forward; otherwise held (bounded, per source) until such a proposal comes.
     pub fn add_block(
         &mut self,
         source: Source,
@@ -115,20 +118,23 @@ impl<F: BlockFormat> Book<F> {
         if self.blocks.contains_key(&info.value) {
             return Err(WireError::Duplicate);
         }
-        match self.proposals.get(&info.value) {
-            Some(list) if matches_any(&info, list, roster) => {
-                if !F::body_matches_header(&block) {
-                    return Err(WireError::BodyMismatch);
-                }
-                self.blocks.insert(info.value, block);
-                Ok(())
-            }
-            Some(_) => Err(WireError::NotProposed),
-            None => {
-                self.hold(source, info, block);
-                Err(WireError::Buffered)
-            }
+        // Checked before the block is kept or held: a forged copy never takes
+        // the place of the real one.
+        if !F::body_matches_header(&block) {
+            return Err(WireError::BodyMismatch);
         }
+        let named = self
+            .proposals
+            .get(&info.value)
+            .is_some_and(|list| matches_any(&info, list, roster));
+        if named {
+            self.blocks.insert(info.value, block);
+            return Ok(());
+        }
+        // No proposal, or only ones that did not put this header forward (a
+        // re-proposal names the value too): wait for the one that did.
+        self.hold(source, info, block);
+        Err(WireError::Buffered)
     }
 
     /// This node's own block, named by its own proposal: kept as built.
@@ -336,27 +342,76 @@ mod tests {
             book.add_block(2, info, block(1, 0xaa, true).1, &roster()),
             Err(WireError::Duplicate)
         );
-        // A tampered copy that arrived before the proposal is dropped at pairing.
+        // A tampered copy that arrives before the proposal is refused too.
         let mut book = Book::<Fake>::default();
         let (info, forged) = block(1, 0xbb, false);
-        book.add_block(66, info, forged, &roster())
-            .expect_err("held");
+        assert_eq!(
+            book.add_block(66, info, forged, &roster()),
+            Err(WireError::BodyMismatch)
+        );
         assert_eq!(book.add_proposal(proposal(1, 1, 0xbb), &roster()), None);
         assert!(book.block(&info.value).is_none());
     }
 
+    /// A proposal naming a value whose header it did not put forward (a
+    /// re-proposal, or a Byzantine proposer) neither stores the block nor
+    /// takes it from the waiting list: the real proposal still pairs it.
     #[test]
-    fn a_block_not_put_forward_by_its_proposal_is_refused() {
+    fn a_block_waits_for_the_proposal_that_put_it_forward() {
         let mut book = Book::<Fake>::default();
-        book.add_proposal(proposal(1, 1, 0xaa), &roster());
-        // Same value, but the header names another proposer.
-        let (mut info, mut b) = block(2, 0xaa, true);
-        info.value = Value([0xaa; 32]);
-        b.info = info;
+        // The header names proposer 1; proposer 2 proposes the same value first.
+        let (info, b) = block(1, 0xaa, true);
+        assert_eq!(book.add_proposal(proposal(2, 1, 0xaa), &roster()), None);
         assert_eq!(
             book.add_block(3, info, b, &roster()),
-            Err(WireError::NotProposed)
+            Err(WireError::Buffered)
         );
+        assert!(book.block(&info.value).is_none());
+        // And the other order: the block waits, a non-matching proposal comes.
+        let mut book = Book::<Fake>::default();
+        let (info, b) = block(1, 0xbb, true);
+        book.add_block(3, info, b, &roster()).expect_err("held");
+        assert_eq!(book.add_proposal(proposal(2, 2, 0xbb), &roster()), None);
+        assert_eq!(book.waiting_blocks(), 1);
+        assert_eq!(
+            book.add_proposal(proposal(1, 1, 0xbb), &roster()),
+            Some(info.value)
+        );
+        assert!(book.block(&info.value).is_some());
+    }
+
+    /// A forged copy arriving before the proposal is refused at once, so the
+    /// real copy after it is held and pairs.
+    #[test]
+    fn a_forged_copy_never_takes_the_real_ones_place_while_waiting() {
+        let mut book = Book::<Fake>::default();
+        let (info, forged) = block(1, 0xcc, false);
+        assert_eq!(
+            book.add_block(66, info, forged, &roster()),
+            Err(WireError::BodyMismatch)
+        );
+        let (info, real) = block(1, 0xcc, true);
+        assert_eq!(
+            book.add_block(1, info, real, &roster()),
+            Err(WireError::Buffered)
+        );
+        assert_eq!(
+            book.add_proposal(proposal(1, 1, 0xcc), &roster()),
+            Some(info.value)
+        );
+    }
+
+    /// The same proposer re-proposing the same value in a later round is a new
+    /// proposal (the machine picks each round's leader); the same round is not.
+    #[test]
+    fn a_re_proposal_in_a_later_round_is_not_a_duplicate() {
+        let mut book = Book::<Fake>::default();
+        book.add_proposal(proposal(1, 1, 0xaa), &roster());
+        assert!(book.knows_proposal(&proposal(1, 1, 0xaa).msg));
+        assert!(!book.knows_proposal(&proposal(1, 2, 0xaa).msg));
+        book.add_proposal(proposal(1, 2, 0xaa), &roster());
+        assert!(book.knows_proposal(&proposal(1, 2, 0xaa).msg));
+        assert_eq!(book.proposal_count(), 1, "one entry per (value, proposer)");
     }
 
     #[test]

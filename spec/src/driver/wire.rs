@@ -101,9 +101,6 @@ pub enum WireError {
     /// A block whose body is not the one its header commits to.
     #[error("block body does not match its header")]
     BodyMismatch,
-    /// A block whose header is not what the proposal naming it put forward.
-    #[error("block is not the one its proposal put forward")]
-    NotProposed,
     /// For a height already decided, too far ahead, or outside the machine's
     /// round and step windows.
     #[error("height {0} outside the window")]
