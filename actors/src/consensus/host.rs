@@ -27,7 +27,7 @@ pub use crate::consensus::blocks::{
 pub use crate::consensus::keys::HostKeys;
 pub use spec::driver::wire::{MAX_BLOCK_BYTES, Topic, WireError};
 
-use crate::consensus::journal::{JournalError, JournalStore, Pending};
+use crate::consensus::journal::{JournalError, JournalStore};
 use crate::consensus::keys::KeySource;
 use crate::consensus::registry::{Committee, Registry, RegistryError};
 use crate::execution::{
@@ -129,7 +129,7 @@ impl<R: Registry> HostCore<R> {
         host.check_keys();
         let resume = Resume {
             journal: host.journal.read()?,
-            own: host.journal.read_own()?.map(Into::into),
+            own: host.journal.read_own()?,
         };
         let head = host.head()?;
         let effects = host.drive(now, Event::Start(head, resume))?.1;
@@ -165,7 +165,7 @@ impl<R: Registry> HostCore<R> {
         let mut out = Vec::new();
         for effect in effects {
             match effect {
-                DriverEffect::Persist(d) => self.journal.commit(&Pending::from(*d))?,
+                DriverEffect::Persist(d) => self.journal.commit(&d)?,
                 DriverEffect::Verdict { index, verdict } => {
                     if verdicts.len() <= index {
                         verdicts.resize_with(index + 1, || Ok(()));

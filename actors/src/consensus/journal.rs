@@ -90,110 +90,39 @@ db_errors!(
     redb::SetDurabilityError
 );
 
-/// This node's own proposal and block at a height, as sent on the wire.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OwnProposal {
-    /// The height proposed at.
-    pub height: u64,
-    /// The encoded proposal message.
-    pub proposal: Vec<u8>,
-    /// The encoded block.
-    pub block: Vec<u8>,
+/// What one [`JournalStore::commit`] makes durable (the driver's
+/// `Effect::Persist`); empty parts are left as they are.
+pub use spec::driver::Durable as Pending;
+/// This node's own proposal and block at a height, and one message it signed:
+/// the driver's types, stored as they are.
+pub use spec::driver::{OwnMessage, OwnProposal};
+
+/// An own-vote log record: round, step, value, then the wire message.
+fn encode_message(m: &OwnMessage) -> Vec<u8> {
+    let mut o = Vec::with_capacity(40 + m.wire.len());
+    o.extend_from_slice(&m.round.to_be_bytes());
+    o.extend_from_slice(&m.step.0.to_be_bytes());
+    o.extend_from_slice(&m.value.0);
+    o.extend_from_slice(&m.wire);
+    o
 }
 
-/// One message this node signed, as kept in the own-vote log.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OwnMessage {
-    /// Height.
-    pub height: Height,
-    /// Round.
-    pub round: Round,
-    /// Step ([`Step::PROPOSAL`] for a proposal).
-    pub step: Step,
-    /// The value voted for or proposed.
-    pub value: Value,
-    /// The wire encoding sent (`WireMessage::Vote` or `WireMessage::Proposal`).
-    pub wire: Vec<u8>,
-}
-
-impl OwnMessage {
-    fn encode(&self) -> Vec<u8> {
-        let mut o = Vec::with_capacity(40 + self.wire.len());
-        o.extend_from_slice(&self.round.to_be_bytes());
-        o.extend_from_slice(&self.step.0.to_be_bytes());
-        o.extend_from_slice(&self.value.0);
-        o.extend_from_slice(&self.wire);
-        o
+/// Decodes [`encode_message`] for `height` (the record's key), bounded.
+fn decode_message(height: Height, bytes: &[u8]) -> Result<OwnMessage, JournalError> {
+    if bytes.len() > 40 + MAX_OWN_MESSAGE {
+        return Err(JournalError::Corrupt("own message too large"));
     }
-
-    fn decode(height: Height, bytes: &[u8]) -> Result<Self, JournalError> {
-        if bytes.len() > 40 + MAX_OWN_MESSAGE {
-            return Err(JournalError::Corrupt("own message too large"));
-        }
-        let mut r = Reader(bytes);
-        let round = r.u32()?;
-        let step = Step(r.u32()?);
-        let value = r.value()?;
-        Ok(OwnMessage {
-            height,
-            round,
-            step,
-            value,
-            wire: r.0.to_vec(),
-        })
-    }
-}
-
-/// What one [`JournalStore::commit`] makes durable; empty parts are left as they are.
-#[derive(Clone, Debug, Default)]
-pub struct Pending {
-    /// The machine's latest journal snapshot.
-    pub journal: Option<Journal>,
-    /// The own proposal and block of the height in progress.
-    pub own: Option<OwnProposal>,
-    /// Messages signed since the last commit, in signing order.
-    pub messages: Vec<OwnMessage>,
-}
-
-impl From<spec::driver::Durable> for Pending {
-    fn from(d: spec::driver::Durable) -> Self {
-        Pending {
-            journal: d.journal,
-            own: d.own.map(|o| OwnProposal {
-                height: o.height,
-                proposal: o.proposal,
-                block: o.block,
-            }),
-            messages: d
-                .messages
-                .into_iter()
-                .map(|m| OwnMessage {
-                    height: m.height,
-                    round: m.round,
-                    step: m.step,
-                    value: m.value,
-                    wire: m.wire,
-                })
-                .collect(),
-        }
-    }
-}
-
-impl From<OwnProposal> for spec::driver::OwnProposal {
-    fn from(o: OwnProposal) -> Self {
-        spec::driver::OwnProposal {
-            height: o.height,
-            proposal: o.proposal,
-            block: o.block,
-        }
-    }
-}
-
-impl Pending {
-    /// Whether there is nothing to write.
-    pub fn is_empty(&self) -> bool {
-        self.journal.is_none() && self.own.is_none() && self.messages.is_empty()
-    }
+    let mut r = Reader(bytes);
+    let round = r.u32()?;
+    let step = Step(r.u32()?);
+    let value = r.value()?;
+    Ok(OwnMessage {
+        height,
+        round,
+        step,
+        value,
+        wire: r.0.to_vec(),
+    })
 }
 
 /// The durable journal.
@@ -277,7 +206,7 @@ impl JournalStore {
                 let mut known = false;
                 for entry in log.range((m.height, 0)..=(m.height, u32::MAX))? {
                     let (k, v) = entry?;
-                    let old = OwnMessage::decode(m.height, v.value())?;
+                    let old = decode_message(m.height, v.value())?;
                     next = k.value().1.saturating_add(1);
                     if (old.round, old.step) == (m.round, m.step) {
                         if old.value != m.value {
@@ -296,7 +225,7 @@ impl JournalStore {
                 if known {
                     continue;
                 }
-                log.insert((m.height, next), m.encode().as_slice())?;
+                log.insert((m.height, next), encode_message(m).as_slice())?;
                 if next == 0 && m.height >= RETAINED_HEIGHTS {
                     // Keep heights m.height − RETAINED_HEIGHTS + 1 ..= m.height.
                     let cut = m.height - RETAINED_HEIGHTS + 1;
@@ -320,7 +249,7 @@ impl JournalStore {
         for entry in log.range((from, 0)..=(to, u32::MAX))? {
             let (k, v) = entry?;
             let (h, _) = k.value();
-            out.push(OwnMessage::decode(h, v.value())?);
+            out.push(decode_message(h, v.value())?);
         }
         Ok(out)
     }
@@ -331,18 +260,7 @@ impl JournalStore {
     /// second value and skips a copy, so a long stall grows it by slots, and a
     /// restart after one still reads it.
     pub fn own_slots(&self, height: Height) -> Result<Vec<OwnMessage>, JournalError> {
-        let tx = self.db.begin_read()?;
-        let log = match tx.open_table(OWN_VOTES) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
-        };
-        let mut out = Vec::new();
-        for entry in log.range((height, 0)..=(height, u32::MAX))? {
-            let (_, v) = entry?;
-            out.push(OwnMessage::decode(height, v.value())?);
-        }
-        Ok(out)
+        self.own_messages(height, height)
     }
 
     /// The lowest and highest heights in the own-vote log, if any.

@@ -196,35 +196,11 @@ fn run(
 fn run_keeping(
     nodes: &mut [Node],
     pending: Vec<(usize, Effect)>,
-    mut now: u64,
+    now: u64,
     max_ms: u64,
     done: impl Fn(&[Node]) -> bool,
 ) -> (u64, Vec<(usize, Effect)>) {
-    let mut queue: VecDeque<(usize, Effect)> = pending.into();
-    let end = now + max_ms;
-    while !done(nodes) && now < end {
-        while let Some((i, effect)) = queue.pop_front() {
-            let more = dispatch(nodes, i, effect, now);
-            queue.extend(more);
-            if done(nodes) {
-                return (now, queue.into());
-            }
-        }
-        let Some(next) = nodes
-            .iter()
-            .filter_map(|n| n.host.as_ref()?.next_deadline())
-            .min()
-        else {
-            break;
-        };
-        now = now.max(next);
-        for (i, n) in nodes.iter_mut().enumerate() {
-            if let Some(h) = n.host.as_mut() {
-                queue.extend(h.on_timer(now).expect("timer").into_iter().map(|e| (i, e)));
-            }
-        }
-    }
-    (now, queue.into())
+    run_attacked(nodes, pending, now, max_ms, done, |_, _, _| Vec::new())
 }
 
 fn dispatch(nodes: &mut [Node], i: usize, effect: Effect, now: u64) -> Vec<(usize, Effect)> {
@@ -839,8 +815,8 @@ fn equivocation_evidence_is_counted_by_the_consensus_actor() {
     drop(node.dir);
 }
 
-/// [`run`] with an attacker: after each effect is delivered, `attack` may
-/// answer with messages the attacker broadcasts at once (to every host),
+/// [`run_keeping`] with an attacker: after each effect is delivered, `attack`
+/// may answer with messages the attacker broadcasts at once (to every host),
 /// before anything else is delivered.
 fn run_attacked(
     nodes: &mut [Node],
@@ -849,7 +825,7 @@ fn run_attacked(
     max_ms: u64,
     done: impl Fn(&[Node]) -> bool,
     mut attack: impl FnMut(&[Node], usize, &Effect) -> Vec<(Topic, Vec<u8>)>,
-) -> u64 {
+) -> (u64, Vec<(usize, Effect)>) {
     let mut queue: VecDeque<(usize, Effect)> = pending.into();
     let end = now + max_ms;
     while !done(nodes) && now < end {
@@ -865,7 +841,7 @@ fn run_attacked(
                 }
             }
             if done(nodes) {
-                return now;
+                return (now, queue.into());
             }
         }
         let Some(next) = nodes
@@ -882,7 +858,7 @@ fn run_attacked(
             }
         }
     }
-    now
+    (now, queue.into())
 }
 
 /// The proposal a broadcast carries, if it is one.
