@@ -107,6 +107,18 @@ pub struct Config {
     /// drops, but a host that stored cert votes before the machine's checks
     /// kept).
     pub byz_empty_cert: bool,
+    /// Byzantine nodes also send blocks and proposals: a block no proposal
+    /// names, an honest proposer's header with a tampered body or with a
+    /// trailing byte, proposals of the honest proposers' values (naming a
+    /// block whose header they did not put forward), and votes for far rounds
+    /// and far steps.
+    pub byz_blocks: bool,
+    /// A new block travels with its proposal, in one delivery (proposal,
+    /// then block). Otherwise they are two messages delivered in any order.
+    /// A scope cut for the configurations about votes: the order of a block
+    /// and its proposal is explored where blocks matter (mc0, mc5, mc6, mc8,
+    /// mc9).
+    pub block_with_proposal: bool,
     /// Hosts keep the first cert vote per (round, voter), whatever its value,
     /// before the machine sees it (the mutation `cert-votes-by-voter`: the
     /// consensus host's design before `spec::driver::certvotes`). Otherwise
@@ -151,6 +163,10 @@ pub const NAMES: &[(&str, &str)] = &[
     (
         "mc7-mutation-scope",
         "MC-7: 4 nodes, 1 equivocator (2 votes), round 1 to the first next step; safe as shipped, broken by --mutate",
+    ),
+    (
+        "mc9-hostile-blocks",
+        "MC-9: 4 nodes, node 3 Byzantine with blocks (junk, tampered body, trailing bytes), proposals naming others' blocks, far votes (2 attacks), lockstep; all honest nodes decide (L1)",
     ),
     (
         "mc8-cert-votes",
@@ -220,6 +236,8 @@ impl Config {
             liveness: false,
             cert_threshold: None,
             byz_empty_cert: false,
+            byz_blocks: false,
+            block_with_proposal: false,
             cert_votes_by_voter: false,
             depth_bound: None,
             expect: Expect::Safe {
@@ -236,6 +254,7 @@ impl Config {
                 ..base
             },
             "mc1-equivocator" => Config {
+                block_with_proposal: true,
                 byzantine: vec![3],
                 byz_budget: 1,
                 proposers: base.proposers[..1].to_vec(),
@@ -247,6 +266,7 @@ impl Config {
                 ..base
             },
             "mc2-weighted" => Config {
+                block_with_proposal: true,
                 weights: vec![1, 1, 2, 3],
                 byzantine: vec![2],
                 byz_budget: 1,
@@ -259,6 +279,7 @@ impl Config {
                 ..base
             },
             "mc3-two-equivocators" => Config {
+                block_with_proposal: true,
                 byzantine: vec![2, 3],
                 byz_budget: 4,
                 max_step: 3,
@@ -271,6 +292,7 @@ impl Config {
             // quorum and move to round 2 (with or without a value locked). Round 2
             // is explored up to its cert step: a decision there is reachable.
             "mc4-multi-round" => Config {
+                block_with_proposal: true,
                 byzantine: vec![3],
                 byz_budget: 1,
                 max_round: 2,
@@ -308,6 +330,7 @@ impl Config {
             // while the other honest nodes, whose soft votes were lost, next-vote
             // the empty value with the equivocator (value lock, S7, breaks).
             "mc7-mutation-scope" => Config {
+                block_with_proposal: true,
                 byzantine: vec![3],
                 byz_budget: 2,
                 proposers: base.proposers[..1].to_vec(),
@@ -335,6 +358,23 @@ impl Config {
                 // Not L1: a node that decides with the Byzantine vote stops, and
                 // the model has no catch-up by certificate, so the others can wait
                 // at the cert step forever within this scope.
+                expect: Expect::Safe {
+                    reach: vec![crate::props::DECISION],
+                },
+                ..base
+            },
+            // A Byzantine member with no votes to give but every other kind of
+            // message: what it sends is refused, held, or names a block it did
+            // not build, and the three honest nodes (exactly the quorum) must
+            // still all decide.
+            "mc9-hostile-blocks" => Config {
+                byzantine: vec![3],
+                byz_budget: if small { 1 } else { 2 },
+                byz_values: vec![],
+                byz_blocks: true,
+                synchronous: true,
+                liveness: true,
+                depth_bound: Some(60),
                 expect: Expect::Safe {
                     reach: vec![crate::props::DECISION],
                 },

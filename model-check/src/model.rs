@@ -1,48 +1,79 @@
-//! The stateright [`Model`]: honest nodes run `spec`'s [`Machine`] itself (not a
-//! copy); the network, Byzantine voters, timers and crashes are nondeterministic
-//! actions (consensus.md §(c), "Fault and adversary models").
+//! The stateright [`Model`]: every honest node runs `spec`'s consensus
+//! [`Driver`] itself — the code production runs, with its wire encoding, mock
+//! signatures, inbound screening, proposal/block pairing, cert-vote store,
+//! certificate assembly, own-vote slots and timers. The network, the Byzantine
+//! adversary, timers and crashes are nondeterministic actions (consensus.md
+//! §(c), "Fault and adversary models").
 //!
-//! The host logic mirrors `spec::sim`: own votes are fed back as `Input::Vote`,
-//! `ValidateBlock` is answered synchronously with `BlockValidated { valid: true }`
-//! (A and B are valid blocks), `Persist` keeps the latest journal, and `Commit` ends
-//! the height for that node (it stops; messages to it are discarded).
+//! The model is a host, like the actors host: it carries out the driver's
+//! effects. `Persist` keeps the latest journal, own proposal and own-vote
+//! slots (what survives a crash); `Broadcast` puts a message in flight to the
+//! other honest nodes; `Build` is answered at once by the configured
+//! proposers with their block (A or B) and by nobody else; `Validate` is
+//! answered at once (a block is valid when its body matches its header); a
+//! deferred build is run at once; `Commit` ends the height for that node (it
+//! stops; messages to it are discarded); `CannotCertify` breaks S11.
 //!
-//! Cert votes are kept with `spec::driver::certvotes::CertVotes`, the driver's own
-//! store, and every decision is assembled into a certificate with
-//! `spec::certificate::assemble` (S11); `--mutate cert-votes-by-voter` swaps in
-//! the consensus host's former store to show the checker catches it.
+//! Messages in flight are small `Copy` descriptions (sender, recipient, what);
+//! their wire bytes are made when delivered, signed with the sender's mock
+//! keys. Interchangeable nodes share their keys (the vote key of every node,
+//! the VRF key of every node of one role), so renaming them keeps every
+//! signature valid (symmetry reduction, [`crate::symmetry`]).
 //!
-//! State size: machines, journals and the observations sit behind `Arc`s that
-//! carry their content hash ([`Hashed`]), so a transition clones and rehashes only
-//! what it changes; the network is a sorted multiset of
-//! small `Copy` messages; nothing order-dependent is stored.
+//! Time: a node's clock is not part of the state. A timer fires by choice (the
+//! `Timer` action, at its deadline); the driver hashes which timer is armed,
+//! not when it ends.
+//!
+//! State size: drivers, durable records and the observations sit behind `Arc`s
+//! that carry their content hash ([`Hashed`]), so a transition clones and
+//! rehashes only what it changes; the network is a sorted multiset of small
+//! `Copy` messages; nothing order-dependent is stored.
 
 use crate::config::{Config, Val};
 use crate::hashed::Hashed;
 use crate::props;
 use crate::symmetry::Classes;
-use spec::auth::EMPTY_CREDENTIAL;
-use spec::certificate::assemble;
-use spec::codec::{FsSignature, ProposalMsg, VoteMsg};
-use spec::driver::certvotes::CertVotes;
+use spec::auth::{BlockClaims, MinerKeys, MockMinerKeys};
+use spec::certificate::CertError;
+use spec::codec::{VoteMsg, WireMessage};
+use spec::crypto::mock::{MockVoteKey, MockVrfKey};
+use spec::driver::block::{BlockFormat, PlainBlock, PlainBlocks};
+use spec::driver::wire::{frame_block, unframe_block};
+use spec::driver::{Driver, Effect, Event, Head, Inbound, MockSuite, OwnProposal, Resume, Topic};
 use spec::invariants::{Decision, Observations, RoundEntry};
-use spec::machine::{HeightStart, Input, Journal, Machine, Output, ProposeKind};
+use spec::machine::Journal;
 use spec::params::{Params, Thresholds};
-use spec::types::{Hrs, MinerId, Step, Value};
+use spec::roster::Roster;
+use spec::sortition::derive_seed;
+use spec::types::{Hrs, MinerId, Round, Step, Value};
 use stateright::{Model, Property};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Block A's header hash.
-pub const VALUE_A: Value = Value([0xaa; 32]);
-/// Block B's header hash.
-pub const VALUE_B: Value = Value([0xbb; 32]);
 /// The height being agreed on.
 pub const HEIGHT: u64 = 1;
+/// The chain id of the model's parameters.
+const CHAIN: u64 = 1;
+/// The roster's seed (the parent's seed).
+const SEED: [u8; 32] = [0x5e; 32];
+/// The vote master key every node shares (see the module docs).
+const SHARED_VOTE_KEY: [u8; 32] = [0x4d; 32];
+/// The VRF key of honest nodes that propose nothing.
+const FOLLOWER_VRF: [u8; 32] = [0xf0; 32];
+/// The VRF key of Byzantine nodes.
+const BYZANTINE_VRF: [u8; 32] = [0xb0; 32];
+/// A round beyond every node's look-ahead (a far vote).
+const FAR_ROUND: u32 = 200;
+/// A step beyond every node's look-ahead (a far vote).
+const FAR_STEP: u32 = 200;
 
-/// What a message carries.
+/// The driver of one model node.
+pub type ModelDriver = Driver<PlainBlocks, MockSuite, MockMinerKeys>;
+
+/// What a message from an honest node carries.
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum Payload {
     /// A vote of the sender at (round, step).
@@ -54,11 +85,20 @@ pub enum Payload {
         /// Value.
         val: Val,
     },
-    /// A leader proposal of the sender for a round.
+    /// A proposal of the sender for a round.
     Proposal {
         /// Round.
         round: u8,
         /// Value.
+        val: Val,
+        /// The block travels with it (configurations with
+        /// `Config::block_with_proposal`): delivered as the proposal, then
+        /// the block, in one event.
+        block: bool,
+    },
+    /// The sender's block.
+    Block {
+        /// Which block.
         val: Val,
     },
 }
@@ -74,6 +114,54 @@ pub struct Msg {
     pub payload: Payload,
 }
 
+/// What a Byzantine node sends (signed with its own keys where signed).
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Attack {
+    /// A vote for (round, step, val).
+    Vote {
+        /// Round.
+        round: u8,
+        /// Step.
+        step: u8,
+        /// Value.
+        val: Val,
+    },
+    /// A proposal of an honest proposer's value in `round`: it names the value
+    /// but did not put its header forward.
+    Proposal {
+        /// Round.
+        round: u8,
+        /// Value.
+        val: Val,
+    },
+    /// A vote for a round far beyond the look-ahead.
+    FarRound,
+    /// A next vote for a step far beyond the look-ahead.
+    FarStep,
+    /// A block of the height that no proposal names.
+    JunkBlock,
+    /// An honest proposer's header with a body it does not commit to.
+    TamperedBlock(Val),
+    /// An honest proposer's block whose header has a trailing byte.
+    TrailingBytes(Val),
+}
+
+impl fmt::Display for Attack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Attack::Vote { round, step, val } => {
+                write!(f, "vote r{round} {} {val}", step_name(*step))
+            }
+            Attack::Proposal { round, val } => write!(f, "proposal r{round} {val}"),
+            Attack::FarRound => write!(f, "vote r{FAR_ROUND} (far round)"),
+            Attack::FarStep => write!(f, "next vote r1 s{FAR_STEP} (far step)"),
+            Attack::JunkBlock => write!(f, "junk block"),
+            Attack::TamperedBlock(v) => write!(f, "block {v} with a tampered body"),
+            Attack::TrailingBytes(v) => write!(f, "block {v} with trailing bytes"),
+        }
+    }
+}
+
 /// One nondeterministic step of the system.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub enum Action {
@@ -86,22 +174,18 @@ pub enum Action {
     /// Fire node i's current timer early, although lockstep would not allow it yet
     /// (spends one of `Config::early_timers`).
     EarlyTimer(u8),
-    /// Byzantine node `from` sends a vote for (round, step, val) to node `to`.
+    /// Byzantine node `from` sends `attack` to node `to`.
     Byzantine {
         /// Byzantine sender.
         from: u8,
         /// Honest recipient.
         to: u8,
-        /// Round.
-        round: u8,
-        /// Step.
-        step: u8,
-        /// Value.
-        val: Val,
+        /// What it sends.
+        attack: Attack,
     },
-    /// Crash node i (it loses everything but its last persisted journal).
+    /// Crash node i (it loses everything but what it made durable).
     Crash(u8),
-    /// Restart node i from its journal (`Machine::restore`).
+    /// Restart node i from what it made durable.
     Restart(u8),
 }
 
@@ -115,9 +199,14 @@ impl fmt::Display for Action {
             Payload::Vote { round, step, val } => {
                 write!(f, "vote M{} r{round} {} {val}", m.from, step_name(step))
             }
-            Payload::Proposal { round, val } => {
-                write!(f, "proposal M{} r{round} {val}", m.from)
+            Payload::Proposal { round, val, block } => {
+                write!(f, "proposal M{} r{round} {val}", m.from)?;
+                if block {
+                    write!(f, " with its block")?;
+                }
+                Ok(())
             }
+            Payload::Block { val } => write!(f, "block {val} from M{}", m.from),
         };
         match self {
             Action::Deliver(m) => {
@@ -130,132 +219,103 @@ impl fmt::Display for Action {
             }
             Action::Timer(i) => write!(f, "n{i} timer"),
             Action::EarlyTimer(i) => write!(f, "n{i} timer (early: messages still in flight)"),
-            Action::Byzantine {
-                from,
-                to,
-                round,
-                step,
-                val,
-            } => write!(
-                f,
-                "n{to} <- vote M{from} r{round} {} {val} (byzantine)",
-                step_name(*step)
-            ),
+            Action::Byzantine { from, to, attack } => {
+                write!(f, "n{to} <- {attack} from M{from} (byzantine)")
+            }
             Action::Crash(i) => write!(f, "n{i} crash"),
-            Action::Restart(i) => write!(f, "n{i} restart from journal"),
+            Action::Restart(i) => write!(f, "n{i} restart from what it made durable"),
         }
     }
 }
 
-/// One honest node: its machine (None while crashed), its latest persisted journal,
-/// its pending timer, and its crash count.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+/// A node's driver, compared and hashed by its protocol state (see
+/// `Driver`'s `Hash`).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct NodeDriver(pub ModelDriver);
+
+impl fmt::Debug for NodeDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Driver {{ position: {:?}, decided: {:?} }}",
+            self.0.position(),
+            self.0.machine().decided()
+        )
+    }
+}
+
+/// What a node made durable: the machine's journal, its own proposal and
+/// block, and the (round, step, value) of every message it signed (its
+/// own-vote log). None of it names another node.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Stored {
+    /// The latest journal.
+    pub journal: Option<Journal>,
+    /// Its own proposal and block.
+    pub own: Option<OwnProposal>,
+    /// Its own-vote slots.
+    pub slots: Vec<(Round, Step, Value)>,
+}
+
+/// The cert votes a host of the old design kept: the first per (round, voter),
+/// whatever its value, before the machine saw it (the mutation
+/// `cert-votes-by-voter`; `None` otherwise).
+pub type ByVoter = BTreeMap<(u32, MinerId), Value>;
+
+/// One honest node.
+#[derive(Clone, Debug)]
 pub struct Node {
-    /// The machine, or `None` while crashed.
-    pub machine: Option<Hashed<Machine>>,
-    /// The latest `Output::Persist` journal.
-    pub journal: Option<Hashed<Journal>>,
-    /// The last timer set (the machine ignores stale ones).
-    pub timer: Option<Hrs>,
+    /// The driver, or `None` while crashed.
+    pub driver: Option<Hashed<NodeDriver>>,
+    /// What it made durable.
+    pub stored: Hashed<Stored>,
     /// Crashes so far.
     pub crashes: u8,
     /// Position at the time of the crash (for S9 across restarts), while crashed.
     pub crashed_at: Option<Hrs>,
-    /// The signed cert votes kept for certificates (lost in a crash); shared
-    /// between states until a cert vote is kept.
-    pub cert_votes: Hashed<CertStore>,
+    /// The mutation `cert-votes-by-voter`'s store (lost in a crash).
+    pub by_voter: Option<Hashed<ByVoter>>,
+    /// The node's clock (ms). Not part of the state: nothing the model does
+    /// depends on it (timers fire by choice).
+    pub clock: u64,
 }
 
-/// Where a node keeps the cert votes its certificates are assembled from.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub enum CertStore {
-    /// As `spec::driver` keeps them: under their value, once counted.
-    ByValue(CertVotes),
-    /// The mutation `cert-votes-by-voter`: the first cert vote per (round,
-    /// voter), whatever its value, kept before the machine sees it.
-    ByVoter(BTreeMap<(u32, MinerId), Value>),
-}
-
-impl CertStore {
-    fn new(by_voter: bool) -> Self {
-        if by_voter {
-            CertStore::ByVoter(BTreeMap::new())
-        } else {
-            CertStore::ByValue(CertVotes::default())
-        }
-    }
-
-    /// The cert vote of `voter` for `value` in `round`, as kept.
-    fn vote(&self, round: u32, value: Value, voter: MinerId) -> Option<VoteMsg> {
-        match self {
-            CertStore::ByValue(c) => c.get(round, value, &voter),
-            CertStore::ByVoter(m) => m
-                .get(&(round, voter))
-                .map(|v| model_vote(voter, Hrs::new(HEIGHT, round, Step::CERT), *v)),
-        }
-    }
-
-    /// Whether no cert vote is kept.
-    pub fn is_empty(&self) -> bool {
-        match self {
-            CertStore::ByValue(c) => c.is_empty(),
-            CertStore::ByVoter(m) => m.is_empty(),
-        }
-    }
-
-    /// The same store with every voter renamed (symmetry reduction).
-    pub fn renamed(&self, rename: &impl Fn(MinerId) -> MinerId) -> CertStore {
-        match self {
-            CertStore::ByValue(c) => CertStore::ByValue(c.renamed(rename)),
-            CertStore::ByVoter(m) => CertStore::ByVoter(
-                m.iter()
-                    .map(|((r, id), v)| ((*r, rename(*id)), *v))
-                    .collect(),
-            ),
-        }
+impl PartialEq for Node {
+    fn eq(&self, o: &Self) -> bool {
+        self.driver == o.driver
+            && self.stored == o.stored
+            && self.crashes == o.crashes
+            && self.crashed_at == o.crashed_at
+            && self.by_voter == o.by_voter
     }
 }
 
-/// The proposal a model certificate carries (only its height and value are
-/// checked when assembling).
-fn model_proposal(height: u64, round: u32, value: Value) -> ProposalMsg {
-    let v = model_vote(
-        MinerId::from_index(0),
-        Hrs::new(height, round, Step::PROPOSAL),
-        value,
-    );
-    ProposalMsg {
-        height,
-        round,
-        value,
-        proposer: v.voter,
-        credential: EMPTY_CREDENTIAL,
-        seed: EMPTY_CREDENTIAL,
-        signature: v.signature,
-    }
-}
+impl Eq for Node {}
 
-/// A vote as the model's hosts keep it: signatures are not modelled.
-fn model_vote(voter: MinerId, hrs: Hrs, value: Value) -> VoteMsg {
-    VoteMsg {
-        height: hrs.height,
-        round: hrs.round,
-        step: hrs.step,
-        value,
-        voter,
-        credential: EMPTY_CREDENTIAL,
-        signature: FsSignature {
-            sub_key: [0; 32],
-            sub_key_sig: [0; 64],
-            sig: [0; 64],
-        },
+impl Hash for Node {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.driver.hash(state);
+        self.stored.hash(state);
+        self.crashes.hash(state);
+        self.crashed_at.hash(state);
+        self.by_voter.hash(state);
     }
 }
 
 impl Node {
+    /// The driver, while running.
+    pub fn driver(&self) -> Option<&ModelDriver> {
+        self.driver.as_deref().map(|d| &d.0)
+    }
+
     /// The decision of this node, if any.
     pub fn decided(&self) -> Option<(u32, Value)> {
-        self.machine.as_ref().and_then(|m| m.decided())
+        self.driver().and_then(|d| d.machine().decided())
+    }
+
+    /// The node's position, while running.
+    pub fn position(&self) -> Option<Hrs> {
+        self.driver().and_then(|d| d.position())
     }
 }
 
@@ -266,11 +326,11 @@ pub struct State {
     pub nodes: Vec<Option<Node>>,
     /// In-flight messages with their multiplicity, sorted.
     pub net: Vec<(Msg, u8)>,
-    /// Votes left per Byzantine node (indexed like `nodes`; 0 for honest).
+    /// Attacks left per Byzantine node (indexed like `nodes`; 0 for honest).
     pub budget: Vec<u8>,
     /// Early timer firings left (`Config::early_timers`).
     pub early: u8,
-    /// What was observed (spec::invariants), fed from the machines' outputs.
+    /// What was observed (spec::invariants), fed from the drivers' effects.
     pub obs: Hashed<Observations>,
     /// Safety properties currently violated (bit per property, props::SAFETY order),
     /// recomputed whenever `obs` changes; a function of `obs`.
@@ -279,6 +339,17 @@ pub struct State {
     pub classes: Classes,
     /// Some node decided a value it cannot certify (S11).
     pub uncertifiable: bool,
+    /// Some node that crashed decided a value whose block or proposal it no
+    /// longer held: it leaves the height to sync (allowed; reported).
+    pub left_to_sync: bool,
+}
+
+/// An event for a node's driver, owned (the driver's [`Event`] borrows).
+enum Ev {
+    Wire(Vec<(Topic, Arc<[u8]>)>, u64),
+    Tick(u64),
+    Built(Round, PlainBlock),
+    Validated(Value, bool),
 }
 
 /// The BA* model of one configuration.
@@ -287,24 +358,257 @@ pub struct BaModel {
     pub cfg: Config,
     params: Params,
     thresholds: Thresholds,
+    roster: Roster,
     empty: Value,
+    /// Each node's keys.
+    keys: Vec<MockMinerKeys>,
+    /// The blocks A and B of their proposers (if proposed).
+    blocks: BTreeMap<Val, PlainBlock>,
+    /// Header hashes of A and B.
+    values: BTreeMap<Val, Value>,
+    /// Wire bytes of every honest message in scope, made once.
+    wire: BTreeMap<(u8, Payload), Arc<[u8]>>,
     /// Set when the run's time limit passes: every further state is then out of
     /// bounds, which ends the search (stateright's own timeout is not checked by
     /// a single-threaded DFS).
     stop: Arc<AtomicBool>,
 }
 
+/// The keys of node `i` with VRF key `vrf`.
+fn node_keys(i: usize, vrf: [u8; 32]) -> MockMinerKeys {
+    MinerKeys {
+        id: MinerId::from_index(i as u8),
+        vrf: MockVrfKey(vrf),
+        votes: MockVoteKey::new(CHAIN, SHARED_VOTE_KEY, 0, u64::MAX),
+    }
+}
+
 impl BaModel {
     /// A model of `cfg`.
     pub fn new(cfg: Config) -> Self {
-        let params = cfg.params();
+        let params = Params {
+            total_weight: cfg.total_weight(),
+            ..cfg.params()
+        };
         let thresholds = cfg.thresholds();
-        BaModel {
-            cfg,
+        let n = cfg.weights.len();
+        let total = u128::from(cfg.total_weight());
+        // VRF keys by role; configured proposers get keys whose priorities keep
+        // the configured order in every round in scope.
+        let mut keys: Vec<MockMinerKeys> = (0..n)
+            .map(|i| {
+                let vrf = if cfg.is_byzantine(i) {
+                    BYZANTINE_VRF
+                } else {
+                    FOLLOWER_VRF
+                };
+                node_keys(i, vrf)
+            })
+            .collect();
+        let mut proposers = cfg.proposers.clone();
+        proposers.retain(|p| !cfg.is_byzantine(p.node));
+        proposers.sort_by_key(|p| p.priority);
+        let priority = |k: &MockMinerKeys, stake: u64, round: u32| -> [u8; 32] {
+            k.propose(
+                &params,
+                HEIGHT,
+                round,
+                Value::default(),
+                &SEED,
+                stake.into(),
+                total,
+            )
+            .ok()
+            .flatten()
+            .map_or([0xff; 32], |(_, prio)| prio)
+        };
+        let rounds = 1..=cfg.max_round + 1;
+        let mut chosen: Vec<(MockMinerKeys, u64)> = Vec::new();
+        for p in &proposers {
+            let stake = cfg.weights[p.node];
+            let key = (1u8..=0xe0)
+                .map(|b| node_keys(p.node, [b; 32]))
+                .find(|k| {
+                    chosen.iter().all(|(prev, prev_stake)| {
+                        rounds
+                            .clone()
+                            .all(|r| priority(prev, *prev_stake, r) < priority(k, stake, r))
+                    })
+                })
+                .unwrap_or_else(|| node_keys(p.node, [0xe1; 32]));
+            chosen.push((key.clone(), stake));
+            keys[p.node] = key;
+        }
+        let mut roster = Roster {
+            seed: SEED,
+            total_stake: total,
+            ..Roster::default()
+        };
+        for (i, k) in keys.iter().enumerate() {
+            roster
+                .miners
+                .insert(k.id, k.record(u128::from(cfg.weights[i])));
+        }
+        let genesis = Value::default();
+        let mut blocks = BTreeMap::new();
+        let mut values = BTreeMap::new();
+        for p in &proposers {
+            let k = &keys[p.node];
+            let (_, seed) = derive_seed(&k.vrf, params.chain_id, HEIGHT, &SEED);
+            let claims = BlockClaims {
+                proposer: k.id,
+                seed,
+                beneficiary: roster.reward_address(&k.id),
+            };
+            let block = PlainBlock::new(HEIGHT, genesis, claims, p.value.to_string().into_bytes());
+            values.insert(p.value, PlainBlocks::info(&block).value);
+            blocks.insert(p.value, block);
+        }
+        let mut model = BaModel {
             params,
             thresholds,
-            empty: Value::empty(Value::default(), HEIGHT),
+            roster,
+            empty: Value::empty(genesis, HEIGHT),
+            keys,
+            blocks,
+            values,
+            wire: BTreeMap::new(),
             stop: Arc::new(AtomicBool::new(false)),
+            cfg,
+        };
+        model.wire = model.make_wire();
+        model
+    }
+
+    /// The wire bytes of every message an honest node may send within scope.
+    fn make_wire(&self) -> BTreeMap<(u8, Payload), Arc<[u8]>> {
+        let mut out = BTreeMap::new();
+        let vals = [Val::A, Val::B, Val::E];
+        for i in self.cfg.honest() {
+            let from = i as u8;
+            for round in 1..=self.cfg.max_round + 1 {
+                for step in 2..=self.cfg.max_step + 2 {
+                    for val in vals {
+                        let p = Payload::Vote {
+                            round: round as u8,
+                            step: step as u8,
+                            val,
+                        };
+                        if let Some(b) = self.sign(i, p) {
+                            out.insert((from, p), b);
+                        }
+                    }
+                }
+                for val in [Val::A, Val::B] {
+                    let p = Payload::Proposal {
+                        round: round as u8,
+                        val,
+                        block: false,
+                    };
+                    if let Some(b) = self.sign(i, p) {
+                        out.insert((from, p), b);
+                    }
+                }
+            }
+            for val in [Val::A, Val::B] {
+                let p = Payload::Block { val };
+                if let Some(b) = self.sign(i, p) {
+                    out.insert((from, p), b);
+                }
+            }
+        }
+        out
+    }
+
+    /// The wire bytes of `payload` sent by node `i` (`None` when it cannot be
+    /// made: a value with no block, no seat).
+    fn sign(&self, i: usize, payload: Payload) -> Option<Arc<[u8]>> {
+        let keys = &self.keys[i];
+        let stake = u128::from(self.weight(i));
+        let total = self.roster.total_stake;
+        let bytes = match payload {
+            Payload::Vote { round, step, val } => {
+                let hrs = Hrs::new(HEIGHT, u32::from(round), Step(u32::from(step)));
+                let vote = keys
+                    .cast_vote(&self.params, hrs, self.value(val)?, &SEED, stake, total)
+                    .ok()??;
+                WireMessage::Vote(vote).encode()
+            }
+            Payload::Proposal { round, val, .. } => {
+                let (msg, _) = keys
+                    .propose(
+                        &self.params,
+                        HEIGHT,
+                        u32::from(round),
+                        self.value(val)?,
+                        &SEED,
+                        stake,
+                        total,
+                    )
+                    .ok()??;
+                WireMessage::Proposal(msg).encode()
+            }
+            Payload::Block { val } => {
+                let (h, b) = PlainBlocks::encode(self.blocks.get(&val)?);
+                frame_block(&h, &b)
+            }
+        };
+        Some(bytes.into())
+    }
+
+    /// The bytes and topic of an attack by Byzantine node `b`.
+    fn attack_bytes(&self, b: usize, attack: Attack) -> Option<(Topic, Vec<u8>)> {
+        let keys = &self.keys[b];
+        let stake = u128::from(self.weight(b));
+        let total = self.roster.total_stake;
+        let vote = |hrs: Hrs, value: Value| -> Option<(Topic, Vec<u8>)> {
+            let v: VoteMsg = keys
+                .cast_vote(&self.params, hrs, value, &SEED, stake, total)
+                .ok()??;
+            Some((Topic::Votes, WireMessage::Vote(v).encode()))
+        };
+        let block = |val: Val| self.blocks.get(&val).map(PlainBlocks::encode);
+        match attack {
+            Attack::Vote { round, step, val } => vote(
+                Hrs::new(HEIGHT, u32::from(round), Step(u32::from(step))),
+                self.value(val)?,
+            ),
+            Attack::Proposal { round, val } => {
+                let (msg, _) = keys
+                    .propose(
+                        &self.params,
+                        HEIGHT,
+                        u32::from(round),
+                        self.value(val)?,
+                        &SEED,
+                        stake,
+                        total,
+                    )
+                    .ok()??;
+                Some((Topic::Proposals, WireMessage::Proposal(msg).encode()))
+            }
+            Attack::FarRound => vote(Hrs::new(HEIGHT, FAR_ROUND, Step::CERT), self.value(Val::A)?),
+            Attack::FarStep => vote(Hrs::new(HEIGHT, 1, Step(FAR_STEP)), self.empty),
+            Attack::JunkBlock => {
+                let claims = BlockClaims {
+                    proposer: keys.id,
+                    seed: [0x33; 32],
+                    beneficiary: [0x33; 20],
+                };
+                let junk = PlainBlock::new(HEIGHT, Value::default(), claims, b"junk".to_vec());
+                let (h, body) = PlainBlocks::encode(&junk);
+                Some((Topic::Blocks, frame_block(&h, &body)))
+            }
+            Attack::TamperedBlock(val) => {
+                let (h, mut body) = block(val)?;
+                body.push(0x99);
+                Some((Topic::Blocks, frame_block(&h, &body)))
+            }
+            Attack::TrailingBytes(val) => {
+                let (mut h, body) = block(val)?;
+                h.push(0x00);
+                Some((Topic::Blocks, frame_block(&h, &body)))
+            }
         }
     }
 
@@ -328,26 +632,29 @@ impl BaModel {
         self.thresholds
     }
 
-    /// A model value as a protocol value.
-    pub fn value(&self, v: Val) -> Value {
+    /// A model value as a protocol value (`None` for a block nobody proposes).
+    pub fn value(&self, v: Val) -> Option<Value> {
         match v {
-            Val::A => VALUE_A,
-            Val::B => VALUE_B,
-            Val::E => self.empty,
+            Val::E => Some(self.empty),
+            v => self.values.get(&v).copied(),
         }
     }
 
-    /// A protocol value as a model value. Machines only ever see A, B and ⊥.
+    /// A protocol value as a model value. Drivers only ever see A, B and ⊥.
     pub fn val(&self, v: Value) -> Val {
-        if v == VALUE_A {
-            Val::A
-        } else if v == VALUE_B {
-            Val::B
-        } else if v == self.empty {
+        if v == self.empty {
             Val::E
+        } else if let Some((val, _)) = self.values.iter().find(|(_, x)| **x == v) {
+            *val
         } else {
-            panic!("machine produced a value outside the model's scope: {v:?}")
+            panic!("a driver produced a value outside the model's scope: {v:?}")
         }
+    }
+
+    /// Node `i`'s keys (the symmetry reduction gives a renamed driver the
+    /// keys of its new index).
+    pub fn keys_of(&self, i: usize) -> MockMinerKeys {
+        self.keys[i].clone()
     }
 
     fn id(i: usize) -> MinerId {
@@ -358,9 +665,26 @@ impl BaModel {
         self.cfg.weights[i]
     }
 
-    /// Whether node `i`'s machine may still act (alive and undecided).
+    fn head(&self, slots: Vec<(Round, Step, Value)>) -> Head {
+        Head {
+            parent: Value::default(),
+            number: HEIGHT - 1,
+            roster: self.roster.clone(),
+            own_slots: slots,
+        }
+    }
+
+    fn new_driver(&self, i: usize) -> ModelDriver {
+        let mut d = Driver::new(self.params, MockSuite, Some(self.keys[i].clone()));
+        if self.cfg.cert_threshold.is_some() {
+            d.mutate_thresholds(self.thresholds);
+        }
+        d
+    }
+
+    /// Whether node `i`'s driver may still act (alive and undecided).
     fn active(state: &State, i: usize) -> bool {
-        matches!(&state.nodes[i], Some(n) if n.machine.as_ref().is_some_and(|m| m.decided().is_none()))
+        matches!(&state.nodes[i], Some(n) if n.driver().is_some_and(|d| d.machine().decided().is_none()))
     }
 
     fn send(&self, state: &mut State, from: usize, payload: Payload) {
@@ -387,77 +711,88 @@ impl BaModel {
         state.obs.make_mut_stale()
     }
 
-    /// Steps node `i`'s machine with `input` and carries out every output, the
-    /// way a host does (see `spec::sim`).
-    fn apply(&self, state: &mut State, i: usize, input: Input) {
-        self.apply_inputs(state, i, input);
-        if let Some(Some(m)) = state.nodes[i].as_mut().map(|n| n.machine.as_mut()) {
-            m.rehash();
-        }
-    }
-
-    /// [`BaModel::apply`] without the final rehash of the machine.
-    fn apply_inputs(&self, state: &mut State, i: usize, input: Input) {
-        let mut inputs = vec![input];
-        while let Some(input) = inputs.pop() {
+    /// Feeds `first` to node `i`'s driver and carries out every effect, the
+    /// way a host does, until nothing follows.
+    fn run(&self, state: &mut State, i: usize, first: Ev) {
+        let mut queue = VecDeque::from([first]);
+        while let Some(ev) = queue.pop_front() {
             let Some(node) = state.nodes[i].as_mut() else {
                 return;
             };
-            let Some(machine) = node.machine.as_mut() else {
+            let clock = node.clock;
+            let Some(driver) = node.driver.as_mut() else {
                 return;
             };
-            let m = machine.make_mut_stale();
-            let cert_vote = match input {
-                Input::Vote {
-                    voter, hrs, value, ..
-                } if hrs.step == Step::CERT => Some(model_vote(voter, hrs, value)),
-                _ => None,
-            };
-            if let (Some(v), CertStore::ByVoter(kept)) = (&cert_vote, &*node.cert_votes)
-                && !kept.contains_key(&(v.round, v.voter))
-            {
-                node.cert_votes.update(|c| {
-                    if let CertStore::ByVoter(kept) = c {
-                        kept.insert((v.round, v.voter), v.value);
+            let d = &mut driver.make_mut_stale().0;
+            let before = d.position();
+            let (now, effects) = match ev {
+                Ev::Wire(parts, source) => {
+                    if let Some(shadow) = node.by_voter.as_mut() {
+                        for (_, bytes) in parts.iter().filter(|(t, _)| *t == Topic::Votes) {
+                            keep_by_voter(shadow, bytes);
+                        }
                     }
-                });
-            }
-            let before = m.position();
-            let outputs = m.step(0, input);
-            if let (Some(v), CertStore::ByValue(kept)) = (&cert_vote, &*node.cert_votes)
-                && kept.get(v.round, v.value, &v.voter).is_none()
-                && m.seen(v.voter, Hrs::new(v.height, v.round, v.step), v.value)
-            {
-                node.cert_votes.update(|c| {
-                    if let CertStore::ByValue(kept) = c {
-                        kept.keep_counted(m, v);
-                    }
-                });
-            }
-            let after = m.position();
-            let entry = RoundEntry {
-                node: Self::id(i),
-                height: HEIGHT,
-                round: after.map(|p| p.round).unwrap_or(0),
-                starting: m.starting_value(),
-                empty: m.empty_value(),
+                    let msgs: Vec<Inbound<'_>> = parts
+                        .iter()
+                        .map(|(topic, bytes)| Inbound {
+                            topic: *topic,
+                            bytes,
+                            source,
+                        })
+                        .collect();
+                    (clock, d.handle(clock, Event::Wire(&msgs)))
+                }
+                Ev::Tick(at) => {
+                    let now = clock.max(at);
+                    (now, d.handle(now, Event::Tick))
+                }
+                Ev::Built(round, block) => (
+                    clock,
+                    d.handle(
+                        clock,
+                        Event::Built {
+                            height: HEIGHT,
+                            round,
+                            block,
+                        },
+                    ),
+                ),
+                Ev::Validated(value, valid) => {
+                    (clock, d.handle(clock, Event::Validated { value, valid }))
+                }
             };
-            self.observe_move(state, i, before, after, entry);
-            for out in outputs {
-                self.output(state, i, out, &mut inputs);
+            node.clock = now;
+            let effects = effects.expect("the model's drivers are started and hold their keys");
+            self.observe(state, i, before);
+            self.carry_out(state, i, effects, &mut queue);
+            if let Some(at) = state.nodes[i]
+                .as_ref()
+                .and_then(Node::driver)
+                .and_then(ModelDriver::build_due_at)
+            {
+                queue.push_front(Ev::Tick(at));
             }
+        }
+        if let Some(Some(d)) = state.nodes[i].as_mut().map(|n| n.driver.as_mut()) {
+            d.rehash();
         }
     }
 
-    fn observe_move(
-        &self,
-        state: &mut State,
-        i: usize,
-        before: Option<Hrs>,
-        after: Option<Hrs>,
-        entry: RoundEntry,
-    ) {
-        let Some(after) = after else { return };
+    /// Records node `i`'s move from `before` (S9) and its entry into a new
+    /// round (S7).
+    fn observe(&self, state: &mut State, i: usize, before: Option<Hrs>) {
+        let Some(d) = state.nodes[i].as_ref().and_then(Node::driver) else {
+            return;
+        };
+        let Some(after) = d.position() else { return };
+        let m = d.machine();
+        let entry = RoundEntry {
+            node: Self::id(i),
+            height: HEIGHT,
+            round: after.round,
+            starting: m.starting_value(),
+            empty: m.empty_value(),
+        };
         if let Some(before) = before
             && after < before
             && state.obs.breach.is_none()
@@ -469,124 +804,168 @@ impl BaModel {
         }
     }
 
-    fn output(&self, state: &mut State, i: usize, out: Output, inputs: &mut Vec<Input>) {
-        match out {
-            Output::Persist(j) => {
-                if let Some(n) = state.nodes[i].as_mut() {
-                    n.journal = Some(Hashed::new(j));
+    fn carry_out(
+        &self,
+        state: &mut State,
+        i: usize,
+        effects: Vec<Effect<PlainBlock>>,
+        queue: &mut VecDeque<Ev>,
+    ) {
+        for effect in effects {
+            match effect {
+                Effect::Persist(d) => {
+                    if let Some(n) = state.nodes[i].as_mut() {
+                        n.stored.update(|s| {
+                            if let Some(j) = d.journal {
+                                s.journal = Some(j);
+                            }
+                            if let Some(own) = d.own {
+                                s.own = Some(own);
+                            }
+                            s.slots
+                                .extend(d.messages.iter().map(|m| (m.round, m.step, m.value)));
+                        });
+                    }
                 }
-            }
-            Output::Evidence(_) => {}
-            Output::SetTimer { hrs, .. } => {
-                if let Some(n) = state.nodes[i].as_mut() {
-                    n.timer = Some(hrs);
+                Effect::Verdict { .. } | Effect::Evidence(_) | Effect::Abstained { .. } => {}
+                Effect::Broadcast(Topic::Blocks, _) if self.cfg.block_with_proposal => {
+                    // Sent with the proposal that goes out with it.
                 }
-            }
-            Output::ValidateBlock { height, value } => inputs.push(Input::BlockValidated {
-                height,
-                value,
-                valid: value == VALUE_A || value == VALUE_B,
-            }),
-            Output::Commit {
-                height,
-                round,
-                value,
-                voters,
-            } => {
-                if let Some(n) = state.nodes[i].as_ref() {
-                    let proposal = model_proposal(height, round, value);
-                    let cert = assemble(height, round, value, proposal, &voters, |id| {
-                        n.cert_votes.vote(round, value, *id)
-                    });
-                    if cert.is_err() {
+                Effect::Broadcast(topic, bytes) => self.broadcast(state, i, topic, &bytes),
+                Effect::Build(order) => {
+                    if let Some(p) = self.cfg.proposer(i)
+                        && order.round <= self.cfg.max_round
+                        && let Some(block) = self.blocks.get(&p.value)
+                    {
+                        queue.push_back(Ev::Built(order.round, block.clone()));
+                    }
+                }
+                Effect::Validate(block) => {
+                    let valid = PlainBlocks::body_matches_header(&block);
+                    queue.push_back(Ev::Validated(PlainBlocks::info(&block).value, valid));
+                }
+                Effect::Commit {
+                    value,
+                    round,
+                    certificate,
+                } => self.commit(state, i, round, value, &certificate),
+                Effect::CannotCertify { error, .. } => {
+                    // A node that lost the decided block or its proposal in a
+                    // crash (neither is durable unless its own) leaves the
+                    // height to sync, as in production; any other failure,
+                    // and this one without a crash, breaks S11.
+                    let crashed = state.nodes[i].as_ref().is_some_and(|n| n.crashes > 0);
+                    if error == CertError::ProposalMismatch && crashed {
+                        state.left_to_sync = true;
+                    } else {
                         state.uncertifiable = true;
                     }
                 }
-                Self::obs_mut(state).decide(Decision {
-                    node: Self::id(i),
-                    height,
-                    round,
-                    value,
-                    voters,
-                });
-                // The node stops at height 1: drop its timer and its inbox.
-                if let Some(n) = state.nodes[i].as_mut() {
-                    n.timer = None;
-                }
-                state.net.retain(|(m, _)| usize::from(m.to) != i);
-            }
-            Output::Propose { round, kind, .. } => {
-                let Some(p) = self.cfg.proposer(i) else {
-                    return;
-                };
-                if round > self.cfg.max_round {
-                    return;
-                }
-                let value = match kind {
-                    ProposeKind::NewBlock => self.value(p.value),
-                    ProposeKind::Repropose(v) => v,
-                };
-                let payload = Payload::Proposal {
-                    round: round as u8,
-                    val: self.val(value),
-                };
-                self.send(state, i, payload);
-                inputs.push(Input::Proposal {
-                    height: HEIGHT,
-                    round,
-                    value,
-                    proposer: Self::id(i),
-                    priority: [p.priority; 32],
-                });
-            }
-            Output::Vote { hrs, value } => {
-                let weight = self.weight(i);
-                let sent = spec::invariants::SentVote {
-                    hrs,
-                    value,
-                    voter: Self::id(i),
-                    weight,
-                    honest: true,
-                };
-                if !state.obs.votes.contains(&sent) {
-                    Self::obs_mut(state).vote(Self::id(i), true, hrs, value, weight);
-                }
-                let payload = Payload::Vote {
-                    round: hrs.round as u8,
-                    step: hrs.step.0 as u8,
-                    val: self.val(value),
-                };
-                self.send(state, i, payload);
-                inputs.push(Input::Vote {
-                    voter: Self::id(i),
-                    hrs,
-                    value,
-                    weight,
-                });
             }
         }
     }
 
-    fn input_of(&self, m: &Msg) -> Input {
-        match m.payload {
-            Payload::Vote { round, step, val } => Input::Vote {
-                voter: Self::id(usize::from(m.from)),
-                hrs: Hrs::new(HEIGHT, u32::from(round), Step(u32::from(step))),
-                value: self.value(val),
-                weight: self.weight(usize::from(m.from)),
+    /// An honest node's message: observed (votes, S3) and put in flight to
+    /// the other honest nodes. Only the configured proposers' proposals are
+    /// sent (the scope: other nodes' re-proposals stay local).
+    fn broadcast(&self, state: &mut State, i: usize, topic: Topic, bytes: &[u8]) {
+        let payload = match topic {
+            Topic::Blocks => {
+                let Some(block) = unframe_block(bytes).and_then(|(h, b)| PlainBlocks::decode(h, b))
+                else {
+                    return;
+                };
+                Payload::Block {
+                    val: self.val(PlainBlocks::info(&block).value),
+                }
+            }
+            Topic::Votes | Topic::Proposals => match WireMessage::decode(bytes) {
+                Ok(WireMessage::Vote(v)) => {
+                    let weight = self.weight(i);
+                    let sent = spec::invariants::SentVote {
+                        hrs: Hrs::new(v.height, v.round, v.step),
+                        value: v.value,
+                        voter: v.voter,
+                        weight,
+                        honest: true,
+                    };
+                    if !state.obs.votes.contains(&sent) {
+                        Self::obs_mut(state).vote(v.voter, true, sent.hrs, v.value, weight);
+                    }
+                    Payload::Vote {
+                        round: v.round as u8,
+                        step: v.step.0 as u8,
+                        val: self.val(v.value),
+                    }
+                }
+                Ok(WireMessage::Proposal(p)) if self.cfg.proposer(i).is_some() => {
+                    let val = self.val(p.value);
+                    Payload::Proposal {
+                        round: p.round as u8,
+                        val,
+                        // A new block goes out with its proposal.
+                        block: self.cfg.block_with_proposal
+                            && self.cfg.proposer(i).is_some_and(|c| c.value == val),
+                    }
+                }
+                _ => return,
             },
-            Payload::Proposal { round, val } => Input::Proposal {
-                height: HEIGHT,
-                round: u32::from(round),
-                value: self.value(val),
-                proposer: Self::id(usize::from(m.from)),
-                priority: [self
-                    .cfg
-                    .proposer(usize::from(m.from))
-                    .map(|p| p.priority)
-                    .unwrap_or(u8::MAX); 32],
-            },
+        };
+        self.send(state, i, payload);
+    }
+
+    /// Node `i` decided: observed with its certificate's voters, and S11 for
+    /// the mutation's store. The node stops at height 1: its inbox is dropped.
+    fn commit(&self, state: &mut State, i: usize, round: Round, value: Value, certificate: &[u8]) {
+        let voters: Vec<(MinerId, u64)> = match WireMessage::decode(certificate) {
+            Ok(WireMessage::Certificate(c)) => c
+                .votes
+                .iter()
+                .map(|cv| (cv.voter, self.weight(usize::from(cv.voter.0[19]))))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if let Some(shadow) = state.nodes[i].as_ref().and_then(|n| n.by_voter.as_ref()) {
+            // The old design assembled certificates from what it kept per voter.
+            let certifiable = voters
+                .iter()
+                .all(|(id, _)| shadow.get(&(round, *id)) == Some(&value));
+            if !certifiable {
+                state.uncertifiable = true;
+            }
         }
+        Self::obs_mut(state).decide(Decision {
+            node: Self::id(i),
+            height: HEIGHT,
+            round,
+            value,
+            voters,
+        });
+        state.net.retain(|(m, _)| usize::from(m.to) != i);
+    }
+
+    /// The wire messages a message in flight is delivered as.
+    fn input_bytes(&self, m: &Msg) -> Option<Vec<(Topic, Arc<[u8]>)>> {
+        let bytes = |payload: Payload| match self.wire.get(&(m.from, payload)) {
+            Some(b) => Some(Arc::clone(b)),
+            None => self.sign(usize::from(m.from), payload),
+        };
+        Some(match m.payload {
+            Payload::Vote { .. } => vec![(Topic::Votes, bytes(m.payload)?)],
+            Payload::Block { .. } => vec![(Topic::Blocks, bytes(m.payload)?)],
+            Payload::Proposal { round, val, block } => {
+                let proposal = Payload::Proposal {
+                    round,
+                    val,
+                    block: false,
+                };
+                let mut parts = vec![(Topic::Proposals, bytes(proposal)?)];
+                if block {
+                    parts.push((Topic::Blocks, bytes(Payload::Block { val })?));
+                }
+                parts
+            }
+        })
     }
 
     /// Whether firing a timer at `hrs` keeps the node within the configured scope:
@@ -606,6 +985,96 @@ impl BaModel {
         let mut acts = Vec::new();
         self.actions(state, &mut acts);
         acts.is_empty()
+    }
+
+    /// Starts node `i`'s driver from what it made durable.
+    fn start(&self, state: &mut State, i: usize) {
+        let Some(node) = state.nodes[i].as_mut() else {
+            return;
+        };
+        let stored: Stored = (*node.stored).clone();
+        let mut d = self.new_driver(i);
+        let resume = Resume {
+            journal: stored.journal,
+            own: stored.own,
+        };
+        let effects = d
+            .handle(node.clock, Event::Start(self.head(stored.slots), resume))
+            .expect("a fresh driver starts");
+        node.driver = Some(Hashed::new(NodeDriver(d)));
+        let mut queue = VecDeque::new();
+        self.carry_out(state, i, effects, &mut queue);
+        if let Some(at) = state.nodes[i]
+            .as_ref()
+            .and_then(Node::driver)
+            .and_then(ModelDriver::build_due_at)
+        {
+            queue.push_front(Ev::Tick(at));
+        }
+        while let Some(ev) = queue.pop_front() {
+            self.run(state, i, ev);
+        }
+        if let Some(Some(d)) = state.nodes[i].as_mut().map(|n| n.driver.as_mut()) {
+            d.rehash();
+        }
+    }
+
+    /// The attacks a Byzantine node may send to node `to` in this state.
+    fn attacks(&self, d: &ModelDriver, b: usize, out: &mut Vec<Attack>) {
+        let m = d.machine();
+        for round in 1..=self.cfg.max_round {
+            for step in 2..=self.cfg.max_step_in(round) {
+                // ⊥ only in next votes (the machine drops soft and cert
+                // votes for the empty value), and in cert votes where
+                // the configuration tests what hosts keep of them.
+                let empty_ok = step >= 4 || (step == 3 && self.cfg.byz_empty_cert);
+                for val in self.cfg.byz_values.iter().copied() {
+                    if !empty_ok && val == Val::E {
+                        continue;
+                    }
+                    let Some(value) = self.value(val) else {
+                        continue;
+                    };
+                    if m.seen(Self::id(b), Hrs::new(HEIGHT, round, Step(step)), value) {
+                        continue;
+                    }
+                    out.push(Attack::Vote {
+                        round: round as u8,
+                        step: step as u8,
+                        val,
+                    });
+                }
+            }
+        }
+        if !self.cfg.byz_blocks {
+            return;
+        }
+        out.extend([Attack::FarRound, Attack::FarStep, Attack::JunkBlock]);
+        for val in [Val::A, Val::B] {
+            if self.value(val).is_none() {
+                continue;
+            }
+            out.extend([Attack::TamperedBlock(val), Attack::TrailingBytes(val)]);
+            for round in 1..=self.cfg.max_round {
+                out.push(Attack::Proposal {
+                    round: round as u8,
+                    val,
+                });
+            }
+        }
+    }
+}
+
+/// The old design's cert-vote store: the first cert vote per (round, voter),
+/// kept before any check.
+fn keep_by_voter(shadow: &mut Hashed<ByVoter>, bytes: &[u8]) {
+    if let Ok(WireMessage::Vote(v)) = WireMessage::decode(bytes)
+        && v.step == Step::CERT
+        && !shadow.contains_key(&(v.round, v.voter))
+    {
+        shadow.update(|s| {
+            s.insert((v.round, v.voter), v.value);
+        });
     }
 }
 
@@ -636,12 +1105,15 @@ impl Model for BaModel {
             nodes: (0..n)
                 .map(|i| {
                     (!self.cfg.is_byzantine(i)).then(|| Node {
-                        machine: Some(Hashed::new(Machine::new(self.params))),
-                        journal: None,
-                        timer: None,
+                        driver: None,
+                        stored: Hashed::new(Stored::default()),
                         crashes: 0,
                         crashed_at: None,
-                        cert_votes: Hashed::new(CertStore::new(self.cfg.cert_votes_by_voter)),
+                        by_voter: self
+                            .cfg
+                            .cert_votes_by_voter
+                            .then(|| Hashed::new(ByVoter::new())),
+                        clock: 0,
                     })
                 })
                 .collect(),
@@ -660,17 +1132,13 @@ impl Model for BaModel {
             early: self.cfg.early_timers,
             classes: self.cfg.symmetry_classes(),
             uncertifiable: false,
-        };
-        let start = HeightStart {
-            height: HEIGHT,
-            parent: Value::default(),
-            thresholds: self.thresholds,
+            left_to_sync: false,
         };
         for i in self.cfg.honest().collect::<Vec<_>>() {
-            self.apply(&mut state, i, Input::NewHeight(start));
+            self.start(&mut state, i);
         }
-        self.recompute_violations(&mut state);
         state.obs.rehash();
+        self.recompute_violations(&mut state);
         vec![state]
     }
 
@@ -681,14 +1149,16 @@ impl Model for BaModel {
             if Self::active(state, to) {
                 if self.cfg.duplicating
                     && let Payload::Vote { round, step, val } = msg.payload
-                    && let Some(Some(m)) = state.nodes[to].as_ref().map(|n| n.machine.as_ref())
-                    && m.seen(
-                        Self::id(usize::from(msg.from)),
-                        Hrs::new(HEIGHT, u32::from(round), Step(u32::from(step))),
-                        self.value(val),
-                    )
+                    && let Some(d) = state.nodes[to].as_ref().and_then(Node::driver)
+                    && self.value(val).is_some_and(|value| {
+                        d.machine().seen(
+                            Self::id(usize::from(msg.from)),
+                            Hrs::new(HEIGHT, u32::from(round), Step(u32::from(step))),
+                            value,
+                        )
+                    })
                 {
-                    // Re-delivering a counted vote is a no-op for the machine.
+                    // Re-delivering a counted vote is refused as a duplicate.
                 } else {
                     actions.push(Action::Deliver(*msg));
                 }
@@ -704,16 +1174,15 @@ impl Model for BaModel {
             .cfg
             .honest()
             .filter(|i| Self::active(state, *i))
-            .filter_map(|i| state.nodes[i].as_ref()?.machine.as_ref()?.position())
+            .filter_map(|i| state.nodes[i].as_ref()?.position())
             .min();
         for i in self.cfg.honest() {
-            let Some(node) = state.nodes[i].as_ref() else {
+            let Some(d) = state.nodes[i].as_ref().and_then(Node::driver) else {
                 continue;
             };
-            if let Some(m) = node.machine.as_ref()
-                && m.decided().is_none()
-                && let Some(t) = node.timer
-                && m.position() == Some(t)
+            if d.machine().decided().is_none()
+                && let Some((_, t)) = d.armed_timer()
+                && d.position() == Some(t)
                 && self.timer_in_scope(t)
             {
                 if !self.cfg.synchronous || (quiet && slowest.is_none_or(|p| p >= t)) {
@@ -723,45 +1192,26 @@ impl Model for BaModel {
                 }
             }
         }
-        // The adversary: any in-scope vote to any active honest node.
+        // The adversary: any in-scope attack on any active honest node.
+        let mut attacks = Vec::new();
         for b in self.cfg.byzantine.iter().copied() {
             if state.budget[b] == 0 {
                 continue;
             }
             for to in self.cfg.honest() {
-                let Some(Some(m)) = state.nodes[to].as_ref().map(|n| n.machine.as_ref()) else {
+                let Some(d) = state.nodes[to].as_ref().and_then(Node::driver) else {
                     continue;
                 };
-                if m.decided().is_some() {
+                if d.machine().decided().is_some() {
                     continue;
                 }
-                for round in 1..=self.cfg.max_round {
-                    for step in 2..=self.cfg.max_step_in(round) {
-                        // ⊥ only in next votes (the machine drops soft and cert
-                        // votes for the empty value), and in cert votes where
-                        // the configuration tests what hosts keep of them.
-                        let empty_ok = step >= 4 || (step == 3 && self.cfg.byz_empty_cert);
-                        let vals = self
-                            .cfg
-                            .byz_values
-                            .iter()
-                            .copied()
-                            .filter(|v| empty_ok || *v != Val::E);
-                        for val in vals {
-                            let hrs = Hrs::new(HEIGHT, round, Step(step));
-                            if m.seen(Self::id(b), hrs, self.value(val)) {
-                                continue;
-                            }
-                            actions.push(Action::Byzantine {
-                                from: b as u8,
-                                to: to as u8,
-                                round: round as u8,
-                                step: step as u8,
-                                val,
-                            });
-                        }
-                    }
-                }
+                attacks.clear();
+                self.attacks(d, b, &mut attacks);
+                actions.extend(attacks.iter().map(|&attack| Action::Byzantine {
+                    from: b as u8,
+                    to: to as u8,
+                    attack,
+                }));
             }
         }
         // Crash and restart.
@@ -769,9 +1219,9 @@ impl Model for BaModel {
             let Some(node) = state.nodes[i].as_ref() else {
                 continue;
             };
-            match &node.machine {
-                Some(m)
-                    if m.decided().is_none()
+            match node.driver() {
+                Some(d)
+                    if d.machine().decided().is_none()
                         && node.crashes < self.cfg.max_crashes
                         && self.cfg.crashable.contains(&i) =>
                 {
@@ -791,8 +1241,9 @@ impl Model for BaModel {
                 if !self.cfg.duplicating {
                     remove_msg(&mut state.net, &msg);
                 }
-                let input = self.input_of(&msg);
-                self.apply(&mut state, usize::from(msg.to), input);
+                let parts = self.input_bytes(&msg)?;
+                let ev = Ev::Wire(parts, u64::from(msg.from));
+                self.run(&mut state, usize::from(msg.to), ev);
             }
             Action::Drop(msg) => remove_msg(&mut state.net, &msg),
             Action::Timer(i) | Action::EarlyTimer(i) => {
@@ -800,74 +1251,42 @@ impl Model for BaModel {
                     state.early = state.early.checked_sub(1)?;
                 }
                 let i = usize::from(i);
-                let hrs = state.nodes[i].as_ref()?.timer?;
-                self.apply(&mut state, i, Input::Timeout(hrs));
+                let (deadline, _) = state.nodes[i].as_ref()?.driver()?.armed_timer()?;
+                self.run(&mut state, i, Ev::Tick(deadline));
             }
-            Action::Byzantine {
-                from,
-                to,
-                round,
-                step,
-                val,
-            } => {
+            Action::Byzantine { from, to, attack } => {
                 let b = usize::from(from);
                 state.budget[b] = state.budget[b].saturating_sub(1);
-                let hrs = Hrs::new(HEIGHT, u32::from(round), Step(u32::from(step)));
-                let value = self.value(val);
-                let weight = self.weight(b);
-                Self::obs_mut(&mut state).vote(Self::id(b), false, hrs, value, weight);
-                self.apply(
-                    &mut state,
-                    usize::from(to),
-                    Input::Vote {
-                        voter: Self::id(b),
-                        hrs,
-                        value,
-                        weight,
-                    },
-                );
+                let (topic, bytes) = self.attack_bytes(b, attack)?;
+                if let Ok(WireMessage::Vote(v)) = WireMessage::decode(&bytes) {
+                    let hrs = Hrs::new(v.height, v.round, v.step);
+                    Self::obs_mut(&mut state).vote(v.voter, false, hrs, v.value, self.weight(b));
+                }
+                let ev = Ev::Wire(vec![(topic, bytes.into())], u64::from(from));
+                self.run(&mut state, usize::from(to), ev);
             }
             Action::Crash(i) => {
                 let node = state.nodes[usize::from(i)].as_mut()?;
-                node.crashed_at = node.machine.as_ref().and_then(|m| m.position());
-                node.machine = None;
-                node.timer = None;
+                node.crashed_at = node.position();
+                node.driver = None;
                 node.crashes += 1;
-                node.cert_votes = Hashed::new(CertStore::new(self.cfg.cert_votes_by_voter));
+                if let Some(shadow) = node.by_voter.as_mut() {
+                    *shadow = Hashed::new(ByVoter::new());
+                }
             }
             Action::Restart(i) => {
                 let i = usize::from(i);
-                let node = state.nodes[i].as_mut()?;
-                let before = node.crashed_at.take();
-                let (m, outputs) = match node.journal.as_deref() {
-                    Some(j) => Machine::restore(self.params, j, 0),
-                    None => (Machine::new(self.params), Vec::new()),
-                };
-                let after = m.position();
-                let entry = RoundEntry {
-                    node: Self::id(i),
-                    height: HEIGHT,
-                    round: after.map(|p| p.round).unwrap_or(0),
-                    starting: m.starting_value(),
-                    empty: m.empty_value(),
-                };
-                node.machine = Some(Hashed::new(m));
-                self.observe_move(&mut state, i, before, after, entry);
-                let mut inputs = Vec::new();
-                for out in outputs {
-                    self.output(&mut state, i, out, &mut inputs);
-                }
-                while let Some(input) = inputs.pop() {
-                    self.apply(&mut state, i, input);
-                }
+                let before = state.nodes[i].as_mut()?.crashed_at.take();
+                self.start(&mut state, i);
+                self.observe(&mut state, i, before);
             }
         }
         if !Hashed::ptr_eq(&obs_before, &state.obs) {
             state.obs.rehash();
             self.recompute_violations(&mut state);
         }
-        if self.cfg.duplicating && matches!(action, Action::Deliver(_)) && state == *last {
-            // Re-delivering a copy changed nothing.
+        if matches!(action, Action::Deliver(_) | Action::Byzantine { .. }) && state == *last {
+            // Nothing changed (a refused or duplicate message).
             return None;
         }
         Some(state)
@@ -889,15 +1308,12 @@ impl Model for BaModel {
             return false;
         }
         state.nodes.iter().flatten().all(|n| {
-            n.machine
-                .as_ref()
-                .and_then(|m| m.position())
-                .is_none_or(|p| {
-                    p.height == HEIGHT
-                        && (p.round <= self.cfg.max_round
-                            && p.step.0 <= self.cfg.max_step_in(p.round) + 1
-                            || p.round == self.cfg.max_round + 1 && p.step == Step::PROPOSAL)
-                })
+            n.position().is_none_or(|p| {
+                p.height == HEIGHT
+                    && (p.round <= self.cfg.max_round
+                        && p.step.0 <= self.cfg.max_step_in(p.round) + 1
+                        || p.round == self.cfg.max_round + 1 && p.step == Step::PROPOSAL)
+            })
         })
     }
 }

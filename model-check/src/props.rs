@@ -45,6 +45,9 @@ pub const DECISION: &str = "L4 a decision is reached";
 pub const DECISION_ROUND_2: &str = "L4 a decision in round >= 2";
 /// L4: an empty next quorum.
 pub const EMPTY_NEXT_QUORUM: &str = "L4 a next quorum for the empty value";
+/// A node that crashed decided a block it no longer holds (it is left to
+/// sync: neither the block nor the proposal is durable unless its own).
+pub const LEFT_TO_SYNC: &str = "info: a restarted node decides a block it no longer holds";
 /// L1.
 pub const LIVENESS: &str = "L1 bounded liveness: all honest nodes decide";
 
@@ -120,6 +123,11 @@ pub fn properties(cfg: &Config) -> Vec<Property<BaModel>> {
         }),
         Property::<BaModel>::sometimes(EMPTY_NEXT_QUORUM, empty_next_quorum),
     ];
+    if cfg.max_crashes > 0 {
+        v.push(Property::<BaModel>::sometimes(LEFT_TO_SYNC, |_, s| {
+            s.left_to_sync
+        }));
+    }
     if cfg.liveness {
         v.push(Property::<BaModel>::always(LIVENESS, |m, s| {
             all_decided(s) || !m.quiescent(s)

@@ -17,12 +17,14 @@
 //!
 //! The renaming goes through stateright's [`Rewrite`] / [`RewritePlan`] for the
 //! model's own types (nodes, messages, budgets) and through `spec`'s `renamed`
-//! for the machines and the observations.
+//! for the drivers (machine, proposals, cert votes, roster) and the
+//! observations. Signatures stay valid under renaming because the model's
+//! interchangeable nodes share their keys ([`crate::model`]).
 
 use crate::hashed::{Hashed, hash_of};
-use crate::model::{CertStore, Msg, Node, State};
+use crate::model::{ByVoter, Msg, Node, NodeDriver, State};
+use spec::auth::MinerKeys;
 use spec::invariants::Observations;
-use spec::machine::Machine;
 use spec::types::MinerId;
 use stateright::util::DenseNatMap;
 use stateright::{Representative, Rewrite, RewritePlan};
@@ -226,9 +228,25 @@ impl<T: Hash + Clone + PartialEq> RenameCache<T> {
 }
 
 thread_local! {
-    static MACHINES: RefCell<RenameCache<Machine>> = RefCell::new(RenameCache::new());
+    static DRIVERS: RefCell<RenameCache<NodeDriver>> = RefCell::new(RenameCache::new());
     static OBSERVATIONS: RefCell<RenameCache<Observations>> = RefCell::new(RenameCache::new());
-    static CERT_VOTES: RefCell<RenameCache<CertStore>> = RefCell::new(RenameCache::new());
+    static BY_VOTER: RefCell<RenameCache<ByVoter>> = RefCell::new(RenameCache::new());
+}
+
+/// A driver renamed by `plan`: miner ids, the sources of held blocks (node
+/// indices), and its keys (interchangeable nodes share their key material, so
+/// only the identity changes).
+fn rename_driver<S>(plan: &RewritePlan<Nid, S>, d: &NodeDriver) -> NodeDriver {
+    let rename = |id| rename_id(plan, id);
+    let source = |s: u64| match u8::try_from(s) {
+        Ok(i) if usize::from(i) < MAX_NODES => u64::from(plan.rewrite(&Nid(i)).0),
+        _ => s,
+    };
+    let keys = d.0.keys().map(|k| MinerKeys {
+        id: rename(k.id),
+        ..k.clone()
+    });
+    NodeDriver(d.0.renamed(&rename, &source, keys))
 }
 
 impl Rewrite<Nid> for Node {
@@ -236,21 +254,25 @@ impl Rewrite<Nid> for Node {
         let code = perm_code(plan);
         let rename = |id| rename_id(plan, id);
         Node {
-            machine: self
-                .machine
+            driver: self
+                .driver
                 .as_ref()
-                .map(|m| MACHINES.with_borrow_mut(|c| c.get(code, m, |m| m.renamed(&rename)))),
-            // Journals, timers and positions hold no miner ids.
-            journal: self.journal.clone(),
-            timer: self.timer,
+                .map(|d| DRIVERS.with_borrow_mut(|c| c.get(code, d, |d| rename_driver(plan, d)))),
+            // What a node stores names no other node (interchangeable nodes
+            // never propose: their own proposal is empty).
+            stored: self.stored.clone(),
             crashes: self.crashes,
             crashed_at: self.crashed_at,
-            cert_votes: if self.cert_votes.is_empty() {
-                self.cert_votes.clone()
-            } else {
-                CERT_VOTES
-                    .with_borrow_mut(|c| c.get(code, &self.cert_votes, |v| v.renamed(&rename)))
-            },
+            by_voter: self.by_voter.as_ref().map(|b| {
+                BY_VOTER.with_borrow_mut(|c| {
+                    c.get(code, b, |b| {
+                        b.iter()
+                            .map(|((r, id), v)| ((*r, rename(*id)), *v))
+                            .collect()
+                    })
+                })
+            }),
+            clock: self.clock,
         }
     }
 }
@@ -275,6 +297,7 @@ impl State {
             early: self.early,
             classes: self.classes,
             uncertifiable: self.uncertifiable,
+            left_to_sync: self.left_to_sync,
         }
     }
 }
@@ -300,8 +323,9 @@ fn node_keys(s: &State, wanted: &[bool]) -> Vec<u64> {
                 return 0;
             }
             let node = s.nodes[i].as_ref().map(|n| {
-                // Journals, timers and positions hold no miner ids.
-                let machine = n.machine.as_ref().map(|m| {
+                // What a node stores, its timer and position hold no miner ids.
+                let machine = n.driver().map(|d| {
+                    let m = d.machine();
                     (
                         m.position(),
                         m.starting_value(),
@@ -309,9 +333,11 @@ fn node_keys(s: &State, wanted: &[bool]) -> Vec<u64> {
                         m.cast_votes(),
                         m.keeper().len(),
                         m.keeper().evidence().len(),
+                        d.armed_timer().map(|(_, hrs)| hrs),
+                        d.held(),
                     )
                 });
-                (&n.journal, n.timer, n.crashes, n.crashed_at, machine)
+                (&n.stored, n.crashes, n.crashed_at, machine)
             });
             hash_of(&(s.budget[i], node, to[i], from[i]))
         })

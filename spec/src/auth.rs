@@ -111,6 +111,7 @@ pub struct ProposalAuth {
 }
 
 /// A miner's secret keys: VRF key and forward-secure vote key set.
+#[derive(Clone)]
 pub struct MinerKeys<P, S> {
     /// The miner's identity (stake owner).
     pub id: MinerId,
@@ -528,7 +529,7 @@ pub fn authenticate_proposal<V: VrfVerifier, S: VoteVerifier>(
 
 /// What a block's header says about the proposal that put it forward: who
 /// proposed it, the seed it carries and who is paid its reward.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct BlockClaims {
     /// The proposer the header names.
     pub proposer: MinerId,

@@ -12,7 +12,7 @@ use crate::auth::{MinerRecord, reward_address};
 use crate::types::MinerId;
 
 /// The committee of one height.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Roster {
     /// Every eligible miner's keys and stake.
     pub miners: BTreeMap<MinerId, MinerRecord>,

@@ -10,7 +10,7 @@ use crate::auth::BlockClaims;
 use crate::types::{Height, MinerId, Value};
 
 /// What a block's header says about where it belongs and who put it forward.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BlockInfo {
     /// The header hash: the value agreed on.
     pub value: Value,

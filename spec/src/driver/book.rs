@@ -24,7 +24,7 @@ use super::wire::{
 pub type Source = u64;
 
 /// An authenticated proposal.
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct KnownProposal {
     /// The signed proposal.
     pub msg: ProposalMsg,
@@ -32,6 +32,7 @@ pub struct KnownProposal {
     pub auth: ProposalAuth,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Waiting<B> {
     source: Source,
     info: BlockInfo,
@@ -44,6 +45,43 @@ pub struct Book<F: BlockFormat> {
     values_of: BTreeMap<(Round, MinerId), Vec<Value>>,
     blocks: BTreeMap<Value, F::Block>,
     waiting: VecDeque<Waiting<F::Block>>,
+}
+
+impl<F: BlockFormat> Clone for Book<F> {
+    fn clone(&self) -> Self {
+        Book {
+            proposals: self.proposals.clone(),
+            values_of: self.values_of.clone(),
+            blocks: self.blocks.clone(),
+            waiting: self.waiting.clone(),
+        }
+    }
+}
+
+impl<F: BlockFormat> PartialEq for Book<F>
+where
+    F::Block: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        self.proposals == other.proposals
+            && self.values_of == other.values_of
+            && self.blocks == other.blocks
+            && self.waiting == other.waiting
+    }
+}
+
+impl<F: BlockFormat> Eq for Book<F> where F::Block: Eq {}
+
+impl<F: BlockFormat> std::hash::Hash for Book<F>
+where
+    F::Block: std::hash::Hash,
+{
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.proposals.hash(state);
+        self.values_of.hash(state);
+        self.blocks.hash(state);
+        self.waiting.hash(state);
+    }
 }
 
 impl<F: BlockFormat> Default for Book<F> {
@@ -190,6 +228,45 @@ impl<F: BlockFormat> Book<F> {
     /// How many proposals are kept.
     pub fn proposal_count(&self) -> usize {
         self.proposals.values().map(Vec::len).sum()
+    }
+
+    /// The same book with every proposer renamed, and the sources of waiting
+    /// blocks mapped by `source` (symmetry reduction in the model checker).
+    /// Proposal signatures and credentials are kept as they are: the model's
+    /// interchangeable miners share their keys, so they stay valid.
+    pub fn renamed(
+        &self,
+        rename: &impl Fn(MinerId) -> MinerId,
+        source: &impl Fn(Source) -> Source,
+    ) -> Self {
+        let rename_known = |k: &KnownProposal| KnownProposal {
+            msg: ProposalMsg {
+                proposer: rename(k.msg.proposer),
+                ..k.msg
+            },
+            auth: k.auth,
+        };
+        Book {
+            proposals: self
+                .proposals
+                .iter()
+                .map(|(v, list)| (*v, list.iter().map(rename_known).collect()))
+                .collect(),
+            values_of: self
+                .values_of
+                .iter()
+                .map(|((r, id), values)| ((*r, rename(*id)), values.clone()))
+                .collect(),
+            blocks: self.blocks.clone(),
+            waiting: self
+                .waiting
+                .iter()
+                .map(|w| Waiting {
+                    source: source(w.source),
+                    ..w.clone()
+                })
+                .collect(),
+        }
     }
 }
 

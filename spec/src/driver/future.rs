@@ -9,7 +9,7 @@ use super::book::Source;
 use super::wire::{MAX_FUTURE_BYTES, MAX_FUTURE_MESSAGES, MAX_UNPAIRED_PER_SOURCE, Topic};
 
 /// Raw messages held for the next height, in arrival order.
-#[derive(Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FutureBuffer {
     held: VecDeque<(Topic, Vec<u8>, Source)>,
     bytes: usize,

@@ -44,7 +44,7 @@ use crate::codec::{ProposalMsg, VoteMsg, WireMessage};
 use crate::crypto::{VoteSigner, VoteVerifier, VrfProver, VrfVerifier};
 use crate::keeper::Equivocation;
 use crate::machine::{HeightStart, Input, Journal, Machine, Output, ProposeKind};
-use crate::params::Params;
+use crate::params::{Params, Thresholds};
 use crate::roster::Roster;
 use crate::sortition::derive_seed;
 use crate::types::{Height, Hrs, MinerId, Round, Step, Value};
@@ -209,7 +209,7 @@ pub enum Event<'a, B> {
 }
 
 /// A signed message of this node, for the own-vote log.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct OwnMessage {
     /// Height.
     pub height: Height,
@@ -225,7 +225,7 @@ pub struct OwnMessage {
 
 /// This node's own proposal and block of a height (so a restarted node still
 /// has the block its own votes may certify).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct OwnProposal {
     /// Height.
     pub height: Height,
@@ -236,7 +236,7 @@ pub struct OwnProposal {
 }
 
 /// What must be durable before anything that follows it leaves the node.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Durable {
     /// The machine's latest journal.
     pub journal: Option<Journal>,
@@ -325,7 +325,7 @@ pub enum Effect<B> {
 }
 
 /// How much the height in progress holds ([`Driver::held`]).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Held {
     /// Authenticated proposals.
     pub proposals: usize,
@@ -364,16 +364,109 @@ pub struct Driver<F: BlockFormat, C: Suite, K> {
     /// The height after the head: the one `Input::NewHeight` starts.
     next: Height,
     parent: Value,
-    roster: Roster,
+    /// Shared, not copied, by a cloned driver: it changes only with the head.
+    roster: std::sync::Arc<Roster>,
     book: Book<F>,
     cert_votes: CertVotes,
     wanted: BTreeSet<Value>,
     validating: BTreeSet<Value>,
     future: FutureBuffer,
     own: BTreeMap<(Round, Step), Value>,
-    timers: Vec<(u64, Hrs)>,
+    /// The machine's step timer: only the latest one matters, since the machine
+    /// sets one for every waiting step it enters and ignores any other.
+    timer: Option<(u64, Hrs)>,
     deferred: Option<(u64, Height, Round, ProposeKind)>,
     pending: Durable,
+    /// Quorum thresholds in force instead of the parameters' (a model
+    /// checker's mutation; `None` on every real node).
+    thresholds: Option<Thresholds>,
+}
+
+impl<F: BlockFormat, C: Suite + Clone, K: Clone> Clone for Driver<F, C, K> {
+    fn clone(&self) -> Self {
+        Driver {
+            params: self.params,
+            suite: self.suite.clone(),
+            machine: self.machine.clone(),
+            keys: self.keys.clone(),
+            participating: self.participating,
+            attacks: self.attacks,
+            started: self.started,
+            next: self.next,
+            parent: self.parent,
+            roster: self.roster.clone(),
+            book: self.book.clone(),
+            cert_votes: self.cert_votes.clone(),
+            wanted: self.wanted.clone(),
+            validating: self.validating.clone(),
+            future: self.future.clone(),
+            own: self.own.clone(),
+            timer: self.timer,
+            deferred: self.deferred,
+            pending: self.pending.clone(),
+            thresholds: self.thresholds,
+        }
+    }
+}
+
+/// Hashes the protocol state: whose it is (the keys' miner), what the driver
+/// has seen, kept and signed, and which timer and build are pending, but not
+/// their deadlines (values of the host's clock) and not the configuration it
+/// was made with (parameters, suite, key material). A model checker that
+/// fires timers by choice, not by the clock, identifies states with it.
+impl<F: BlockFormat, C: Suite, K: Keyring<C::Prover, C::Signer>> std::hash::Hash for Driver<F, C, K>
+where
+    F::Block: std::hash::Hash,
+{
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.keys.as_ref().map(Keyring::id).hash(state);
+        self.machine.hash(state);
+        self.participating.hash(state);
+        self.started.hash(state);
+        self.next.hash(state);
+        self.parent.hash(state);
+        self.roster.hash(state);
+        self.book.hash(state);
+        self.cert_votes.hash(state);
+        self.wanted.hash(state);
+        self.validating.hash(state);
+        self.future.hash(state);
+        self.own.hash(state);
+        self.timer.map(|(_, hrs)| hrs).hash(state);
+        self.deferred.map(|(_, h, r, k)| (h, r, k)).hash(state);
+        self.pending.hash(state);
+    }
+}
+
+/// Equal protocol states, in the sense of the `Hash` above.
+impl<F: BlockFormat, C: Suite, K: Keyring<C::Prover, C::Signer>> PartialEq for Driver<F, C, K>
+where
+    F::Block: PartialEq,
+{
+    fn eq(&self, o: &Self) -> bool {
+        self.keys.as_ref().map(Keyring::id) == o.keys.as_ref().map(Keyring::id)
+            && self.machine == o.machine
+            && self.participating == o.participating
+            && self.started == o.started
+            && self.next == o.next
+            && self.parent == o.parent
+            && self.roster == o.roster
+            && self.book == o.book
+            && self.cert_votes == o.cert_votes
+            && self.wanted == o.wanted
+            && self.validating == o.validating
+            && self.future == o.future
+            && self.own == o.own
+            && self.timer.map(|(_, hrs)| hrs) == o.timer.map(|(_, hrs)| hrs)
+            && self.deferred.map(|(_, h, r, k)| (h, r, k))
+                == o.deferred.map(|(_, h, r, k)| (h, r, k))
+            && self.pending == o.pending
+    }
+}
+
+impl<F: BlockFormat, C: Suite, K: Keyring<C::Prover, C::Signer>> Eq for Driver<F, C, K> where
+    F::Block: Eq
+{
 }
 
 impl<F, C, K> Driver<F, C, K>
@@ -394,16 +487,77 @@ where
             started: false,
             next: 0,
             parent: Value([0; 32]),
-            roster: Roster::default(),
+            roster: std::sync::Arc::default(),
             book: Book::default(),
             cert_votes: CertVotes::default(),
             wanted: BTreeSet::new(),
             validating: BTreeSet::new(),
             future: FutureBuffer::default(),
             own: BTreeMap::new(),
-            timers: Vec::new(),
+            timer: None,
             deferred: None,
             pending: Durable::default(),
+            thresholds: None,
+        }
+    }
+
+    /// **Model checking only**: agree with these quorum thresholds instead of
+    /// the parameters' from the next height on (the checker's mutations show
+    /// it catches a weakened threshold).
+    pub fn mutate_thresholds(&mut self, thresholds: Thresholds) {
+        self.thresholds = Some(thresholds);
+    }
+
+    /// The same driver with every miner renamed (symmetry reduction in the
+    /// model checker: `renamed(π).handle(π(e)) = π(handle(e))`), holding
+    /// `keys`. Message signatures and credentials are kept as they are: the
+    /// model's interchangeable miners share their keys. Messages held raw for
+    /// the next height are kept as they are (the model has none).
+    pub fn renamed(
+        &self,
+        rename: &impl Fn(MinerId) -> MinerId,
+        source: &impl Fn(Source) -> Source,
+        keys: Option<K>,
+    ) -> Self
+    where
+        C: Clone,
+    {
+        let roster = Roster {
+            miners: self
+                .roster
+                .miners
+                .iter()
+                .map(|(id, rec)| (rename(*id), *rec))
+                .collect(),
+            coinbases: self
+                .roster
+                .coinbases
+                .iter()
+                .map(|(id, c)| (rename(*id), *c))
+                .collect(),
+            ..(*self.roster).clone()
+        };
+        Driver {
+            params: self.params,
+            suite: self.suite.clone(),
+            machine: self.machine.renamed(rename),
+            keys,
+            participating: self.participating,
+            attacks: self.attacks,
+            started: self.started,
+            next: self.next,
+            parent: self.parent,
+            roster: std::sync::Arc::new(roster),
+            book: self.book.renamed(rename, source),
+            cert_votes: self.cert_votes.renamed(rename),
+            wanted: self.wanted.clone(),
+            validating: self.validating.clone(),
+            future: self.future.clone(),
+            own: self.own.clone(),
+            timer: self.timer,
+            deferred: self.deferred,
+            pending: self.pending.clone(),
+            thresholds: self.thresholds,
         }
     }
 
@@ -474,12 +628,22 @@ where
     /// The earliest pending deadline: a step timer or the deferred build.
     pub fn next_deadline(&self) -> Option<u64> {
         let build = self.deferred.map(|(at, ..)| at);
-        self.timers.iter().map(|(d, _)| *d).chain(build).min()
+        self.timer.map(|(d, _)| d).into_iter().chain(build).min()
     }
 
     /// How many step timers are due at `now` (the deferred build is not one).
     pub fn due_step_timers(&self, now: u64) -> u64 {
-        self.timers.iter().filter(|(d, _)| *d <= now).count() as u64
+        self.timer.filter(|(d, _)| *d <= now).map_or(0, |_| 1)
+    }
+
+    /// The armed step timer: its deadline and the position it is for.
+    pub fn armed_timer(&self) -> Option<(u64, Hrs)> {
+        self.timer
+    }
+
+    /// When the deferred build of a new block is due, if one is pending.
+    pub fn build_due_at(&self) -> Option<u64> {
+        self.deferred.map(|(at, ..)| at)
     }
 
     /// Whether this node holds keys that sign at `height` for the registration
@@ -627,12 +791,12 @@ where
     /// Resets everything per height for the height after `head`.
     fn enter_head(&mut self, head: Head) {
         self.parent = head.parent;
-        self.roster = head.roster;
+        self.roster = std::sync::Arc::new(head.roster);
         self.book = Book::default();
         self.cert_votes = CertVotes::default();
         self.wanted.clear();
         self.validating.clear();
-        self.timers.clear();
+        self.timer = None;
         self.deferred = None;
         self.own = head
             .own_slots
@@ -646,7 +810,9 @@ where
         HeightStart {
             height: self.next,
             parent: self.parent,
-            thresholds: self.params.stake_thresholds(),
+            thresholds: self
+                .thresholds
+                .unwrap_or_else(|| self.params.stake_thresholds()),
         }
     }
 
@@ -863,9 +1029,10 @@ where
                 self.act(now, queue.into(), out)?;
             }
         }
-        let (due, keep): (Vec<_>, Vec<_>) = self.timers.iter().partition(|(d, _)| *d <= now);
-        self.timers = keep;
-        for (_, hrs) in due {
+        if let Some((deadline, hrs)) = self.timer
+            && deadline <= now
+        {
+            self.timer = None;
             let outputs = self.machine.step(now, Input::Timeout(hrs));
             self.act(now, outputs, out)?;
         }
@@ -955,11 +1122,7 @@ where
         while let Some(output) = queue.pop_front() {
             match output {
                 Output::Persist(j) => self.pending.journal = Some(j),
-                Output::SetTimer { hrs, deadline_ms } => {
-                    self.timers
-                        .retain(|(_, h)| h.height == hrs.height && *h != hrs);
-                    self.timers.push((deadline_ms, hrs));
-                }
+                Output::SetTimer { hrs, deadline_ms } => self.timer = Some((deadline_ms, hrs)),
                 Output::Vote { hrs, value } => {
                     if let Some((vote, weight)) = self.cast_vote(hrs, value, out)? {
                         queue.extend(self.feed_vote(now, &vote, weight));
