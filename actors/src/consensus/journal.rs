@@ -35,6 +35,8 @@ const OWN_VOTES: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("own_
 pub const RETAINED_HEIGHTS: u64 = 20_000;
 /// Bound on one stored message (a wire vote or proposal is far smaller).
 const MAX_OWN_MESSAGE: usize = 64 * 1024;
+/// A height's own-vote slots: the value signed at each (round, step).
+type Slots = BTreeMap<(Round, Step), Value>;
 const KEY: &str = "current";
 /// The node's own proposal and block of the height in progress.
 const OWN_KEY: &str = "own-proposal";
@@ -202,7 +204,7 @@ impl JournalStore {
             // The slots of the height last looked at, read once per height and
             // transaction (a restart re-sends every own message of a long height
             // in one transaction: a scan per message would be quadratic).
-            let mut slots: Option<(Height, BTreeMap<(Round, Step), Value>, u32)> = None;
+            let mut slots: Option<(Height, Slots, u32)> = None;
             for m in &pending.messages {
                 if m.wire.len() > MAX_OWN_MESSAGE {
                     return Err(JournalError::Corrupt("own message too large"));
