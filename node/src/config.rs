@@ -170,6 +170,11 @@ pub struct MinerSection {
     /// blocks no proposal names. Never read from or written to a file.
     #[serde(skip)]
     pub test_junk_blocks: bool,
+    /// Test only (hidden `--test.far-votes`): every own vote is followed by a
+    /// burst of votes for far rounds and steps and far steps of past rounds,
+    /// neither logged nor counted. Never read from or written to a file.
+    #[serde(skip)]
+    pub test_far_votes: bool,
 }
 
 /// `[p2p]`.

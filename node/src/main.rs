@@ -77,6 +77,11 @@ struct Cli {
     /// proposal names, for the attack tests (`tests/tests/attacks.rs`).
     #[arg(long = "test.junk-blocks", hide = true)]
     test_junk_blocks: bool,
+    /// TEST ONLY, hidden: with each of its votes this validator also signs and
+    /// sends a burst of votes for far rounds, far steps and far steps of past
+    /// rounds, for the attack tests (`tests/tests/attacks.rs`).
+    #[arg(long = "test.far-votes", hide = true)]
+    test_far_votes: bool,
     #[command(flatten)]
     rpc: rpc::cli::RpcArgs,
     #[command(flatten)]
@@ -188,6 +193,7 @@ fn node_config(cli: &Cli) -> Result<config::NodeConfig, config::ConfigError> {
     cfg.miner.test_equivocate = cli.test_equivocate;
     cfg.miner.test_cert_empty_first = cli.test_cert_empty_first;
     cfg.miner.test_junk_blocks = cli.test_junk_blocks;
+    cfg.miner.test_far_votes = cli.test_far_votes;
     Ok(cfg)
 }
 

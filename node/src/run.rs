@@ -210,11 +210,12 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
     let (mut core, initial) = HostCore::start(params, keys, registry, journal, header, 0)
         .map_err(|e| RunError::Node(e.to_string()))?;
     let m = &cfg.miner;
-    if m.test_equivocate || m.test_cert_empty_first || m.test_junk_blocks {
+    if m.test_equivocate || m.test_cert_empty_first || m.test_junk_blocks || m.test_far_votes {
         tracing::warn!(
             equivocate = m.test_equivocate,
             cert_empty_first = m.test_cert_empty_first,
             junk_blocks = m.test_junk_blocks,
+            far_votes = m.test_far_votes,
             "--test.* attack switches on (tests only)"
         );
         if m.test_equivocate {
@@ -225,6 +226,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
         let attacks = spec::driver::TestAttacks {
             equivocate: m.test_equivocate,
             cert_empty_first: m.test_cert_empty_first,
+            far_votes: m.test_far_votes,
         };
         core.set_test_attacks(attacks, m.test_junk_blocks);
     }

@@ -1,7 +1,7 @@
 //! Fault injection on a cluster of real `kalgo` validators on 127.0.0.1 (issue #9).
 //!
 //! A [`Cluster`] is a [`Network`] made by `kalgo genesis --validators N` whose
-//! nodes each also serve JSON-RPC over HTTP (`eth,net,admin,miner,txpool`) on a free
+//! nodes each also serve JSON-RPC over HTTP (`eth,net,admin,miner,txpool,consensus`) on a free
 //! port. Faults:
 //! - [`Cluster::stop`] (SIGKILL) and [`Cluster::restart`] on the same data
 //!   directory and P2P port;
@@ -83,7 +83,19 @@ impl Cluster {
     /// Starts a fixed committee of `n` validators (2λ = [`TWO_LAMBDA_MS`]);
     /// `extra(i)` are more flags for node `i`. Waits for every RPC server.
     pub fn start(n: u32, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
-        let net = Network::fixed(n, TWO_LAMBDA_MS);
+        Cluster::start_some(n, n as usize, TWO_LAMBDA_MS, extra)
+    }
+
+    /// A fixed committee of `n` validators with 2λ = `two_lambda_ms` of which
+    /// only validators `0..running` are started (the others hold their stake
+    /// but are offline until [`Self::join`]); waits for their RPC servers.
+    pub fn start_some(
+        n: u32,
+        running: usize,
+        two_lambda_ms: u64,
+        extra: impl Fn(usize) -> Vec<String>,
+    ) -> Cluster {
+        let net = Network::fixed(n, two_lambda_ms);
         let n = n as usize;
         let mut used = BTreeSet::new();
         let ports = (0..n).map(|_| fresh_port(&mut used)).collect();
@@ -97,25 +109,42 @@ impl Cluster {
             bans: BTreeSet::new(),
             used,
         };
-        for i in 0..n {
-            let boot = match i {
-                0 => Vec::new(),
-                _ => vec![c.addr(0)],
-            };
-            let node = c.launch(i, &boot);
-            let listen = node.listen_addr(Duration::from_secs(60));
-            let id = listen
-                .rsplit("/p2p/")
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            c.ids.push(id);
-            c.nodes.push(node);
+        for _ in 0..running.min(n) {
+            c.spawn_next();
         }
-        for i in 0..n {
+        for i in 0..c.len() {
             c.wait_rpc(i);
         }
         c
+    }
+
+    /// Starts the next validator not yet started (the first of those left out
+    /// by [`Self::start_some`]), with node 0 as bootnode; waits for its RPC
+    /// server. Returns its index.
+    pub fn join(&mut self) -> usize {
+        let i = self.spawn_next();
+        self.wait_rpc(i);
+        i
+    }
+
+    /// Launches validator `self.len()` and learns its peer id.
+    fn spawn_next(&mut self) -> usize {
+        let i = self.nodes.len();
+        assert!(i < self.ports.len(), "every validator is already started");
+        let boot = match i {
+            0 => Vec::new(),
+            _ => vec![self.addr(0)],
+        };
+        let node = self.launch(i, &boot);
+        let listen = node.listen_addr(Duration::from_secs(60));
+        let id = listen
+            .rsplit("/p2p/")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        self.ids.push(id);
+        self.nodes.push(node);
+        i
     }
 
     /// Number of nodes.
@@ -152,7 +181,7 @@ impl Cluster {
             "--http.port".into(),
             self.http[i].to_string(),
             "--http.api".into(),
-            "eth,net,admin,miner,txpool".into(),
+            "eth,net,admin,miner,txpool,consensus".into(),
         ];
         if !bootnodes.is_empty() {
             args.push("--bootnodes".into());
@@ -233,6 +262,14 @@ impl Cluster {
             }
         }
         out
+    }
+
+    /// Node `i`'s consensus position (`consensus_status`): (height, round,
+    /// step), or `None` while it does not answer.
+    pub fn position(&self, i: usize) -> Option<(u64, u64, u64)> {
+        let v = self.rpc(i, "consensus_status", json!([])).ok()?;
+        let field = |k: &str| v.get(k).and_then(Value::as_u64);
+        Some((field("height")?, field("round")?, field("step")?))
     }
 
     /// Node `i`'s head by JSON-RPC.

@@ -19,6 +19,7 @@
 //! second, different vote is never sent (honest non-equivocation, invariant S3,
 //! enforced below the machine as well).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
@@ -34,6 +35,8 @@ const OWN_VOTES: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("own_
 pub const RETAINED_HEIGHTS: u64 = 20_000;
 /// Bound on one stored message (a wire vote or proposal is far smaller).
 const MAX_OWN_MESSAGE: usize = 64 * 1024;
+/// A height's own-vote slots: the value signed at each (round, step).
+type Slots = BTreeMap<(Round, Step), Value>;
 const KEY: &str = "current";
 /// The node's own proposal and block of the height in progress.
 const OWN_KEY: &str = "own-proposal";
@@ -198,39 +201,50 @@ impl JournalStore {
         }
         if !pending.messages.is_empty() {
             let mut log = tx.open_table(OWN_VOTES)?;
+            // The slots of the height last looked at, read once per height and
+            // transaction (a restart re-sends every own message of a long height
+            // in one transaction: a scan per message would be quadratic).
+            let mut slots: Option<(Height, Slots, u32)> = None;
             for m in &pending.messages {
                 if m.wire.len() > MAX_OWN_MESSAGE {
                     return Err(JournalError::Corrupt("own message too large"));
                 }
-                let mut next: u32 = 0;
-                let mut known = false;
-                for entry in log.range((m.height, 0)..=(m.height, u32::MAX))? {
-                    let (k, v) = entry?;
-                    let old = decode_message(m.height, v.value())?;
-                    next = k.value().1.saturating_add(1);
-                    if (old.round, old.step) == (m.round, m.step) {
-                        if old.value != m.value {
-                            // Dropping `tx` aborts it: nothing of `pending` is kept.
-                            return Err(JournalError::Conflict {
-                                height: m.height,
-                                round: m.round,
-                                step: m.step,
-                                recorded: old.value,
-                                refused: m.value,
-                            });
+                let (_, known, next) = match &mut slots {
+                    Some(s) if s.0 == m.height => s,
+                    other => {
+                        let mut known = BTreeMap::new();
+                        let mut next: u32 = 0;
+                        for entry in log.range((m.height, 0)..=(m.height, u32::MAX))? {
+                            let (k, v) = entry?;
+                            let old = decode_message(m.height, v.value())?;
+                            next = k.value().1.saturating_add(1);
+                            known.insert((old.round, old.step), old.value);
                         }
-                        known = true;
+                        other.insert((m.height, known, next))
                     }
+                };
+                match known.get(&(m.round, m.step)) {
+                    Some(old) if *old != m.value => {
+                        // Dropping `tx` aborts it: nothing of `pending` is kept.
+                        return Err(JournalError::Conflict {
+                            height: m.height,
+                            round: m.round,
+                            step: m.step,
+                            recorded: *old,
+                            refused: m.value,
+                        });
+                    }
+                    Some(_) => continue,
+                    None => {}
                 }
-                if known {
-                    continue;
-                }
-                log.insert((m.height, next), encode_message(m).as_slice())?;
-                if next == 0 && m.height >= RETAINED_HEIGHTS {
+                log.insert((m.height, *next), encode_message(m).as_slice())?;
+                known.insert((m.round, m.step), m.value);
+                if *next == 0 && m.height >= RETAINED_HEIGHTS {
                     // Keep heights m.height − RETAINED_HEIGHTS + 1 ..= m.height.
                     let cut = m.height - RETAINED_HEIGHTS + 1;
                     log.retain_in((0, 0)..(cut, 0), |_, _| false)?;
                 }
+                *next = next.saturating_add(1);
             }
         }
         tx.commit()?;

@@ -138,7 +138,17 @@ pub struct TestAttacks {
     /// (which the machine drops; a host that kept the first cert vote per voter
     /// could then not certify the decision).
     pub cert_empty_first: bool,
+    /// Every own vote is followed by a burst of [`FAR_BURST`] signed votes the
+    /// machine must never keep: rounds past the round look-ahead, steps past the
+    /// step look-ahead of the current round, and far next steps of past rounds
+    /// (a new set of steps every burst, so a node that kept them would grow
+    /// without bound). An authenticated member can sign all of these; only the
+    /// receivers' windows bound what they store.
+    pub far_votes: bool,
 }
+
+/// **Test only**: votes in each burst of [`TestAttacks::far_votes`].
+pub const FAR_BURST: usize = 24;
 
 /// A committed head and the committee of the height after it.
 #[derive(Clone, Debug)]
@@ -352,6 +362,47 @@ pub enum DriverError {
     NotStarted,
 }
 
+/// **Test only** ([`TestAttacks::far_votes`]): where burst number `n` after an
+/// own vote at `hrs` goes: [`FAR_BURST`] positions at `hrs.height`, all outside
+/// the windows of [`Machine::accepts_vote`] for a node at `hrs`:
+/// - 4 rounds beyond `round + round_lookahead`;
+/// - 16 next steps beyond twice the step look-ahead, 4 in each of the last four
+///   past rounds (in the current round where there are fewer past rounds).
+///
+/// Every burst uses rounds and steps no earlier burst used.
+fn far_targets(params: &Params, hrs: Hrs, n: u32) -> Vec<Hrs> {
+    let burst = FAR_BURST as u32;
+    let fresh = n.saturating_mul(burst);
+    let mut out = Vec::with_capacity(FAR_BURST);
+    let far_round = hrs
+        .round
+        .saturating_add(params.round_lookahead)
+        .saturating_add(1)
+        .saturating_add(fresh);
+    for k in 0..4 {
+        out.push(Hrs::new(
+            hrs.height,
+            far_round.saturating_add(k),
+            Step::FIRST_NEXT,
+        ));
+    }
+    let far_step = hrs
+        .step
+        .0
+        .max(Step::FIRST_NEXT.0)
+        .saturating_add(params.step_lookahead.saturating_mul(2))
+        .saturating_add(fresh);
+    let past = (1..hrs.round).rev().take(4);
+    let rounds = past.chain(std::iter::repeat(hrs.round)).take(4);
+    for (j, round) in (0u32..).zip(rounds) {
+        for i in 0..4 {
+            let step = far_step.saturating_add(4 * j + i);
+            out.push(Hrs::new(hrs.height, round, Step(step)));
+        }
+    }
+    out
+}
+
 /// The consensus driver of one node.
 pub struct Driver<F: BlockFormat, C: Suite, K> {
     params: Params,
@@ -360,6 +411,8 @@ pub struct Driver<F: BlockFormat, C: Suite, K> {
     keys: Option<K>,
     participating: bool,
     attacks: TestAttacks,
+    /// Bursts sent so far under [`TestAttacks::far_votes`] (each uses new steps).
+    far_bursts: u32,
     started: bool,
     /// The height after the head: the one `Input::NewHeight` starts.
     next: Height,
@@ -484,6 +537,7 @@ where
             keys,
             participating: true,
             attacks: TestAttacks::default(),
+            far_bursts: 0,
             started: false,
             next: 0,
             parent: Value([0; 32]),
@@ -1247,6 +1301,10 @@ where
         if self.signed_other(hrs, value, out) {
             return Ok(None);
         }
+        let far = match self.attacks.far_votes {
+            true => far_targets(&self.params, hrs, self.far_bursts),
+            false => Vec::new(),
+        };
         let Some((keys, rec)) = self.signing_keys(hrs.height) else {
             return Ok(None);
         };
@@ -1269,10 +1327,11 @@ where
         .map_err(DriverError::Sign)?;
         // Test-only votes, deliberately kept out of the own-vote log (which
         // would refuse them) and not counted here.
-        let sign = |v: Value| {
-            keys.cast_vote(&self.params, hrs, v, &seed, rec.stake, total)
+        let sign_at = |at: Hrs, v: Value| {
+            keys.cast_vote(&self.params, at, v, &seed, rec.stake, total)
                 .map_err(DriverError::Sign)
         };
+        let sign = |v: Value| sign_at(hrs, v);
         let before = match self.attacks.cert_empty_first && hrs.step == Step::CERT {
             true => sign(self.machine.empty_value())?,
             false => None,
@@ -1281,6 +1340,13 @@ where
             true => sign(Value(value.0.map(|b| !b)))?,
             false => None,
         };
+        let mut burst = Vec::with_capacity(far.len());
+        for at in far {
+            burst.extend(sign_at(at, self.machine.empty_value())?);
+        }
+        if !burst.is_empty() {
+            self.far_bursts = self.far_bursts.wrapping_add(1);
+        }
         if let Some(v) = before {
             out.push(Effect::Broadcast(
                 Topic::Votes,
@@ -1294,6 +1360,12 @@ where
             out.push(Effect::Broadcast(
                 Topic::Votes,
                 WireMessage::Vote(twin).encode(),
+            ));
+        }
+        for v in burst {
+            out.push(Effect::Broadcast(
+                Topic::Votes,
+                WireMessage::Vote(v).encode(),
             ));
         }
         Ok(Some((vote, weight)))
