@@ -689,7 +689,8 @@ impl BaModel {
 
     fn send(&self, state: &mut State, from: usize, payload: Payload) {
         for to in self.cfg.honest() {
-            if to == from || !Self::recipient_open(state, to) {
+            if to == from || !Self::recipient_open(state, to) || self.has_vote(state, to, from, payload)
+            {
                 continue;
             }
             let msg = Msg {
@@ -699,6 +700,26 @@ impl BaModel {
             };
             add_msg(&mut state.net, msg);
         }
+    }
+
+    /// Whether `payload` is a vote of `from` that node `to` already counted:
+    /// delivering it again changes nothing (the driver refuses it as a
+    /// duplicate before anything else), so a copy sent again (a round
+    /// catch-up relay) is not put in flight. Not where nodes may crash: a
+    /// restarted node has forgotten what it counted.
+    fn has_vote(&self, state: &State, to: usize, from: usize, payload: Payload) -> bool {
+        let Payload::Vote { round, step, val } = payload else {
+            return false;
+        };
+        self.cfg.max_crashes == 0
+            && state.nodes[to]
+                .as_ref()
+                .and_then(Node::driver)
+                .zip(self.value(val))
+                .is_some_and(|(d, value)| {
+                    let hrs = Hrs::new(HEIGHT, u32::from(round), Step(u32::from(step)));
+                    d.machine().seen(Self::id(from), hrs, value)
+                })
     }
 
     /// Messages to a node that decided are never useful: it has stopped.

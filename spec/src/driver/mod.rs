@@ -458,6 +458,7 @@ impl<F: BlockFormat, C: Suite + Clone, K: Clone> Clone for Driver<F, C, K> {
             deferred: self.deferred,
             pending: self.pending.clone(),
             thresholds: self.thresholds,
+            far_bursts: self.far_bursts,
         }
     }
 }
@@ -612,6 +613,7 @@ where
             deferred: self.deferred,
             pending: self.pending.clone(),
             thresholds: self.thresholds,
+            far_bursts: self.far_bursts,
         }
     }
 
@@ -736,6 +738,7 @@ where
             return Err(DriverError::NotStarted);
         }
         let mut out = Vec::new();
+        let before = self.position();
         let result = match event {
             Event::Start(head, resume) => self.on_start(now, head, resume, &mut out),
             Event::Committed(head) => self.on_committed(now, head, &mut out),
@@ -748,6 +751,7 @@ where
             } => self.on_built(now, height, round, block, &mut out),
             Event::Validated { value, valid } => self.on_validated(now, value, valid, &mut out),
         };
+        let result = result.and_then(|()| self.relay_round_quorum(before, &mut out));
         let pending = std::mem::take(&mut self.pending);
         result?;
         if !pending.is_empty() {
@@ -1253,6 +1257,64 @@ where
     }
 
     // ----- own messages --------------------------------------------------------
+
+    /// Round catch-up (Kaleido §4.8 NextVoteEnough; go-algorand sends the
+    /// bundle that ended a period for the same reason): when this step moved
+    /// the node from round `before` into a later round of the same height,
+    /// it sends again its own next votes of the rounds it left that are part
+    /// of a next quorum. A validator that came back after a long stall starts
+    /// the round from its first steps, and drops next votes of steps far
+    /// beyond its own: without these, the votes that let the others leave
+    /// the round were sent before it could receive them, and it would stay
+    /// in that round while they move on. Re-signed, not logged: the same
+    /// votes were logged when first cast.
+    fn relay_round_quorum(
+        &mut self,
+        before: Option<Hrs>,
+        out: &mut Vec<Effect<F::Block>>,
+    ) -> Result<(), DriverError> {
+        let (Some(before), Some(after)) = (before, self.position()) else {
+            return Ok(());
+        };
+        if after.height != before.height || after.round <= before.round {
+            return Ok(());
+        }
+        let threshold = self
+            .thresholds
+            .unwrap_or_else(|| self.params.stake_thresholds())
+            .next;
+        let keeper = self.machine.keeper();
+        let quorum: Vec<(Hrs, Value)> = self
+            .own
+            .range((before.round, Step(0))..(after.round, Step(0)))
+            .filter(|((round, step), value)| {
+                step.is_next() && keeper.quorums(*round, *step, threshold).any(|v| v == **value)
+            })
+            .map(|((round, step), value)| (Hrs::new(after.height, *round, *step), *value))
+            .collect();
+        let Some((keys, rec)) = self.signing_keys(after.height) else {
+            return Ok(());
+        };
+        for (hrs, value) in quorum {
+            let vote = keys
+                .cast_vote(
+                    &self.params,
+                    hrs,
+                    value,
+                    &self.roster.seed,
+                    rec.stake,
+                    self.roster.total_stake,
+                )
+                .map_err(DriverError::Sign)?;
+            if let Some(vote) = vote {
+                out.push(Effect::Broadcast(
+                    Topic::Votes,
+                    WireMessage::Vote(vote).encode(),
+                ));
+            }
+        }
+        Ok(())
+    }
 
     /// Whether this node signed another value at (round, step) of the height in
     /// progress: then it abstains (never a second vote, Kaleido §4.12).
