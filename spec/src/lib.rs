@@ -24,6 +24,7 @@
 
 pub mod auth;
 pub mod certificate;
+pub mod cluster;
 pub mod codec;
 pub mod crypto;
 pub mod driver;
