@@ -42,6 +42,7 @@ use crate::codec::WireMessage;
 use crate::driver::block::{BlockFormat, PlainBlock, PlainBlocks};
 use crate::driver::{
     BuildOrder, Driver, DriverError, Effect, Event, Head, Inbound, MockSuite, Resume, Topic,
+    WireError,
 };
 use crate::invariants::{Decision, Observations, RoundEntry, Violation};
 use crate::params::{Params, Thresholds};
@@ -77,6 +78,9 @@ pub enum Out {
     Broadcast(Topic, Vec<u8>),
     /// An inbound message that passed every check: gossip relays it.
     Accepted(Topic, Vec<u8>),
+    /// An inbound message held until it can be used (the next height's, or a
+    /// block waiting for its proposal): the node's gossip does not relay it.
+    Held(Topic, Vec<u8>),
     /// Execution must build; answer with [`Cluster::built`].
     Build(BuildOrder),
     /// Execution's verdict on a block; deliver it with [`Cluster::validated`].
@@ -369,16 +373,17 @@ impl Cluster {
         }];
         let effects = self.step(i, now, Event::Wire(&msgs))?;
         let mut out = Vec::new();
-        if effects.iter().any(|e| {
-            matches!(
-                e,
+        for e in &effects {
+            match e {
                 Effect::Verdict {
-                    verdict: Ok(()),
+                    verdict: Ok(()), ..
+                } => out.push(Out::Accepted(topic, bytes.to_vec())),
+                Effect::Verdict {
+                    verdict: Err(WireError::Buffered),
                     ..
-                }
-            )
-        }) {
-            out.push(Out::Accepted(topic, bytes.to_vec()));
+                } => out.push(Out::Held(topic, bytes.to_vec())),
+                _ => {}
+            }
         }
         self.finish(i, now, effects, out)
     }

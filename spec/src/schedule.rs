@@ -318,7 +318,7 @@ impl Schedule {
             match out {
                 Out::Broadcast(topic, bytes) => self.send(i, Flight::Wire(topic, bytes)),
                 Out::Committed(_, certificate) => self.send(i, Flight::Certificate(certificate)),
-                Out::Accepted(..) => {}
+                Out::Accepted(..) | Out::Held(..) => {}
                 Out::Build(order) => queue.extend(self.cluster.built(i, now, order)?),
                 Out::Validate(value, valid) => {
                     queue.extend(self.cluster.validated(i, now, value, valid)?)
