@@ -128,66 +128,65 @@ impl Schedule {
     /// One event chosen by `op`, its arguments drawn from `arg`; then every
     /// invariant is checked.
     fn event(&mut self, op: u8, mut arg: impl FnMut() -> usize) -> Result<(), RunError> {
-        let s = self;
         match op % 8 {
-            0 | 1 if !s.in_flight.is_empty() => {
-                let k = arg() % s.in_flight.len();
-                let (from, to, flight) = if op % 8 == 0 {
-                    s.in_flight.swap_remove(k)
+            kind @ (0 | 1) if !self.in_flight.is_empty() => {
+                let k = arg() % self.in_flight.len();
+                let (from, to, flight) = if kind == 0 {
+                    self.in_flight.swap_remove(k)
                 } else {
-                    s.in_flight[k].clone() // duplicate: deliver and keep
+                    self.in_flight[k].clone() // duplicate: deliver and keep
                 };
-                s.deliver(from, to, &flight)?;
+                self.deliver(from, to, &flight)?;
             }
-            2 if !s.in_flight.is_empty() => {
-                let k = arg() % s.in_flight.len();
-                s.in_flight.swap_remove(k);
+            2 if !self.in_flight.is_empty() => {
+                let k = arg() % self.in_flight.len();
+                self.in_flight.swap_remove(k);
             }
             3 => {
                 let node = arg() % HONEST;
-                if let Some(d) = s.cluster.driver(node).and_then(|d| d.next_deadline()) {
-                    s.now[node] = s.now[node].max(d);
-                    let outs = s.cluster.tick(node, s.now[node])?;
-                    s.dispatch(node, outs)?;
+                if let Some(d) = self.cluster.driver(node).and_then(|d| d.next_deadline()) {
+                    self.now[node] = self.now[node].max(d);
+                    let outs = self.cluster.tick(node, self.now[node])?;
+                    self.dispatch(node, outs)?;
                 }
             }
             4 => {
-                let (to, view) = (arg() % HONEST, s.view(arg()));
+                let (to, view) = (arg() % HONEST, self.view(arg()));
                 let hrs = Hrs::new(view.height, pick_round(arg()), pick_step(arg()));
-                let value = s.pick_value(&view, arg());
-                if let Some(v) = s
+                let value = self.pick_value(&view, arg());
+                if let Some(v) = self
                     .cluster
                     .byzantine_vote(BYZANTINE, hrs, value, &view.roster)
                 {
-                    s.byzantine_send(to, Topic::Votes, v)?;
+                    self.byzantine_send(to, Topic::Votes, v)?;
                 }
             }
             5 => {
-                let (to, view) = (arg() % HONEST, s.view(arg()));
+                let (to, view) = (arg() % HONEST, self.view(arg()));
                 let (round, body, order) = (pick_round(arg()), arg(), arg() % 3);
-                s.byzantine_proposal(to, &view, round, body, order)?;
+                self.byzantine_proposal(to, &view, round, body, order)?;
             }
             6 => {
-                let (to, view) = (arg() % HONEST, s.view(arg()));
+                let (to, view) = (arg() % HONEST, self.view(arg()));
                 let (kind, k) = (arg() % 4, arg());
-                let block = s.forged_block(&view, kind, k);
-                s.byzantine_send(to, Topic::Blocks, block)?;
+                let block = self.forged_block(&view, kind, k);
+                self.byzantine_send(to, Topic::Blocks, block)?;
             }
             7 => {
-                let (to, view) = (arg() % HONEST, s.view(arg()));
+                let (to, view) = (arg() % HONEST, self.view(arg()));
                 let round = pick_round(arg());
-                let value = s.pick_value(&view, arg());
+                let value = self.pick_value(&view, arg());
                 let hrs = Hrs::new(view.height, round, Step::CERT);
                 let empty = Value::empty(view.parent, view.height);
                 for v in [empty, value] {
-                    if let Some(v) = s.cluster.byzantine_vote(BYZANTINE, hrs, v, &view.roster) {
-                        s.byzantine_send(to, Topic::Votes, v)?;
+                    if let Some(v) = self.cluster.byzantine_vote(BYZANTINE, hrs, v, &view.roster) {
+                        self.byzantine_send(to, Topic::Votes, v)?;
                     }
                 }
             }
             _ => {}
         }
-        Ok(s.cluster.check()?)
+        Ok(self.cluster.check()?)
     }
 
     fn view(&self, b: usize) -> View {
