@@ -760,3 +760,102 @@ impl Cluster {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Certificate;
+    use std::collections::VecDeque;
+
+    /// Runs nodes 0–2 of four (node 3 hears nothing) on a first-in first-out
+    /// network until node 0 commits height 1; returns the certificate.
+    fn certificate_of_height_one(c: &mut Cluster) -> Vec<u8> {
+        let mut queue: VecDeque<(usize, Out)> = VecDeque::new();
+        for i in 0..4 {
+            let outs = c.start(i, 0).expect("start");
+            queue.extend(outs.into_iter().map(|o| (i, o)));
+        }
+        let mut now = 0;
+        for _ in 0..10_000 {
+            let Some((i, out)) = queue.pop_front() else {
+                now = (0..3)
+                    .filter_map(|i| c.driver(i).and_then(|d| d.next_deadline()))
+                    .min()
+                    .expect("a timer");
+                for i in 0..3 {
+                    let outs = c.tick(i, now).expect("tick");
+                    queue.extend(outs.into_iter().map(|o| (i, o)));
+                }
+                continue;
+            };
+            let outs = match out {
+                Out::Broadcast(topic, bytes) => {
+                    let mut outs = Vec::new();
+                    for to in (0..3).filter(|to| *to != i) {
+                        let o = c.deliver(to, now, topic, &bytes, i as u64).expect("wire");
+                        outs.extend(o.into_iter().map(|o| (to, o)));
+                    }
+                    outs
+                }
+                Out::Build(order) => tagged(i, c.built(i, now, order)),
+                Out::Validate(v, ok) => tagged(i, c.validated(i, now, v, ok)),
+                Out::Committed(1, certificate) if i == 0 => return certificate,
+                Out::Accepted(..) | Out::Held(..) | Out::Committed(..) => Vec::new(),
+            };
+            queue.extend(outs);
+            c.check().expect("no invariant breaks");
+        }
+        panic!("node 0 did not commit height 1");
+    }
+
+    fn tagged(i: usize, outs: Result<Vec<Out>, RunError>) -> Vec<(usize, Out)> {
+        outs.expect("answer").into_iter().map(|o| (i, o)).collect()
+    }
+
+    fn decode(bytes: &[u8]) -> Certificate {
+        match WireMessage::decode(bytes) {
+            Ok(WireMessage::Certificate(c)) => c,
+            other => panic!("not a certificate: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lagging_node_commits_a_certificate_only_if_it_verifies() {
+        let mut c = Cluster::new(Params::fixed_committee(5), &[1; 4], &[Role::Honest; 4]);
+        let certificate = certificate_of_height_one(&mut c);
+        let cert = decode(&certificate);
+        assert_eq!(c.committed(0), &[cert.value]);
+        // One cert vote short of the quorum: refused.
+        let mut short = cert.clone();
+        short.votes.truncate(short.votes.len() - 1);
+        let short = WireMessage::Certificate(short).encode();
+        assert!(c.sync(3, 0, &short).expect("sync").is_empty());
+        // Another round than the votes were cast in: refused.
+        let mut moved = cert.clone();
+        moved.round += 1;
+        let moved = WireMessage::Certificate(moved).encode();
+        assert!(c.sync(3, 0, &moved).expect("sync").is_empty());
+        assert!(c.committed(3).is_empty());
+        // The real one commits, and the lagging node starts height 2.
+        let outs = c.sync(3, 0, &certificate).expect("sync");
+        assert!(matches!(outs.first(), Some(Out::Committed(1, _))));
+        assert_eq!(c.committed(3), &[cert.value]);
+        assert_eq!(c.driver(3).map(Driver::height), Some(2));
+        c.check().expect("the lagging node's decision agrees");
+    }
+
+    #[test]
+    fn a_certificate_of_a_later_height_waits_until_it_is_reached() {
+        let mut c = Cluster::new(Params::fixed_committee(5), &[1; 4], &[Role::Honest; 4]);
+        let certificate = certificate_of_height_one(&mut c);
+        let mut later = decode(&certificate);
+        later.height = 2;
+        let later = WireMessage::Certificate(later).encode();
+        assert!(c.sync(3, 0, &later).expect("sync").is_empty());
+        assert!(c.committed(3).is_empty());
+        c.sync(3, 0, &certificate).expect("sync");
+        // Height 2 reached: the kept certificate is tried, and does not verify.
+        assert_eq!(c.committed(3).len(), 1);
+        assert_eq!(c.driver(3).map(Driver::height), Some(2));
+    }
+}
