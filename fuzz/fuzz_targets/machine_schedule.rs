@@ -1,6 +1,7 @@
-//! Four BA* machines (one Byzantine) under a fuzzer-chosen schedule of deliveries,
-//! duplicates, losses, timer firings and Byzantine votes; every safety invariant is
-//! checked after every event (spec::schedule).
+//! Three consensus drivers and one Byzantine signer under a fuzzer-chosen
+//! schedule of deliveries, duplicates, losses, timer firings and Byzantine
+//! votes, proposals and forged blocks, all as signed wire bytes; every safety
+//! invariant is checked after every event (spec::schedule).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,4 +1,4 @@
-//! `kalgo simulate`: the consensus machine of `spec`, run by N in-process nodes over
+//! `kalgo simulate`: the consensus driver of `spec`, run by N in-process nodes over
 //! a simulated network with random delays, duplicates and losses (`spec::sim`).
 
 use clap::{Args, ValueEnum};

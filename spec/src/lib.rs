@@ -19,11 +19,17 @@
 //! - [`keeper`]: vote counting per (round, step, value), equivocation evidence.
 //! - [`machine`]: the BA* round/step machine, `step(now, input) -> outputs`.
 //! - [`invariants`]: safety predicates, written independently of the machine.
-//! - [`sim`]: an in-process, seeded network simulator over the machine.
-//! - [`schedule`]: a byte-driven adversarial schedule over four machines (fuzzing).
+//! - [`driver`]: everything between the wire and the machine, as one serialized step.
+//! - [`cluster`]: N drivers with mock keys and plain blocks, hosted in process and
+//!   observed for the invariants (what the simulator, the schedule and the driver
+//!   tests share).
+//! - [`sim`]: an in-process, seeded network simulator over a cluster of drivers.
+//! - [`schedule`]: a byte-driven adversarial schedule over a cluster of four
+//!   drivers (fuzzing).
 
 pub mod auth;
 pub mod certificate;
+pub mod cluster;
 pub mod codec;
 pub mod crypto;
 pub mod driver;

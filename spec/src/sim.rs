@@ -1,28 +1,38 @@
-//! An in-process, seeded, deterministic network simulator over [`Machine`].
+//! An in-process, seeded, deterministic network simulator over a [`Cluster`] of
+//! consensus drivers.
 //!
-//! N nodes run the real machine; a discrete-event loop delivers their messages
-//! with random delays (so with reordering), optional duplication and loss, fires
-//! their timers, answers block validation, and lets Byzantine nodes attack. Every
-//! invariant of [`crate::invariants`] is checked after **every** event, on the
-//! height the event touched. The same seed gives the same run, event for event.
+//! N nodes run the production [`crate::driver::Driver`] with mock cryptography
+//! and plain blocks; a discrete-event loop delivers their wire messages with
+//! random delays (so with reordering), optional duplication and loss, fires
+//! their timers at [`crate::driver::Driver::next_deadline`], answers builds and
+//! validations after a short execution delay, and lets Byzantine nodes attack.
+//! Every invariant of [`crate::invariants`] is checked after **every** event, on
+//! the heights the event touched. The same seed gives the same run, event for
+//! event.
 //!
-//! Committees are fixed (each node votes with its weight). Blocks are abstract: a
-//! proposal's value is a hash of (height, round, proposer), and a node validates a
-//! value once some proposer has produced it.
+//! Committees are fixed (each node's stake is its configured weight). With
+//! relaying on, an honest node forwards every message its driver accepted, as
+//! gossip does, and by default also what it held for later
+//! ([`SimConfig::relay_held`]).
 //!
-//! Catch-up: a node that commits announces its certificate; a node that receives
-//! the certificate of its current height applies it (as a block with certificate
-//! synced from a peer).
+//! Catch-up: a node that commits announces its certificate; a node that
+//! receives the certificate of its current height verifies it against the
+//! block's header and commits it (a block with certificate synced from a peer,
+//! Kaleido §4.12).
 
-use crate::invariants::{Decision, Observations, RoundEntry, Violation};
-use crate::machine::{HeightStart, Input, Machine, Output, ProposeKind};
-use crate::params::{Params, Thresholds};
-use crate::types::{Height, Hrs, MinerId, Round, Value};
+use crate::cluster::{Cluster, Out, Role, RunError};
+use crate::codec::WireMessage;
+use crate::driver::block::{BlockFormat, PlainBlocks};
+use crate::driver::wire::frame_block;
+use crate::driver::{BuildOrder, Topic};
+use crate::invariants::Violation;
+use crate::params::Params;
+use crate::types::{Height, Hrs, Round, Step, Value};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use sha2::{Digest, Sha512_256};
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
 
 /// How a simulated node behaves.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -32,8 +42,10 @@ pub enum Behaviour {
     /// Sends nothing (crashed for good, or offline).
     Silent,
     /// Byzantine: equivocates in coordination with the other equivocators, showing
-    /// value A to even-numbered nodes and value B to odd-numbered ones in every
-    /// proposal and vote, with the best possible proposal priority.
+    /// block A to even-numbered nodes and block B to odd-numbered ones in every
+    /// proposal and vote. Every message is signed with its own keys; the blocks
+    /// are proposed by the equivocator whose proposal sortition gives the best
+    /// priority in that round (it cannot forge a better one).
     Equivocator,
 }
 
@@ -44,7 +56,7 @@ pub struct SimConfig {
     pub seed: u64,
     /// Protocol parameters (fixed-committee mode is assumed).
     pub params: Params,
-    /// Weight of each node.
+    /// Weight (stake) of each node.
     pub weights: Vec<u64>,
     /// Behaviour of each node.
     pub behaviours: Vec<Behaviour>,
@@ -56,9 +68,18 @@ pub struct SimConfig {
     pub duplicate_pct: u64,
     /// Percent of messages lost.
     pub drop_pct: u64,
-    /// Honest nodes relay each vote and proposal the first time they see it, as a
-    /// gossip network does.
+    /// Honest nodes relay every message their driver accepted, as a gossip
+    /// network does.
     pub relay: bool,
+    /// With [`SimConfig::relay`], honest nodes also relay what their driver
+    /// held for later: the next height's messages and blocks waiting for their
+    /// proposal. The node's gossip does not (it ignores them); the simulated
+    /// links lose messages, which gossip over TCP does not. Off, a block that
+    /// reached some honest nodes before its proposal reaches no others: an
+    /// equivocator that sends its block to some nodes only, or one lost link,
+    /// can leave the honest nodes split between a soft-certified value some of
+    /// them cannot validate and the empty value, for good.
+    pub relay_held: bool,
     /// Give up after this many events.
     pub max_events: u64,
 }
@@ -76,6 +97,7 @@ impl SimConfig {
             duplicate_pct: 10,
             drop_pct: 0,
             relay: true,
+            relay_held: true,
             max_events: 2_000_000,
         }
     }
@@ -88,11 +110,13 @@ pub struct SimReport {
     pub committed: Vec<Vec<Value>>,
     /// The first violated invariant, if any (the run stops there).
     pub violation: Option<Violation>,
+    /// A driver that refused an event (the run stops there), as text.
+    pub driver_error: Option<String>,
     /// Events processed.
     pub events: u64,
     /// Simulated time at the end, ms.
     pub sim_ms: u64,
-    /// A hash of every output of every node, in order: equal for equal seeds.
+    /// A hash of every effect of every node, in order: equal for equal seeds.
     pub trace_hash: [u8; 32],
 }
 
@@ -107,56 +131,73 @@ impl SimReport {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Msg {
-    Vote {
-        voter: MinerId,
-        hrs: Hrs,
-        value: Value,
-        weight: u64,
-    },
-    Proposal {
-        height: Height,
-        round: Round,
-        value: Value,
-        proposer: MinerId,
-        priority: [u8; 32],
-    },
-    Certificate(Decision),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Event {
+#[derive(Debug)]
+enum SimEvent {
     Deliver {
+        from: usize,
         to: usize,
-        msg: Msg,
+        topic: Topic,
+        bytes: Arc<[u8]>,
     },
-    Timer {
-        node: usize,
-        hrs: Hrs,
+    Certificate {
+        to: usize,
+        bytes: Arc<[u8]>,
     },
-    /// A proposal whose assembly delay ([`Output::Propose`]'s `at_ms`) is over.
-    Propose {
+    Tick {
         node: usize,
-        height: Height,
-        out: Output,
+    },
+    Built {
+        node: usize,
+        order: BuildOrder,
     },
     Validated {
         node: usize,
-        height: Height,
         value: Value,
+        valid: bool,
     },
 }
 
-struct Node {
-    machine: Machine,
-    behaviour: Behaviour,
-    id: MinerId,
-    weight: u64,
-    committed: Vec<Value>,
-    certificates: BTreeMap<Height, Decision>,
-    /// Votes and proposals already relayed: (sender, position, value).
-    relayed: BTreeSet<(MinerId, Hrs, Value)>,
+impl SimEvent {
+    fn node(&self) -> usize {
+        match *self {
+            SimEvent::Deliver { to, .. } | SimEvent::Certificate { to, .. } => to,
+            SimEvent::Tick { node } | SimEvent::Built { node, .. } => node,
+            SimEvent::Validated { node, .. } => node,
+        }
+    }
+}
+
+/// An event due at `at`; `seq` orders events due at the same time.
+struct Scheduled {
+    at: u64,
+    seq: u64,
+    event: SimEvent,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// The equivocators' two blocks of one (height, round).
+#[derive(Copy, Clone)]
+struct Attack {
+    values: [Value; 2],
 }
 
 /// The simulator.
@@ -165,97 +206,120 @@ pub struct Sim {
     rng: ChaCha8Rng,
     now: u64,
     seq: u64,
-    queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
-    events: Vec<Option<Event>>,
-    nodes: Vec<Node>,
-    thresholds: Thresholds,
-    /// Values some proposer produced: they validate.
-    blocks: BTreeSet<Value>,
-    obs: BTreeMap<Height, Observations>,
-    monotonic: Observations,
-    trace: Sha512_256,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    cluster: Cluster,
+    /// The tick armed for each node.
+    armed: Vec<Option<u64>>,
+    attacks: BTreeMap<(Height, Round), Attack>,
 }
 
 impl Sim {
     /// Builds a simulation; nothing runs until [`Sim::run`].
     pub fn new(cfg: SimConfig) -> Self {
-        let total: u64 = cfg.weights.iter().sum();
-        let thresholds = cfg.params.thresholds(total);
-        let nodes = cfg
-            .weights
+        let roles: Vec<Role> = cfg
+            .behaviours
             .iter()
-            .zip(&cfg.behaviours)
-            .enumerate()
-            .map(|(i, (&weight, &behaviour))| Node {
-                machine: Machine::new(cfg.params),
-                behaviour,
-                id: MinerId::from_index(u8::try_from(i).unwrap_or(u8::MAX)),
-                weight,
-                committed: Vec::new(),
-                certificates: BTreeMap::new(),
-                relayed: BTreeSet::new(),
+            .map(|b| match b {
+                Behaviour::Honest => Role::Honest,
+                Behaviour::Silent => Role::Absent,
+                Behaviour::Equivocator => Role::Byzantine,
             })
             .collect();
+        let cluster = Cluster::new(cfg.params, &cfg.weights, &roles);
         Sim {
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+            armed: vec![None; cluster.len()],
             cfg,
             now: 0,
             seq: 0,
             queue: BinaryHeap::new(),
-            events: Vec::new(),
-            nodes,
-            thresholds,
-            blocks: BTreeSet::new(),
-            obs: BTreeMap::new(),
-            monotonic: Observations::new(thresholds),
-            trace: Sha512_256::new(),
+            cluster,
+            attacks: BTreeMap::new(),
         }
     }
 
     /// Runs to completion: every honest node committed `heights` heights, an
     /// invariant broke, or the event budget ran out.
     pub fn run(mut self) -> SimReport {
-        let genesis = Value([0; 32]);
-        for i in 0..self.nodes.len() {
-            let start = HeightStart {
-                height: 1,
-                parent: genesis,
-                thresholds: self.thresholds,
-            };
-            self.apply(i, Input::NewHeight(start));
-        }
         let mut events = 0u64;
-        let mut violation = self.monotonic.monotonic().err();
-        while violation.is_none() && events < self.cfg.max_events && !self.done() {
-            let Some(Reverse((at, _, slot))) = self.queue.pop() else {
+        let mut failure = self.start().err();
+        while failure.is_none() && events < self.cfg.max_events && !self.done() {
+            let Some(Reverse(next)) = self.queue.pop() else {
                 break;
             };
-            let Some(event) = self.events.get_mut(slot).and_then(Option::take) else {
-                continue;
-            };
-            self.now = at;
+            self.now = next.at;
             events += 1;
-            let touched = self.handle(event);
-            violation = self
-                .monotonic
-                .monotonic()
-                .err()
-                .or_else(|| self.obs.get(&touched).and_then(|o| o.check().err()));
+            failure = self.handle(next.event).err();
         }
+        let (violation, driver_error) = match failure {
+            Some(RunError::Violation(v)) => (Some(v), None),
+            Some(e @ RunError::Driver { .. }) => (None, Some(e.to_string())),
+            None => (None, None),
+        };
         SimReport {
-            committed: self.nodes.iter().map(|n| n.committed.clone()).collect(),
+            committed: (0..self.cluster.len())
+                .map(|i| self.cluster.committed(i).to_vec())
+                .collect(),
             violation,
+            driver_error,
             events,
             sim_ms: self.now,
-            trace_hash: self.trace.finalize().into(),
+            trace_hash: self.cluster.trace_hash(),
         }
     }
 
+    fn start(&mut self) -> Result<(), RunError> {
+        for i in 0..self.cluster.len() {
+            let outs = self.cluster.start(i, 0)?;
+            self.dispatch(i, outs);
+            self.arm(i);
+        }
+        Ok(self.cluster.check()?)
+    }
+
     fn done(&self) -> bool {
-        self.nodes
-            .iter()
-            .filter(|n| n.behaviour == Behaviour::Honest)
-            .all(|n| n.committed.len() as u64 >= self.cfg.heights)
+        (0..self.cluster.len())
+            .filter(|&i| self.cluster.role(i) == Role::Honest)
+            .all(|i| self.cluster.committed(i).len() as u64 >= self.cfg.heights)
+    }
+
+    /// Handles one event, then checks the invariants.
+    fn handle(&mut self, event: SimEvent) -> Result<(), RunError> {
+        let now = self.now;
+        let node = event.node();
+        let outs = match event {
+            SimEvent::Deliver {
+                from,
+                to,
+                topic,
+                bytes,
+            } => self.cluster.deliver(to, now, topic, &bytes, from as u64)?,
+            SimEvent::Certificate { to, bytes } => self.cluster.sync(to, now, &bytes)?,
+            SimEvent::Tick { node } => {
+                if self.armed[node].is_some_and(|at| at <= now) {
+                    self.armed[node] = None;
+                }
+                self.cluster.tick(node, now)?
+            }
+            SimEvent::Built { node, order } => self.cluster.built(node, now, order)?,
+            SimEvent::Validated { node, value, valid } => {
+                self.cluster.validated(node, now, value, valid)?
+            }
+        };
+        self.dispatch(node, outs);
+        self.arm(node);
+        Ok(self.cluster.check()?)
+    }
+
+    /// Schedules a tick at node `i`'s next deadline, unless one is armed for it.
+    fn arm(&mut self, i: usize) {
+        let Some(at) = self.cluster.driver(i).and_then(|d| d.next_deadline()) else {
+            return;
+        };
+        if self.armed[i] != Some(at) {
+            self.armed[i] = Some(at);
+            self.schedule(at.saturating_sub(self.now), SimEvent::Tick { node: i });
+        }
     }
 
     fn rand(&mut self, below: u64) -> u64 {
@@ -266,427 +330,181 @@ impl Sim {
         }
     }
 
-    fn schedule(&mut self, delay: u64, event: Event) {
+    fn schedule(&mut self, delay: u64, event: SimEvent) {
         self.seq += 1;
-        self.events.push(Some(event));
-        let slot = self.events.len() - 1;
-        self.queue.push(Reverse((self.now + delay, self.seq, slot)));
+        self.queue.push(Reverse(Scheduled {
+            at: self.now + delay,
+            seq: self.seq,
+            event,
+        }));
     }
 
-    fn send(&mut self, to: usize, msg: Msg) {
+    fn delay(&mut self) -> u64 {
+        let (lo, hi) = self.cfg.delay_ms;
+        lo + self.rand(hi.saturating_sub(lo) + 1)
+    }
+
+    /// Sends over the network: maybe lost, maybe duplicated, delayed.
+    fn send(&mut self, make: impl Fn() -> SimEvent) {
         if self.rand(100) < self.cfg.drop_pct {
             return;
         }
-        let (lo, hi) = self.cfg.delay_ms;
-        let d = lo + self.rand(hi.saturating_sub(lo) + 1);
+        let d = self.delay();
         if self.rand(100) < self.cfg.duplicate_pct {
-            let d2 = lo + self.rand(hi.saturating_sub(lo) + 1);
-            self.schedule(
-                d2,
-                Event::Deliver {
-                    to,
-                    msg: msg.clone(),
-                },
-            );
+            let d2 = self.delay();
+            self.schedule(d2, make());
         }
-        self.schedule(d, Event::Deliver { to, msg });
+        self.schedule(d, make());
     }
 
-    fn broadcast_others(&mut self, from: usize, msg: &Msg) {
-        for to in 0..self.nodes.len() {
-            if to != from {
-                self.send(to, msg.clone());
-            }
+    fn send_wire(&mut self, from: usize, to: usize, topic: Topic, bytes: &Arc<[u8]>) {
+        self.send(|| SimEvent::Deliver {
+            from,
+            to,
+            topic,
+            bytes: bytes.clone(),
+        });
+    }
+
+    fn broadcast(&mut self, from: usize, topic: Topic, bytes: Vec<u8>) {
+        let bytes: Arc<[u8]> = bytes.into();
+        for to in (0..self.cluster.len()).filter(|&to| to != from) {
+            self.send_wire(from, to, topic, &bytes);
         }
     }
 
-    /// Handles one event; returns the height it concerned.
-    fn handle(&mut self, event: Event) -> Height {
-        match event {
-            Event::Timer { node, hrs } => {
-                self.apply(node, Input::Timeout(hrs));
-                hrs.height
-            }
-            Event::Validated {
-                node,
-                height,
-                value,
-            } => {
-                let valid = self.blocks.contains(&value);
-                self.apply(
-                    node,
-                    Input::BlockValidated {
-                        height,
+    /// Carries node `i`'s outputs onto the network and to execution.
+    fn dispatch(&mut self, i: usize, outs: Vec<Out>) {
+        let role = self.cluster.role(i);
+        for out in outs {
+            match out {
+                Out::Broadcast(topic, bytes) if role == Role::Byzantine => {
+                    self.equivocate(i, topic, &bytes);
+                }
+                Out::Broadcast(topic, bytes) => self.broadcast(i, topic, bytes),
+                Out::Accepted(topic, bytes) => {
+                    if self.cfg.relay && role == Role::Honest {
+                        self.broadcast(i, topic, bytes);
+                    }
+                }
+                Out::Held(topic, bytes) => {
+                    if self.cfg.relay && self.cfg.relay_held && role == Role::Honest {
+                        self.broadcast(i, topic, bytes);
+                    }
+                }
+                Out::Build(order) if role == Role::Byzantine => {
+                    self.attack(i, order.height, order.round);
+                }
+                Out::Build(order) => {
+                    let d = 1 + self.rand(20);
+                    self.schedule(d, SimEvent::Built { node: i, order });
+                }
+                Out::Validate(value, valid) => {
+                    let d = 1 + self.rand(20);
+                    let event = SimEvent::Validated {
+                        node: i,
                         value,
                         valid,
-                    },
-                );
-                height
-            }
-            Event::Deliver { to, msg } => {
-                self.relay(to, &msg);
-                self.deliver(to, msg)
-            }
-            Event::Propose { node, height, out } => {
-                let mut inputs = Vec::new();
-                self.output(node, out, &mut inputs);
-                for input in inputs {
-                    self.apply(node, input);
-                }
-                height
-            }
-        }
-    }
-
-    /// Gossip: an honest node forwards a vote or proposal of its current or next
-    /// height the first time it sees it.
-    fn relay(&mut self, i: usize, msg: &Msg) {
-        let node = &self.nodes[i];
-        if !self.cfg.relay || node.behaviour != Behaviour::Honest {
-            return;
-        }
-        let key = match *msg {
-            Msg::Vote {
-                voter, hrs, value, ..
-            } => (voter, hrs, value),
-            Msg::Proposal {
-                height,
-                round,
-                value,
-                proposer,
-                ..
-            } => (
-                proposer,
-                Hrs::new(height, round, crate::types::Step::PROPOSAL),
-                value,
-            ),
-            Msg::Certificate(_) => return,
-        };
-        let h = node.machine.height();
-        if key.1.height < h || key.1.height > h + 1 {
-            return;
-        }
-        if self.nodes[i].relayed.insert(key) {
-            self.broadcast_others(i, msg);
-        }
-    }
-
-    fn deliver(&mut self, to: usize, msg: Msg) -> Height {
-        {
-            match msg {
-                Msg::Vote {
-                    voter,
-                    hrs,
-                    value,
-                    weight,
-                } => {
-                    self.apply(
-                        to,
-                        Input::Vote {
-                            voter,
-                            hrs,
-                            value,
-                            weight,
-                        },
-                    );
-                    hrs.height
-                }
-                Msg::Proposal {
-                    height,
-                    round,
-                    value,
-                    proposer,
-                    priority,
-                } => {
-                    self.apply(
-                        to,
-                        Input::Proposal {
-                            height,
-                            round,
-                            value,
-                            proposer,
-                            priority,
-                        },
-                    );
-                    height
-                }
-                Msg::Certificate(d) => {
-                    let h = d.height;
-                    self.nodes[to].certificates.entry(h).or_insert(d);
-                    self.catch_up(to);
-                    h
-                }
-            }
-        }
-    }
-
-    /// Applies certificates of the node's current height it received from peers.
-    fn catch_up(&mut self, i: usize) {
-        loop {
-            let node = &self.nodes[i];
-            if node.behaviour != Behaviour::Honest || node.machine.decided().is_some() {
-                return;
-            }
-            let h = node.machine.height();
-            let Some(cert) = node.certificates.get(&h).cloned() else {
-                return;
-            };
-            self.commit(i, cert);
-        }
-    }
-
-    /// Commits a certified value at node `i` and starts the next height.
-    fn commit(&mut self, i: usize, cert: Decision) {
-        let h = cert.height;
-        let node = &mut self.nodes[i];
-        if node.committed.len() as u64 != h - 1 {
-            return;
-        }
-        node.committed.push(cert.value);
-        let decision = Decision {
-            node: node.id,
-            ..cert
-        };
-        self.obs
-            .entry(h)
-            .or_insert_with(|| Observations::new(self.thresholds))
-            .decide(decision.clone());
-        self.broadcast_others(i, &Msg::Certificate(decision.clone()));
-        let start = HeightStart {
-            height: h + 1,
-            parent: decision.value,
-            thresholds: self.thresholds,
-        };
-        self.apply(i, Input::NewHeight(start));
-    }
-
-    /// Steps node `i`'s machine and carries out its outputs.
-    fn apply(&mut self, i: usize, input: Input) {
-        if self.nodes[i].behaviour == Behaviour::Silent {
-            return;
-        }
-        let mut inputs = vec![input];
-        while let Some(input) = inputs.pop() {
-            let before = self.nodes[i].machine.position();
-            let outputs = self.nodes[i].machine.step(self.now, input);
-            self.observe_position(i, before);
-            for out in outputs {
-                if !matches!(out, Output::Persist(_)) {
-                    self.trace.update(format!("{i}:{out:?}").as_bytes());
-                }
-                self.output(i, out, &mut inputs);
-            }
-        }
-    }
-
-    fn observe_position(&mut self, i: usize, before: Option<Hrs>) {
-        let node = &self.nodes[i];
-        let m = &node.machine;
-        let Some(after) = m.position() else { return };
-        if let Some(before) = before {
-            self.monotonic.moved(node.id, before, after);
-        }
-        if node.behaviour == Behaviour::Honest
-            && before.is_none_or(|b| (b.height, b.round) != (after.height, after.round))
-        {
-            let entry = RoundEntry {
-                node: node.id,
-                height: after.height,
-                round: after.round,
-                starting: m.starting_value(),
-                empty: m.empty_value(),
-            };
-            self.obs
-                .entry(after.height)
-                .or_insert_with(|| Observations::new(self.thresholds))
-                .enter(entry);
-        }
-    }
-
-    fn block_value(height: Height, round: Round, proposer: MinerId, variant: u8) -> Value {
-        let mut h = Sha512_256::new();
-        h.update(b"sim/block");
-        h.update(height.to_be_bytes());
-        h.update(round.to_be_bytes());
-        h.update(proposer.0);
-        h.update([variant]);
-        Value(h.finalize().into())
-    }
-
-    fn priority(&self, height: Height, round: Round, proposer: MinerId) -> [u8; 32] {
-        let mut h = Sha512_256::new();
-        h.update(b"sim/priority");
-        h.update(self.cfg.seed.to_be_bytes());
-        h.update(height.to_be_bytes());
-        h.update(round.to_be_bytes());
-        h.update(proposer.0);
-        h.finalize().into()
-    }
-
-    fn output(&mut self, i: usize, out: Output, inputs: &mut Vec<Input>) {
-        let (id, weight, behaviour) = {
-            let n = &self.nodes[i];
-            (n.id, n.weight, n.behaviour)
-        };
-        if let Output::Propose { at_ms, height, .. } = out
-            && at_ms > self.now
-        {
-            self.schedule(
-                at_ms - self.now,
-                Event::Propose {
-                    node: i,
-                    height,
-                    out,
-                },
-            );
-            return;
-        }
-        match out {
-            Output::Persist(_) | Output::Evidence(_) => {}
-            Output::SetTimer { hrs, deadline_ms } => {
-                self.schedule(
-                    deadline_ms.saturating_sub(self.now),
-                    Event::Timer { node: i, hrs },
-                );
-            }
-            Output::ValidateBlock { height, value } => {
-                let d = 1 + self.rand(20);
-                self.schedule(
-                    d,
-                    Event::Validated {
-                        node: i,
-                        height,
-                        value,
-                    },
-                );
-            }
-            Output::Commit {
-                height,
-                round,
-                value,
-                voters,
-            } => {
-                self.commit(
-                    i,
-                    Decision {
-                        node: id,
-                        height,
-                        round,
-                        value,
-                        voters,
-                    },
-                );
-            }
-            Output::Propose {
-                height,
-                round,
-                kind,
-                ..
-            } => {
-                if behaviour == Behaviour::Equivocator {
-                    for (variant, parity) in [(0u8, 0usize), (1, 1)] {
-                        let value =
-                            Self::block_value(height, round, MinerId::from_index(0xee), variant);
-                        self.blocks.insert(value);
-                        let msg = Msg::Proposal {
-                            height,
-                            round,
-                            value,
-                            proposer: id,
-                            priority: [0; 32],
-                        };
-                        for to in (0..self.nodes.len()).filter(|to| to % 2 == parity && *to != i) {
-                            self.send(to, msg.clone());
-                        }
-                    }
-                    return;
-                }
-                let value = match kind {
-                    ProposeKind::NewBlock => Self::block_value(height, round, id, 0),
-                    ProposeKind::Repropose(v) => v,
-                };
-                self.blocks.insert(value);
-                let msg = Msg::Proposal {
-                    height,
-                    round,
-                    value,
-                    proposer: id,
-                    priority: self.priority(height, round, id),
-                };
-                self.broadcast_others(i, &msg);
-                if let Msg::Proposal {
-                    height,
-                    round,
-                    value,
-                    proposer,
-                    priority,
-                } = msg
-                {
-                    inputs.push(Input::Proposal {
-                        height,
-                        round,
-                        value,
-                        proposer,
-                        priority,
-                    });
-                }
-            }
-            Output::Vote { hrs, value } => {
-                let obs = self
-                    .obs
-                    .entry(hrs.height)
-                    .or_insert_with(|| Observations::new(self.thresholds));
-                if behaviour == Behaviour::Equivocator {
-                    // Soft and cert votes go out together: the attacker does not
-                    // wait for a quorum it is trying to fake.
-                    let steps: &[crate::types::Step] = if hrs.step == crate::types::Step::SOFT {
-                        &[crate::types::Step::SOFT, crate::types::Step::CERT]
-                    } else {
-                        &[hrs.step]
                     };
-                    for &step in steps {
-                        self.equivocate(i, Hrs { step, ..hrs }, weight);
-                    }
-                    return;
+                    self.schedule(d, event);
                 }
-                obs.vote(id, true, hrs, value, weight);
-                let msg = Msg::Vote {
-                    voter: id,
-                    hrs,
-                    value,
-                    weight,
-                };
-                self.broadcast_others(i, &msg);
-                inputs.push(Input::Vote {
-                    voter: id,
-                    hrs,
-                    value,
-                    weight,
-                });
+                Out::Committed(_, certificate) if role == Role::Honest => {
+                    let bytes: Arc<[u8]> = certificate.into();
+                    for to in (0..self.cluster.len()).filter(|&to| to != i) {
+                        self.send(|| SimEvent::Certificate {
+                            to,
+                            bytes: bytes.clone(),
+                        });
+                    }
+                }
+                Out::Committed(..) => {}
             }
         }
     }
-}
 
-impl Sim {
-    /// The coordinated equivocation attack: value A to even nodes, B to odd ones.
-    fn equivocate(&mut self, i: usize, hrs: Hrs, weight: u64) {
-        let id = self.nodes[i].id;
-        for (variant, parity) in [(0u8, 0usize), (1, 1)] {
-            let value =
-                Self::block_value(hrs.height, hrs.round, MinerId::from_index(0xee), variant);
-            self.obs
-                .entry(hrs.height)
-                .or_insert_with(|| Observations::new(self.thresholds))
-                .vote(id, false, hrs, value, weight);
-            let msg = Msg::Vote {
-                voter: id,
-                hrs,
-                value,
-                weight,
+    // ----- the coordinated equivocation attack --------------------------------
+
+    /// The equivocators' blocks A and B of (`height`, `round`) as seen by
+    /// equivocator `i`: made, proposed and sent (A to even nodes, B to odd ones)
+    /// the first time any equivocator needs them.
+    fn attack(&mut self, i: usize, height: Height, round: Round) -> Option<Attack> {
+        if let Some(a) = self.attacks.get(&(height, round)) {
+            return Some(*a);
+        }
+        let driver = self.cluster.driver(i)?;
+        if driver.height() != height {
+            return None;
+        }
+        let (parent, roster) = (driver.parent(), driver.roster().clone());
+        let proposer = (0..self.cluster.len())
+            .filter(|&e| self.cluster.role(e) == Role::Byzantine)
+            .filter_map(|e| {
+                let (_, priority) =
+                    self.cluster
+                        .byzantine_proposal(e, height, round, Value::default(), &roster)?;
+                Some((priority, e))
+            })
+            .min()?
+            .1;
+        let mut values = [Value::default(); 2];
+        for (parity, slot) in values.iter_mut().enumerate() {
+            let body = format!("equivocation {height} {round} {parity}").into_bytes();
+            let block = self
+                .cluster
+                .byzantine_block(proposer, height, parent, &roster, body);
+            let value = PlainBlocks::info(&block).value;
+            *slot = value;
+            let Some((proposal, _)) = self
+                .cluster
+                .byzantine_proposal(proposer, height, round, value, &roster)
+            else {
+                continue;
             };
-            for to in (0..self.nodes.len()).filter(|to| to % 2 == parity && *to != i) {
-                self.send(to, msg.clone());
+            let (header, body) = PlainBlocks::encode(&block);
+            let proposal: Arc<[u8]> = proposal.into();
+            let block: Arc<[u8]> = frame_block(&header, &body).into();
+            for to in (0..self.cluster.len()).filter(|to| to % 2 == parity && *to != i) {
+                self.send_wire(i, to, Topic::Proposals, &proposal);
+                self.send_wire(i, to, Topic::Blocks, &block);
+            }
+        }
+        let attack = Attack { values };
+        self.attacks.insert((height, round), attack);
+        Some(attack)
+    }
+
+    /// Replaces equivocator `i`'s own vote by votes for A to even nodes and B
+    /// to odd ones; a soft vote goes out with the cert votes (the attacker does
+    /// not wait for a quorum it is trying to fake). Its proposals are replaced
+    /// by [`Sim::attack`]'s.
+    fn equivocate(&mut self, i: usize, topic: Topic, bytes: &[u8]) {
+        if topic != Topic::Votes {
+            return;
+        }
+        let Ok(WireMessage::Vote(v)) = WireMessage::decode(bytes) else {
+            return;
+        };
+        let Some(attack) = self.attack(i, v.height, v.round) else {
+            return;
+        };
+        let Some(roster) = self.cluster.driver(i).map(|d| d.roster().clone()) else {
+            return;
+        };
+        let steps: &[Step] = if v.step == Step::SOFT {
+            &[Step::SOFT, Step::CERT]
+        } else {
+            &[v.step]
+        };
+        for &step in steps {
+            for (parity, value) in attack.values.into_iter().enumerate() {
+                let hrs = Hrs::new(v.height, v.round, step);
+                let Some(vote) = self.cluster.byzantine_vote(i, hrs, value, &roster) else {
+                    continue;
+                };
+                let vote: Arc<[u8]> = vote.into();
+                for to in (0..self.cluster.len()).filter(|to| to % 2 == parity && *to != i) {
+                    self.send_wire(i, to, Topic::Votes, &vote);
+                }
             }
         }
     }

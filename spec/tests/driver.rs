@@ -1,176 +1,139 @@
 //! The driver end to end, with mock cryptography and plain blocks: four
-//! drivers on a virtual clock, every effect carried out the way a host does
-//! (broadcasts to the others, builds, validation, commits), with and without a
-//! stream of hostile messages from a peer. Hostile input never stops the chain,
-//! never forks it, and never grows what a driver holds past its bounds.
+//! drivers of a [`spec::cluster::Cluster`] on a virtual clock, every effect
+//! carried out the way a host does (broadcasts to the others, builds,
+//! validation, commits), with and without a stream of hostile messages from a
+//! peer. Hostile input never stops the chain, never forks it, never breaks an
+//! invariant, and never grows what a driver holds past its bounds.
 
 use proptest::prelude::*;
-use spec::auth::{BlockClaims, MockMinerKeys};
+use spec::auth::BlockClaims;
+use spec::cluster::{Cluster, Out, Role};
+use spec::driver::BuildOrder;
 use spec::driver::block::{BlockFormat, PlainBlock, PlainBlocks, PlainHeader};
 use spec::driver::wire::{self, MAX_FUTURE_MESSAGES, MAX_UNPAIRED, Topic};
-use spec::driver::{Driver, Effect, Event, Head, Inbound, MockSuite, Resume};
 use spec::params::Params;
-use spec::roster::Roster;
 use spec::types::{Height, MinerId, Value};
 use std::collections::VecDeque;
 
 const CHAIN: u64 = 77;
 const NODES: usize = 4;
-const GENESIS: Value = Value([0x11; 32]);
+const GENESIS: Value = spec::cluster::GENESIS;
+/// The source id of a peer with no stake.
+const STRANGER: u64 = 99;
 
-type D = Driver<PlainBlocks, MockSuite, MockMinerKeys>;
-
-fn roster() -> Roster {
-    let mut r = Roster {
-        seed: [0x5e; 32],
-        ..Roster::default()
-    };
-    for i in 0..NODES as u8 {
-        let k = MockMinerKeys::mock(CHAIN, i);
-        r.miners.insert(k.id, k.record(1_000));
-        r.total_stake += 1_000;
-    }
-    r
-}
-
-fn head(parent: Value, number: Height) -> Head {
-    Head {
-        parent,
-        number,
-        roster: roster(),
-        own_slots: Vec::new(),
-    }
-}
-
+/// Four drivers of a [`Cluster`] on a virtual clock, with a first-in first-out
+/// network that carries every broadcast to every other node (no relaying, no
+/// loss) and answers builds and validations in order. The invariants are
+/// checked after every step.
 struct Net {
-    drivers: Vec<D>,
-    /// (to, topic, bytes): every broadcast goes to every other node.
-    inflight: VecDeque<(usize, Topic, Vec<u8>)>,
+    cluster: Cluster,
+    /// (from, to, topic, bytes).
+    inflight: VecDeque<(u64, usize, Topic, Vec<u8>)>,
     /// Answers to builds and validations, delivered like messages.
     answers: VecDeque<(usize, Answer)>,
-    committed: Vec<Vec<Value>>,
     now: u64,
 }
 
 enum Answer {
-    Built(Height, u32, PlainBlock),
+    Build(BuildOrder),
     Validated(Value, bool),
 }
 
 impl Net {
     fn new() -> Net {
         let mut net = Net {
-            drivers: Vec::new(),
+            cluster: Cluster::new(
+                Params::fixed_committee(CHAIN),
+                &[1_000; NODES],
+                &[Role::Honest; NODES],
+            ),
             inflight: VecDeque::new(),
             answers: VecDeque::new(),
-            committed: vec![Vec::new(); NODES],
             now: 0,
         };
-        for i in 0..NODES as u8 {
-            let d = Driver::new(
-                Params::fixed_committee(CHAIN),
-                MockSuite,
-                Some(MockMinerKeys::mock(CHAIN, i)),
-            );
-            net.drivers.push(d);
-        }
         for i in 0..NODES {
-            let fx = net.drivers[i]
-                .handle(0, Event::Start(head(GENESIS, 0), Resume::default()))
-                .expect("start");
-            net.carry_out(i, fx);
+            let outs = net.cluster.start(i, 0).expect("start");
+            net.carry_out(i, outs);
         }
         net
     }
 
-    fn carry_out(&mut self, i: usize, effects: Vec<Effect<PlainBlock>>) {
-        for e in effects {
-            match e {
-                Effect::Broadcast(topic, bytes) => {
+    fn committed(&self, i: usize) -> &[Value] {
+        self.cluster.committed(i)
+    }
+
+    fn parent_and_height(&self, i: usize) -> (Value, Height) {
+        let d = self.cluster.driver(i).expect("every node runs a driver");
+        (d.parent(), d.height())
+    }
+
+    fn carry_out(&mut self, i: usize, outs: Vec<Out>) {
+        for out in outs {
+            match out {
+                Out::Broadcast(topic, bytes) => {
                     for to in (0..NODES).filter(|to| *to != i) {
-                        self.inflight.push_back((to, topic, bytes.clone()));
+                        self.inflight
+                            .push_back((i as u64, to, topic, bytes.clone()));
                     }
                 }
-                Effect::Build(order) => {
-                    let parent = self.drivers[i].parent();
-                    let claims = BlockClaims {
-                        proposer: order.proposer,
-                        seed: order.seed,
-                        beneficiary: order.coinbase,
-                    };
-                    let body = format!("block {} {} {i}", order.height, order.round).into_bytes();
-                    let block = PlainBlock::new(order.height, parent, claims, body);
-                    self.answers
-                        .push_back((i, Answer::Built(order.height, order.round, block)));
+                Out::Build(order) => self.answers.push_back((i, Answer::Build(order))),
+                Out::Validate(value, ok) => {
+                    self.answers.push_back((i, Answer::Validated(value, ok)))
                 }
-                Effect::Validate(block) => {
-                    let ok = PlainBlocks::body_matches_header(&block);
-                    let value = PlainBlocks::info(&block).value;
-                    self.answers.push_back((i, Answer::Validated(value, ok)));
-                }
-                Effect::Commit { value, .. } => {
-                    let number = self.drivers[i].height();
-                    self.committed[i].push(value);
-                    let fx = self.drivers[i]
-                        .handle(self.now, Event::Committed(head(value, number)))
-                        .expect("committed");
-                    self.carry_out(i, fx);
-                }
-                Effect::Evidence(e) => panic!("honest drivers equivocated: {e:?}"),
-                Effect::CannotCertify { error, .. } => {
-                    panic!("a decision without a certificate: {error}")
-                }
-                Effect::Persist(_) | Effect::Verdict { .. } | Effect::Abstained { .. } => {}
+                Out::Accepted(..) | Out::Held(..) | Out::Committed(..) => {}
             }
         }
     }
 
     /// One step: a message, an answer, or the clock to the next deadline.
     fn step(&mut self) -> bool {
-        if let Some((to, topic, bytes)) = self.inflight.pop_front() {
-            let msgs = [Inbound {
-                topic,
-                bytes: &bytes,
-                source: 0,
-            }];
-            let fx = self.drivers[to]
-                .handle(self.now, Event::Wire(&msgs))
+        let progressed = self.step_once();
+        self.cluster.check().expect("no invariant breaks");
+        progressed
+    }
+
+    fn step_once(&mut self) -> bool {
+        if let Some((from, to, topic, bytes)) = self.inflight.pop_front() {
+            let outs = self
+                .cluster
+                .deliver(to, self.now, topic, &bytes, from)
                 .expect("wire");
-            self.carry_out(to, fx);
+            self.carry_out(to, outs);
             return true;
         }
         if let Some((i, a)) = self.answers.pop_front() {
-            let event = match a {
-                Answer::Built(height, round, block) => Event::Built {
-                    height,
-                    round,
-                    block,
-                },
-                Answer::Validated(value, valid) => Event::Validated { value, valid },
-            };
-            let fx = self.drivers[i].handle(self.now, event).expect("answer");
-            self.carry_out(i, fx);
+            let outs = match a {
+                Answer::Build(order) => self.cluster.built(i, self.now, order),
+                Answer::Validated(value, valid) => {
+                    self.cluster.validated(i, self.now, value, valid)
+                }
+            }
+            .expect("answer");
+            self.carry_out(i, outs);
             return true;
         }
-        let Some(next) = self.drivers.iter().filter_map(D::next_deadline).min() else {
+        let Some(next) = (0..NODES)
+            .filter_map(|i| self.cluster.driver(i).and_then(|d| d.next_deadline()))
+            .min()
+        else {
             return false;
         };
         self.now = self.now.max(next);
         for i in 0..NODES {
-            let fx = self.drivers[i].handle(self.now, Event::Tick).expect("tick");
-            self.carry_out(i, fx);
+            let outs = self.cluster.tick(i, self.now).expect("tick");
+            self.carry_out(i, outs);
         }
         true
     }
 
     /// Messages a peer with no stake sends to node `to`.
     fn inject(&mut self, to: usize, topic: Topic, bytes: Vec<u8>) {
-        self.inflight.push_front((to, topic, bytes));
+        self.inflight.push_front((STRANGER, to, topic, bytes));
     }
 
     fn check_bounds(&self) {
-        for d in &self.drivers {
-            let held = d.held();
+        for i in 0..NODES {
+            let held = self.cluster.driver(i).expect("driver").held();
             assert!(held.waiting <= MAX_UNPAIRED, "{held:?}");
             assert!(held.future <= MAX_FUTURE_MESSAGES, "{held:?}");
             assert!(held.proposals <= 64, "{held:?}");
@@ -179,7 +142,7 @@ impl Net {
 
     fn run_until(&mut self, heights: usize, max_steps: usize) {
         for _ in 0..max_steps {
-            if self.committed.iter().all(|c| c.len() >= heights) {
+            if (0..NODES).all(|i| self.committed(i).len() >= heights) {
                 return;
             }
             if !self.step() {
@@ -189,9 +152,10 @@ impl Net {
     }
 
     fn assert_one_chain(&self, heights: usize) {
-        for c in &self.committed {
+        for i in 0..NODES {
+            let c = self.committed(i);
             assert!(c.len() >= heights, "committed only {} heights", c.len());
-            assert_eq!(c[..heights], self.committed[0][..heights], "fork");
+            assert_eq!(c[..heights], self.committed(0)[..heights], "fork");
         }
     }
 }
@@ -249,14 +213,13 @@ proptest! {
         let mut net = Net::new();
         let mut pending: VecDeque<_> = attacks.into();
         let mut steps = 0usize;
-        while net.committed.iter().any(|c| c.len() < 3) && steps < 300_000 {
+        while (0..NODES).any(|i| net.committed(i).len() < 3) && steps < 300_000 {
             steps += 1;
             if steps.is_multiple_of(7)
                 && let Some((kind, to, bytes, k)) = pending.pop_front()
             {
                 let to = usize::from(to);
-                let parent = net.drivers[to].parent();
-                let h = net.drivers[to].height();
+                let (parent, h) = net.parent_and_height(to);
                 let (topic, msg) = match kind {
                     0 => (Topic::Votes, bytes),
                     1 => (Topic::Proposals, bytes),
