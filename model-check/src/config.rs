@@ -162,7 +162,7 @@ pub const NAMES: &[(&str, &str)] = &[
     ),
     (
         "mc7-mutation-scope",
-        "MC-7: 4 nodes, 1 equivocator (2 votes), round 1 to the first next step; safe as shipped, broken by --mutate",
+        "MC-7: 4 nodes, 1 equivocator (2 votes), lockstep timers but 2 may fire early, round 1 to the first next step; safe as shipped, broken by --mutate",
     ),
     (
         "mc9-hostile-blocks",
@@ -327,16 +327,17 @@ impl Config {
             },
             // The scope in which a weakened cert threshold is caught: with a cert
             // quorum of 2, one honest cert vote plus the equivocator's certifies A
-            // while the other honest nodes, whose soft votes were lost, next-vote
-            // the empty value with the equivocator (value lock, S7, breaks).
+            // while the other honest nodes, whose cert-step timers fired before
+            // the soft votes arrived, next-vote the empty value with the
+            // equivocator (value lock, S7, breaks).
             "mc7-mutation-scope" => Config {
                 block_with_proposal: true,
                 byzantine: vec![3],
                 byz_budget: 2,
                 proposers: base.proposers[..1].to_vec(),
                 max_step: 4,
-                lossy: true,
                 synchronous: true,
+                early_timers: 2,
                 timeout_secs: Some(60),
                 expect: Expect::Safe {
                     reach: vec![crate::props::DECISION],

@@ -689,7 +689,7 @@ impl BaModel {
 
     fn send(&self, state: &mut State, from: usize, payload: Payload) {
         for to in self.cfg.honest() {
-            if to == from || !Self::recipient_open(state, to) || self.has_vote(state, to, from, payload)
+            if to == from || !Self::recipient_open(state, to) || self.redundant(state, to, from, payload)
             {
                 continue;
             }
@@ -702,24 +702,39 @@ impl BaModel {
         }
     }
 
-    /// Whether `payload` is a vote of `from` that node `to` already counted:
-    /// delivering it again changes nothing (the driver refuses it as a
-    /// duplicate before anything else), so a copy sent again (a round
-    /// catch-up relay) is not put in flight. Not where nodes may crash: a
-    /// restarted node has forgotten what it counted.
-    fn has_vote(&self, state: &State, to: usize, from: usize, payload: Payload) -> bool {
-        let Payload::Vote { round, step, val } = payload else {
-            return false;
-        };
-        self.cfg.max_crashes == 0
-            && state.nodes[to]
-                .as_ref()
-                .and_then(Node::driver)
-                .zip(self.value(val))
-                .is_some_and(|(d, value)| {
-                    let hrs = Hrs::new(HEIGHT, u32::from(round), Step(u32::from(step)));
-                    d.machine().seen(Self::id(from), hrs, value)
-                })
+    /// Whether a copy of `payload` sent again (a round catch-up relay, a
+    /// paired block sent on) changes nothing node `to` can do, so it is not
+    /// put in flight: a vote of `from` or a block that `to` already holds
+    /// (the driver refuses or ignores it before anything else), unless `to`
+    /// may still crash (a restarted node has forgotten it); or, where no
+    /// message is lost or duplicated, the same block already in flight to `to`.
+    fn redundant(&self, state: &State, to: usize, from: usize, payload: Payload) -> bool {
+        let node = state.nodes[to].as_ref();
+        let driver = node.and_then(Node::driver);
+        let remembered = !self.cfg.crashable.contains(&to)
+            || node.is_some_and(|n| n.crashes >= self.cfg.max_crashes);
+        match payload {
+            Payload::Vote { round, step, val } => {
+                remembered
+                    && driver.zip(self.value(val)).is_some_and(|(d, value)| {
+                        let hrs = Hrs::new(HEIGHT, u32::from(round), Step(u32::from(step)));
+                        d.machine().seen(Self::id(from), hrs, value)
+                    })
+            }
+            Payload::Block { val } => {
+                let held = remembered
+                    && driver
+                        .zip(self.value(val))
+                        .is_some_and(|(d, value)| d.knows_block(&value));
+                let in_flight = !self.cfg.lossy
+                    && !self.cfg.duplicating
+                    && state.net.iter().any(|(m, _)| {
+                        usize::from(m.to) == to && m.payload == payload
+                    });
+                held || in_flight
+            }
+            Payload::Proposal { .. } => false,
+        }
     }
 
     /// Messages to a node that decided are never useful: it has stopped.

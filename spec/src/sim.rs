@@ -12,8 +12,8 @@
 //!
 //! Committees are fixed (each node's stake is its configured weight). With
 //! relaying on, an honest node forwards every message its driver accepted, as
-//! gossip does, and by default also what it held for later
-//! ([`SimConfig::relay_held`]).
+//! gossip does (and, with [`SimConfig::relay_held`], also what it held for
+//! later, which the node's gossip does not).
 //!
 //! Catch-up: a node that commits announces its certificate; a node that
 //! receives the certificate of its current height verifies it against the
@@ -73,12 +73,8 @@ pub struct SimConfig {
     pub relay: bool,
     /// With [`SimConfig::relay`], honest nodes also relay what their driver
     /// held for later: the next height's messages and blocks waiting for their
-    /// proposal. The node's gossip does not (it ignores them); the simulated
-    /// links lose messages, which gossip over TCP does not. Off, a block that
-    /// reached some honest nodes before its proposal reaches no others: an
-    /// equivocator that sends its block to some nodes only, or one lost link,
-    /// can leave the honest nodes split between a soft-certified value some of
-    /// them cannot validate and the empty value, for good.
+    /// proposal. Off by default, as in the node's gossip (it ignores them; the
+    /// driver sends a held block on itself once its proposal pairs it).
     pub relay_held: bool,
     /// Give up after this many events.
     pub max_events: u64,
@@ -97,7 +93,7 @@ impl SimConfig {
             duplicate_pct: 10,
             drop_pct: 0,
             relay: true,
-            relay_held: true,
+            relay_held: false,
             max_events: 2_000_000,
         }
     }

@@ -220,6 +220,11 @@ impl<F: BlockFormat> Book<F> {
             .copied()
     }
 
+    /// Whether the block of `value` is held, paired or waiting.
+    pub fn knows_block(&self, value: &Value) -> bool {
+        self.blocks.contains_key(value) || self.waiting.iter().any(|w| w.info.value == *value)
+    }
+
     /// How many blocks wait for their proposal.
     pub fn waiting_blocks(&self) -> usize {
         self.waiting.len()

@@ -708,6 +708,12 @@ where
         self.signing_keys(height).is_some()
     }
 
+    /// Whether the block of `value` is held, paired with its proposal or
+    /// waiting for it.
+    pub fn knows_block(&self, value: &Value) -> bool {
+        self.book.knows_block(value)
+    }
+
     /// The proposal of `value` its paired block matches, if both are known.
     pub fn matching_proposal(&self, value: &Value) -> Option<KnownProposal> {
         self.book.matching_proposal(value, &self.roster)
@@ -895,6 +901,7 @@ where
                             .book
                             .add_proposal(KnownProposal { msg: p, auth }, &self.roster)
                         {
+                            self.relay_paired(paired, out);
                             self.try_validate(paired, out);
                         }
                         inputs.push(Fed::Proposal(p, auth.priority));
@@ -1242,6 +1249,21 @@ where
             self.cert_votes.get(round, value, id)
         })?;
         Ok(WireMessage::Certificate(cert).encode())
+    }
+
+    /// A block that came before its proposal was held, not relayed (nothing
+    /// vouched for it yet); now that an authenticated proposal names it, it
+    /// is sent on like any paired block. Without this, a block that reached
+    /// only some nodes ahead of its proposal never reaches the others, who
+    /// can then never validate a value the committee soft-voted.
+    fn relay_paired(&self, value: Value, out: &mut Vec<Effect<F::Block>>) {
+        if let Some(block) = self.book.block(&value) {
+            let (header, body) = F::encode(block);
+            out.push(Effect::Broadcast(
+                Topic::Blocks,
+                wire::frame_block(&header, &body),
+            ));
+        }
     }
 
     /// Sends a wanted block to execution once it is paired with its proposal.
