@@ -80,7 +80,7 @@ fn mc5_crash_restart_is_safe_and_pinned() {
     // sync (neither the block nor its proposal is durable unless its own).
     assert!(s.discovered(props::LEFT_TO_SYNC), "{}", s.render(None));
     assert_eq!(s.symmetry, 1);
-    assert_eq!(s.unique, 917_572);
+    assert_eq!(s.unique, 1_019_786);
 }
 
 #[test]
