@@ -689,7 +689,9 @@ impl BaModel {
 
     fn send(&self, state: &mut State, from: usize, payload: Payload) {
         for to in self.cfg.honest() {
-            if to == from || !Self::recipient_open(state, to) || self.redundant(state, to, from, payload)
+            if to == from
+                || !Self::recipient_open(state, to)
+                || self.redundant(state, to, from, payload)
             {
                 continue;
             }
@@ -728,9 +730,10 @@ impl BaModel {
                         .is_some_and(|(d, value)| d.knows_block(&value));
                 let in_flight = !self.cfg.lossy
                     && !self.cfg.duplicating
-                    && state.net.iter().any(|(m, _)| {
-                        usize::from(m.to) == to && m.payload == payload
-                    });
+                    && state
+                        .net
+                        .iter()
+                        .any(|(m, _)| usize::from(m.to) == to && m.payload == payload);
                 held || in_flight
             }
             Payload::Proposal { .. } => false,

@@ -144,7 +144,13 @@ impl Net {
             self.handle(i, event);
             return true;
         }
-        let Some(next) = self.drivers.iter().flatten().filter_map(D::next_deadline).min() else {
+        let Some(next) = self
+            .drivers
+            .iter()
+            .flatten()
+            .filter_map(D::next_deadline)
+            .min()
+        else {
             return false;
         };
         self.now = self.now.max(next);
@@ -175,7 +181,10 @@ fn validators_back_from_a_long_stall_catch_up_on_the_round() {
         steps += 1;
         assert!(steps < 1_000_000, "stalled at step {}", net.step_of(0));
     }
-    assert!(net.committed.iter().all(Vec::is_empty), "half the stake committed");
+    assert!(
+        net.committed.iter().all(Vec::is_empty),
+        "half the stake committed"
+    );
     // The other half comes back, at the round's first steps.
     net.start(2);
     net.start(3);

@@ -130,12 +130,14 @@ fn own_at(c: &Cluster, i: usize, height: u64) -> usize {
 /// while 2 and 3, far behind in steps, drop their current next votes (outside
 /// the step look-ahead) and never see their old round-1 ones. Validator 1's
 /// restart re-sends its round-1 votes after 2 and 3 are up, which should give
-/// them the quorum; it did not in the one run so far (no commit within 120 s
-/// after the stall, which itself passed: no exit, the restart came back), so
-/// the test is ignored until the catch-up of a round far behind in steps is
-/// settled.
+/// them the quorum. The driver now also sends a node's own next votes of the
+/// quorum that ended a round again when it leaves the round (the in-process
+/// `spec/tests/stall.rs` fails without it and passes with it), but in the
+/// black-box runs so far the chain still did not commit again within 120 s
+/// after the stall (the stall itself passed: no exit, the restart came back),
+/// so the test stays ignored until that is understood.
 #[test]
-#[ignore = "the chain does not commit again: validators 2 and 3 stay in round 1, 0, 1 in round 2 (see the doc)"]
+#[ignore = "after the stall the chain did not commit again in the black-box runs (about 4 min each); see the doc"]
 fn a_stall_of_more_than_4096_own_messages_at_one_height_stops_no_node() {
     let _g = serial();
     let t0 = Instant::now();
@@ -249,6 +251,7 @@ struct FarSample {
 /// step of a hash table doubling, and the chain's own caches filling slowly
 /// with heights).
 #[test]
+#[ignore = "155 s (gossipsub keeps a record per message for 120 s before the plateau shows); one pass and one start failure (node 3 logged no listen address in 60 s) so far: run with --ignored"]
 fn a_member_voting_far_rounds_and_steps_cannot_grow_the_others_state() {
     let _g = serial();
     let t0 = Instant::now();

@@ -1310,7 +1310,10 @@ where
             .own
             .range((before.round, Step(0))..(after.round, Step(0)))
             .filter(|((round, step), value)| {
-                step.is_next() && keeper.quorums(*round, *step, threshold).any(|v| v == **value)
+                step.is_next()
+                    && keeper
+                        .quorums(*round, *step, threshold)
+                        .any(|v| v == **value)
             })
             .map(|((round, step), value)| (Hrs::new(after.height, *round, *step), *value))
             .collect();
