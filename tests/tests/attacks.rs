@@ -132,6 +132,7 @@ fn own_at(c: &Cluster, i: usize, height: u64) -> usize {
 /// a node's own next votes of the quorum that ended a round again when it
 /// leaves the round, and 2 and 3 follow (without that the chain did not commit
 /// again within 120 s; the in-process `spec/tests/stall.rs` shows the same).
+#[test]
 fn a_stall_of_more_than_4096_own_messages_at_one_height_stops_no_node() {
     let _g = serial();
     let t0 = Instant::now();
