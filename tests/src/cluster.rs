@@ -228,12 +228,23 @@ impl Node {
         f(&s)
     }
 
-    /// The listen multiaddr with `/p2p/<peer id>`, waiting up to `timeout`.
-    pub fn listen_addr(&self, timeout: Duration) -> String {
+    /// The listen multiaddr with `/p2p/<peer id>`, waiting up to `timeout`;
+    /// a node that exits first fails at once, with the end of its log.
+    pub fn listen_addr(&mut self, timeout: Duration) -> String {
         let start = Instant::now();
         loop {
             if let Some(a) = self.with_seen(|s| s.listen.clone()) {
                 return a;
+            }
+            if !self.is_running() {
+                let log = self.log();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "{} exited before it logged a listen address; its log ends:\n{}",
+                    self.name,
+                    tail.join("\n")
+                );
             }
             assert!(
                 start.elapsed() < timeout,
@@ -456,7 +467,7 @@ impl Network {
     /// Starts every validator: node0 first, the others with node0 as bootnode.
     /// Returns the nodes and node0's address.
     pub fn start_all(&self) -> (Vec<Node>, String) {
-        let first = self.start_validator(0, free_port(), &[]);
+        let mut first = self.start_validator(0, free_port(), &[]);
         let boot = first.listen_addr(Duration::from_secs(30));
         let mut nodes = vec![first];
         for i in 1..self.owners.len() {

@@ -135,7 +135,7 @@ impl Cluster {
             0 => Vec::new(),
             _ => vec![self.addr(0)],
         };
-        let node = self.launch(i, &boot);
+        let mut node = self.launch(i, &boot);
         let listen = node.listen_addr(Duration::from_secs(60));
         let id = listen
             .rsplit("/p2p/")

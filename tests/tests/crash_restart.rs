@@ -75,7 +75,7 @@ fn kill_and_restart_each(rounds: usize, down_blocks: u64) {
     let mut nodes: Vec<Node> = Vec::new();
     let mut addrs: Vec<String> = Vec::new();
     for (i, port) in ports.iter().enumerate() {
-        let n = net.start_validator_with(i, *port, &addrs, &[], true);
+        let mut n = net.start_validator_with(i, *port, &addrs, &[], true);
         addrs.push(n.listen_addr(secs(30)));
         nodes.push(n);
     }

@@ -51,7 +51,7 @@ fn a_miner_registered_by_transaction_votes_and_proposes_from_its_start_height() 
     let mut nodes: Vec<Node> = Vec::new();
     let mut addrs: Vec<String> = Vec::new();
     for i in 0..4 {
-        let n = net.start_validator_with(i, free_port(), &addrs, &[], true);
+        let mut n = net.start_validator_with(i, free_port(), &addrs, &[], true);
         addrs.push(n.listen_addr(secs(30)));
         nodes.push(n);
     }
