@@ -35,7 +35,7 @@ use crate::props;
 use crate::symmetry::Classes;
 use spec::auth::{BlockClaims, MinerKeys, MockMinerKeys};
 use spec::certificate::CertError;
-use spec::codec::{VoteMsg, WireMessage};
+use spec::codec::WireMessage;
 use spec::crypto::mock::{MockVoteKey, MockVrfKey};
 use spec::driver::block::{BlockFormat, PlainBlock, PlainBlocks};
 use spec::driver::wire::{frame_block, unframe_block};
@@ -557,57 +557,49 @@ impl BaModel {
     }
 
     /// The bytes and topic of an attack by Byzantine node `b`.
-    fn attack_bytes(&self, b: usize, attack: Attack) -> Option<(Topic, Vec<u8>)> {
-        let keys = &self.keys[b];
-        let stake = u128::from(self.weight(b));
-        let total = self.roster.total_stake;
-        let vote = |hrs: Hrs, value: Value| -> Option<(Topic, Vec<u8>)> {
-            let v: VoteMsg = keys
-                .cast_vote(&self.params, hrs, value, &SEED, stake, total)
-                .ok()??;
-            Some((Topic::Votes, WireMessage::Vote(v).encode()))
+    fn attack_bytes(&self, b: usize, attack: Attack) -> Option<(Topic, Arc<[u8]>)> {
+        let vote = |round: u32, step: Step, val: Val| {
+            let payload = Payload::Vote {
+                round: u8::try_from(round).ok()?,
+                step: u8::try_from(step.0).ok()?,
+                val,
+            };
+            Some((Topic::Votes, self.sign(b, payload)?))
         };
         let block = |val: Val| self.blocks.get(&val).map(PlainBlocks::encode);
+        let framed =
+            |h: Vec<u8>, body: Vec<u8>| Some((Topic::Blocks, frame_block(&h, &body).into()));
         match attack {
-            Attack::Vote { round, step, val } => vote(
-                Hrs::new(HEIGHT, u32::from(round), Step(u32::from(step))),
-                self.value(val)?,
-            ),
+            Attack::Vote { round, step, val } => vote(u32::from(round), Step(u32::from(step)), val),
             Attack::Proposal { round, val } => {
-                let (msg, _) = keys
-                    .propose(
-                        &self.params,
-                        HEIGHT,
-                        u32::from(round),
-                        self.value(val)?,
-                        &SEED,
-                        stake,
-                        total,
-                    )
-                    .ok()??;
-                Some((Topic::Proposals, WireMessage::Proposal(msg).encode()))
+                let payload = Payload::Proposal {
+                    round,
+                    val,
+                    block: false,
+                };
+                Some((Topic::Proposals, self.sign(b, payload)?))
             }
-            Attack::FarRound => vote(Hrs::new(HEIGHT, FAR_ROUND, Step::CERT), self.value(Val::A)?),
-            Attack::FarStep => vote(Hrs::new(HEIGHT, 1, Step(FAR_STEP)), self.empty),
+            Attack::FarRound => vote(FAR_ROUND, Step::CERT, Val::A),
+            Attack::FarStep => vote(1, Step(FAR_STEP), Val::E),
             Attack::JunkBlock => {
                 let claims = BlockClaims {
-                    proposer: keys.id,
+                    proposer: self.keys[b].id,
                     seed: [0x33; 32],
                     beneficiary: [0x33; 20],
                 };
                 let junk = PlainBlock::new(HEIGHT, Value::default(), claims, b"junk".to_vec());
                 let (h, body) = PlainBlocks::encode(&junk);
-                Some((Topic::Blocks, frame_block(&h, &body)))
+                framed(h, body)
             }
             Attack::TamperedBlock(val) => {
                 let (h, mut body) = block(val)?;
                 body.push(0x99);
-                Some((Topic::Blocks, frame_block(&h, &body)))
+                framed(h, body)
             }
             Attack::TrailingBytes(val) => {
                 let (mut h, body) = block(val)?;
                 h.push(0x00);
-                Some((Topic::Blocks, frame_block(&h, &body)))
+                framed(h, body)
             }
         }
     }
@@ -1301,7 +1293,7 @@ impl Model for BaModel {
                     let hrs = Hrs::new(v.height, v.round, v.step);
                     Self::obs_mut(&mut state).vote(v.voter, false, hrs, v.value, self.weight(b));
                 }
-                let ev = Ev::Wire(vec![(topic, bytes.into())], u64::from(from));
+                let ev = Ev::Wire(vec![(topic, bytes)], u64::from(from));
                 self.run(&mut state, usize::from(to), ev);
             }
             Action::Crash(i) => {

@@ -404,6 +404,7 @@ fn far_targets(params: &Params, hrs: Hrs, n: u32) -> Vec<Hrs> {
 }
 
 /// The consensus driver of one node.
+#[derive(Clone)]
 pub struct Driver<F: BlockFormat, C: Suite, K> {
     params: Params,
     suite: C,
@@ -435,86 +436,70 @@ pub struct Driver<F: BlockFormat, C: Suite, K> {
     thresholds: Option<Thresholds>,
 }
 
-impl<F: BlockFormat, C: Suite + Clone, K: Clone> Clone for Driver<F, C, K> {
-    fn clone(&self) -> Self {
-        Driver {
-            params: self.params,
-            suite: self.suite.clone(),
-            machine: self.machine.clone(),
-            keys: self.keys.clone(),
-            participating: self.participating,
-            attacks: self.attacks,
-            started: self.started,
-            next: self.next,
-            parent: self.parent,
-            roster: self.roster.clone(),
-            book: self.book.clone(),
-            cert_votes: self.cert_votes.clone(),
-            wanted: self.wanted.clone(),
-            validating: self.validating.clone(),
-            future: self.future.clone(),
-            own: self.own.clone(),
-            timer: self.timer,
-            deferred: self.deferred,
-            pending: self.pending.clone(),
-            thresholds: self.thresholds,
-            far_bursts: self.far_bursts,
-        }
+/// The protocol state of a driver, what its `Hash` and `Eq` compare: whose
+/// it is (the keys' miner), what it has seen, kept and signed, and which timer
+/// and build are pending, but not their deadlines (values of the host's
+/// clock) and not the configuration it was made with (parameters, suite, key
+/// material). A model checker that fires timers by choice, not by the clock,
+/// identifies states with it.
+type ProtocolState<'a, F> = (
+    (Option<MinerId>, &'a Machine, bool, bool, Height, Value),
+    (
+        &'a Roster,
+        &'a Book<F>,
+        &'a CertVotes,
+        &'a BTreeSet<Value>,
+        &'a BTreeSet<Value>,
+    ),
+    (
+        &'a FutureBuffer,
+        &'a BTreeMap<(Round, Step), Value>,
+        Option<Hrs>,
+    ),
+    (Option<(Height, Round, ProposeKind)>, &'a Durable),
+);
+
+impl<F: BlockFormat, C: Suite, K: Keyring<C::Prover, C::Signer>> Driver<F, C, K> {
+    fn protocol_state(&self) -> ProtocolState<'_, F> {
+        (
+            (
+                self.keys.as_ref().map(Keyring::id),
+                &self.machine,
+                self.participating,
+                self.started,
+                self.next,
+                self.parent,
+            ),
+            (
+                &self.roster,
+                &self.book,
+                &self.cert_votes,
+                &self.wanted,
+                &self.validating,
+            ),
+            (&self.future, &self.own, self.timer.map(|(_, hrs)| hrs)),
+            (self.deferred.map(|(_, h, r, k)| (h, r, k)), &self.pending),
+        )
     }
 }
 
-/// Hashes the protocol state: whose it is (the keys' miner), what the driver
-/// has seen, kept and signed, and which timer and build are pending, but not
-/// their deadlines (values of the host's clock) and not the configuration it
-/// was made with (parameters, suite, key material). A model checker that
-/// fires timers by choice, not by the clock, identifies states with it.
+/// Hashes the protocol state (see [`ProtocolState`]).
 impl<F: BlockFormat, C: Suite, K: Keyring<C::Prover, C::Signer>> std::hash::Hash for Driver<F, C, K>
 where
     F::Block: std::hash::Hash,
 {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.keys.as_ref().map(Keyring::id).hash(state);
-        self.machine.hash(state);
-        self.participating.hash(state);
-        self.started.hash(state);
-        self.next.hash(state);
-        self.parent.hash(state);
-        self.roster.hash(state);
-        self.book.hash(state);
-        self.cert_votes.hash(state);
-        self.wanted.hash(state);
-        self.validating.hash(state);
-        self.future.hash(state);
-        self.own.hash(state);
-        self.timer.map(|(_, hrs)| hrs).hash(state);
-        self.deferred.map(|(_, h, r, k)| (h, r, k)).hash(state);
-        self.pending.hash(state);
+        self.protocol_state().hash(state);
     }
 }
 
-/// Equal protocol states, in the sense of the `Hash` above.
+/// Equal protocol states (see [`ProtocolState`]).
 impl<F: BlockFormat, C: Suite, K: Keyring<C::Prover, C::Signer>> PartialEq for Driver<F, C, K>
 where
     F::Block: PartialEq,
 {
     fn eq(&self, o: &Self) -> bool {
-        self.keys.as_ref().map(Keyring::id) == o.keys.as_ref().map(Keyring::id)
-            && self.machine == o.machine
-            && self.participating == o.participating
-            && self.started == o.started
-            && self.next == o.next
-            && self.parent == o.parent
-            && self.roster == o.roster
-            && self.book == o.book
-            && self.cert_votes == o.cert_votes
-            && self.wanted == o.wanted
-            && self.validating == o.validating
-            && self.future == o.future
-            && self.own == o.own
-            && self.timer.map(|(_, hrs)| hrs) == o.timer.map(|(_, hrs)| hrs)
-            && self.deferred.map(|(_, h, r, k)| (h, r, k))
-                == o.deferred.map(|(_, h, r, k)| (h, r, k))
-            && self.pending == o.pending
+        self.protocol_state() == o.protocol_state()
     }
 }
 
