@@ -23,8 +23,8 @@ const LIFESPAN: u64 = 5;
 /// coinbase and four u64 (72), the VRF key (96).
 const VOTES_AT: usize = 9 + 72 + 96;
 
-/// `makeminerkey` + `genesis --account` + `init`, as in the README; returns the
-/// key file.
+/// `makeminerkey` + `genesis --account` + `init`, as in docs/operators.md ("Mining");
+/// returns the key file.
 fn set_up(bin: &Path, datadir: &Path) -> PathBuf {
     let lifespan = LIFESPAN.to_string();
     run_ok(

@@ -171,7 +171,7 @@ pub struct Store {
 
 /// Bytes of trie nodes kept in memory by [`NodeCache`] before it is emptied.
 /// Superseded nodes stay until then, so under load the cache fills steadily: the
-/// bound is part of the node's memory budget (README "Load generator").
+/// bound is part of the node's memory budget (docs/design.md, "Storage").
 pub const NODE_CACHE_BYTES: usize = 64 << 20;
 
 /// redb's page cache (its default, 1 GiB, would let the store alone grow past

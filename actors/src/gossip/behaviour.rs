@@ -31,7 +31,7 @@ pub const HEARTBEAT: Duration = Duration::from_millis(700);
 /// within a slow validation queue; a copy later than this is screened again by
 /// consensus, which drops what it has already counted. (Gossipsub's peer
 /// scoring keeps its own per-message delivery record for a fixed 120 s, about
-/// 440 bytes each: see README "Attacks by one peer".)
+/// 440 bytes each: see docs/verification.md, "Attacks by one peer".)
 pub const DUPLICATE_CACHE: Duration = Duration::from_secs(30);
 
 /// A gossipsub topic of the node.
