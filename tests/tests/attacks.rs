@@ -229,10 +229,11 @@ struct FarSample {
     head: u64,
 }
 
-/// Attack 4. Validator 3 (a quarter of the stake) sends, with each of its votes,
-/// 24 votes for positions no honest node keeps (`--test.far-votes`), a new set
-/// each time, about 1.5–2k a second. The three honest nodes must keep
-/// committing one chain and drop the votes (`kalgo_votes_dropped_total`).
+/// Attack 4. Validator 3 (a quarter of the stake) sends, with its votes, bursts
+/// of 24 votes for positions no honest node keeps (`--test.far-votes`), a new
+/// set each time, at most one burst per [`spec::driver::FAR_EVERY_MS`] (about
+/// 400 far votes a second reach each honest node). The three honest nodes must
+/// keep committing one chain and drop the votes (`kalgo_votes_dropped_total`).
 ///
 /// Memory: every message costs an honest node about 0.5 KiB in gossipsub for a
 /// fixed time (its duplicate cache, [`actors::gossip::behaviour::DUPLICATE_CACHE`],
@@ -240,13 +241,14 @@ struct FarSample {
 /// then levels off. A node that kept anything per far vote for good would keep
 /// ramping by the same KiB per dropped vote. The test samples RSS every 5 s for
 /// [`FAR_RUN`] and asserts the plateau on every honest node the attack reached
-/// in both windows (over 1,000 votes dropped in each; at least one node): the
-/// growth over [`FAR_LATE`] is at most half of what the ramp's KiB per dropped
-/// vote over [`FAR_EARLY`] gives for the late window's votes, plus 8 MiB (one
-/// step of a hash table doubling, and the chain's own caches filling slowly
-/// with heights).
+/// in both windows (over 1,000 votes dropped in each; at least one node). The
+/// late window's growth, less its largest 5-s step (an allocator or hash table
+/// growing once, which can be 20 MiB), is at most a third of what the ramp's
+/// KiB per dropped vote over [`FAR_EARLY`] gives for the late window's votes,
+/// plus 4 MiB (the chain's own caches filling slowly with heights). A steady
+/// leak at the ramp's rate keeps four fifths of its growth after the trim and
+/// fails.
 #[test]
-#[ignore = "155 s (gossipsub keeps a record per message for 120 s before the plateau shows); one pass and one start failure (node 3 logged no listen address in 60 s) so far: run with --ignored"]
 fn a_member_voting_far_rounds_and_steps_cannot_grow_the_others_state() {
     let _g = serial();
     let t0 = Instant::now();
@@ -330,23 +332,33 @@ fn a_member_voting_far_rounds_and_steps_cannot_grow_the_others_state() {
         );
         let early = e1.rss[i].saturating_sub(e0.rss[i]);
         let late = l1.rss[i].saturating_sub(l0.rss[i]);
+        // The late window's 5-s steps, and the largest of them.
+        let steps: Vec<u64> = samples
+            .windows(2)
+            .filter(|w| w[0].at >= l0.at && w[1].at <= l1.at)
+            .map(|w| w[1].rss[i].saturating_sub(w[0].rss[i]))
+            .collect();
+        let jump = steps.iter().copied().max().unwrap_or(0);
+        let trimmed = late.saturating_sub(jump);
         eprintln!(
             "node{i}: +{early} KiB for {early_drops} dropped from {} s to {} s, \
-             +{late} KiB for {late_drops} dropped from {} s to {} s",
+             +{late} KiB for {late_drops} dropped from {} s to {} s \
+             (+{trimmed} KiB without its largest 5-s step, {jump} KiB)",
             e0.at, e1.at, l0.at, l1.at
         );
         if early_drops < 1000 || late_drops < 1000 {
-            // The attacker's own send queue to this node was full (it logs
-            // "Send Queue full"): no stream to measure here.
+            // The attack did not reach this node in one of the windows: no
+            // stream to measure here.
             continue;
         }
         checked += 1;
         // KiB per dropped vote on the ramp, applied to the late window's votes.
         let ramp = early as f64 / early_drops as f64 * late_drops as f64;
         assert!(
-            late as f64 <= ramp / 2.0 + 8.0 * 1024.0,
+            trimmed as f64 <= ramp / 3.0 + 4.0 * 1024.0,
             "node{i}'s RSS still grows with the far votes: +{early} KiB for {early_drops} \
-             from {} s to {} s, +{late} KiB for {late_drops} from {} s to {} s",
+             from {} s to {} s, +{trimmed} KiB (+{late} KiB less a {jump} KiB step) for \
+             {late_drops} from {} s to {} s",
             e0.at,
             e1.at,
             l0.at,

@@ -150,6 +150,12 @@ pub struct TestAttacks {
 /// **Test only**: votes in each burst of [`TestAttacks::far_votes`].
 pub const FAR_BURST: usize = 24;
 
+/// **Test only**: at most one burst of [`TestAttacks::far_votes`] per this many
+/// milliseconds of host time (about 500 far votes a second). Unpaced, at short
+/// periods the attacker signs and sends so much that its own links jam and it
+/// falls behind, and the stream the honest nodes must withstand dries up.
+pub const FAR_EVERY_MS: u64 = 50;
+
 /// A committed head and the committee of the height after it.
 #[derive(Clone, Debug)]
 pub struct Head {
@@ -414,6 +420,8 @@ pub struct Driver<F: BlockFormat, C: Suite, K> {
     attacks: TestAttacks,
     /// Bursts sent so far under [`TestAttacks::far_votes`] (each uses new steps).
     far_bursts: u32,
+    /// When the last of them was sent (host milliseconds).
+    far_last_at: Option<u64>,
     started: bool,
     /// The height after the head: the one `Input::NewHeight` starts.
     next: Height,
@@ -524,6 +532,7 @@ where
             participating: true,
             attacks: TestAttacks::default(),
             far_bursts: 0,
+            far_last_at: None,
             started: false,
             next: 0,
             parent: Value([0; 32]),
@@ -599,6 +608,7 @@ where
             pending: self.pending.clone(),
             thresholds: self.thresholds,
             far_bursts: self.far_bursts,
+            far_last_at: self.far_last_at,
         }
     }
 
@@ -1174,7 +1184,7 @@ where
                 Output::Persist(j) => self.pending.journal = Some(j),
                 Output::SetTimer { hrs, deadline_ms } => self.timer = Some((deadline_ms, hrs)),
                 Output::Vote { hrs, value } => {
-                    if let Some((vote, weight)) = self.cast_vote(hrs, value, out)? {
+                    if let Some((vote, weight)) = self.cast_vote(now, hrs, value, out)? {
                         queue.extend(self.feed_vote(now, &vote, weight));
                     }
                 }
@@ -1366,6 +1376,7 @@ where
     /// logged, and returned with its weight to be counted.
     fn cast_vote(
         &mut self,
+        now: u64,
         hrs: Hrs,
         value: Value,
         out: &mut Vec<Effect<F::Block>>,
@@ -1373,7 +1384,10 @@ where
         if self.signed_other(hrs, value, out) {
             return Ok(None);
         }
-        let far = match self.attacks.far_votes {
+        let due = self
+            .far_last_at
+            .is_none_or(|at| now >= at.saturating_add(FAR_EVERY_MS));
+        let far = match self.attacks.far_votes && due {
             true => far_targets(&self.params, hrs, self.far_bursts),
             false => Vec::new(),
         };
@@ -1418,6 +1432,7 @@ where
         }
         if !burst.is_empty() {
             self.far_bursts = self.far_bursts.wrapping_add(1);
+            self.far_last_at = Some(now);
         }
         if let Some(v) = before {
             out.push(Effect::Broadcast(
