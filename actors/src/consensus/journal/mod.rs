@@ -23,9 +23,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
-use spec::machine::{HeightStart, Journal};
-use spec::params::Thresholds;
+use spec::machine::Journal;
 use spec::types::{Height, Round, Step, Value};
+
+mod codec;
+
+pub use codec::{decode, encode};
+use codec::{decode_message, encode_message, encode_own};
 
 const JOURNAL: TableDefinition<&str, &[u8]> = TableDefinition::new("consensus_journal");
 /// The own-vote log: (height, sequence at that height) → [`OwnMessage`] record.
@@ -40,9 +44,6 @@ type Slots = BTreeMap<(Round, Step), Value>;
 const KEY: &str = "current";
 /// The node's own proposal and block of the height in progress.
 const OWN_KEY: &str = "own-proposal";
-const MAGIC: &[u8; 8] = b"kalgoJ01";
-/// Bound on every list in a decoded journal.
-const MAX_ENTRIES: usize = 1 << 16;
 
 /// Why the journal could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -99,34 +100,6 @@ pub use spec::driver::Durable as Pending;
 /// This node's own proposal and block at a height, and one message it signed:
 /// the driver's types, stored as they are.
 pub use spec::driver::{OwnMessage, OwnProposal};
-
-/// An own-vote log record: round, step, value, then the wire message.
-fn encode_message(m: &OwnMessage) -> Vec<u8> {
-    let mut o = Vec::with_capacity(40 + m.wire.len());
-    o.extend_from_slice(&m.round.to_be_bytes());
-    o.extend_from_slice(&m.step.0.to_be_bytes());
-    o.extend_from_slice(&m.value.0);
-    o.extend_from_slice(&m.wire);
-    o
-}
-
-/// Decodes [`encode_message`] for `height` (the record's key), bounded.
-fn decode_message(height: Height, bytes: &[u8]) -> Result<OwnMessage, JournalError> {
-    if bytes.len() > 40 + MAX_OWN_MESSAGE {
-        return Err(JournalError::Corrupt("own message too large"));
-    }
-    let mut r = Reader(bytes);
-    let round = r.u32()?;
-    let step = Step(r.u32()?);
-    let value = r.value()?;
-    Ok(OwnMessage {
-        height,
-        round,
-        step,
-        value,
-        wire: r.0.to_vec(),
-    })
-}
 
 /// The durable journal.
 pub struct JournalStore {
@@ -297,25 +270,7 @@ impl JournalStore {
         let Some(v) = t.get(OWN_KEY)? else {
             return Ok(None);
         };
-        let b = v.value();
-        let corrupt = || JournalError::Corrupt("own proposal");
-        let height = b
-            .get(..8)
-            .and_then(|x| <[u8; 8]>::try_from(x).ok())
-            .map(u64::from_be_bytes)
-            .ok_or_else(corrupt)?;
-        let len = b
-            .get(8..12)
-            .and_then(|x| <[u8; 4]>::try_from(x).ok())
-            .map(u32::from_be_bytes)
-            .ok_or_else(corrupt)? as usize;
-        let proposal = b.get(12..12usize.saturating_add(len)).ok_or_else(corrupt)?;
-        let block = b.get(12 + len..).ok_or_else(corrupt)?;
-        Ok(Some(OwnProposal {
-            height,
-            proposal: proposal.to_vec(),
-            block: block.to_vec(),
-        }))
+        codec::decode_own(v.value()).map(Some)
     }
 
     /// The last journal written, if any.
@@ -329,295 +284,11 @@ impl JournalStore {
     }
 }
 
-fn encode_own(own: &OwnProposal) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(12 + own.proposal.len() + own.block.len());
-    bytes.extend_from_slice(&own.height.to_be_bytes());
-    bytes.extend_from_slice(&(own.proposal.len() as u32).to_be_bytes());
-    bytes.extend_from_slice(&own.proposal);
-    bytes.extend_from_slice(&own.block);
-    bytes
-}
-
 /// Every message in the own-vote log of the (stopped) node at `datadir`, in
 /// height and signing order (for tests and tools).
 pub fn read_vote_log(datadir: &Path) -> Result<Vec<OwnMessage>, JournalError> {
     JournalStore::open_datadir(datadir)?.own_messages(0, Height::MAX)
 }
 
-/// Encodes a journal: magic, the height start, position, starting value and the
-/// three lists, all big-endian with u32 counts.
-pub fn encode(j: &Journal) -> Vec<u8> {
-    let mut o = Vec::with_capacity(160 + 40 * j.cast.len());
-    o.extend_from_slice(MAGIC);
-    o.extend_from_slice(&j.start.height.to_be_bytes());
-    o.extend_from_slice(&j.start.parent.0);
-    for t in [
-        j.start.thresholds.soft,
-        j.start.thresholds.cert,
-        j.start.thresholds.next,
-    ] {
-        o.extend_from_slice(&t.to_be_bytes());
-    }
-    o.extend_from_slice(&j.round.to_be_bytes());
-    o.extend_from_slice(&j.step.0.to_be_bytes());
-    o.extend_from_slice(&j.starting.0);
-    let count = |o: &mut Vec<u8>, n: usize| o.extend_from_slice(&(n as u32).to_be_bytes());
-    count(&mut o, j.cast.len());
-    for (r, s, v) in &j.cast {
-        o.extend_from_slice(&r.to_be_bytes());
-        o.extend_from_slice(&s.0.to_be_bytes());
-        o.extend_from_slice(&v.0);
-    }
-    count(&mut o, j.proposed.len());
-    for r in &j.proposed {
-        o.extend_from_slice(&r.to_be_bytes());
-    }
-    count(&mut o, j.soft_certified.len());
-    for (r, v) in &j.soft_certified {
-        o.extend_from_slice(&r.to_be_bytes());
-        o.extend_from_slice(&v.0);
-    }
-    o
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], JournalError> {
-        let (head, rest) = self
-            .0
-            .split_first_chunk::<N>()
-            .ok_or(JournalError::Corrupt("truncated"))?;
-        self.0 = rest;
-        Ok(*head)
-    }
-    fn u32(&mut self) -> Result<u32, JournalError> {
-        Ok(u32::from_be_bytes(self.take()?))
-    }
-    fn u64(&mut self) -> Result<u64, JournalError> {
-        Ok(u64::from_be_bytes(self.take()?))
-    }
-    fn value(&mut self) -> Result<Value, JournalError> {
-        Ok(Value(self.take()?))
-    }
-    fn count(&mut self) -> Result<usize, JournalError> {
-        let n = self.u32()? as usize;
-        if n > MAX_ENTRIES {
-            return Err(JournalError::Corrupt("list too long"));
-        }
-        Ok(n)
-    }
-}
-
-/// Decodes [`encode`].
-pub fn decode(bytes: &[u8]) -> Result<Journal, JournalError> {
-    let mut r = Reader(bytes);
-    if &r.take::<8>()? != MAGIC {
-        return Err(JournalError::Corrupt("bad magic"));
-    }
-    let height = r.u64()?;
-    let parent = r.value()?;
-    let thresholds = Thresholds {
-        soft: r.u64()?,
-        cert: r.u64()?,
-        next: r.u64()?,
-    };
-    let round = r.u32()?;
-    let step = Step(r.u32()?);
-    let starting = r.value()?;
-    let mut cast = Vec::new();
-    for _ in 0..r.count()? {
-        cast.push((r.u32()?, Step(r.u32()?), r.value()?));
-    }
-    let mut proposed = Vec::new();
-    for _ in 0..r.count()? {
-        proposed.push(r.u32()?);
-    }
-    let mut soft_certified = Vec::new();
-    for _ in 0..r.count()? {
-        soft_certified.push((r.u32()?, r.value()?));
-    }
-    if !r.0.is_empty() {
-        return Err(JournalError::Corrupt("trailing bytes"));
-    }
-    Ok(Journal {
-        start: HeightStart {
-            height,
-            parent,
-            thresholds,
-        },
-        round,
-        step,
-        starting,
-        cast,
-        proposed,
-        soft_certified,
-    })
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn journal_roundtrip_and_durable_store() {
-        let j = Journal {
-            start: HeightStart {
-                height: 9,
-                parent: Value([3; 32]),
-                thresholds: Thresholds::uniform(5),
-            },
-            round: 2,
-            step: Step(5),
-            starting: Value([4; 32]),
-            cast: vec![(1, Step(2), Value([1; 32])), (2, Step(4), Value([2; 32]))],
-            proposed: vec![1, 2],
-            soft_certified: vec![(1, Value([1; 32]))],
-        };
-        let bytes = encode(&j);
-        assert_eq!(decode(&bytes).ok(), Some(j.clone()));
-        assert!(decode(&bytes[..bytes.len() - 1]).is_err());
-        assert!(decode(b"nonsense").is_err());
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("j.redb");
-        {
-            let s = JournalStore::open(&path).expect("open");
-            assert!(s.read().expect("read").is_none());
-            s.write(&j).expect("write");
-        }
-        let s = JournalStore::open(&path).expect("reopen");
-        assert_eq!(s.read().expect("read"), Some(j));
-    }
-
-    fn msg(height: Height, round: Round, step: u32, v: u8) -> OwnMessage {
-        OwnMessage {
-            height,
-            round,
-            step: Step(step),
-            value: Value([v; 32]),
-            wire: vec![v; 100],
-        }
-    }
-
-    #[test]
-    /// Attack (a long stall): every online node used to exit once one height
-    /// held 4,096 own messages (≈2.3 h of next votes at 2λ = 200 ms), and again
-    /// on every restart. The log is bounded by slots: it reads back any number.
-    fn a_long_height_is_read_back_and_still_refuses_a_second_value() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let s = JournalStore::open(&dir.path().join("j.redb")).expect("open");
-        let slots: Vec<(u32, u32)> = (0..5000u32).map(|i| (i / 100 + 1, i % 100 + 2)).collect();
-        for batch in slots.chunks(500) {
-            let messages = batch.iter().map(|&(r, st)| msg(9, r, st, 7)).collect();
-            s.commit(&Pending {
-                messages,
-                ..Pending::default()
-            })
-            .expect("log");
-        }
-        assert_eq!(s.own_messages(9, 9).expect("read").len(), 5000);
-        assert_eq!(s.own_slots(9).expect("slots").len(), 5000);
-        let err = s
-            .commit(&Pending {
-                messages: vec![msg(9, 50, 2, 8)],
-                ..Pending::default()
-            })
-            .expect_err("a second value at a logged slot");
-        assert!(matches!(
-            err,
-            JournalError::Conflict {
-                height: 9,
-                round: 50,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn own_vote_log_appends_dedups_refuses_conflicts_and_prunes() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let s = JournalStore::open(&dir.path().join("j.redb")).expect("open");
-        assert_eq!(s.own_heights().expect("heights"), None);
-        let write = |messages: Vec<OwnMessage>| {
-            s.commit(&Pending {
-                messages,
-                ..Pending::default()
-            })
-        };
-        write(vec![msg(5, 1, 1, 7), msg(5, 1, 2, 7), msg(5, 1, 3, 7)]).expect("log");
-        // The same vote again (a re-send after a restart) is not a second entry.
-        write(vec![msg(5, 1, 2, 7)]).expect("same vote");
-        assert_eq!(s.own_messages(5, 5).expect("read").len(), 3);
-        // A different value at a logged (height, round, step) is refused, and the
-        // whole write with it (the journal snapshot too).
-        let j = Journal {
-            start: HeightStart {
-                height: 5,
-                parent: Value([3; 32]),
-                thresholds: Thresholds::uniform(5),
-            },
-            round: 1,
-            step: Step(4),
-            starting: Value([4; 32]),
-            cast: vec![],
-            proposed: vec![],
-            soft_certified: vec![],
-        };
-        let err = s
-            .commit(&Pending {
-                journal: Some(j),
-                messages: vec![msg(5, 1, 4, 9), msg(5, 1, 3, 8)],
-                ..Pending::default()
-            })
-            .expect_err("conflict");
-        assert!(matches!(
-            err,
-            JournalError::Conflict {
-                height: 5,
-                round: 1,
-                step: Step(3),
-                ..
-            }
-        ));
-        assert!(s.read().expect("read").is_none(), "journal not written");
-        let logged = s.own_messages(0, u64::MAX).expect("read");
-        assert_eq!(
-            logged,
-            vec![msg(5, 1, 1, 7), msg(5, 1, 2, 7), msg(5, 1, 3, 7)]
-        );
-        // Another round is another key.
-        write(vec![msg(5, 2, 3, 8)]).expect("next round");
-        assert_eq!(s.own_messages(5, 5).expect("read").len(), 4);
-        // Old heights are pruned once a height RETAINED_HEIGHTS above them is logged.
-        write(vec![msg(6, 1, 2, 1)]).expect("h6");
-        write(vec![msg(5 + RETAINED_HEIGHTS, 1, 2, 1)]).expect("far");
-        assert_eq!(
-            s.own_heights().expect("heights"),
-            Some((6, 5 + RETAINED_HEIGHTS))
-        );
-        assert!(s.own_messages(0, 5).expect("read").is_empty());
-        drop(s);
-        // Read back from a data directory.
-        let datadir = tempfile::tempdir().expect("tempdir");
-        assert!(matches!(
-            read_vote_log(datadir.path()),
-            Err(JournalError::Missing(_))
-        ));
-        std::fs::create_dir_all(datadir.path().join("kalgo")).expect("mkdir");
-        let s = JournalStore::open(&datadir.path().join("kalgo/consensus.redb")).expect("open");
-        write_one(&s, msg(3, 1, 2, 1));
-        drop(s);
-        assert_eq!(
-            read_vote_log(datadir.path()).expect("log"),
-            vec![msg(3, 1, 2, 1)]
-        );
-    }
-
-    fn write_one(s: &JournalStore, m: OwnMessage) {
-        s.commit(&Pending {
-            messages: vec![m],
-            ..Pending::default()
-        })
-        .expect("write");
-    }
-}
+mod tests;
