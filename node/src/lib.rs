@@ -4,21 +4,11 @@
 //! targets reach the JSON-RPC parameter parsing through it. It holds no protocol
 //! logic (that is `spec`'s).
 
-pub mod account_cmd;
-pub mod accounts;
+pub mod cmd;
 pub mod config;
 pub mod console;
-pub mod dev;
-pub mod dumpvote;
-pub mod fuzzpeer;
-pub mod genesis_cmd;
-pub mod keyfile;
-pub mod keyring;
-pub mod keystore;
+pub mod keys;
 pub mod loadtest;
-pub mod makeminerkey;
 pub mod metrics;
-pub mod nodekey;
 pub mod rpc;
 pub mod run;
-pub mod simulate;

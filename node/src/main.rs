@@ -2,10 +2,9 @@
 //! the library crates. It holds no protocol logic.
 
 use clap::{Parser, Subcommand};
-use node::{
-    account_cmd, config, console, dev, dumpvote, fuzzpeer, genesis_cmd, keyfile, loadtest,
-    makeminerkey, rpc, run, simulate,
-};
+use node::cmd::{account, dev, dumpvote, fuzzpeer, genesis, makeminerkey, simulate};
+use node::keys::keyfile;
+use node::{config, console, loadtest, rpc, run};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -101,7 +100,7 @@ enum Command {
     Version,
     /// Manage keystore accounts in D/keystore (Web3 Secret Storage v3, geth's format).
     #[command(subcommand)]
-    Account(account_cmd::AccountCommand),
+    Account(account::AccountCommand),
     /// Open a JavaScript console on a running node: `ipc:PATH` or a socket path
     /// (default D/kalgo.ipc), `http://host:port` or `ws://host:port`.
     Attach {
@@ -131,7 +130,7 @@ enum Command {
     MakeMinerKey(makeminerkey::MakeMinerKeyArgs),
     /// Write a genesis.json with a miner already registered (Kaleido's `cmd/genesis`),
     /// or a whole local network with `--validators N --out DIR`.
-    Genesis(genesis_cmd::GenesisArgs),
+    Genesis(genesis::GenesisArgs),
     /// Erase, from every key file in D/kalgo/minerkeys, the vote sub-keys for heights
     /// below `--height` (forward security; the running node does this on each head).
     #[command(name = "minerkeyupdate")]
@@ -223,7 +222,7 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Console { .. } => ExitCode::FAILURE,
-        Command::Account(cmd) => match account_cmd::run(&cfg.node.datadir, cli.lightkdf, &cmd) {
+        Command::Account(cmd) => match account::run(&cfg.node.datadir, cli.lightkdf, &cmd) {
             Ok(out) => {
                 print!("{out}");
                 ExitCode::SUCCESS
@@ -290,7 +289,7 @@ fn main() -> ExitCode {
             miner_key_update(cli.datadir.as_deref(), height, password.as_deref())
         }
         Command::MakeMinerKey(args) => make_miner_key(cli.datadir.as_deref(), &args),
-        Command::Genesis(args) => match genesis_cmd::run(cli.datadir.as_deref(), &args) {
+        Command::Genesis(args) => match genesis::run(cli.datadir.as_deref(), &args) {
             Ok(out) => {
                 print!("{out}");
                 ExitCode::SUCCESS

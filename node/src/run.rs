@@ -2,9 +2,9 @@
 //!
 //! Layout under `<datadir>/kalgo/`: `chaindata.redb` (the chain store),
 //! `consensus.redb` (the consensus journal), `genesis.json` (a copy, for the chain
-//! config), `minerkeys/` (miner key files, [`crate::keyfile`]; the running miner's
-//! keys are a [`crate::keyring::KeyRing`]), `nodekey` (the network identity, see
-//! [`crate::nodekey`]).
+//! config), `minerkeys/` (miner key files, [`crate::keys::keyfile`]; the running miner's
+//! keys are a [`crate::keys::keyring::KeyRing`]), `nodekey` (the network identity, see
+//! [`crate::keys::nodekey`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -26,10 +26,10 @@ use actix::{Actor, System};
 use libp2p::{Multiaddr, multiaddr::Protocol};
 use std::time::Duration;
 
+use crate::cmd::makeminerkey::read_password;
 use crate::config::NodeConfig;
-use crate::keyring::{ChainKeyParams, KeyRing, KeyRingError};
-use crate::makeminerkey::read_password;
-use crate::nodekey;
+use crate::keys::keyring::{ChainKeyParams, KeyRing, KeyRingError};
+use crate::keys::nodekey;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +71,10 @@ pub enum RunError {
     Rpc(#[from] crate::rpc::RpcStartError),
     /// `--unlock` failed.
     #[error("--unlock {0}: {1}")]
-    Unlock(alloy_primitives::Address, crate::accounts::AccountError),
+    Unlock(
+        alloy_primitives::Address,
+        crate::keys::accounts::AccountError,
+    ),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -191,7 +194,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
         (true, None) => return Err(RunError::Node("--mine needs --miner.stakeowner".into())),
         (false, _) => None,
     };
-    let accounts = std::sync::Arc::new(crate::account_cmd::open_accounts(datadir, rpc.light_kdf));
+    let accounts = std::sync::Arc::new(crate::cmd::account::open_accounts(datadir, rpc.light_kdf));
     unlock_accounts(&accounts, &rpc.unlock, cfg.miner.password.as_deref())?;
     let journal = JournalStore::open(&dir.join("consensus.redb"))
         .map_err(|e| RunError::Node(e.to_string()))?;
@@ -338,7 +341,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
 /// (geth: line i for account i, the last line for the rest) or a prompt, and
 /// keeps it unlocked until the node exits.
 fn unlock_accounts(
-    accounts: &crate::accounts::Accounts,
+    accounts: &crate::keys::accounts::Accounts,
     unlock: &[alloy_primitives::Address],
     password: Option<&Path>,
 ) -> Result<(), RunError> {
@@ -346,15 +349,17 @@ fn unlock_accounts(
         return Ok(());
     }
     let passwords = match password {
-        Some(p) => crate::account_cmd::read_password_lines(p)
+        Some(p) => crate::cmd::account::read_password_lines(p)
             .map_err(|e| RunError::Password(e.to_string()))?,
         None => Vec::new(),
     };
     for (i, address) in unlock.iter().enumerate() {
         let pw = match passwords.get(i).or(passwords.last()) {
             Some(p) => p.clone(),
-            None => crate::account_cmd::prompt(&format!("Unlocking account {address}\nPassword: "))
-                .map_err(|e| RunError::Password(e.to_string()))?,
+            None => {
+                crate::cmd::account::prompt(&format!("Unlocking account {address}\nPassword: "))
+                    .map_err(|e| RunError::Password(e.to_string()))?
+            }
         };
         accounts
             .unlock(address, &pw, None)

@@ -67,7 +67,7 @@ pub struct Ctx {
     /// `web3_clientVersion`.
     pub client_version: String,
     /// Node-held accounts (keystore and unlocked keys).
-    pub accounts: Arc<crate::accounts::Accounts>,
+    pub accounts: Arc<crate::keys::accounts::Accounts>,
     /// The gossip actor (`admin_*`); `None` without a network (`--dev`).
     pub gossip: Option<Addr<actors::gossip::actor::GossipActor>>,
     /// The consensus actor's mining switch (`miner_start` / `miner_stop`).

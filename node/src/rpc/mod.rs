@@ -169,7 +169,7 @@ pub struct NodeHandles {
     /// The connected-peer count the network keeps (0 without one).
     pub peers: Arc<AtomicU64>,
     /// Node-held accounts.
-    pub accounts: Arc<crate::accounts::Accounts>,
+    pub accounts: Arc<crate::keys::accounts::Accounts>,
     /// The gossip actor; `None` without a network.
     pub gossip: Option<actix::Addr<actors::gossip::actor::GossipActor>>,
     /// The consensus actor's mining switch.

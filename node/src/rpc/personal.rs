@@ -22,7 +22,7 @@ use alloy_signer_local::PrivateKeySigner;
 use jsonrpsee::RpcModule;
 use serde_json::{Value, json};
 
-use crate::accounts::{AccountError, DEFAULT_UNLOCK};
+use crate::keys::accounts::{AccountError, DEFAULT_UNLOCK};
 use crate::rpc::{
     context::Ctx,
     error::{RpcError, RpcResult},

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use alloy_primitives::{Address, B256};
 use alloy_signer_local::PrivateKeySigner;
 
-use crate::keystore::{Keystore, KeystoreError};
+use crate::keys::keystore::{Keystore, KeystoreError};
 
 /// geth's default unlock duration when none is given: 300 s.
 pub const DEFAULT_UNLOCK: Duration = Duration::from_secs(300);
@@ -119,7 +119,7 @@ impl Accounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keystore::KdfStrength;
+    use crate::keys::keystore::KdfStrength;
 
     #[test]
     fn unlock_lock_and_expiry() {

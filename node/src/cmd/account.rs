@@ -8,8 +8,8 @@ use alloy_primitives::B256;
 use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
-use crate::accounts::Accounts;
-use crate::keystore::{KdfStrength, Keystore, KeystoreError, keystore_dir};
+use crate::keys::accounts::Accounts;
+use crate::keys::keystore::{KdfStrength, Keystore, KeystoreError, keystore_dir};
 
 /// `kalgo account …`.
 #[derive(Subcommand, Debug, Clone)]

@@ -26,7 +26,7 @@ use spec::params::Params;
 use spec::types::{Height, MinerId};
 use zeroize::Zeroizing;
 
-use crate::keyfile::{self, KeyFileError, MinerKeyFile};
+use crate::keys::keyfile::{self, KeyFileError, MinerKeyFile};
 
 /// Why the miner keys could not be loaded at start.
 #[derive(Debug, thiserror::Error)]

@@ -19,9 +19,9 @@ use alloy_primitives::{Address, U256};
 use clap::Args;
 use serde_json::Value;
 
-use crate::genesis_cmd::{self, Committee, Fork, GenesisArgs};
-use crate::keyfile;
-use crate::makeminerkey::{self, DEFAULT_INTERVAL, MakeMinerKeyArgs};
+use crate::cmd::genesis::{self, Committee, Fork, GenesisArgs};
+use crate::cmd::makeminerkey::{self, DEFAULT_INTERVAL, MakeMinerKeyArgs};
+use crate::keys::keyfile;
 
 /// The dev chain's id (geth's `--dev` uses the same).
 pub const DEV_CHAIN_ID: u64 = 1337;
@@ -194,7 +194,7 @@ pub fn prepare(datadir: Option<&Path>, args: &DevArgs) -> Result<DevChain, DevEr
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
-    let text = genesis_cmd::genesis_json(&gargs, DEV_CHAIN_ID, &[key], now)
+    let text = genesis::genesis_json(&gargs, DEV_CHAIN_ID, &[key], now)
         .map_err(|e| DevError::Setup(e.to_string()))?;
     let text = with_dev_accounts(&text)?;
     let gpath = dir.join("dev-genesis.json");

@@ -372,7 +372,7 @@ impl Keystore {
             let _ = std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700));
         }
         let path = self.dir.join(file_name(&address));
-        crate::keyfile::write_atomic(&path, text.as_bytes(), false)
+        crate::keys::keyfile::write_atomic(&path, text.as_bytes(), false)
             .map_err(|e| format(e.to_string()))?;
         Ok(address)
     }

@@ -4,10 +4,10 @@
 //! makes a whole local network: N accounts, N miner keys, N node keys, one genesis
 //! and a start command per node (node0 is every other node's bootnode).
 
-use crate::keyfile::{self, MinerKeyFile};
-use crate::makeminerkey::{
+use crate::cmd::makeminerkey::{
     self, DEFAULT_INTERVAL, MakeMinerKeyArgs, parse_address, read_password, registration_of,
 };
+use crate::keys::keyfile::{self, MinerKeyFile};
 use actors::execution::{
     chain_config::{ChainConfig, CommitteeMode},
     genesis::Genesis,
@@ -104,7 +104,7 @@ pub enum GenesisCmdError {
     MakeKey(#[from] makeminerkey::MakeKeyError),
     /// A node key for `--validators` could not be made.
     #[error(transparent)]
-    NodeKey(#[from] crate::nodekey::NodeKeyError),
+    NodeKey(#[from] crate::keys::nodekey::NodeKeyError),
     /// Writing output failed.
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
@@ -344,7 +344,7 @@ fn validators(n: u32, args: &GenesisArgs) -> Result<String, GenesisCmdError> {
         // A network identity per node, so start.sh can name node0 as everyone's
         // bootnode.
         let port = 38883 + i;
-        let peer = crate::nodekey::load_or_create(&node.join("kalgo").join("nodekey"))?
+        let peer = crate::keys::nodekey::load_or_create(&node.join("kalgo").join("nodekey"))?
             .public()
             .to_peer_id();
         let boot = match &bootnode {

@@ -10,7 +10,7 @@
 //! (carry-over, `spec::registry`), the file can be encrypted, and an existing file
 //! is never overwritten.
 
-use crate::keyfile::{self, KeyFileError, MinerKeyFile};
+use crate::keys::keyfile::{self, KeyFileError, MinerKeyFile};
 use actors::execution::miner::{abi::miner_key_calldata, layout::registration_slots};
 use alloy_primitives::{Address, B256, hex};
 use clap::Args;
