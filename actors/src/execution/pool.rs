@@ -113,8 +113,9 @@ impl From<StorageError> for PoolError {
     }
 }
 
-/// Largest encoded transaction a default pool admits (geth's 128 KiB).
-pub const DEFAULT_MAX_TX_SIZE: usize = 128 * 1024;
+/// Largest encoded transaction: what a default pool admits (geth's 128 KiB) and
+/// what a gossiped transaction batch may carry.
+pub const MAX_TX_BYTES: usize = 128 * 1024;
 
 /// Pool limits and chain parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,7 +146,7 @@ impl Default for PoolConfig {
             block_gas_limit: 63_000_000,
             max_transactions: 20_000,
             max_per_sender: 64,
-            max_tx_size: DEFAULT_MAX_TX_SIZE,
+            max_tx_size: MAX_TX_BYTES,
             min_gas_price: 1,
             price_bump_percent: 10,
         }

@@ -16,8 +16,6 @@ use spec::codec::MAX_MESSAGE_BYTES;
 use super::codec::{SYNC_PROTOCOL, SyncCodec};
 use spec::driver::wire::{MAX_BLOCK_BYTES, Topic};
 
-/// Largest gossiped transaction (the pool's own bound is checked again on entry).
-pub const MAX_TX_BYTES: usize = 128 * 1024;
 /// Time allowed for one sync request.
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(20);
 /// Gossipsub heartbeat.

@@ -18,7 +18,7 @@ use alloy_primitives::Bytes;
 use alloy_rlp::Decodable;
 
 use super::Verdict;
-use super::behaviour::MAX_TX_BYTES;
+use crate::execution::pool::MAX_TX_BYTES;
 
 /// Most transactions in one batch.
 pub const MAX_BATCH_TXS: usize = 4096;

@@ -18,7 +18,7 @@ use crate::consensus::host::{Topic, WireError, encode_block_parts};
 use crate::consensus::registry::Registry;
 use crate::consensus::sync::verify_synced;
 use crate::execution::{
-    pool::{DEFAULT_MAX_TX_SIZE, PoolError, RecoveredTx},
+    pool::{MAX_TX_BYTES, PoolError, RecoveredTx},
     service::ServiceError,
 };
 use crate::gossip::Verdict;
@@ -80,7 +80,7 @@ impl Handler<RemoteTxs> for ExecutionActor {
                     if known {
                         Err(PoolError::AlreadyKnown)
                     } else {
-                        RecoveredTx::from_raw(raw, chain_id, DEFAULT_MAX_TX_SIZE)
+                        RecoveredTx::from_raw(raw, chain_id, MAX_TX_BYTES)
                     }
                 })
                 .collect::<Vec<_>>()

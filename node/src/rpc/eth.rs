@@ -6,7 +6,7 @@ use actors::execution::{
     access_list,
     block::next_base_fee,
     call::{self, CallOutcome},
-    pool::{DEFAULT_MAX_TX_SIZE, RecoveredTx},
+    pool::{MAX_TX_BYTES, RecoveredTx},
     proof, query,
 };
 use actors::runtime::{PendingNonce, SubmitRecoveredTx};
@@ -195,7 +195,7 @@ pub fn register(
         // Decoding and sender recovery happen here, on the RPC server's threads
         // (in parallel across requests); the execution actor only does the
         // stateful checks.
-        let tx = RecoveredTx::from_raw(&raw, ctx.config.chain_id(), DEFAULT_MAX_TX_SIZE)
+        let tx = RecoveredTx::from_raw(&raw, ctx.config.chain_id(), MAX_TX_BYTES)
             .map_err(|e| RpcError::Server(pool_message(&e)))?;
         let raw = raw.to_vec();
         let hash = ctx.exec.send(SubmitRecoveredTx { tx, raw }).await??;
