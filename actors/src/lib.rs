@@ -15,4 +15,5 @@ pub mod execution;
 pub mod fuzz_checks;
 pub mod gossip;
 pub mod metrics;
+mod redb_error;
 pub mod runtime;

@@ -55,24 +55,7 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 const META_HEAD: &str = "head";
 
-macro_rules! redb_errors {
-    ($($ty:ty),*) => {$(
-        impl From<$ty> for StorageError {
-            fn from(e: $ty) -> Self {
-                StorageError::Database(e.to_string())
-            }
-        }
-    )*};
-}
-redb_errors!(
-    redb::Error,
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError,
-    redb::SetDurabilityError
-);
+crate::redb_error::redb_errors_into!(StorageError::Database);
 
 /// The canonical head of a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

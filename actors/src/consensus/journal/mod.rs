@@ -76,23 +76,7 @@ pub enum JournalError {
     Missing(std::path::PathBuf),
 }
 
-macro_rules! db_errors {
-    ($($ty:ty),*) => {$(
-        impl From<$ty> for JournalError {
-            fn from(e: $ty) -> Self {
-                JournalError::Database(e.to_string())
-            }
-        }
-    )*};
-}
-db_errors!(
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError,
-    redb::SetDurabilityError
-);
+crate::redb_error::redb_errors_into!(JournalError::Database);
 
 /// What one [`JournalStore::commit`] makes durable (the driver's
 /// `Effect::Persist`); empty parts are left as they are.
