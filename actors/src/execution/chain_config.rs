@@ -5,8 +5,29 @@ use alloy_primitives::U256;
 use revm::primitives::hardfork::SpecId;
 use serde::{Deserialize, Serialize};
 
-use crate::execution::genesis::GenesisError;
 use crate::execution::miner::contract::MinerContractConfig;
+
+/// What is wrong with a chain configuration (a genesis file's `config`).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `config.chainId` is missing or zero.
+    #[error("config.chainId is missing or zero")]
+    MissingChainId,
+    /// `config.algorand` is missing.
+    #[error("config.algorand is missing")]
+    MissingAlgorand,
+    /// `config.algorand` has invalid values.
+    #[error("config.algorand: {0}")]
+    InvalidAlgorand(&'static str),
+    /// A fork is scheduled before (or without) a fork that must precede it.
+    #[error("fork {fork} is scheduled before {earlier} (or {earlier} is unset)")]
+    ForkOrder {
+        /// The later fork.
+        fork: &'static str,
+        /// The fork that must come first.
+        earlier: &'static str,
+    },
+}
 
 /// How consensus committees are chosen (the consensus crate interprets it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,12 +191,12 @@ impl ChainConfig {
     }
 
     /// Checks the chain id and that forks are activated in order.
-    pub fn validate(&self) -> Result<(), GenesisError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.chain_id.is_none_or(|id| id == 0) {
-            return Err(GenesisError::MissingChainId);
+            return Err(ConfigError::MissingChainId);
         }
         if self.algorand.is_none() {
-            return Err(GenesisError::MissingAlgorand);
+            return Err(ConfigError::MissingAlgorand);
         }
         check_order(
             self.block_forks()
@@ -191,7 +212,7 @@ impl ChainConfig {
             .into_iter(),
         )?;
         if self.shanghai_time.is_some() && self.london_block.is_none() {
-            return Err(GenesisError::ForkOrder {
+            return Err(ConfigError::ForkOrder {
                 fork: "shanghaiTime",
                 earlier: "londonBlock",
             });
@@ -199,21 +220,21 @@ impl ChainConfig {
         if let Some(a) = &self.algorand
             && (a.timeout_two_lambda == 0 || a.total_weight == 0 || a.interval_size == 0)
         {
-            return Err(GenesisError::InvalidAlgorand(
+            return Err(ConfigError::InvalidAlgorand(
                 "timeoutTwoLambda, totalWeight and intervalSize must be positive",
             ));
         }
         if let Some(a) = &self.algorand
             && (a.lifespan == 0 || a.lifespan > spec::registry::MAX_LIFESPAN)
         {
-            return Err(GenesisError::InvalidAlgorand(
+            return Err(ConfigError::InvalidAlgorand(
                 "lifespan must be between 1 and 100",
             ));
         }
         if let Some(a) = &self.algorand
             && a.stake_lookback >= spec::registry::MIN_START_DELAY
         {
-            return Err(GenesisError::InvalidAlgorand(
+            return Err(ConfigError::InvalidAlgorand(
                 "stakeLookback must be below the registration delay (100)",
             ));
         }
@@ -283,19 +304,19 @@ impl ChainConfig {
 
 fn check_order(
     forks: impl Iterator<Item = (&'static str, Option<u64>)>,
-) -> Result<(), GenesisError> {
+) -> Result<(), ConfigError> {
     let mut last: Option<(&'static str, Option<u64>)> = None;
     for (name, at) in forks {
         if let Some((prev_name, prev_at)) = last {
             match (prev_at, at) {
                 (None, Some(_)) => {
-                    return Err(GenesisError::ForkOrder {
+                    return Err(ConfigError::ForkOrder {
                         fork: name,
                         earlier: prev_name,
                     });
                 }
                 (Some(p), Some(n)) if n < p => {
-                    return Err(GenesisError::ForkOrder {
+                    return Err(ConfigError::ForkOrder {
                         fork: name,
                         earlier: prev_name,
                     });
@@ -335,17 +356,17 @@ mod tests {
         c.byzantium_block = Some(1);
         assert_eq!(
             c.validate(),
-            Err(GenesisError::ForkOrder {
+            Err(ConfigError::ForkOrder {
                 fork: "byzantiumBlock",
                 earlier: "eip158Block"
             })
         );
         let mut c = ChainConfig::kaleido(888);
         c.london_block = Some(10);
-        assert!(matches!(c.validate(), Err(GenesisError::ForkOrder { .. })));
+        assert!(matches!(c.validate(), Err(ConfigError::ForkOrder { .. })));
         let mut c = ChainConfig::kaleido(888);
         c.chain_id = None;
-        assert_eq!(c.validate(), Err(GenesisError::MissingChainId));
+        assert_eq!(c.validate(), Err(ConfigError::MissingChainId));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use revm::primitives::hardfork::SpecId;
 use serde::Deserialize;
 
 use crate::execution::{
-    chain_config::ChainConfig,
+    chain_config::{ChainConfig, ConfigError},
     header::KalgoHeader,
     state::{ChangeSet, MemoryState, StorageError},
     state_root::state_root,
@@ -27,23 +27,9 @@ pub enum GenesisError {
     /// Not valid JSON, or a field has the wrong JSON type.
     #[error("malformed genesis JSON: {0}")]
     Json(String),
-    /// `config.chainId` is missing or zero.
-    #[error("config.chainId is missing or zero")]
-    MissingChainId,
-    /// `config.algorand` is missing.
-    #[error("config.algorand is missing")]
-    MissingAlgorand,
-    /// `config.algorand` has invalid values.
-    #[error("config.algorand: {0}")]
-    InvalidAlgorand(&'static str),
-    /// A fork is scheduled before (or without) a fork that must precede it.
-    #[error("fork {fork} is scheduled before {earlier} (or {earlier} is unset)")]
-    ForkOrder {
-        /// The later fork.
-        fork: &'static str,
-        /// The fork that must come first.
-        earlier: &'static str,
-    },
+    /// The `config` object is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// A hex field is not valid hex or has the wrong length.
     #[error("field {field}: invalid hex {value:?}")]
     BadHex {
@@ -391,14 +377,14 @@ mod tests {
         assert!(matches!(err("{"), Some(GenesisError::Json(_))));
         assert_eq!(
             err(&GOOD.replace("\"chainId\": 889,", "")),
-            Some(GenesisError::MissingChainId)
+            Some(GenesisError::Config(ConfigError::MissingChainId))
         );
         assert!(matches!(
             err(&GOOD.replace("\"byzantiumBlock\": 4", "\"byzantiumBlock\": 2")),
-            Some(GenesisError::ForkOrder {
+            Some(GenesisError::Config(ConfigError::ForkOrder {
                 fork: "byzantiumBlock",
                 ..
-            })
+            }))
         ));
         assert!(matches!(
             err(&GOOD.replace("0x6b616c6569646f", "0xzz")),
@@ -424,7 +410,10 @@ mod tests {
             ",\n                  \"algorand\": { \"timeoutTwoLambda\": 2000, \"totalWeight\": 10000000000, \"intervalSize\": 1000000 }",
             "",
         );
-        assert_eq!(err(&no_algorand), Some(GenesisError::MissingAlgorand));
+        assert_eq!(
+            err(&no_algorand),
+            Some(GenesisError::Config(ConfigError::MissingAlgorand))
+        );
     }
 
     #[test]
