@@ -21,7 +21,7 @@ use revm::{
     },
 };
 
-use crate::execution::trace::{TraceError, halt_text};
+use crate::execution::trace_common::{TraceError, halt_text};
 
 /// The tracer's options (geth's `tracerConfig`) and the node's bounds.
 #[derive(Clone, Debug, PartialEq, Eq)]

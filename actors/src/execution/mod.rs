@@ -40,3 +40,4 @@ pub mod state_root;
 pub mod statetest;
 pub mod storage;
 pub mod trace;
+mod trace_common;

@@ -34,6 +34,8 @@ use revm::{
     },
 };
 
+pub use crate::execution::trace_common::TraceError;
+use crate::execution::trace_common::halt_text;
 use crate::execution::{
     block::{Block, block_env, cfg_env},
     call::{CallRequest, call_env},
@@ -171,31 +173,6 @@ pub struct TraceResult {
     pub struct_logs: Vec<StructLog>,
 }
 
-/// Why a trace could not be produced.
-#[derive(Debug, thiserror::Error)]
-pub enum TraceError {
-    /// Reading state failed.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// A transaction (an earlier one of the block, or the call) is invalid.
-    #[error("{0}")]
-    Invalid(String),
-    /// The transaction is not in the block given.
-    #[error("transaction index {0} is not in the block")]
-    NoSuchTransaction(usize),
-    /// The trace is over the node's bound.
-    #[error(
-        "trace too large: more than {max_logs} entries (struct logs or call frames) or about {} MiB of JSON; use disableStack/disableStorage, leave enableMemory off, or set a lower `limit`",
-        max_bytes / (1024 * 1024)
-    )]
-    TooLarge {
-        /// The log count bound.
-        max_logs: usize,
-        /// The size bound.
-        max_bytes: usize,
-    },
-}
-
 /// The opcode seen at `step`, completed at `step_end`.
 #[derive(Debug)]
 struct Pending {
@@ -253,32 +230,6 @@ impl StructLogger {
         }
         Ok(self.logs)
     }
-}
-
-/// geth's message for an instruction result that halts execution (`None` for
-/// success and revert), shared by the struct logger and the call tracer.
-pub(crate) fn halt_text(result: InstructionResult) -> Option<&'static str> {
-    use InstructionResult as R;
-    if !result.is_halt() {
-        return None;
-    }
-    Some(match result {
-        R::OutOfGas | R::MemoryOOG | R::MemoryLimitOOG | R::PrecompileOOG => "out of gas",
-        R::InvalidOperandOOG | R::ReentrancySentryOOG => "out of gas",
-        R::OpcodeNotFound | R::InvalidFEOpcode => "invalid opcode",
-        R::InvalidJump => "invalid jump destination",
-        R::StackUnderflow => "stack underflow",
-        R::StackOverflow => "stack limit reached 1024 (1023)",
-        R::StateChangeDuringStaticCall => "write protection",
-        R::CallTooDeep => "max call depth exceeded",
-        R::OutOfFunds => "insufficient balance for transfer",
-        R::CreateCollision => "contract address collision",
-        R::CreateContractSizeLimit => "max code size exceeded",
-        R::CreateContractStartingWithEF => "invalid code: must not begin with 0xef",
-        R::OutOfOffset => "return data out of bounds",
-        R::PrecompileError => "precompiled contract failed",
-        _ => return None,
-    })
 }
 
 /// geth's message for an opcode that failed (revm's name for a halt geth has no
