@@ -14,7 +14,7 @@ use alloy_primitives::U256;
 
 use crate::rpc::{
     error::{RpcError, RpcResult},
-    filters::Filters,
+    filter_store::Filters,
     params::{BlockId, BlockTag},
 };
 

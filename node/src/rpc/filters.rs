@@ -7,90 +7,22 @@
 //! when polled. A pending-transaction filter remembers the pooled hashes it has
 //! already reported.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
+use std::time::Instant;
 
 use actors::execution::query::LogFilter;
 use actors::runtime::PoolSnapshot;
 use alloy_primitives::B256;
 use jsonrpsee::RpcModule;
-use rand_core::{OsRng, RngCore};
 use serde_json::{Value, json};
 
 use crate::rpc::{
     chain::{log_filter, logs_json},
     context::Ctx,
     error::{RpcError, RpcResult},
+    filter_store::{FILTER_TIMEOUT, Kind, not_found, poisoned},
     params::{Args, FilterObject},
 };
-
-/// A filter not polled for this long is removed (geth's deadline).
-pub const FILTER_TIMEOUT: Duration = Duration::from_secs(300);
-/// Most filters installed at once.
-pub const MAX_FILTERS: usize = 10_000;
-
-#[derive(Debug)]
-enum Kind {
-    /// Next block whose hash to report.
-    Blocks { next: u64 },
-    /// The filter and the next block to scan; `to` of the filter is the last.
-    Logs {
-        filter: LogFilter,
-        open_end: bool,
-        next: u64,
-    },
-    /// Pooled hashes already reported.
-    Pending { seen: HashSet<B256> },
-}
-
-#[derive(Debug)]
-struct Filter {
-    kind: Kind,
-    polled: Instant,
-}
-
-/// The installed filters.
-#[derive(Debug, Default)]
-pub struct Filters {
-    map: Mutex<HashMap<String, Filter>>,
-}
-
-fn poisoned() -> RpcError {
-    RpcError::Server("filter table unavailable".into())
-}
-
-fn not_found() -> RpcError {
-    RpcError::Server("filter not found".into())
-}
-
-impl Filters {
-    fn install(&self, kind: Kind) -> RpcResult<String> {
-        let mut map = self.map.lock().map_err(|_| poisoned())?;
-        map.retain(|_, f| f.polled.elapsed() < FILTER_TIMEOUT);
-        if map.len() >= MAX_FILTERS {
-            return Err(RpcError::Limit(format!(
-                "too many filters (limit {MAX_FILTERS})"
-            )));
-        }
-        let mut bytes = [0u8; 16];
-        OsRng.fill_bytes(&mut bytes);
-        let id = format!("{:#x}", u128::from_be_bytes(bytes));
-        map.insert(
-            id.clone(),
-            Filter {
-                kind,
-                polled: Instant::now(),
-            },
-        );
-        Ok(id)
-    }
-
-    fn uninstall(&self, id: &str) -> RpcResult<bool> {
-        let mut map = self.map.lock().map_err(|_| poisoned())?;
-        Ok(map.remove(id).is_some())
-    }
-}
 
 fn id_arg(a: &Args) -> RpcResult<String> {
     let id: String = a.required(0)?;

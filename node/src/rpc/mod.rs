@@ -25,6 +25,7 @@ pub mod cors;
 pub mod debug;
 pub mod error;
 pub mod eth;
+pub mod filter_store;
 pub mod filters;
 pub mod format;
 pub mod fuzz_checks;
@@ -293,7 +294,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         exec: node.exec,
         genesis_difficulty: genesis.eth.difficulty,
         limits: cfg.limits.clone(),
-        filters: filters::Filters::default(),
+        filters: filter_store::Filters::default(),
         peers: node.peers,
         client_version: client_version(),
         accounts: node.accounts,
