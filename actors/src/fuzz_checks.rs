@@ -33,9 +33,10 @@ use crate::execution::{
     chain_config::ChainConfig,
     executor::TxExecutor,
     header::KalgoHeader,
+    memory_state::MemoryState,
     miner::{MINER_CONTRACT, MINER_CONTRACT_CODE, abi::IMiner, layout::genesis_storage},
     pool::{PoolConfig, TxPool},
-    state::{MemoryState, StateOverlay},
+    state::StateOverlay,
 };
 use spec::registry::Registration;
 

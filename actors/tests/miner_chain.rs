@@ -9,13 +9,14 @@ use actors::execution::{
     chain_config::ChainConfig,
     executor::TxExecutor,
     header::KalgoHeader,
+    memory_state::MemoryState,
     miner::{
         MINER_CONTRACT, MINER_CONTRACT_CODE,
         abi::{IMiner, miner_key_calldata},
         layout::{genesis_storage, miner_base_slot, registration_slots},
         registry::{miner_registry, registry_snapshot, total_stake_of_miners},
     },
-    state::{MemoryState, StateOverlay, StateReader},
+    state::{StateOverlay, StateReader},
 };
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};

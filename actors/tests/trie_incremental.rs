@@ -10,7 +10,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use actors::execution::{
-    state::{AccountChange, ChangeSet, MemoryState, StateReader, StorageError},
+    memory_state::MemoryState,
+    state::{AccountChange, ChangeSet, StateReader, StorageError},
     state_root::{StateRootOutput, TrieStats, rebuild_state_root, state_root, verify_stored_tries},
     storage::{BlockCommit, Store},
 };

@@ -224,8 +224,8 @@ fn makeminerkey_writes_once_prints_again_and_feeds_genesis() {
 fn registry_of_genesis(json: &str, addr: &str) {
     use actors::execution::{
         genesis::Genesis,
+        memory_state::MemoryState,
         miner::registry::{header_total_stake, miner_registry, total_stake_of_miners},
-        state::MemoryState,
         state_root::state_root,
     };
     let g = Genesis::from_json(json).unwrap_or_else(|e| panic!("{e}"));

@@ -166,7 +166,7 @@ impl ExecutedBlock {
     /// The block's state transition as [`MemoryState::apply`] takes it: new
     /// records, new trie nodes and the post-state root.
     ///
-    /// [`MemoryState::apply`]: crate::execution::state::MemoryState::apply
+    /// [`MemoryState::apply`]: crate::execution::memory_state::MemoryState::apply
     pub fn state_root_output(&self) -> crate::execution::state_root::StateRootOutput {
         crate::execution::state_root::StateRootOutput {
             root: self.block.header.eth.state_root,
@@ -608,7 +608,10 @@ pub fn init_genesis(store: &Store, genesis: &Genesis) -> Result<(Head, KalgoHead
             _ => Err(BlockError::HeaderMismatch("genesis hash")),
         };
     }
-    let out = state_root(&crate::execution::state::MemoryState::default(), &changes)?;
+    let out = state_root(
+        &crate::execution::memory_state::MemoryState::default(),
+        &changes,
+    )?;
     if out.root != root {
         return Err(BlockError::HeaderMismatch("genesis state root"));
     }
@@ -638,7 +641,7 @@ pub fn init_genesis(store: &Store, genesis: &Genesis) -> Result<(Head, KalgoHead
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::execution::state::MemoryState;
+    use crate::execution::memory_state::MemoryState;
     use alloy_consensus::{SignableTransaction, TxEip1559, TxLegacy};
     use alloy_primitives::TxKind;
     use alloy_signer::SignerSync;

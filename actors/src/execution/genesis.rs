@@ -12,7 +12,8 @@ use serde::Deserialize;
 use crate::execution::{
     chain_config::{ChainConfig, ConfigError},
     header::KalgoHeader,
-    state::{ChangeSet, MemoryState, StorageError},
+    memory_state::MemoryState,
+    state::{ChangeSet, StorageError},
     state_root::state_root,
 };
 

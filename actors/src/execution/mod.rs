@@ -29,6 +29,7 @@ pub mod chain_config;
 pub mod executor;
 pub mod genesis;
 pub mod header;
+pub mod memory_state;
 pub mod miner;
 pub mod pool;
 pub mod proof;

@@ -636,7 +636,7 @@ impl TxPool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execution::state::MemoryState;
+    use crate::execution::memory_state::MemoryState;
     use alloy_consensus::{SignableTransaction, TxEip1559, TxLegacy};
     use alloy_primitives::{Bytes, TxKind};
     use alloy_signer::SignerSync;

@@ -121,7 +121,7 @@ pub fn account_proof<S: StateReader + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execution::state::MemoryState;
+    use crate::execution::memory_state::MemoryState;
     use alloy_trie::{Nibbles, proof::verify_proof};
 
     #[test]

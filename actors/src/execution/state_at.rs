@@ -110,7 +110,7 @@ impl<S: StateReader + ?Sized> StateReader for StateAt<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execution::state::MemoryState;
+    use crate::execution::memory_state::MemoryState;
     use crate::execution::state_root::state_root;
 
     #[test]

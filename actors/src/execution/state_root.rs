@@ -1,7 +1,7 @@
 //! The Ethereum Merkle-Patricia state root, computed **incrementally** over a
 //! persistent trie.
 //!
-//! Every state (the redb store's head, or a [`MemoryState`](crate::execution::state::MemoryState))
+//! Every state (the redb store's head, or a [`MemoryState`](crate::execution::memory_state::MemoryState))
 //! keeps the nodes of its account trie and of every account's storage trie,
 //! content-addressed by `keccak256(rlp(node))`, and the current account trie root
 //! ([`StateReader::state_root`]). A block's root is computed with
@@ -389,7 +389,7 @@ pub fn verify_stored_tries<S: StateReader + ?Sized>(state: &S) -> Result<usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execution::state::MemoryState;
+    use crate::execution::memory_state::MemoryState;
     use alloy_primitives::Bytes;
 
     #[test]

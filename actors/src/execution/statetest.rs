@@ -27,7 +27,8 @@ use revm_statetest_types::{SpecName, Test, TestSuite, TestUnit};
 
 use crate::execution::{
     executor::TxExecutor,
-    state::{MemoryState, StateOverlay, StorageError, UnknownBlockHash},
+    memory_state::MemoryState,
+    state::{StateOverlay, StorageError, UnknownBlockHash},
     state_root::state_root,
 };
 

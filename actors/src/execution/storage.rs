@@ -551,7 +551,8 @@ impl StateReader for StoreState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execution::state::{AccountChange, MemoryState};
+    use crate::execution::memory_state::MemoryState;
+    use crate::execution::state::AccountChange;
     use crate::execution::state_root::state_root;
     use revm::primitives::KECCAK_EMPTY;
 

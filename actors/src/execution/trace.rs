@@ -599,7 +599,7 @@ pub fn trace_call<S: StateReader + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execution::state::MemoryState;
+    use crate::execution::memory_state::MemoryState;
     use alloy_primitives::hex;
 
     fn setup() -> (ChainConfig, MemoryState, KalgoHeader) {

@@ -183,7 +183,7 @@ impl StateReader for Overridden<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actors::execution::state::MemoryState;
+    use actors::execution::memory_state::MemoryState;
     use serde_json::json;
 
     #[test]
