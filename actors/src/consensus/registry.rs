@@ -26,7 +26,7 @@ use crate::execution::{
     miner::registry::{RegistrySnapshot, registry_snapshot},
     service::read_header,
     state::StateReader,
-    state_root::StateAt,
+    state_at::StateAt,
     storage::Store,
 };
 

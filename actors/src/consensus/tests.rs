@@ -634,7 +634,7 @@ fn a_restored_host_deciding_a_block_it_never_received_waits_for_sync() {
 fn registry_reads_the_sampled_past_state_not_the_head() {
     use crate::execution::miner::registry::registry_snapshot;
     use crate::execution::state::StateReader;
-    use crate::execution::state_root::StateAt;
+    use crate::execution::state_at::StateAt;
 
     let (mut nodes, queue, _) = cluster(1);
     run(&mut nodes, queue, 0, 60_000, |n| n[0].committed.len() >= 6);

@@ -24,23 +24,39 @@ use crate::execution::state_root::{NodeDb, open, slot_key, trie_error};
 
 /// A read-only view of the state with root `root`, over the nodes, code and
 /// canonical hashes of `base` (any reader whose node table holds that root).
+/// The one view of a past state: JSON-RPC reads "at block N" through it and the
+/// consensus registry reads a sampled block's stakes through it.
 pub struct StateAt<'a, S: StateReader + ?Sized> {
     base: &'a S,
     root: B256,
+    /// One node adapter for every read of this view.
+    db: Arc<NodeDb<'a, S>>,
 }
 
 impl<'a, S: StateReader + ?Sized> StateAt<'a, S> {
-    /// The state whose account trie root is `root`.
+    /// The state whose account trie root is `root`; a root that is not stored
+    /// fails on the first read.
     pub fn new(base: &'a S, root: B256) -> Self {
-        Self { base, root }
+        Self {
+            base,
+            root,
+            db: Arc::new(NodeDb::new(base)),
+        }
+    }
+
+    /// The state whose account trie root is `root`, checked up front: fails with
+    /// [`StorageError::MissingTrieNode`] if the root is not stored.
+    pub fn open(base: &'a S, root: B256) -> Result<Self, StorageError> {
+        let view = Self::new(base, root);
+        open(&view.db, root)?;
+        Ok(view)
     }
 
     fn get(&self, root: B256, key: &B256) -> Result<Option<Vec<u8>>, StorageError> {
         if root == EMPTY_ROOT_HASH {
             return Ok(None);
         }
-        let db = Arc::new(NodeDb::new(self.base));
-        let trie = open(&db, root)?;
+        let trie = open(&self.db, root)?;
         trie.get(key.as_slice()).map_err(trie_error)
     }
 }

@@ -262,52 +262,6 @@ pub fn state_root<S: StateReader + ?Sized>(
     })
 }
 
-/// The state under any stored state root — the head's or a past block's — read
-/// through the stored tries (nodes are never pruned, see the module docs), not
-/// through the flat tables, which hold only the head. Each read walks one path of
-/// the account trie (and of one storage trie): O(depth) node lookups.
-pub struct StateAt<'a, S: StateReader + ?Sized> {
-    db: Arc<NodeDb<'a, S>>,
-    accounts: EthTrie<NodeDb<'a, S>>,
-}
-
-impl<'a, S: StateReader + ?Sized> StateAt<'a, S> {
-    /// Opens the state whose account trie root is `root`, with nodes from `base`.
-    /// Fails with [`StorageError::MissingTrieNode`] if the root is not stored.
-    pub fn open(base: &'a S, root: B256) -> Result<Self, StorageError> {
-        let db = Arc::new(NodeDb::new(base));
-        let accounts = open(&db, root)?;
-        Ok(Self { db, accounts })
-    }
-
-    /// The account at `address` (nonce, balance, storage root, code hash), if any.
-    pub fn account(&self, address: &Address) -> Result<Option<TrieAccount>, StorageError> {
-        let Some(rlp) = self
-            .accounts
-            .get(keccak256(address).as_slice())
-            .map_err(trie_error)?
-        else {
-            return Ok(None);
-        };
-        alloy_rlp::Decodable::decode(&mut rlp.as_slice())
-            .map(Some)
-            .map_err(|e| StorageError::Trie(format!("account {address}: {e}")))
-    }
-
-    /// One storage slot of `address` (zero if unset or no such account).
-    pub fn storage(&self, address: &Address, slot: &U256) -> Result<U256, StorageError> {
-        let Some(account) = self.account(address)? else {
-            return Ok(U256::ZERO);
-        };
-        let trie = open(&self.db, account.storage_root)?;
-        let Some(rlp) = trie.get(slot_key(slot).as_slice()).map_err(trie_error)? else {
-            return Ok(U256::ZERO);
-        };
-        alloy_rlp::Decodable::decode(&mut rlp.as_slice())
-            .map_err(|e| StorageError::Trie(format!("slot {slot} of {address}: {e}")))
-    }
-}
-
 /// The state root recomputed from scratch with alloy-trie over every account and
 /// slot of `state` (O(state)); an independent check of the stored tries.
 pub fn rebuild_state_root<S: StateReader + ?Sized>(state: &S) -> Result<B256, StorageError> {

@@ -23,7 +23,6 @@ use super::{
     layout::{INTERVAL_MINERS_SLOT, array_elem_slot, array_len_slot, miner_base_slot, unpack},
 };
 use crate::execution::state::{StateOverlay, StateReader, StorageError};
-use crate::execution::state_root::StateAt;
 
 /// Most miners read per interval (bounds the work of a registry read).
 pub const MAX_MINERS_PER_INTERVAL: u64 = 100_000;
@@ -58,21 +57,6 @@ impl<S: StateReader + ?Sized> RegistryState for OverlayView<'_, '_, S> {
     fn balance(&self, address: &Address) -> Result<U256, StorageError> {
         Ok(self
             .0
-            .account(address)?
-            .map(|a| a.balance)
-            .unwrap_or_default())
-    }
-}
-
-/// A past (or the head) state read through its stored tries: what the consensus
-/// registry reads for `stake_sample_block(h, lookback)` when that block is not the
-/// head.
-impl<S: StateReader + ?Sized> RegistryState for StateAt<'_, S> {
-    fn slot(&self, address: &Address, slot: &U256) -> Result<U256, StorageError> {
-        self.storage(address, slot)
-    }
-    fn balance(&self, address: &Address) -> Result<U256, StorageError> {
-        Ok(self
             .account(address)?
             .map(|a| a.balance)
             .unwrap_or_default())
@@ -206,7 +190,7 @@ pub fn header_total_stake<S: RegistryState + ?Sized>(
 /// and stake, and the total. Build it with [`registry_snapshot`] from the post-state
 /// of `stake_sample_block(height, lookback)`: the head's flat tables when that
 /// block is the head, otherwise the block's state read through the stored tries
-/// ([`StateAt`]; nodes are never pruned). `actors::consensus::registry` does this.
+/// ([`crate::execution::state_at::StateAt`]; nodes are never pruned). `actors::consensus::registry` does this.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RegistrySnapshot {
     /// The height the snapshot is for.
