@@ -44,13 +44,31 @@ pub enum RunError {
     },
     /// The genesis file is invalid.
     #[error("invalid genesis: {0}")]
-    Genesis(String),
+    Genesis(#[from] actors::execution::genesis::GenesisError),
     /// The datadir was never initialised.
     #[error("{0} has no genesis: run `kalgo --datadir D init genesis.json` first")]
     NotInitialised(PathBuf),
-    /// Store, execution or consensus failure.
-    #[error("{0}")]
-    Node(String),
+    /// The chain store could not be opened or read.
+    #[error("chain store: {0}")]
+    Store(#[from] actors::execution::state::StorageError),
+    /// Block 0 could not be written.
+    #[error("genesis block: {0}")]
+    GenesisBlock(#[from] actors::execution::block::BlockError),
+    /// The execution service could not start on the store.
+    #[error("execution: {0}")]
+    Execution(#[from] actors::execution::service::ServiceError),
+    /// The consensus journal could not be opened.
+    #[error(transparent)]
+    Journal(#[from] actors::consensus::journal::JournalError),
+    /// Consensus could not start on the stored head.
+    #[error("consensus: {0}")]
+    Consensus(#[from] actors::consensus::host::HostError),
+    /// `--mine` without `--miner.stakeowner`.
+    #[error("--mine needs --miner.stakeowner")]
+    MineWithoutOwner,
+    /// Consensus stopped on a fatal error while running.
+    #[error("consensus stopped on a fatal error (see the log above)")]
+    ConsensusStopped,
     /// Miner keys.
     #[error(transparent)]
     Keys(#[from] KeyRingError),
@@ -91,12 +109,11 @@ fn node_dir(datadir: &Path) -> PathBuf {
 /// `kalgo init genesis.json`: validates the file and writes its block 0.
 pub fn init(datadir: &Path, genesis_path: &Path) -> Result<String, RunError> {
     let text = std::fs::read_to_string(genesis_path).map_err(io(genesis_path))?;
-    let genesis = Genesis::from_json(&text).map_err(|e| RunError::Genesis(e.to_string()))?;
+    let genesis = Genesis::from_json(&text)?;
     let dir = node_dir(datadir);
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let store =
-        Store::open(&dir.join("chaindata.redb")).map_err(|e| RunError::Node(e.to_string()))?;
-    let (head, _) = init_genesis(&store, &genesis).map_err(|e| RunError::Node(e.to_string()))?;
+    let store = Store::open(&dir.join("chaindata.redb"))?;
+    let (head, _) = init_genesis(&store, &genesis)?;
     let copy = dir.join("genesis.json");
     std::fs::write(&copy, text).map_err(io(&copy))?;
     Ok(format!(
@@ -145,12 +162,10 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
         return Err(RunError::NotInitialised(datadir.clone()));
     }
     let text = std::fs::read_to_string(&gpath).map_err(io(&gpath))?;
-    let genesis = Genesis::from_json(&text).map_err(|e| RunError::Genesis(e.to_string()))?;
-    let store =
-        Store::open(&dir.join("chaindata.redb")).map_err(|e| RunError::Node(e.to_string()))?;
+    let genesis = Genesis::from_json(&text)?;
+    let store = Store::open(&dir.join("chaindata.redb"))?;
     let genesis_hash = store
-        .canonical_hash(0)
-        .map_err(|e| RunError::Node(e.to_string()))?
+        .canonical_hash(0)?
         .ok_or_else(|| RunError::NotInitialised(datadir.clone()))?;
     // The registry reads committees from the committed chain through its own
     // handle on the store the execution actor writes.
@@ -159,8 +174,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
         genesis.config.miner_contract().map_or(0, |m| m.interval),
         genesis.config.stake_lookback(),
     );
-    let exec = ExecutionService::new(store, genesis.config.clone())
-        .map_err(|e| RunError::Node(e.to_string()))?;
+    let exec = ExecutionService::new(store, genesis.config.clone())?;
     let rpc_store = exec.store().clone();
     let params = params_from_config(&genesis.config);
     let (head, header) = exec.head();
@@ -191,13 +205,12 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
             )?;
             Some(Box::new(ring))
         }
-        (true, None) => return Err(RunError::Node("--mine needs --miner.stakeowner".into())),
+        (true, None) => return Err(RunError::MineWithoutOwner),
         (false, _) => None,
     };
     let accounts = std::sync::Arc::new(crate::cmd::account::open_accounts(datadir, rpc.light_kdf));
     unlock_accounts(&accounts, &rpc.unlock, cfg.miner.password.as_deref())?;
-    let journal = JournalStore::open(&dir.join("consensus.redb"))
-        .map_err(|e| RunError::Node(e.to_string()))?;
+    let journal = JournalStore::open(&dir.join("consensus.redb"))?;
     tracing::info!(head = head.number, hash = %head.hash, mining = keys.is_some(), "starting");
     let header = header.clone();
     let net = match network {
@@ -210,8 +223,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
         false => None,
     };
     let epoch = Instant::now();
-    let (mut core, initial) = HostCore::start(params, keys, registry, journal, header, 0)
-        .map_err(|e| RunError::Node(e.to_string()))?;
+    let (mut core, initial) = HostCore::start(params, keys, registry, journal, header, 0)?;
     let m = &cfg.miner;
     if m.test_equivocate || m.test_cert_empty_first || m.test_junk_blocks || m.test_far_votes {
         tracing::warn!(
@@ -329,9 +341,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
         servers.stop();
         System::current().stop();
         if fatal {
-            return Err(RunError::Node(
-                "consensus stopped on a fatal error (see the log above)".into(),
-            ));
+            return Err(RunError::ConsensusStopped);
         }
         Ok(())
     })
