@@ -196,11 +196,18 @@ impl<R: Registry + Unpin + 'static> Handler<ConsensusInbound> for ConsensusActor
 }
 
 /// Why one synced block stopped the batch.
+#[derive(Debug, thiserror::Error)]
 enum StepError {
     /// The block is invalid although certified: the peer is at fault.
-    Invalid(String),
-    /// Something local failed (mailbox, store): stop, blame nobody.
-    Local(String),
+    #[error("{0}")]
+    Invalid(ServiceError),
+    /// Execution refused for a local reason (it moved past this height, its
+    /// store failed): stop, blame nobody.
+    #[error("{0}")]
+    Local(ServiceError),
+    /// The execution actor's mailbox is gone or full.
+    #[error("execution mailbox: {0}")]
+    Mailbox(#[from] actix::MailboxError),
 }
 
 impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
@@ -239,16 +246,14 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
             match exec.send(validate).await {
                 Ok(Ok(_)) => {}
                 // Execution moved on meanwhile (our own commit of this height).
-                Ok(Err(e @ ServiceError::NotOnHead { .. })) => {
-                    return Err(StepError::Local(e.to_string()));
-                }
-                Ok(Err(e)) => return Err(StepError::Invalid(e.to_string())),
-                Err(e) => return Err(StepError::Local(e.to_string())),
+                Ok(Err(e @ ServiceError::NotOnHead { .. })) => return Err(StepError::Local(e)),
+                Ok(Err(e)) => return Err(StepError::Invalid(e)),
+                Err(e) => return Err(e.into()),
             }
             match exec.send(Commit { hash, certificate }).await {
                 Ok(Ok(done)) => Ok(done),
-                Ok(Err(e)) => Err(StepError::Local(e.to_string())),
-                Err(e) => Err(StepError::Local(e.to_string())),
+                Ok(Err(e)) => Err(StepError::Local(e)),
+                Err(e) => Err(e.into()),
             }
         };
         Box::pin(work.into_actor(self).then(move |res, act, ctx| {
@@ -262,7 +267,7 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
                     tracing::warn!(error = %e, "certified block does not execute");
                     outcome.invalid = true;
                 }
-                Err(StepError::Local(e)) => tracing::warn!(error = %e, "sync stopped"),
+                Err(e) => tracing::warn!(error = %e, "sync stopped"),
             }
             Box::pin(actix::fut::ready(outcome)) as ResponseActFuture<Self, SyncOutcome>
         }))
