@@ -10,8 +10,8 @@ use actors::execution::{
     chain_config::ChainConfig,
     genesis::Genesis,
     header::KalgoHeader,
-    storage::Store,
 };
+use actors::storage::Store;
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_evm::FromRecoveredTx;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};

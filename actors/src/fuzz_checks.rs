@@ -38,7 +38,7 @@ use crate::execution::{
     pool::{PoolConfig, TxPool},
     state::StateOverlay,
 };
-use spec::registry::Registration;
+use spec::registration::Registration;
 
 /// Chain id of the fixtures.
 pub const CHAIN_ID: u64 = 1337;

@@ -4,10 +4,11 @@
 //! only by messages (see `ARCHITECTURE.md`). Protocol rules are not decided here:
 //! they live in the `spec` crate.
 //!
-//! State today: [`execution`] (revm over redb, genesis, blocks, pool, and the
-//! [`execution::service::ExecutionService`]), [`consensus`] (the BA* host core,
-//! journal, the registry over committed state, forward-secure key source, checks
-//! of synced blocks), [`gossip`] (the libp2p swarm task, gossipsub topics,
+//! The rooms: [`execution`] (revm, genesis, blocks, pool, and the
+//! [`execution::service::ExecutionService`]), [`storage`] (the chain database,
+//! its read handle, the state at past blocks and the consensus journal),
+//! [`consensus`] (the BA* host core, the committee over committed state,
+//! forward-secure key source, checks of synced blocks), [`gossip`] (the libp2p swarm task, gossipsub topics,
 //! catch-up sync protocol, and the gossip actor) and [`runtime`] (the execution
 //! and consensus actix actors).
 pub mod consensus;
@@ -15,5 +16,5 @@ pub mod execution;
 pub mod fuzz_checks;
 pub mod gossip;
 pub mod metrics;
-mod redb_error;
 pub mod runtime;
+pub mod storage;

@@ -29,16 +29,16 @@ use crate::consensus::host::{Effect, HostCore};
 /// (besides SIGINT/SIGTERM) so that it exits non-zero instead of running on
 /// without consensus.
 pub static FATAL: tokio::sync::Notify = tokio::sync::Notify::const_new();
-use crate::consensus::registry::Registry;
+use crate::consensus::committee::Registry;
 use crate::execution::{
     block::Block,
     header::KalgoHeader,
     pool::{PoolContent, RecoveredTx},
     service::{BuildRequest, ExecutionService, ServiceError},
-    storage::Head,
 };
 use crate::gossip::{GossipHandle, NetTopic};
 use crate::metrics::Metrics;
+use crate::storage::Head;
 
 /// Mailbox bound of every actor.
 pub const MAILBOX: usize = 1024;

@@ -17,8 +17,8 @@ use actors::execution::{
     header::KalgoHeader,
     state::{ChangeSet, StateReader},
     state_root::{rebuild_state_root, state_root, verify_stored_tries},
-    storage::Store,
 };
+use actors::storage::Store;
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_signer::SignerSync;

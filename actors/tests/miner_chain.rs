@@ -14,7 +14,7 @@ use actors::execution::{
         MINER_CONTRACT, MINER_CONTRACT_CODE,
         abi::{IMiner, miner_key_calldata},
         layout::{genesis_storage, miner_base_slot, registration_slots},
-        registry::{miner_registry, registry_snapshot, total_stake_of_miners},
+        snapshot::{miner_registry, registry_snapshot, total_stake_of_miners},
     },
     state::{StateOverlay, StateReader},
 };
@@ -26,7 +26,7 @@ use alloy_sol_types::{SolCall, SolEvent, SolValue};
 use rand_core::SeedableRng;
 use revm::context::{BlockEnv, TxEnv, result::ExecutionResult};
 use spec::{
-    auth::RealMinerKeys, crypto::VoteSigner, crypto::VrfProver, registry::Registration,
+    auth::RealMinerKeys, crypto::VoteSigner, crypto::VrfProver, registration::Registration,
     sortition::weight, types::MinerId,
 };
 
@@ -531,7 +531,7 @@ fn lookback_moves_the_sample_back_and_the_header_total_forward() {
     }
     // Height 150 samples block 150 − 1 − 10 = 139: its header's total already
     // includes B (eligible at 139 + 1 + 10 = 150), and equals the registry read there.
-    let sample = spec::registry::stake_sample_block(150, 10) as usize;
+    let sample = spec::registration::stake_sample_block(150, 10) as usize;
     assert_eq!(sample, 139);
     let total = total_stake_of_miners(&states[sample], 150, INTERVAL).unwrap_or_default();
     assert_eq!(headers[sample].total_balance_of_miners, U256::from(total));

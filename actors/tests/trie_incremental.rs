@@ -13,8 +13,8 @@ use actors::execution::{
     memory_state::MemoryState,
     state::{AccountChange, ChangeSet, StateReader, StorageError},
     state_root::{StateRootOutput, TrieStats, rebuild_state_root, state_root, verify_stored_tries},
-    storage::{BlockCommit, Store},
 };
+use actors::storage::{BlockCommit, Store};
 use alloy_primitives::{Address, B256, U256};
 use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount, root};
 use proptest::prelude::*;

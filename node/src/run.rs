@@ -10,18 +10,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ::actors::consensus::{
-    host::HostCore, journal::JournalStore, keys::KeySource, params_from_config,
-    registry::StoreRegistry,
+    committee::StoreRegistry, host::HostCore, keys::KeySource, params_from_config,
 };
-use ::actors::execution::{
-    block::init_genesis, genesis::Genesis, service::ExecutionService, storage::Store,
-};
+use ::actors::execution::{block::init_genesis, genesis::Genesis, service::ExecutionService};
 use ::actors::gossip::{
     GossipConfig,
     actor::{GossipActor, Routes},
     parse_bootnodes, swarm,
 };
 use ::actors::runtime::{ConsensusActor, ExecutionActor};
+use ::actors::storage::Store;
+use ::actors::storage::journal::JournalStore;
 use actix::{Actor, System};
 use libp2p::{Multiaddr, multiaddr::Protocol};
 use std::time::Duration;
@@ -59,7 +58,7 @@ pub enum RunError {
     Execution(#[from] actors::execution::service::ServiceError),
     /// The consensus journal could not be opened.
     #[error(transparent)]
-    Journal(#[from] actors::consensus::journal::JournalError),
+    Journal(#[from] actors::storage::journal::JournalError),
     /// Consensus could not start on the stored head.
     #[error("consensus: {0}")]
     Consensus(#[from] actors::consensus::host::HostError),
@@ -168,14 +167,14 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
         .canonical_hash(0)?
         .ok_or_else(|| RunError::NotInitialised(datadir.clone()))?;
     // The registry reads committees from the committed chain through its own
-    // handle on the store the execution actor writes.
+    // read handle on the database the execution actor writes.
     let registry = StoreRegistry::new(
-        store.clone(),
+        store.reader(),
         genesis.config.miner_contract().map_or(0, |m| m.interval),
         genesis.config.stake_lookback(),
     );
     let exec = ExecutionService::new(store, genesis.config.clone())?;
-    let rpc_store = exec.store().clone();
+    let rpc_chain = exec.store().reader();
     let params = params_from_config(&genesis.config);
     let (head, header) = exec.head();
     let key_path = cfg
@@ -318,7 +317,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
         let servers = crate::rpc::start(
             &rpc_config,
             crate::rpc::NodeHandles {
-                store: rpc_store,
+                chain: rpc_chain,
                 config: chain_config,
                 exec: exec_addr,
                 peers,

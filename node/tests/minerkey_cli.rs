@@ -225,7 +225,7 @@ fn registry_of_genesis(json: &str, addr: &str) {
     use actors::execution::{
         genesis::Genesis,
         memory_state::MemoryState,
-        miner::registry::{header_total_stake, miner_registry, total_stake_of_miners},
+        miner::snapshot::{header_total_stake, miner_registry, total_stake_of_miners},
         state_root::state_root,
     };
     let g = Genesis::from_json(json).unwrap_or_else(|e| panic!("{e}"));

@@ -37,7 +37,7 @@ pub mod invariants;
 pub mod keeper;
 pub mod machine;
 pub mod params;
-pub mod registry;
+pub mod registration;
 pub mod roster;
 pub mod schedule;
 pub mod sim;

@@ -516,9 +516,9 @@ pub fn assert_same_chain(nodes: &[&Node]) -> usize {
 }
 
 /// The own-vote log of a stopped node (every vote and proposal it signed), read
-/// with [`actors::consensus::journal::read_vote_log`].
-pub fn vote_log(datadir: &Path) -> Vec<actors::consensus::journal::OwnMessage> {
-    actors::consensus::journal::read_vote_log(datadir)
+/// with [`actors::storage::journal::read_vote_log`].
+pub fn vote_log(datadir: &Path) -> Vec<actors::storage::journal::OwnMessage> {
+    actors::storage::journal::read_vote_log(datadir)
         .unwrap_or_else(|e| panic!("vote log of {}: {e}", datadir.display()))
 }
 

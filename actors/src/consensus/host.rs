@@ -27,14 +27,14 @@ pub use crate::consensus::blocks::{
 pub use crate::consensus::keys::HostKeys;
 pub use spec::driver::wire::{MAX_BLOCK_BYTES, Topic, WireError};
 
-use crate::consensus::journal::{JournalError, JournalStore};
+use crate::consensus::committee::{Committee, Registry, RegistryError};
 use crate::consensus::keys::KeySource;
-use crate::consensus::registry::{Committee, Registry, RegistryError};
 use crate::execution::{
     block::{Block, unix_now_secs},
     header::KalgoHeader,
     service::BuildRequest,
 };
+use crate::storage::journal::{JournalError, JournalStore};
 
 /// What the host asks its caller to do.
 #[derive(Clone, Debug)]

@@ -1,26 +1,24 @@
 //! Consensus: hosting spec's BA* machine (ARCHITECTURE.md "actors — consensus").
 //!
-//! - [`registry`]: the committee of a height ([`registry::Registry`]), read from
-//!   committed state ([`registry::StoreRegistry`]);
+//! - [`committee`]: the committee of a height ([`committee::Registry`]), read from
+//!   committed state ([`committee::StoreRegistry`]);
 //! - [`keys`]: where the host's signing keys come from ([`keys::KeySource`]) and
 //!   forward security as heads are committed;
-//! - [`journal`]: the durable journal written before every vote (Kaleido §4.12);
 //! - [`blocks`]: the EVM block as spec's driver sees it (exact decoding, framing);
 //! - [`host`]: I/O around spec's driver (`spec::driver`, where screening,
 //!   pairing, voting, timers and certificates are decided) — a plain struct the
 //!   consensus actor drives;
-//! - [`inspect`]: read-only views (committee of a height, a stored certificate's
+//! - [`views`]: read-only views (committee of a height, a stored certificate's
 //!   voters and weights) for the `consensus_*` RPC methods;
-//! - [`sync`]: checking a block received by catch-up sync (its certificate
+//! - [`synced_block`]: checking a block received by catch-up sync (its certificate
 //!   against the parent's committee) before it is executed and committed.
 
 pub mod blocks;
+pub mod committee;
 pub mod host;
-pub mod inspect;
-pub mod journal;
 pub mod keys;
-pub mod registry;
-pub mod sync;
+pub mod synced_block;
+pub mod views;
 
 #[cfg(test)]
 mod tests;

@@ -8,22 +8,22 @@ use rand_core::SeedableRng;
 use spec::auth::RealMinerKeys;
 use spec::codec::WireMessage;
 use spec::crypto::{VoteSigner, VrfProver};
-use spec::registry::Registration;
+use spec::registration::Registration;
 use spec::types::{MinerId, Round, Step, Value};
 
+use super::committee::{Registry, StoreRegistry};
 use super::host::{Effect, HostCore, Topic};
-use super::journal::JournalStore;
 use super::keys::{KeySource, MemoryKeys};
 use super::params_from_config;
-use super::registry::{Registry, StoreRegistry};
 use crate::execution::{
     block::init_genesis,
     chain_config::{ChainConfig, CommitteeMode},
     genesis::Genesis,
     miner::{MINER_CONTRACT, MINER_CONTRACT_CODE, layout::genesis_storage},
     service::{ExecutionService, read_header},
-    storage::Store,
 };
+use crate::storage::journal::JournalStore;
+use crate::storage::{ChainReader, Store};
 
 /// Stake lookback of the test chain: committees of height ≥ 4 are read from a
 /// past (non-head) state through the stored tries.
@@ -33,7 +33,7 @@ const INTERVAL: u64 = 1_000_000;
 struct Node {
     host: Option<HostCore<StoreRegistry>>,
     exec: ExecutionService,
-    store: Store,
+    store: ChainReader,
     committed: Vec<(B256, Round)>,
     dir: tempfile::TempDir,
 }
@@ -119,7 +119,7 @@ fn keys(n: u8) -> Vec<RealMinerKeys> {
 fn start_host(
     dir: &std::path::Path,
     g: &Genesis,
-    store: &Store,
+    store: &ChainReader,
     exec: &ExecutionService,
     key: RealMinerKeys,
     now: u64,
@@ -166,7 +166,8 @@ fn cluster_of(ks: Vec<RealMinerKeys>, g: Genesis) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("chain.redb")).expect("store");
         init_genesis(&store, &g).expect("genesis");
-        let exec = ExecutionService::new(store.clone(), g.config.clone()).expect("exec");
+        let exec = ExecutionService::new(store, g.config.clone()).expect("exec");
+        let store = exec.store().reader();
         let (host, effects) = start_host(dir.path(), &g, &store, &exec, key, 0);
         queue.extend(effects.into_iter().map(|e| (i, e)));
         nodes.push(Node {
@@ -386,7 +387,7 @@ fn restarted_host_never_casts_a_different_vote() {
 /// round, step) stops with an error instead of sending it.
 #[test]
 fn own_vote_log_records_signed_votes_and_the_host_abstains_where_it_signed_before() {
-    use super::journal::{OwnMessage, Pending};
+    use crate::storage::journal::{OwnMessage, Pending};
     let (mut nodes, queue, g) = cluster(1);
     let mut now = run(&mut nodes, queue, 0, 60_000, |n| n[0].committed.len() >= 2);
     // Height 3's block is never built (every effect is dropped), so round 1 cannot
@@ -632,9 +633,9 @@ fn a_restored_host_deciding_a_block_it_never_received_waits_for_sync() {
 /// to block (the proposer is paid), so a read of the wrong state would differ.
 #[test]
 fn registry_reads_the_sampled_past_state_not_the_head() {
-    use crate::execution::miner::registry::registry_snapshot;
+    use crate::execution::miner::snapshot::registry_snapshot;
     use crate::execution::state::StateReader;
-    use crate::execution::state_at::StateAt;
+    use crate::storage::state_at::StateAt;
 
     let (mut nodes, queue, _) = cluster(1);
     run(&mut nodes, queue, 0, 60_000, |n| n[0].committed.len() >= 6);
@@ -677,7 +678,7 @@ fn registry_reads_the_sampled_past_state_not_the_head() {
 /// refused; only the first two blame the peer.
 #[test]
 fn synced_blocks_verify_against_the_parent_committee_and_forgeries_are_refused() {
-    use super::sync::{SyncError, verify_synced};
+    use super::synced_block::{SyncError, verify_synced};
     use crate::consensus::host::encode_block_parts;
     use spec::certificate::CertError;
 
@@ -701,9 +702,9 @@ fn synced_blocks_verify_against_the_parent_committee_and_forgeries_are_refused()
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("chain.redb")).expect("store");
     init_genesis(&store, &g).expect("genesis");
-    let mut exec = ExecutionService::new(store.clone(), g.config.clone()).expect("exec");
+    let mut exec = ExecutionService::new(store, g.config.clone()).expect("exec");
     let journal = JournalStore::open(&dir.path().join("consensus.redb")).expect("journal");
-    let registry = StoreRegistry::new(store.clone(), INTERVAL, LOOKBACK);
+    let registry = StoreRegistry::new(exec.store().reader(), INTERVAL, LOOKBACK);
     let (_, head) = exec.head();
     let (mut host, _) = HostCore::start(
         params_from_config(&g.config),

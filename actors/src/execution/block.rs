@@ -25,11 +25,11 @@ use crate::execution::{
     executor::TxExecutor,
     genesis::{Genesis, INITIAL_BASE_FEE, MAX_EXTRA_DATA},
     header::{KalgoHeader, fork_fields},
-    miner::registry::{OverlayView, header_total_stake},
+    miner::snapshot::{OverlayView, header_total_stake},
     state::{AccountRecord, ChangeSet, StateOverlay, StateReader, StorageError},
     state_root::{TrieNodes, state_root},
-    storage::{BlockCommit, Head, Store},
 };
+use crate::storage::{BlockCommit, Head, Store};
 
 /// Why a block could not be executed, built or committed.
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +134,7 @@ pub struct BlockAttributes {
     pub proposer: Address,
     /// Total balance of miners (Kaleido's TBM). Ignored when the chain has a miner
     /// contract (`config.algorand`): the header's value is then computed from the
-    /// post-state (see `miner::registry::header_total_stake`).
+    /// post-state (see `miner::snapshot::header_total_stake`).
     pub total_balance_of_miners: U256,
     /// Extra data (≤ 32 bytes).
     pub extra_data: Bytes,

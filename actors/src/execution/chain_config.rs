@@ -58,7 +58,7 @@ pub struct AlgorandConfig {
     pub block_year: u64,
     /// Stake lookback `L` (kalgo's fix for W5): stakes and the miner set for height
     /// `h` are read from the state after block `h − 1 − L`; must be below
-    /// `spec::registry::MIN_START_DELAY`. 0 is Kaleido's behaviour.
+    /// `spec::registration::MIN_START_DELAY`. 0 is Kaleido's behaviour.
     #[serde(default)]
     pub stake_lookback: u64,
     /// Heights per forward-secure vote sub-key (Kaleido §2.2 lifespan), the same
@@ -73,7 +73,7 @@ fn default_block_year() -> u64 {
 }
 
 fn default_lifespan() -> u64 {
-    spec::registry::DEFAULT_LIFESPAN
+    spec::registration::DEFAULT_LIFESPAN
 }
 
 impl Default for AlgorandConfig {
@@ -225,14 +225,14 @@ impl ChainConfig {
             ));
         }
         if let Some(a) = &self.algorand
-            && (a.lifespan == 0 || a.lifespan > spec::registry::MAX_LIFESPAN)
+            && (a.lifespan == 0 || a.lifespan > spec::registration::MAX_LIFESPAN)
         {
             return Err(ConfigError::InvalidAlgorand(
                 "lifespan must be between 1 and 100",
             ));
         }
         if let Some(a) = &self.algorand
-            && a.stake_lookback >= spec::registry::MIN_START_DELAY
+            && a.stake_lookback >= spec::registration::MIN_START_DELAY
         {
             return Err(ConfigError::InvalidAlgorand(
                 "stakeLookback must be below the registration delay (100)",

@@ -10,14 +10,12 @@
 //! - [`block`]: block execution, validation, building and commit;
 //! - [`pool`]: the transaction pool;
 //! - [`executor`]: transaction execution with revm;
-//! - [`storage`]: the redb chain store;
 //! - [`query`]: chain reads for JSON-RPC (blocks, transactions, receipts, logs);
 //! - [`access_list`]: `eth_createAccessList` (an access-list tracer);
 //! - [`call`]: `eth_call` and `eth_estimateGas` over a committed state;
 //! - [`trace`]: opcode traces (geth's struct logger) for `debug_trace*`, and
 //!   [`call_tracer`]: geth's `callTracer`;
 //! - [`proof`]: account and storage proofs (EIP-1186) from the stored tries;
-//! - [`state_at`]: the state after any stored block, read through the tries;
 //! - [`service`]: the execution resource (store, pool, executed-block cache) as one value;
 //! - [`statetest`]: the GeneralStateTests conformance runner (`kalgo statetest`).
 
@@ -36,9 +34,7 @@ pub mod proof;
 pub mod query;
 pub mod service;
 pub mod state;
-pub mod state_at;
 pub mod state_root;
 pub mod statetest;
-pub mod storage;
 pub mod trace;
 mod trace_common;

@@ -10,12 +10,8 @@
 use alloy_consensus::{ReceiptEnvelope, Transaction, TxEnvelope};
 use alloy_primitives::{Address, B256, Bloom, BloomInput, Log};
 
-use crate::execution::{
-    block::Block,
-    header::KalgoHeader,
-    state::StorageError,
-    storage::{Store, TxLocation},
-};
+use crate::execution::{block::Block, header::KalgoHeader, state::StorageError};
+use crate::storage::{ChainReader, TxLocation};
 
 /// Why a chain read failed: the store failed or holds a record that does not decode.
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +168,7 @@ impl LogFilter {
 }
 
 /// The header of canonical block `number`.
-pub fn header(store: &Store, number: u64) -> Result<Option<KalgoHeader>, QueryError> {
+pub fn header(store: &ChainReader, number: u64) -> Result<Option<KalgoHeader>, QueryError> {
     let Some(bytes) = store.header(number)? else {
         return Ok(None);
     };
@@ -185,11 +181,11 @@ pub fn header(store: &Store, number: u64) -> Result<Option<KalgoHeader>, QueryEr
 }
 
 /// The number of the canonical block with `hash`.
-pub fn number_of(store: &Store, hash: &B256) -> Result<Option<u64>, QueryError> {
+pub fn number_of(store: &ChainReader, hash: &B256) -> Result<Option<u64>, QueryError> {
     Ok(store.block_number(hash)?)
 }
 
-fn body(store: &Store, number: u64) -> Result<Option<(Vec<TxEnvelope>, u64)>, QueryError> {
+fn body(store: &ChainReader, number: u64) -> Result<Option<(Vec<TxEnvelope>, u64)>, QueryError> {
     let Some(bytes) = store.body(number)? else {
         return Ok(None);
     };
@@ -213,7 +209,7 @@ fn recover(txs: &[TxEnvelope], number: u64) -> Result<Vec<Address>, QueryError> 
 }
 
 /// Canonical block `number` with its senders.
-pub fn block(store: &Store, number: u64) -> Result<Option<StoredBlock>, QueryError> {
+pub fn block(store: &ChainReader, number: u64) -> Result<Option<StoredBlock>, QueryError> {
     let Some(header_bytes) = store.header(number)? else {
         return Ok(None);
     };
@@ -246,7 +242,7 @@ pub fn block(store: &Store, number: u64) -> Result<Option<StoredBlock>, QueryErr
 
 /// A committed transaction by hash. Only that transaction is decoded: the ones
 /// before it in the body are skipped by their RLP headers.
-pub fn transaction(store: &Store, hash: &B256) -> Result<Option<IncludedTx>, QueryError> {
+pub fn transaction(store: &ChainReader, hash: &B256) -> Result<Option<IncludedTx>, QueryError> {
     let Some(TxLocation { block, index }) = store.tx_location(hash)? else {
         return Ok(None);
     };
@@ -312,7 +308,7 @@ fn list_payload(mut bytes: &[u8]) -> Result<&[u8], alloy_rlp::Error> {
         .ok_or(alloy_rlp::Error::InputTooShort)
 }
 
-fn stored_receipts(store: &Store, number: u64) -> Result<Vec<ReceiptEnvelope>, QueryError> {
+fn stored_receipts(store: &ChainReader, number: u64) -> Result<Vec<ReceiptEnvelope>, QueryError> {
     let bytes = store.receipts(number)?.unwrap_or_default();
     if bytes.is_empty() {
         return Ok(Vec::new());
@@ -326,7 +322,10 @@ fn stored_receipts(store: &Store, number: u64) -> Result<Vec<ReceiptEnvelope>, Q
 }
 
 /// Every receipt of canonical block `number`, with derived fields.
-pub fn block_receipts(store: &Store, number: u64) -> Result<Option<Vec<FullReceipt>>, QueryError> {
+pub fn block_receipts(
+    store: &ChainReader,
+    number: u64,
+) -> Result<Option<Vec<FullReceipt>>, QueryError> {
     let Some(stored) = block(store, number)? else {
         return Ok(None);
     };
@@ -369,7 +368,7 @@ pub fn block_receipts(store: &Store, number: u64) -> Result<Option<Vec<FullRecei
 /// The receipt of a committed transaction. Decodes that transaction and the
 /// receipts up to it (its gas used and first log index depend on those before
 /// it), not the whole block: wallets poll this once per pending transaction.
-pub fn receipt(store: &Store, hash: &B256) -> Result<Option<FullReceipt>, QueryError> {
+pub fn receipt(store: &ChainReader, hash: &B256) -> Result<Option<FullReceipt>, QueryError> {
     let Some(included) = transaction(store, hash)? else {
         return Ok(None);
     };
@@ -460,7 +459,7 @@ pub fn receipt_logs(r: &FullReceipt) -> Vec<LogEntry> {
 /// are skipped without reading their receipts. Fails if the range spans more
 /// than `max_blocks` blocks or more than `max_logs` logs match.
 pub fn logs(
-    store: &Store,
+    store: &ChainReader,
     filter: &LogFilter,
     max_blocks: u64,
     max_logs: usize,
@@ -502,6 +501,7 @@ pub fn logs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::Store;
     use alloy_primitives::{Bytes, LogData};
 
     fn log(address: u8, topics: &[u8]) -> Log {

@@ -21,8 +21,8 @@ use crate::execution::{
     header::KalgoHeader,
     pool::{PoolConfig, PoolContent, PoolError, RecoveredTx, TxPool},
     state::StorageError,
-    storage::{Head, Store, StoreState},
 };
+use crate::storage::{ChainReader, Head, Store, StoreState};
 
 /// Most executed-but-uncommitted blocks kept (proposals of the current height).
 const MAX_CACHED: usize = 64;
@@ -371,7 +371,7 @@ fn admission_snapshot<'a>(
 }
 
 /// Reads and decodes the stored header of block `number`.
-pub fn read_header(store: &Store, number: u64) -> Result<KalgoHeader, ServiceError> {
+pub fn read_header(store: &ChainReader, number: u64) -> Result<KalgoHeader, ServiceError> {
     let bytes = store
         .header(number)?
         .ok_or(ServiceError::CorruptHeader(number))?;

@@ -6,7 +6,7 @@
 //! and commits each transaction's state diff into its change set
 //! ([`revm::DatabaseCommit`]). The base reader is never written during execution:
 //! the change set is persisted later in one write transaction (see
-//! [`crate::execution::storage`]).
+//! [`crate::storage`]).
 //!
 //! A reader also exposes its state root and its stored trie nodes, from which
 //! [`crate::execution::state_root::state_root`] updates the tries incrementally.

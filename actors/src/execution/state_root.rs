@@ -18,7 +18,7 @@
 //! accounts or slots. The new nodes are collected in memory in
 //! [`StateRootOutput::nodes`]; nothing is written to the base. The caller persists
 //! them with the block (the store writes them in the block's single write
-//! transaction, see [`crate::execution::storage`]).
+//! transaction, see [`crate::storage`]).
 //!
 //! No pruning: nodes no longer referenced by the head's tries are kept (eth_trie's
 //! removal hints are ignored). This is also what makes content addressing safe

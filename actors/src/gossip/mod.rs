@@ -5,7 +5,7 @@
 //! - [`behaviour`]: the libp2p behaviour (topics, content-hash message ids,
 //!   validation before forwarding, peer scoring, size and connection limits);
 //! - [`codec`]: the bounded sync protocol `/kalgo/sync/1`;
-//! - [`sync`]: when and from whom to catch up;
+//! - [`catch_up`]: when and from whom to catch up;
 //! - [`recent`]: recent consensus messages, re-served to peers that arrive late;
 //! - [`swarm`]: the swarm task, the owner of the network;
 //! - [`actor`]: the actix side that routes inbound traffic to consensus and
@@ -25,10 +25,10 @@
 
 pub mod actor;
 pub mod behaviour;
+pub mod catch_up;
 pub mod codec;
 pub mod recent;
 pub mod swarm;
-pub mod sync;
 pub mod txbatch;
 
 use std::sync::Arc;

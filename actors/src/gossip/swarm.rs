@@ -20,12 +20,12 @@ use libp2p::{Multiaddr, PeerId, Swarm, identify, noise, tcp, yamux};
 use tokio::sync::mpsc;
 
 use super::behaviour::{Behaviour, BehaviourError, BehaviourEvent, GRAYLIST, protocol_version};
+use super::catch_up::SyncState;
 use super::codec::{
     MAX_PEER_ADDR_BYTES, MAX_PEER_ADDRS, MAX_RECENT, MAX_SYNC_BLOCKS, PeerStatus,
     SOFT_RESPONSE_BYTES, SyncRequest, SyncResponse,
 };
 use super::recent::Recent;
-use super::sync::SyncState;
 use super::txbatch;
 use super::{
     COMMAND_QUEUE, Command, EVENT_QUEUE, GossipConfig, GossipHandle, InboundMsg, NetEvent, NetInfo,

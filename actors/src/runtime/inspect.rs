@@ -1,16 +1,16 @@
 //! Questions operators ask the consensus actor (the `consensus_*` RPC methods):
 //! one [`Inspect`] message whose answer the actor computes from its host core
-//! and the registry ([`crate::consensus::inspect`]). Read-only.
+//! and the registry ([`crate::consensus::views`]). Read-only.
 
 use actix::prelude::*;
 use alloy_primitives::{Address, B256};
 use spec::types::{Height, Round};
 
 use super::ConsensusActor;
-use crate::consensus::inspect::{
+use crate::consensus::committee::Registry;
+use crate::consensus::views::{
     CertificateView, CommitteeView, certificate_view, committee_view, mode_name,
 };
-use crate::consensus::registry::Registry;
 use crate::execution::header::KalgoHeader;
 
 /// What is asked.

@@ -14,9 +14,9 @@ use actix::prelude::*;
 use alloy_primitives::{B256, keccak256};
 
 use super::{Commit, ConsensusActor, ExecutionActor, Validate};
+use crate::consensus::committee::Registry;
 use crate::consensus::host::{Topic, WireError, encode_block_parts};
-use crate::consensus::registry::Registry;
-use crate::consensus::sync::verify_synced;
+use crate::consensus::synced_block::verify_synced;
 use crate::execution::{
     pool::{MAX_TX_BYTES, PoolError, RecoveredTx},
     service::ServiceError,

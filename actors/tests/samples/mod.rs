@@ -17,7 +17,9 @@ use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::SolCall;
 use rand_core::SeedableRng;
 use spec::types::MinerId;
-use spec::{auth::RealMinerKeys, crypto::VoteSigner, crypto::VrfProver, registry::Registration};
+use spec::{
+    auth::RealMinerKeys, crypto::VoteSigner, crypto::VrfProver, registration::Registration,
+};
 
 fn signer(n: u8) -> PrivateKeySigner {
     match PrivateKeySigner::from_bytes(&B256::repeat_byte(n)) {

@@ -168,7 +168,7 @@ pub fn prepare(datadir: Option<&Path>, args: &DevArgs) -> Result<DevChain, DevEr
         stake_owner: Some(miner.to_string()),
         coinbase: None,
         start: Some(1),
-        lifespan: spec::registry::DEFAULT_LIFESPAN,
+        lifespan: spec::registration::DEFAULT_LIFESPAN,
         interval: DEFAULT_INTERVAL,
         chain_id: DEV_CHAIN_ID,
         password: None,

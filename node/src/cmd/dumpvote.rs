@@ -1,13 +1,13 @@
 //! `kalgo dumpvote --height H` (Kaleido §4.12, §6.1): prints what this node signed
 //! at height `H` — every vote and proposal, from the own-vote log of its consensus
 //! journal (`<datadir>/kalgo/consensus.redb`, the last
-//! [`RETAINED_HEIGHTS`](actors::consensus::journal::RETAINED_HEIGHTS) heights) —
+//! [`RETAINED_HEIGHTS`](actors::storage::journal::RETAINED_HEIGHTS) heights) —
 //! and, when `H` is the height in progress, the machine's journal snapshot. Read
 //! it while the node is stopped: a running node holds the file's lock.
 
 use std::path::Path;
 
-use actors::consensus::journal::{JournalError, JournalStore};
+use actors::storage::journal::{JournalError, JournalStore};
 use spec::codec::WireMessage;
 use spec::types::Step;
 

@@ -17,8 +17,8 @@
 
 use std::time::{Duration, Instant};
 
-use actors::execution::storage::Store;
 use actors::gossip::{GossipConfig, NetTopic, PublishRefused, parse_bootnodes, swarm};
+use actors::storage::Store;
 use clap::Args;
 use libp2p::identity::Keypair;
 use spec::codec::{Credential, FsSignature, ProposalMsg, VoteMsg, WireMessage};

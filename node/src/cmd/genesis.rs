@@ -180,7 +180,7 @@ pub fn genesis_json(
 ) -> Result<String, GenesisCmdError> {
     let lifespan = keys
         .first()
-        .map_or(spec::registry::DEFAULT_LIFESPAN, |k| k.lifespan);
+        .map_or(spec::registration::DEFAULT_LIFESPAN, |k| k.lifespan);
     if keys.iter().any(|k| k.lifespan != lifespan) {
         return Err(GenesisCmdError::Usage(
             "all miner keys of a genesis must have the same lifespan".into(),
@@ -329,7 +329,7 @@ fn validators(n: u32, args: &GenesisArgs) -> Result<String, GenesisCmdError> {
             stake_owner: Some(addr.to_string()),
             coinbase: None,
             start: Some(1),
-            lifespan: spec::registry::DEFAULT_LIFESPAN,
+            lifespan: spec::registration::DEFAULT_LIFESPAN,
             interval: args.interval,
             chain_id,
             password: args.password.clone(),

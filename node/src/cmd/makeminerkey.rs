@@ -7,7 +7,7 @@
 //! `start` must be above its head (a key for heights already passed could never
 //! vote; the miner contract further needs `start ≥ registering block + 100`) —,
 //! the vote keys also cover the following interval
-//! (carry-over, `spec::registry`), the file can be encrypted, and an existing file
+//! (carry-over, `spec::registration`), the file can be encrypted, and an existing file
 //! is never overwritten.
 
 use crate::keys::keyfile::{self, KeyFileError, MinerKeyFile};
@@ -16,7 +16,7 @@ use alloy_primitives::{Address, B256, hex};
 use clap::Args;
 use spec::auth::RealMinerKeys;
 use spec::crypto::{VoteSigner, VrfProver};
-use spec::registry::{DEFAULT_LIFESPAN, MAX_LIFESPAN, Registration, key_end};
+use spec::registration::{DEFAULT_LIFESPAN, MAX_LIFESPAN, Registration, key_end};
 use spec::types::MinerId;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -166,7 +166,7 @@ fn chain_head(datadir: &Path) -> Option<u64> {
     if !path.exists() {
         return None;
     }
-    let head = actors::execution::storage::Store::open(&path).and_then(|s| s.head());
+    let head = actors::storage::Store::open(&path).and_then(|s| s.head());
     match head {
         Ok(head) => head.map(|h| h.number),
         Err(e) => {

@@ -314,7 +314,7 @@ mod tests {
     /// Writes a key file for `start` (as `makeminerkey` does) and returns its path.
     fn make(datadir: &Path, start: u64, seed: u8, pw: Option<&[u8]>) -> PathBuf {
         let mut rng = rand_chacha::ChaCha20Rng::from_seed([seed; 32]);
-        let end = spec::registry::key_end(start, CHAIN.interval).unwrap_or_default();
+        let end = spec::registration::key_end(start, CHAIN.interval).unwrap_or_default();
         let keys = RealMinerKeys::generate(
             &mut rng,
             MinerId(owner().0.0),

@@ -93,7 +93,7 @@ pub fn register_admin(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Reg
             }
             None => (Value::Null, Vec::new()),
         };
-        let head = ctx.store.head()?;
+        let head = ctx.chain.head()?;
         Ok::<Value, RpcError>(json!({
             "id": id,
             "name": ctx.client_version,

@@ -18,7 +18,7 @@ fn block_json(ctx: &Ctx, number: Option<u64>, full: bool) -> RpcResult<Value> {
     let Some(n) = number else {
         return Ok(Value::Null);
     };
-    Ok(match query::block(&ctx.store, n)? {
+    Ok(match query::block(&ctx.chain, n)? {
         Some(b) => format::block(&b, full, ctx.genesis_difficulty),
         None => Value::Null,
     })
@@ -28,7 +28,7 @@ fn tx_in_block(ctx: &Ctx, number: Option<u64>, index: u64) -> RpcResult<Value> {
     let Some(n) = number else {
         return Ok(Value::Null);
     };
-    let Some(b) = query::block(&ctx.store, n)? else {
+    let Some(b) = query::block(&ctx.chain, n)? else {
         return Ok(Value::Null);
     };
     let i = usize::try_from(index).unwrap_or(usize::MAX);
@@ -51,7 +51,7 @@ fn tx_count(ctx: &Ctx, number: Option<u64>) -> RpcResult<Value> {
     let Some(n) = number else {
         return Ok(Value::Null);
     };
-    Ok(match query::block(&ctx.store, n)? {
+    Ok(match query::block(&ctx.chain, n)? {
         Some(b) => qty(U256::from(b.block.transactions.len())),
         None => Value::Null,
     })
@@ -73,14 +73,14 @@ fn number_arg(ctx: &Ctx, a: &Args, i: usize) -> RpcResult<Option<u64>> {
 
 fn hash_arg(ctx: &Ctx, a: &Args, i: usize) -> RpcResult<Option<u64>> {
     let hash: B256 = a.required(i)?;
-    Ok(query::number_of(&ctx.store, &hash)?)
+    Ok(query::number_of(&ctx.chain, &hash)?)
 }
 
 /// The logs `filter` matches, within the node's block and log limits, as JSON
 /// (`eth_getLogs`, `eth_getFilterLogs`, `eth_getFilterChanges`).
 pub fn logs_json(ctx: &Ctx, filter: &LogFilter) -> RpcResult<Value> {
     let logs = query::logs(
-        &ctx.store,
+        &ctx.chain,
         filter,
         ctx.limits.max_log_blocks,
         ctx.limits.max_logs,
@@ -100,7 +100,7 @@ pub fn log_filter(ctx: &Ctx, f: &FilterObject) -> RpcResult<LogFilter> {
                         .into(),
                 ));
             }
-            let n = query::number_of(&ctx.store, &hash)?
+            let n = query::number_of(&ctx.chain, &hash)?
                 .ok_or_else(|| RpcError::Server("unknown block".into()))?;
             (n, n)
         }
@@ -202,7 +202,7 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
     m.register_async_method("eth_getTransactionByHash", |p, ctx, _| async move {
         let a = Args::new(&p, 1)?;
         let hash: B256 = a.required(0)?;
-        if let Some(t) = query::transaction(&ctx.store, &hash)? {
+        if let Some(t) = query::transaction(&ctx.chain, &hash)? {
             return Ok::<Value, RpcError>(format::transaction(
                 &t.tx,
                 t.sender,
@@ -224,7 +224,7 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
         |p, ctx, _| -> RpcResult<Value> {
             let a = Args::new(&p, 1)?;
             let hash: B256 = a.required(0)?;
-            Ok(match query::transaction(&ctx.store, &hash)? {
+            Ok(match query::transaction(&ctx.chain, &hash)? {
                 Some(t) => json!(alloy_primitives::Bytes::from(format::raw(&t.tx))),
                 None => Value::Null,
             })
@@ -235,7 +235,7 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
         |p, ctx, _| -> RpcResult<Value> {
             let a = Args::new(&p, 1)?;
             let hash: B256 = a.required(0)?;
-            Ok(match query::receipt(&ctx.store, &hash)? {
+            Ok(match query::receipt(&ctx.chain, &hash)? {
                 Some(r) => format::receipt(&r),
                 None => Value::Null,
             })
@@ -255,7 +255,7 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
         let Some(n) = ctx.resolve(id)? else {
             return Ok(Value::Null);
         };
-        Ok(match query::block_receipts(&ctx.store, n)? {
+        Ok(match query::block_receipts(&ctx.chain, n)? {
             Some(rs) => Value::Array(rs.iter().map(format::receipt).collect()),
             None => Value::Null,
         })

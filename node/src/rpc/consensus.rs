@@ -93,7 +93,7 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
                 "genesis has no committee: ask for height 1 or more".into(),
             ));
         }
-        let parent = query::header(&ctx.store, height - 1)?.ok_or_else(|| {
+        let parent = query::header(&ctx.chain, height - 1)?.ok_or_else(|| {
             RpcError::InvalidParams(format!(
                 "no committee known for height {height} yet (head is {head})"
             ))
@@ -145,12 +145,12 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
             return Ok(Value::Null);
         }
         let (Some(parent), Some(bytes)) = (
-            query::header(&ctx.store, number - 1)?,
-            ctx.store.certificate(number)?,
+            query::header(&ctx.chain, number - 1)?,
+            ctx.chain.certificate(number)?,
         ) else {
             return Ok(Value::Null);
         };
-        let hash = query::header(&ctx.store, number)?.map(|h| h.hash());
+        let hash = query::header(&ctx.chain, number)?.map(|h| h.hash());
         let q = InspectQuery::Certificate {
             parent: Box::new(parent),
             bytes,

@@ -6,10 +6,10 @@ use std::sync::{Arc, atomic::AtomicU64};
 
 use actix::Addr;
 use actors::execution::{
-    chain_config::ChainConfig, header::KalgoHeader, query, state::StateReader, state_at::StateAt,
-    storage::Store,
+    chain_config::ChainConfig, header::KalgoHeader, query, state::StateReader,
 };
 use actors::runtime::ExecutionActor;
+use actors::storage::{ChainReader, state_at::StateAt};
 use alloy_primitives::U256;
 
 use crate::rpc::{
@@ -50,8 +50,8 @@ impl Default for Limits {
 
 /// Shared state of the RPC handlers.
 pub struct Ctx {
-    /// The chain store.
-    pub store: Store,
+    /// A read handle on the chain database (each read is its own snapshot).
+    pub chain: ChainReader,
     /// The chain config.
     pub config: ChainConfig,
     /// The execution actor (transaction pool).
@@ -84,7 +84,7 @@ pub fn header_not_found() -> RpcError {
 impl Ctx {
     /// The head's block number.
     pub fn head_number(&self) -> RpcResult<u64> {
-        Ok(self.store.head()?.map_or(0, |h| h.number))
+        Ok(self.chain.head()?.map_or(0, |h| h.number))
     }
 
     /// The block number a tag names, `None` if it is beyond the head.
@@ -101,7 +101,7 @@ impl Ctx {
     pub fn resolve(&self, id: BlockId) -> RpcResult<Option<u64>> {
         match id {
             BlockId::Tag(t) => self.resolve_tag(t),
-            BlockId::Hash(h) => Ok(query::number_of(&self.store, &h)?),
+            BlockId::Hash(h) => Ok(query::number_of(&self.chain, &h)?),
         }
     }
 
@@ -114,10 +114,10 @@ impl Ctx {
         f: impl FnOnce(&dyn StateReader, &KalgoHeader) -> RpcResult<R>,
     ) -> RpcResult<R> {
         let number = self.resolve(id)?.ok_or_else(header_not_found)?;
-        let header = query::header(&self.store, number)?.ok_or_else(header_not_found)?;
+        let header = query::header(&self.chain, number)?.ok_or_else(header_not_found)?;
         // Taken after the header: the snapshot holds that block or a later one,
         // and a later one still holds every node of the earlier tries.
-        let snapshot = self.store.state()?;
+        let snapshot = self.chain.state()?;
         if snapshot.state_root()? == header.eth.state_root {
             f(&snapshot, &header)
         } else {

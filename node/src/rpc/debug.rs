@@ -290,10 +290,10 @@ fn committed_config_arg(a: &Args, i: usize) -> RpcResult<TraceConfig> {
 fn trace_transaction(ctx: &Ctx, a: &Args) -> RpcResult<TraceJson> {
     let hash: B256 = a.required(0)?;
     let opts = committed_config_arg(a, 1)?.options(ctx)?;
-    let included = query::transaction(&ctx.store, &hash)?
+    let included = query::transaction(&ctx.chain, &hash)?
         .ok_or_else(|| RpcError::Server(format!("transaction {hash} not found")))?;
     let number = included.block_number;
-    let stored = query::block(&ctx.store, number)?.ok_or_else(header_not_found)?;
+    let stored = query::block(&ctx.chain, number)?.ok_or_else(header_not_found)?;
     let parent = BlockId::Tag(BlockTag::Number(number.saturating_sub(1)));
     let index = usize::try_from(included.index).unwrap_or(usize::MAX);
     ctx.with_state(parent, |state, _| {
@@ -346,7 +346,7 @@ fn trace_block(ctx: &Ctx, number: Option<u64>, config: &TraceConfig) -> RpcResul
     if number == 0 {
         return Err(RpcError::Server("genesis is not traceable".into()));
     }
-    let stored = query::block(&ctx.store, number)?.ok_or_else(header_not_found)?;
+    let stored = query::block(&ctx.chain, number)?.ok_or_else(header_not_found)?;
     let parent = BlockId::Tag(BlockTag::Number(number - 1));
     ctx.with_state(parent, |state, _| {
         let traces = trace::trace_block(&ctx.config, state, &stored.block, &stored.senders, opts)?;
@@ -394,7 +394,7 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
     m.register_blocking_method("debug_traceBlockByHash", |p, ctx, _| {
         let a = Args::new(&p, 2)?;
         let hash: B256 = a.required(0)?;
-        let number = query::number_of(&ctx.store, &hash)?;
+        let number = query::number_of(&ctx.chain, &hash)?;
         trace_block(&ctx, number, &committed_config_arg(&a, 1)?)
     })?;
     Ok(())

@@ -239,7 +239,7 @@ fn halt_message(reason: &str) -> String {
 /// The base fee of the block after the head (None before London).
 pub fn next_base_fee_at_head(ctx: &Ctx) -> RpcResult<Option<u64>> {
     let head = ctx.head_number()?;
-    let header = query::header(&ctx.store, head)?.ok_or_else(header_not_found)?;
+    let header = query::header(&ctx.chain, head)?.ok_or_else(header_not_found)?;
     let spec = ctx
         .config
         .spec_at(head + 1, header.eth.timestamp.saturating_add(1));
@@ -298,7 +298,7 @@ fn fee_history(p: &jsonrpsee::types::Params<'_>, ctx: &Ctx) -> RpcResult<Value> 
     let mut rewards = Vec::new();
     let mut last_header = None;
     for n in oldest..=newest {
-        let header = query::header(&ctx.store, n)?.ok_or_else(header_not_found)?;
+        let header = query::header(&ctx.chain, n)?.ok_or_else(header_not_found)?;
         base_fees.push(qty(U256::from(header.eth.base_fee_per_gas.unwrap_or(0))));
         let ratio = if header.eth.gas_limit == 0 {
             0.0
@@ -331,7 +331,7 @@ fn fee_history(p: &jsonrpsee::types::Params<'_>, ctx: &Ctx) -> RpcResult<Value> 
 }
 
 fn block_rewards(ctx: &Ctx, number: u64, gas_used: u64, percentiles: &[f64]) -> RpcResult<Value> {
-    let receipts = query::block_receipts(&ctx.store, number)?.unwrap_or_default();
+    let receipts = query::block_receipts(&ctx.chain, number)?.unwrap_or_default();
     if receipts.is_empty() || gas_used == 0 {
         return Ok(json!(
             percentiles
@@ -340,7 +340,7 @@ fn block_rewards(ctx: &Ctx, number: u64, gas_used: u64, percentiles: &[f64]) -> 
                 .collect::<Vec<_>>()
         ));
     }
-    let block = query::block(&ctx.store, number)?.ok_or_else(header_not_found)?;
+    let block = query::block(&ctx.chain, number)?.ok_or_else(header_not_found)?;
     let base_fee = block.block.header.eth.base_fee_per_gas.unwrap_or(0);
     let mut tips: Vec<(u128, u64)> = block
         .block

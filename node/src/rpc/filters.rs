@@ -45,7 +45,7 @@ fn poll_store(ctx: &Ctx, id: &str) -> RpcResult<Poll> {
         Kind::Blocks { next } => {
             let mut hashes = Vec::new();
             while *next <= head {
-                if let Some(h) = ctx.store.canonical_hash(*next)? {
+                if let Some(h) = ctx.chain.canonical_hash(*next)? {
                     hashes.push(json!(h));
                 }
                 *next += 1;

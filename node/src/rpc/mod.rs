@@ -40,8 +40,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, atomic::AtomicU64};
 
 use actix::Addr;
-use actors::execution::{chain_config::ChainConfig, query, storage::Store};
+use actors::execution::{chain_config::ChainConfig, query};
 use actors::runtime::ExecutionActor;
+use actors::storage::ChainReader;
 use jsonrpsee::RpcModule;
 use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
 
@@ -161,8 +162,8 @@ pub fn parse_apis(list: &str) -> Result<Vec<String>, RpcStartError> {
 
 /// The handles the servers need from the node.
 pub struct NodeHandles {
-    /// The chain store (cloned; readers take snapshots).
-    pub store: Store,
+    /// A read handle on the chain database (each read is its own snapshot).
+    pub chain: ChainReader,
     /// The chain config.
     pub config: ChainConfig,
     /// The execution actor.
@@ -285,11 +286,11 @@ fn server_config(cfg: &RpcConfig, http_only: bool) -> ServerConfig {
 
 /// Starts the enabled endpoints (call inside the node's tokio runtime).
 pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, RpcStartError> {
-    let genesis = query::header(&node.store, 0)
+    let genesis = query::header(&node.chain, 0)
         .map_err(|e| RpcStartError::Chain(e.to_string()))?
         .ok_or_else(|| RpcStartError::Chain("the store has no genesis".into()))?;
     let ctx = Arc::new(Ctx {
-        store: node.store,
+        chain: node.chain,
         config: node.config,
         exec: node.exec,
         genesis_difficulty: genesis.eth.difficulty,

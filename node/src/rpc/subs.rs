@@ -58,7 +58,7 @@ async fn tick(sink: &SubscriptionSink) -> bool {
 }
 
 fn header_json(ctx: &Ctx, number: u64) -> Option<Value> {
-    let b = query::block(&ctx.store, number).ok()??;
+    let b = query::block(&ctx.chain, number).ok()??;
     let mut v = format::block(&b, false, ctx.genesis_difficulty);
     if let Some(m) = v.as_object_mut() {
         for k in [
@@ -101,7 +101,7 @@ async fn logs(ctx: Arc<Ctx>, sink: SubscriptionSink, mut filter: LogFilter) {
         filter.from = next;
         filter.to = head;
         let Ok(found) = query::logs(
-            &ctx.store,
+            &ctx.chain,
             &filter,
             ctx.limits.max_log_blocks,
             ctx.limits.max_logs,

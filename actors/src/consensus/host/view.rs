@@ -8,7 +8,7 @@ use spec::params::Params;
 use spec::types::{Height, Hrs, MinerId};
 
 use super::{HostCore, KalgoDriver};
-use crate::consensus::registry::{Committee, Registry};
+use crate::consensus::committee::{Committee, Registry};
 use crate::execution::header::KalgoHeader;
 
 impl<R> std::fmt::Debug for HostCore<R> {

@@ -3,7 +3,7 @@
 
 use alloy_primitives::{Address, B256, Bytes};
 use alloy_sol_types::{SolCall, sol};
-use spec::registry::Registration;
+use spec::registration::Registration;
 
 sol! {
     /// The miner contract at `0x1000…0002` (decompiled ABI, Kaleido §3.2).

@@ -7,7 +7,7 @@
 //! with it. Journal checkpoints make a reverted call leave no trace.
 //!
 //! Behaviour follows Kaleido's bytecode, except that `set` **validates** its input
-//! (`spec::registry::validate_registration`): a zero or too large lifespan, a
+//! (`spec::registration::validate_registration`): a zero or too large lifespan, a
 //! malformed key, or a start outside the window returns `false` and writes nothing
 //! (Kaleido B2). Undecodable calldata, value transfers, writes in a static call and
 //! `DELEGATECALL`/`CALLCODE` revert. Gas is a fixed price per function
@@ -15,7 +15,7 @@
 //!
 //! Other differences: the interval size is the chain config's (Kaleido hard-codes
 //! 10^6 in the bytecode, §8.3); `isMinerOfHeight` answers with the carry-over rule of
-//! `spec::registry::effective_registration` (so it agrees with what consensus uses);
+//! `spec::registration::effective_registration` (so it agrees with what consensus uses);
 //! `set` also appends the miner to `intervalMiners` (slot 2, see [`super::layout`]).
 
 use alloy_primitives::{Address, B256, Bytes, U256};
@@ -27,7 +27,9 @@ use revm::{
     interpreter::{CallInputs, Gas, InstructionResult, InterpreterResult},
     primitives::{AddressSet, Log, hardfork::SpecId},
 };
-use spec::registry::{Registration, effective_registration, interval_end, validate_registration};
+use spec::registration::{
+    Registration, effective_registration, interval_end, validate_registration,
+};
 
 use super::{
     MINER_CONTRACT,

@@ -12,7 +12,7 @@
 //!   million `newMiners` entries.
 
 use alloy_primitives::{Address, B256, U256, keccak256};
-use spec::registry::Registration;
+use spec::registration::Registration;
 
 /// Slot of `minerMap`.
 pub const MINER_MAP_SLOT: u64 = 0;

@@ -6,16 +6,16 @@
 //! - [`layout`]: the storage layout (§2.5, §3.2) and the genesis slots;
 //! - [`contract`]: the contract itself, executed by revm as a stateful precompile
 //!   at [`MINER_CONTRACT`] ([`contract::KalgoPrecompiles`]);
-//! - [`registry`]: what consensus calls: the miners eligible at a height with their
+//! - [`snapshot`]: what consensus calls: the miners eligible at a height with their
 //!   keys and stakes, and their total stake (Kaleido's `totalBalanceOfMiners`).
 //!
 //! The rules (validation, carry-over across an interval boundary, lookback) are
-//! `spec::registry`'s; this module only stores and reads them.
+//! `spec::registration`'s; this module only stores and reads them.
 
 pub mod abi;
 pub mod contract;
 pub mod layout;
-pub mod registry;
+pub mod snapshot;
 
 use alloy_primitives::{Address, address};
 

@@ -17,12 +17,13 @@ use super::{PoolHas, tx_verdict, wire_verdict};
 use crate::consensus::host::WireError;
 use crate::execution::{
     block::init_genesis, chain_config::ChainConfig, genesis::Genesis, pool::PoolError,
-    service::ExecutionService, service::ServiceError, storage::Store,
+    service::ExecutionService, service::ServiceError,
 };
 use crate::gossip::actor::{ConsensusInbound, GossipActor, Routes, SyncBlocks, SyncOutcome};
 use crate::gossip::{GossipConfig, GossipHandle, Verdict, swarm};
 use crate::runtime::ExecutionActor;
 use crate::runtime::SubmitRawTx;
+use crate::storage::Store;
 
 #[test]
 fn verdicts_blame_only_invalid_data() {

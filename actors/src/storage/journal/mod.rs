@@ -76,7 +76,7 @@ pub enum JournalError {
     Missing(std::path::PathBuf),
 }
 
-crate::redb_error::redb_errors_into!(JournalError::Database);
+crate::storage::redb_error::redb_errors_into!(JournalError::Database);
 
 /// What one [`JournalStore::commit`] makes durable (the driver's
 /// `Effect::Persist`); empty parts are left as they are.

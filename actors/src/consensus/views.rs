@@ -10,7 +10,7 @@ use spec::params::{CommitteeMode, Params};
 use spec::sortition::{SortitionError, seats, weight};
 use spec::types::{Height, Round, Step};
 
-use super::registry::{Committee, Registry, RegistryError};
+use super::committee::{Committee, Registry, RegistryError};
 use crate::execution::header::KalgoHeader;
 
 /// Why a view could not be made.

@@ -13,8 +13,8 @@ use spec::certificate::{CertContext, CertError, verify_certificate};
 use spec::codec::{DecodeError, WireMessage};
 use spec::types::{Height, Round, Value};
 
+use super::committee::Registry;
 use super::host::{HostCore, MAX_BLOCK_BYTES, block_claims, decode_block};
-use super::registry::Registry;
 use crate::execution::block::Block;
 
 /// Why a synced block was refused.

@@ -1,6 +1,6 @@
 //! redb's error types mapped once. The chain store
-//! ([`crate::execution::storage::StorageError`]) and the consensus journal
-//! ([`crate::consensus::journal::JournalError`]) each keep redb failures in one
+//! ([`crate::execution::state::StorageError`]) and the consensus journal
+//! ([`crate::storage::journal::JournalError`]) each keep redb failures in one
 //! variant that carries the message; [`redb_errors_into!`] writes the `From`
 //! conversions for every redb error type, so `?` works on each redb call.
 
@@ -8,7 +8,7 @@
 /// becoming `$target::$variant(message)`.
 macro_rules! redb_errors_into {
     ($target:ident :: $variant:ident) => {
-        $crate::redb_error::redb_errors_into!(
+        $crate::storage::redb_error::redb_errors_into!(
             @each $target::$variant;
             redb::Error,
             redb::DatabaseError,

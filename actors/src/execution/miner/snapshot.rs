@@ -2,7 +2,7 @@
 //! state — never from a message.
 //!
 //! For height `h`, consensus takes the state after block
-//! `spec::registry::stake_sample_block(h, lookback)` and calls [`miner_registry`]
+//! `spec::registration::stake_sample_block(h, lookback)` and calls [`miner_registry`]
 //! (who may vote, with keys and stake) and [`total_stake_of_miners`] (the total the
 //! weights are normalised by). The header of that block carries the same total in
 //! `total_balance_of_miners` (computed by block execution, see
@@ -14,7 +14,7 @@
 use alloy_primitives::{Address, U256};
 use spec::{
     auth::MinerRecord,
-    registry::{Registration, effective_registration},
+    registration::{Registration, effective_registration},
     types::{Height, MinerId},
 };
 
@@ -117,7 +117,7 @@ pub fn stake<S: RegistryState + ?Sized>(state: &S, miner: &Address) -> Result<u1
 /// The miners eligible at `height`, sorted by address, with keys and stake read
 /// from `state` (which must be the post-state of
 /// `stake_sample_block(height, lookback)`). Carry-over across an interval boundary
-/// follows `spec::registry::effective_registration`. Miners with zero stake are
+/// follows `spec::registration::effective_registration`. Miners with zero stake are
 /// left out (they could never be selected).
 pub fn miner_registry<S: RegistryState + ?Sized>(
     state: &S,
@@ -190,7 +190,7 @@ pub fn header_total_stake<S: RegistryState + ?Sized>(
 /// and stake, and the total. Build it with [`registry_snapshot`] from the post-state
 /// of `stake_sample_block(height, lookback)`: the head's flat tables when that
 /// block is the head, otherwise the block's state read through the stored tries
-/// ([`crate::execution::state_at::StateAt`]; nodes are never pruned). `actors::consensus::registry` does this.
+/// ([`crate::storage::state_at::StateAt`]; nodes are never pruned). `actors::consensus::committee` does this.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RegistrySnapshot {
     /// The height the snapshot is for.

@@ -4,9 +4,9 @@
 //!
 //! [`StoreRegistry`] reads it from **committed** state only, never from a message:
 //! the miners, their keys and stakes of height `h` come from the miner contract and
-//! balances in the state after block `s = spec::registry::stake_sample_block(h, L)`
+//! balances in the state after block `s = spec::registration::stake_sample_block(h, L)`
 //! (`L` = the chain's stake lookback), through
-//! [`registry_snapshot`](crate::execution::miner::registry::registry_snapshot), which
+//! [`registry_snapshot`](crate::execution::miner::snapshot::registry_snapshot), which
 //! applies spec's carry-over rule across interval boundaries. When `s` is the head,
 //! the head's flat tables are read; otherwise the state of block `s` is read through
 //! its stored tries (nodes are never pruned). The committee of `h` is asked for only
@@ -18,17 +18,16 @@ use std::collections::BTreeMap;
 use alloy_primitives::{Address, U256};
 use spec::auth::{MinerRecord, reward_address};
 use spec::params::{Params, Thresholds};
-use spec::registry::stake_sample_block;
+use spec::registration::stake_sample_block;
 use spec::types::{Height, MinerId};
 
 use crate::execution::{
     header::KalgoHeader,
-    miner::registry::{RegistrySnapshot, registry_snapshot},
+    miner::snapshot::{RegistrySnapshot, registry_snapshot},
     service::read_header,
     state::StateReader,
-    state_at::StateAt,
-    storage::Store,
 };
+use crate::storage::{ChainReader, state_at::StateAt};
 
 /// Why a committee could not be computed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -139,21 +138,21 @@ pub trait Registry {
     fn committee(&self, height: Height, parent: &KalgoHeader) -> Result<Committee, RegistryError>;
 }
 
-/// The registry over a node's chain store (see the module docs). It holds its own
-/// read handle on the store the execution resource writes.
+/// The registry over a node's chain database (see the module docs). It holds its own
+/// read handle on the database the execution resource writes.
 #[derive(Clone, Debug)]
 pub struct StoreRegistry {
-    store: Store,
+    chain: ChainReader,
     interval: u64,
     lookback: u64,
 }
 
 impl StoreRegistry {
-    /// A registry over `store` for a chain with this registration `interval` and
+    /// A registry reading through `chain` for a chain with this registration `interval` and
     /// stake `lookback` (`ChainConfig::miner_contract`, `ChainConfig::stake_lookback`).
-    pub fn new(store: Store, interval: u64, lookback: u64) -> Self {
+    pub fn new(chain: ChainReader, interval: u64, lookback: u64) -> Self {
         Self {
-            store,
+            chain,
             interval,
             lookback,
         }
@@ -174,7 +173,7 @@ impl StoreRegistry {
         let header = if sample == parent.number() {
             parent.clone()
         } else if sample < parent.number() {
-            read_header(&self.store, sample).map_err(|e| fail(&e))?
+            read_header(&self.chain, sample).map_err(|e| fail(&e))?
         } else {
             return Err(fail(&format!(
                 "sampled block {sample} is after the parent {}",
@@ -182,7 +181,7 @@ impl StoreRegistry {
             )));
         };
         let root = header.eth.state_root;
-        let head = self.store.state().map_err(|e| fail(&e))?;
+        let head = self.chain.state().map_err(|e| fail(&e))?;
         let snapshot = if head.state_root().map_err(|e| fail(&e))? == root {
             registry_snapshot(&head, height, self.interval)
         } else {
