@@ -35,9 +35,14 @@ pub enum BatchError {
     /// Larger than [`MAX_BATCH_BYTES`].
     #[error("transaction batch of {0} bytes is over the limit")]
     TooLarge(usize),
-    /// Not an RLP list of byte strings, or bytes after it.
+    /// Not an RLP list of byte strings (the peer sent junk or another
+    /// protocol's message).
     #[error("transaction batch does not decode: {0}")]
-    Malformed(String),
+    Malformed(#[from] alloy_rlp::Error),
+    /// A valid list followed by this many stray bytes: not a batch this node
+    /// (or any kalgo node) encodes.
+    #[error("transaction batch does not decode: {0} bytes after the list")]
+    Trailing(usize),
     /// Empty, or more than [`MAX_BATCH_TXS`] transactions.
     #[error("transaction batch holds {0} transactions")]
     Count(usize),
@@ -80,12 +85,9 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Bytes>, BatchError> {
         return Err(BatchError::TooLarge(bytes.len()));
     }
     let mut rest = bytes;
-    let txs = Vec::<Bytes>::decode(&mut rest).map_err(|e| BatchError::Malformed(e.to_string()))?;
+    let txs = Vec::<Bytes>::decode(&mut rest)?;
     if !rest.is_empty() {
-        return Err(BatchError::Malformed(format!(
-            "{} bytes after the list",
-            rest.len()
-        )));
+        return Err(BatchError::Trailing(rest.len()));
     }
     if txs.is_empty() || txs.len() > MAX_BATCH_TXS {
         return Err(BatchError::Count(txs.len()));
@@ -208,7 +210,7 @@ mod tests {
         assert_eq!(decode(&encode(&[])), Err(BatchError::Count(0)));
         let mut trailing = encode(&[Bytes::from(tx(3, 1))]);
         trailing.push(0);
-        assert!(matches!(decode(&trailing), Err(BatchError::Malformed(_))));
+        assert_eq!(decode(&trailing), Err(BatchError::Trailing(1)));
         let many = vec![Bytes::from(tx(1, 1)); MAX_BATCH_TXS + 1];
         assert_eq!(
             decode(&encode(&many)),
