@@ -27,7 +27,7 @@ use revm::{
 };
 
 use crate::execution::{
-    call::{CallError, CallRequest, call_env, revert_message},
+    call::{CallError, CallRequest, call_env, halt_message, revert_message},
     chain_config::ChainConfig,
     header::KalgoHeader,
     miner::{MINER_CONTRACT, contract::KalgoPrecompiles},
@@ -171,17 +171,7 @@ fn answer(access_list: AccessList, result: ExecutionResult) -> AccessListResult 
     let (error, revert) = match result {
         ExecutionResult::Success { .. } => (None, None),
         ExecutionResult::Revert { output, .. } => (Some(revert_message(&output)), Some(output)),
-        ExecutionResult::Halt { reason, .. } => {
-            let reason = format!("{reason:?}");
-            let text = if reason.contains("OutOfGas") {
-                "out of gas".to_string()
-            } else if reason.contains("InvalidFEOpcode") || reason.contains("OpcodeNotFound") {
-                "invalid opcode".to_string()
-            } else {
-                format!("execution halted: {reason}")
-            };
-            (Some(text), None)
-        }
+        ExecutionResult::Halt { reason, .. } => (Some(halt_message(&reason)), None),
     };
     AccessListResult {
         access_list,

@@ -13,7 +13,7 @@ use alloy_primitives::{Address, Bytes, TxKind, U256};
 use alloy_sol_types::{Panic, Revert, SolError};
 use revm::context::{
     BlockEnv, CfgEnv, TxEnv,
-    result::{EVMError, ExecutionResult, InvalidTransaction},
+    result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction},
 };
 use revm::primitives::hardfork::SpecId;
 
@@ -73,7 +73,7 @@ pub enum CallOutcome {
     /// Halted (out of gas, invalid opcode, …): all gas consumed.
     Halt {
         /// revm's reason.
-        reason: String,
+        reason: HaltReason,
         /// Gas used.
         gas_used: u64,
     },
@@ -94,9 +94,22 @@ pub enum CallError {
     /// `eth_estimateGas`: the call fails even with the most gas allowed.
     #[error("gas required exceeds allowance ({0})")]
     GasAllowance(u64),
-    /// `eth_estimateGas`: the call halts for a reason other than gas.
-    #[error("{0}")]
-    Halted(String),
+    /// `eth_estimateGas`: the call halts for a reason other than gas (an invalid
+    /// opcode or jump, a stack error, …) with the most gas allowed: no gas limit
+    /// makes it succeed, the call or the contract must change. Shown as revm's
+    /// name of the reason (`InvalidJump`), as before.
+    #[error("{0:?}")]
+    Halted(HaltReason),
+}
+
+/// geth's message for a halted call: `out of gas`, `invalid opcode`, else
+/// `execution halted: ` and revm's name of the reason.
+pub fn halt_message(reason: &HaltReason) -> String {
+    match reason {
+        HaltReason::OutOfGas(_) => "out of gas".into(),
+        HaltReason::InvalidFEOpcode | HaltReason::OpcodeNotFound => "invalid opcode".into(),
+        other => format!("execution halted: {other:?}"),
+    }
 }
 
 /// The revert message geth shows: `execution reverted`, with the reason of a
@@ -239,7 +252,7 @@ fn run<S: StateReader + ?Sized>(
             gas_used: gas.tx_gas_used(),
         },
         ExecutionResult::Halt { reason, gas, .. } => CallOutcome::Halt {
-            reason: format!("{reason:?}"),
+            reason,
             gas_used: gas.tx_gas_used(),
         },
     })
@@ -311,7 +324,10 @@ pub fn estimate_gas<S: StateReader + ?Sized>(
             ..
         } => (gas_used, gas_spent),
         CallOutcome::Revert { output, .. } => return Err(CallError::Reverted(output)),
-        CallOutcome::Halt { reason, .. } if reason.contains("OutOfGas") => {
+        CallOutcome::Halt {
+            reason: HaltReason::OutOfGas(_),
+            ..
+        } => {
             return Err(CallError::GasAllowance(hi));
         }
         CallOutcome::Halt { reason, .. } => return Err(CallError::Halted(reason)),
@@ -389,6 +405,10 @@ mod tests {
                 code("602a60005500"),
                 [],
             )
+            .ok();
+        // Halts on the designated invalid opcode 0xfe.
+        state
+            .insert_account(Address::repeat_byte(4), 0, U256::ZERO, code("fe"), [])
             .ok();
         state
             .insert_account(
@@ -474,6 +494,54 @@ mod tests {
             21_000
         );
         Ok(())
+    }
+
+    #[test]
+    fn a_halting_call_reports_revm_s_reason() -> Result<(), CallError> {
+        let (config, state, header) = setup();
+        let out = call(&config, &state, &header, &req(4), 50_000_000)?;
+        assert!(
+            matches!(
+                &out,
+                CallOutcome::Halt {
+                    reason: HaltReason::InvalidFEOpcode,
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
+        let halted = estimate_gas(&config, &state, &header, &req(4), 50_000_000);
+        assert!(
+            matches!(halted, Err(CallError::Halted(HaltReason::InvalidFEOpcode))),
+            "{halted:?}"
+        );
+        // The text eth_estimateGas answers with is revm's name, as before.
+        if let Err(e) = halted {
+            assert_eq!(e.to_string(), "InvalidFEOpcode");
+        }
+        // Too little gas is a gas allowance, not a halt.
+        let mut starved = req(3);
+        starved.gas = Some(21_010);
+        assert!(matches!(
+            estimate_gas(&config, &state, &header, &starved, 50_000_000),
+            Err(CallError::GasAllowance(21_010))
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn halt_messages_follow_geth() {
+        use revm::context::result::OutOfGasError;
+        assert_eq!(
+            halt_message(&HaltReason::OutOfGas(OutOfGasError::Basic)),
+            "out of gas"
+        );
+        assert_eq!(halt_message(&HaltReason::OpcodeNotFound), "invalid opcode");
+        assert_eq!(halt_message(&HaltReason::InvalidFEOpcode), "invalid opcode");
+        assert_eq!(
+            halt_message(&HaltReason::InvalidJump),
+            "execution halted: InvalidJump"
+        );
     }
 
     #[test]

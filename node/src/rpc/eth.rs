@@ -140,7 +140,9 @@ pub fn register(
             match call::call(&ctx.config, &state, header, &req, gas_cap)? {
                 CallOutcome::Success { output, .. } => Ok(json!(output)),
                 CallOutcome::Revert { output, .. } => Err(RpcError::reverted(output)),
-                CallOutcome::Halt { reason, .. } => Err(RpcError::Server(halt_message(&reason))),
+                CallOutcome::Halt { reason, .. } => {
+                    Err(RpcError::Server(call::halt_message(&reason)))
+                }
             }
         })
     })?;
@@ -223,17 +225,6 @@ fn storage_slot(v: Option<&Value>) -> RpcResult<U256> {
     }
     U256::from_str_radix(digits, 16)
         .map_err(|e| RpcError::InvalidParams(format!("invalid argument 1: {e}")))
-}
-
-/// geth's message for a halted call.
-fn halt_message(reason: &str) -> String {
-    if reason.contains("OutOfGas") {
-        "out of gas".into()
-    } else if reason.contains("InvalidFEOpcode") || reason.contains("OpcodeNotFound") {
-        "invalid opcode".into()
-    } else {
-        format!("execution halted: {reason}")
-    }
 }
 
 /// The base fee of the block after the head (None before London).
