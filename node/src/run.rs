@@ -14,7 +14,7 @@ use ::actors::consensus::{
 };
 use ::actors::execution::{block::init_genesis, genesis::Genesis, service::ExecutionService};
 use ::actors::gossip::{
-    GossipConfig,
+    BootnodeError, GossipConfig,
     actor::{GossipActor, Routes},
     parse_bootnodes, swarm,
 };
@@ -77,12 +77,12 @@ pub enum RunError {
     /// Node (network) key.
     #[error(transparent)]
     NodeKey(#[from] nodekey::NodeKeyError),
-    /// A setting is invalid.
+    /// A `--bootnodes` entry (or `p2p.bootnodes` in the file) is invalid.
     #[error("{0}")]
-    Config(String),
-    /// The network could not start.
+    Bootnode(#[from] BootnodeError),
+    /// The network could not start (the listen address is taken or invalid).
     #[error("network: {0}")]
-    Network(String),
+    Network(#[from] swarm::StartError),
     /// The JSON-RPC server could not start.
     #[error(transparent)]
     Rpc(#[from] crate::rpc::RpcStartError),
@@ -136,7 +136,7 @@ fn gossip_config(
     let listen = Multiaddr::empty()
         .with(ip)
         .with(Protocol::Tcp(cfg.p2p.port));
-    let bootnodes = parse_bootnodes(&cfg.p2p.bootnodes.join(",")).map_err(RunError::Config)?;
+    let bootnodes = parse_bootnodes(&cfg.p2p.bootnodes.join(","))?;
     Ok(GossipConfig {
         listen,
         bootnodes,
@@ -264,7 +264,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                     Ok(v) => v,
                     Err(e) => {
                         System::current().stop();
-                        return Err(RunError::Network(e.to_string()));
+                        return Err(RunError::Network(e));
                     }
                 };
                 (

@@ -103,12 +103,25 @@ pub struct Behaviour {
     pub sync: request_response::Behaviour<SyncCodec>,
 }
 
-/// Why the behaviour could not be built.
+/// Why the behaviour could not be built. Every case is a bug in this node's
+/// fixed gossipsub set-up (the operator controls none of it): report it.
 #[derive(Debug, thiserror::Error)]
 pub enum BehaviourError {
-    /// Gossipsub configuration.
+    /// The gossipsub configuration builder refused [`gossip_config`]'s values
+    /// (for instance a transmit size below a topic's bound).
     #[error("gossipsub: {0}")]
-    Gossipsub(String),
+    Config(#[from] gossipsub::ConfigBuilderError),
+    /// gossipsub refused the message authenticity for this configuration
+    /// (its constructor reports only a fixed text).
+    #[error("gossipsub: {0}")]
+    Authenticity(&'static str),
+    /// gossipsub refused the peer-score parameters of [`score_params`] (its
+    /// validation reports only a text).
+    #[error("gossipsub: {0}")]
+    PeerScore(String),
+    /// Subscribing to one of [`NetTopic::ALL`] failed.
+    #[error("gossipsub: {0}")]
+    Subscribe(#[from] gossipsub::SubscriptionError),
 }
 
 /// Message ids are a hash of topic and content, so a vote relayed by several
@@ -175,8 +188,7 @@ fn gossip_config() -> Result<gossipsub::Config, BehaviourError> {
     for t in NetTopic::ALL {
         cfg.max_transmit_size_for_topic(t.max_bytes() + 1024, t.topic().hash());
     }
-    cfg.build()
-        .map_err(|e| BehaviourError::Gossipsub(e.to_string()))
+    Ok(cfg.build()?)
 }
 
 impl Behaviour {
@@ -190,15 +202,13 @@ impl Behaviour {
         let cfg = gossip_config()?;
         let mut gossipsub =
             gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), cfg)
-                .map_err(|e| BehaviourError::Gossipsub(e.to_string()))?;
+                .map_err(BehaviourError::Authenticity)?;
         let (params, thresholds) = score_params();
         gossipsub
             .with_peer_score(params, thresholds)
-            .map_err(BehaviourError::Gossipsub)?;
+            .map_err(BehaviourError::PeerScore)?;
         for t in NetTopic::ALL {
-            gossipsub
-                .subscribe(&t.topic())
-                .map_err(|e| BehaviourError::Gossipsub(e.to_string()))?;
+            gossipsub.subscribe(&t.topic())?;
         }
         let identify = identify::Behaviour::new(
             identify::Config::new(protocol_version(network_id, genesis), key.public())

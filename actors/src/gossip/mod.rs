@@ -235,7 +235,7 @@ pub enum GossipError {
 }
 
 /// Why a message given to [`Command::PublishAcked`] was not sent to anyone.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum PublishRefused {
     /// No connected peer is subscribed to the topic.
     #[error("no peer is subscribed to the topic")]
@@ -246,9 +246,11 @@ pub enum PublishRefused {
     /// The same bytes were published before (message ids are content hashes).
     #[error("already published")]
     Duplicate,
-    /// Anything else gossipsub refused (too large, signing failed).
+    /// Anything else gossipsub refused: the message is over the transmit size
+    /// (`MessageTooLarge`), signing or compressing it failed. Sending the same
+    /// bytes again will not help.
     #[error("{0}")]
-    Other(String),
+    Other(#[source] libp2p::gossipsub::PublishError),
 }
 
 /// A cheap, cloneable way to talk to the swarm task. Sends never wait: a full
@@ -315,15 +317,33 @@ impl GossipHandle {
     }
 }
 
+/// Why a `--bootnodes` entry was refused; the operator fixes the entry quoted.
+#[derive(Debug, thiserror::Error)]
+pub enum BootnodeError {
+    /// The entry is not a multiaddr (e.g. `/ip4/10.0.0.1/tcp/30303/p2p/12D3…`).
+    #[error("bootnode {entry:?}: {source}")]
+    Parse {
+        /// The entry as given.
+        entry: String,
+        /// Why it does not parse.
+        source: libp2p::multiaddr::Error,
+    },
+    /// The entry is a multiaddr without the `/p2p/<peer id>` the node needs to
+    /// authenticate the peer it dials: append the bootnode's peer id.
+    #[error("bootnode {0:?} lacks /p2p/<peer id>")]
+    NoPeerId(String),
+}
+
 /// Parses a comma-separated bootnode list; every entry must end in `/p2p/<peer id>`.
-pub fn parse_bootnodes(list: &str) -> Result<Vec<Multiaddr>, String> {
+pub fn parse_bootnodes(list: &str) -> Result<Vec<Multiaddr>, BootnodeError> {
     let mut out = Vec::new();
     for entry in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let addr: Multiaddr = entry
-            .parse()
-            .map_err(|e| format!("bootnode {entry:?}: {e}"))?;
+        let addr: Multiaddr = entry.parse().map_err(|source| BootnodeError::Parse {
+            entry: entry.to_string(),
+            source,
+        })?;
         if swarm::peer_of(&addr).is_none() {
-            return Err(format!("bootnode {entry:?} lacks /p2p/<peer id>"));
+            return Err(BootnodeError::NoPeerId(entry.to_string()));
         }
         out.push(addr);
     }

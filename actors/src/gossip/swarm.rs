@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use libp2p::TransportError;
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId, TopicHash};
 use libp2p::identity::Keypair;
@@ -58,15 +59,17 @@ const SERVE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Why the swarm could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// Transport set-up.
+    /// The noise handshake configuration could not be derived from the node key
+    /// (a key type noise cannot use): check or regenerate the node key.
     #[error("transport: {0}")]
-    Transport(String),
+    Transport(#[from] noise::Error),
     /// Behaviour set-up.
     #[error(transparent)]
     Behaviour(#[from] BehaviourError),
-    /// Listening failed.
+    /// The listen address was refused: not a TCP address, or the port is taken or
+    /// not allowed. Change `--listen-addr`/`--port` or stop the other process.
     #[error("cannot listen on {0}: {1}")]
-    Listen(Multiaddr, String),
+    Listen(Multiaddr, #[source] TransportError<std::io::Error>),
 }
 
 /// The peer id at the end of a multiaddr (`/p2p/<id>`).
@@ -94,15 +97,14 @@ pub fn spawn(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
             yamux::Config::default,
-        )
-        .map_err(|e| StartError::Transport(e.to_string()))?
+        )?
         .with_behaviour(|_| behaviour)
         .map_err(|e: std::convert::Infallible| -> StartError { match e {} })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
         .build();
     swarm
         .listen_on(cfg.listen.clone())
-        .map_err(|e| StartError::Listen(cfg.listen.clone(), e.to_string()))?;
+        .map_err(|e| StartError::Listen(cfg.listen.clone(), e))?;
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
     let now = Instant::now();
@@ -264,7 +266,7 @@ impl Net {
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Err(PublishRefused::NoPeers),
             Err(gossipsub::PublishError::AllQueuesFull(_)) => Err(PublishRefused::QueuesFull),
             Err(gossipsub::PublishError::Duplicate) => Err(PublishRefused::Duplicate),
-            Err(e) => Err(PublishRefused::Other(e.to_string())),
+            Err(e) => Err(PublishRefused::Other(e)),
         }
     }
 

@@ -17,10 +17,13 @@
 
 use std::time::{Duration, Instant};
 
-use actors::gossip::{GossipConfig, NetTopic, PublishRefused, parse_bootnodes, swarm};
+use actors::gossip::{
+    BootnodeError, GossipConfig, GossipError, NetTopic, PublishRefused, parse_bootnodes, swarm,
+};
 use actors::storage::Store;
 use clap::Args;
 use libp2p::identity::Keypair;
+use libp2p::multiaddr::{Multiaddr, Protocol};
 use spec::codec::{Credential, FsSignature, ProposalMsg, VoteMsg, WireMessage};
 use spec::driver::Topic;
 use spec::types::{MinerId, Step, Value};
@@ -47,9 +50,30 @@ pub struct FuzzPeerArgs {
 /// Why the fuzz peer stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum FuzzPeerError {
-    /// Setup.
+    /// The data directory's chain store could not be opened or read (a node
+    /// running on it holds the lock: point `--datadir` at a copy).
     #[error("{0}")]
-    Setup(String),
+    Store(#[from] actors::execution::state::StorageError),
+    /// The data directory has no genesis block.
+    #[error("the data directory has no genesis: run `kalgo init` first")]
+    NoGenesis,
+    /// A `--bootnodes` entry is invalid.
+    #[error("{0}")]
+    Bootnode(#[from] BootnodeError),
+    /// The tokio runtime could not be built (threads or file descriptors
+    /// exhausted).
+    #[error("{0}")]
+    Runtime(#[source] std::io::Error),
+    /// The network could not start.
+    #[error("{0}")]
+    Network(#[from] swarm::StartError),
+    /// The gossip task stopped or its queue is full.
+    #[error("{0}")]
+    Gossip(#[from] GossipError),
+    /// gossipsub refused a message for a reason retrying does not fix (too
+    /// large, signing failed).
+    #[error("publish: {0}")]
+    Publish(#[source] libp2p::gossipsub::PublishError),
     /// No peer within the time allowed.
     #[error("no peer connected within {0:?}")]
     NoPeer(Duration),
@@ -158,17 +182,14 @@ impl Rng {
 /// Runs the fuzz peer against the network of `cfg`'s data directory (which must
 /// hold the network's genesis: `kalgo init`) and reports what it published.
 pub fn run(cfg: &NodeConfig, args: &FuzzPeerArgs) -> Result<String, FuzzPeerError> {
-    let setup = |e: &dyn std::fmt::Display| FuzzPeerError::Setup(e.to_string());
-    let store = Store::open(&cfg.node.datadir.join("kalgo").join("chaindata.redb"))
-        .map_err(|e| setup(&e))?;
-    let genesis = store
-        .canonical_hash(0)
-        .map_err(|e| setup(&e))?
-        .ok_or_else(|| setup(&"the data directory has no genesis: run `kalgo init` first"))?;
+    let store = Store::open(&cfg.node.datadir.join("kalgo").join("chaindata.redb"))?;
+    let genesis = store.canonical_hash(0)?.ok_or(FuzzPeerError::NoGenesis)?;
     drop(store);
-    let bootnodes = parse_bootnodes(&cfg.p2p.bootnodes.join(",")).map_err(|e| setup(&e))?;
+    let bootnodes = parse_bootnodes(&cfg.p2p.bootnodes.join(","))?;
     let net = GossipConfig {
-        listen: "/ip4/127.0.0.1/tcp/0".parse().map_err(|e| setup(&e))?,
+        listen: Multiaddr::empty()
+            .with(Protocol::Ip4(std::net::Ipv4Addr::LOCALHOST))
+            .with(Protocol::Tcp(0)),
         bootnodes,
         max_peers: cfg.p2p.maxpeers,
         network_id: cfg.p2p.networkid,
@@ -181,16 +202,15 @@ pub fn run(cfg: &NodeConfig, args: &FuzzPeerArgs) -> Result<String, FuzzPeerErro
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| setup(&e))?;
+        .map_err(FuzzPeerError::Runtime)?;
     rt.block_on(async move {
-        let (handle, mut events) =
-            swarm::spawn(Keypair::generate_ed25519(), net).map_err(|e| setup(&e))?;
+        let (handle, mut events) = swarm::spawn(Keypair::generate_ed25519(), net)?;
         // Drain (and drop) whatever the network sends us.
         tokio::spawn(async move { while events.recv().await.is_some() {} });
         let wait = Duration::from_secs(30);
         let start = Instant::now();
         let next_height = loop {
-            let info = handle.info().await.map_err(|e| setup(&e))?;
+            let info = handle.info().await?;
             if let (false, Some(h)) = (info.peers.is_empty(), info.best_peer_head) {
                 break h + 1;
             }
@@ -217,7 +237,7 @@ pub fn run(cfg: &NodeConfig, args: &FuzzPeerArgs) -> Result<String, FuzzPeerErro
                 // the same bytes would be a duplicate (ids are content hashes).
                 loop {
                     let (topic, data) = rng.message(kind, i, next_height);
-                    match handle.publish_acked(topic, data).await.map_err(|e| setup(&e))? {
+                    match handle.publish_acked(topic, data).await? {
                         Ok(()) => {
                             sent[k] += 1;
                             break;
@@ -227,7 +247,7 @@ pub fn run(cfg: &NodeConfig, args: &FuzzPeerArgs) -> Result<String, FuzzPeerErro
                             break 'plan;
                         }
                         Err(PublishRefused::Other(e)) => {
-                            return Err(FuzzPeerError::Setup(format!("publish: {e}")));
+                            return Err(FuzzPeerError::Publish(e));
                         }
                         Err(PublishRefused::QueuesFull | PublishRefused::Duplicate) => {
                             if Instant::now() > deadline {
@@ -242,7 +262,7 @@ pub fn run(cfg: &NodeConfig, args: &FuzzPeerArgs) -> Result<String, FuzzPeerErro
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let info = handle.info().await.map_err(|e| setup(&e))?;
+        let info = handle.info().await?;
         Ok(format!(
             "published {} messages: {}/{} far-future, {}/{} forged for height {next_height}, {}/{} random; {stopped}; paused {queue_full_waits} times for a full send queue; connected peers now: {}\n",
             sent.iter().sum::<u32>(),
