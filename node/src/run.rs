@@ -25,6 +25,7 @@ use actix::{Actor, System};
 use libp2p::{Multiaddr, multiaddr::Protocol};
 use std::time::Duration;
 
+use crate::cmd::account::PasswordError;
 use crate::cmd::makeminerkey::read_password;
 use crate::config::NodeConfig;
 use crate::keys::keyring::{ChainKeyParams, KeyRing, KeyRingError};
@@ -71,9 +72,10 @@ pub enum RunError {
     /// Miner keys.
     #[error(transparent)]
     Keys(#[from] KeyRingError),
-    /// The password file.
+    /// The `--password` file (or the terminal prompt of `--unlock`) gave no
+    /// password.
     #[error("{0}")]
-    Password(String),
+    Password(#[from] PasswordError),
     /// Node (network) key.
     #[error(transparent)]
     NodeKey(#[from] nodekey::NodeKeyError),
@@ -193,8 +195,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                 .password
                 .as_deref()
                 .map(read_password)
-                .transpose()
-                .map_err(|e| RunError::Password(e.to_string()))?;
+                .transpose()?;
             let ring = KeyRing::open(
                 datadir,
                 owner,
@@ -358,16 +359,14 @@ fn unlock_accounts(
         return Ok(());
     }
     let passwords = match password {
-        Some(p) => crate::cmd::account::read_password_lines(p)
-            .map_err(|e| RunError::Password(e.to_string()))?,
+        Some(p) => crate::cmd::account::read_password_lines(p)?,
         None => Vec::new(),
     };
     for (i, address) in unlock.iter().enumerate() {
         let pw = match passwords.get(i).or(passwords.last()) {
             Some(p) => p.clone(),
             None => {
-                crate::cmd::account::prompt(&format!("Unlocking account {address}\nPassword: "))
-                    .map_err(|e| RunError::Password(e.to_string()))?
+                crate::cmd::account::prompt(&format!("Unlocking account {address}\nPassword: "))?
             }
         };
         accounts

@@ -108,6 +108,9 @@ pub enum GenesisCmdError {
     /// Writing output failed.
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
+    /// The `--password` file could not be read.
+    #[error("{0}")]
+    Password(#[from] crate::cmd::account::PasswordError),
     /// The generated genesis does not load (a bug).
     #[error("generated genesis does not load: {0}")]
     Invalid(String),

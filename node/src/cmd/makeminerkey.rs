@@ -10,13 +10,16 @@
 //! (carry-over, `spec::registration`), the file can be encrypted, and an existing file
 //! is never overwritten.
 
+use crate::cmd::account::PasswordError;
 use crate::keys::keyfile::{self, KeyFileError, MinerKeyFile};
 use actors::execution::miner::{abi::miner_key_calldata, layout::registration_slots};
 use alloy_primitives::{Address, B256, hex};
 use clap::Args;
 use spec::auth::RealMinerKeys;
-use spec::crypto::{VoteSigner, VrfProver};
-use spec::registration::{DEFAULT_LIFESPAN, MAX_LIFESPAN, Registration, key_end};
+use spec::crypto::{CryptoError, VoteSigner, VrfProver};
+use spec::registration::{
+    DEFAULT_LIFESPAN, MAX_LIFESPAN, Registration, RegistrationError, key_end,
+};
 use spec::types::MinerId;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -58,9 +61,17 @@ pub enum MakeKeyError {
     /// A flag is missing or invalid.
     #[error("{0}")]
     Usage(String),
-    /// Key generation failed.
+    /// The password file could not be read.
+    #[error("{0}")]
+    Password(#[from] PasswordError),
+    /// `--minerkey.start` and `--minerkey.interval` give no key range (a zero
+    /// interval; the flag is checked first, so seeing this is a bug).
     #[error("key generation failed: {0}")]
-    Keygen(String),
+    Interval(#[from] RegistrationError),
+    /// Generating the VRF or vote keys failed (the random source or the
+    /// key-set parameters; `--minerkey.lifespan` is checked before).
+    #[error("key generation failed: {0}")]
+    Keygen(#[from] CryptoError),
     /// The key file could not be written or read.
     #[error(transparent)]
     File(#[from] KeyFileError),
@@ -102,18 +113,15 @@ pub fn parse_address(flag: &str, s: &str) -> Result<Address, MakeKeyError> {
 }
 
 /// Reads the first line of a password file.
-pub fn read_password(path: &Path) -> Result<Zeroizing<Vec<u8>>, MakeKeyError> {
-    let text = Zeroizing::new(
-        std::fs::read(path)
-            .map_err(|e| MakeKeyError::Usage(format!("--password {}: {e}", path.display())))?,
-    );
+pub fn read_password(path: &Path) -> Result<Zeroizing<Vec<u8>>, PasswordError> {
+    let text = Zeroizing::new(std::fs::read(path).map_err(|source| PasswordError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?);
     let line = text.split(|b| *b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.is_empty() {
-        return Err(MakeKeyError::Usage(format!(
-            "--password {}: empty password",
-            path.display()
-        )));
+        return Err(PasswordError::Empty(path.to_path_buf()));
     }
     Ok(Zeroizing::new(line.to_vec()))
 }
@@ -225,7 +233,7 @@ pub fn run(datadir: &Path, args: &MakeMinerKeyArgs) -> Result<String, (String, M
         .as_deref()
         .map(read_password)
         .transpose()
-        .map_err(fail)?;
+        .map_err(|e| fail(e.into()))?;
     let pw = password.as_ref().map(|p| p.as_slice());
     if let Some(head) = chain_head(datadir)
         && start <= head
@@ -250,8 +258,7 @@ pub fn run(datadir: &Path, args: &MakeMinerKeyArgs) -> Result<String, (String, M
             .into(),
         )
     })?;
-    let end =
-        key_end(start, args.interval).map_err(|e| fail(MakeKeyError::Keygen(e.to_string())))?;
+    let end = key_end(start, args.interval).map_err(|e| fail(e.into()))?;
     let keys = RealMinerKeys::generate(
         &mut rand_core::OsRng,
         MinerId(owner.0.0),
@@ -260,7 +267,7 @@ pub fn run(datadir: &Path, args: &MakeMinerKeyArgs) -> Result<String, (String, M
         end,
         args.lifespan,
     )
-    .map_err(|e| fail(MakeKeyError::Keygen(e.to_string())))?;
+    .map_err(|e| fail(e.into()))?;
     let file = MinerKeyFile {
         miner: owner,
         coinbase,
