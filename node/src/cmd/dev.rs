@@ -107,9 +107,35 @@ pub enum DevError {
     /// File access.
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
-    /// Key generation or genesis.
+    /// The `kalgo/dev-miner` marker of an existing dev chain does not hold an
+    /// address (edited or truncated): fix it or start from a new `--datadir`.
+    #[error("{}: {source}", path.display())]
+    Marker {
+        /// The marker file.
+        path: PathBuf,
+        /// Why its text is not an address.
+        source: alloy_primitives::hex::FromHexError,
+    },
+    /// The dev miner's key could not be made.
     #[error("{0}")]
-    Setup(String),
+    MinerKey(#[from] makeminerkey::MakeKeyError),
+    /// The dev miner's key file could not be read back.
+    #[error("{0}")]
+    KeyFile(#[from] keyfile::KeyFileError),
+    /// The dev genesis could not be generated.
+    #[error("{0}")]
+    Genesis(#[from] genesis::GenesisCmdError),
+    /// Adding the development accounts to the genesis JSON failed (a bug).
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// The generated genesis has no `alloc` object to add the development
+    /// accounts to (a bug).
+    #[error("genesis without alloc")]
+    NoAlloc,
+    /// `kalgo init` of the dev chain failed (its data directory: room,
+    /// permissions, a lock held by another node).
+    #[error("{0}")]
+    Init(#[from] crate::run::RunError),
 }
 
 /// A prepared dev chain: where it lives and who mines.
@@ -155,7 +181,10 @@ pub fn prepare(datadir: Option<&Path>, args: &DevArgs) -> Result<DevChain, DevEr
         let miner = text
             .trim()
             .parse::<Address>()
-            .map_err(|e| DevError::Setup(format!("{}: {e}", mark.display())))?;
+            .map_err(|source| DevError::Marker {
+                path: mark.clone(),
+                source,
+            })?;
         tracing::info!(datadir = %dir.display(), miner = %miner, "reopening the dev chain");
         return Ok(DevChain {
             datadir: dir,
@@ -173,9 +202,8 @@ pub fn prepare(datadir: Option<&Path>, args: &DevArgs) -> Result<DevChain, DevEr
         chain_id: DEV_CHAIN_ID,
         password: None,
     };
-    makeminerkey::run(&dir, &mk).map_err(|(_, e)| DevError::Setup(e.to_string()))?;
-    let key = keyfile::read_key_file(&keyfile::key_path(&dir, &miner, 0, DEFAULT_INTERVAL), None)
-        .map_err(|e| DevError::Setup(e.to_string()))?;
+    makeminerkey::run(&dir, &mk).map_err(|(_, e)| e)?;
+    let key = keyfile::read_key_file(&keyfile::key_path(&dir, &miner, 0, DEFAULT_INTERVAL), None)?;
     let gargs = GenesisArgs {
         account: None,
         chain_id: Some(DEV_CHAIN_ID),
@@ -194,12 +222,11 @@ pub fn prepare(datadir: Option<&Path>, args: &DevArgs) -> Result<DevChain, DevEr
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
-    let text = genesis::genesis_json(&gargs, DEV_CHAIN_ID, &[key], now)
-        .map_err(|e| DevError::Setup(e.to_string()))?;
+    let text = genesis::genesis_json(&gargs, DEV_CHAIN_ID, &[key], now)?;
     let text = with_dev_accounts(&text)?;
     let gpath = dir.join("dev-genesis.json");
     std::fs::write(&gpath, &text).map_err(|e| DevError::Io(gpath.clone(), e))?;
-    crate::run::init(&dir, &gpath).map_err(|e| DevError::Setup(e.to_string()))?;
+    crate::run::init(&dir, &gpath)?;
     std::fs::write(&mark, format!("{miner}\n")).map_err(|e| DevError::Io(mark.clone(), e))?;
     tracing::info!(datadir = %dir.display(), miner = %miner, period_ms = args.period, fork = ?args.fork, "created a dev chain");
     Ok(DevChain {
@@ -211,21 +238,19 @@ pub fn prepare(datadir: Option<&Path>, args: &DevArgs) -> Result<DevChain, DevEr
 
 /// Adds the development accounts to a genesis' `alloc`.
 fn with_dev_accounts(genesis: &str) -> Result<String, DevError> {
-    let mut g: Value = serde_json::from_str(genesis).map_err(|e| DevError::Setup(e.to_string()))?;
+    let mut g: Value = serde_json::from_str(genesis)?;
     let wei = U256::from(DEV_BALANCE_ETH) * U256::from(10u64).pow(U256::from(18));
     let alloc = g
         .get_mut("alloc")
         .and_then(Value::as_object_mut)
-        .ok_or_else(|| DevError::Setup("genesis without alloc".into()))?;
+        .ok_or(DevError::NoAlloc)?;
     for (address, _) in DEV_ACCOUNTS {
         alloc.insert(
             address.to_string(),
             serde_json::json!({ "balance": wei.to_string() }),
         );
     }
-    serde_json::to_string_pretty(&g)
-        .map(|t| t + "\n")
-        .map_err(|e| DevError::Setup(e.to_string()))
+    Ok(serde_json::to_string_pretty(&g)? + "\n")
 }
 
 /// Prints where the dev chain is and how to use it.

@@ -111,9 +111,13 @@ pub enum GenesisCmdError {
     /// The `--password` file could not be read.
     #[error("{0}")]
     Password(#[from] crate::cmd::account::PasswordError),
-    /// The generated genesis does not load (a bug).
+    /// The generated genesis could not be serialised to JSON (a bug: report it).
     #[error("generated genesis does not load: {0}")]
-    Invalid(String),
+    Json(#[from] serde_json::Error),
+    /// The generated genesis does not pass the node's own validation (a bug:
+    /// report it with the flags used).
+    #[error("generated genesis does not load: {0}")]
+    Invalid(#[from] actors::execution::genesis::GenesisError),
 }
 
 fn chain_config(args: &GenesisArgs, chain_id: u64) -> ChainConfig {
@@ -222,8 +226,7 @@ pub fn genesis_json(
     if let Some(a) = chain.algorand.as_mut() {
         a.lifespan = lifespan;
     }
-    let mut config =
-        serde_json::to_value(chain).map_err(|e| GenesisCmdError::Invalid(e.to_string()))?;
+    let mut config = serde_json::to_value(chain)?;
     strip_nulls(&mut config);
     let g = json!({
         "config": config,
@@ -238,9 +241,8 @@ pub fn genesis_json(
         "totalBalanceOfMiners": total.to_string(),
         "alloc": alloc,
     });
-    let text =
-        serde_json::to_string_pretty(&g).map_err(|e| GenesisCmdError::Invalid(e.to_string()))?;
-    Genesis::from_json(&text).map_err(|e| GenesisCmdError::Invalid(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&g)?;
+    Genesis::from_json(&text)?;
     Ok(text + "\n")
 }
 
