@@ -58,9 +58,13 @@ pub enum KeystoreError {
         /// Why.
         source: std::io::Error,
     },
-    /// Not a v3 key file, or a field out of range.
+    /// Not a v3 key file, or a field out of range; [`FormatError`] says which.
     #[error("invalid key file: {0}")]
-    Format(String),
+    Format(#[from] FormatError),
+    /// The new key file could not be written (room, permissions). Shown with
+    /// the same prefix as a bad file, as it always was.
+    #[error("invalid key file: {0}")]
+    Write(#[source] crate::keys::keyfile::KeyFileError),
     /// The MAC does not match: wrong password (geth's message).
     #[error("could not decrypt key with given password")]
     WrongPassword,
@@ -82,8 +86,102 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeystoreError + '_ {
     }
 }
 
-fn format(why: impl Into<String>) -> KeystoreError {
-    KeystoreError::Format(why.into())
+/// What is wrong with a key file's content. A file another wallet wrote that
+/// fails here needs re-exporting from that wallet (geth's defaults always pass).
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// Not JSON of the v3 shape (a required field missing or of the wrong type);
+    /// also a key file that could not be serialised (a bug).
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// `version` is not 3 (only Web3 Secret Storage v3 is read).
+    #[error("version {0} (want 3)")]
+    Version(u64),
+    /// `crypto.cipher` is not `aes-128-ctr`, the only cipher of v3 files.
+    #[error("unsupported cipher {0:?}")]
+    Cipher(String),
+    /// `crypto.kdf` is neither `scrypt` nor `pbkdf2`.
+    #[error("unsupported kdf {0:?}")]
+    Kdf(String),
+    /// A hex field has the wrong length.
+    #[error("{field} must be {len} bytes")]
+    HexLength {
+        /// The field.
+        field: &'static str,
+        /// The bytes it must hold.
+        len: usize,
+    },
+    /// A hex field is not hex.
+    #[error("{field}: {source}")]
+    Hex {
+        /// The field.
+        field: &'static str,
+        /// Why it does not decode.
+        source: alloy_primitives::hex::FromHexError,
+    },
+    /// A numeric `kdfparams` entry is missing or not a non-negative integer.
+    #[error("kdfparams.{0} missing or not a number")]
+    Param(&'static str),
+    /// A numeric `kdfparams` entry (named with its prefix) does not fit the
+    /// KDF's integer type.
+    #[error("{0}")]
+    ParamOverflow(&'static str),
+    /// `kdfparams.dklen` is not 32 (v3 derives a 32-byte key).
+    #[error("kdfparams.dklen must be 32")]
+    DkLen,
+    /// `kdfparams.salt` is missing or not a string.
+    #[error("kdfparams.salt missing")]
+    NoSalt,
+    /// `kdfparams.salt` is over 128 bytes (a hostile file).
+    #[error("kdfparams.salt too long")]
+    SaltTooLong,
+    /// scrypt's `n` is not a power of two of at least 2.
+    #[error("kdfparams.n must be a power of two")]
+    ScryptN,
+    /// scrypt's `r` or `p` does not fit 32 bits.
+    #[error("kdfparams.r or p too large")]
+    ScryptRpTooLarge,
+    /// scrypt's `r` or `p` is zero, `p` is over 64, or the memory 128·r·n is
+    /// over 1 GiB (a hostile or mistaken file).
+    #[error("scrypt parameters out of range")]
+    ScryptRange,
+    /// scrypt's `n = 2^log_n` is outside RFC 7914's bound `n < 2^(16·r)`,
+    /// which this node's scrypt enforces: re-encrypt the key with r = 8.
+    #[error(
+        "scrypt n = 2^{log_n} with r = {r} is outside RFC 7914's bound n < 2^(16*r), \
+         which this node's scrypt enforces; re-encrypt the key with r = 8"
+    )]
+    ScryptBound {
+        /// log2 of n.
+        log_n: u8,
+        /// r.
+        r: u32,
+    },
+    /// The scrypt crate refused the parameters.
+    #[error("scrypt parameters: {0}")]
+    ScryptParams(#[from] scrypt::errors::InvalidParams),
+    /// The scrypt crate refused the output length (a bug: it is always 32).
+    #[error("scrypt: {0}")]
+    Scrypt(#[from] scrypt::errors::InvalidOutputLen),
+    /// PBKDF2 with a PRF other than `hmac-sha256`.
+    #[error("pbkdf2: only prf hmac-sha256 is supported")]
+    Prf,
+    /// PBKDF2's `c` is zero or over 10,000,000 rounds.
+    #[error("pbkdf2 rounds out of range")]
+    Pbkdf2Rounds,
+    /// The file names no address (listing needs it; decryption does not).
+    #[error("no address field")]
+    NoAddress,
+    /// The `address` field is not a 20-byte hex address.
+    #[error("address: {0}")]
+    Address(#[source] alloy_primitives::hex::FromHexError),
+    /// The `address` field names another account than the decrypted key's: the
+    /// file was edited or assembled from two files.
+    #[error("the address field does not match the key")]
+    AddressMismatch,
+    /// The file is over [`MAX_FILE`] bytes (geth's are about 500): not a key file.
+    #[error("{} is larger than {MAX_FILE} bytes", .0.display())]
+    TooLarge(PathBuf),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -112,76 +210,76 @@ struct CipherParams {
     iv: String,
 }
 
-fn hex_field(name: &str, s: &str, len: usize) -> Result<Vec<u8>, KeystoreError> {
+fn hex_field(field: &'static str, s: &str, len: usize) -> Result<Vec<u8>, FormatError> {
     let s = s.strip_prefix("0x").unwrap_or(s);
     if s.len() != 2 * len {
-        return Err(format(format!("{name} must be {len} bytes")));
+        return Err(FormatError::HexLength { field, len });
     }
-    alloy_primitives::hex::decode(s).map_err(|e| format(format!("{name}: {e}")))
+    alloy_primitives::hex::decode(s).map_err(|source| FormatError::Hex { field, source })
 }
 
-fn uint(params: &Value, name: &str) -> Result<u64, KeystoreError> {
+fn uint(params: &Value, name: &'static str) -> Result<u64, FormatError> {
     params
         .get(name)
         .and_then(Value::as_u64)
-        .ok_or_else(|| format(format!("kdfparams.{name} missing or not a number")))
+        .ok_or(FormatError::Param(name))
 }
 
 /// The 32-byte KDF output of a file's `kdf`/`kdfparams` for `password`.
-fn derive(crypto: &CryptoJson, password: &[u8]) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
+fn derive(crypto: &CryptoJson, password: &[u8]) -> Result<Zeroizing<[u8; 32]>, FormatError> {
     let p = &crypto.kdfparams;
     if uint(p, "dklen")? != 32 {
-        return Err(format("kdfparams.dklen must be 32"));
+        return Err(FormatError::DkLen);
     }
     let salt_hex = p
         .get("salt")
         .and_then(Value::as_str)
-        .ok_or_else(|| format("kdfparams.salt missing"))?;
+        .ok_or(FormatError::NoSalt)?;
     if salt_hex.len() > 256 {
-        return Err(format("kdfparams.salt too long"));
+        return Err(FormatError::SaltTooLong);
     }
     let salt = alloy_primitives::hex::decode(salt_hex.strip_prefix("0x").unwrap_or(salt_hex))
-        .map_err(|e| format(format!("kdfparams.salt: {e}")))?;
+        .map_err(|source| FormatError::Hex {
+            field: "kdfparams.salt",
+            source,
+        })?;
     let mut out = Zeroizing::new([0u8; 32]);
     match crypto.kdf.as_str() {
         "scrypt" => {
             let (n, r, pp) = (uint(p, "n")?, uint(p, "r")?, uint(p, "p")?);
             if n < 2 || !n.is_power_of_two() {
-                return Err(format("kdfparams.n must be a power of two"));
+                return Err(FormatError::ScryptN);
             }
             let (Ok(r), Ok(pp)) = (u32::try_from(r), u32::try_from(pp)) else {
-                return Err(format("kdfparams.r or p too large"));
+                return Err(FormatError::ScryptRpTooLarge);
             };
             if r == 0
                 || pp == 0
                 || pp > 64
                 || 128u64.saturating_mul(u64::from(r)).saturating_mul(n) > MAX_SCRYPT_MEMORY
             {
-                return Err(format("scrypt parameters out of range"));
+                return Err(FormatError::ScryptRange);
             }
-            let log_n = u8::try_from(n.trailing_zeros()).map_err(|_| format("kdfparams.n"))?;
+            let log_n = u8::try_from(n.trailing_zeros())
+                .map_err(|_| FormatError::ParamOverflow("kdfparams.n"))?;
             if u64::from(log_n) >= 16 * u64::from(r) {
-                return Err(format(format!(
-                    "scrypt n = 2^{log_n} with r = {r} is outside RFC 7914's bound n < 2^(16*r), \
-                     which this node's scrypt enforces; re-encrypt the key with r = 8"
-                )));
+                return Err(FormatError::ScryptBound { log_n, r });
             }
-            let params = scrypt::Params::new(log_n, r, pp, 32)
-                .map_err(|e| format(format!("scrypt parameters: {e}")))?;
-            scrypt::scrypt(password, &salt, &params, out.as_mut())
-                .map_err(|e| format(format!("scrypt: {e}")))?;
+            let params = scrypt::Params::new(log_n, r, pp, 32)?;
+            scrypt::scrypt(password, &salt, &params, out.as_mut())?;
         }
         "pbkdf2" => {
             if p.get("prf").and_then(Value::as_str) != Some("hmac-sha256") {
-                return Err(format("pbkdf2: only prf hmac-sha256 is supported"));
+                return Err(FormatError::Prf);
             }
-            let c = u32::try_from(uint(p, "c")?).map_err(|_| format("kdfparams.c"))?;
+            let c = u32::try_from(uint(p, "c")?)
+                .map_err(|_| FormatError::ParamOverflow("kdfparams.c"))?;
             if c == 0 || c > MAX_PBKDF2_ROUNDS {
-                return Err(format("pbkdf2 rounds out of range"));
+                return Err(FormatError::Pbkdf2Rounds);
             }
             pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, &salt, c, out.as_mut());
         }
-        other => return Err(format(format!("unsupported kdf {other:?}"))),
+        other => return Err(FormatError::Kdf(other.to_string())),
     }
     Ok(out)
 }
@@ -200,11 +298,9 @@ pub fn encrypt(
     OsRng.fill_bytes(&mut salt);
     OsRng.fill_bytes(&mut iv);
     OsRng.fill_bytes(&mut id);
-    let params = scrypt::Params::new(log_n, r, p, 32)
-        .map_err(|e| format(format!("scrypt parameters: {e}")))?;
+    let params = scrypt::Params::new(log_n, r, p, 32).map_err(FormatError::from)?;
     let mut key = Zeroizing::new([0u8; 32]);
-    scrypt::scrypt(password, &salt, &params, key.as_mut())
-        .map_err(|e| format(format!("scrypt: {e}")))?;
+    scrypt::scrypt(password, &salt, &params, key.as_mut()).map_err(FormatError::from)?;
     let mut ciphertext = secret.0;
     Aes128Ctr::new((&key[..16]).into(), (&iv).into()).apply_keystream(&mut ciphertext);
     let mac = keccak256([&key[16..32], &ciphertext[..]].concat());
@@ -229,7 +325,7 @@ pub fn encrypt(
         id: Some(uuid_v4(id)),
         version: 3,
     };
-    serde_json::to_string(&json).map_err(|e| format(e.to_string()))
+    Ok(serde_json::to_string(&json).map_err(FormatError::from)?)
 }
 
 /// A random (version 4) UUID in its text form.
@@ -249,26 +345,25 @@ fn uuid_v4(mut b: [u8; 16]) -> String {
 
 /// The address a key file names (without decrypting it).
 pub fn file_address(text: &str) -> Result<Address, KeystoreError> {
-    let json: KeyJson = serde_json::from_str(text).map_err(|e| format(e.to_string()))?;
+    let json: KeyJson = serde_json::from_str(text).map_err(FormatError::from)?;
     let a = json
         .address
-        .ok_or_else(|| format("no address field"))?
+        .ok_or(FormatError::NoAddress)?
         .to_ascii_lowercase();
     let a = a.strip_prefix("0x").unwrap_or(&a);
-    a.parse::<Address>()
-        .map_err(|e| format(format!("address: {e}")))
+    Ok(a.parse::<Address>().map_err(FormatError::Address)?)
 }
 
 /// Decrypts a v3 key file's JSON text into its signer (the address field, when
 /// present, must match the key).
 pub fn decrypt(text: &str, password: &[u8]) -> Result<PrivateKeySigner, KeystoreError> {
-    let json: KeyJson = serde_json::from_str(text).map_err(|e| format(e.to_string()))?;
+    let json: KeyJson = serde_json::from_str(text).map_err(FormatError::from)?;
     if json.version != 3 {
-        return Err(format(format!("version {} (want 3)", json.version)));
+        return Err(FormatError::Version(json.version).into());
     }
     let c = &json.crypto;
     if c.cipher != "aes-128-ctr" {
-        return Err(format(format!("unsupported cipher {:?}", c.cipher)));
+        return Err(FormatError::Cipher(c.cipher.clone()).into());
     }
     let mut ciphertext = hex_field("ciphertext", &c.ciphertext, 32)?;
     let iv = hex_field("cipherparams.iv", &c.cipherparams.iv, 16)?;
@@ -288,9 +383,9 @@ pub fn decrypt(text: &str, password: &[u8]) -> Result<PrivateKeySigner, Keystore
             .strip_prefix("0x")
             .unwrap_or(&a)
             .parse()
-            .map_err(|e| format(format!("address: {e}")))?;
+            .map_err(FormatError::Address)?;
         if named != signer.address() {
-            return Err(format("the address field does not match the key"));
+            return Err(FormatError::AddressMismatch.into());
         }
     }
     Ok(signer)
@@ -373,7 +468,7 @@ impl Keystore {
         }
         let path = self.dir.join(file_name(&address));
         crate::keys::keyfile::write_atomic(&path, text.as_bytes(), false)
-            .map_err(|e| format(e.to_string()))?;
+            .map_err(KeystoreError::Write)?;
         Ok(address)
     }
 
@@ -388,10 +483,7 @@ impl Keystore {
 fn read_bounded(path: &Path) -> Result<String, KeystoreError> {
     let len = std::fs::metadata(path).map_err(io(path))?.len();
     if len > MAX_FILE {
-        return Err(format(format!(
-            "{} is larger than {MAX_FILE} bytes",
-            path.display()
-        )));
+        return Err(FormatError::TooLarge(path.to_path_buf()).into());
     }
     std::fs::read_to_string(path).map_err(io(path))
 }
@@ -457,7 +549,9 @@ mod tests {
     fn spec_vector_scrypt_r1_is_a_clear_error() {
         let file = r#"{"crypto":{"cipher":"aes-128-ctr","cipherparams":{"iv":"83dbcc02d8ccb40e466191a123791e0e"},"ciphertext":"d172bf743a674da9cdad04534d56926ef8358534d458fffccd4e6ad2fbde479c","kdf":"scrypt","kdfparams":{"dklen":32,"n":262144,"r":1,"p":8,"salt":"ab0c7876052600dd703518d6fc3fe8984592145b591fc8fb5c6d43190334ba19"},"mac":"2103ac29920d71da29f15d75b4a16dbe95cfd7ff8faea1056c33131d846e3097"},"id":"3198bc9c-6672-5ab3-d995-4942343ae5b6","version":3}"#;
         match decrypt(file, b"testpassword") {
-            Err(KeystoreError::Format(m)) => assert!(m.contains("RFC 7914"), "{m}"),
+            Err(KeystoreError::Format(e @ FormatError::ScryptBound { log_n: 18, r: 1 })) => {
+                assert!(e.to_string().contains("RFC 7914"), "{e}")
+            }
             other => panic!(
                 "expected a format error, got {:?}",
                 other.map(|s| s.address())
