@@ -221,9 +221,10 @@ pub enum ConfigError {
     /// The file is not valid TOML for this configuration.
     #[error("{0}: {1}")]
     Parse(PathBuf, String),
-    /// The configuration cannot be printed (a bug).
+    /// The configuration cannot be serialised as TOML (a bug: report it with
+    /// the flags and file used).
     #[error("cannot print the configuration: {0}")]
-    Print(String),
+    Print(#[from] toml::ser::Error),
 }
 
 /// Command-line values that override the file (None / false: not given).
@@ -276,7 +277,7 @@ impl NodeConfig {
 
     /// The configuration as TOML.
     pub fn to_toml(&self) -> Result<String, ConfigError> {
-        toml::to_string(self).map_err(|e| ConfigError::Print(e.to_string()))
+        Ok(toml::to_string(self)?)
     }
 
     /// Applies command-line flags over the file's values.

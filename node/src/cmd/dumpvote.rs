@@ -17,9 +17,10 @@ pub enum DumpVoteError {
     /// No journal file.
     #[error("{0} has no consensus journal")]
     NoJournal(std::path::PathBuf),
-    /// The journal cannot be read (a running node holds its lock, or it is corrupt).
+    /// The journal cannot be read: a running node holds its lock (stop the node
+    /// first), or it is corrupt.
     #[error("{0}")]
-    Journal(String),
+    Journal(#[source] JournalError),
     /// Nothing signed or journaled at that height.
     #[error("no votes logged for height {wanted} ({held})")]
     NotLogged {
@@ -33,7 +34,7 @@ pub enum DumpVoteError {
 fn journal_err(e: JournalError) -> DumpVoteError {
     match e {
         JournalError::Missing(p) => DumpVoteError::NoJournal(p),
-        e => DumpVoteError::Journal(e.to_string()),
+        e => DumpVoteError::Journal(e),
     }
 }
 

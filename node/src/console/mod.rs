@@ -37,9 +37,10 @@ pub enum ConsoleError {
     /// The JavaScript engine (a bug in the prelude) or an `--exec` error.
     #[error("{0}")]
     Js(String),
-    /// The terminal.
+    /// The line editor could not start on, or read from, the terminal (no
+    /// terminal, or it closed): use `--exec` for scripted use.
     #[error("{0}")]
-    Terminal(String),
+    Terminal(#[from] ReadlineError),
 }
 
 /// `__rpc(method, paramsJson)`: the JSON text of the result, or throws the RPC error.
@@ -207,8 +208,7 @@ pub fn run(endpoint: &str, exec: Option<&str>, history: Option<&Path>) -> Result
     println!(
         " modules: eth net web3 personal admin miner txpool\n\nTo exit, press ctrl-d or type exit"
     );
-    let mut rl: Editor<Completion, DefaultHistory> =
-        Editor::new().map_err(|e| ConsoleError::Terminal(e.to_string()))?;
+    let mut rl: Editor<Completion, DefaultHistory> = Editor::new()?;
     rl.set_helper(Some(Completion {
         members: console.members(),
     }));
@@ -233,7 +233,7 @@ pub fn run(endpoint: &str, exec: Option<&str>, history: Option<&Path>) -> Result
             }
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
-            Err(e) => return Err(ConsoleError::Terminal(e.to_string())),
+            Err(e) => return Err(e.into()),
         }
     }
     if let Some(h) = history {

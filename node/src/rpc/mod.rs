@@ -137,12 +137,17 @@ pub enum RpcStartError {
         /// Why.
         source: std::io::Error,
     },
-    /// Reading the chain failed.
+    /// The genesis header could not be read from the chain store (a storage
+    /// error or a corrupt header).
     #[error("{0}")]
-    Chain(String),
-    /// Registering methods failed (a bug).
+    Chain(#[from] actors::execution::query::QueryError),
+    /// The chain store holds no block 0 (not initialised: `kalgo init`).
+    #[error("the store has no genesis")]
+    NoGenesis,
+    /// A method or subscription name was registered twice or conflicts with
+    /// another (a bug: report it).
     #[error("{0}")]
-    Register(String),
+    Register(#[from] jsonrpsee::core::RegisterMethodError),
 }
 
 /// Parses a comma-separated namespace list (`eth,net,web3`).
@@ -213,7 +218,7 @@ pub fn module(
 ) -> Result<RpcModule<Ctx>, RpcStartError> {
     let has_1559 = ctx.has_1559();
     let mut m = RpcModule::from_arc(ctx);
-    let reg = |e: jsonrpsee::core::RegisterMethodError| RpcStartError::Register(e.to_string());
+    let reg = RpcStartError::Register;
     for api in apis {
         match api.as_str() {
             "eth" => {
@@ -286,9 +291,7 @@ fn server_config(cfg: &RpcConfig, http_only: bool) -> ServerConfig {
 
 /// Starts the enabled endpoints (call inside the node's tokio runtime).
 pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, RpcStartError> {
-    let genesis = query::header(&node.chain, 0)
-        .map_err(|e| RpcStartError::Chain(e.to_string()))?
-        .ok_or_else(|| RpcStartError::Chain("the store has no genesis".into()))?;
+    let genesis = query::header(&node.chain, 0)?.ok_or(RpcStartError::NoGenesis)?;
     let ctx = Arc::new(Ctx {
         chain: node.chain,
         config: node.config,
