@@ -15,12 +15,28 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The endpoint is not an `http://` URL.
+    /// The endpoint is a URL, but not an `http://` one with a host.
     #[error("bad endpoint {0:?}: expected http://HOST:PORT")]
     Url(String),
-    /// Connection or transport failure.
+    /// The endpoint is not a URL at all.
+    #[error("bad endpoint {url:?}: expected http://HOST:PORT")]
+    UrlSyntax {
+        /// The endpoint as given.
+        url: String,
+        /// Why it does not parse.
+        source: hyper::http::uri::InvalidUri,
+    },
+    /// The request could not be built (a bug: the URI and header are checked).
     #[error("http: {0}")]
-    Http(String),
+    Request(#[from] hyper::http::Error),
+    /// Connecting or sending failed: the endpoint is down, refuses connections
+    /// or closed the connection.
+    #[error("http: {0}")]
+    Http(#[from] hyper_util::client::legacy::Error),
+    /// Reading the answer failed: the connection broke, or the body is over
+    /// the 64 MiB read limit.
+    #[error("http: {0}")]
+    Body(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The server answered with a non-200 status.
     #[error("http status {0}")]
     Status(u16),
@@ -47,7 +63,10 @@ pub struct RpcClient {
 impl RpcClient {
     /// A client for `url` (`http://host:port[/path]`).
     pub fn new(url: &str) -> Result<Self, ClientError> {
-        let uri: hyper::Uri = url.parse().map_err(|_| ClientError::Url(url.into()))?;
+        let uri: hyper::Uri = url.parse().map_err(|source| ClientError::UrlSyntax {
+            url: url.into(),
+            source,
+        })?;
         if uri.scheme_str() != Some("http") || uri.host().is_none() {
             return Err(ClientError::Url(url.into()));
         }
@@ -66,20 +85,15 @@ impl RpcClient {
     async fn post(&self, body: Vec<u8>) -> Result<Value, ClientError> {
         let req = hyper::Request::post(self.uri.clone())
             .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ClientError::Http(e.to_string()))?;
-        let resp = self
-            .http
-            .request(req)
-            .await
-            .map_err(|e| ClientError::Http(e.to_string()))?;
+            .body(Full::new(Bytes::from(body)))?;
+        let resp = self.http.request(req).await?;
         if resp.status() != hyper::StatusCode::OK {
             return Err(ClientError::Status(resp.status().as_u16()));
         }
         let bytes = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
             .collect()
             .await
-            .map_err(|e| ClientError::Http(e.to_string()))?
+            .map_err(ClientError::Body)?
             .to_bytes();
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Malformed(e.to_string()))
     }
@@ -194,5 +208,13 @@ mod tests {
         assert!(quantity(&json!(31)).is_err());
         assert!(RpcClient::new("ws://x").is_err());
         assert!(RpcClient::new("not a url").is_err());
+        assert!(matches!(
+            RpcClient::new("ws://x"),
+            Err(ClientError::Url(u)) if u == "ws://x"
+        ));
+        assert!(matches!(
+            RpcClient::new("not a url"),
+            Err(ClientError::UrlSyntax { .. })
+        ));
     }
 }

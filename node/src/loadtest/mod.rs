@@ -89,9 +89,24 @@ pub enum LoadTestError {
     /// Bad option.
     #[error("{0}")]
     Usage(String),
-    /// The senders were not funded in time.
+    /// The node refused a funding transfer (the funder's balance, nonce or the
+    /// pool's limits; its message says which).
     #[error("funding the senders: {0}")]
-    Funding(String),
+    FundingRefused(#[source] ClientError),
+    /// The funding transfers were not included within 120 s: is the chain
+    /// committing blocks?
+    #[error("funding the senders: funding transfers were not included within 120 s")]
+    FundingTimeout,
+    /// The tokio runtime could not be built (threads or file descriptors
+    /// exhausted).
+    #[error("tokio runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The submission semaphore was closed (a bug).
+    #[error("{0}")]
+    Semaphore(#[from] tokio::sync::AcquireError),
+    /// The signing thread panicked (a bug: see the panic message above).
+    #[error("the signing thread panicked")]
+    SignerPanicked,
 }
 
 /// Runs the load test (or the signing benchmark) and returns the report text.
@@ -108,7 +123,7 @@ pub fn run(args: &LoadTestArgs) -> Result<String, LoadTestError> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| LoadTestError::Usage(format!("tokio runtime: {e}")))?;
+        .map_err(LoadTestError::Runtime)?;
     rt.block_on(drive(args.clone()))
 }
 
@@ -222,7 +237,7 @@ async fn fund(
     // The funder's own per-sender pool limit: send in slices and wait in between.
     for slice in raws.chunks(32) {
         for r in send_raw_batch(c, slice).await? {
-            r.map_err(|e| LoadTestError::Funding(e.to_string()))?;
+            r.map_err(LoadTestError::FundingRefused)?;
         }
         let target = nonce.min(nonces(c, &[funder.address()]).await?[0]);
         wait_for_nonce(c, funder.address(), target).await?;
@@ -234,9 +249,7 @@ async fn fund(
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(LoadTestError::Funding(
-                "funding transfers were not included within 120 s".into(),
-            ));
+            return Err(LoadTestError::FundingTimeout);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -256,9 +269,7 @@ async fn wait_for_nonce(c: &RpcClient, who: Address, target: u64) -> Result<(), 
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(LoadTestError::Funding(
-                "funding transfers were not included within 120 s".into(),
-            ));
+            return Err(LoadTestError::FundingTimeout);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -399,11 +410,7 @@ async fn drive(args: LoadTestArgs) -> Result<String, LoadTestError> {
             continue;
         }
         sent += batch.len() as u64;
-        let permit = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| LoadTestError::Usage(e.to_string()))?;
+        let permit = permits.clone().acquire_owned().await?;
         let (c2, l2, f2, r2) = (
             c.clone(),
             ledger.clone(),
@@ -423,15 +430,12 @@ async fn drive(args: LoadTestArgs) -> Result<String, LoadTestError> {
     rx.close();
     while rx.recv().await.is_some() {}
     // Wait for the in-flight batches.
-    let _all = permits
-        .acquire_many(args.connections as u32)
-        .await
-        .map_err(|e| LoadTestError::Usage(e.to_string()))?;
+    let _all = permits.acquire_many(args.connections as u32).await?;
     let submit_end = Instant::now();
     submitting.store(false, Ordering::Relaxed);
     let signed = match signer.join() {
         Ok(r) => r?,
-        Err(_) => return Err(LoadTestError::Usage("the signing thread panicked".into())),
+        Err(_) => return Err(LoadTestError::SignerPanicked),
     };
     if let Ok(Err(e)) = tracker.await {
         eprintln!("loadtest: tracker stopped: {e}");
