@@ -100,7 +100,6 @@ pub struct Build(pub BuildRequest);
 #[derive(Message)]
 #[rtype(result = "Result<B256, ServiceError>")]
 pub struct Validate {
-    /// The block.
     pub block: Box<Block>,
     /// Proposed in consensus, not yet certified: its timestamp is also checked
     /// against the clock. A synced block comes with its certificate.
@@ -111,9 +110,9 @@ pub struct Validate {
 #[derive(Message)]
 #[rtype(result = "Result<(Head, KalgoHeader, usize), ServiceError>")]
 pub struct Commit {
-    /// Header hash.
+    /// Header hash of a block this service built or validated.
     pub hash: B256,
-    /// Encoded certificate.
+    /// Encoded certificate (`WireMessage::Certificate`).
     pub certificate: Vec<u8>,
 }
 

@@ -33,7 +33,7 @@ pub struct Source {
 }
 
 impl Source {
-    /// The exposition text.
+    /// The Prometheus text exposition, with the peer count refreshed first.
     pub fn render(&self) -> String {
         Metrics::set(&self.metrics.peers, self.peers.load(Ordering::Relaxed));
         self.metrics.render()

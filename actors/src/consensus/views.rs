@@ -41,7 +41,7 @@ pub fn mode_name(params: &Params) -> &'static str {
 /// One member of a committee.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberView {
-    /// Stake owner.
+    /// The miner's stake owner (its miner id).
     pub address: Address,
     /// Stake in wei (Kaleido §3.4).
     pub stake: u128,
@@ -56,7 +56,6 @@ pub struct MemberView {
 /// The committee of one height.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommitteeView {
-    /// The height.
     pub height: Height,
     /// `fixed` or `sortition`.
     pub mode: &'static str,
@@ -128,7 +127,6 @@ pub struct VoterView {
 /// A stored certificate, decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertificateView {
-    /// Height.
     pub height: Height,
     /// The round of the cert quorum.
     pub round: Round,

@@ -94,9 +94,8 @@ pub enum BlockError {
 /// A block: header and transactions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
-    /// Header.
     pub header: KalgoHeader,
-    /// Transactions.
+    /// In block order; the header's transactions root commits to them.
     pub transactions: Vec<TxEnvelope>,
 }
 
@@ -126,11 +125,10 @@ pub struct BlockAttributes {
     pub timestamp: u64,
     /// Reward recipient (the proposer's registered coinbase).
     pub coinbase: Address,
-    /// Gas limit.
     pub gas_limit: u64,
     /// The block's sortition seed (also the header's mix hash and PREVRANDAO).
     pub seed: B256,
-    /// The proposer.
+    /// The proposer's address (its miner id).
     pub proposer: Address,
     /// Total balance of miners (Kaleido's TBM). Ignored when the chain has a miner
     /// contract (`config.algorand`): the header's value is then computed from the
@@ -149,7 +147,6 @@ pub struct ExecutedBlock {
     pub senders: Vec<Address>,
     /// Receipts, per transaction.
     pub receipts: Vec<ReceiptEnvelope>,
-    /// State changes.
     pub changes: ChangeSet,
     /// New account records with storage roots.
     pub records: BTreeMap<Address, Option<AccountRecord>>,
@@ -158,7 +155,7 @@ pub struct ExecutedBlock {
 }
 
 impl ExecutedBlock {
-    /// Block hash.
+    /// The header hash (Kaleido's extra header fields included).
     pub fn hash(&self) -> B256 {
         self.block.header.hash()
     }

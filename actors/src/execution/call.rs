@@ -32,7 +32,7 @@ pub struct CallRequest {
     pub from: Option<Address>,
     /// Recipient; `None` executes `input` as init code.
     pub to: Option<Address>,
-    /// Gas limit.
+    /// Gas limit (the block gas limit if absent; capped by the node's gas cap).
     pub gas: Option<u64>,
     /// Legacy gas price.
     pub gas_price: Option<u128>,
@@ -40,7 +40,7 @@ pub struct CallRequest {
     pub max_fee_per_gas: Option<u128>,
     /// EIP-1559 tip cap.
     pub max_priority_fee_per_gas: Option<u128>,
-    /// Value sent.
+    /// Wei sent (zero if absent).
     pub value: Option<U256>,
     /// Calldata or init code.
     pub input: Bytes,
@@ -56,7 +56,6 @@ pub struct CallRequest {
 pub enum CallOutcome {
     /// Returned normally.
     Success {
-        /// Return data.
         output: Bytes,
         /// Gas used (after refunds).
         gas_used: u64,
@@ -65,7 +64,6 @@ pub enum CallOutcome {
     },
     /// Reverted with data.
     Revert {
-        /// Revert data.
         output: Bytes,
         /// Gas used.
         gas_used: u64,

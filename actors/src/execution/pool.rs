@@ -124,7 +124,8 @@ pub struct PoolConfig {
     pub chain_id: u64,
     /// Spec used for intrinsic gas.
     pub spec: SpecId,
-    /// Block gas limit.
+    /// Block gas limit (the service sets the head's at start); a transaction asking
+    /// for more is refused.
     pub block_gas_limit: u64,
     /// Most transactions in the pool.
     pub max_transactions: usize,
@@ -169,7 +170,7 @@ impl PooledTx {
 /// The pool's transactions as (sender, nonce, transaction), see [`TxPool::content`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PoolContent {
-    /// Executable now.
+    /// Executable now: nonces contiguous from the sender's account nonce.
     pub pending: Vec<(Address, u64, TxEnvelope)>,
     /// Waiting behind a nonce gap.
     pub queued: Vec<(Address, u64, TxEnvelope)>,
@@ -214,7 +215,6 @@ impl RecoveredTx {
         Ok(Self { tx, sender, hash })
     }
 
-    /// The transaction hash.
     pub fn hash(&self) -> B256 {
         self.hash
     }
@@ -246,7 +246,8 @@ fn check_stateless(tx: &TxEnvelope, chain_id: u64, max_size: usize) -> Result<()
     Ok(())
 }
 
-/// The pool.
+/// Pooled transactions by sender and nonce, with their hash index; see the
+/// module docs for the rules.
 #[derive(Debug)]
 pub struct TxPool {
     config: PoolConfig,
@@ -259,7 +260,6 @@ pub struct TxPool {
 }
 
 impl TxPool {
-    /// An empty pool.
     pub fn new(config: PoolConfig) -> Self {
         Self {
             config,

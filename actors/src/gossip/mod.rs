@@ -77,7 +77,6 @@ pub struct InboundMsg {
     pub id: MessageId,
     /// The peer it came from.
     pub source: PeerId,
-    /// Its topic.
     pub topic: NetTopic,
     /// Its bytes (bounded by the topic's size limit).
     pub data: Vec<u8>,
@@ -88,7 +87,7 @@ pub struct InboundMsg {
 pub enum NetEvent {
     /// Messages of the consensus topics, in arrival order.
     Consensus(Vec<InboundMsg>),
-    /// Transactions.
+    /// Messages of the transactions topic, each a batch ([`txbatch`] encoding).
     Transactions(Vec<InboundMsg>),
     /// A sync response: blocks with certificates from `peer`, from the head + 1.
     SyncBlocks {
@@ -100,16 +99,15 @@ pub enum NetEvent {
     /// A peer's recent consensus messages (answer to a `Recent` request): checked
     /// like gossip, verdicts not reported.
     Recent {
-        /// The peer.
+        /// The peer that answered.
         peer: PeerId,
-        /// The messages.
+        /// Its messages with their topic, not yet decoded.
         msgs: Vec<(spec::driver::Topic, Vec<u8>)>,
     },
     /// A newly connected peer's pending transactions (answer to a `Pool`
     /// request): a batch not yet decoded. Those the pool accepts are published
     /// on, so the rest of this node's side of the network gets them too.
     PeerPool {
-        /// The peer.
         peer: PeerId,
         /// A transaction batch ([`txbatch`] encoding).
         batch: Vec<u8>,
@@ -157,9 +155,7 @@ pub enum Command {
     /// Publish on a topic and say whether any peer's send queue took it (the
     /// fuzz peer paces itself by this; the node's own traffic uses [`Command::Publish`]).
     PublishAcked {
-        /// The topic.
         topic: NetTopic,
-        /// The bytes.
         data: Vec<u8>,
         /// Told once the message was queued for at least one peer, or why not.
         reply: oneshot::Sender<Result<(), PublishRefused>>,
@@ -176,7 +172,7 @@ pub enum Command {
     /// The blocks of a [`NetEvent::SyncBlocks`] were processed; `ok` false means
     /// the peer served invalid data.
     SyncDone {
-        /// The peer.
+        /// The peer that served them; banned when `ok` is false.
         peer: PeerId,
         /// Whether the blocks verified.
         ok: bool,
@@ -185,7 +181,6 @@ pub enum Command {
     Serve {
         /// The request's id.
         id: u64,
-        /// The response.
         response: SyncResponse,
     },
     /// Dial a peer (`/p2p/<id>` required); it is redialled like a bootnode.

@@ -21,9 +21,7 @@ pub fn qty(n: impl Into<U256>) -> Value {
 /// Where a transaction sits (absent for pooled transactions).
 #[derive(Clone, Copy, Debug)]
 pub struct TxPosition {
-    /// Block hash.
     pub block_hash: B256,
-    /// Block number.
     pub block_number: u64,
     /// Index in the block.
     pub index: u64,

@@ -128,7 +128,6 @@ pub struct IpcServer {
 }
 
 impl IpcServer {
-    /// The socket path.
     pub fn path(&self) -> &Path {
         &self.path
     }

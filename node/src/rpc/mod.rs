@@ -54,7 +54,8 @@ pub const MAX_REQUEST_BYTES: u32 = 5 * 1024 * 1024;
 pub const MAX_RESPONSE_BYTES: u32 = 64 * 1024 * 1024;
 /// Most simultaneous connections per endpoint.
 pub const MAX_CONNECTIONS: u32 = 1000;
-/// Namespaces served.
+/// Every namespace a server can serve: `--http.api` / `--ws.api` pick among them; IPC
+/// serves all.
 pub const NAMESPACES: [&str; 9] = [
     "eth",
     "net",
@@ -72,7 +73,7 @@ pub const NAMESPACES: [&str; 9] = [
 pub struct Endpoint {
     /// Listen address.
     pub addr: SocketAddr,
-    /// Namespaces served.
+    /// Namespaces served on this endpoint (each one of [`NAMESPACES`]).
     pub apis: Vec<String>,
 }
 
@@ -164,7 +165,6 @@ pub fn parse_apis(list: &str) -> Result<Vec<String>, RpcStartError> {
 pub struct NodeHandles {
     /// A read handle on the chain database (each read is its own snapshot).
     pub chain: ChainReader,
-    /// The chain config.
     pub config: ChainConfig,
     /// The execution actor.
     pub exec: Addr<ExecutionActor>,

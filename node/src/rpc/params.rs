@@ -131,7 +131,6 @@ pub enum BlockTag {
     Pending,
     /// `earliest`: genesis.
     Earliest,
-    /// A number.
     Number(u64),
 }
 
@@ -140,7 +139,6 @@ pub enum BlockTag {
 pub enum BlockId {
     /// Tag or number.
     Tag(BlockTag),
-    /// Hash.
     Hash(B256),
 }
 
@@ -206,11 +204,11 @@ pub const MAX_ACCESS_LIST_ENTRIES: usize = 16_384;
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CallObject {
-    /// Sender.
+    /// Sender (the zero address if absent).
     pub from: Option<Address>,
-    /// Recipient.
+    /// Recipient; absent: `input` runs as init code.
     pub to: Option<Address>,
-    /// Gas limit.
+    /// Gas limit (the block gas limit if absent; capped by `--rpc.gascap`).
     pub gas: Option<Quantity>,
     /// Legacy gas price.
     pub gas_price: Option<Quantity256>,
@@ -218,13 +216,13 @@ pub struct CallObject {
     pub max_fee_per_gas: Option<Quantity256>,
     /// EIP-1559 tip cap.
     pub max_priority_fee_per_gas: Option<Quantity256>,
-    /// Value.
+    /// Wei sent (zero if absent).
     pub value: Option<Quantity256>,
     /// Calldata (`input` is the newer name; if both are given they must match).
     pub data: Option<Bytes>,
-    /// Calldata.
+    /// Calldata or init code; preferred over `data`.
     pub input: Option<Bytes>,
-    /// Nonce.
+    /// Nonce (not checked).
     pub nonce: Option<Quantity>,
     /// Transaction type (accepted, derived from the fee fields).
     #[serde(rename = "type")]
@@ -303,9 +301,7 @@ impl CallObject {
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(untagged)]
 pub enum OneOrMany<T> {
-    /// A single value.
     One(T),
-    /// A list.
     Many(Vec<T>),
 }
 
@@ -329,7 +325,7 @@ pub struct FilterObject {
     pub to_block: Option<Value>,
     /// A single block by hash (excludes the range).
     pub block_hash: Option<B256>,
-    /// Emitters.
+    /// Emitting contracts to match (one or a list); absent or empty matches any.
     pub address: Option<OneOrMany<Address>>,
     /// Topics: per position null, a topic, or a list of alternatives.
     pub topics: Option<Vec<Option<OneOrMany<Option<B256>>>>>,
