@@ -337,6 +337,7 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
             match effect {
                 Effect::Broadcast(topic, bytes) => {
                     tracing::trace!(topic = topic.name(), len = bytes.len(), "broadcast");
+                    self.metrics.votes_sent_by_step.add_wire(topic, &bytes);
                     if let Some(g) = &self.gossip
                         && let Err(e) = g.publish(NetTopic::Consensus(topic), bytes)
                     {
@@ -399,6 +400,8 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
                         .into_actor(self)
                         .map(move |res, act, ctx| match res {
                             Ok(Ok((head, header, txs))) => {
+                                // The height began at the previous commit (or the start).
+                                act.metrics.observe_finality(act.last_commit.elapsed());
                                 act.committed(head, header, txs, round, "consensus", ctx);
                             }
                             // Sync committed this height first: nothing lost.

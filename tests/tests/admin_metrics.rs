@@ -8,6 +8,9 @@
 //! - a `--dev` node: `--metrics` serves Prometheus text whose height gauge grows;
 //!   `admin_*` answers without a network; `miner_stop` halts the single miner's
 //!   chain and `miner_start` resumes it.
+//! - the Grafana dashboard (`docs/grafana/kalgo.json`) reads only metrics a
+//!   `--dev` node exports, and the finality, votes-by-step and process metrics
+//!   have values after a few blocks.
 //!
 //! Needs `cargo build -p node` in the same target dir.
 
@@ -233,4 +236,205 @@ fn dev_node_metrics_admin_without_network_and_miner_toggle() {
     wait_until("blocks after miner_start", Duration::from_secs(60), || {
         block_number(&node) >= stopped + 3
     });
+}
+
+/// The metric names a PromQL expression reads: identifiers outside label
+/// matchers `{…}`, ranges `[…]` and strings that are not functions (followed
+/// by `(`), aggregation or set keywords, or the label lists of `by (…)`,
+/// `without (…)`, `on (…)`, `ignoring (…)` and `group_left/right (…)`.
+fn promql_metric_names(expr: &str) -> Vec<String> {
+    const KEYWORDS: &[&str] = &[
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "group",
+        "stddev",
+        "stdvar",
+        "count",
+        "count_values",
+        "bottomk",
+        "topk",
+        "quantile",
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "offset",
+        "inf",
+        "nan",
+    ];
+    const GROUPING: &[&str] = &[
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+    ];
+    let c: Vec<char> = expr.chars().collect();
+    let mut names = Vec::new();
+    let (mut i, mut labels_next) = (0, false);
+    // Index after the matching `close`, skipping quoted strings on the way.
+    let skip = |mut i: usize, close: char| {
+        let mut quote = None;
+        while i < c.len() {
+            match (quote, c[i]) {
+                (Some(q), '\\') if q != '`' => i += 1,
+                (Some(q), ch) if ch == q => quote = None,
+                (None, '"' | '\'' | '`') => quote = Some(c[i]),
+                (None, ch) if ch == close => return i + 1,
+                _ => {}
+            }
+            i += 1;
+        }
+        i
+    };
+    while i < c.len() {
+        match c[i] {
+            '{' => i = skip(i + 1, '}'),
+            '[' => i = skip(i + 1, ']'),
+            q @ ('"' | '\'' | '`') => i = skip(i + 1, q),
+            '(' if labels_next => {
+                labels_next = false;
+                i = skip(i + 1, ')');
+            }
+            ch if ch.is_ascii_alphabetic() || ch == '_' || ch == ':' => {
+                let start = i;
+                while i < c.len() && (c[i].is_ascii_alphanumeric() || c[i] == '_' || c[i] == ':') {
+                    i += 1;
+                }
+                let word: String = c[start..i].iter().collect();
+                let next = c[i..].iter().find(|ch| !ch.is_whitespace());
+                if GROUPING.contains(&word.as_str()) {
+                    labels_next = true;
+                    continue;
+                }
+                labels_next = false;
+                if next != Some(&'(') && !KEYWORDS.contains(&word.to_lowercase().as_str()) {
+                    names.push(word);
+                }
+            }
+            ch if ch.is_ascii_digit() || ch == '.' => {
+                while i < c.len() && (c[i].is_ascii_alphanumeric() || c[i] == '.') {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    names
+}
+
+/// Every PromQL string of a Grafana dashboard: each `expr`, and the metric of
+/// each `label_values(metric, label)` variable query.
+fn dashboard_queries(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("expr", Value::String(e)) => out.push(e.clone()),
+                    ("definition", Value::String(d)) => {
+                        if let Some(args) = d.trim().strip_prefix("label_values(") {
+                            let metric = args.rsplit_once(',').map_or(args, |(m, _)| m);
+                            out.push(metric.trim().to_string());
+                        }
+                    }
+                    _ => dashboard_queries(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| dashboard_queries(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn grafana_dashboard_reads_only_exported_metrics() {
+    assert_eq!(
+        promql_metric_names(
+            r#"histogram_quantile(0.99, sum by (instance, le) (rate(a_bucket{i=~"$i}"}[$__rate_interval]))) + on (x) group_left (y) b offset 5m - time() - c"#
+        ),
+        ["a_bucket", "b", "c"]
+    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/grafana/kalgo.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let dashboard: Value = serde_json::from_str(&text).expect("dashboard JSON");
+    let mut queries = Vec::new();
+    dashboard_queries(&dashboard, &mut queries);
+    assert!(queries.len() >= 16, "too few queries found: {queries:?}");
+    let mut names: Vec<String> = queries
+        .iter()
+        .flat_map(|q| promql_metric_names(q))
+        .collect();
+    names.sort();
+    names.dedup();
+
+    let port = free_port();
+    let port_s = port.to_string();
+    let _node = DevNode::start("latest", 300, &["--metrics", "--metrics.port", &port_s]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    wait_until("three committed blocks", Duration::from_secs(60), || {
+        sample(&scrape(addr).1, "kalgo_blocks_committed_total") >= 3.0
+    });
+    let (_, body) = scrape(addr);
+    let exported = |name: &str| {
+        body.lines().any(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with([' ', '{']))
+        })
+    };
+    let missing: Vec<&String> = names.iter().filter(|n| !exported(n)).collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries {missing:?}, not in /metrics:\n{body}"
+    );
+    for want in [
+        "kalgo_finality_seconds_bucket",
+        "kalgo_finality_last_seconds",
+        "kalgo_votes_sent_total",
+        "kalgo_votes_received_by_step_total",
+        "kalgo_p2p_peers",
+        "process_start_time_seconds",
+    ] {
+        assert!(names.iter().any(|n| n == want), "no panel reads {want}");
+    }
+
+    // The new metrics have values once a few heights were decided here.
+    assert!(
+        sample(&body, "kalgo_finality_seconds_count") >= 2.0,
+        "{body}"
+    );
+    assert!(sample(&body, "kalgo_finality_seconds_sum") > 0.0, "{body}");
+    assert!(
+        sample(&body, "kalgo_finality_seconds_bucket{le=\"+Inf\"}")
+            == sample(&body, "kalgo_finality_seconds_count"),
+        "{body}"
+    );
+    assert!(sample(&body, "kalgo_finality_last_seconds") > 0.0, "{body}");
+    // The lone validator proposes, soft-votes and cert-votes every height; it
+    // receives nothing.
+    for step in ["proposal", "soft", "cert"] {
+        let n = sample(&body, &format!("kalgo_votes_sent_total{{step=\"{step}\"}}"));
+        assert!(n >= 2.0, "{step}: {n}\n{body}");
+    }
+    assert_eq!(
+        sample(&body, "kalgo_votes_received_by_step_total{step=\"soft\"}"),
+        0.0
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let started = sample(&body, "process_start_time_seconds");
+    assert!(
+        started <= now + 1.0 && started > now - 600.0,
+        "{started} vs {now}"
+    );
+    if cfg!(target_os = "linux") {
+        assert!(
+            sample(&body, "process_resident_memory_bytes") > 1e6,
+            "{body}"
+        );
+    }
 }
