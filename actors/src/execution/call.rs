@@ -15,6 +15,7 @@ use revm::context::{
     BlockEnv, CfgEnv, TxEnv,
     result::{EVMError, ExecutionResult, InvalidTransaction},
 };
+use revm::context_interface::cfg::gas::calculate_initial_tx_gas_for_tx;
 use revm::primitives::hardfork::SpecId;
 
 use crate::execution::{
@@ -261,6 +262,18 @@ pub fn call<S: StateReader + ?Sized>(
 /// Intrinsic gas floor of any transaction.
 const TX_GAS: u64 = 21_000;
 
+/// The intrinsic gas of `req` as a transaction at `header`: 21000, calldata,
+/// creation, access list and authorizations, and from Prague the calldata floor
+/// (EIP-7623). No execution can succeed with less.
+fn intrinsic_gas(config: &ChainConfig, header: &KalgoHeader, req: &CallRequest) -> u64 {
+    let spec = config.spec_at(header.number(), header.eth.timestamp);
+    let tx = tx_env(config, req, 0, spec);
+    let gas = calculate_initial_tx_gas_for_tx(&tx, spec, None);
+    gas.initial_regular_gas
+        .saturating_add(gas.initial_state_gas)
+        .max(gas.floor_gas)
+}
+
 /// `eth_estimateGas`: the least gas limit with which `req` succeeds on `state`,
 /// found by binary search as geth does (an optimistic first guess from the gas
 /// used, then halving until within 1.5 %). A revert is reported with its data.
@@ -291,17 +304,21 @@ pub fn estimate_gas<S: StateReader + ?Sized>(
             hi = allowance.to::<u64>();
         }
     }
-    // A plain transfer to an account without code costs exactly 21000.
+    let intrinsic = intrinsic_gas(config, header, req);
+    // geth: a plain transfer to an account without code first tries its intrinsic
+    // gas (21000 plus the access list); only if that fails does the search run.
     if let Some(to) = req.to
         && req.input.is_empty()
+        && intrinsic <= hi
         && state
             .account(&to)?
             .is_none_or(|a| a.code_hash == revm::primitives::KECCAK_EMPTY)
+        && matches!(
+            run(config, state, header, req, intrinsic),
+            Ok(CallOutcome::Success { .. })
+        )
     {
-        return match run(config, state, header, req, TX_GAS)? {
-            CallOutcome::Success { .. } => Ok(TX_GAS),
-            _ => Err(CallError::GasAllowance(TX_GAS)),
-        };
+        return Ok(intrinsic);
     }
     let first = run(config, state, header, req, hi)?;
     let (gas_used, gas_spent) = match first {
@@ -326,7 +343,7 @@ pub fn estimate_gas<S: StateReader + ?Sized>(
             Err(_) => Ok(false),
         }
     };
-    let mut lo = gas_used.saturating_sub(1).max(TX_GAS - 1);
+    let mut lo = gas_used.max(intrinsic).saturating_sub(1);
     // geth's optimistic guess: what was spent plus the call stipend, ×64/63.
     let optimistic = (gas_spent.max(gas_used) + 2300) * 64 / 63;
     if optimistic < hi {
@@ -473,6 +490,40 @@ mod tests {
             estimate_gas(&config, &state, &header, &transfer, 50_000_000)?,
             21_000
         );
+        Ok(())
+    }
+
+    #[test]
+    fn transfer_estimates_count_the_access_list() -> Result<(), CallError> {
+        use alloy_eips::eip2930::AccessListItem;
+        let (config, state, header) = setup();
+        let mut transfer = req(0x55);
+        transfer.value = Some(U256::from(7));
+        let item = |keys: usize| AccessListItem {
+            address: Address::repeat_byte(0x66),
+            storage_keys: vec![alloy_primitives::B256::ZERO; keys],
+        };
+        for (list, want) in [
+            (vec![], 21_000),
+            (vec![item(0)], 23_400),
+            (vec![item(1)], 25_300),
+        ] {
+            transfer.access_list = AccessList(list);
+            assert_eq!(
+                estimate_gas(&config, &state, &header, &transfer, 50_000_000)?,
+                want
+            );
+        }
+        // A call to code: the search starts at the intrinsic gas with the list.
+        let mut store = req(3);
+        let plain = estimate_gas(&config, &state, &header, &store, 50_000_000)?;
+        store.access_list = AccessList(vec![item(1)]);
+        let listed = estimate_gas(&config, &state, &header, &store, 50_000_000)?;
+        assert!(listed > plain + 4_000, "{listed} vs {plain}");
+        assert!(matches!(
+            run(&config, &state, &header, &store, listed)?,
+            CallOutcome::Success { .. }
+        ));
         Ok(())
     }
 
