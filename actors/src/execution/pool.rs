@@ -22,9 +22,12 @@ pub enum PoolError {
     /// The bytes are not a valid EIP-2718 transaction.
     #[error("malformed transaction: {0}")]
     Malformed(String),
-    /// The transaction type is not accepted (blob and set-code transactions).
+    /// The transaction type is not accepted (set-code transactions before Prague).
     #[error("unsupported transaction type {0}")]
     UnsupportedType(u8),
+    /// A blob (EIP-4844, type 3) transaction: kalgo chains carry no blobs.
+    #[error("blob transactions are not supported on this chain")]
+    BlobUnsupported,
     /// The encoded transaction is larger than allowed.
     #[error("transaction of {size} bytes exceeds {max}")]
     Oversize {
@@ -190,6 +193,11 @@ impl RecoveredTx {
     /// Decodes raw EIP-2718 bytes (no trailing bytes) and recovers the sender,
     /// checking type, size and `chain_id` first.
     pub fn from_raw(raw: &[u8], chain_id: u64, max_size: usize) -> Result<Self, PoolError> {
+        // Judged by its type byte before its size: a blob transaction with its
+        // sidecar is usually larger than any pool admits.
+        if raw.first() == Some(&EIP4844_TX_TYPE) {
+            return Err(PoolError::BlobUnsupported);
+        }
         if raw.len() > max_size {
             return Err(PoolError::Oversize {
                 size: raw.len(),
@@ -225,9 +233,15 @@ impl RecoveredTx {
     }
 }
 
+/// The EIP-2718 type byte of blob transactions.
+const EIP4844_TX_TYPE: u8 = 3;
+
 /// The admission checks that need neither state nor signature recovery.
 fn check_stateless(tx: &TxEnvelope, chain_id: u64, max_size: usize) -> Result<(), PoolError> {
-    if matches!(tx, TxEnvelope::Eip4844(_) | TxEnvelope::Eip7702(_)) {
+    if matches!(tx, TxEnvelope::Eip4844(_)) {
+        return Err(PoolError::BlobUnsupported);
+    }
+    if matches!(tx, TxEnvelope::Eip7702(_)) {
         return Err(PoolError::UnsupportedType(tx.tx_type() as u8));
     }
     let size = tx.encode_2718_len();
@@ -742,6 +756,42 @@ mod tests {
         raw[last] ^= 0xff;
         raw[last - 33] ^= 0xff;
         assert!(pool.add_raw(&raw, &state).is_err());
+        assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn blob_transactions_are_refused_as_such() {
+        let a = key(1);
+        let state = MemoryState::default();
+        let mut pool = TxPool::new(PoolConfig {
+            chain_id: 7,
+            ..PoolConfig::default()
+        });
+        let blob = alloy_consensus::TxEip4844 {
+            chain_id: 7,
+            gas_limit: 21_000,
+            max_fee_per_gas: 10,
+            max_fee_per_blob_gas: 10,
+            to: Address::repeat_byte(9),
+            blob_versioned_hashes: vec![B256::repeat_byte(1)],
+            ..Default::default()
+        };
+        let sig = a
+            .sign_hash_sync(&blob.signature_hash())
+            .unwrap_or_else(|_| unreachable!());
+        let blob: TxEnvelope = blob.into_signed(sig).into();
+        assert_eq!(
+            pool.add(blob.clone(), &state),
+            Err(PoolError::BlobUnsupported)
+        );
+        assert_eq!(
+            pool.add_raw(&blob.encoded_2718(), &state),
+            Err(PoolError::BlobUnsupported)
+        );
+        // With a sidecar, larger than any pool admits: still named for what it is.
+        let mut big = vec![3u8];
+        big.resize(MAX_TX_BYTES * 2, 0);
+        assert_eq!(pool.add_raw(&big, &state), Err(PoolError::BlobUnsupported));
         assert!(pool.is_empty());
     }
 

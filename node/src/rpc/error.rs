@@ -101,6 +101,7 @@ pub fn pool_message(e: &PoolError) -> String {
     match e {
         PoolError::Malformed(m) => format!("rlp: {m}"),
         PoolError::UnsupportedType(_) => "transaction type not supported".into(),
+        PoolError::BlobUnsupported => "blob transactions are not supported on this chain".into(),
         PoolError::Oversize { .. } => "oversized data".into(),
         PoolError::BadSignature => "invalid sender".into(),
         PoolError::WrongChainId { expected, got } => match got {

@@ -5,7 +5,7 @@
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use jsonrpsee::types::Params;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 
 use crate::rpc::error::{RpcError, RpcResult};
@@ -226,13 +226,24 @@ pub struct CallObject {
     pub input: Option<Bytes>,
     /// Nonce.
     pub nonce: Option<Quantity>,
-    /// Transaction type (accepted, derived from the fee fields).
+    /// Transaction type (accepted, derived from the other fields; 3 runs as 2).
     #[serde(rename = "type")]
     pub tx_type: Option<Quantity>,
     /// Chain id (checked when given).
     pub chain_id: Option<Quantity>,
     /// EIP-2930 access list (used from Berlin on).
     pub access_list: Option<Value>,
+    /// EIP-4844 blob fields, accepted as geth's `TransactionArgs` does and ignored:
+    /// kalgo chains carry no blobs.
+    pub blob_versioned_hashes: Option<IgnoredAny>,
+    /// Ignored (no blobs).
+    pub max_fee_per_blob_gas: Option<IgnoredAny>,
+    /// Ignored (no blobs).
+    pub blobs: Option<IgnoredAny>,
+    /// Ignored (no blobs).
+    pub commitments: Option<IgnoredAny>,
+    /// Ignored (no blobs).
+    pub proofs: Option<IgnoredAny>,
 }
 
 fn fee(q: Option<Quantity256>, name: &str) -> RpcResult<Option<u128>> {
@@ -259,7 +270,7 @@ impl CallObject {
             )));
         }
         if let Some(t) = self.tx_type
-            && t.0 > 2
+            && t.0 > 4
         {
             return Err(RpcError::InvalidParams(format!(
                 "transaction type {:#x} not supported by calls",
@@ -416,5 +427,15 @@ mod tests {
         let both: CallObject =
             serde_json::from_value(json!({"data": "0x12", "input": "0x34"})).unwrap_or_default();
         assert!(both.into_request(1).is_err());
+        // Every field of geth's TransactionArgs is accepted; blob fields are ignored.
+        let blobby: CallObject = serde_json::from_value(json!({
+            "to": format!("0x{}", "11".repeat(20)),
+            "input": "0x12", "type": "0x3", "chainId": "0x1",
+            "blobVersionedHashes": [format!("0x01{}", "00".repeat(31))],
+            "maxFeePerBlobGas": "0x1", "blobs": ["0x00"], "commitments": [], "proofs": [],
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let r = blobby.into_request(1).ok();
+        assert_eq!(r.map(|r| r.input.len()), Some(1));
     }
 }
