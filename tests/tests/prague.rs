@@ -1,10 +1,13 @@
 //! Prague as claimed, on a real `kalgo --dev`: `eth_estimateGas` of a value
 //! transfer carrying an access list; geth's call arguments and blob answers on a
-//! chain without blobs.
+//! chain without blobs; EIP-7702 delegations end to end, and their refusal
+//! before Prague.
 
-use alloy_consensus::{SignableTransaction, TxEip4844, TxEnvelope};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{Address, B256, hex};
+use std::time::Duration;
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEip4844, TxEip7702, TxEnvelope};
+use alloy_eips::{eip2718::Encodable2718, eip7702::Authorization};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256, hex};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use serde_json::{Value, json};
@@ -12,6 +15,14 @@ use tests::devnode::DevNode;
 
 /// Private key of development account #0.
 const KEY0: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/// Private keys of development accounts #1 and #2.
+const KEY1: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+const KEY2: &str = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+/// Init code of a contract whose code returns ADDRESS: run through a delegated
+/// account, it answers that account's address.
+const RETURN_ADDRESS_INIT: &str = "0x683060005260206000f360005260096017f3";
+/// Fee cap of the test transactions (10 gwei).
+const FEE: u128 = 10_000_000_000;
 
 /// Development account #0, funded by `--dev`.
 const ADDR0: &str = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
@@ -47,6 +58,82 @@ fn transfer_estimate_counts_the_access_list() {
 
 fn signer() -> PrivateKeySigner {
     KEY0.parse().expect("dev key")
+}
+
+fn key(k: &str) -> PrivateKeySigner {
+    k.parse().expect("dev key")
+}
+
+fn word(a: Address) -> String {
+    format!("0x{:0>64}", hex::encode(a))
+}
+
+fn nonce(node: &DevNode, a: Address) -> u64 {
+    let v = call(node, "eth_getTransactionCount", json!([a, "pending"]));
+    let n = v["result"].as_str().expect("nonce");
+    u64::from_str_radix(n.trim_start_matches("0x"), 16).expect("hex nonce")
+}
+
+fn send(node: &DevNode, tx: TxEnvelope) -> Value {
+    let raw = format!("0x{}", hex::encode(tx.encoded_2718()));
+    call(node, "eth_sendRawTransaction", json!([raw]))
+}
+
+fn receipt(node: &DevNode, hash: &Value) -> Value {
+    for _ in 0..300 {
+        let v = call(node, "eth_getTransactionReceipt", json!([hash]));
+        if !v["result"].is_null() {
+            return v["result"].clone();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no receipt for {hash}");
+}
+
+fn sign_1559(k: &PrivateKeySigner, tx: TxEip1559) -> TxEnvelope {
+    let sig = k.sign_hash_sync(&tx.signature_hash()).expect("sign");
+    tx.into_signed(sig).into()
+}
+
+fn sign_7702(k: &PrivateKeySigner, tx: TxEip7702) -> TxEnvelope {
+    let sig = k.sign_hash_sync(&tx.signature_hash()).expect("sign");
+    tx.into_signed(sig).into()
+}
+
+fn authorize(
+    k: &PrivateKeySigner,
+    delegate: Address,
+    nonce: u64,
+) -> alloy_eips::eip7702::SignedAuthorization {
+    let auth = Authorization {
+        chain_id: U256::from(1337),
+        address: delegate,
+        nonce,
+    };
+    let sig = k.sign_hash_sync(&auth.signature_hash()).expect("sign");
+    auth.into_signed(sig)
+}
+
+/// Deploys the ADDRESS-returning contract from account #0; its address.
+fn deploy_delegate(node: &DevNode) -> Address {
+    let k0 = signer();
+    let tx = TxEip1559 {
+        chain_id: 1337,
+        nonce: nonce(node, k0.address()),
+        gas_limit: 100_000,
+        max_fee_per_gas: FEE,
+        max_priority_fee_per_gas: 1,
+        to: TxKind::Create,
+        input: RETURN_ADDRESS_INIT.parse::<Bytes>().expect("init code"),
+        ..Default::default()
+    };
+    let v = send(node, sign_1559(&k0, tx));
+    let r = receipt(node, &v["result"]);
+    assert_eq!(r["status"], "0x1", "{r}");
+    r["contractAddress"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .expect("contract address")
 }
 
 #[test]
@@ -111,4 +198,133 @@ fn blob_base_fee_is_null_before_cancun() {
     let node = DevNode::start("london", 300, &[]);
     let v = call(&node, "eth_blobBaseFee", json!([]));
     assert_eq!(v["result"], Value::Null, "{v}");
+}
+
+#[test]
+fn delegations_are_mined_and_calls_run_the_delegate() {
+    let node = DevNode::start("latest", 300, &[]);
+    let (k0, k1, k2) = (signer(), key(KEY1), key(KEY2));
+    let delegate = deploy_delegate(&node);
+
+    // #0 sends a set-code transaction for #1 (sponsored delegation).
+    let tx = TxEip7702 {
+        chain_id: 1337,
+        nonce: nonce(&node, k0.address()),
+        gas_limit: 100_000,
+        max_fee_per_gas: FEE,
+        max_priority_fee_per_gas: 1,
+        to: k1.address(),
+        authorization_list: vec![authorize(&k1, delegate, nonce(&node, k1.address()))],
+        ..Default::default()
+    };
+    let v = send(&node, sign_7702(&k0, tx));
+    let hash = v["result"].clone();
+    assert!(hash.is_string(), "{v}");
+    let r = receipt(&node, &hash);
+    assert_eq!(r["status"], "0x1", "{r}");
+    assert_eq!(r["type"], "0x4", "{r}");
+    let code = call(&node, "eth_getCode", json!([k1.address(), "latest"]));
+    assert_eq!(
+        code["result"],
+        format!("0xef0100{}", hex::encode(delegate)),
+        "{code}"
+    );
+    // The authorization bumped #1's nonce.
+    assert_eq!(nonce(&node, k1.address()), 1);
+
+    // The transaction shows its authorizations as geth does.
+    let t = call(&node, "eth_getTransactionByHash", json!([hash]));
+    let auth = &t["result"]["authorizationList"][0];
+    assert_eq!(t["result"]["type"], "0x4", "{t}");
+    assert_eq!(auth["chainId"], "0x539", "{t}");
+    assert_eq!(auth["address"], json!(delegate), "{t}");
+    assert_eq!(auth["nonce"], "0x0", "{t}");
+    for field in ["yParity", "r", "s"] {
+        assert!(
+            auth[field].as_str().is_some_and(|v| v.starts_with("0x")),
+            "{t}"
+        );
+    }
+
+    // A call to #1 runs the delegate's code in #1's context.
+    let v = call(&node, "eth_call", json!([{"to": k1.address()}]));
+    assert_eq!(v["result"], word(k1.address()), "{v}");
+
+    // A call carrying an authorization of #2 (not mined) does the same for #2.
+    let list = json!([authorize(&k2, delegate, 0)]);
+    let args = json!({"from": k0.address(), "to": k2.address(), "authorizationList": list});
+    let v = call(&node, "eth_call", json!([args]));
+    assert_eq!(v["result"], word(k2.address()), "{v}");
+    let v = call(&node, "eth_estimateGas", json!([args]));
+    let gas = v["result"].as_str().expect("estimate");
+    assert!(
+        u64::from_str_radix(&gas[2..], 16).is_ok_and(|g| g > 21_000 + 12_500),
+        "{v}"
+    );
+    let v = call(&node, "eth_call", json!([{"authorizationList": list}]));
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    let v = call(&node, "eth_getCode", json!([k2.address(), "latest"]));
+    assert_eq!(v["result"], "0x", "{v}");
+
+    // Pool rules: no empty authorization list; a delegated sender keeps one
+    // transaction in flight (nonce gaps keep these from being mined).
+    let empty = TxEip7702 {
+        chain_id: 1337,
+        nonce: nonce(&node, k0.address()),
+        gas_limit: 100_000,
+        max_fee_per_gas: FEE,
+        to: k2.address(),
+        ..Default::default()
+    };
+    let v = send(&node, sign_7702(&k0, empty));
+    assert_eq!(
+        v["error"]["message"], "set code tx must have at least one authorization tuple",
+        "{v}"
+    );
+    let gapped = |n: u64| TxEip1559 {
+        chain_id: 1337,
+        nonce: n,
+        gas_limit: 21_000,
+        max_fee_per_gas: FEE,
+        to: TxKind::Call(k0.address()),
+        ..Default::default()
+    };
+    let v = send(&node, sign_1559(&k1, gapped(10)));
+    assert!(v["result"].is_string(), "{v}");
+    let v = send(&node, sign_1559(&k1, gapped(11)));
+    assert_eq!(
+        v["error"]["message"], "in-flight transaction limit reached for delegated accounts",
+        "{v}"
+    );
+}
+
+#[test]
+fn delegations_are_refused_before_prague() {
+    let node = DevNode::start("cancun", 300, &[]);
+    let (k0, k1) = (signer(), key(KEY1));
+    let delegate = Address::repeat_byte(0xdd);
+    let tx = TxEip7702 {
+        chain_id: 1337,
+        nonce: nonce(&node, k0.address()),
+        gas_limit: 100_000,
+        max_fee_per_gas: FEE,
+        to: k1.address(),
+        authorization_list: vec![authorize(&k1, delegate, 0)],
+        ..Default::default()
+    };
+    let v = send(&node, sign_7702(&k0, tx));
+    assert_eq!(
+        v["error"]["message"], "transaction type not supported",
+        "{v}"
+    );
+    let args = json!({"to": k1.address(), "authorizationList": [authorize(&k1, delegate, 0)]});
+    let v = call(&node, "eth_call", json!([args]));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("needs Prague")),
+        "{v}"
+    );
+    let v = call(&node, "txpool_status", json!([]));
+    assert_eq!(v["result"]["pending"], "0x0", "{v}");
 }

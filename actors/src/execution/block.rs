@@ -1,6 +1,7 @@
 //! Block execution, building and commit: signed transactions (legacy/EIP-155,
-//! EIP-2930, EIP-1559) through revm, receipts, logs bloom, gas, transaction and
-//! receipt roots, the block reward, the state root, and the header.
+//! EIP-2930, EIP-1559, EIP-7702 from Prague; blob transactions are invalid)
+//! through revm, receipts, logs bloom, gas, transaction and receipt roots, the
+//! block reward, the state root, and the header.
 
 use std::{
     collections::BTreeMap,

@@ -8,7 +8,7 @@
 //! without a gas limit gets the block gas limit (capped); an unknown sender is an
 //! empty account.
 
-use alloy_eips::eip2930::AccessList;
+use alloy_eips::{eip2930::AccessList, eip7702::SignedAuthorization};
 use alloy_primitives::{Address, Bytes, TxKind, U256};
 use alloy_sol_types::{Panic, Revert, SolError};
 use revm::context::{
@@ -50,7 +50,14 @@ pub struct CallRequest {
     /// EIP-2930 access list (used from Berlin on; the call then runs as a typed
     /// transaction, 1 or 2).
     pub access_list: AccessList,
+    /// EIP-7702 authorizations: when not empty the call runs as a set-code
+    /// transaction (type 4), which needs Prague and a recipient.
+    pub authorization_list: Vec<SignedAuthorization>,
 }
+
+/// Why a call with `authorizationList` fails on a block before Prague.
+pub const PRE_PRAGUE_AUTHORIZATIONS: &str =
+    "authorizationList needs Prague (EIP-7702), not active at this block";
 
 /// How a call ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,7 +146,14 @@ fn tx_env(config: &ChainConfig, req: &CallRequest, gas_limit: u64, spec: SpecId)
     } else {
         tx_type
     };
-    TxEnv {
+    // Authorizations make a set-code transaction, which has EIP-1559 fees (a
+    // legacy price is both cap and tip, as geth converts it).
+    let (tx_type, priority) = if req.authorization_list.is_empty() {
+        (tx_type, priority)
+    } else {
+        (4, priority.or(Some(gas_price)))
+    };
+    let mut tx = TxEnv {
         tx_type,
         caller: req.from.unwrap_or(Address::ZERO),
         gas_limit,
@@ -155,7 +169,9 @@ fn tx_env(config: &ChainConfig, req: &CallRequest, gas_limit: u64, spec: SpecId)
         gas_priority_fee: priority,
         access_list,
         ..Default::default()
-    }
+    };
+    tx.set_signed_authorization(req.authorization_list.clone());
+    tx
 }
 
 /// The block attributes of a stored header (its own number, time, coinbase, seed).
@@ -226,6 +242,9 @@ fn run<S: StateReader + ?Sized>(
             CallError::Invalid(format!(
                 "insufficient funds for gas * price + value: have {balance} want {fee}"
             ))
+        }
+        EVMError::Transaction(InvalidTransaction::Eip7702NotSupported) => {
+            CallError::Invalid(PRE_PRAGUE_AUTHORIZATIONS.to_string())
         }
         other => CallError::Invalid(other.to_string()),
     })?;
@@ -371,7 +390,7 @@ pub fn estimate_gas<S: StateReader + ?Sized>(
 mod tests {
     use super::*;
     use crate::execution::memory_state::MemoryState;
-    use alloy_primitives::hex;
+    use alloy_primitives::{B256, hex};
 
     fn setup() -> (ChainConfig, MemoryState, KalgoHeader) {
         let config = ChainConfig::new_chain(1337);
@@ -523,6 +542,52 @@ mod tests {
         assert!(matches!(
             run(&config, &state, &header, &store, listed)?,
             CallOutcome::Success { .. }
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn calls_with_authorizations_run_the_delegate_before_prague_they_are_refused()
+    -> Result<(), CallError> {
+        use alloy_signer::SignerSync;
+        let (config, state, header) = setup();
+        let authority = alloy_signer_local::PrivateKeySigner::from_bytes(&B256::repeat_byte(7))
+            .unwrap_or_else(|_| unreachable!());
+        // Delegates to 0x0101…01, which returns 42.
+        let auth = alloy_eips::eip7702::Authorization {
+            chain_id: U256::from(1337),
+            address: Address::repeat_byte(1),
+            nonce: 0,
+        };
+        let sig = authority
+            .sign_hash_sync(&auth.signature_hash())
+            .unwrap_or_else(|_| unreachable!());
+        let mut through = CallRequest {
+            from: Some(Address::repeat_byte(9)),
+            to: Some(authority.address()),
+            ..Default::default()
+        };
+        let out = call(&config, &state, &header, &through, 50_000_000)?;
+        assert!(matches!(&out, CallOutcome::Success { output, .. } if output.is_empty()));
+        through.authorization_list = vec![auth.into_signed(sig)];
+        let out = call(&config, &state, &header, &through, 50_000_000)?;
+        assert!(
+            matches!(&out, CallOutcome::Success { output, .. } if output.len() == 32 && output[31] == 42),
+            "{out:?}"
+        );
+        // The estimate counts the authorization (25000) and is enough.
+        let est = estimate_gas(&config, &state, &header, &through, 50_000_000)?;
+        assert!(est > 21_000 + 12_500, "{est}");
+        assert!(matches!(
+            run(&config, &state, &header, &through, est)?,
+            CallOutcome::Success { .. }
+        ));
+        // Before Prague.
+        let mut cancun = config.clone();
+        cancun.prague_time = None;
+        assert!(matches!(
+            call(&cancun, &state, &header, &through, 50_000_000),
+            Err(CallError::Invalid(m)) if m == PRE_PRAGUE_AUTHORIZATIONS
         ));
         Ok(())
     }

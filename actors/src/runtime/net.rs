@@ -49,6 +49,7 @@ pub fn tx_verdict(r: &Result<B256, ServiceError>) -> Verdict {
             PoolError::Malformed(_)
             | PoolError::UnsupportedType(_)
             | PoolError::BlobUnsupported
+            | PoolError::EmptyAuthorizationList
             | PoolError::Oversize { .. }
             | PoolError::BadSignature
             | PoolError::WrongChainId { .. }

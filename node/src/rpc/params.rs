@@ -202,6 +202,10 @@ pub fn block_tag_arg(args: &Args, i: usize) -> RpcResult<BlockTag> {
 /// Most addresses plus storage keys in a call's access list.
 pub const MAX_ACCESS_LIST_ENTRIES: usize = 16_384;
 
+/// Most authorizations in a call's `authorizationList` (each costs a signature
+/// recovery).
+pub const MAX_AUTHORIZATIONS: usize = 1_024;
+
 /// The transaction object of `eth_call` / `eth_estimateGas`.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -233,6 +237,8 @@ pub struct CallObject {
     pub chain_id: Option<Quantity>,
     /// EIP-2930 access list (used from Berlin on).
     pub access_list: Option<Value>,
+    /// EIP-7702 authorizations (from Prague on; the call needs a `to`).
+    pub authorization_list: Option<Value>,
     /// EIP-4844 blob fields, accepted as geth's `TransactionArgs` does and ignored:
     /// kalgo chains carry no blobs.
     pub blob_versioned_hashes: Option<IgnoredAny>,
@@ -288,6 +294,24 @@ impl CallObject {
                 "accessList too long: {slots} entries (at most {MAX_ACCESS_LIST_ENTRIES})"
             )));
         }
+        let authorization_list: Vec<alloy_eips::eip7702::SignedAuthorization> = match self
+            .authorization_list
+        {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(l)) if l.len() > MAX_AUTHORIZATIONS => {
+                return Err(RpcError::Limit(format!(
+                    "authorizationList too long: {} entries (at most {MAX_AUTHORIZATIONS})",
+                    l.len()
+                )));
+            }
+            Some(l) => serde_json::from_value(l)
+                .map_err(|e| RpcError::InvalidParams(format!("invalid authorizationList: {e}")))?,
+        };
+        if !authorization_list.is_empty() && self.to.is_none() {
+            return Err(RpcError::InvalidParams(
+                "EIP-7702 transaction cannot be used to create contract".into(),
+            ));
+        }
         if self.gas_price.is_some()
             && (self.max_fee_per_gas.is_some() || self.max_priority_fee_per_gas.is_some())
         {
@@ -306,6 +330,7 @@ impl CallObject {
             input: self.input.or(self.data).unwrap_or_default(),
             nonce: self.nonce.map(|n| n.0),
             access_list,
+            authorization_list,
         })
     }
 }
