@@ -328,3 +328,48 @@ fn delegations_are_refused_before_prague() {
     let v = call(&node, "txpool_status", json!([]));
     assert_eq!(v["result"]["pending"], "0x0", "{v}");
 }
+
+#[test]
+fn node_held_keys_send_delegations_and_traces_take_authorizations() {
+    let node = DevNode::start(
+        "latest",
+        300,
+        &[
+            "--http.api",
+            "eth,net,web3,personal,debug",
+            "--allow-insecure-unlock",
+            "--lightkdf",
+        ],
+    );
+    let (k1, k2) = (key(KEY1), key(KEY2));
+    let delegate = deploy_delegate(&node);
+    let v = call(&node, "personal_importRawKey", json!([&KEY1[2..], "pw"]));
+    assert!(v["result"].is_string(), "{v}");
+    let v = call(
+        &node,
+        "personal_unlockAccount",
+        json!([k1.address(), "pw", 0]),
+    );
+    assert_eq!(v["result"], true, "{v}");
+
+    // debug_traceCall runs the delegate for an authorization not yet mined.
+    let list = json!([authorize(&k2, delegate, 0)]);
+    let args = json!({"from": k1.address(), "to": k2.address(), "authorizationList": list});
+    let v = call(&node, "debug_traceCall", json!([args, "latest"]));
+    assert_eq!(v["result"]["failed"], false, "{v}");
+    let returned = v["result"]["returnValue"].as_str().unwrap_or_default();
+    assert!(returned.ends_with(&hex::encode(k2.address())), "{v}");
+
+    // eth_sendTransaction signs a set-code transaction with the node-held key.
+    let v = call(&node, "eth_sendTransaction", json!([args]));
+    let hash = v["result"].clone();
+    assert!(hash.is_string(), "{v}");
+    let r = receipt(&node, &hash);
+    assert_eq!(
+        (r["status"].as_str(), r["type"].as_str()),
+        (Some("0x1"), Some("0x4")),
+        "{r}"
+    );
+    let v = call(&node, "eth_call", json!([{"to": k2.address()}]));
+    assert_eq!(v["result"], word(k2.address()), "{v}");
+}
