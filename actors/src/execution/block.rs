@@ -1,6 +1,7 @@
 //! Block execution, building and commit: signed transactions (legacy/EIP-155,
-//! EIP-2930, EIP-1559) through revm, receipts, logs bloom, gas, transaction and
-//! receipt roots, the block reward, the state root, and the header.
+//! EIP-2930, EIP-1559, EIP-7702 from Prague; blob transactions are invalid)
+//! through revm, receipts, logs bloom, gas, transaction and receipt roots, the
+//! block reward, the state root, and the header.
 
 use std::{
     collections::BTreeMap,
@@ -266,6 +267,12 @@ impl<'a, S: StateReader + ?Sized> BlockRun<'a, S> {
     /// Executes one transaction; on error the state is unchanged.
     fn push(&mut self, tx: TxEnvelope, sender: Address) -> Result<(), BlockError> {
         let index = self.transactions.len();
+        if matches!(tx, TxEnvelope::Eip4844(_)) {
+            return Err(BlockError::InvalidTransaction {
+                index,
+                reason: "blob transactions are not supported on this chain".into(),
+            });
+        }
         if self.gas_used.saturating_add(tx.gas_limit()) > self.attrs.gas_limit {
             return Err(BlockError::GasLimitExceeded {
                 used: self.gas_used.saturating_add(tx.gas_limit()),
@@ -775,6 +782,48 @@ pub(crate) mod tests {
                 execute_block(&config, &genesis_state, &parent, &attrs(10), vec![wrong]).is_err()
             );
         }
+        Ok(())
+    }
+
+    #[test]
+    fn blocks_with_blob_transactions_are_invalid() -> Result<(), BlockError> {
+        let config = ChainConfig::new_chain(1337);
+        let key = signer(1);
+        let mut state = MemoryState::default();
+        state.insert_account(
+            key.address(),
+            0,
+            U256::from(10u128.pow(20)),
+            Bytes::new(),
+            [],
+        )?;
+        let mut parent = KalgoHeader::default();
+        parent.eth.gas_limit = attrs(10).gas_limit;
+        let blob = alloy_consensus::TxEip4844 {
+            chain_id: 1337,
+            gas_limit: 21_000,
+            max_fee_per_gas: 3_000_000_000,
+            max_fee_per_blob_gas: 1,
+            to: Address::repeat_byte(2),
+            blob_versioned_hashes: vec![B256::repeat_byte(1)],
+            ..Default::default()
+        };
+        let sig = key
+            .sign_hash_sync(&blob.signature_hash())
+            .unwrap_or_else(|_| unreachable!());
+        let err = execute_block(
+            &config,
+            &state,
+            &parent,
+            &attrs(10),
+            vec![blob.into_signed(sig).into()],
+        )
+        .err();
+        assert!(
+            matches!(&err, Some(BlockError::InvalidTransaction { index: 0, reason })
+                if reason.contains("blob transactions are not supported")),
+            "{err:?}"
+        );
         Ok(())
     }
 

@@ -340,6 +340,11 @@ impl ExecutionService {
         self.head_header = executed.block.header.clone();
         self.head = head;
         self.cache.clear();
+        let spec = self.config.spec_at(
+            head.number.saturating_add(1),
+            self.head_header.eth.timestamp,
+        );
+        self.pool.set_spec(spec);
         let state = self.store.state()?;
         self.pool.prune(&state)?;
         Ok(head)

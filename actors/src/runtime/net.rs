@@ -48,6 +48,8 @@ pub fn tx_verdict(r: &Result<B256, ServiceError>) -> Verdict {
         Err(ServiceError::Pool(
             PoolError::Malformed(_)
             | PoolError::UnsupportedType(_)
+            | PoolError::BlobUnsupported
+            | PoolError::EmptyAuthorizationList
             | PoolError::Oversize { .. }
             | PoolError::BadSignature
             | PoolError::WrongChainId { .. }

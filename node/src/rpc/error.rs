@@ -101,6 +101,10 @@ pub fn pool_message(e: &PoolError) -> String {
     match e {
         PoolError::Malformed(m) => format!("rlp: {m}"),
         PoolError::UnsupportedType(_) => "transaction type not supported".into(),
+        PoolError::BlobUnsupported => "blob transactions are not supported on this chain".into(),
+        PoolError::EmptyAuthorizationList
+        | PoolError::InflightLimit
+        | PoolError::AuthorityReserved => e.to_string(),
         PoolError::Oversize { .. } => "oversized data".into(),
         PoolError::BadSignature => "invalid sender".into(),
         PoolError::WrongChainId { expected, got } => match got {

@@ -74,6 +74,9 @@ pub fn transaction(tx: &TxEnvelope, from: Address, at: Option<TxPosition>) -> Va
             if let Some(list) = tx.access_list() {
                 m.insert("accessList".into(), json!(list));
             }
+            if let Some(list) = tx.authorization_list() {
+                m.insert("authorizationList".into(), json!(list));
+            }
             if !matches!(tx, TxEnvelope::Eip2930(_)) {
                 m.insert("maxFeePerGas".into(), qty(U256::from(tx.max_fee_per_gas())));
                 m.insert(
