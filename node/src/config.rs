@@ -158,6 +158,11 @@ pub struct MinerSection {
     /// File whose first line is the password of encrypted miner key files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<PathBuf>,
+    /// What `eth_coinbase` answers when this node's miner is not registered
+    /// (geth's `--etherbase`): an address, or the index of a node-held account.
+    /// A registered miner's rewards go to its registered coinbase whatever this says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etherbase: Option<Etherbase>,
     /// Test only (hidden `--test.equivocate`): sign two values in every voting
     /// step. Never read from or written to a configuration file.
     #[serde(skip)]
@@ -175,6 +180,49 @@ pub struct MinerSection {
     /// neither logged nor counted. Never read from or written to a file.
     #[serde(skip)]
     pub test_far_votes: bool,
+}
+
+/// geth's `--etherbase` value: `0x…` (an address) or a decimal index into the
+/// node-held accounts (`0` is the first, as `personal_listAccounts` orders them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Etherbase {
+    /// This address.
+    Address(Address),
+    /// The node-held account at this index.
+    Index(usize),
+}
+
+impl std::str::FromStr for Etherbase {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.starts_with("0x") || s.starts_with("0X") {
+            return s
+                .parse::<Address>()
+                .map(Etherbase::Address)
+                .map_err(|e| format!("etherbase {s:?}: not an address ({e})"));
+        }
+        s.parse::<usize>().map(Etherbase::Index).map_err(|_| {
+            format!("etherbase {s:?}: want an address (0x…) or an account index (0, 1, …)")
+        })
+    }
+}
+
+impl TryFrom<String> for Etherbase {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Etherbase> for String {
+    fn from(e: Etherbase) -> String {
+        match e {
+            Etherbase::Address(a) => a.to_checksum(None),
+            Etherbase::Index(i) => i.to_string(),
+        }
+    }
 }
 
 /// `[p2p]`.
@@ -239,6 +287,8 @@ pub struct Overrides {
     pub stakeowner: Option<Address>,
     /// `--password`.
     pub password: Option<PathBuf>,
+    /// `--etherbase`.
+    pub etherbase: Option<Etherbase>,
     /// `--listen-addr`.
     pub listen_addr: Option<IpAddr>,
     /// `--port`.
@@ -294,6 +344,9 @@ impl NodeConfig {
         if o.password.is_some() {
             self.miner.password = o.password.clone();
         }
+        if o.etherbase.is_some() {
+            self.miner.etherbase = o.etherbase;
+        }
         if let Some(a) = o.listen_addr {
             self.p2p.listen_addr = a;
         }
@@ -324,6 +377,32 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etherbase_is_an_address_or_an_account_index() {
+        let a: Address = "0x00000000000000000000000000000000000000aa"
+            .parse()
+            .expect("address");
+        assert_eq!(
+            "0x00000000000000000000000000000000000000aa".parse::<Etherbase>(),
+            Ok(Etherbase::Address(a))
+        );
+        assert_eq!(" 2 ".parse::<Etherbase>(), Ok(Etherbase::Index(2)));
+        for bad in [
+            "",
+            "-1",
+            "0x12",
+            "first",
+            "0xzz00000000000000000000000000000000000000",
+        ] {
+            assert!(bad.parse::<Etherbase>().is_err(), "{bad:?} was accepted");
+        }
+        let file = "[miner]\netherbase = \"1\"\n";
+        let c = NodeConfig::parse(file).expect("parses");
+        assert_eq!(c.miner.etherbase, Some(Etherbase::Index(1)));
+        let printed = toml::to_string(&c).expect("prints");
+        assert_eq!(NodeConfig::parse(&printed).expect("reparses"), c);
+    }
 
     #[test]
     fn dumped_config_reads_back_identically() {

@@ -32,6 +32,11 @@ struct Cli {
     /// File whose first line is the password of encrypted miner key files.
     #[arg(long, value_name = "FILE")]
     password: Option<PathBuf>,
+    /// What `eth_coinbase` names when this node's miner is not registered: an
+    /// address or the index of a node-held account (geth's --etherbase). A
+    /// registered miner's rewards go to its registered coinbase.
+    #[arg(long, value_name = "ADDR|INDEX")]
+    etherbase: Option<config::Etherbase>,
     /// P2P TCP port [default: 38883; 0 picks a free port].
     #[arg(long)]
     port: Option<u16>,
@@ -180,6 +185,7 @@ fn node_config(cli: &Cli) -> Result<config::NodeConfig, config::ConfigError> {
         mine: cli.mine,
         stakeowner: cli.stakeowner,
         password: cli.password.clone(),
+        etherbase: cli.etherbase,
         listen_addr: cli.listen_addr,
         port: cli.port,
         bootnodes: cli.bootnodes.clone(),

@@ -325,6 +325,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                 gossip: gossip_addr,
                 miner,
                 consensus: inspect,
+                etherbase: cfg.miner.etherbase,
             },
         )
         .await;

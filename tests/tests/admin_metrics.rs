@@ -11,38 +11,18 @@
 //!
 //! Needs `cargo build -p node` in the same target dir.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tests::cluster::{Network, free_port};
-use tests::devnode::DevNode;
+use tests::devnode::{DevNode, ipc_call};
 
-/// One JSON-RPC call over the IPC socket of `datadir`.
+/// One JSON-RPC call over the IPC socket of `datadir` (`D/kalgo.ipc`).
 fn ipc(datadir: &Path, method: &str, params: Value) -> Value {
-    let path = datadir.join("kalgo.ipc");
-    let start = Instant::now();
-    let stream = loop {
-        match UnixStream::connect(&path) {
-            Ok(s) => break s,
-            Err(_) if start.elapsed() < Duration::from_secs(60) => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(e) => panic!("connect {}: {e}", path.display()),
-        }
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut w = stream.try_clone().expect("clone");
-    let req = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    w.write_all(format!("{req}\n").as_bytes()).expect("write");
-    let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).expect("read");
-    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+    ipc_call(&datadir.join("kalgo.ipc"), method, params)
 }
 
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {

@@ -30,6 +30,7 @@ pub mod filters;
 pub mod format;
 pub mod fuzz_checks;
 pub mod ipc;
+pub mod kaleido;
 pub mod misc;
 pub mod overrides;
 pub mod params;
@@ -178,6 +179,8 @@ pub struct NodeHandles {
     pub miner: actix::Recipient<actors::runtime::SetMining>,
     /// The consensus actor's read-only questions.
     pub consensus: actix::Recipient<actors::runtime::inspect::Inspect>,
+    /// `--etherbase` (see [`Ctx::etherbase`]).
+    pub etherbase: Option<crate::config::Etherbase>,
 }
 
 /// The running servers; dropping them does not stop them, [`RpcServers::stop`] does.
@@ -221,6 +224,7 @@ pub fn module(
                 chain::register(&mut m).map_err(reg)?;
                 filters::register(&mut m).map_err(reg)?;
                 personal::register_eth(&mut m, keys).map_err(reg)?;
+                kaleido::register(&mut m).map_err(reg)?;
                 if ws {
                     subs::register(&mut m).map_err(reg)?;
                 }
@@ -302,6 +306,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         gossip: node.gossip,
         miner: node.miner,
         consensus: node.consensus,
+        etherbase: node.etherbase,
     });
     let mut servers = RpcServers {
         handles: Vec::new(),

@@ -1,0 +1,101 @@
+//! Black box: what a Kaleido user types and sees, on a real `kalgo --dev` node.
+//!
+//! - Kaleido's `eth_*` additions: `eth_hashrate` is the sole miner's whole
+//!   weight W = 10¹⁰ (`0x2540be400`, as Kaleido answers for a sole miner) and
+//!   `eth_mining` is true while it mines; after `miner_stop` both say it does not
+//!   mine; `eth_coinbase` names the coinbase the blocks pay;
+//!   `eth_getTxPoolPendingTransactionsCount` counts executable pooled
+//!   transactions only (a transaction behind a nonce gap is not counted), as
+//!   `txpool_status` does.
+//!
+//! Needs `cargo build -p node` in the same target dir.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tests::cluster::sign_call;
+use tests::devnode::{DevNode, ipc_call};
+
+fn result(node: &DevNode, method: &str, params: &str) -> Value {
+    let r = node
+        .call(method, params)
+        .unwrap_or_else(|e| panic!("{method}: {e}"));
+    assert!(r.get("error").is_none(), "{method}: {r}");
+    r["result"].clone()
+}
+
+fn block_number(node: &DevNode) -> u64 {
+    let v = result(node, "eth_blockNumber", "[]");
+    u64::from_str_radix(v.as_str().unwrap_or("0x0").trim_start_matches("0x"), 16)
+        .unwrap_or_else(|e| panic!("eth_blockNumber {v}: {e}"))
+}
+
+/// The first development account of the "test … junk" mnemonic (funded by `--dev`).
+const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+const DEV_ADDRESS: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+/// Sends a signed call with no data from the first dev account with `nonce`.
+fn send(node: &DevNode, nonce: u64) {
+    let raw = sign_call(DEV_KEY, 1337, nonce, 2_000_000_000, 21_000, DEV_ADDRESS, "");
+    result(node, "eth_sendRawTransaction", &json!([raw]).to_string());
+}
+
+#[test]
+fn kaleido_eth_additions_report_the_miner_and_the_pool() {
+    let node = DevNode::start("latest", 500, &[]);
+    let ipc = node.datadir().join("kalgo.ipc");
+
+    assert_eq!(result(&node, "eth_hashrate", "[]"), json!("0x2540be400"));
+    assert_eq!(result(&node, "eth_mining", "[]"), json!(true));
+    let head = result(&node, "eth_getBlockByNumber", r#"["latest", false]"#);
+    assert_eq!(
+        result(&node, "eth_coinbase", "[]"),
+        head["miner"],
+        "eth_coinbase names the coinbase blocks pay"
+    );
+    assert_eq!(
+        result(&node, "eth_getTxPoolPendingTransactionsCount", "[]"),
+        json!("0x0")
+    );
+
+    // Stop the only miner: the chain stops, the pool keeps what is sent.
+    assert_eq!(
+        ipc_call(&ipc, "miner_stop", json!([]))["result"],
+        Value::Null
+    );
+    let start = Instant::now();
+    let mut last = block_number(&node);
+    loop {
+        std::thread::sleep(Duration::from_millis(1500));
+        let now = block_number(&node);
+        if now == last {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the chain still grows 30 s after miner_stop"
+        );
+        last = now;
+    }
+    assert_eq!(result(&node, "eth_hashrate", "[]"), json!("0x0"));
+    assert_eq!(result(&node, "eth_mining", "[]"), json!(false));
+    assert_eq!(result(&node, "eth_coinbase", "[]"), head["miner"]);
+
+    let nonce = result(
+        &node,
+        "eth_getTransactionCount",
+        &json!([DEV_ADDRESS, "latest"]).to_string(),
+    );
+    let nonce = u64::from_str_radix(nonce.as_str().expect("nonce").trim_start_matches("0x"), 16)
+        .expect("hex nonce");
+    send(&node, nonce);
+    send(&node, nonce + 1);
+    send(&node, nonce + 5); // behind a gap: queued, not pending
+    assert_eq!(
+        result(&node, "eth_getTxPoolPendingTransactionsCount", "[]"),
+        json!("0x2")
+    );
+    let status = result(&node, "txpool_status", "[]");
+    assert_eq!(status, json!({"pending": "0x2", "queued": "0x1"}));
+    assert_eq!(block_number(&node), last, "nothing was mined while stopped");
+}
