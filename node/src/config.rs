@@ -98,7 +98,7 @@ impl Default for RpcSection {
             ws_api: None,
             gascap: DEFAULT_GAS_CAP,
             batch_request_limit: DEFAULT_BATCH_LIMIT,
-            ipcpath: PathBuf::from("kalgo.ipc"),
+            ipcpath: PathBuf::from(crate::rpc::ipc::DEFAULT_NAME),
             ipcdisable: false,
             allow_insecure_unlock: false,
         }
@@ -137,10 +137,28 @@ pub struct NodeSection {
     pub verbosity: u8,
 }
 
+/// The data directory every command uses without `--datadir` (as geth's
+/// `~/.ethereum` and Kaleido's `~/.kaleido`): `$KALGO_HOME` when set, else
+/// `~/.kalgo`, else (no home directory) `.kalgo`.
+pub fn default_datadir() -> PathBuf {
+    datadir_from(
+        std::env::var_os("KALGO_HOME").map(PathBuf::from),
+        std::env::var_os("HOME").map(PathBuf::from),
+    )
+}
+
+fn datadir_from(kalgo_home: Option<PathBuf>, home: Option<PathBuf>) -> PathBuf {
+    match (kalgo_home, home) {
+        (Some(d), _) if !d.as_os_str().is_empty() => d,
+        (_, Some(h)) if !h.as_os_str().is_empty() => h.join(".kalgo"),
+        _ => PathBuf::from(".kalgo"),
+    }
+}
+
 impl Default for NodeSection {
     fn default() -> Self {
         Self {
-            datadir: PathBuf::from(".kalgo"),
+            datadir: default_datadir(),
             verbosity: DEFAULT_VERBOSITY,
         }
     }
@@ -377,6 +395,15 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_datadir_is_kalgo_home_else_dot_kalgo_in_home() {
+        let p = PathBuf::from;
+        assert_eq!(datadir_from(Some(p("/k")), Some(p("/h"))), p("/k"));
+        assert_eq!(datadir_from(None, Some(p("/h"))), p("/h/.kalgo"));
+        assert_eq!(datadir_from(Some(p("")), Some(p("/h"))), p("/h/.kalgo"));
+        assert_eq!(datadir_from(None, None), p(".kalgo"));
+    }
 
     #[test]
     fn etherbase_is_an_address_or_an_account_index() {

@@ -15,8 +15,8 @@ use std::process::ExitCode;
     about = "kalgo: an Ethereum-compatible chain with Algorand's BA* consensus"
 )]
 struct Cli {
-    /// Data directory (Kaleido puts it before the subcommand; accepted after it too).
-    /// Default for running a node: `.kalgo`.
+    /// Data directory (Kaleido puts it before the subcommand; accepted after it too)
+    /// [default: $KALGO_HOME, else ~/.kalgo; `--dev`: a temporary directory].
     #[arg(long, global = true, value_name = "D")]
     datadir: Option<PathBuf>,
     /// Configuration file (TOML, as printed by `dumpconfig`); flags override it.
@@ -236,8 +236,13 @@ fn main() -> ExitCode {
             Err(e) => fail(&e),
         },
         Command::Attach { endpoint, exec } => {
-            let endpoint = endpoint
-                .unwrap_or_else(|| cfg.node.datadir.join("kalgo.ipc").display().to_string());
+            let endpoint = endpoint.unwrap_or_else(|| {
+                cfg.node
+                    .datadir
+                    .join(rpc::ipc::DEFAULT_NAME)
+                    .display()
+                    .to_string()
+            });
             let history = console::history_path(cli.datadir.as_deref(), &endpoint);
             match console::run(&endpoint, exec.as_deref(), history.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -292,10 +297,10 @@ fn main() -> ExitCode {
         },
         Command::Statetest { paths, forks } => statetest(&paths, forks),
         Command::MinerKeyUpdate { height, password } => {
-            miner_key_update(cli.datadir.as_deref(), height, password.as_deref())
+            miner_key_update(&cfg.node.datadir, height, password.as_deref())
         }
-        Command::MakeMinerKey(args) => make_miner_key(cli.datadir.as_deref(), &args),
-        Command::Genesis(args) => match genesis::run(cli.datadir.as_deref(), &args) {
+        Command::MakeMinerKey(args) => make_miner_key(&cfg.node.datadir, &args),
+        Command::Genesis(args) => match genesis::run(&cfg.node.datadir, &args) {
             Ok(out) => {
                 print!("{out}");
                 ExitCode::SUCCESS
@@ -307,13 +312,10 @@ fn main() -> ExitCode {
 
 /// `kalgo minerkeyupdate`: applies `keyfile::update_key_file` to every key file.
 fn miner_key_update(
-    datadir: Option<&std::path::Path>,
+    datadir: &std::path::Path,
     height: u64,
     password: Option<&std::path::Path>,
 ) -> ExitCode {
-    let Some(datadir) = datadir else {
-        return fail(&"--datadir D is required");
-    };
     let password = match password.map(makeminerkey::read_password).transpose() {
         Ok(p) => p,
         Err(e) => return fail(&e),
@@ -421,13 +423,7 @@ fn fail(e: &dyn std::fmt::Display) -> ExitCode {
 }
 
 /// `kalgo makeminerkey`: prints the key (or the existing one) and exits non-zero on error.
-fn make_miner_key(
-    datadir: Option<&std::path::Path>,
-    args: &makeminerkey::MakeMinerKeyArgs,
-) -> ExitCode {
-    let Some(datadir) = datadir else {
-        return fail(&"--datadir D is required (the key file goes to D/kalgo/minerkeys)");
-    };
+fn make_miner_key(datadir: &std::path::Path, args: &makeminerkey::MakeMinerKeyArgs) -> ExitCode {
     match makeminerkey::run(datadir, args) {
         Ok(out) => {
             print!("{out}");

@@ -7,13 +7,15 @@
 //!   `eth_getTxPoolPendingTransactionsCount` counts executable pooled
 //!   transactions only (a transaction behind a nonce gap is not counted), as
 //!   `txpool_status` does.
+//! - the IPC socket answers at Kaleido's name too: `kalgo attach ipc:D/geth.ipc`.
 //!
 //! Needs `cargo build -p node` in the same target dir.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tests::cluster::sign_call;
+use tests::cluster::{kalgo_bin, sign_call};
 use tests::devnode::{DevNode, ipc_call};
 
 fn result(node: &DevNode, method: &str, params: &str) -> Value {
@@ -98,4 +100,24 @@ fn kaleido_eth_additions_report_the_miner_and_the_pool() {
     let status = result(&node, "txpool_status", "[]");
     assert_eq!(status, json!({"pending": "0x2", "queued": "0x1"}));
     assert_eq!(block_number(&node), last, "nothing was mined while stopped");
+
+    // Kaleido users attach to D/geth.ipc: the same endpoint answers there.
+    let geth_ipc = node.datadir().join("geth.ipc");
+    let out = Command::new(kalgo_bin())
+        .arg("attach")
+        .arg(format!("ipc:{}", geth_ipc.display()))
+        .args(["--exec", "eth.getTxPoolPendingTransactionsCount()"])
+        .output()
+        .expect("run kalgo attach");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "attach geth.ipc: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "2", "the console's pending count");
+    assert_eq!(
+        ipc_call(&geth_ipc, "eth_blockNumber", json!([]))["result"],
+        json!(format!("0x{last:x}"))
+    );
 }

@@ -186,7 +186,7 @@ pub struct NodeHandles {
 /// The running servers; dropping them does not stop them, [`RpcServers::stop`] does.
 pub struct RpcServers {
     handles: Vec<ServerHandle>,
-    ipc: Option<ipc::IpcServer>,
+    ipc: Vec<ipc::IpcServer>,
     /// Bound HTTP address.
     pub http: Option<SocketAddr>,
     /// Bound WebSocket address.
@@ -199,7 +199,7 @@ impl RpcServers {
         for h in self.handles {
             let _ = h.stop();
         }
-        if let Some(i) = self.ipc {
+        for i in self.ipc {
             i.stop();
         }
     }
@@ -310,7 +310,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
     });
     let mut servers = RpcServers {
         handles: Vec::new(),
-        ipc: None,
+        ipc: Vec::new(),
         http: None,
         ws: None,
     };
@@ -349,13 +349,16 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
     }
     if let Some(path) = &cfg.ipc {
         let all: Vec<String> = NAMESPACES.iter().map(|s| s.to_string()).collect();
-        let methods = module(Arc::clone(&ctx), &all, true, true)?;
-        let server = ipc::start(path, methods.into()).map_err(|source| RpcStartError::Ipc {
-            path: path.clone(),
-            source,
-        })?;
-        tracing::info!(path = %server.path().display(), "IPC JSON-RPC endpoint opened");
-        servers.ipc = Some(server);
+        let methods: jsonrpsee::Methods = module(Arc::clone(&ctx), &all, true, true)?.into();
+        // The default socket also answers at Kaleido's name, beside it.
+        let kaleido = (path.file_name() == Some(std::ffi::OsStr::new(ipc::DEFAULT_NAME)))
+            .then(|| path.with_file_name(ipc::KALEIDO_NAME));
+        for path in std::iter::once(path.clone()).chain(kaleido) {
+            let server = ipc::start(&path, methods.clone())
+                .map_err(|source| RpcStartError::Ipc { path, source })?;
+            tracing::info!(path = %server.path().display(), "IPC JSON-RPC endpoint opened");
+            servers.ipc.push(server);
+        }
     }
     Ok(servers)
 }
