@@ -62,6 +62,9 @@ pub struct RpcSection {
     pub http_api: Option<Vec<String>>,
     /// Browser origins allowed over HTTP, `*` = any (`--http.corsdomain`).
     pub http_corsdomain: Vec<String>,
+    /// Host names HTTP requests may name in `Host`, `*` = any; IP addresses
+    /// always pass (`--http.vhosts`, geth's DNS-rebinding guard).
+    pub http_vhosts: Vec<String>,
     /// Serve WebSocket (`--ws`).
     pub ws: bool,
     /// WebSocket listen address (`--ws.addr`).
@@ -71,6 +74,10 @@ pub struct RpcSection {
     /// Namespaces over WebSocket (`--ws.api`); absent as for `http_api`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ws_api: Option<Vec<String>>,
+    /// Browser origins allowed over WebSocket, `*` = any; empty = geth's default
+    /// (`http://localhost` and this host's name); requests without `Origin`
+    /// always pass (`--ws.origins`).
+    pub ws_origins: Vec<String>,
     /// Most gas of one `eth_call`/`eth_estimateGas`/`debug_traceCall` (`--rpc.gascap`).
     pub gascap: u64,
     /// Most calls in one batch (`--rpc.batch-request-limit`).
@@ -92,10 +99,12 @@ impl Default for RpcSection {
             http_port: DEFAULT_HTTP_PORT,
             http_api: None,
             http_corsdomain: Vec::new(),
+            http_vhosts: vec![crate::rpc::guard::DEFAULT_VHOSTS.to_string()],
             ws: false,
             ws_addr: local,
             ws_port: DEFAULT_WS_PORT,
             ws_api: None,
+            ws_origins: Vec::new(),
             gascap: DEFAULT_GAS_CAP,
             batch_request_limit: DEFAULT_BATCH_LIMIT,
             ipcpath: PathBuf::from(crate::rpc::ipc::DEFAULT_NAME),

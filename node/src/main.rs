@@ -89,6 +89,8 @@ struct Cli {
     #[command(flatten)]
     rpc: rpc::cli::RpcArgs,
     #[command(flatten)]
+    geth: node::geth_flags::GethFlags,
+    #[command(flatten)]
     dev: dev::DevArgs,
     #[command(subcommand)]
     command: Option<Command>,
@@ -209,6 +211,14 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     init_tracing(cfg.node.verbosity);
+    match cli.geth.check() {
+        Ok(warnings) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+        }
+        Err(e) => return fail(&e),
+    }
     let command = match cli.command.take() {
         None => None,
         Some(Command::Console { exec }) => {

@@ -8,6 +8,11 @@
 //!   transactions only (a transaction behind a nonce gap is not counted), as
 //!   `txpool_status` does.
 //! - the IPC socket answers at Kaleido's name too: `kalgo attach ipc:D/geth.ipc`.
+//! - geth-1.8 flags of Kaleido's walkthrough start the node (`--nousb --syncmode
+//!   full --gcmode archive --targetgaslimit`); `--syncmode light` is refused with
+//!   a clear error; HTTP requests naming a host that is not listed in
+//!   `--http.vhosts` (default `localhost`) and WebSocket upgrades from a page
+//!   whose origin is not in `--ws.origins` get 403, as geth answers.
 //!
 //! Needs `cargo build -p node` in the same target dir.
 
@@ -44,7 +49,20 @@ fn send(node: &DevNode, nonce: u64) {
 
 #[test]
 fn kaleido_eth_additions_report_the_miner_and_the_pool() {
-    let node = DevNode::start("latest", 500, &[]);
+    let node = DevNode::start(
+        "latest",
+        500,
+        &[
+            "--ws",
+            "--nousb",
+            "--syncmode",
+            "full",
+            "--gcmode",
+            "archive",
+            "--targetgaslimit",
+            "8000000",
+        ],
+    );
     let ipc = node.datadir().join("kalgo.ipc");
 
     assert_eq!(result(&node, "eth_hashrate", "[]"), json!("0x2540be400"));
@@ -119,5 +137,72 @@ fn kaleido_eth_additions_report_the_miner_and_the_pool() {
     assert_eq!(
         ipc_call(&geth_ipc, "eth_blockNumber", json!([]))["result"],
         json!(format!("0x{last:x}"))
+    );
+}
+
+/// The status code of one raw HTTP/1.1 request `head` (ending in a blank line).
+fn status_of(addr: std::net::SocketAddr, head: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(head.as_bytes()).expect("write");
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).expect("read");
+    let text = String::from_utf8_lossy(&buf[..n]);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"))
+}
+
+#[test]
+fn hosts_and_origins_are_checked_as_geth_does() {
+    let node = DevNode::start("latest", 500, &["--ws"]);
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
+    let post = |host: &str| {
+        format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    assert_eq!(status_of(node.http, &post("localhost:8545")), 200);
+    assert_eq!(status_of(node.http, &post(&node.http.to_string())), 200);
+    assert_eq!(status_of(node.http, &post("rebind.example:8545")), 403);
+
+    let ws = node.ws.expect("ws endpoint");
+    let upgrade = |origin: &str| {
+        format!(
+            "GET / HTTP/1.1\r\nHost: {ws}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{origin}\r\n"
+        )
+    };
+    assert_eq!(
+        status_of(ws, &upgrade("")),
+        101,
+        "a program sends no Origin"
+    );
+    assert_eq!(status_of(ws, &upgrade("Origin: http://localhost\r\n")), 101);
+    assert_eq!(
+        status_of(ws, &upgrade("Origin: https://page.example\r\n")),
+        403
+    );
+}
+
+#[test]
+fn syncmode_light_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(kalgo_bin())
+        .arg("--datadir")
+        .arg(dir.path())
+        .args(["--syncmode", "light", "dumpconfig"])
+        .output()
+        .expect("run kalgo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "accepted: {stderr}");
+    assert!(
+        stderr.contains("--syncmode light") && stderr.contains("full"),
+        "{stderr}"
     );
 }

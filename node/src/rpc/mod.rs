@@ -29,6 +29,7 @@ pub mod filter_store;
 pub mod filters;
 pub mod format;
 pub mod fuzz_checks;
+pub mod guard;
 pub mod ipc;
 pub mod kaleido;
 pub mod misc;
@@ -86,6 +87,10 @@ pub struct RpcConfig {
     pub ws: Option<Endpoint>,
     /// Allowed browser origins for HTTP (`--http.corsdomain`).
     pub cors: Vec<String>,
+    /// Host names HTTP requests may use (`--http.vhosts`).
+    pub vhosts: Vec<String>,
+    /// Browser origins allowed over WebSocket (`--ws.origins`; empty = geth's default).
+    pub ws_origins: Vec<String>,
     /// Most calls in one batch.
     pub batch_limit: u32,
     /// Per-call limits.
@@ -319,7 +324,9 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         let server = Server::builder()
             .set_config(server_config(cfg, true))
             .set_http_middleware(
-                tower::ServiceBuilder::new().layer(cors::CorsLayer::new(&cfg.cors)),
+                tower::ServiceBuilder::new()
+                    .layer(guard::GuardLayer::virtual_hosts(&cfg.vhosts))
+                    .layer(cors::CorsLayer::new(&cfg.cors)),
             )
             .build(ep.addr)
             .await
@@ -336,6 +343,9 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         let methods = module(Arc::clone(&ctx), &ep.apis, true, cfg.allow_insecure_unlock)?;
         let server = Server::builder()
             .set_config(server_config(cfg, false))
+            .set_http_middleware(
+                tower::ServiceBuilder::new().layer(guard::GuardLayer::origins(&cfg.ws_origins)),
+            )
             .build(ep.addr)
             .await
             .map_err(|source| RpcStartError::Bind {
