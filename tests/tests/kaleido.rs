@@ -13,6 +13,8 @@
 //!   a clear error; HTTP requests naming a host that is not listed in
 //!   `--http.vhosts` (default `localhost`) and WebSocket upgrades from a page
 //!   whose origin is not in `--ws.origins` get 403, as geth answers.
+//! - two validators joined by geth's `static-nodes.json`, listing the first one's
+//!   enode URL (`admin_nodeInfo().enode`), commit together.
 //!
 //! Needs `cargo build -p node` in the same target dir.
 
@@ -203,6 +205,44 @@ fn syncmode_light_is_refused_with_a_clear_error() {
     assert!(!out.status.success(), "accepted: {stderr}");
     assert!(
         stderr.contains("--syncmode light") && stderr.contains("full"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_static_nodes_file_with_an_enode_url_joins_two_validators() {
+    let net = tests::cluster::Network::fixed(2, 500);
+    let mut a = net.start_validator(0, tests::cluster::free_port(), &[]);
+    a.listen_addr(Duration::from_secs(30));
+    let info = ipc_call(
+        &net.datadir(0).join("kalgo.ipc"),
+        "admin_nodeInfo",
+        json!([]),
+    );
+    let enode = info["result"]["enode"].as_str().expect("enode").to_string();
+    assert!(enode.starts_with("enode://"), "{info}");
+    let list = net.datadir(1).join("kalgo").join("static-nodes.json");
+    std::fs::write(&list, json!([enode]).to_string()).expect("write static-nodes.json");
+    let mut b = net.start_validator(1, tests::cluster::free_port(), &[]);
+    // Two equal validators commit only together.
+    a.wait_height(2, Duration::from_secs(120));
+    b.wait_height(2, Duration::from_secs(120));
+
+    // A malformed list is a clear start error, not a node without peers.
+    drop(a);
+    drop(b);
+    let bad = net.datadir(0).join("kalgo").join("static-nodes.json");
+    std::fs::write(&bad, r#"["enode://00@127.0.0.1:1"]"#).expect("write");
+    let out = Command::new(kalgo_bin())
+        .arg("--datadir")
+        .arg(net.datadir(0))
+        .args(["--port", &tests::cluster::free_port().to_string()])
+        .output()
+        .expect("run kalgo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with a bad list: {stderr}");
+    assert!(
+        stderr.contains("static-nodes.json") && stderr.contains("node id"),
         "{stderr}"
     );
 }
