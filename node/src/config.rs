@@ -296,6 +296,9 @@ pub enum ConfigError {
     /// The file is not valid TOML for this configuration.
     #[error("{0}: {1}")]
     Parse(PathBuf, String),
+    /// The file is in geth's layout and a key's value cannot be used.
+    #[error("{0} (geth layout): {1}")]
+    Geth(PathBuf, crate::geth_config::GethConfigError),
     /// The configuration cannot be printed (a bug).
     #[error("cannot print the configuration: {0}")]
     Print(String),
@@ -333,11 +336,17 @@ pub struct Overrides {
 }
 
 impl NodeConfig {
-    /// Reads a TOML file.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    /// Reads a TOML file: kalgo's own layout, or geth 1.8's (see
+    /// [`crate::geth_config`]), with one warning per geth key it ignores.
+    pub fn load(path: &Path) -> Result<(Self, Vec<String>), ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError::Io(path.to_path_buf(), e))?;
-        Self::parse(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))
+        if crate::geth_config::is_geth_layout(&text) {
+            return crate::geth_config::from_geth(&text)
+                .map_err(|e| ConfigError::Geth(path.to_path_buf(), e));
+        }
+        let c = Self::parse(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))?;
+        Ok((c, Vec::new()))
     }
 
     /// Parses TOML text; unknown keys and unknown API namespaces are errors.

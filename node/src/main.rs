@@ -155,7 +155,11 @@ enum Command {
     FuzzPeer(fuzzpeer::FuzzPeerArgs),
     /// Print the effective configuration (defaults, `--config` file, flags) as TOML.
     #[command(name = "dumpconfig")]
-    DumpConfig,
+    DumpConfig {
+        /// In geth 1.8's layout (`[Eth]`, `[Node]`, `[Node.P2P]`), for Kaleido tools.
+        #[arg(long)]
+        geth: bool,
+    },
     /// Print the votes and proposals this node signed at a height (its own-vote
     /// log in consensus.redb, last 20,000 heights; stop the node first).
     #[command(name = "dumpvote")]
@@ -176,10 +180,10 @@ enum Command {
 }
 
 /// The effective configuration: defaults, then the `--config` file, then flags.
-fn node_config(cli: &Cli) -> Result<config::NodeConfig, config::ConfigError> {
-    let mut cfg = match &cli.config {
+fn node_config(cli: &Cli) -> Result<(config::NodeConfig, Vec<String>), config::ConfigError> {
+    let (mut cfg, warnings) = match &cli.config {
         Some(path) => config::NodeConfig::load(path)?,
-        None => config::NodeConfig::default(),
+        None => (config::NodeConfig::default(), Vec::new()),
     };
     cfg.apply(&config::Overrides {
         datadir: cli.datadir.clone(),
@@ -201,16 +205,19 @@ fn node_config(cli: &Cli) -> Result<config::NodeConfig, config::ConfigError> {
     cfg.miner.test_cert_empty_first = cli.test_cert_empty_first;
     cfg.miner.test_junk_blocks = cli.test_junk_blocks;
     cfg.miner.test_far_votes = cli.test_far_votes;
-    Ok(cfg)
+    Ok((cfg, warnings))
 }
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
-    let cfg = match node_config(&cli) {
-        Ok(cfg) => cfg,
+    let (cfg, config_warnings) = match node_config(&cli) {
+        Ok(v) => v,
         Err(e) => return fail(&e),
     };
     init_tracing(cfg.node.verbosity);
+    for w in config_warnings {
+        tracing::warn!("--config: {w}");
+    }
     match cli.geth.check() {
         Ok(warnings) => {
             for w in warnings {
@@ -266,7 +273,14 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-        Command::DumpConfig => match cfg.to_toml() {
+        Command::DumpConfig { geth: false } => match cfg.to_toml() {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::DumpConfig { geth: true } => match node::geth_config::to_geth(&cfg) {
             Ok(text) => {
                 print!("{text}");
                 ExitCode::SUCCESS
