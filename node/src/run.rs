@@ -121,6 +121,35 @@ pub fn init(datadir: &Path, genesis_path: &Path) -> Result<String, RunError> {
     ))
 }
 
+/// geth's `--etherbase` does not choose where a kalgo miner's rewards go (its
+/// registered coinbase does): say so when a mining node's `--etherbase` address
+/// differs from the coinbase its miner registered.
+fn warn_on_etherbase<R: ::actors::consensus::committee::Registry>(
+    cfg: &NodeConfig,
+    registry: &R,
+    head: u64,
+    header: &::actors::execution::header::KalgoHeader,
+) {
+    let (true, Some(owner), Some(crate::config::Etherbase::Address(etherbase))) =
+        (cfg.miner.mine, cfg.miner.stakeowner, cfg.miner.etherbase)
+    else {
+        return;
+    };
+    let id = spec::types::MinerId(owner.0.0);
+    let Ok(committee) = registry.committee(head + 1, header) else {
+        return;
+    };
+    if let Some(registered) = committee.registered_coinbase(&id)
+        && registered != etherbase.0.0
+    {
+        tracing::warn!(
+            %etherbase,
+            registered = %alloy_primitives::Address::from(registered),
+            "--etherbase differs from the miner's registered coinbase, which receives its rewards"
+        );
+    }
+}
+
 /// geth's list of peers to keep connected, in the node directory (`D/kalgo`).
 pub const STATIC_NODES: &str = "static-nodes.json";
 /// geth's list of trusted peers; kalgo dials them as it dials static nodes.
@@ -237,6 +266,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
              remove the file to make a secp256k1 key (the peer id changes)"
         );
     }
+    warn_on_etherbase(cfg, &registry, header.number(), &header);
     let keys: Option<Box<dyn KeySource>> = match (cfg.miner.mine, cfg.miner.stakeowner) {
         (true, Some(owner)) => {
             let password = cfg

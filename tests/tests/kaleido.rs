@@ -14,7 +14,8 @@
 //!   `--http.vhosts` (default `localhost`) and WebSocket upgrades from a page
 //!   whose origin is not in `--ws.origins` get 403, as geth answers.
 //! - two validators joined by geth's `static-nodes.json`, listing the first one's
-//!   enode URL (`admin_nodeInfo().enode`), commit together.
+//!   enode URL (`admin_nodeInfo().enode`), commit together; a miner whose
+//!   `--etherbase` is not its registered coinbase is warned at start.
 //!
 //! Needs `cargo build -p node` in the same target dir.
 
@@ -212,8 +213,21 @@ fn syncmode_light_is_refused_with_a_clear_error() {
 #[test]
 fn a_static_nodes_file_with_an_enode_url_joins_two_validators() {
     let net = tests::cluster::Network::fixed(2, 500);
-    let mut a = net.start_validator(0, tests::cluster::free_port(), &[]);
+    // geth's --etherbase does not redirect a kalgo miner's rewards: a warning says so.
+    let other = "0x00000000000000000000000000000000000000aa".to_string();
+    let mut a = net.start_validator_with(
+        0,
+        tests::cluster::free_port(),
+        &[],
+        &["--etherbase".to_string(), other],
+        false,
+    );
     a.listen_addr(Duration::from_secs(30));
+    let log = std::fs::read_to_string(net.datadir(0).join("node.log")).expect("node0's log");
+    assert!(
+        log.contains("--etherbase differs from the miner's registered coinbase"),
+        "{log}"
+    );
     let info = ipc_call(
         &net.datadir(0).join("kalgo.ipc"),
         "admin_nodeInfo",
