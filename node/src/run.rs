@@ -266,7 +266,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
              remove the file to make a secp256k1 key (the peer id changes)"
         );
     }
-    warn_on_etherbase(cfg, &registry, header.number(), &header);
+    warn_on_etherbase(cfg, &registry, header.number(), header);
     let keys: Option<Box<dyn KeySource>> = match (cfg.miner.mine, cfg.miner.stakeowner) {
         (true, Some(owner)) => {
             let password = cfg
