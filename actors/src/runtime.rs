@@ -182,6 +182,12 @@ pub struct PendingNonce(pub Address);
 #[rtype(result = "Option<(TxEnvelope, Address)>")]
 pub struct PooledTx(pub B256);
 
+/// The pool's (pending, queued) counts (`txpool_status`,
+/// `eth_getTxPoolPendingTransactionsCount`): cheap, no copy of the pool.
+#[derive(Message)]
+#[rtype(result = "Result<(usize, usize), ServiceError>")]
+pub struct PoolCounts;
+
 /// Every pooled transaction.
 #[derive(Message)]
 #[rtype(result = "Result<PoolContent, ServiceError>")]
@@ -227,6 +233,13 @@ impl Handler<PooledTx> for ExecutionActor {
     type Result = Option<(TxEnvelope, Address)>;
     fn handle(&mut self, msg: PooledTx, _: &mut Self::Context) -> Self::Result {
         self.svc.pooled(&msg.0)
+    }
+}
+
+impl Handler<PoolCounts> for ExecutionActor {
+    type Result = Result<(usize, usize), ServiceError>;
+    fn handle(&mut self, _: PoolCounts, _: &mut Self::Context) -> Self::Result {
+        self.svc.pool_counts()
     }
 }
 

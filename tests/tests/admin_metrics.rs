@@ -14,38 +14,18 @@
 //!
 //! Needs `cargo build -p node` in the same target dir.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tests::cluster::{Network, free_port};
-use tests::devnode::DevNode;
+use tests::devnode::{DevNode, ipc_call};
 
-/// One JSON-RPC call over the IPC socket of `datadir`.
+/// One JSON-RPC call over the IPC socket of `datadir` (`D/kalgo.ipc`).
 fn ipc(datadir: &Path, method: &str, params: Value) -> Value {
-    let path = datadir.join("kalgo.ipc");
-    let start = Instant::now();
-    let stream = loop {
-        match UnixStream::connect(&path) {
-            Ok(s) => break s,
-            Err(_) if start.elapsed() < Duration::from_secs(60) => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(e) => panic!("connect {}: {e}", path.display()),
-        }
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut w = stream.try_clone().expect("clone");
-    let req = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    w.write_all(format!("{req}\n").as_bytes()).expect("write");
-    let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).expect("read");
-    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+    ipc_call(&datadir.join("kalgo.ipc"), method, params)
 }
 
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -89,23 +69,48 @@ fn admin_add_peers_and_remove_peer_between_two_validators() {
         json!(net_chain_id(&da)),
         "{info}"
     );
-    let id_b = ipc(&db, "admin_nodeInfo", json!([]))["result"]["id"]
+    // A new node's key is secp256k1: it has a real enode URL (geth's form).
+    let enode_a = info["result"]["enode"].as_str().expect("enode").to_string();
+    let node_id_a = enode_a
+        .strip_prefix("enode://")
+        .and_then(|r| r.split_once('@'))
+        .map(|(id, _)| id.to_string())
+        .unwrap_or_else(|| panic!("not an enode URL: {info}"));
+    assert_eq!(node_id_a.len(), 128, "{info}");
+    assert!(node_id_a.chars().all(|c| c.is_ascii_hexdigit()), "{info}");
+    let port_a = addr_a
+        .split("/tcp/")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .expect("tcp port");
+    assert!(
+        enode_a.ends_with(&format!("@127.0.0.1:{port_a}?discport=0")),
+        "{info}"
+    );
+    let info_b = ipc(&db, "admin_nodeInfo", json!([]));
+    let id_b = info_b["result"]["id"].as_str().expect("id").to_string();
+    let node_id_b = info_b["result"]["enode"]
         .as_str()
-        .expect("id")
-        .to_string();
+        .and_then(|e| e.strip_prefix("enode://"))
+        .and_then(|r| r.split_once('@'))
+        .map(|(id, _)| id.to_string())
+        .unwrap_or_else(|| panic!("not an enode URL: {info_b}"));
     assert!(peer_ids(&db).is_empty(), "b has peers before admin_addPeer");
 
     // Malformed and id-less addresses: invalid params, nothing changes.
     for bad in [
         json!(["not a multiaddr"]),
         json!(["/ip4/127.0.0.1/tcp/1"]),
+        json!(["enode://abc@127.0.0.1:1"]),
+        json!([format!("enode://{node_id_a}@host.example:1")]),
         json!([]),
     ] {
         let r = ipc(&db, "admin_addPeer", bad.clone());
         assert_eq!(r["error"]["code"], -32602, "{bad}: {r}");
     }
 
-    let r = ipc(&db, "admin_addPeer", json!([addr_a]));
+    // Kaleido's walkthrough: admin.addPeer("enode://…@ip:port?discport=0").
+    let r = ipc(&db, "admin_addPeer", json!([enode_a]));
     assert_eq!(r["result"], true, "{r}");
     wait_until("b to list a", Duration::from_secs(30), || {
         peer_ids(&db).contains(&id_a)
@@ -121,7 +126,7 @@ fn admin_add_peers_and_remove_peer_between_two_validators() {
     assert!(
         peers_a["result"][0]["enode"]
             .as_str()
-            .is_some_and(|e| e.ends_with(&id_b)),
+            .is_some_and(|e| e.starts_with(&format!("enode://{node_id_b}@"))),
         "{peers_a}"
     );
 

@@ -51,6 +51,9 @@ pub struct MemberView {
     pub weight: u64,
     /// Where its block rewards go.
     pub coinbase: Address,
+    /// Its stake normalised to the total weight W, rounded down, in either
+    /// mode: Kaleido's `eth_hashrate` of a node whose miner this is.
+    pub share: u64,
 }
 
 /// The committee of one height.
@@ -100,6 +103,7 @@ pub fn view_of(
             stake: rec.stake,
             weight: member_weight(params, rec, c.total_stake)?,
             coinbase: c.coinbase(id),
+            share: weight(params.total_weight, rec.stake, c.total_stake, &[0; 32])?,
         });
     }
     let t = c.thresholds(params);

@@ -227,6 +227,13 @@ impl ExecutionService {
         Ok(self.pool.pending_encoded(&state, max_txs, max_bytes)?)
     }
 
+    /// How many pooled transactions are executable on the head (pending) and how
+    /// many wait behind a nonce gap (queued), without copying the pool.
+    pub fn pool_counts(&self) -> Result<(usize, usize), ServiceError> {
+        let state = self.store.state()?;
+        Ok(self.pool.counts(&state)?)
+    }
+
     /// Every pooled transaction, pending and queued.
     pub fn pool_content(&self) -> Result<PoolContent, ServiceError> {
         let state = self.store.state()?;

@@ -27,6 +27,7 @@ pub mod actor;
 pub mod behaviour;
 pub mod catch_up;
 pub mod codec;
+pub mod enode;
 pub mod recent;
 pub mod swarm;
 pub mod txbatch;
@@ -310,16 +311,13 @@ impl GossipHandle {
     }
 }
 
-/// Parses a comma-separated bootnode list; every entry must end in `/p2p/<peer id>`.
+/// Parses a comma-separated bootnode list; each entry is an enode URL or a
+/// multiaddr ending in `/p2p/<peer id>` ([`enode::parse_peer_address`]).
 pub fn parse_bootnodes(list: &str) -> Result<Vec<Multiaddr>, String> {
     let mut out = Vec::new();
     for entry in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let addr: Multiaddr = entry
-            .parse()
-            .map_err(|e| format!("bootnode {entry:?}: {e}"))?;
-        if swarm::peer_of(&addr).is_none() {
-            return Err(format!("bootnode {entry:?} lacks /p2p/<peer id>"));
-        }
+        let addr =
+            enode::parse_peer_address(entry).map_err(|e| format!("bootnode {entry:?}: {e}"))?;
         out.push(addr);
     }
     Ok(out)

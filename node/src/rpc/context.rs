@@ -73,6 +73,9 @@ pub struct Ctx {
     pub miner: actix::Recipient<actors::runtime::SetMining>,
     /// The consensus actor's read-only questions (`consensus_*`).
     pub consensus: actix::Recipient<actors::runtime::inspect::Inspect>,
+    /// `--etherbase`: what `eth_coinbase` names when this node's miner is not
+    /// registered.
+    pub etherbase: Option<crate::config::Etherbase>,
 }
 
 /// "header not found", geth's answer for a block it does not have.

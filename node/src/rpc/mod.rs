@@ -29,7 +29,9 @@ pub mod filter_store;
 pub mod filters;
 pub mod format;
 pub mod fuzz_checks;
+pub mod guard;
 pub mod ipc;
+pub mod kaleido;
 pub mod misc;
 pub mod overrides;
 pub mod params;
@@ -86,6 +88,10 @@ pub struct RpcConfig {
     pub ws: Option<Endpoint>,
     /// Allowed browser origins for HTTP (`--http.corsdomain`).
     pub cors: Vec<String>,
+    /// Host names HTTP requests may use (`--http.vhosts`).
+    pub vhosts: Vec<String>,
+    /// Browser origins allowed over WebSocket (`--ws.origins`; empty = geth's default).
+    pub ws_origins: Vec<String>,
     /// Most calls in one batch.
     pub batch_limit: u32,
     /// Per-call limits.
@@ -178,12 +184,14 @@ pub struct NodeHandles {
     pub miner: actix::Recipient<actors::runtime::SetMining>,
     /// The consensus actor's read-only questions.
     pub consensus: actix::Recipient<actors::runtime::inspect::Inspect>,
+    /// `--etherbase` (see [`Ctx::etherbase`]).
+    pub etherbase: Option<crate::config::Etherbase>,
 }
 
 /// The running servers; dropping them does not stop them, [`RpcServers::stop`] does.
 pub struct RpcServers {
     handles: Vec<ServerHandle>,
-    ipc: Option<ipc::IpcServer>,
+    ipc: Vec<ipc::IpcServer>,
     /// Bound HTTP address.
     pub http: Option<SocketAddr>,
     /// Bound WebSocket address.
@@ -196,7 +204,7 @@ impl RpcServers {
         for h in self.handles {
             let _ = h.stop();
         }
-        if let Some(i) = self.ipc {
+        for i in self.ipc {
             i.stop();
         }
     }
@@ -221,6 +229,7 @@ pub fn module(
                 chain::register(&mut m).map_err(reg)?;
                 filters::register(&mut m).map_err(reg)?;
                 personal::register_eth(&mut m, keys).map_err(reg)?;
+                kaleido::register(&mut m).map_err(reg)?;
                 if ws {
                     subs::register(&mut m).map_err(reg)?;
                 }
@@ -302,10 +311,11 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         gossip: node.gossip,
         miner: node.miner,
         consensus: node.consensus,
+        etherbase: node.etherbase,
     });
     let mut servers = RpcServers {
         handles: Vec::new(),
-        ipc: None,
+        ipc: Vec::new(),
         http: None,
         ws: None,
     };
@@ -314,7 +324,9 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         let server = Server::builder()
             .set_config(server_config(cfg, true))
             .set_http_middleware(
-                tower::ServiceBuilder::new().layer(cors::CorsLayer::new(&cfg.cors)),
+                tower::ServiceBuilder::new()
+                    .layer(guard::GuardLayer::virtual_hosts(&cfg.vhosts))
+                    .layer(cors::CorsLayer::new(&cfg.cors)),
             )
             .build(ep.addr)
             .await
@@ -331,6 +343,9 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         let methods = module(Arc::clone(&ctx), &ep.apis, true, cfg.allow_insecure_unlock)?;
         let server = Server::builder()
             .set_config(server_config(cfg, false))
+            .set_http_middleware(
+                tower::ServiceBuilder::new().layer(guard::GuardLayer::origins(&cfg.ws_origins)),
+            )
             .build(ep.addr)
             .await
             .map_err(|source| RpcStartError::Bind {
@@ -344,13 +359,16 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
     }
     if let Some(path) = &cfg.ipc {
         let all: Vec<String> = NAMESPACES.iter().map(|s| s.to_string()).collect();
-        let methods = module(Arc::clone(&ctx), &all, true, true)?;
-        let server = ipc::start(path, methods.into()).map_err(|source| RpcStartError::Ipc {
-            path: path.clone(),
-            source,
-        })?;
-        tracing::info!(path = %server.path().display(), "IPC JSON-RPC endpoint opened");
-        servers.ipc = Some(server);
+        let methods: jsonrpsee::Methods = module(Arc::clone(&ctx), &all, true, true)?.into();
+        // The default socket also answers at Kaleido's name, beside it.
+        let kaleido = (path.file_name() == Some(std::ffi::OsStr::new(ipc::DEFAULT_NAME)))
+            .then(|| path.with_file_name(ipc::KALEIDO_NAME));
+        for path in std::iter::once(path.clone()).chain(kaleido) {
+            let server = ipc::start(&path, methods.clone())
+                .map_err(|source| RpcStartError::Ipc { path, source })?;
+            tracing::info!(path = %server.path().display(), "IPC JSON-RPC endpoint opened");
+            servers.ipc.push(server);
+        }
     }
     Ok(servers)
 }
