@@ -100,7 +100,6 @@ pub struct Build(pub BuildRequest);
 #[derive(Message)]
 #[rtype(result = "Result<B256, ServiceError>")]
 pub struct Validate {
-    /// The block.
     pub block: Box<Block>,
     /// Proposed in consensus, not yet certified: its timestamp is also checked
     /// against the clock. A synced block comes with its certificate.
@@ -111,9 +110,9 @@ pub struct Validate {
 #[derive(Message)]
 #[rtype(result = "Result<(Head, KalgoHeader, usize), ServiceError>")]
 pub struct Commit {
-    /// Header hash.
+    /// Header hash of a block this service built or validated.
     pub hash: B256,
-    /// Encoded certificate.
+    /// Encoded certificate (`WireMessage::Certificate`).
     pub certificate: Vec<u8>,
 }
 
@@ -183,6 +182,12 @@ pub struct PendingNonce(pub Address);
 #[rtype(result = "Option<(TxEnvelope, Address)>")]
 pub struct PooledTx(pub B256);
 
+/// The pool's (pending, queued) counts (`txpool_status`,
+/// `eth_getTxPoolPendingTransactionsCount`): cheap, no copy of the pool.
+#[derive(Message)]
+#[rtype(result = "Result<(usize, usize), ServiceError>")]
+pub struct PoolCounts;
+
 /// Every pooled transaction.
 #[derive(Message)]
 #[rtype(result = "Result<PoolContent, ServiceError>")]
@@ -228,6 +233,13 @@ impl Handler<PooledTx> for ExecutionActor {
     type Result = Option<(TxEnvelope, Address)>;
     fn handle(&mut self, msg: PooledTx, _: &mut Self::Context) -> Self::Result {
         self.svc.pooled(&msg.0)
+    }
+}
+
+impl Handler<PoolCounts> for ExecutionActor {
+    type Result = Result<(usize, usize), ServiceError>;
+    fn handle(&mut self, _: PoolCounts, _: &mut Self::Context) -> Self::Result {
+        self.svc.pool_counts()
     }
 }
 
@@ -338,6 +350,7 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
             match effect {
                 Effect::Broadcast(topic, bytes) => {
                     tracing::trace!(topic = topic.name(), len = bytes.len(), "broadcast");
+                    self.metrics.votes_sent_by_step.add_wire(topic, &bytes);
                     if let Some(g) = &self.gossip
                         && let Err(e) = g.publish(NetTopic::Consensus(topic), bytes)
                     {
@@ -400,6 +413,8 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
                         .into_actor(self)
                         .map(move |res, act, ctx| match res {
                             Ok(Ok((head, header, txs))) => {
+                                // The height began at the previous commit (or the start).
+                                act.metrics.observe_finality(act.last_commit.elapsed());
                                 act.committed(head, header, txs, round, "consensus", ctx);
                             }
                             // Sync committed this height first: nothing lost.

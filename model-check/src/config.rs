@@ -35,7 +35,7 @@ impl fmt::Display for Val {
 /// with a fixed credential priority (smaller is better).
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Proposer {
-    /// Node index.
+    /// Index of the proposing node (into [`Config::weights`]).
     pub node: usize,
     /// The block it proposes for a new block.
     pub value: Val,
@@ -126,7 +126,6 @@ pub struct Config {
     pub cert_votes_by_voter: bool,
     /// Bound on the search depth for L1 (reported; the run fails if exceeded).
     pub depth_bound: Option<usize>,
-    /// The expected verdict.
     pub expect: Expect,
 }
 

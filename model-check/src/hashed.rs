@@ -57,7 +57,7 @@ impl<T: Hash + Clone> Hashed<T> {
         self.hash = hash_of(&*self.inner);
     }
 
-    /// The content hash.
+    /// The hash of the content as of the last [`Hashed::rehash`] (or construction).
     pub fn content_hash(&self) -> u64 {
         self.hash
     }

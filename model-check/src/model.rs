@@ -78,18 +78,14 @@ pub type ModelDriver = Driver<PlainBlocks, MockSuite, MockMinerKeys>;
 pub enum Payload {
     /// A vote of the sender at (round, step).
     Vote {
-        /// Round.
         round: u8,
-        /// Step.
+        /// Step number, as [`spec::types::Step`]: 2 soft, 3 cert, 4 and up next.
         step: u8,
-        /// Value.
         val: Val,
     },
     /// A proposal of the sender for a round.
     Proposal {
-        /// Round.
         round: u8,
-        /// Value.
         val: Val,
         /// The block travels with it (configurations with
         /// `Config::block_with_proposal`): delivered as the proposal, then
@@ -98,7 +94,7 @@ pub enum Payload {
     },
     /// The sender's block.
     Block {
-        /// Which block.
+        /// Which block: A or B.
         val: Val,
     },
 }
@@ -106,11 +102,10 @@ pub enum Payload {
 /// A message in flight from one honest node to another.
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct Msg {
-    /// Recipient.
+    /// Index of the receiving node in [`State::nodes`].
     pub to: u8,
-    /// Sender.
+    /// Index of the sending node.
     pub from: u8,
-    /// Content.
     pub payload: Payload,
 }
 
@@ -119,11 +114,9 @@ pub struct Msg {
 pub enum Attack {
     /// A vote for (round, step, val).
     Vote {
-        /// Round.
         round: u8,
-        /// Step.
+        /// Step number, as [`spec::types::Step`]: 2 soft, 3 cert, 4 and up next.
         step: u8,
-        /// Value.
         val: Val,
     },
     /// A proposal of an honest proposer's value in `round`: it names the value
@@ -249,7 +242,6 @@ impl fmt::Debug for NodeDriver {
 /// own-vote log). None of it names another node.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Stored {
-    /// The latest journal.
     pub journal: Option<Journal>,
     /// Its own proposal and block.
     pub own: Option<OwnProposal>,
@@ -319,7 +311,8 @@ impl Node {
     }
 }
 
-/// The model state.
+/// One state of the explored system: the nodes, the messages in flight, and
+/// what was observed.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct State {
     /// Honest nodes by index; `None` for Byzantine slots.
@@ -354,7 +347,6 @@ enum Ev {
 
 /// The BA* model of one configuration.
 pub struct BaModel {
-    /// The configuration.
     pub cfg: Config,
     params: Params,
     thresholds: Thresholds,

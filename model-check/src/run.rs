@@ -25,7 +25,6 @@ pub struct RunOptions {
 /// The verdict of one property.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PropertyVerdict {
-    /// Property name.
     pub name: &'static str,
     /// `always` or `sometimes`.
     pub always: bool,
@@ -37,13 +36,11 @@ pub struct PropertyVerdict {
 /// Figures and verdicts of one run.
 #[derive(Clone, Debug)]
 pub struct Summary {
-    /// Configuration name.
     pub name: String,
     /// States generated (with repeats).
     pub states: usize,
-    /// Unique states.
+    /// Distinct states (after symmetry reduction, when on).
     pub unique: usize,
-    /// Maximal depth.
     pub depth: usize,
     /// Wall-clock seconds.
     pub secs: f64,

@@ -62,6 +62,9 @@ pub struct RpcSection {
     pub http_api: Option<Vec<String>>,
     /// Browser origins allowed over HTTP, `*` = any (`--http.corsdomain`).
     pub http_corsdomain: Vec<String>,
+    /// Host names HTTP requests may name in `Host`, `*` = any; IP addresses
+    /// always pass (`--http.vhosts`, geth's DNS-rebinding guard).
+    pub http_vhosts: Vec<String>,
     /// Serve WebSocket (`--ws`).
     pub ws: bool,
     /// WebSocket listen address (`--ws.addr`).
@@ -71,6 +74,10 @@ pub struct RpcSection {
     /// Namespaces over WebSocket (`--ws.api`); absent as for `http_api`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ws_api: Option<Vec<String>>,
+    /// Browser origins allowed over WebSocket, `*` = any; empty = geth's default
+    /// (`http://localhost` and this host's name); requests without `Origin`
+    /// always pass (`--ws.origins`).
+    pub ws_origins: Vec<String>,
     /// Most gas of one `eth_call`/`eth_estimateGas`/`debug_traceCall` (`--rpc.gascap`).
     pub gascap: u64,
     /// Most calls in one batch (`--rpc.batch-request-limit`).
@@ -92,13 +99,15 @@ impl Default for RpcSection {
             http_port: DEFAULT_HTTP_PORT,
             http_api: None,
             http_corsdomain: Vec::new(),
+            http_vhosts: vec![crate::rpc::guard::DEFAULT_VHOSTS.to_string()],
             ws: false,
             ws_addr: local,
             ws_port: DEFAULT_WS_PORT,
             ws_api: None,
+            ws_origins: Vec::new(),
             gascap: DEFAULT_GAS_CAP,
             batch_request_limit: DEFAULT_BATCH_LIMIT,
-            ipcpath: PathBuf::from("kalgo.ipc"),
+            ipcpath: PathBuf::from(crate::rpc::ipc::DEFAULT_NAME),
             ipcdisable: false,
             allow_insecure_unlock: false,
         }
@@ -137,10 +146,28 @@ pub struct NodeSection {
     pub verbosity: u8,
 }
 
+/// The data directory every command uses without `--datadir` (as geth's
+/// `~/.ethereum` and Kaleido's `~/.kaleido`): `$KALGO_HOME` when set, else
+/// `~/.kalgo`, else (no home directory) `.kalgo`.
+pub fn default_datadir() -> PathBuf {
+    datadir_from(
+        std::env::var_os("KALGO_HOME").map(PathBuf::from),
+        std::env::var_os("HOME").map(PathBuf::from),
+    )
+}
+
+fn datadir_from(kalgo_home: Option<PathBuf>, home: Option<PathBuf>) -> PathBuf {
+    match (kalgo_home, home) {
+        (Some(d), _) if !d.as_os_str().is_empty() => d,
+        (_, Some(h)) if !h.as_os_str().is_empty() => h.join(".kalgo"),
+        _ => PathBuf::from(".kalgo"),
+    }
+}
+
 impl Default for NodeSection {
     fn default() -> Self {
         Self {
-            datadir: PathBuf::from(".kalgo"),
+            datadir: default_datadir(),
             verbosity: DEFAULT_VERBOSITY,
         }
     }
@@ -158,6 +185,11 @@ pub struct MinerSection {
     /// File whose first line is the password of encrypted miner key files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<PathBuf>,
+    /// What `eth_coinbase` answers when this node's miner is not registered
+    /// (geth's `--etherbase`): an address, or the index of a node-held account.
+    /// A registered miner's rewards go to its registered coinbase whatever this says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etherbase: Option<Etherbase>,
     /// Test only (hidden `--test.equivocate`): sign two values in every voting
     /// step. Never read from or written to a configuration file.
     #[serde(skip)]
@@ -175,6 +207,49 @@ pub struct MinerSection {
     /// neither logged nor counted. Never read from or written to a file.
     #[serde(skip)]
     pub test_far_votes: bool,
+}
+
+/// geth's `--etherbase` value: `0x…` (an address) or a decimal index into the
+/// node-held accounts (`0` is the first, as `personal_listAccounts` orders them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Etherbase {
+    /// This address.
+    Address(Address),
+    /// The node-held account at this index.
+    Index(usize),
+}
+
+impl std::str::FromStr for Etherbase {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.starts_with("0x") || s.starts_with("0X") {
+            return s
+                .parse::<Address>()
+                .map(Etherbase::Address)
+                .map_err(|e| format!("etherbase {s:?}: not an address ({e})"));
+        }
+        s.parse::<usize>().map(Etherbase::Index).map_err(|_| {
+            format!("etherbase {s:?}: want an address (0x…) or an account index (0, 1, …)")
+        })
+    }
+}
+
+impl TryFrom<String> for Etherbase {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Etherbase> for String {
+    fn from(e: Etherbase) -> String {
+        match e {
+            Etherbase::Address(a) => a.to_checksum(None),
+            Etherbase::Index(i) => i.to_string(),
+        }
+    }
 }
 
 /// `[p2p]`.
@@ -221,6 +296,9 @@ pub enum ConfigError {
     /// The file is not valid TOML for this configuration.
     #[error("{0}: {1}")]
     Parse(PathBuf, String),
+    /// The file is in geth's layout and a key's value cannot be used.
+    #[error("{0} (geth layout): {1}")]
+    Geth(PathBuf, crate::geth_config::GethConfigError),
     /// The configuration cannot be serialised as TOML (a bug: report it with
     /// the flags and file used).
     #[error("cannot print the configuration: {0}")]
@@ -240,6 +318,8 @@ pub struct Overrides {
     pub stakeowner: Option<Address>,
     /// `--password`.
     pub password: Option<PathBuf>,
+    /// `--etherbase`.
+    pub etherbase: Option<Etherbase>,
     /// `--listen-addr`.
     pub listen_addr: Option<IpAddr>,
     /// `--port`.
@@ -257,11 +337,17 @@ pub struct Overrides {
 }
 
 impl NodeConfig {
-    /// Reads a TOML file.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    /// Reads a TOML file: kalgo's own layout, or geth 1.8's (see
+    /// [`crate::geth_config`]), with one warning per geth key it ignores.
+    pub fn load(path: &Path) -> Result<(Self, Vec<String>), ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError::Io(path.to_path_buf(), e))?;
-        Self::parse(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))
+        if crate::geth_config::is_geth_layout(&text) {
+            return crate::geth_config::from_geth(&text)
+                .map_err(|e| ConfigError::Geth(path.to_path_buf(), e));
+        }
+        let c = Self::parse(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e))?;
+        Ok((c, Vec::new()))
     }
 
     /// Parses TOML text; unknown keys and unknown API namespaces are errors.
@@ -295,6 +381,9 @@ impl NodeConfig {
         if o.password.is_some() {
             self.miner.password = o.password.clone();
         }
+        if o.etherbase.is_some() {
+            self.miner.etherbase = o.etherbase;
+        }
         if let Some(a) = o.listen_addr {
             self.p2p.listen_addr = a;
         }
@@ -325,6 +414,41 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_datadir_is_kalgo_home_else_dot_kalgo_in_home() {
+        let p = PathBuf::from;
+        assert_eq!(datadir_from(Some(p("/k")), Some(p("/h"))), p("/k"));
+        assert_eq!(datadir_from(None, Some(p("/h"))), p("/h/.kalgo"));
+        assert_eq!(datadir_from(Some(p("")), Some(p("/h"))), p("/h/.kalgo"));
+        assert_eq!(datadir_from(None, None), p(".kalgo"));
+    }
+
+    #[test]
+    fn etherbase_is_an_address_or_an_account_index() {
+        let a: Address = "0x00000000000000000000000000000000000000aa"
+            .parse()
+            .expect("address");
+        assert_eq!(
+            "0x00000000000000000000000000000000000000aa".parse::<Etherbase>(),
+            Ok(Etherbase::Address(a))
+        );
+        assert_eq!(" 2 ".parse::<Etherbase>(), Ok(Etherbase::Index(2)));
+        for bad in [
+            "",
+            "-1",
+            "0x12",
+            "first",
+            "0xzz00000000000000000000000000000000000000",
+        ] {
+            assert!(bad.parse::<Etherbase>().is_err(), "{bad:?} was accepted");
+        }
+        let file = "[miner]\netherbase = \"1\"\n";
+        let c = NodeConfig::parse(file).expect("parses");
+        assert_eq!(c.miner.etherbase, Some(Etherbase::Index(1)));
+        let printed = toml::to_string(&c).expect("prints");
+        assert_eq!(NodeConfig::parse(&printed).expect("reparses"), c);
+    }
 
     #[test]
     fn dumped_config_reads_back_identically() {

@@ -7,6 +7,8 @@
 pub mod cmd;
 pub mod config;
 pub mod console;
+pub mod geth_config;
+pub mod geth_flags;
 pub mod keys;
 pub mod loadtest;
 pub mod metrics;

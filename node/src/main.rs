@@ -15,8 +15,8 @@ use std::process::ExitCode;
     about = "kalgo: an Ethereum-compatible chain with Algorand's BA* consensus"
 )]
 struct Cli {
-    /// Data directory (Kaleido puts it before the subcommand; accepted after it too).
-    /// Default for running a node: `.kalgo`.
+    /// Data directory (Kaleido puts it before the subcommand; accepted after it too)
+    /// [default: $KALGO_HOME, else ~/.kalgo; `--dev`: a temporary directory].
     #[arg(long, global = true, value_name = "D")]
     datadir: Option<PathBuf>,
     /// Configuration file (TOML, as printed by `dumpconfig`); flags override it.
@@ -32,6 +32,11 @@ struct Cli {
     /// File whose first line is the password of encrypted miner key files.
     #[arg(long, value_name = "FILE")]
     password: Option<PathBuf>,
+    /// What `eth_coinbase` names when this node's miner is not registered: an
+    /// address or the index of a node-held account (geth's --etherbase). A
+    /// registered miner's rewards go to its registered coinbase.
+    #[arg(long, value_name = "ADDR|INDEX")]
+    etherbase: Option<config::Etherbase>,
     /// P2P TCP port [default: 38883; 0 picks a free port].
     #[arg(long)]
     port: Option<u16>,
@@ -83,6 +88,8 @@ struct Cli {
     test_far_votes: bool,
     #[command(flatten)]
     rpc: rpc::cli::RpcArgs,
+    #[command(flatten)]
+    geth: node::geth_flags::GethFlags,
     #[command(flatten)]
     dev: dev::DevArgs,
     #[command(subcommand)]
@@ -148,7 +155,11 @@ enum Command {
     FuzzPeer(fuzzpeer::FuzzPeerArgs),
     /// Print the effective configuration (defaults, `--config` file, flags) as TOML.
     #[command(name = "dumpconfig")]
-    DumpConfig,
+    DumpConfig {
+        /// In geth 1.8's layout (`[Eth]`, `[Node]`, `[Node.P2P]`), for Kaleido tools.
+        #[arg(long)]
+        geth: bool,
+    },
     /// Print the votes and proposals this node signed at a height (its own-vote
     /// log in consensus.redb, last 20,000 heights; stop the node first).
     #[command(name = "dumpvote")]
@@ -169,10 +180,10 @@ enum Command {
 }
 
 /// The effective configuration: defaults, then the `--config` file, then flags.
-fn node_config(cli: &Cli) -> Result<config::NodeConfig, config::ConfigError> {
-    let mut cfg = match &cli.config {
+fn node_config(cli: &Cli) -> Result<(config::NodeConfig, Vec<String>), config::ConfigError> {
+    let (mut cfg, warnings) = match &cli.config {
         Some(path) => config::NodeConfig::load(path)?,
-        None => config::NodeConfig::default(),
+        None => (config::NodeConfig::default(), Vec::new()),
     };
     cfg.apply(&config::Overrides {
         datadir: cli.datadir.clone(),
@@ -180,6 +191,7 @@ fn node_config(cli: &Cli) -> Result<config::NodeConfig, config::ConfigError> {
         mine: cli.mine,
         stakeowner: cli.stakeowner,
         password: cli.password.clone(),
+        etherbase: cli.etherbase,
         listen_addr: cli.listen_addr,
         port: cli.port,
         bootnodes: cli.bootnodes.clone(),
@@ -193,16 +205,27 @@ fn node_config(cli: &Cli) -> Result<config::NodeConfig, config::ConfigError> {
     cfg.miner.test_cert_empty_first = cli.test_cert_empty_first;
     cfg.miner.test_junk_blocks = cli.test_junk_blocks;
     cfg.miner.test_far_votes = cli.test_far_votes;
-    Ok(cfg)
+    Ok((cfg, warnings))
 }
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
-    let cfg = match node_config(&cli) {
-        Ok(cfg) => cfg,
+    let (cfg, config_warnings) = match node_config(&cli) {
+        Ok(v) => v,
         Err(e) => return fail(&e),
     };
     init_tracing(cfg.node.verbosity);
+    for w in config_warnings {
+        tracing::warn!("--config: {w}");
+    }
+    match cli.geth.check() {
+        Ok(warnings) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+        }
+        Err(e) => return fail(&e),
+    }
     let command = match cli.command.take() {
         None => None,
         Some(Command::Console { exec }) => {
@@ -230,8 +253,13 @@ fn main() -> ExitCode {
             Err(e) => fail(&e),
         },
         Command::Attach { endpoint, exec } => {
-            let endpoint = endpoint
-                .unwrap_or_else(|| cfg.node.datadir.join("kalgo.ipc").display().to_string());
+            let endpoint = endpoint.unwrap_or_else(|| {
+                cfg.node
+                    .datadir
+                    .join(rpc::ipc::DEFAULT_NAME)
+                    .display()
+                    .to_string()
+            });
             let history = console::history_path(cli.datadir.as_deref(), &endpoint);
             match console::run(&endpoint, exec.as_deref(), history.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -245,7 +273,14 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-        Command::DumpConfig => match cfg.to_toml() {
+        Command::DumpConfig { geth: false } => match cfg.to_toml() {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::DumpConfig { geth: true } => match node::geth_config::to_geth(&cfg) {
             Ok(text) => {
                 print!("{text}");
                 ExitCode::SUCCESS
@@ -286,10 +321,10 @@ fn main() -> ExitCode {
         },
         Command::Statetest { paths, forks } => statetest(&paths, forks),
         Command::MinerKeyUpdate { height, password } => {
-            miner_key_update(cli.datadir.as_deref(), height, password.as_deref())
+            miner_key_update(&cfg.node.datadir, height, password.as_deref())
         }
-        Command::MakeMinerKey(args) => make_miner_key(cli.datadir.as_deref(), &args),
-        Command::Genesis(args) => match genesis::run(cli.datadir.as_deref(), &args) {
+        Command::MakeMinerKey(args) => make_miner_key(&cfg.node.datadir, &args),
+        Command::Genesis(args) => match genesis::run(&cfg.node.datadir, &args) {
             Ok(out) => {
                 print!("{out}");
                 ExitCode::SUCCESS
@@ -301,13 +336,10 @@ fn main() -> ExitCode {
 
 /// `kalgo minerkeyupdate`: applies `keyfile::update_key_file` to every key file.
 fn miner_key_update(
-    datadir: Option<&std::path::Path>,
+    datadir: &std::path::Path,
     height: u64,
     password: Option<&std::path::Path>,
 ) -> ExitCode {
-    let Some(datadir) = datadir else {
-        return fail(&"--datadir D is required");
-    };
     let password = match password.map(makeminerkey::read_password).transpose() {
         Ok(p) => p,
         Err(e) => return fail(&e),
@@ -415,13 +447,7 @@ fn fail(e: &dyn std::fmt::Display) -> ExitCode {
 }
 
 /// `kalgo makeminerkey`: prints the key (or the existing one) and exits non-zero on error.
-fn make_miner_key(
-    datadir: Option<&std::path::Path>,
-    args: &makeminerkey::MakeMinerKeyArgs,
-) -> ExitCode {
-    let Some(datadir) = datadir else {
-        return fail(&"--datadir D is required (the key file goes to D/kalgo/minerkeys)");
-    };
+fn make_miner_key(datadir: &std::path::Path, args: &makeminerkey::MakeMinerKeyArgs) -> ExitCode {
     match makeminerkey::run(datadir, args) {
         Ok(out) => {
             print!("{out}");

@@ -33,15 +33,105 @@ pub struct Source {
 }
 
 impl Source {
-    /// The exposition text.
+    /// The Prometheus text exposition, with the peer count refreshed first: the
+    /// actors' metrics, then the process's own.
     pub fn render(&self) -> String {
         Metrics::set(&self.metrics.peers, self.peers.load(Ordering::Relaxed));
-        self.metrics.render()
+        let mut text = self.metrics.render();
+        text.push_str(&process::render());
+        text
+    }
+}
+
+/// The standard `process_*` metrics of Prometheus' client libraries that a
+/// dashboard needs: resident memory (Linux only: read from `/proc/self/status`,
+/// absent elsewhere) and the start time (Linux: from `/proc`; elsewhere the
+/// time this module was first used, at the metrics server's start).
+pub mod process {
+    use std::sync::LazyLock;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    /// Unix seconds when first asked ([`start`] asks at once).
+    static FIRST_SEEN: LazyLock<f64> = LazyLock::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    });
+
+    /// Resident set size in bytes: `VmRSS` of `/proc/self/status`.
+    pub fn resident_memory_bytes() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        vm_rss_bytes(&status)
+    }
+
+    /// `VmRSS:   1234 kB` as bytes.
+    pub fn vm_rss_bytes(status: &str) -> Option<u64> {
+        let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+        let mut parts = line.split_whitespace();
+        let kb: u64 = parts.next()?.parse().ok()?;
+        (parts.next()? == "kB").then_some(kb * 1024)
+    }
+
+    /// The process start in Unix seconds: the boot time (`btime` of
+    /// `/proc/stat`) plus the start in clock ticks since boot (field 22 of
+    /// `/proc/self/stat`) at Linux's fixed 100 ticks (`USER_HZ`) a second.
+    pub fn start_time_seconds() -> f64 {
+        let from_proc = || {
+            let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+            let boot = std::fs::read_to_string("/proc/stat").ok()?;
+            start_from_proc(&stat, &boot)
+        };
+        from_proc().unwrap_or(*FIRST_SEEN)
+    }
+
+    /// See [`start_time_seconds`]; the command name in parentheses may hold spaces.
+    pub fn start_from_proc(stat: &str, boot: &str) -> Option<f64> {
+        const USER_HZ: f64 = 100.0;
+        // Fields after the `(comm)` one start at field 3 (state).
+        let ticks: u64 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(22 - 3)?
+            .parse()
+            .ok()?;
+        let btime: u64 = boot
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(btime as f64 + ticks as f64 / USER_HZ)
+    }
+
+    /// Marks the start for systems without `/proc`.
+    pub fn mark_start() {
+        LazyLock::force(&FIRST_SEEN);
+    }
+
+    /// The exposition text of the process metrics.
+    pub fn render() -> String {
+        let mut out = String::new();
+        if let Some(rss) = resident_memory_bytes() {
+            out.push_str(&format!(
+                "# HELP process_resident_memory_bytes Resident memory size in bytes.\n\
+                 # TYPE process_resident_memory_bytes gauge\n\
+                 process_resident_memory_bytes {rss}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n\
+             # TYPE process_start_time_seconds gauge\n\
+             process_start_time_seconds {:.2}\n",
+            start_time_seconds()
+        ));
+        out
     }
 }
 
 /// Binds `addr` and serves until the runtime stops; returns the bound address.
 pub async fn start(addr: SocketAddr, source: Source) -> std::io::Result<SocketAddr> {
+    process::mark_start();
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
@@ -120,7 +210,20 @@ async fn serve(mut stream: TcpStream, source: &Source) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::process::{start_from_proc, vm_rss_bytes};
     use super::request_line;
+
+    #[test]
+    fn process_metrics_parse_proc_files() {
+        let status = "Name:\tkalgo\nVmPeak:\t  9000 kB\nVmRSS:\t  1234 kB\nThreads:\t8\n";
+        assert_eq!(vm_rss_bytes(status), Some(1234 * 1024));
+        assert_eq!(vm_rss_bytes("Name:\tkalgo\n"), None);
+        // A command name with a space and a parenthesis; starttime (field 22) = 4250.
+        let stat = "42 (kal go)) S 1 42 42 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 8 0 4250 1000 200";
+        let boot = "cpu  1 2 3\nbtime 1700000000\nprocesses 9\n";
+        assert_eq!(start_from_proc(stat, boot), Some(1_700_000_042.5));
+        assert_eq!(start_from_proc(stat, "cpu 1\n"), None);
+    }
 
     #[test]
     fn request_line_needs_a_complete_head() {

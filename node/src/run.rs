@@ -82,6 +82,9 @@ pub enum RunError {
     /// A `--bootnodes` entry (or `p2p.bootnodes` in the file) is invalid.
     #[error("{0}")]
     Bootnode(#[from] BootnodeError),
+    /// `static-nodes.json` or `trusted-nodes.json` is invalid.
+    #[error("{0}")]
+    NodeList(#[from] NodeListError),
     /// The network could not start (the listen address is taken or invalid).
     #[error("network: {0}")]
     Network(#[from] swarm::StartError),
@@ -123,6 +126,88 @@ pub fn init(datadir: &Path, genesis_path: &Path) -> Result<String, RunError> {
     ))
 }
 
+/// geth's `--etherbase` does not choose where a kalgo miner's rewards go (its
+/// registered coinbase does): say so when a mining node's `--etherbase` address
+/// differs from the coinbase its miner registered.
+fn warn_on_etherbase<R: ::actors::consensus::committee::Registry>(
+    cfg: &NodeConfig,
+    registry: &R,
+    head: u64,
+    header: &::actors::execution::header::KalgoHeader,
+) {
+    let (true, Some(owner), Some(crate::config::Etherbase::Address(etherbase))) =
+        (cfg.miner.mine, cfg.miner.stakeowner, cfg.miner.etherbase)
+    else {
+        return;
+    };
+    let id = spec::types::MinerId(owner.0.0);
+    let Ok(committee) = registry.committee(head + 1, header) else {
+        return;
+    };
+    if let Some(registered) = committee.registered_coinbase(&id)
+        && registered != etherbase.0.0
+    {
+        tracing::warn!(
+            %etherbase,
+            registered = %alloy_primitives::Address::from(registered),
+            "--etherbase differs from the miner's registered coinbase, which receives its rewards"
+        );
+    }
+}
+
+/// geth's list of peers to keep connected, in the node directory (`D/kalgo`).
+pub const STATIC_NODES: &str = "static-nodes.json";
+/// geth's list of trusted peers; kalgo dials them as it dials static nodes.
+pub const TRUSTED_NODES: &str = "trusted-nodes.json";
+/// Largest peer list file read.
+const MAX_NODE_LIST_BYTES: u64 = 1 << 20;
+
+/// Why a geth peer list file (`static-nodes.json`, `trusted-nodes.json`) cannot
+/// be used; the node does not start until it is fixed or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeListError {
+    /// The file exists but cannot be read.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    /// Larger than [`MAX_NODE_LIST_BYTES`].
+    #[error("{0}: larger than {MAX_NODE_LIST_BYTES} bytes")]
+    TooLarge(PathBuf),
+    /// Not a JSON array of strings.
+    #[error("{0}: want a JSON array of enode URLs or multiaddrs ({1})")]
+    Json(PathBuf, serde_json::Error),
+    /// An entry names no peer.
+    #[error("{0}: {1}")]
+    Address(PathBuf, actors::gossip::enode::PeerAddressError),
+}
+
+/// The peers of a geth peer list file (a JSON array of enode URLs or
+/// multiaddrs); none when the file is absent.
+pub fn node_list(path: &Path) -> Result<Vec<Multiaddr>, NodeListError> {
+    let at = || path.to_path_buf();
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(NodeListError::Io(at(), e)),
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(file, MAX_NODE_LIST_BYTES + 1),
+        &mut text,
+    )
+    .map_err(|e| NodeListError::Io(at(), e))?;
+    if text.len() as u64 > MAX_NODE_LIST_BYTES {
+        return Err(NodeListError::TooLarge(at()));
+    }
+    let list: Vec<String> =
+        serde_json::from_str(&text).map_err(|e| NodeListError::Json(at(), e))?;
+    list.iter()
+        .map(|entry| {
+            actors::gossip::enode::parse_peer_address(entry)
+                .map_err(|e| NodeListError::Address(at(), e))
+        })
+        .collect()
+}
+
 /// The network settings of `cfg` for a node whose chain starts at `genesis` and
 /// whose head is `head`.
 fn gossip_config(
@@ -138,7 +223,15 @@ fn gossip_config(
     let listen = Multiaddr::empty()
         .with(ip)
         .with(Protocol::Tcp(cfg.p2p.port));
-    let bootnodes = parse_bootnodes(&cfg.p2p.bootnodes.join(","))?;
+    let mut bootnodes = parse_bootnodes(&cfg.p2p.bootnodes.join(","))?;
+    let dir = node_dir(&cfg.node.datadir);
+    for file in [STATIC_NODES, TRUSTED_NODES] {
+        for addr in node_list(&dir.join(file))? {
+            if !bootnodes.contains(&addr) {
+                bootnodes.push(addr);
+            }
+        }
+    }
     Ok(GossipConfig {
         listen,
         bootnodes,
@@ -188,6 +281,16 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
         true => Some(nodekey::load_or_create(&key_path)?),
         false => None,
     };
+    if let Some(k) = &node_key
+        && k.public().try_into_secp256k1().is_err()
+    {
+        tracing::warn!(
+            path = %key_path.display(),
+            "the node key is ed25519: this node has no enode URL and peers reach it by multiaddr; \
+             remove the file to make a secp256k1 key (the peer id changes)"
+        );
+    }
+    warn_on_etherbase(cfg, &registry, header.number(), header);
     let keys: Option<Box<dyn KeySource>> = match (cfg.miner.mine, cfg.miner.stakeowner) {
         (true, Some(owner)) => {
             let password = cfg
@@ -326,6 +429,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                 gossip: gossip_addr,
                 miner,
                 consensus: inspect,
+                etherbase: cfg.miner.etherbase,
             },
         )
         .await;

@@ -77,7 +77,7 @@ pub const EMPTY_CREDENTIAL: Credential = Credential {
 /// The verifiers authentication uses: a VRF verifier and a vote-signature verifier.
 #[derive(Copy, Clone, Debug, Default)]
 pub struct Verifiers<V, S> {
-    /// VRF verifier.
+    /// Checks VRF credentials: sortition and the block seed.
     pub vrf: V,
     /// Forward-secure signature verifier.
     pub sig: S,
@@ -88,12 +88,12 @@ pub type RealVerifiers = Verifiers<SchnorrkelVrf, Ed25519FsVerifier>;
 /// The deterministic mock verifiers.
 pub type MockVerifiers = Verifiers<MockVrf, MockVoteVerifier>;
 
-/// The production verifiers.
+/// [`RealVerifiers`] as a value (both verifiers are stateless).
 pub const REAL: RealVerifiers = Verifiers {
     vrf: SchnorrkelVrf,
     sig: Ed25519FsVerifier,
 };
-/// The mock verifiers.
+/// [`MockVerifiers`] as a value (both verifiers are stateless).
 pub const MOCK: MockVerifiers = Verifiers {
     vrf: MockVrf,
     sig: MockVoteVerifier,
@@ -115,13 +115,13 @@ pub struct ProposalAuth {
 pub struct MinerKeys<P, S> {
     /// The miner's identity (stake owner).
     pub id: MinerId,
-    /// VRF key.
+    /// VRF secret key: proves sortition credentials and the block seed.
     pub vrf: P,
     /// Forward-secure vote key set.
     pub votes: S,
 }
 
-/// Production keys.
+/// Production keys: a schnorrkel VRF key and a forward-secure ed25519 key set.
 pub type RealMinerKeys = MinerKeys<SchnorrkelVrfKey, FsKeySet>;
 /// Mock keys for the model checker and the simulator.
 pub type MockMinerKeys = MinerKeys<MockVrfKey, MockVoteKey>;

@@ -61,9 +61,8 @@ pub enum CertError {
     /// A vote does not authenticate as a step-3 vote of the certificate.
     #[error("cert vote of {voter:?} rejected: {reason}")]
     BadVote {
-        /// The voter.
         voter: MinerId,
-        /// Why.
+        /// Why its vote did not authenticate.
         reason: AuthError,
     },
     /// The votes' total weight is below the cert threshold.
@@ -145,11 +144,9 @@ pub fn assemble(
 /// committee of the parent state.
 #[derive(Copy, Clone, Debug)]
 pub struct CertContext<'a, F> {
-    /// Protocol parameters.
     pub params: &'a Params,
     /// The header's number.
     pub header_height: Height,
-    /// The header hash.
     pub header_hash: Value,
     /// What the header says of its proposal (proposer, seed, beneficiary).
     pub header_claims: BlockClaims,

@@ -98,9 +98,9 @@ pub enum RunError {
     /// A driver refused an event.
     #[error("driver of node {node}: {error}")]
     Driver {
-        /// The member.
+        /// Index of the member whose driver failed.
         node: usize,
-        /// Why.
+        /// The error its driver returned.
         error: DriverError,
     },
 }
@@ -197,7 +197,6 @@ impl Cluster {
         self.members.is_empty()
     }
 
-    /// The protocol parameters.
     pub fn params(&self) -> &Params {
         &self.params
     }

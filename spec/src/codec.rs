@@ -46,9 +46,7 @@ pub struct FsSignature {
 /// A vote: `voter` votes `value` at (height, round, step).
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, RlpEncodable, RlpDecodable)]
 pub struct VoteMsg {
-    /// Height.
     pub height: Height,
-    /// Round.
     pub round: Round,
     /// Step (2 = soft, 3 = cert, ≥ 4 = next).
     pub step: Step,
@@ -66,13 +64,11 @@ pub struct VoteMsg {
 /// step 1 of `round`, the value it proposes and its seed for the next height.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, RlpEncodable, RlpDecodable)]
 pub struct ProposalMsg {
-    /// Height.
     pub height: Height,
-    /// Round.
     pub round: Round,
     /// The proposed value (block header hash).
     pub value: Value,
-    /// The proposer.
+    /// The proposer's identity (stake owner).
     pub proposer: MinerId,
     /// Step-1 sortition credential.
     pub credential: Credential,
@@ -86,7 +82,6 @@ pub struct ProposalMsg {
 /// certificate's).
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, RlpEncodable, RlpDecodable)]
 pub struct CertVote {
-    /// The voter.
     pub voter: MinerId,
     /// Sortition credential for step 3 of the certificate's round.
     pub credential: Credential,
@@ -100,7 +95,6 @@ pub struct CertVote {
 /// Decoded only through [`WireMessage::decode`], which bounds the vote count.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, RlpEncodable)]
 pub struct Certificate {
-    /// Height.
     pub height: Height,
     /// The round whose cert votes form the quorum.
     pub round: Round,
@@ -132,9 +126,7 @@ impl Certificate {
 /// A node's position, announced so peers can help it catch up.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, RlpEncodable, RlpDecodable)]
 pub struct StatusMsg {
-    /// Height.
     pub height: Height,
-    /// Round.
     pub round: Round,
 }
 
@@ -143,11 +135,11 @@ pub struct StatusMsg {
 pub enum WireMessage {
     /// A soft, cert or next vote.
     Vote(VoteMsg),
-    /// A leader proposal.
+    /// A leader proposal (step 1); its block travels separately, on the blocks topic.
     Proposal(ProposalMsg),
     /// A certificate (catch-up, block announcements).
     Certificate(Certificate),
-    /// A status announcement.
+    /// A node's (height, round), for catch-up.
     Status(StatusMsg),
 }
 
@@ -186,7 +178,8 @@ impl From<alloy_rlp::Error> for DecodeError {
 }
 
 impl WireMessage {
-    /// The canonical encoding.
+    /// The canonical encoding: a tag byte, then the RLP body. [`WireMessage::decode`]
+    /// accepts nothing else.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
         match self {

@@ -23,11 +23,10 @@ use std::fmt;
 /// A vote some node sent.
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct SentVote {
-    /// Where.
+    /// The (height, round, step) the vote is for.
     pub hrs: Hrs,
-    /// What.
+    /// The value voted for: a header hash or the height's empty value.
     pub value: Value,
-    /// Who.
     pub voter: MinerId,
     /// Weight (seats) of the voter's credential.
     pub weight: u64,
@@ -38,13 +37,10 @@ pub struct SentVote {
 /// An honest node's decision.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct Decision {
-    /// The deciding node.
     pub node: MinerId,
-    /// Height.
     pub height: Height,
     /// Round of the cert quorum.
     pub round: Round,
-    /// The decided value.
     pub value: Value,
     /// The certificate's voters and weights.
     pub voters: Vec<(MinerId, u64)>,
@@ -53,13 +49,10 @@ pub struct Decision {
 /// An honest node entered a round with a starting value.
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct RoundEntry {
-    /// The node.
     pub node: MinerId,
-    /// Height.
     pub height: Height,
-    /// Round entered.
     pub round: Round,
-    /// Its starting value.
+    /// The value it starts the round with (S7: the certified value, once there is one).
     pub starting: Value,
     /// The height's empty value.
     pub empty: Value,
@@ -68,65 +61,58 @@ pub struct RoundEntry {
 /// A broken safety property, with the evidence.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum Violation {
-    /// S1.
+    /// S1: two honest nodes decided different values at one height.
     Agreement {
-        /// Height.
         height: Height,
-        /// One decision.
+        /// One honest node's decision (node, value).
         a: (MinerId, Value),
-        /// A conflicting decision.
+        /// Another honest node's decision, for a different value.
         b: (MinerId, Value),
     },
-    /// S2.
+    /// S2: cert quorums for two different values at one height.
     TwoCertificates {
-        /// Height.
         height: Height,
         /// One certified (round, value).
         a: (Round, Value),
-        /// Another.
+        /// Another certified (round, value), for a different value.
         b: (Round, Value),
     },
-    /// S3.
+    /// S3: an honest node sent two values at one (height, round, step).
     HonestEquivocation {
-        /// The node.
         node: MinerId,
-        /// Where.
+        /// The (height, round, step) it sent both at.
         hrs: Hrs,
         /// The two values.
         values: (Value, Value),
     },
-    /// S5.
+    /// S5: an honest cert vote without a soft quorum for its value in its round.
     CertWithoutSoftQuorum {
-        /// The node.
         node: MinerId,
-        /// Where.
+        /// The cert vote's (height, round, step).
         hrs: Hrs,
-        /// The value.
+        /// The value cert-voted for.
         value: Value,
     },
-    /// S7.
+    /// S7: after a cert quorum, a later round entered with another value, or an empty next quorum.
     ValueLock {
-        /// Height.
         height: Height,
         /// The certified round and value.
         certified: (Round, Value),
         /// What broke the lock.
         detail: String,
     },
-    /// S9.
+    /// S9: an honest node's (height, round, step) went backwards.
     NotMonotonic {
-        /// The node.
         node: MinerId,
         /// Earlier position.
         from: Hrs,
         /// Later, smaller position.
         to: Hrs,
     },
-    /// S10.
+    /// S10: a decision whose certificate repeats voters, names voters without a
+    /// matching cert vote, or has too little weight.
     MalformedCertificate {
-        /// The committing node.
         node: MinerId,
-        /// Height.
         height: Height,
         /// What is wrong.
         detail: String,

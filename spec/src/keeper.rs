@@ -27,9 +27,7 @@ use crate::types::{MinerId, Round, Step, Value};
 pub struct Equivocation {
     /// The equivocating voter.
     pub voter: MinerId,
-    /// Round.
     pub round: Round,
-    /// Step.
     pub step: Step,
     /// The value counted (the first seen).
     pub first: Value,
@@ -51,7 +49,6 @@ pub enum Added {
     /// whether the vote was counted (the voter's second value) or ignored (third
     /// and later values).
     Equivocation {
-        /// The evidence.
         evidence: Equivocation,
         /// Whether this vote changed a value's weight.
         counted: bool,
@@ -78,7 +75,6 @@ pub struct VoteKeeper {
 }
 
 impl VoteKeeper {
-    /// An empty keeper.
     pub fn new() -> Self {
         Self::default()
     }

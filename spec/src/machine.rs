@@ -52,20 +52,16 @@ pub enum Input {
     /// A verified leader proposal (ProposalLeader). `priority` is the credential's
     /// priority: smaller is better (Kaleido §4.5).
     Proposal {
-        /// Height.
         height: Height,
-        /// Round.
         round: Round,
-        /// Proposed value.
+        /// The proposed block's header hash.
         value: Value,
-        /// Proposer.
         proposer: MinerId,
         /// Credential priority, compared as bytes.
         priority: [u8; 32],
     },
     /// A verified vote with its weight in seats.
     Vote {
-        /// Voter.
         voter: MinerId,
         /// Where the vote was cast.
         hrs: Hrs,
@@ -77,7 +73,6 @@ pub enum Input {
     /// Answer to [`Output::ValidateBlock`]: the block of `value` was received and
     /// fully executed (`valid`), or found invalid.
     BlockValidated {
-        /// Height.
         height: Height,
         /// The block's header hash.
         value: Value,
@@ -102,9 +97,7 @@ pub enum Output {
     Persist(Journal),
     /// If this node's step-1 sortition selects it, propose (Kaleido §4.6 Proposal 4–6).
     Propose {
-        /// Height.
         height: Height,
-        /// Round.
         round: Round,
         /// New block or re-proposal.
         kind: ProposeKind,
@@ -116,22 +109,21 @@ pub enum Output {
     /// Cast this node's vote: run sortition for `hrs`; if selected, sign, broadcast
     /// and feed the vote back as [`Input::Vote`].
     Vote {
-        /// Where.
+        /// The (height, round, step) to vote at.
         hrs: Hrs,
-        /// What.
+        /// The value to vote for: a header hash or the height's empty value.
         value: Value,
     },
     /// Deliver [`Input::Timeout`] for `hrs` at `deadline_ms` on the host clock.
     SetTimer {
         /// The step the timer belongs to.
         hrs: Hrs,
-        /// Absolute deadline.
+        /// When it fires: host-clock milliseconds, not a duration.
         deadline_ms: u64,
     },
     /// Obtain and fully validate the block of `value`; answer with
     /// [`Input::BlockValidated`].
     ValidateBlock {
-        /// Height.
         height: Height,
         /// The block's header hash.
         value: Value,
@@ -139,11 +131,9 @@ pub enum Output {
     /// `value` is certified: commit its block with a certificate made of the listed
     /// voters' cert votes of `round`. The height is over.
     Commit {
-        /// Height.
         height: Height,
         /// The round of the cert quorum.
         round: Round,
-        /// The certified value.
         value: Value,
         /// The cert voters (sorted) with their weights.
         voters: Vec<(MinerId, u64)>,

@@ -35,7 +35,7 @@ pub struct Registration {
     pub start: Height,
     /// Heights per forward-secure sub-key.
     pub lifespan: u32,
-    /// Reward address.
+    /// Where this miner's block rewards are paid when it proposes.
     pub coinbase: [u8; 20],
     /// VRF public key ("vrfVerifier").
     pub vrf_pk: [u8; 32],

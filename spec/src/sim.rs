@@ -196,7 +196,8 @@ struct Attack {
     values: [Value; 2],
 }
 
-/// The simulator.
+/// A seeded run: the cluster, the event queue and the network's state (see the
+/// module docs).
 pub struct Sim {
     cfg: SimConfig,
     rng: ChaCha8Rng,

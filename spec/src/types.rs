@@ -104,11 +104,8 @@ impl fmt::Display for Step {
 /// A node's position never goes backwards (invariant S9).
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
 pub struct Hrs {
-    /// Height.
     pub height: Height,
-    /// Round.
     pub round: Round,
-    /// Step.
     pub step: Step,
 }
 

@@ -94,6 +94,42 @@ async function main() {
   const replay = await rpc(url, 'eth_sendRawTransaction', [stale]);
   t.ok(replay.error?.code === -32000 && /nonce too low|already known/.test(replay.error.message), `replay refused: ${replay.error?.message}`);
 
+  if (fork !== 'byzantium') {
+    // EIP-2930: a value transfer carrying an access list is estimated at its
+    // intrinsic gas (21000 + 2400 per address + 1900 per key).
+    const fresh = ethers.Wallet.createRandom().address;
+    const transfer2930 = (storageKeys) => ({ from: wallet.address, to: fresh, value: 7n, accessList: [{ address: fresh, storageKeys }] });
+    const listed = await provider.estimateGas(transfer2930([]));
+    const keyed = await provider.estimateGas(transfer2930([ethers.ZeroHash]));
+    t.ok(listed === 23400n && keyed === 25300n, `access-list transfer estimates ${listed}, ${keyed}`);
+
+    // EIP-7702: a fresh account delegates to Store (the wallet sends and pays),
+    // and the same transaction calls set(21) through it.
+    const authority = ethers.Wallet.createRandom();
+    const auth = await authority.authorize({ address, nonce: 0, chainId: 1337n });
+    const data = contract.interface.encodeFunctionData('set', [21]);
+    const tx7702 = await wallet.sendTransaction({ type: 4, to: authority.address, data, authorizationList: [auth] });
+    const rc7702 = await tx7702.wait();
+    t.ok(rc7702.status === 1 && rc7702.type === 4, `set-code transaction mined (type ${rc7702.type})`);
+    const designator = `0xef0100${address.slice(2).toLowerCase()}`;
+    t.ok((await provider.getCode(authority.address)) === designator, 'the authority holds the delegation designator');
+    const through = new ethers.Contract(authority.address, abi, wallet);
+    t.ok((await through.value()) === 21n, 'a call through the delegated account runs Store on its storage');
+    t.ok((await contract.value()) !== 21n, "Store's own storage is untouched");
+    const shown = await provider.getTransaction(tx7702.hash);
+    t.ok(shown.type === 4 && shown.authorizationList?.length === 1 && shown.authorizationList[0].address === address, 'eth_getTransactionByHash shows the authorizationList');
+    const rc22 = await (await through.set(22)).wait();
+    t.ok(rc22.status === 1 && (await through.value()) === 22n, 'a plain transaction to the delegated account runs Store');
+
+    // Blob transactions: refused for what they are.
+    const blob = await wallet.signTransaction(await wallet.populateTransaction({
+      type: 3, to: fresh, value: 0n, gasLimit: 21000n, maxFeePerBlobGas: 1n,
+      blobVersionedHashes: [`0x01${'00'.repeat(31)}`],
+    }));
+    const refused = await rpc(url, 'eth_sendRawTransaction', [blob]);
+    t.ok(refused.error?.code === -32000 && refused.error.message === 'blob transactions are not supported on this chain', `blob transaction refused: ${refused.error?.message}`);
+  }
+
   if (wsUrl) {
     // eth_subscribe over WebSocket: ethers' block events use newHeads, contract
     // events use logs.

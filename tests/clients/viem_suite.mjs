@@ -7,10 +7,12 @@ import {
   createPublicClient,
   createWalletClient,
   defineChain,
+  encodeFunctionData,
   http,
+  parseTransaction,
 } from 'viem';
-import { privateKeyToAccount } from 'viem/accounts';
-import { makeChecker } from './check.mjs';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { makeChecker, rpc } from './check.mjs';
 
 const [url, artifactPath, key, fork] = process.argv.slice(2);
 const t = makeChecker(`viem/${fork}`);
@@ -80,6 +82,41 @@ async function main() {
   t.ok(balance > 0n, 'getBalance');
   const count = await pub.getTransactionCount({ address: account.address, blockTag: 'pending' });
   t.ok(count === 3, `pending nonce ${count}`);
+
+  if (fork !== 'byzantium') {
+    // EIP-2930: a value transfer carrying an access list is estimated at its
+    // intrinsic gas (21000 + 2400 per address + 1900 per key).
+    const fresh = privateKeyToAccount(generatePrivateKey()).address;
+    const transfer2930 = (storageKeys) => ({ account, to: fresh, value: 7n, accessList: [{ address: fresh, storageKeys }] });
+    const listed = await pub.estimateGas(transfer2930([]));
+    const keyed = await pub.estimateGas(transfer2930([`0x${'00'.repeat(32)}`]));
+    t.ok(listed === 23400n && keyed === 25300n, `access-list transfer estimates ${listed}, ${keyed}`);
+
+    // EIP-7702: a fresh account delegates to Store (this wallet sends and pays),
+    // and the same transaction calls set(21) through it.
+    const authority = privateKeyToAccount(generatePrivateKey());
+    const authorization = await authority.signAuthorization({ address, chainId: 1337, nonce: 0 });
+    const h7702 = await wallet.writeContract({ address: authority.address, abi, functionName: 'set', args: [21n], authorizationList: [authorization] });
+    const rc7702 = await pub.waitForTransactionReceipt({ hash: h7702, pollingInterval: 200 });
+    t.ok(rc7702.status === 'success' && rc7702.type === 'eip7702', `set-code transaction mined (type ${rc7702.type})`);
+    const code = await pub.getCode({ address: authority.address });
+    t.ok(code === `0xef0100${address.slice(2).toLowerCase()}`, `the authority holds the delegation designator (${code})`);
+    t.ok((await pub.readContract({ address: authority.address, abi, functionName: 'value' })) === 21n, 'a call through the delegated account runs Store on its storage');
+    t.ok((await pub.readContract({ address, abi, functionName: 'value' })) === 8n, "Store's own storage is untouched");
+    const shown = await pub.getTransaction({ hash: h7702 });
+    t.ok(shown.type === 'eip7702' && shown.authorizationList?.length === 1 && shown.authorizationList[0].address.toLowerCase() === address.toLowerCase(), 'getTransaction shows the authorizationList');
+
+    // Blob transactions: refused for what they are.
+    const blob = await account.signTransaction({
+      type: 'eip4844', chainId: 1337, to: fresh, value: 0n, gas: 21000n,
+      nonce: await pub.getTransactionCount({ address: account.address, blockTag: 'pending' }),
+      maxFeePerGas: 10_000_000_000n, maxPriorityFeePerGas: 1n, maxFeePerBlobGas: 1n,
+      blobVersionedHashes: [`0x01${'00'.repeat(31)}`],
+    });
+    t.ok(parseTransaction(blob).type === 'eip4844', 'viem signs a type-3 transaction');
+    const refused = await rpc(url, 'eth_sendRawTransaction', [blob]);
+    t.ok(refused.error?.code === -32000 && refused.error.message === 'blob transactions are not supported on this chain', `blob transaction refused: ${refused.error?.message}`);
+  }
 }
 
 main().catch((e) => t.fail('unexpected error', e)).finally(() => t.finish());

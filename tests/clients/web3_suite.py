@@ -99,6 +99,69 @@ def main():
         rc3 = send(store.functions.set(5).build_transaction({"from": acct.address}))
         ok(rc3.status == 1 and rc3.type == 2, "a 1559 transaction with web3.py's default fees")
 
+        # EIP-2930: a value transfer carrying an access list is estimated at its
+        # intrinsic gas (21000 + 2400 per address + 1900 per key).
+        fresh = Account.create().address
+
+        def transfer_2930(keys):
+            list_ = [{"address": fresh, "storageKeys": keys}]
+            return {"from": acct.address, "to": fresh, "value": 7, "accessList": list_}
+
+        listed = w3.eth.estimate_gas(transfer_2930([]))
+        keyed = w3.eth.estimate_gas(transfer_2930(["0x" + "00" * 32]))
+        ok(listed == 23400 and keyed == 25300, f"access-list transfer estimates {listed}, {keyed}")
+
+        # EIP-7702: a fresh account delegates to Store (this account sends and
+        # pays), and the same transaction calls set(21) through it.
+        authority = Account.create()
+        auth = Account.sign_authorization(
+            {"chainId": 1337, "address": store.address, "nonce": 0}, authority.key
+        )
+        call_set = {"to": authority.address, "data": store.encode_abi("set", args=[21])}
+        gas_7702 = w3.eth.estimate_gas(
+            {"from": acct.address, **call_set, "authorizationList": [auth]}
+        )
+        rc4 = send(
+            {
+                **call_set,
+                "gas": gas_7702,
+                "maxFeePerGas": 10**10,
+                "maxPriorityFeePerGas": 1,
+                "authorizationList": [auth],
+            }
+        )
+        ok(rc4.status == 1 and rc4.type == 4, f"set-code transaction mined (type {rc4.type})")
+        code = w3.eth.get_code(authority.address)
+        ok(code == bytes.fromhex("ef0100") + bytes.fromhex(store.address[2:]), "designator")
+        through = w3.eth.contract(address=authority.address, abi=artifact["abi"])
+        ok(through.functions.value().call() == 21, "a call through the delegated account")
+        ok(store.functions.value().call() == 5, "Store's own storage is untouched")
+        shown = w3.eth.get_transaction(rc4.transactionHash)
+        auths = shown.get("authorizationList", [])
+        ok(len(auths) == 1 and auths[0]["address"] == store.address, "authorizationList shown")
+
+        # Blob transactions: refused for what they are.
+        blob = acct.sign_transaction(
+            {
+                "type": 3,
+                "chainId": 1337,
+                "nonce": w3.eth.get_transaction_count(acct.address, "pending"),
+                "to": fresh,
+                "value": 0,
+                "gas": 21000,
+                "maxFeePerGas": 10**10,
+                "maxPriorityFeePerGas": 1,
+                "maxFeePerBlobGas": 1,
+                "blobVersionedHashes": [b"\x01" + b"\x00" * 31],
+            }
+        )
+        try:
+            w3.eth.send_raw_transaction(blob.raw_transaction)
+            ok(False, "a blob transaction should be refused")
+        except Exception as e:  # noqa: BLE001 - the node's message is what matters
+            msg = "blob transactions are not supported on this chain"
+            ok(msg in str(e), f"blob transaction refused: {e}")
+
 
 try:
     main()

@@ -72,7 +72,7 @@ pub fn run_ok(bin: &Path, datadir: &Path, args: &[&str]) -> Output {
 /// One committed block as a node logged it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Commit {
-    /// Block hash.
+    /// Block hash, as the log line prints it (`hash=`).
     pub hash: String,
     /// `consensus` or `sync`.
     pub how: String,
@@ -298,7 +298,7 @@ impl Node {
         self.child.as_ref().map(Child::id)
     }
 
-    /// SIGKILL.
+    /// Kills the process with SIGKILL (no clean shutdown) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -320,7 +320,7 @@ impl Drop for Node {
 
 /// A local network made by `kalgo genesis --validators N`.
 pub struct Network {
-    /// The binary.
+    /// The `kalgo` binary every node runs.
     pub bin: PathBuf,
     /// The directory holding genesis.json and node0 … nodeN-1.
     pub dir: PathBuf,

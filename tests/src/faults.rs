@@ -621,7 +621,7 @@ pub fn chain_params(c: &Cluster, i: usize) -> (u64, u128) {
 pub struct Funder {
     key: Key,
     signer: Signer,
-    /// Next nonce.
+    /// Nonce of the next transaction this sender signs.
     pub nonce: u64,
     chain_id: u64,
     gas_price: u128,

@@ -5,7 +5,10 @@
 //! Each client deploys the contract, sends transactions, waits for receipts,
 //! calls, reads logs (eth_getLogs and polling filters), estimates gas and checks
 //! geth-style revert errors (code 3 with the revert data); ethers also uses
-//! `eth_subscribe` over WebSocket (newHeads, logs). See `tests/clients/*_suite.*`.
+//! `eth_subscribe` over WebSocket (newHeads, logs). On the latest-fork chain each
+//! also estimates a transfer carrying an access list (EIP-2930), delegates a fresh
+//! account to the contract and calls through it (EIP-7702, signed by the client),
+//! and has a signed blob transaction refused. See `tests/clients/*_suite.*`.
 //!
 //! Needs Node.js (npm) and Python 3 (venv). Their packages are pinned in
 //! `tests/clients/package-lock.json` and `tests/clients/requirements.txt` and

@@ -75,7 +75,7 @@ pub struct Committee {
 }
 
 impl Committee {
-    /// A miner's record.
+    /// The record of miner `id`, if it is eligible at this height.
     pub fn record(&self, id: &MinerId) -> Option<MinerRecord> {
         self.miners.get(id).copied()
     }

@@ -55,14 +55,14 @@ pub enum Effect {
     /// Ask execution to commit the executed block with its certificate; answer
     /// with [`HostCore::on_committed`].
     Commit {
-        /// Header hash.
+        /// Header hash of the certified block.
         hash: B256,
         /// Encoded certificate (`WireMessage::Certificate`).
         certificate: Vec<u8>,
         /// The round of the cert quorum (for logs).
         round: Round,
     },
-    /// A voter equivocated.
+    /// A voter signed two values in one (round, step): counted in the metrics and logged.
     Evidence(Equivocation),
 }
 

@@ -813,6 +813,8 @@ fn equivocation_evidence_is_counted_by_the_consensus_actor() {
         1
     );
     assert!(metrics.render().contains("kalgo_equivocations_total 1\n"));
+    // Both are soft votes received from the network.
+    assert_eq!(metrics.votes_received_by_step.values(), [0, 2, 0, 0]);
     drop(node.dir);
 }
 

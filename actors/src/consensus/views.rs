@@ -41,7 +41,7 @@ pub fn mode_name(params: &Params) -> &'static str {
 /// One member of a committee.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberView {
-    /// Stake owner.
+    /// The miner's stake owner (its miner id).
     pub address: Address,
     /// Stake in wei (Kaleido §3.4).
     pub stake: u128,
@@ -51,12 +51,14 @@ pub struct MemberView {
     pub weight: u64,
     /// Where its block rewards go.
     pub coinbase: Address,
+    /// Its stake normalised to the total weight W, rounded down, in either
+    /// mode: Kaleido's `eth_hashrate` of a node whose miner this is.
+    pub share: u64,
 }
 
 /// The committee of one height.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommitteeView {
-    /// The height.
     pub height: Height,
     /// `fixed` or `sortition`.
     pub mode: &'static str,
@@ -101,6 +103,7 @@ pub fn view_of(
             stake: rec.stake,
             weight: member_weight(params, rec, c.total_stake)?,
             coinbase: c.coinbase(id),
+            share: weight(params.total_weight, rec.stake, c.total_stake, &[0; 32])?,
         });
     }
     let t = c.thresholds(params);
@@ -128,7 +131,6 @@ pub struct VoterView {
 /// A stored certificate, decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertificateView {
-    /// Height.
     pub height: Height,
     /// The round of the cert quorum.
     pub round: Round,

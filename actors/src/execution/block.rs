@@ -1,6 +1,7 @@
 //! Block execution, building and commit: signed transactions (legacy/EIP-155,
-//! EIP-2930, EIP-1559) through revm, receipts, logs bloom, gas, transaction and
-//! receipt roots, the block reward, the state root, and the header.
+//! EIP-2930, EIP-1559, EIP-7702 from Prague; blob transactions are invalid)
+//! through revm, receipts, logs bloom, gas, transaction and receipt roots, the
+//! block reward, the state root, and the header.
 
 use std::{
     collections::BTreeMap,
@@ -94,9 +95,8 @@ pub enum BlockError {
 /// A block: header and transactions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
-    /// Header.
     pub header: KalgoHeader,
-    /// Transactions.
+    /// In block order; the header's transactions root commits to them.
     pub transactions: Vec<TxEnvelope>,
 }
 
@@ -126,11 +126,10 @@ pub struct BlockAttributes {
     pub timestamp: u64,
     /// Reward recipient (the proposer's registered coinbase).
     pub coinbase: Address,
-    /// Gas limit.
     pub gas_limit: u64,
     /// The block's sortition seed (also the header's mix hash and PREVRANDAO).
     pub seed: B256,
-    /// The proposer.
+    /// The proposer's address (its miner id).
     pub proposer: Address,
     /// Total balance of miners (Kaleido's TBM). Ignored when the chain has a miner
     /// contract (`config.algorand`): the header's value is then computed from the
@@ -149,7 +148,6 @@ pub struct ExecutedBlock {
     pub senders: Vec<Address>,
     /// Receipts, per transaction.
     pub receipts: Vec<ReceiptEnvelope>,
-    /// State changes.
     pub changes: ChangeSet,
     /// New account records with storage roots.
     pub records: BTreeMap<Address, Option<AccountRecord>>,
@@ -158,7 +156,7 @@ pub struct ExecutedBlock {
 }
 
 impl ExecutedBlock {
-    /// Block hash.
+    /// The header hash (Kaleido's extra header fields included).
     pub fn hash(&self) -> B256 {
         self.block.header.hash()
     }
@@ -269,6 +267,12 @@ impl<'a, S: StateReader + ?Sized> BlockRun<'a, S> {
     /// Executes one transaction; on error the state is unchanged.
     fn push(&mut self, tx: TxEnvelope, sender: Address) -> Result<(), BlockError> {
         let index = self.transactions.len();
+        if matches!(tx, TxEnvelope::Eip4844(_)) {
+            return Err(BlockError::InvalidTransaction {
+                index,
+                reason: "blob transactions are not supported on this chain".into(),
+            });
+        }
         if self.gas_used.saturating_add(tx.gas_limit()) > self.attrs.gas_limit {
             return Err(BlockError::GasLimitExceeded {
                 used: self.gas_used.saturating_add(tx.gas_limit()),
@@ -778,6 +782,48 @@ pub(crate) mod tests {
                 execute_block(&config, &genesis_state, &parent, &attrs(10), vec![wrong]).is_err()
             );
         }
+        Ok(())
+    }
+
+    #[test]
+    fn blocks_with_blob_transactions_are_invalid() -> Result<(), BlockError> {
+        let config = ChainConfig::new_chain(1337);
+        let key = signer(1);
+        let mut state = MemoryState::default();
+        state.insert_account(
+            key.address(),
+            0,
+            U256::from(10u128.pow(20)),
+            Bytes::new(),
+            [],
+        )?;
+        let mut parent = KalgoHeader::default();
+        parent.eth.gas_limit = attrs(10).gas_limit;
+        let blob = alloy_consensus::TxEip4844 {
+            chain_id: 1337,
+            gas_limit: 21_000,
+            max_fee_per_gas: 3_000_000_000,
+            max_fee_per_blob_gas: 1,
+            to: Address::repeat_byte(2),
+            blob_versioned_hashes: vec![B256::repeat_byte(1)],
+            ..Default::default()
+        };
+        let sig = key
+            .sign_hash_sync(&blob.signature_hash())
+            .unwrap_or_else(|_| unreachable!());
+        let err = execute_block(
+            &config,
+            &state,
+            &parent,
+            &attrs(10),
+            vec![blob.into_signed(sig).into()],
+        )
+        .err();
+        assert!(
+            matches!(&err, Some(BlockError::InvalidTransaction { index: 0, reason })
+                if reason.contains("blob transactions are not supported")),
+            "{err:?}"
+        );
         Ok(())
     }
 

@@ -8,13 +8,14 @@
 //! without a gas limit gets the block gas limit (capped); an unknown sender is an
 //! empty account.
 
-use alloy_eips::eip2930::AccessList;
+use alloy_eips::{eip2930::AccessList, eip7702::SignedAuthorization};
 use alloy_primitives::{Address, Bytes, TxKind, U256};
 use alloy_sol_types::{Panic, Revert, SolError};
 use revm::context::{
     BlockEnv, CfgEnv, TxEnv,
     result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction},
 };
+use revm::context_interface::cfg::gas::calculate_initial_tx_gas_for_tx;
 use revm::primitives::hardfork::SpecId;
 
 use crate::execution::{
@@ -32,7 +33,7 @@ pub struct CallRequest {
     pub from: Option<Address>,
     /// Recipient; `None` executes `input` as init code.
     pub to: Option<Address>,
-    /// Gas limit.
+    /// Gas limit (the block gas limit if absent; capped by the node's gas cap).
     pub gas: Option<u64>,
     /// Legacy gas price.
     pub gas_price: Option<u128>,
@@ -40,7 +41,7 @@ pub struct CallRequest {
     pub max_fee_per_gas: Option<u128>,
     /// EIP-1559 tip cap.
     pub max_priority_fee_per_gas: Option<u128>,
-    /// Value sent.
+    /// Wei sent (zero if absent).
     pub value: Option<U256>,
     /// Calldata or init code.
     pub input: Bytes,
@@ -49,14 +50,20 @@ pub struct CallRequest {
     /// EIP-2930 access list (used from Berlin on; the call then runs as a typed
     /// transaction, 1 or 2).
     pub access_list: AccessList,
+    /// EIP-7702 authorizations: when not empty the call runs as a set-code
+    /// transaction (type 4), which needs Prague and a recipient.
+    pub authorization_list: Vec<SignedAuthorization>,
 }
+
+/// Why a call with `authorizationList` fails on a block before Prague.
+pub const PRE_PRAGUE_AUTHORIZATIONS: &str =
+    "authorizationList needs Prague (EIP-7702), not active at this block";
 
 /// How a call ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallOutcome {
     /// Returned normally.
     Success {
-        /// Return data.
         output: Bytes,
         /// Gas used (after refunds).
         gas_used: u64,
@@ -65,7 +72,6 @@ pub enum CallOutcome {
     },
     /// Reverted with data.
     Revert {
-        /// Revert data.
         output: Bytes,
         /// Gas used.
         gas_used: u64,
@@ -151,7 +157,14 @@ fn tx_env(config: &ChainConfig, req: &CallRequest, gas_limit: u64, spec: SpecId)
     } else {
         tx_type
     };
-    TxEnv {
+    // Authorizations make a set-code transaction, which has EIP-1559 fees (a
+    // legacy price is both cap and tip, as geth converts it).
+    let (tx_type, priority) = if req.authorization_list.is_empty() {
+        (tx_type, priority)
+    } else {
+        (4, priority.or(Some(gas_price)))
+    };
+    let mut tx = TxEnv {
         tx_type,
         caller: req.from.unwrap_or(Address::ZERO),
         gas_limit,
@@ -167,7 +180,9 @@ fn tx_env(config: &ChainConfig, req: &CallRequest, gas_limit: u64, spec: SpecId)
         gas_priority_fee: priority,
         access_list,
         ..Default::default()
-    }
+    };
+    tx.set_signed_authorization(req.authorization_list.clone());
+    tx
 }
 
 /// The block attributes of a stored header (its own number, time, coinbase, seed).
@@ -239,6 +254,9 @@ fn run<S: StateReader + ?Sized>(
                 "insufficient funds for gas * price + value: have {balance} want {fee}"
             ))
         }
+        EVMError::Transaction(InvalidTransaction::Eip7702NotSupported) => {
+            CallError::Invalid(PRE_PRAGUE_AUTHORIZATIONS.to_string())
+        }
         other => CallError::Invalid(other.to_string()),
     })?;
     Ok(match result {
@@ -274,6 +292,18 @@ pub fn call<S: StateReader + ?Sized>(
 /// Intrinsic gas floor of any transaction.
 const TX_GAS: u64 = 21_000;
 
+/// The intrinsic gas of `req` as a transaction at `header`: 21000, calldata,
+/// creation, access list and authorizations, and from Prague the calldata floor
+/// (EIP-7623). No execution can succeed with less.
+fn intrinsic_gas(config: &ChainConfig, header: &KalgoHeader, req: &CallRequest) -> u64 {
+    let spec = config.spec_at(header.number(), header.eth.timestamp);
+    let tx = tx_env(config, req, 0, spec);
+    let gas = calculate_initial_tx_gas_for_tx(&tx, spec, None);
+    gas.initial_regular_gas
+        .saturating_add(gas.initial_state_gas)
+        .max(gas.floor_gas)
+}
+
 /// `eth_estimateGas`: the least gas limit with which `req` succeeds on `state`,
 /// found by binary search as geth does (an optimistic first guess from the gas
 /// used, then halving until within 1.5 %). A revert is reported with its data.
@@ -304,17 +334,21 @@ pub fn estimate_gas<S: StateReader + ?Sized>(
             hi = allowance.to::<u64>();
         }
     }
-    // A plain transfer to an account without code costs exactly 21000.
+    let intrinsic = intrinsic_gas(config, header, req);
+    // geth: a plain transfer to an account without code first tries its intrinsic
+    // gas (21000 plus the access list); only if that fails does the search run.
     if let Some(to) = req.to
         && req.input.is_empty()
+        && intrinsic <= hi
         && state
             .account(&to)?
             .is_none_or(|a| a.code_hash == revm::primitives::KECCAK_EMPTY)
+        && matches!(
+            run(config, state, header, req, intrinsic),
+            Ok(CallOutcome::Success { .. })
+        )
     {
-        return match run(config, state, header, req, TX_GAS)? {
-            CallOutcome::Success { .. } => Ok(TX_GAS),
-            _ => Err(CallError::GasAllowance(TX_GAS)),
-        };
+        return Ok(intrinsic);
     }
     let first = run(config, state, header, req, hi)?;
     let (gas_used, gas_spent) = match first {
@@ -342,7 +376,7 @@ pub fn estimate_gas<S: StateReader + ?Sized>(
             Err(_) => Ok(false),
         }
     };
-    let mut lo = gas_used.saturating_sub(1).max(TX_GAS - 1);
+    let mut lo = gas_used.max(intrinsic).saturating_sub(1);
     // geth's optimistic guess: what was spent plus the call stipend, ×64/63.
     let optimistic = (gas_spent.max(gas_used) + 2300) * 64 / 63;
     if optimistic < hi {
@@ -370,7 +404,7 @@ pub fn estimate_gas<S: StateReader + ?Sized>(
 mod tests {
     use super::*;
     use crate::execution::memory_state::MemoryState;
-    use alloy_primitives::hex;
+    use alloy_primitives::{B256, hex};
 
     fn setup() -> (ChainConfig, MemoryState, KalgoHeader) {
         let config = ChainConfig::new_chain(1337);
@@ -493,6 +527,86 @@ mod tests {
             estimate_gas(&config, &state, &header, &transfer, 50_000_000)?,
             21_000
         );
+        Ok(())
+    }
+
+    #[test]
+    fn transfer_estimates_count_the_access_list() -> Result<(), CallError> {
+        use alloy_eips::eip2930::AccessListItem;
+        let (config, state, header) = setup();
+        let mut transfer = req(0x55);
+        transfer.value = Some(U256::from(7));
+        let item = |keys: usize| AccessListItem {
+            address: Address::repeat_byte(0x66),
+            storage_keys: vec![alloy_primitives::B256::ZERO; keys],
+        };
+        for (list, want) in [
+            (vec![], 21_000),
+            (vec![item(0)], 23_400),
+            (vec![item(1)], 25_300),
+        ] {
+            transfer.access_list = AccessList(list);
+            assert_eq!(
+                estimate_gas(&config, &state, &header, &transfer, 50_000_000)?,
+                want
+            );
+        }
+        // A call to code: the search starts at the intrinsic gas with the list.
+        let mut store = req(3);
+        let plain = estimate_gas(&config, &state, &header, &store, 50_000_000)?;
+        store.access_list = AccessList(vec![item(1)]);
+        let listed = estimate_gas(&config, &state, &header, &store, 50_000_000)?;
+        assert!(listed > plain + 4_000, "{listed} vs {plain}");
+        assert!(matches!(
+            run(&config, &state, &header, &store, listed)?,
+            CallOutcome::Success { .. }
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn calls_with_authorizations_run_the_delegate_before_prague_they_are_refused()
+    -> Result<(), CallError> {
+        use alloy_signer::SignerSync;
+        let (config, state, header) = setup();
+        let authority = alloy_signer_local::PrivateKeySigner::from_bytes(&B256::repeat_byte(7))
+            .unwrap_or_else(|_| unreachable!());
+        // Delegates to 0x0101…01, which returns 42.
+        let auth = alloy_eips::eip7702::Authorization {
+            chain_id: U256::from(1337),
+            address: Address::repeat_byte(1),
+            nonce: 0,
+        };
+        let sig = authority
+            .sign_hash_sync(&auth.signature_hash())
+            .unwrap_or_else(|_| unreachable!());
+        let mut through = CallRequest {
+            from: Some(Address::repeat_byte(9)),
+            to: Some(authority.address()),
+            ..Default::default()
+        };
+        let out = call(&config, &state, &header, &through, 50_000_000)?;
+        assert!(matches!(&out, CallOutcome::Success { output, .. } if output.is_empty()));
+        through.authorization_list = vec![auth.into_signed(sig)];
+        let out = call(&config, &state, &header, &through, 50_000_000)?;
+        assert!(
+            matches!(&out, CallOutcome::Success { output, .. } if output.len() == 32 && output[31] == 42),
+            "{out:?}"
+        );
+        // The estimate counts the authorization (25000) and is enough.
+        let est = estimate_gas(&config, &state, &header, &through, 50_000_000)?;
+        assert!(est > 21_000 + 12_500, "{est}");
+        assert!(matches!(
+            run(&config, &state, &header, &through, est)?,
+            CallOutcome::Success { .. }
+        ));
+        // Before Prague.
+        let mut cancun = config.clone();
+        cancun.prague_time = None;
+        assert!(matches!(
+            call(&cancun, &state, &header, &through, 50_000_000),
+            Err(CallError::Invalid(m)) if m == PRE_PRAGUE_AUTHORIZATIONS
+        ));
         Ok(())
     }
 

@@ -41,9 +41,7 @@ pub struct CallTracerConfig {
 pub struct FrameLog {
     /// Emitting contract.
     pub address: Address,
-    /// Topics.
     pub topics: Vec<B256>,
-    /// Data.
     pub data: Bytes,
     /// How many child frames of the emitting frame came before it.
     pub position: usize,
@@ -78,7 +76,7 @@ pub struct CallFrame {
     pub logs: Vec<FrameLog>,
 }
 
-/// The call tracer.
+/// A revm [`Inspector`] building geth's `callTracer` frame tree (see the module docs).
 #[derive(Debug)]
 pub struct CallTracer {
     config: CallTracerConfig,

@@ -151,34 +151,32 @@ struct RawGenesis {
 /// One pre-funded account.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GenesisAccount {
-    /// Nonce.
     pub nonce: u64,
     /// Balance in wei.
     pub balance: U256,
     /// Code (empty for none).
     pub code: Bytes,
-    /// Storage slots.
+    /// Initial storage, slot to value.
     pub storage: BTreeMap<U256, U256>,
 }
 
-/// A validated genesis.
+/// A validated genesis file: the chain config, the genesis header's fields and
+/// the pre-funded accounts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Genesis {
-    /// Chain configuration.
     pub config: ChainConfig,
     /// Header nonce (Kaleido: consensus version).
     pub nonce: u64,
-    /// Timestamp.
+    /// Seconds since the Unix epoch; also picks the forks active at genesis.
     pub timestamp: u64,
     /// Extra data (≤ 32 bytes).
     pub extra_data: Bytes,
-    /// Gas limit.
     pub gas_limit: u64,
-    /// Difficulty.
+    /// Header difficulty (0 when absent).
     pub difficulty: U256,
-    /// Mix hash.
+    /// Header mix hash (zero when absent).
     pub mix_hash: B256,
-    /// Coinbase.
+    /// The genesis header's beneficiary (zero when absent).
     pub coinbase: Address,
     /// Pre-funded accounts.
     pub alloc: BTreeMap<Address, GenesisAccount>,

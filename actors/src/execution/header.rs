@@ -48,7 +48,6 @@ impl KalgoHeader {
         keccak256(alloy_rlp::encode(self))
     }
 
-    /// Block number.
     pub fn number(&self) -> u64 {
         self.eth.number
     }

@@ -22,9 +22,22 @@ pub enum PoolError {
     /// The bytes are not a valid EIP-2718 transaction.
     #[error("malformed transaction: {0}")]
     Malformed(String),
-    /// The transaction type is not accepted (blob and set-code transactions).
+    /// The transaction type is not accepted (set-code transactions before Prague).
     #[error("unsupported transaction type {0}")]
     UnsupportedType(u8),
+    /// A blob (EIP-4844, type 3) transaction: kalgo chains carry no blobs.
+    #[error("blob transactions are not supported on this chain")]
+    BlobUnsupported,
+    /// A set-code (EIP-7702) transaction without authorizations.
+    #[error("set code tx must have at least one authorization tuple")]
+    EmptyAuthorizationList,
+    /// The sender is delegated (EIP-7702) or an authority of a pooled set-code
+    /// transaction, and already has a transaction in flight.
+    #[error("in-flight transaction limit reached for delegated accounts")]
+    InflightLimit,
+    /// An authority of this set-code transaction has more than one pooled transaction.
+    #[error("authority already reserved")]
+    AuthorityReserved,
     /// The encoded transaction is larger than allowed.
     #[error("transaction of {size} bytes exceeds {max}")]
     Oversize {
@@ -124,7 +137,8 @@ pub struct PoolConfig {
     pub chain_id: u64,
     /// Spec used for intrinsic gas.
     pub spec: SpecId,
-    /// Block gas limit.
+    /// Block gas limit (the service sets the head's at start); a transaction asking
+    /// for more is refused.
     pub block_gas_limit: u64,
     /// Most transactions in the pool.
     pub max_transactions: usize,
@@ -158,6 +172,8 @@ struct PooledTx {
     tx: TxEnvelope,
     sender: Address,
     hash: B256,
+    /// The authorities of a set-code transaction (valid signatures only).
+    authorities: Vec<Address>,
 }
 
 impl PooledTx {
@@ -169,7 +185,7 @@ impl PooledTx {
 /// The pool's transactions as (sender, nonce, transaction), see [`TxPool::content`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PoolContent {
-    /// Executable now.
+    /// Executable now: nonces contiguous from the sender's account nonce.
     pub pending: Vec<(Address, u64, TxEnvelope)>,
     /// Waiting behind a nonce gap.
     pub queued: Vec<(Address, u64, TxEnvelope)>,
@@ -184,12 +200,20 @@ pub struct RecoveredTx {
     tx: TxEnvelope,
     sender: Address,
     hash: B256,
+    /// The authorities of a set-code transaction whose signatures recover (the
+    /// others are skipped at execution, as EIP-7702 says).
+    authorities: Vec<Address>,
 }
 
 impl RecoveredTx {
     /// Decodes raw EIP-2718 bytes (no trailing bytes) and recovers the sender,
     /// checking type, size and `chain_id` first.
     pub fn from_raw(raw: &[u8], chain_id: u64, max_size: usize) -> Result<Self, PoolError> {
+        // Judged by its type byte before its size: a blob transaction with its
+        // sidecar is usually larger than any pool admits.
+        if raw.first() == Some(&EIP4844_TX_TYPE) {
+            return Err(PoolError::BlobUnsupported);
+        }
         if raw.len() > max_size {
             return Err(PoolError::Oversize {
                 size: raw.len(),
@@ -211,10 +235,20 @@ impl RecoveredTx {
         check_stateless(&tx, chain_id, max_size)?;
         let sender = tx.recover_signer().map_err(|_| PoolError::BadSignature)?;
         let hash = *tx.tx_hash();
-        Ok(Self { tx, sender, hash })
+        let authorities = tx
+            .authorization_list()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| a.recover_authority().ok())
+            .collect();
+        Ok(Self {
+            tx,
+            sender,
+            hash,
+            authorities,
+        })
     }
 
-    /// The transaction hash.
     pub fn hash(&self) -> B256 {
         self.hash
     }
@@ -225,10 +259,18 @@ impl RecoveredTx {
     }
 }
 
+/// The EIP-2718 type byte of blob transactions.
+const EIP4844_TX_TYPE: u8 = 3;
+
 /// The admission checks that need neither state nor signature recovery.
 fn check_stateless(tx: &TxEnvelope, chain_id: u64, max_size: usize) -> Result<(), PoolError> {
-    if matches!(tx, TxEnvelope::Eip4844(_) | TxEnvelope::Eip7702(_)) {
-        return Err(PoolError::UnsupportedType(tx.tx_type() as u8));
+    if matches!(tx, TxEnvelope::Eip4844(_)) {
+        return Err(PoolError::BlobUnsupported);
+    }
+    if let TxEnvelope::Eip7702(t) = tx
+        && t.tx().authorization_list.is_empty()
+    {
+        return Err(PoolError::EmptyAuthorizationList);
     }
     let size = tx.encode_2718_len();
     if size > max_size {
@@ -246,7 +288,20 @@ fn check_stateless(tx: &TxEnvelope, chain_id: u64, max_size: usize) -> Result<()
     Ok(())
 }
 
-/// The pool.
+/// Counts one pooled transaction less for each of `authorities`.
+fn forget_authorities(counts: &mut HashMap<Address, usize>, authorities: &[Address]) {
+    for a in authorities {
+        if let Some(n) = counts.get_mut(a) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(a);
+            }
+        }
+    }
+}
+
+/// Pooled transactions by sender and nonce, with their hash index; see the
+/// module docs for the rules.
 #[derive(Debug)]
 pub struct TxPool {
     config: PoolConfig,
@@ -256,17 +311,25 @@ pub struct TxPool {
     /// [`TxPool::prune`] after every block): tells pending from queued without a
     /// state read.
     base_nonce: HashMap<Address, u64>,
+    /// How many pooled set-code transactions name each authority.
+    authorities: HashMap<Address, usize>,
 }
 
 impl TxPool {
-    /// An empty pool.
     pub fn new(config: PoolConfig) -> Self {
         Self {
             config,
             by_sender: HashMap::new(),
             by_hash: HashMap::new(),
             base_nonce: HashMap::new(),
+            authorities: HashMap::new(),
         }
+    }
+
+    /// The fork the next block runs (set-code transactions need Prague); the
+    /// execution service sets it after every commit.
+    pub fn set_spec(&mut self, spec: SpecId) {
+        self.config.spec = spec;
     }
 
     /// Number of pooled transactions.
@@ -312,11 +375,19 @@ impl TxPool {
         recovered: RecoveredTx,
         state: &S,
     ) -> Result<B256, PoolError> {
-        let RecoveredTx { tx, sender, hash } = recovered;
+        let RecoveredTx {
+            tx,
+            sender,
+            hash,
+            authorities,
+        } = recovered;
         if self.by_hash.contains_key(&hash) {
             return Err(PoolError::AlreadyKnown);
         }
         check_stateless(&tx, self.config.chain_id, self.config.max_tx_size)?;
+        if matches!(tx, TxEnvelope::Eip7702(_)) && !self.config.spec.is_enabled_in(SpecId::PRAGUE) {
+            return Err(PoolError::UnsupportedType(tx.tx_type() as u8));
+        }
         let gas_limit = tx.gas_limit();
         if gas_limit > self.config.block_gas_limit {
             return Err(PoolError::GasLimitTooHigh {
@@ -363,6 +434,7 @@ impl TxPool {
             });
         }
         let nonce = tx.nonce();
+        self.check_delegation(sender, nonce, &account, &authorities)?;
         let existing = self.by_sender.get(&sender);
         let replaced = existing.and_then(|txs| txs.get(&nonce));
         if let Some(old) = replaced {
@@ -394,7 +466,15 @@ impl TxPool {
             }
         }
         self.base_nonce.insert(sender, account.nonce);
-        let entry = PooledTx { tx, sender, hash };
+        for a in &authorities {
+            *self.authorities.entry(*a).or_default() += 1;
+        }
+        let entry = PooledTx {
+            tx,
+            sender,
+            hash,
+            authorities,
+        };
         if let Some(old) = self
             .by_sender
             .entry(sender)
@@ -402,9 +482,40 @@ impl TxPool {
             .insert(nonce, entry)
         {
             self.by_hash.remove(&old.hash);
+            forget_authorities(&mut self.authorities, &old.authorities);
         }
         self.by_hash.insert(hash, (sender, nonce));
         Ok(hash)
+    }
+
+    /// geth's EIP-7702 pool rules. A delegated sender, or one that a pooled
+    /// set-code transaction names as authority (its nonce and code may change
+    /// under its pooled transactions), keeps at most one transaction in flight
+    /// (replacing it is allowed). An authority of a new set-code transaction
+    /// may not have more than one pooled transaction.
+    fn check_delegation(
+        &self,
+        sender: Address,
+        nonce: u64,
+        account: &crate::execution::state::AccountRecord,
+        authorities: &[Address],
+    ) -> Result<(), PoolError> {
+        let pooled = self.by_sender.get(&sender);
+        let delegated = account.code_hash != revm::primitives::KECCAK_EMPTY
+            || self.authorities.contains_key(&sender);
+        if delegated {
+            let count = pooled.map_or(0, BTreeMap::len);
+            let replaces = pooled.is_some_and(|t| t.contains_key(&nonce));
+            if count >= 1 && !replaces {
+                return Err(PoolError::InflightLimit);
+            }
+        }
+        for a in authorities {
+            if self.by_sender.get(a).map_or(0, BTreeMap::len) > 1 {
+                return Err(PoolError::AuthorityReserved);
+            }
+        }
+        Ok(())
     }
 
     /// The first nonce from `base` on that `sender` has no pooled transaction for.
@@ -462,6 +573,7 @@ impl TxPool {
         if let Some(txs) = self.by_sender.get_mut(sender) {
             if let Some(t) = txs.remove(&nonce) {
                 self.by_hash.remove(&t.hash);
+                forget_authorities(&mut self.authorities, &t.authorities);
             }
             if txs.is_empty() {
                 self.by_sender.remove(sender);
@@ -743,6 +855,142 @@ mod tests {
         raw[last - 33] ^= 0xff;
         assert!(pool.add_raw(&raw, &state).is_err());
         assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn blob_transactions_are_refused_as_such() {
+        let a = key(1);
+        let state = MemoryState::default();
+        let mut pool = TxPool::new(PoolConfig {
+            chain_id: 7,
+            ..PoolConfig::default()
+        });
+        let blob = alloy_consensus::TxEip4844 {
+            chain_id: 7,
+            gas_limit: 21_000,
+            max_fee_per_gas: 10,
+            max_fee_per_blob_gas: 10,
+            to: Address::repeat_byte(9),
+            blob_versioned_hashes: vec![B256::repeat_byte(1)],
+            ..Default::default()
+        };
+        let sig = a
+            .sign_hash_sync(&blob.signature_hash())
+            .unwrap_or_else(|_| unreachable!());
+        let blob: TxEnvelope = blob.into_signed(sig).into();
+        assert_eq!(
+            pool.add(blob.clone(), &state),
+            Err(PoolError::BlobUnsupported)
+        );
+        assert_eq!(
+            pool.add_raw(&blob.encoded_2718(), &state),
+            Err(PoolError::BlobUnsupported)
+        );
+        // With a sidecar, larger than any pool admits: still named for what it is.
+        let mut big = vec![3u8];
+        big.resize(MAX_TX_BYTES * 2, 0);
+        assert_eq!(pool.add_raw(&big, &state), Err(PoolError::BlobUnsupported));
+        assert!(pool.is_empty());
+    }
+
+    /// A set-code transaction from `k` (nonce `nonce`) carrying one authorization
+    /// by each of `authorities` (their nonce 0) delegating to 0x…dd.
+    fn set_code(
+        k: &PrivateKeySigner,
+        nonce: u64,
+        fee: u128,
+        authorities: &[&PrivateKeySigner],
+    ) -> TxEnvelope {
+        let authorization_list = authorities
+            .iter()
+            .map(|a| {
+                let auth = alloy_eips::eip7702::Authorization {
+                    chain_id: U256::from(7),
+                    address: Address::repeat_byte(0xdd),
+                    nonce: 0,
+                };
+                let sig = a
+                    .sign_hash_sync(&auth.signature_hash())
+                    .unwrap_or_else(|_| unreachable!());
+                auth.into_signed(sig)
+            })
+            .collect();
+        let t = alloy_consensus::TxEip7702 {
+            chain_id: 7,
+            nonce,
+            gas_limit: 100_000,
+            max_fee_per_gas: fee,
+            max_priority_fee_per_gas: fee,
+            to: Address::repeat_byte(9),
+            authorization_list,
+            ..Default::default()
+        };
+        let sig = k
+            .sign_hash_sync(&t.signature_hash())
+            .unwrap_or_else(|_| unreachable!());
+        t.into_signed(sig).into()
+    }
+
+    #[test]
+    fn set_code_transactions_follow_geths_pool_rules() -> Result<(), PoolError> {
+        let (a, b, c) = (key(1), key(3), key(4));
+        let (mut pool, mut state) = setup(&[&a, &b, &c]);
+        // Before Prague: not this chain's type yet.
+        pool.set_spec(SpecId::CANCUN);
+        assert_eq!(
+            pool.add(set_code(&a, 0, 10, &[&b]), &state),
+            Err(PoolError::UnsupportedType(4))
+        );
+        pool.set_spec(SpecId::PRAGUE);
+        assert_eq!(
+            pool.add(set_code(&a, 0, 10, &[]), &state),
+            Err(PoolError::EmptyAuthorizationList)
+        );
+        assert!(pool.is_empty());
+        // b authorizes; b then keeps one transaction in flight (a replacement is fine).
+        pool.add(set_code(&a, 0, 10, &[&b]), &state)?;
+        pool.add(tx(&b, 7, 0, 10, 21_000), &state)?;
+        assert_eq!(
+            pool.add(tx(&b, 7, 1, 10, 21_000), &state),
+            Err(PoolError::InflightLimit)
+        );
+        pool.add(tx(&b, 7, 0, 20, 21_000), &state)?;
+        assert_eq!(pool.len(), 2);
+        // An authority with more than one pooled transaction cannot be named.
+        pool.add(tx(&c, 7, 0, 10, 21_000), &state)?;
+        pool.add(tx(&c, 7, 1, 10, 21_000), &state)?;
+        assert_eq!(
+            pool.add(set_code(&a, 1, 10, &[&c]), &state),
+            Err(PoolError::AuthorityReserved)
+        );
+        assert_eq!(pool.len(), 4);
+        // Once the set-code transaction is gone, b is free again.
+        let a_nonce = |state: &mut MemoryState, n: u64| {
+            state.insert_account(a.address(), n, U256::from(10u128.pow(20)), Bytes::new(), [])
+        };
+        a_nonce(&mut state, 1).map_err(PoolError::from)?;
+        pool.prune(&state)?;
+        pool.add(tx(&b, 7, 1, 10, 21_000), &state)?;
+        // A delegated account (its code is 0xef0100 || address) keeps one in flight.
+        let (mut pool, mut state) = setup(&[&a]);
+        let mut designator = vec![0xef, 0x01, 0x00];
+        designator.extend_from_slice(Address::repeat_byte(0xdd).as_slice());
+        state
+            .insert_account(
+                b.address(),
+                0,
+                U256::from(10u128.pow(20)),
+                designator.into(),
+                [],
+            )
+            .map_err(PoolError::from)?;
+        pool.add(tx(&b, 7, 0, 10, 21_000), &state)?;
+        assert_eq!(
+            pool.add(tx(&b, 7, 1, 10, 21_000), &state),
+            Err(PoolError::InflightLimit)
+        );
+        assert_eq!(pool.len(), 1);
+        Ok(())
     }
 
     #[test]

@@ -23,7 +23,6 @@ use crate::execution::{
 /// The proof of one storage slot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StorageProof {
-    /// The slot.
     pub slot: U256,
     /// Its value (zero if unset).
     pub value: U256,

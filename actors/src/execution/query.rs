@@ -53,13 +53,10 @@ pub struct StoredBlock {
 /// A transaction of a committed block.
 #[derive(Clone, Debug)]
 pub struct IncludedTx {
-    /// The signed transaction.
     pub tx: TxEnvelope,
-    /// Its sender.
+    /// Its sender, recovered from the signature.
     pub sender: Address,
-    /// Block hash.
     pub block_hash: B256,
-    /// Block number.
     pub block_number: u64,
     /// Position in the block.
     pub index: u64,
@@ -72,15 +69,12 @@ pub struct IncludedTx {
 pub struct FullReceipt {
     /// The stored receipt (status or post-state root, cumulative gas, logs, bloom, type).
     pub receipt: ReceiptEnvelope,
-    /// Transaction hash.
     pub tx_hash: B256,
     /// Position in the block.
     pub index: u64,
-    /// Block hash.
     pub block_hash: B256,
-    /// Block number.
     pub block_number: u64,
-    /// Sender.
+    /// Sender, recovered from the signature.
     pub from: Address,
     /// Recipient (`None` for a contract creation).
     pub to: Option<Address>,
@@ -99,11 +93,8 @@ pub struct FullReceipt {
 pub struct LogEntry {
     /// Emitter, topics and data.
     pub log: Log,
-    /// Block number.
     pub block_number: u64,
-    /// Block hash.
     pub block_hash: B256,
-    /// Transaction hash.
     pub tx_hash: B256,
     /// Transaction position in the block.
     pub tx_index: u64,
@@ -116,11 +107,11 @@ pub struct LogEntry {
 /// (`None` or an empty list = any).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogFilter {
-    /// First block.
+    /// First block (inclusive).
     pub from: u64,
     /// Last block (inclusive).
     pub to: u64,
-    /// Emitters.
+    /// Emitting contracts to match; empty matches any.
     pub addresses: Vec<Address>,
     /// Topic alternatives per position.
     pub topics: Vec<Option<Vec<B256>>>,

@@ -65,7 +65,7 @@ pub struct StoredBlock {
     pub header: Vec<u8>,
     /// Encoded body.
     pub body: Vec<u8>,
-    /// Encoded certificate.
+    /// Encoded certificate (`WireMessage::Certificate`).
     pub certificate: Vec<u8>,
 }
 
@@ -74,7 +74,7 @@ pub struct StoredBlock {
 pub struct BuildRequest {
     /// The block's seed (from the proposer's seed VRF, Kaleido §4.4).
     pub seed: B256,
-    /// The proposer.
+    /// The proposer's address (its miner id).
     pub proposer: Address,
     /// The reward recipient.
     pub coinbase: Address,
@@ -86,7 +86,8 @@ pub struct BuildRequest {
     pub budget: Duration,
 }
 
-/// The execution resource.
+/// The chain store, chain config, transaction pool and executed-block cache
+/// as one value (see the module docs).
 #[derive(Debug)]
 pub struct ExecutionService {
     store: Store,
@@ -126,7 +127,6 @@ impl ExecutionService {
         })
     }
 
-    /// The chain config.
     pub fn config(&self) -> &ChainConfig {
         &self.config
     }
@@ -225,6 +225,13 @@ impl ExecutionService {
     ) -> Result<Vec<Bytes>, ServiceError> {
         let state = self.store.state()?;
         Ok(self.pool.pending_encoded(&state, max_txs, max_bytes)?)
+    }
+
+    /// How many pooled transactions are executable on the head (pending) and how
+    /// many wait behind a nonce gap (queued), without copying the pool.
+    pub fn pool_counts(&self) -> Result<(usize, usize), ServiceError> {
+        let state = self.store.state()?;
+        Ok(self.pool.counts(&state)?)
     }
 
     /// Every pooled transaction, pending and queued.
@@ -340,6 +347,11 @@ impl ExecutionService {
         self.head_header = executed.block.header.clone();
         self.head = head;
         self.cache.clear();
+        let spec = self.config.spec_at(
+            head.number.saturating_add(1),
+            self.head_header.eth.timestamp,
+        );
+        self.pool.set_spec(spec);
         let state = self.store.state()?;
         self.pool.prune(&state)?;
         Ok(head)

@@ -461,6 +461,9 @@ fn invalid(e: EVMError<StorageError>) -> TraceError {
                 "insufficient funds for gas * price + value: have {balance} want {fee}"
             ))
         }
+        EVMError::Transaction(InvalidTransaction::Eip7702NotSupported) => {
+            TraceError::Invalid(crate::execution::call::PRE_PRAGUE_AUTHORIZATIONS.to_string())
+        }
         other => TraceError::Invalid(other.to_string()),
     }
 }

@@ -83,7 +83,7 @@ pub struct Routes {
     pub pool: Recipient<ReadPool>,
 }
 
-/// The gossip actor.
+/// Routes swarm events to their actors and reports verdicts back (see [`Routes`]).
 pub struct GossipActor {
     handle: GossipHandle,
     events: Option<mpsc::Receiver<NetEvent>>,

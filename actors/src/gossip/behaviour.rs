@@ -18,7 +18,7 @@ use spec::driver::wire::{MAX_BLOCK_BYTES, Topic};
 
 /// Time allowed for one sync request.
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(20);
-/// Gossipsub heartbeat.
+/// Gossipsub heartbeat interval (mesh maintenance and gossip emission).
 pub const HEARTBEAT: Duration = Duration::from_millis(700);
 /// How long gossipsub remembers a message id to drop copies unread.
 ///

@@ -22,7 +22,7 @@ pub struct BlocksWanted {
     pub peer: PeerId,
     /// First block number.
     pub from: u64,
-    /// How many.
+    /// How many blocks (at most [`MAX_SYNC_BLOCKS`]).
     pub count: u32,
 }
 
@@ -102,7 +102,7 @@ impl SyncState {
         }
     }
 
-    /// A peer disconnected.
+    /// Forgets `peer`'s head; a request in flight to it is dropped.
     pub fn on_disconnected(&mut self, peer: &PeerId) {
         self.peers.remove(peer);
         if self.in_flight.is_some_and(|f| f.peer == *peer) {

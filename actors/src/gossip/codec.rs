@@ -37,7 +37,7 @@ use spec::codec::MAX_MESSAGE_BYTES;
 use super::txbatch::MAX_BATCH_BYTES;
 use spec::driver::wire::{MAX_BLOCK_BYTES, Topic};
 
-/// The protocol name.
+/// The libp2p protocol id of sync requests and responses.
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/kalgo/sync/1");
 /// Largest request read.
 pub const MAX_REQUEST_BYTES: usize = 64;
@@ -72,7 +72,6 @@ pub enum SyncRequest {
     Blocks {
         /// First block number.
         from: u64,
-        /// How many.
         count: u32,
     },
     /// The peer's recent consensus messages.

@@ -27,6 +27,7 @@ pub mod actor;
 pub mod behaviour;
 pub mod catch_up;
 pub mod codec;
+pub mod enode;
 pub mod recent;
 pub mod swarm;
 pub mod txbatch;
@@ -77,7 +78,6 @@ pub struct InboundMsg {
     pub id: MessageId,
     /// The peer it came from.
     pub source: PeerId,
-    /// Its topic.
     pub topic: NetTopic,
     /// Its bytes (bounded by the topic's size limit).
     pub data: Vec<u8>,
@@ -88,7 +88,7 @@ pub struct InboundMsg {
 pub enum NetEvent {
     /// Messages of the consensus topics, in arrival order.
     Consensus(Vec<InboundMsg>),
-    /// Transactions.
+    /// Messages of the transactions topic, each a batch ([`txbatch`] encoding).
     Transactions(Vec<InboundMsg>),
     /// A sync response: blocks with certificates from `peer`, from the head + 1.
     SyncBlocks {
@@ -100,16 +100,15 @@ pub enum NetEvent {
     /// A peer's recent consensus messages (answer to a `Recent` request): checked
     /// like gossip, verdicts not reported.
     Recent {
-        /// The peer.
+        /// The peer that answered.
         peer: PeerId,
-        /// The messages.
+        /// Its messages with their topic, not yet decoded.
         msgs: Vec<(spec::driver::Topic, Vec<u8>)>,
     },
     /// A newly connected peer's pending transactions (answer to a `Pool`
     /// request): a batch not yet decoded. Those the pool accepts are published
     /// on, so the rest of this node's side of the network gets them too.
     PeerPool {
-        /// The peer.
         peer: PeerId,
         /// A transaction batch ([`txbatch`] encoding).
         batch: Vec<u8>,
@@ -157,9 +156,7 @@ pub enum Command {
     /// Publish on a topic and say whether any peer's send queue took it (the
     /// fuzz peer paces itself by this; the node's own traffic uses [`Command::Publish`]).
     PublishAcked {
-        /// The topic.
         topic: NetTopic,
-        /// The bytes.
         data: Vec<u8>,
         /// Told once the message was queued for at least one peer, or why not.
         reply: oneshot::Sender<Result<(), PublishRefused>>,
@@ -176,7 +173,7 @@ pub enum Command {
     /// The blocks of a [`NetEvent::SyncBlocks`] were processed; `ok` false means
     /// the peer served invalid data.
     SyncDone {
-        /// The peer.
+        /// The peer that served them; banned when `ok` is false.
         peer: PeerId,
         /// Whether the blocks verified.
         ok: bool,
@@ -185,7 +182,6 @@ pub enum Command {
     Serve {
         /// The request's id.
         id: u64,
-        /// The response.
         response: SyncResponse,
     },
     /// Dial a peer (`/p2p/<id>` required); it is redialled like a bootnode.
@@ -319,32 +315,24 @@ impl GossipHandle {
 
 /// Why a `--bootnodes` entry was refused; the operator fixes the entry quoted.
 #[derive(Debug, thiserror::Error)]
-pub enum BootnodeError {
-    /// The entry is not a multiaddr (e.g. `/ip4/10.0.0.1/tcp/30303/p2p/12D3…`).
-    #[error("bootnode {entry:?}: {source}")]
-    Parse {
-        /// The entry as given.
-        entry: String,
-        /// Why it does not parse.
-        source: libp2p::multiaddr::Error,
-    },
-    /// The entry is a multiaddr without the `/p2p/<peer id>` the node needs to
-    /// authenticate the peer it dials: append the bootnode's peer id.
-    #[error("bootnode {0:?} lacks /p2p/<peer id>")]
-    NoPeerId(String),
+#[error("bootnode {entry:?}: {source}")]
+pub struct BootnodeError {
+    /// The entry as given.
+    pub entry: String,
+    /// Why it names no peer: not an enode URL, not a multiaddr, or a multiaddr
+    /// without the `/p2p/<peer id>` the node needs to authenticate the peer.
+    pub source: enode::PeerAddressError,
 }
 
-/// Parses a comma-separated bootnode list; every entry must end in `/p2p/<peer id>`.
+/// Parses a comma-separated bootnode list; each entry is an enode URL or a
+/// multiaddr ending in `/p2p/<peer id>` ([`enode::parse_peer_address`]).
 pub fn parse_bootnodes(list: &str) -> Result<Vec<Multiaddr>, BootnodeError> {
     let mut out = Vec::new();
     for entry in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let addr: Multiaddr = entry.parse().map_err(|source| BootnodeError::Parse {
+        let addr = enode::parse_peer_address(entry).map_err(|source| BootnodeError {
             entry: entry.to_string(),
             source,
         })?;
-        if swarm::peer_of(&addr).is_none() {
-            return Err(BootnodeError::NoPeerId(entry.to_string()));
-        }
         out.push(addr);
     }
     Ok(out)

@@ -20,7 +20,6 @@ pub enum InspectQuery {
     Status,
     /// The committee of `height`, whose committed parent is `parent`.
     Committee {
-        /// The height.
         height: Height,
         /// Its parent header (read from the store by the asker).
         parent: Box<KalgoHeader>,
@@ -41,7 +40,7 @@ pub enum InspectQuery {
 pub struct StatusView {
     /// Height being agreed on.
     pub height: Height,
-    /// Round.
+    /// The machine's round at that height.
     pub round: Round,
     /// Step (1 proposal, 2 soft, 3 cert, ≥ 4 next).
     pub step: u32,

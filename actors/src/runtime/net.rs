@@ -48,6 +48,8 @@ pub fn tx_verdict(r: &Result<B256, ServiceError>) -> Verdict {
         Err(ServiceError::Pool(
             PoolError::Malformed(_)
             | PoolError::UnsupportedType(_)
+            | PoolError::BlobUnsupported
+            | PoolError::EmptyAuthorizationList
             | PoolError::Oversize { .. }
             | PoolError::BadSignature
             | PoolError::WrongChainId { .. }
@@ -178,6 +180,9 @@ impl<R: Registry + Unpin + 'static> Handler<ConsensusInbound> for ConsensusActor
         Metrics::add(&m.votes_received, verdicts.len() as u64);
         Metrics::add(&m.votes_verified, accepted);
         Metrics::add(&m.votes_dropped, verdicts.len() as u64 - accepted);
+        for (topic, bytes, _) in &refs {
+            m.votes_received_by_step.add_wire(*topic, bytes);
+        }
         for (r, (topic, ..)) in verdicts.iter().zip(&refs) {
             match r {
                 Err(e) if !e.is_ignore() => {

@@ -36,7 +36,6 @@ use crate::execution::state_root::TrieNodes;
 pub struct BlockCommit<'a> {
     /// Block number (must be head + 1, or 0 for genesis on an empty store).
     pub number: u64,
-    /// Block hash.
     pub hash: B256,
     /// Encoded header.
     pub header: &'a [u8],

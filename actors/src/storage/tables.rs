@@ -43,9 +43,7 @@ crate::storage::redb_error::redb_errors_into!(StorageError::Database);
 /// The canonical head of a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Head {
-    /// Block number.
     pub number: u64,
-    /// Block hash.
     pub hash: B256,
     /// State root after the block.
     pub state_root: B256,
@@ -84,7 +82,7 @@ pub(super) fn corrupt(table: &'static str, reason: &str) -> StorageError {
 /// Where a transaction was included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TxLocation {
-    /// Block number.
+    /// Number of the block that includes it.
     pub block: u64,
     /// Index within the block.
     pub index: u32,

@@ -140,7 +140,6 @@ pub enum DevError {
 
 /// A prepared dev chain: where it lives and who mines.
 pub struct DevChain {
-    /// The data directory.
     pub datadir: PathBuf,
     /// The miner (stake owner).
     pub miner: Address,

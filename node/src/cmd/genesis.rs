@@ -258,13 +258,11 @@ fn write(path: &Path, text: &str) -> Result<(), GenesisCmdError> {
 }
 
 /// Runs `kalgo genesis`; returns what to print on stdout.
-pub fn run(datadir: Option<&Path>, args: &GenesisArgs) -> Result<String, GenesisCmdError> {
+/// `datadir` holds the account's key file (`--datadir`, or the default).
+pub fn run(datadir: &Path, args: &GenesisArgs) -> Result<String, GenesisCmdError> {
     if let Some(n) = args.validators {
         return validators(n, args);
     }
-    let datadir = datadir.ok_or_else(|| {
-        GenesisCmdError::Usage("--datadir D is required (where the account's key file is)".into())
-    })?;
     let account = args
         .account
         .as_deref()

@@ -69,6 +69,10 @@
   getter(eth, "chainId", function () { return num(call("eth_chainId")); });
   getter(eth, "gasPrice", function () { return big(call("eth_gasPrice")); });
   getter(eth, "syncing", function () { return call("eth_syncing"); });
+  getter(eth, "mining", function () { return call("eth_mining"); });
+  getter(eth, "hashrate", function () { return num(call("eth_hashrate")); });
+  getter(eth, "coinbase", function () { return call("eth_coinbase"); });
+  eth.getTxPoolPendingTransactionsCount = function () { return num(call("eth_getTxPoolPendingTransactionsCount")); };
   eth.getBalance = function (a, b) { return big(call("eth_getBalance", [a, blockId(b)])); };
   eth.getTransactionCount = function (a, b) { return num(call("eth_getTransactionCount", [a, blockId(b)])); };
   eth.getCode = function (a, b) { return call("eth_getCode", [a, blockId(b)]); };

@@ -68,9 +68,9 @@ pub enum KeyFileError {
 pub struct MinerKeyFile {
     /// Stake owner (the miner identity).
     pub miner: Address,
-    /// Reward address.
+    /// Where this miner's block rewards are paid (its registration's coinbase).
     pub coinbase: Address,
-    /// First height.
+    /// First height the keys may sign at (the registration's `start`).
     pub start: u64,
     /// One past the last height the vote keys cover (end of the next interval).
     pub key_end: u64,

@@ -68,7 +68,7 @@ pub struct ChainKeyParams {
     pub chain_id: u64,
     /// Heights per sub-key (`config.algorand.lifespan`).
     pub lifespan: u64,
-    /// Registration interval.
+    /// Heights per registration interval (`config.algorand.intervalSize`).
     pub interval: u64,
 }
 

@@ -4,12 +4,16 @@
 //! consensus actor ([`SetMining`]) for mining. Served on IPC always, on HTTP and
 //! WebSocket only when listed in `--http.api` / `--ws.api`.
 //!
-//! Addresses are libp2p multiaddrs ending in `/p2p/<peer id>`, e.g.
-//! `/ip4/127.0.0.1/tcp/38883/p2p/12D3KooW…` (geth's enode URLs are not used).
+//! Peers are named by enode URLs (`enode://<node id>@<ip>:<port>?discport=0`, for
+//! nodes with a secp256k1 key) or by libp2p multiaddrs ending in
+//! `/p2p/<peer id>`, e.g. `/ip4/127.0.0.1/tcp/38883/p2p/16Uiu2…`; see
+//! [`actors::gossip::enode`]. `admin_nodeInfo().enode` and `admin_peers()[].enode`
+//! give the enode URL where there is one, else the multiaddr.
 
 use std::str::FromStr;
 
 use actors::gossip::actor::admin::{AddPeer, AdminError, BanPeer, NodeInfo, RemovePeer, UnbanPeer};
+use actors::gossip::enode::{enode_url, parse_peer_address};
 use actors::runtime::SetMining;
 use jsonrpsee::RpcModule;
 use libp2p::multiaddr::Protocol;
@@ -34,25 +38,36 @@ fn gossip(ctx: &Ctx) -> Result<&actix::Addr<actors::gossip::actor::GossipActor>,
 /// The error of `miner_start` on a node without miner keys.
 pub const NO_KEYS: &str = "this node has no miner keys (start it with --mine --miner.stakeowner)";
 
-/// The `/p2p/<peer id>` multiaddr argument `i`; anything else is invalid params.
+/// Argument `i` as a peer address: an enode URL or a multiaddr ending in
+/// `/p2p/<peer id>`; anything else is invalid params.
 fn peer_addr(a: &Args, i: usize) -> RpcResult<Multiaddr> {
     let text: String = a.required(i)?;
-    let addr = Multiaddr::from_str(text.trim())
-        .map_err(|e| RpcError::InvalidParams(format!("invalid multiaddr {text:?}: {e}")))?;
-    match addr.iter().last() {
-        Some(Protocol::P2p(_)) => Ok(addr),
-        _ => Err(RpcError::InvalidParams(format!(
-            "multiaddr {text:?} lacks /p2p/<peer id>"
-        ))),
-    }
+    parse_peer_address(&text).map_err(|e| RpcError::InvalidParams(e.to_string()))
 }
 
-/// Argument `i` as a peer: a bare peer id (`12D3KooW…`) or a multiaddr ending
-/// in `/p2p/<peer id>`; anything else is invalid params.
+/// What `enode` fields show for `peer` at `addr`: its enode URL, else the
+/// multiaddr (ed25519 identities have no enode URL).
+fn enode_or_multiaddr(peer: &PeerId, addr: &Multiaddr) -> String {
+    enode_url(peer, addr).unwrap_or_else(|| match addr.iter().last() {
+        Some(Protocol::P2p(_)) => addr.to_string(),
+        _ => addr.clone().with(Protocol::P2p(*peer)).to_string(),
+    })
+}
+
+fn is_loopback(a: &Multiaddr) -> bool {
+    a.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
+}
+
+/// Argument `i` as a peer: a bare peer id (`16Uiu2…`, `12D3KooW…`), an enode URL
+/// or a multiaddr ending in `/p2p/<peer id>`; anything else is invalid params.
 fn peer_arg(a: &Args, i: usize) -> RpcResult<PeerId> {
     let text: String = a.required(i)?;
     let text = text.trim();
-    if !text.starts_with('/') {
+    if !text.starts_with('/') && !text.starts_with("enode://") {
         return PeerId::from_str(text)
             .map_err(|e| RpcError::InvalidParams(format!("invalid peer id {text:?}: {e}")));
     }
@@ -81,7 +96,7 @@ fn mailbox(e: actix::MailboxError) -> RpcError {
 pub fn register_admin(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
     m.register_async_method("admin_nodeInfo", |p, ctx, _| async move {
         Args::new(&p, 0)?;
-        let (id, listen) = match &ctx.gossip {
+        let (id, enode, listen) = match &ctx.gossip {
             Some(g) => {
                 let info = g
                     .send(NodeInfo)
@@ -89,15 +104,28 @@ pub fn register_admin(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Reg
                     .map_err(mailbox)?
                     .map_err(admin_err)?;
                 let listen: Vec<String> = info.listen.iter().map(|a| a.to_string()).collect();
-                (Value::String(info.peer_id.to_string()), listen)
+                // A reachable address first: loopback only when there is no other.
+                let best = info
+                    .listen
+                    .iter()
+                    .find(|a| !is_loopback(a))
+                    .or(info.listen.first());
+                let enode = best.map(|a| {
+                    let bare: Multiaddr = a
+                        .iter()
+                        .filter(|p| !matches!(p, Protocol::P2p(_)))
+                        .collect();
+                    enode_or_multiaddr(&info.peer_id, &bare)
+                });
+                (Value::String(info.peer_id.to_string()), enode, listen)
             }
-            None => (Value::Null, Vec::new()),
+            None => (Value::Null, None, Vec::new()),
         };
         let head = ctx.chain.head()?;
         Ok::<Value, RpcError>(json!({
             "id": id,
             "name": ctx.client_version,
-            "enode": listen.first(),
+            "enode": enode,
             "listenAddrs": listen,
             "protocols": {
                 "kalgo": {
@@ -123,13 +151,9 @@ pub fn register_admin(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::Reg
         let list: Vec<Value> = peers
             .into_iter()
             .map(|(peer, addr, dialled)| {
-                let full = match addr.iter().last() {
-                    Some(Protocol::P2p(_)) => addr.clone(),
-                    _ => addr.clone().with(Protocol::P2p(peer)),
-                };
                 json!({
                     "id": peer.to_string(),
-                    "enode": full.to_string(),
+                    "enode": enode_or_multiaddr(&peer, &addr),
                     "network": {
                         "remoteAddress": addr.to_string(),
                         "inbound": !dialled,

@@ -37,6 +37,10 @@ pub struct RpcArgs {
     /// Browser origins allowed to call the HTTP server (comma-separated, `*` = any).
     #[arg(long = "http.corsdomain", alias = "rpccorsdomain", value_name = "LIST")]
     pub cors: Option<String>,
+    /// Host names HTTP requests may use (comma-separated, `*` = any; IP addresses
+    /// always pass) [default: localhost].
+    #[arg(long = "http.vhosts", alias = "rpcvhosts", value_name = "LIST")]
+    pub vhosts: Option<String>,
     /// Enable the WebSocket JSON-RPC server.
     #[arg(long = "ws")]
     pub ws: bool,
@@ -49,6 +53,10 @@ pub struct RpcArgs {
     /// Namespaces over WebSocket [default: eth,net,web3].
     #[arg(long = "ws.api", alias = "wsapi", value_name = "LIST")]
     pub ws_api: Option<String>,
+    /// Browser origins allowed over WebSocket (comma-separated, `*` = any)
+    /// [default: http://localhost and this host's name].
+    #[arg(long = "ws.origins", alias = "wsorigins", value_name = "LIST")]
+    pub ws_origins: Option<String>,
     /// Most gas one eth_call / eth_estimateGas / debug_traceCall may use [default: 50000000].
     #[arg(long = "rpc.gascap")]
     pub gas_cap: Option<u64>,
@@ -100,6 +108,12 @@ impl RpcArgs {
         }
         if let Some(c) = &self.cors {
             rpc.http_corsdomain = list(c);
+        }
+        if let Some(v) = &self.vhosts {
+            rpc.http_vhosts = list(v);
+        }
+        if let Some(o) = &self.ws_origins {
+            rpc.ws_origins = list(o);
         }
         rpc.ws |= self.ws;
         if let Some(a) = self.ws_addr {
@@ -165,6 +179,8 @@ pub fn rpc_config(
         http,
         ws,
         cors: rpc.http_corsdomain.clone(),
+        vhosts: rpc.http_vhosts.clone(),
+        ws_origins: rpc.ws_origins.clone(),
         batch_limit: rpc.batch_request_limit,
         ipc: (!rpc.ipcdisable).then(|| rpc.ipcpath.clone()),
         allow_insecure_unlock: rpc.allow_insecure_unlock,

@@ -52,15 +52,14 @@ impl Default for Limits {
 pub struct Ctx {
     /// A read handle on the chain database (each read is its own snapshot).
     pub chain: ChainReader,
-    /// The chain config.
     pub config: ChainConfig,
     /// The execution actor (transaction pool).
     pub exec: Addr<ExecutionActor>,
     /// Genesis difficulty (for `totalDifficulty`).
     pub genesis_difficulty: U256,
-    /// Limits.
+    /// What one request may cost (gas cap, log ranges, ...).
     pub limits: Limits,
-    /// Installed filters.
+    /// Filters installed by `eth_new*Filter`, polled by `eth_getFilterChanges`.
     pub filters: Filters,
     /// Connected peers (`net_peerCount`), set by the network when there is one.
     pub peers: Arc<AtomicU64>,
@@ -74,6 +73,9 @@ pub struct Ctx {
     pub miner: actix::Recipient<actors::runtime::SetMining>,
     /// The consensus actor's read-only questions (`consensus_*`).
     pub consensus: actix::Recipient<actors::runtime::inspect::Inspect>,
+    /// `--etherbase`: what `eth_coinbase` names when this node's miner is not
+    /// registered.
+    pub etherbase: Option<crate::config::Etherbase>,
 }
 
 /// "header not found", geth's answer for a block it does not have.

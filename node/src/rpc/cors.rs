@@ -14,7 +14,7 @@ use jsonrpsee::core::BoxError;
 use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
 use tower::{Layer, Service};
 
-/// The allowed origins.
+/// Answers CORS preflights and tags responses for the origins of `--http.corsdomain`.
 #[derive(Clone, Debug, Default)]
 pub struct CorsLayer {
     origins: Arc<Vec<String>>,

@@ -22,7 +22,7 @@ use jsonrpsee::types::ErrorObjectOwned;
 pub const SERVER_ERROR: i32 = -32000;
 /// Invalid method parameters.
 pub const INVALID_PARAMS: i32 = -32602;
-/// Execution reverted.
+/// Error code of a reverted call (geth's; the revert data goes in `data`).
 pub const REVERTED: i32 = 3;
 /// A limit (log range, filter count) was exceeded.
 pub const LIMIT_EXCEEDED: i32 = -32005;
@@ -101,6 +101,10 @@ pub fn pool_message(e: &PoolError) -> String {
     match e {
         PoolError::Malformed(m) => format!("rlp: {m}"),
         PoolError::UnsupportedType(_) => "transaction type not supported".into(),
+        PoolError::BlobUnsupported => "blob transactions are not supported on this chain".into(),
+        PoolError::EmptyAuthorizationList
+        | PoolError::InflightLimit
+        | PoolError::AuthorityReserved => e.to_string(),
         PoolError::Oversize { .. } => "oversized data".into(),
         PoolError::BadSignature => "invalid sender".into(),
         PoolError::WrongChainId { expected, got } => match got {

@@ -179,6 +179,10 @@ pub fn register(
             Ok(qty(U256::from(gas)))
         })
     })?;
+    m.register_method("eth_blobBaseFee", |p, ctx, _| -> RpcResult<Value> {
+        Args::new(&p, 0)?;
+        blob_base_fee_at_head(ctx)
+    })?;
     m.register_method("eth_gasPrice", |p, ctx, _| -> RpcResult<Value> {
         Args::new(&p, 0)?;
         let base = next_base_fee_at_head(ctx)?.unwrap_or(0);
@@ -235,6 +239,27 @@ pub fn next_base_fee_at_head(ctx: &Ctx) -> RpcResult<Option<u64>> {
         .config
         .spec_at(head + 1, header.eth.timestamp.saturating_add(1));
     Ok(next_base_fee(&header.eth, spec))
+}
+
+/// `eth_blobBaseFee`, as geth: the blob base fee of the head from its excess blob
+/// gas (from Cancun on; kalgo chains carry no blobs, so the excess stays 0 and the
+/// fee 1 wei), `null` before Cancun.
+fn blob_base_fee_at_head(ctx: &Ctx) -> RpcResult<Value> {
+    let head = ctx.head_number()?;
+    let header = query::header(&ctx.chain, head)?.ok_or_else(header_not_found)?;
+    let Some(excess) = header.eth.excess_blob_gas else {
+        return Ok(Value::Null);
+    };
+    let prague = ctx
+        .config
+        .prague_time
+        .is_some_and(|t| header.eth.timestamp >= t);
+    let fee = if prague {
+        alloy_eips::eip7691::calc_blob_gasprice(excess)
+    } else {
+        alloy_eips::eip4844::calc_blob_gasprice(excess)
+    };
+    Ok(qty(U256::from(fee)))
 }
 
 /// Block count of `eth_feeHistory`: a hex quantity or a plain number (web3.py).

@@ -37,7 +37,7 @@ pub(crate) struct Filter {
     pub(crate) polled: Instant,
 }
 
-/// The installed filters.
+/// The filters installed by `eth_new*Filter`, by id.
 #[derive(Debug, Default)]
 pub struct Filters {
     pub(crate) map: Mutex<HashMap<String, Filter>>,

@@ -21,9 +21,7 @@ pub fn qty(n: impl Into<U256>) -> Value {
 /// Where a transaction sits (absent for pooled transactions).
 #[derive(Clone, Copy, Debug)]
 pub struct TxPosition {
-    /// Block hash.
     pub block_hash: B256,
-    /// Block number.
     pub block_number: u64,
     /// Index in the block.
     pub index: u64,
@@ -75,6 +73,9 @@ pub fn transaction(tx: &TxEnvelope, from: Address, at: Option<TxPosition>) -> Va
             }
             if let Some(list) = tx.access_list() {
                 m.insert("accessList".into(), json!(list));
+            }
+            if let Some(list) = tx.authorization_list() {
+                m.insert("authorizationList".into(), json!(list));
             }
             if !matches!(tx, TxEnvelope::Eip2930(_)) {
                 m.insert("maxFeePerGas".into(), qty(U256::from(tx.max_fee_per_gas())));

@@ -1,4 +1,5 @@
-//! JSON-RPC over a Unix socket (`D/kalgo.ipc`, as Kaleido; `--ipcpath`,
+//! JSON-RPC over a Unix socket (`D/kalgo.ipc`, as Kaleido, and `D/geth.ipc`, the
+//! name Kaleido users attach to; `--ipcpath` sets one path instead,
 //! `--ipcdisable`), with every namespace and subscriptions, like geth's IPC.
 //!
 //! The stream carries JSON values back to back; each answer is written as one line
@@ -121,6 +122,13 @@ async fn serve(stream: UnixStream, methods: Methods) {
     let _ = writer_task.await;
 }
 
+/// The IPC socket's name in the data directory unless `--ipcpath` says otherwise.
+pub const DEFAULT_NAME: &str = "kalgo.ipc";
+
+/// The name Kaleido users attach to (`kalgo attach ipc:D/geth.ipc`): the default
+/// socket answers there too.
+pub const KALEIDO_NAME: &str = "geth.ipc";
+
 /// A running IPC endpoint; removes its socket file when stopped.
 pub struct IpcServer {
     path: PathBuf,
@@ -128,7 +136,6 @@ pub struct IpcServer {
 }
 
 impl IpcServer {
-    /// The socket path.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
-use actors::runtime::PoolSnapshot;
+use actors::runtime::{PoolCounts, PoolSnapshot};
 use alloy_consensus::TxEnvelope;
 use alloy_primitives::{Address, U256};
 use jsonrpsee::RpcModule;
@@ -63,10 +63,10 @@ fn group(list: &[(Address, u64, TxEnvelope)], f: impl Fn(&TxEnvelope, Address) -
 pub fn register_txpool(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
     m.register_async_method("txpool_status", |p, ctx, _| async move {
         Args::new(&p, 0)?;
-        let c = ctx.exec.send(PoolSnapshot).await??;
+        let (pending, queued) = ctx.exec.send(PoolCounts).await??;
         Ok::<Value, RpcError>(json!({
-            "pending": qty(U256::from(c.pending.len())),
-            "queued": qty(U256::from(c.queued.len())),
+            "pending": qty(U256::from(pending)),
+            "queued": qty(U256::from(queued)),
         }))
     })?;
     m.register_async_method("txpool_content", |p, ctx, _| async move {

@@ -29,7 +29,9 @@ pub mod filter_store;
 pub mod filters;
 pub mod format;
 pub mod fuzz_checks;
+pub mod guard;
 pub mod ipc;
+pub mod kaleido;
 pub mod misc;
 pub mod overrides;
 pub mod params;
@@ -54,7 +56,8 @@ pub const MAX_REQUEST_BYTES: u32 = 5 * 1024 * 1024;
 pub const MAX_RESPONSE_BYTES: u32 = 64 * 1024 * 1024;
 /// Most simultaneous connections per endpoint.
 pub const MAX_CONNECTIONS: u32 = 1000;
-/// Namespaces served.
+/// Every namespace a server can serve: `--http.api` / `--ws.api` pick among them; IPC
+/// serves all.
 pub const NAMESPACES: [&str; 9] = [
     "eth",
     "net",
@@ -72,7 +75,7 @@ pub const NAMESPACES: [&str; 9] = [
 pub struct Endpoint {
     /// Listen address.
     pub addr: SocketAddr,
-    /// Namespaces served.
+    /// Namespaces served on this endpoint (each one of [`NAMESPACES`]).
     pub apis: Vec<String>,
 }
 
@@ -85,6 +88,10 @@ pub struct RpcConfig {
     pub ws: Option<Endpoint>,
     /// Allowed browser origins for HTTP (`--http.corsdomain`).
     pub cors: Vec<String>,
+    /// Host names HTTP requests may use (`--http.vhosts`).
+    pub vhosts: Vec<String>,
+    /// Browser origins allowed over WebSocket (`--ws.origins`; empty = geth's default).
+    pub ws_origins: Vec<String>,
     /// Most calls in one batch.
     pub batch_limit: u32,
     /// Per-call limits.
@@ -169,7 +176,6 @@ pub fn parse_apis(list: &str) -> Result<Vec<String>, RpcStartError> {
 pub struct NodeHandles {
     /// A read handle on the chain database (each read is its own snapshot).
     pub chain: ChainReader,
-    /// The chain config.
     pub config: ChainConfig,
     /// The execution actor.
     pub exec: Addr<ExecutionActor>,
@@ -183,12 +189,14 @@ pub struct NodeHandles {
     pub miner: actix::Recipient<actors::runtime::SetMining>,
     /// The consensus actor's read-only questions.
     pub consensus: actix::Recipient<actors::runtime::inspect::Inspect>,
+    /// `--etherbase` (see [`Ctx::etherbase`]).
+    pub etherbase: Option<crate::config::Etherbase>,
 }
 
 /// The running servers; dropping them does not stop them, [`RpcServers::stop`] does.
 pub struct RpcServers {
     handles: Vec<ServerHandle>,
-    ipc: Option<ipc::IpcServer>,
+    ipc: Vec<ipc::IpcServer>,
     /// Bound HTTP address.
     pub http: Option<SocketAddr>,
     /// Bound WebSocket address.
@@ -201,7 +209,7 @@ impl RpcServers {
         for h in self.handles {
             let _ = h.stop();
         }
-        if let Some(i) = self.ipc {
+        for i in self.ipc {
             i.stop();
         }
     }
@@ -226,6 +234,7 @@ pub fn module(
                 chain::register(&mut m).map_err(reg)?;
                 filters::register(&mut m).map_err(reg)?;
                 personal::register_eth(&mut m, keys).map_err(reg)?;
+                kaleido::register(&mut m).map_err(reg)?;
                 if ws {
                     subs::register(&mut m).map_err(reg)?;
                 }
@@ -305,10 +314,11 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         gossip: node.gossip,
         miner: node.miner,
         consensus: node.consensus,
+        etherbase: node.etherbase,
     });
     let mut servers = RpcServers {
         handles: Vec::new(),
-        ipc: None,
+        ipc: Vec::new(),
         http: None,
         ws: None,
     };
@@ -317,7 +327,9 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         let server = Server::builder()
             .set_config(server_config(cfg, true))
             .set_http_middleware(
-                tower::ServiceBuilder::new().layer(cors::CorsLayer::new(&cfg.cors)),
+                tower::ServiceBuilder::new()
+                    .layer(guard::GuardLayer::virtual_hosts(&cfg.vhosts))
+                    .layer(cors::CorsLayer::new(&cfg.cors)),
             )
             .build(ep.addr)
             .await
@@ -334,6 +346,9 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         let methods = module(Arc::clone(&ctx), &ep.apis, true, cfg.allow_insecure_unlock)?;
         let server = Server::builder()
             .set_config(server_config(cfg, false))
+            .set_http_middleware(
+                tower::ServiceBuilder::new().layer(guard::GuardLayer::origins(&cfg.ws_origins)),
+            )
             .build(ep.addr)
             .await
             .map_err(|source| RpcStartError::Bind {
@@ -347,13 +362,16 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
     }
     if let Some(path) = &cfg.ipc {
         let all: Vec<String> = NAMESPACES.iter().map(|s| s.to_string()).collect();
-        let methods = module(Arc::clone(&ctx), &all, true, true)?;
-        let server = ipc::start(path, methods.into()).map_err(|source| RpcStartError::Ipc {
-            path: path.clone(),
-            source,
-        })?;
-        tracing::info!(path = %server.path().display(), "IPC JSON-RPC endpoint opened");
-        servers.ipc = Some(server);
+        let methods: jsonrpsee::Methods = module(Arc::clone(&ctx), &all, true, true)?.into();
+        // The default socket also answers at Kaleido's name, beside it.
+        let kaleido = (path.file_name() == Some(std::ffi::OsStr::new(ipc::DEFAULT_NAME)))
+            .then(|| path.with_file_name(ipc::KALEIDO_NAME));
+        for path in std::iter::once(path.clone()).chain(kaleido) {
+            let server = ipc::start(&path, methods.clone())
+                .map_err(|source| RpcStartError::Ipc { path, source })?;
+            tracing::info!(path = %server.path().display(), "IPC JSON-RPC endpoint opened");
+            servers.ipc.push(server);
+        }
     }
     Ok(servers)
 }

@@ -34,9 +34,9 @@ pub struct AccountOverride {
     pub nonce: Option<Quantity>,
     /// Replacement code.
     pub code: Option<Bytes>,
-    /// The whole storage.
+    /// Replaces the whole storage: slots not listed read as zero.
     pub state: Option<BTreeMap<B256, B256>>,
-    /// Some slots.
+    /// Replaces the listed slots only (not with `state`).
     pub state_diff: Option<BTreeMap<B256, B256>>,
 }
 

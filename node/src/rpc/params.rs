@@ -5,7 +5,7 @@
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use jsonrpsee::types::Params;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 
 use crate::rpc::error::{RpcError, RpcResult};
@@ -131,7 +131,6 @@ pub enum BlockTag {
     Pending,
     /// `earliest`: genesis.
     Earliest,
-    /// A number.
     Number(u64),
 }
 
@@ -140,7 +139,6 @@ pub enum BlockTag {
 pub enum BlockId {
     /// Tag or number.
     Tag(BlockTag),
-    /// Hash.
     Hash(B256),
 }
 
@@ -202,15 +200,19 @@ pub fn block_tag_arg(args: &Args, i: usize) -> RpcResult<BlockTag> {
 /// Most addresses plus storage keys in a call's access list.
 pub const MAX_ACCESS_LIST_ENTRIES: usize = 16_384;
 
+/// Most authorizations in a call's `authorizationList` (each costs a signature
+/// recovery).
+pub const MAX_AUTHORIZATIONS: usize = 1_024;
+
 /// The transaction object of `eth_call` / `eth_estimateGas`.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CallObject {
-    /// Sender.
+    /// Sender (the zero address if absent).
     pub from: Option<Address>,
-    /// Recipient.
+    /// Recipient; absent: `input` runs as init code.
     pub to: Option<Address>,
-    /// Gas limit.
+    /// Gas limit (the block gas limit if absent; capped by `--rpc.gascap`).
     pub gas: Option<Quantity>,
     /// Legacy gas price.
     pub gas_price: Option<Quantity256>,
@@ -218,21 +220,34 @@ pub struct CallObject {
     pub max_fee_per_gas: Option<Quantity256>,
     /// EIP-1559 tip cap.
     pub max_priority_fee_per_gas: Option<Quantity256>,
-    /// Value.
+    /// Wei sent (zero if absent).
     pub value: Option<Quantity256>,
     /// Calldata (`input` is the newer name; if both are given they must match).
     pub data: Option<Bytes>,
-    /// Calldata.
+    /// Calldata or init code; preferred over `data`.
     pub input: Option<Bytes>,
-    /// Nonce.
+    /// Nonce (not checked).
     pub nonce: Option<Quantity>,
-    /// Transaction type (accepted, derived from the fee fields).
+    /// Transaction type (accepted, derived from the other fields; 3 runs as 2).
     #[serde(rename = "type")]
     pub tx_type: Option<Quantity>,
     /// Chain id (checked when given).
     pub chain_id: Option<Quantity>,
     /// EIP-2930 access list (used from Berlin on).
     pub access_list: Option<Value>,
+    /// EIP-7702 authorizations (from Prague on; the call needs a `to`).
+    pub authorization_list: Option<Value>,
+    /// EIP-4844 blob fields, accepted as geth's `TransactionArgs` does and ignored:
+    /// kalgo chains carry no blobs.
+    pub blob_versioned_hashes: Option<IgnoredAny>,
+    /// Ignored (no blobs).
+    pub max_fee_per_blob_gas: Option<IgnoredAny>,
+    /// Ignored (no blobs).
+    pub blobs: Option<IgnoredAny>,
+    /// Ignored (no blobs).
+    pub commitments: Option<IgnoredAny>,
+    /// Ignored (no blobs).
+    pub proofs: Option<IgnoredAny>,
 }
 
 fn fee(q: Option<Quantity256>, name: &str) -> RpcResult<Option<u128>> {
@@ -259,7 +274,7 @@ impl CallObject {
             )));
         }
         if let Some(t) = self.tx_type
-            && t.0 > 2
+            && t.0 > 4
         {
             return Err(RpcError::InvalidParams(format!(
                 "transaction type {:#x} not supported by calls",
@@ -276,6 +291,24 @@ impl CallObject {
             return Err(RpcError::Limit(format!(
                 "accessList too long: {slots} entries (at most {MAX_ACCESS_LIST_ENTRIES})"
             )));
+        }
+        let authorization_list: Vec<alloy_eips::eip7702::SignedAuthorization> = match self
+            .authorization_list
+        {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(l)) if l.len() > MAX_AUTHORIZATIONS => {
+                return Err(RpcError::Limit(format!(
+                    "authorizationList too long: {} entries (at most {MAX_AUTHORIZATIONS})",
+                    l.len()
+                )));
+            }
+            Some(l) => serde_json::from_value(l)
+                .map_err(|e| RpcError::InvalidParams(format!("invalid authorizationList: {e}")))?,
+        };
+        if !authorization_list.is_empty() && self.to.is_none() {
+            return Err(RpcError::InvalidParams(
+                "EIP-7702 transaction cannot be used to create contract".into(),
+            ));
         }
         if self.gas_price.is_some()
             && (self.max_fee_per_gas.is_some() || self.max_priority_fee_per_gas.is_some())
@@ -295,6 +328,7 @@ impl CallObject {
             input: self.input.or(self.data).unwrap_or_default(),
             nonce: self.nonce.map(|n| n.0),
             access_list,
+            authorization_list,
         })
     }
 }
@@ -303,9 +337,7 @@ impl CallObject {
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(untagged)]
 pub enum OneOrMany<T> {
-    /// A single value.
     One(T),
-    /// A list.
     Many(Vec<T>),
 }
 
@@ -329,7 +361,7 @@ pub struct FilterObject {
     pub to_block: Option<Value>,
     /// A single block by hash (excludes the range).
     pub block_hash: Option<B256>,
-    /// Emitters.
+    /// Emitting contracts to match (one or a list); absent or empty matches any.
     pub address: Option<OneOrMany<Address>>,
     /// Topics: per position null, a topic, or a list of alternatives.
     pub topics: Option<Vec<Option<OneOrMany<Option<B256>>>>>,
@@ -416,5 +448,15 @@ mod tests {
         let both: CallObject =
             serde_json::from_value(json!({"data": "0x12", "input": "0x34"})).unwrap_or_default();
         assert!(both.into_request(1).is_err());
+        // Every field of geth's TransactionArgs is accepted; blob fields are ignored.
+        let blobby: CallObject = serde_json::from_value(json!({
+            "to": format!("0x{}", "11".repeat(20)),
+            "input": "0x12", "type": "0x3", "chainId": "0x1",
+            "blobVersionedHashes": [format!("0x01{}", "00".repeat(31))],
+            "maxFeePerBlobGas": "0x1", "blobs": ["0x00"], "commitments": [], "proofs": [],
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let r = blobby.into_request(1).ok();
+        assert_eq!(r.map(|r| r.input.len()), Some(1));
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use actors::execution::call;
 use actors::runtime::{PendingNonce, SubmitRawTx};
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy};
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEip7702, TxEnvelope, TxLegacy};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_signer::SignerSync;
@@ -221,11 +221,12 @@ async fn send(ctx: &Arc<Ctx>, tx: CallObject, signer: PrivateKeySigner) -> RpcRe
     let max_tip = fee(tx.max_priority_fee_per_gas, "maxPriorityFeePerGas")?;
     let to = tx.to;
     let value = tx.value.map_or(U256::ZERO, |v| v.0);
+    let mut req = tx.clone().into_request(chain_id)?;
+    req.from = Some(from);
+    let authorization_list = req.authorization_list.clone();
     let gas = match tx.gas {
         Some(g) => g.0,
         None => {
-            let mut req = tx.clone().into_request(chain_id)?;
-            req.from = Some(from);
             blocking(ctx, move |ctx| {
                 let cap = ctx.limits.gas_cap;
                 ctx.with_state(BlockId::Tag(BlockTag::Latest), |state, header| {
@@ -239,6 +240,32 @@ async fn send(ctx: &Arc<Ctx>, tx: CallObject, signer: PrivateKeySigner) -> RpcRe
     let kind = to.map_or(TxKind::Create, TxKind::Call);
     let base_fee = next_base_fee_at_head(ctx)?;
     let envelope: TxEnvelope = match (base_fee, gas_price) {
+        // EIP-7702: authorizations make a set-code transaction (`to` is required,
+        // checked when parsing); the pool refuses it before Prague.
+        (Some(base), price) if !authorization_list.is_empty() => {
+            let tip = max_tip.or(price).unwrap_or(u128::from(SUGGESTED_TIP));
+            let tx = TxEip7702 {
+                chain_id,
+                nonce,
+                gas_limit: gas,
+                max_fee_per_gas: max_fee.or(price).unwrap_or(2 * u128::from(base) + tip),
+                max_priority_fee_per_gas: tip,
+                to: to.unwrap_or_default(),
+                value,
+                access_list: Default::default(),
+                authorization_list,
+                input,
+            };
+            let sig = signer
+                .sign_hash_sync(&tx.signature_hash())
+                .map_err(|e| RpcError::Server(e.to_string()))?;
+            tx.into_signed(sig).into()
+        }
+        (None, _) if !authorization_list.is_empty() => {
+            return Err(RpcError::Server(
+                call::PRE_PRAGUE_AUTHORIZATIONS.to_string(),
+            ));
+        }
         (Some(base), None) => {
             let tip = max_tip.unwrap_or(u128::from(SUGGESTED_TIP));
             let tx = TxEip1559 {

@@ -136,11 +136,9 @@ pub const SIGNED_MSG_LEN: usize = 13 + 8 + 8 + 4 + 4 + 32;
 /// What a vote or proposal signature covers (Kaleido §1.4, fixed: W1/W4).
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub struct SignedMessage {
-    /// Chain id.
+    /// The chain id, so a signature never replays on another chain.
     pub chain_id: u64,
-    /// Height.
     pub height: Height,
-    /// Round.
     pub round: Round,
     /// Step; proposals sign as step 1.
     pub step: Step,

@@ -47,11 +47,10 @@ pub trait BlockFormat {
 /// The header of a [`PlainBlocks`] block.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, RlpEncodable, RlpDecodable)]
 pub struct PlainHeader {
-    /// Height.
     pub height: Height,
     /// The parent's value.
     pub parent: [u8; 32],
-    /// The proposer.
+    /// The proposer's miner id (a 20-byte address).
     pub proposer: [u8; 20],
     /// The seed the proposal derived.
     pub seed: [u8; 32],
@@ -64,9 +63,8 @@ pub struct PlainHeader {
 /// A [`PlainBlocks`] block: a header and opaque body bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PlainBlock {
-    /// The header.
     pub header: PlainHeader,
-    /// The body.
+    /// Opaque bytes; `header.body_hash` commits to them.
     pub body: Vec<u8>,
 }
 

@@ -60,15 +60,14 @@ pub const OWN_SOURCE: Source = u64::MAX;
 
 /// The cryptography a driver verifies with and its keys sign with.
 pub trait Suite {
-    /// VRF verifier.
+    /// Checks the VRF credentials of proposals and votes (sortition and the block seed).
     type Vrf: VrfVerifier;
-    /// Vote-signature verifier.
+    /// Checks forward-secure vote and proposal signatures against registered master keys.
     type Sig: VoteVerifier;
     /// VRF prover of this node's keys.
     type Prover: VrfProver;
     /// Vote signer of this node's keys.
     type Signer: VoteSigner;
-    /// The verifiers.
     fn verifiers(&self) -> &Verifiers<Self::Vrf, Self::Sig>;
 }
 
@@ -185,7 +184,7 @@ pub struct Resume {
 pub struct Inbound<'a> {
     /// The topic it arrived on.
     pub topic: Topic,
-    /// Its bytes.
+    /// The raw message as received, not yet decoded (screened for size first).
     pub bytes: &'a [u8],
     /// Who sent it (for fair shares of bounded buffers).
     pub source: Source,
@@ -212,7 +211,6 @@ pub enum Event<'a, B> {
         height: Height,
         /// Round asked for.
         round: Round,
-        /// The block.
         block: B,
     },
     /// Execution's answer to [`Effect::Validate`].
@@ -227,15 +225,13 @@ pub enum Event<'a, B> {
 /// A signed message of this node, for the own-vote log.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct OwnMessage {
-    /// Height.
     pub height: Height,
-    /// Round.
     pub round: Round,
     /// Step (1 for a proposal).
     pub step: Step,
-    /// The value signed.
+    /// The value signed: a block's header hash, or the empty value.
     pub value: Value,
-    /// The wire message.
+    /// The signed message as encoded for the wire ([`WireMessage::encode`]).
     pub wire: Vec<u8>,
 }
 
@@ -243,11 +239,10 @@ pub struct OwnMessage {
 /// has the block its own votes may certify).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct OwnProposal {
-    /// Height.
     pub height: Height,
-    /// The wire proposal.
+    /// This node's proposal, encoded as a [`WireMessage`].
     pub proposal: Vec<u8>,
-    /// The framed block.
+    /// Its block, framed by [`wire::frame_block`] as on the wire.
     pub block: Vec<u8>,
 }
 
@@ -272,13 +267,11 @@ impl Durable {
 /// What execution is asked to build (spec decides who, for whom, and how long).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct BuildOrder {
-    /// Height.
     pub height: Height,
-    /// Round.
     pub round: Round,
     /// The seed the block carries (this node's seed VRF over the parent's seed).
     pub seed: [u8; 32],
-    /// The proposer.
+    /// The proposer: this node's miner id, which signs the proposal.
     pub proposer: MinerId,
     /// Where the block reward goes.
     pub coinbase: [u8; 20],
@@ -313,25 +306,22 @@ pub enum Effect<B> {
         value: Value,
         /// The round of the cert quorum.
         round: Round,
-        /// The encoded certificate.
         certificate: Vec<u8>,
     },
-    /// A voter equivocated.
+    /// A voter signed two values in one (round, step): the proof, for the host to report.
     Evidence(Equivocation),
     /// This node decided a value it cannot certify (its block or proposal never
     /// arrived, e.g. after a restart): the height is left to sync.
     CannotCertify {
-        /// Height.
         height: Height,
-        /// Round.
         round: Round,
-        /// Why.
+        /// Why the certificate could not be assembled.
         error: CertError,
     },
     /// This node did not sign at `hrs`: it signed `signed` there before and
     /// was now asked for `asked`.
     Abstained {
-        /// Where.
+        /// The (height, round, step) slot in question.
         hrs: Hrs,
         /// The value signed before.
         signed: Value,
@@ -353,14 +343,15 @@ pub struct Held {
     pub cert_votes: usize,
     /// Messages held for the next height.
     pub future: usize,
-    /// Their bytes.
+    /// Total encoded size of the messages held for the next height.
     pub future_bytes: usize,
 }
 
 /// Failures that stop consensus.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DriverError {
-    /// Signing failed.
+    /// This node's keys could not sign a vote or proposal, or a vote they signed
+    /// failed authentication.
     #[error("signing: {0}")]
     Sign(AuthError),
     /// An event before [`Event::Start`].
@@ -614,7 +605,6 @@ where
 
     // ----- queries -------------------------------------------------------------
 
-    /// The protocol parameters.
     pub fn params(&self) -> &Params {
         &self.params
     }
@@ -649,7 +639,6 @@ where
         self.keys.as_mut()
     }
 
-    /// The keys.
     pub fn keys(&self) -> Option<&K> {
         self.keys.as_ref()
     }

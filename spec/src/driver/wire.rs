@@ -109,7 +109,7 @@ pub enum WireError {
     /// whose proposal has not arrived. Not relayed.
     #[error("held until it can be used")]
     Buffered,
-    /// Already known.
+    /// Already seen: dropped, not relayed.
     #[error("duplicate")]
     Duplicate,
     /// Beyond what one sender may have kept (a third value of one proposer in
@@ -122,7 +122,7 @@ pub enum WireError {
     /// The sender is not a registered miner.
     #[error("unknown miner")]
     UnknownMiner,
-    /// Authentication failed.
+    /// Did not authenticate (bad signature, key or VRF credential, no seat, ...).
     #[error("authentication: {0}")]
     Auth(#[from] AuthError),
 }

@@ -40,7 +40,6 @@ impl<R: Registry> HostCore<R> {
         &self.driver
     }
 
-    /// The protocol parameters.
     pub fn params(&self) -> &Params {
         self.driver.params()
     }

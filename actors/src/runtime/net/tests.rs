@@ -43,6 +43,10 @@ fn verdicts_blame_only_invalid_data() {
         tx_verdict(&pool(PoolError::Malformed("x".into()))),
         Verdict::Reject
     );
+    assert_eq!(
+        tx_verdict(&pool(PoolError::BlobUnsupported)),
+        Verdict::Reject
+    );
     assert_eq!(tx_verdict(&pool(PoolError::AlreadyKnown)), Verdict::Ignore);
     assert_eq!(
         tx_verdict(&pool(PoolError::NonceTooLow { account: 2, tx: 1 })),

@@ -85,7 +85,8 @@ pub use spec::driver::Durable as Pending;
 /// the driver's types, stored as they are.
 pub use spec::driver::{OwnMessage, OwnProposal};
 
-/// The durable journal.
+/// The journal's redb file: the machine's journal, the own proposal and the own-vote log
+/// (see the module docs).
 pub struct JournalStore {
     db: Database,
 }
