@@ -104,17 +104,53 @@ fn makeminerkey_bad_inputs_fail_cleanly_and_write_nothing() {
         assert_one_line_error(&kalgo(&all), needle);
         assert_eq!(files_under(d.path()), 0, "nothing written for {args:?}");
     }
-    // No datadir at all.
-    assert_one_line_error(
-        &kalgo(&[
-            "makeminerkey",
-            "--miner.stakeowner",
-            ADDR,
-            "--minerkey.start",
-            "1",
-        ]),
-        "--datadir",
+}
+
+#[test]
+fn makeminerkey_without_datadir_writes_to_kalgo_home_else_dot_kalgo() {
+    let args = [
+        "makeminerkey",
+        "--miner.stakeowner",
+        ADDR,
+        "--minerkey.start",
+        "1",
+        "--minerkey.interval",
+        "1000",
+    ];
+    let key = format!("{ADDR}-0-1000.bin");
+    // As geth's ~/.ethereum and Kaleido's ~/.kaleido: ~/.kalgo.
+    let home = tmp();
+    let out = Command::new(KALGO)
+        .env("HOME", home.path())
+        .env_remove("KALGO_HOME")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run kalgo: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    let made = home.path().join(".kalgo").join("kalgo").join("minerkeys");
+    assert!(made.join(&key).is_file(), "no {key} in {}", made.display());
+    assert_eq!(files_under(home.path()), 1);
+    // $KALGO_HOME wins over HOME.
+    let kalgo_home = tmp();
+    let other_home = tmp();
+    let out = Command::new(KALGO)
+        .env("HOME", other_home.path())
+        .env("KALGO_HOME", kalgo_home.path())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run kalgo: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made = kalgo_home.path().join("kalgo").join("minerkeys");
+    assert!(made.join(&key).is_file(), "no {key} in {}", made.display());
+    assert_eq!(files_under(other_home.path()), 0);
 }
 
 #[test]
