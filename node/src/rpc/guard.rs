@@ -6,8 +6,10 @@
 //!   that reach the node through a name the attacker controls.
 //! - `--ws.origins` (geth 1.8: `--wsorigins`): a WebSocket request that carries
 //!   an `Origin` header (a browser page) must come from a listed origin (`*` =
-//!   any; default `http://localhost` and `http://<this host's name>`). Requests
-//!   without `Origin` (programs, not pages) pass.
+//!   any; default `http://localhost` and `http://<this host's name>`). A rule
+//!   matches on the parts it gives (scheme, host, port), so `http://localhost`
+//!   allows a page at `http://localhost:3000`. Requests without `Origin`
+//!   (programs, not pages) pass.
 //!
 //! A refused request gets `403 Forbidden` with a one-line reason and never
 //! reaches the JSON-RPC service.
@@ -93,11 +95,40 @@ impl GuardLayer {
             }
             Rule::Origins(list) => match origin {
                 None => Ok(()),
-                Some(o) if list.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(o)) => Ok(()),
+                Some(o) if list.iter().any(|a| a == "*" || origin_allowed(a, o)) => Ok(()),
                 Some(_) => Err("origin not allowed"),
             },
         }
     }
+}
+
+/// Scheme, host and port of an origin or of an allowed-origin rule
+/// (`http://localhost:3000`, `localhost`, `https://app.example`); absent parts
+/// are empty.
+fn origin_parts(text: &str) -> (&str, &str, &str) {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((s, r)) => (s, r),
+        None => ("", text),
+    };
+    let rest = rest.split('/').next().unwrap_or(rest);
+    if let Some(v6) = rest.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').unwrap_or((v6, ""));
+        return (scheme, host, after.strip_prefix(':').unwrap_or(""));
+    }
+    match rest.rsplit_once(':') {
+        Some((host, port)) => (scheme, host, port),
+        None => (scheme, rest, ""),
+    }
+}
+
+/// Whether `rule` allows the browser origin `origin`, as geth decides: each part
+/// the rule gives (scheme, host, port) must match; a part it leaves out matches
+/// any (`http://localhost` allows `http://localhost:3000`).
+fn origin_allowed(rule: &str, origin: &str) -> bool {
+    let (rs, rh, rp) = origin_parts(rule);
+    let (os, oh, op) = origin_parts(origin);
+    let part = |r: &str, o: &str| r.is_empty() || r.eq_ignore_ascii_case(o);
+    !rh.is_empty() && rh.eq_ignore_ascii_case(oh) && part(rs, os) && part(rp, op)
 }
 
 /// The name part of a `Host` header: without the port, without IPv6 brackets.
@@ -212,9 +243,22 @@ mod tests {
         assert_eq!(g.check(None, None), Ok(()), "programs send no Origin");
         assert_eq!(g.check(None, Some("http://localhost")), Ok(()));
         assert!(g.check(None, Some("https://evil.example")).is_err());
+        // A rule's missing parts match any: a local page on any port passes.
+        assert_eq!(g.check(None, Some("http://localhost:3000")), Ok(()));
+        assert!(g.check(None, Some("https://localhost:3000")).is_err());
+        assert!(
+            g.check(None, Some("http://localhost.evil.example"))
+                .is_err()
+        );
         let listed = GuardLayer::origins(&list(&["https://app.example"]));
         assert_eq!(listed.check(None, Some("https://APP.example")), Ok(()));
+        assert_eq!(listed.check(None, Some("https://app.example:8443")), Ok(()));
+        assert!(listed.check(None, Some("http://app.example")).is_err());
         assert!(listed.check(None, Some("http://localhost")).is_err());
+        let bare = GuardLayer::origins(&list(&["app.example:8443"]));
+        assert_eq!(bare.check(None, Some("https://app.example:8443")), Ok(()));
+        assert!(bare.check(None, Some("https://app.example:9000")).is_err());
+        assert!(bare.check(None, Some("null")).is_err());
         let any = GuardLayer::origins(&list(&["*"]));
         assert_eq!(any.check(None, Some("https://evil.example")), Ok(()));
     }
