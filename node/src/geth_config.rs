@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use toml::{Table, Value};
 
 use crate::config::{Etherbase, NodeConfig};
+use crate::geth_flags::{SyncMode, sync_mode};
 use crate::rpc::NAMESPACES;
 
 /// geth's top-level sections; one of them makes a file geth's.
@@ -151,13 +152,14 @@ pub fn from_geth(text: &str) -> Result<(NodeConfig, Vec<String>), GethConfigErro
         let k = key.as_str();
         match k {
             "Eth.NetworkId" => cfg.p2p.networkid = int(v, k)?,
-            "Eth.SyncMode" => match string(v, k)?.to_ascii_lowercase().as_str() {
-                "full" => {}
-                "fast" | "snap" => {
-                    warnings.push(format!("{k}: kalgo executes every certified block (full)"));
+            "Eth.SyncMode" => {
+                let mode = string(v, k)?;
+                match sync_mode(&mode) {
+                    SyncMode::Full => {}
+                    SyncMode::FullInstead(note) => warnings.push(format!("{k}: {note}")),
+                    SyncMode::Refused => return Err(GethConfigError::SyncMode(mode)),
                 }
-                other => return Err(GethConfigError::SyncMode(other.to_string())),
-            },
+            }
             "Eth.NoPruning" => {
                 if !boolean(v, k)? {
                     warnings.push(format!("{k}: kalgo keeps the state of every block"));

@@ -34,25 +34,39 @@ pub enum GethFlagError {
     GcMode(String),
 }
 
+/// What kalgo does with a geth sync mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// `full`: what kalgo does.
+    Full,
+    /// `fast`/`snap`: kalgo syncs in full anyway; the warning to log.
+    FullInstead(&'static str),
+    /// `light` or unknown: kalgo cannot run so.
+    Refused,
+}
+
+/// geth's sync mode `mode` (any case) as kalgo reads it; shared by
+/// `--syncmode` and `geth.toml`'s `Eth.SyncMode`.
+pub fn sync_mode(mode: &str) -> SyncMode {
+    match mode.to_ascii_lowercase().as_str() {
+        "full" => SyncMode::Full,
+        "fast" | "snap" => {
+            SyncMode::FullInstead("kalgo executes every certified block (full sync)")
+        }
+        _ => SyncMode::Refused,
+    }
+}
+
 impl GethFlags {
     /// The warnings to log for values kalgo accepts but treats its own way, or
     /// the error for a value it cannot honour.
     pub fn check(&self) -> Result<Vec<String>, GethFlagError> {
         let mut warnings = Vec::new();
-        match self
-            .syncmode
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("full") => {}
-            Some(mode @ ("fast" | "snap")) => warnings.push(format!(
-                "--syncmode {mode}: kalgo executes every certified block (full sync)"
-            )),
-            Some(_) => {
-                return Err(GethFlagError::SyncMode(
-                    self.syncmode.clone().unwrap_or_default(),
-                ));
+        if let Some(mode) = &self.syncmode {
+            match sync_mode(mode) {
+                SyncMode::Full => {}
+                SyncMode::FullInstead(note) => warnings.push(format!("--syncmode {mode}: {note}")),
+                SyncMode::Refused => return Err(GethFlagError::SyncMode(mode.clone())),
             }
         }
         match self

@@ -187,6 +187,26 @@ impl Node {
         node
     }
 
+    /// The receipt of transaction `tx`, asked over HTTP every 200 ms until it
+    /// is mined; fails the test after `timeout`, naming `what` was sent.
+    pub fn wait_receipt(&self, tx: &str, what: &str, timeout: Duration) -> serde_json::Value {
+        let start = std::time::Instant::now();
+        loop {
+            let r = self
+                .call("eth_getTransactionReceipt", serde_json::json!([tx]))
+                .expect("receipt");
+            if !r.is_null() {
+                return r;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{what} not included in {} s",
+                timeout.as_secs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// One JSON-RPC call over the node's HTTP endpoint; the `result` (an error
     /// answer is an `Err` with its message). Retries the connection for 30 s
     /// while the server starts.
@@ -552,6 +572,16 @@ pub fn assert_no_double_vote(name: &str, datadir: &Path) -> usize {
         }
     }
     log.len()
+}
+
+/// The `MinerKey` calldata `kalgo makeminerkey` printed on `stdout`.
+pub fn miner_key_calldata(stdout: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("MinerKey: "))
+        .unwrap_or_else(|| panic!("no MinerKey line in:\n{text}"))
+        .trim()
+        .to_string()
 }
 
 /// A new secp256k1 account: (private key hex with 0x, checksummed address).

@@ -12,7 +12,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tests::cluster::{Network, Node, free_port, new_account, run_ok, sign_call};
+use tests::cluster::{
+    Network, Node, free_port, miner_key_calldata, new_account, run_ok, sign_call,
+};
 
 const TWO_LAMBDA_MS: u64 = 200;
 /// The miner contract (Kaleido §3.1).
@@ -76,13 +78,7 @@ fn a_miner_registered_by_transaction_votes_and_proposes_from_its_start_height() 
             &CHAIN_ID.to_string(),
         ],
     );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let calldata = text
-        .lines()
-        .find_map(|l| l.strip_prefix("MinerKey: "))
-        .unwrap_or_else(|| panic!("no MinerKey line in:\n{text}"))
-        .trim()
-        .to_string();
+    let calldata = miner_key_calldata(&out.stdout);
     assert!(calldata.starts_with("0x39fb25e9"), "calldata {calldata}");
 
     // The stake owner registers it.
@@ -100,17 +96,11 @@ fn a_miner_registered_by_transaction_votes_and_proposes_from_its_start_height() 
     let tx = rpc
         .call("eth_sendRawTransaction", json!([raw]))
         .expect("registration accepted");
-    let t = Instant::now();
-    let receipt = loop {
-        let r = rpc
-            .call("eth_getTransactionReceipt", json!([tx]))
-            .expect("receipt");
-        if !r.is_null() {
-            break r;
-        }
-        assert!(t.elapsed() < secs(30), "registration not included in 30 s");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let receipt = rpc.wait_receipt(
+        tx.as_str().expect("a transaction hash"),
+        "registration",
+        secs(30),
+    );
     assert_eq!(
         receipt["status"],
         json!("0x1"),

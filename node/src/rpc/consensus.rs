@@ -35,7 +35,8 @@ fn unavailable(e: impl std::fmt::Display) -> RpcError {
     RpcError::Server(format!("consensus unavailable: {e}"))
 }
 
-async fn ask(ctx: &Ctx, q: InspectQuery) -> RpcResult<InspectAnswer> {
+/// One read-only question to the consensus actor.
+pub(crate) async fn ask(ctx: &Ctx, q: InspectQuery) -> RpcResult<InspectAnswer> {
     ctx.consensus
         .send(Inspect(q))
         .await
@@ -47,7 +48,8 @@ fn stake(v: u128) -> Value {
     json!(U256::from(v))
 }
 
-fn unexpected() -> RpcError {
+/// The consensus actor answered with another kind of answer than asked (a bug).
+pub(crate) fn unexpected() -> RpcError {
     RpcError::Server("consensus answered another question".into())
 }
 

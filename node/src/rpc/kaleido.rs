@@ -18,13 +18,14 @@
 use actors::consensus::views::MemberView;
 use actors::execution::query;
 use actors::runtime::PoolCounts;
-use actors::runtime::inspect::{Inspect, InspectAnswer, InspectQuery, MinerView};
+use actors::runtime::inspect::{InspectAnswer, InspectQuery, MinerView};
 use alloy_primitives::{Address, U256};
 use jsonrpsee::RpcModule;
 use serde_json::{Value, json};
 
 use crate::config::Etherbase;
 use crate::rpc::{
+    consensus::{ask, unexpected},
     context::Ctx,
     error::{RpcError, RpcResult},
     format::qty,
@@ -33,18 +34,6 @@ use crate::rpc::{
 
 /// geth's answer to `eth_coinbase` when it has nothing to name.
 pub const NO_ETHERBASE: &str = "etherbase must be explicitly specified";
-
-async fn ask(ctx: &Ctx, q: InspectQuery) -> RpcResult<InspectAnswer> {
-    ctx.consensus
-        .send(Inspect(q))
-        .await
-        .map_err(|e| RpcError::Server(format!("consensus unavailable: {e}")))?
-        .map_err(RpcError::Server)
-}
-
-fn unexpected() -> RpcError {
-    RpcError::Server("consensus answered another question".into())
-}
 
 /// This node's miner and, if it has an owner, its entry in the committee of the
 /// height in progress.
