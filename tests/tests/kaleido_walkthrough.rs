@@ -3,12 +3,13 @@
 //!
 //! 1. A running chain: one genesis miner (`kalgo genesis --validators 1 --chainid
 //!    888`), the new miner's stake owner funded with as much stake.
-//! 2. `kalgo makeminerkey --miner.stakeowner A --minerkey.coinbase A
+//! 2. `kalgo --datadir ./data init genesis.json`, `kalgo --datadir ./data account
+//!    import` of A's key.
+//! 3. `kalgo makeminerkey --miner.stakeowner A --minerkey.coinbase A
 //!    --minerkey.start S` with no `--datadir`: the key goes to `~/.kalgo` (a
 //!    temporary `HOME`), and is copied to `./data/kalgo/minerkeys/` as Kaleido
-//!    users copy theirs from `~/.kaleido`.
-//! 3. `kalgo --datadir ./data init genesis.json`, `kalgo --datadir ./data account
-//!    import` of A's key, a geth-1.8 `geth.toml` (`[Eth]`, `[Node]`, `[Node.P2P]`).
+//!    users copy theirs from `~/.kaleido`; a geth-1.8 `geth.toml` (`[Eth]`,
+//!    `[Node]`, `[Node.P2P]`).
 //! 4. `kalgo --config geth.toml --networkid 1001 --unlock A --password ./password
 //!    --mine --miner.stakeowner A --nodiscover --etherbase 0 --verbosity 4`.
 //! 5. `kalgo attach ipc:./data/geth.ipc`: `admin.addPeer("enode://…")` with the
@@ -24,7 +25,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tests::cluster::{Node, free_port, kalgo_bin, new_account, run_ok};
+use tests::cluster::{Node, free_port, kalgo_bin, miner_key_calldata, new_account, run_ok};
 use tests::devnode::ipc_call;
 
 const MINER_CONTRACT: &str = "0x1000000000000000000000000000000000000002";
@@ -123,8 +124,33 @@ fn kaleidos_walkthrough_runs_as_typed() {
             .to_string();
     assert!(enode0.starts_with("enode://"), "{enode0}");
 
-    // 2. makeminerkey without --datadir: into ~/.kalgo, then copied as from ~/.kaleido.
-    let start = node0.height() + 130;
+    // 2. init, the account (light scrypt: a debug build is slow at the standard one)
+    // and the password file, before the key, whose start height is a deadline.
+    typed(
+        &work,
+        &home,
+        &["--datadir", "./data", "init", "genesis.json"],
+    );
+    std::fs::write(work.join("password"), "walkthrough\n").expect("password");
+    std::fs::write(work.join("key"), key.trim_start_matches("0x")).expect("key");
+    typed(
+        &work,
+        &home,
+        &[
+            "--datadir",
+            "./data",
+            "--lightkdf",
+            "account",
+            "import",
+            "key",
+            "--password",
+            "./password",
+        ],
+    );
+    // 3. makeminerkey without --datadir: into ~/.kalgo, then copied as from ~/.kaleido.
+    // 200 blocks (40 s at 2λ = 200 ms): the contract wants S ≥ the registering
+    // block + 100, and the node still has to start and be told its peer.
+    let start = node0.height() + 200;
     let out = typed(
         &work,
         &home,
@@ -138,13 +164,7 @@ fn kaleidos_walkthrough_runs_as_typed() {
             &start.to_string(),
         ],
     );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let calldata = text
-        .lines()
-        .find_map(|l| l.strip_prefix("MinerKey: "))
-        .unwrap_or_else(|| panic!("no MinerKey line in:\n{text}"))
-        .trim()
-        .to_string();
+    let calldata = miner_key_calldata(&out.stdout);
     let made = home.join(".kalgo").join("kalgo").join("minerkeys");
     let files: Vec<_> = std::fs::read_dir(&made)
         .unwrap_or_else(|e| panic!("{}: {e}", made.display()))
@@ -162,27 +182,6 @@ fn kaleidos_walkthrough_runs_as_typed() {
     std::fs::create_dir_all(&keys).expect("minerkeys");
     std::fs::copy(&files[0], keys.join(&name)).expect("copy the key file");
 
-    // 3. init, the account, the password file and geth.toml.
-    typed(
-        &work,
-        &home,
-        &["--datadir", "./data", "init", "genesis.json"],
-    );
-    std::fs::write(work.join("password"), "walkthrough\n").expect("password");
-    std::fs::write(work.join("key"), key.trim_start_matches("0x")).expect("key");
-    typed(
-        &work,
-        &home,
-        &[
-            "--datadir",
-            "./data",
-            "account",
-            "import",
-            "key",
-            "--password",
-            "./password",
-        ],
-    );
     let p2p_port = free_port();
     std::fs::write(
         work.join("geth.toml"),
@@ -247,17 +246,7 @@ fn kaleidos_walkthrough_runs_as_typed() {
     );
     let tx = sent.trim_matches('"').to_string();
     assert!(tx.starts_with("0x") && tx.len() == 66, "{sent}");
-    let t = Instant::now();
-    let receipt = loop {
-        let r = node0
-            .call("eth_getTransactionReceipt", json!([tx]))
-            .expect("receipt");
-        if !r.is_null() {
-            break r;
-        }
-        assert!(t.elapsed() < secs(30), "registration not included in 30 s");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let receipt = node0.wait_receipt(&tx, "registration", secs(30));
     assert_eq!(receipt["status"], json!("0x1"), "{receipt}");
     assert!(hex_u64(&receipt["blockNumber"]) + 100 <= start, "{receipt}");
 
