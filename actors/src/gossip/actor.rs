@@ -15,6 +15,7 @@ use libp2p::futures::stream;
 use libp2p::gossipsub::MessageId;
 use tokio::sync::mpsc;
 
+use super::catch_up::Served;
 use super::codec::{SyncBlock, SyncResponse};
 use super::{Command, GossipHandle, NetEvent, NetTopic, Verdict, txbatch};
 use spec::driver::Topic;
@@ -218,7 +219,10 @@ impl StreamHandler<NetEvent> for GossipActor {
                         // Screened like gossip: a peer that answers with messages a
                         // gossip validator would reject is scored like a bad sync.
                         if rejected > 0 {
-                            act.send(Command::SyncDone { peer, ok: false });
+                            act.send(Command::SyncDone {
+                                peer,
+                                served: Served::Invalid,
+                            });
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "consensus mailbox"),
@@ -227,19 +231,21 @@ impl StreamHandler<NetEvent> for GossipActor {
             NetEvent::SyncBlocks { peer, blocks } => {
                 let fut = self.routes.sync.send(SyncBlocks(blocks));
                 ctx.wait(fut.into_actor(self).map(move |res, act, _| {
-                    let ok = match res {
-                        Ok(outcome) => {
-                            if outcome.committed > 0 {
-                                tracing::info!(%peer, blocks = outcome.committed, "synced");
-                            }
-                            !outcome.invalid
+                    let served = match res {
+                        Ok(outcome) if outcome.invalid => Served::Invalid,
+                        Ok(outcome) if outcome.committed > 0 => {
+                            tracing::info!(%peer, blocks = outcome.committed, "synced");
+                            Served::Progress
                         }
+                        // Blocks of other heights (or ones consensus committed
+                        // meanwhile): nothing gained from this peer.
+                        Ok(_) => Served::NoProgress,
                         Err(e) => {
                             tracing::error!(error = %e, "consensus mailbox");
-                            true
+                            Served::Unjudged
                         }
                     };
-                    act.send(Command::SyncDone { peer, ok });
+                    act.send(Command::SyncDone { peer, served });
                 }));
             }
             NetEvent::PeerPool { peer, batch } => {

@@ -170,13 +170,13 @@ pub enum Command {
         /// Hash.
         hash: [u8; 32],
     },
-    /// The blocks of a [`NetEvent::SyncBlocks`] were processed; `ok` false means
-    /// the peer served invalid data.
+    /// The blocks of a [`NetEvent::SyncBlocks`] (or the messages of a
+    /// [`NetEvent::Recent`]) were processed.
     SyncDone {
-        /// The peer that served them; banned when `ok` is false.
+        /// The peer that served them.
         peer: PeerId,
-        /// Whether the blocks verified.
-        ok: bool,
+        /// What they came to (a peer that strikes out is disconnected).
+        served: catch_up::Served,
     },
     /// The answer to a [`NetEvent::ServeBlocks`] or [`NetEvent::ServePool`].
     Serve {

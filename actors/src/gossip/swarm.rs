@@ -21,7 +21,7 @@ use libp2p::{Multiaddr, PeerId, Swarm, identify, noise, tcp, yamux};
 use tokio::sync::mpsc;
 
 use super::behaviour::{Behaviour, BehaviourError, BehaviourEvent, GRAYLIST, protocol_version};
-use super::catch_up::SyncState;
+use super::catch_up::{Served, SyncState, SyncTimers};
 use super::codec::{
     MAX_PEER_ADDR_BYTES, MAX_PEER_ADDRS, MAX_RECENT, MAX_SYNC_BLOCKS, PeerStatus,
     SOFT_RESPONSE_BYTES, SyncRequest, SyncResponse,
@@ -50,8 +50,11 @@ pub const MAX_PENDING: usize = 8192;
 const TICK: Duration = Duration::from_millis(250);
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 const REDIAL_EVERY: Duration = Duration::from_secs(3);
-const SYNC_BAN: Duration = Duration::from_secs(10);
+const SYNC_BACKOFF: Duration = Duration::from_secs(2);
 const SYNC_STALE: Duration = Duration::from_secs(60);
+/// A claimed head not refreshed by a status answer for this long is ignored
+/// (statuses are polled every [`STATUS_EVERY`]).
+const CLAIM_TTL: Duration = Duration::from_secs(10);
 const PEER_BAN: Duration = Duration::from_secs(300);
 /// How long a request handed to the actors may wait for its answer.
 const SERVE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -111,7 +114,15 @@ pub fn spawn(
     let mut net = Net {
         swarm,
         topics: NetTopic::by_hash(),
-        sync: SyncState::new(cfg.head.0, cfg.sync_lag, SYNC_BAN, SYNC_STALE),
+        sync: SyncState::new(
+            cfg.head.0,
+            SyncTimers {
+                lag: cfg.sync_lag,
+                backoff: SYNC_BACKOFF,
+                stale: SYNC_STALE,
+                claim_ttl: CLAIM_TTL,
+            },
+        ),
         head: cfg.head,
         genesis,
         protocol: protocol_version(network_id, &genesis),
@@ -326,17 +337,13 @@ impl Net {
                 }
                 self.sync.on_local_head(number);
             }
-            Command::SyncDone { peer, ok } => {
-                self.sync.on_done(peer, ok, Instant::now());
-                if ok && self.sync.best_peer_head() <= Some(self.sync.local() + 1) {
+            Command::SyncDone { peer, served } => {
+                self.sync_done(peer, served, Instant::now());
+                if served == Served::Progress
+                    && self.sync.best_peer_head() <= Some(self.sync.local() + 1)
+                {
                     // Caught up: the height in progress was gossiped while we synced.
                     self.request(peer, SyncRequest::Recent, RequestKind::Recent);
-                }
-                if !ok {
-                    tracing::warn!(%peer, "peer served blocks that do not verify");
-                    let gs = &mut self.swarm.behaviour_mut().gossipsub;
-                    gs.set_application_score(&peer, GRAYLIST * 2.0);
-                    self.ban(peer, "invalid sync blocks");
                 }
                 self.request_blocks();
             }
@@ -425,6 +432,23 @@ impl Net {
         }
         self.known.remove(&peer);
         let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    /// Books the outcome of a blocks request; a peer that served invalid data,
+    /// or struck out by refusing or failing to serve what it claimed, is
+    /// disconnected and scored down.
+    fn sync_done(&mut self, peer: PeerId, served: Served, now: Instant) {
+        if !self.sync.on_done(peer, served, now) {
+            return;
+        }
+        let why = match served {
+            Served::Invalid => "invalid sync blocks",
+            _ => "claimed blocks it does not serve",
+        };
+        tracing::warn!(%peer, why, "sync: peer struck out");
+        let gs = &mut self.swarm.behaviour_mut().gossipsub;
+        gs.set_application_score(&peer, GRAYLIST * 2.0);
+        self.ban(peer, why);
     }
 
     fn is_banned(&mut self, peer: &PeerId) -> bool {
@@ -718,7 +742,7 @@ impl Net {
             } => {
                 if let Some((_, RequestKind::Blocks)) = self.take_request(request_id) {
                     tracing::debug!(%peer, %error, "sync request failed");
-                    self.sync.on_done(peer, false, Instant::now());
+                    self.sync_done(peer, Served::NoProgress, Instant::now());
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
@@ -852,11 +876,9 @@ impl Net {
                 self.outbox.push_back(NetEvent::PeerPool { peer, batch });
             }
             (RequestKind::Pool, SyncResponse::Unavailable) => {}
-            (RequestKind::Blocks, SyncResponse::Unavailable) => {
-                self.sync.on_done(peer, true, now);
-            }
-            // Empty blocks or another kind of answer: the peer misbehaves.
-            (RequestKind::Blocks, _) => self.sync.on_done(peer, false, now),
+            // It claimed a head it does not serve, or answered with nothing or
+            // another kind of answer: a strike.
+            (RequestKind::Blocks, _) => self.sync_done(peer, Served::NoProgress, now),
             (
                 RequestKind::Status | RequestKind::Recent | RequestKind::Peers | RequestKind::Pool,
                 _,

@@ -300,7 +300,10 @@ async fn a_node_behind_requests_blocks_and_bans_a_peer_serving_bad_ones() {
     assert_eq!(blocks, served);
     // The blocks did not verify: B drops A.
     b.handle
-        .send(Command::SyncDone { peer, ok: false })
+        .send(Command::SyncDone {
+            peer,
+            served: super::catch_up::Served::Invalid,
+        })
         .expect("done");
     let a_id = a.id;
     wait_for(&b, "B bans A for blocks that did not verify", |i| {

@@ -14,11 +14,17 @@
 //!
 //! A healthy network keeps committing and disconnects this peer once its score
 //! falls below the graylist threshold. Deterministic for a given `--seed`.
+//!
+//! With `--sync-lie` it publishes nothing and instead lies to sync: it listens on
+//! `--listen-addr`/`--port`, claims head 2⁶⁴−1 to every peer and answers every
+//! blocks request with "unavailable", for `--lie-for` seconds. A lagging node that
+//! always asked the highest announced head would never catch up.
 
 use std::time::{Duration, Instant};
 
 use actors::gossip::{
-    BootnodeError, GossipConfig, GossipError, NetTopic, PublishRefused, parse_bootnodes, swarm,
+    BootnodeError, Command, GossipConfig, GossipError, GossipHandle, NetEvent, NetTopic,
+    PublishRefused, SyncResponse, parse_bootnodes, swarm,
 };
 use actors::storage::Store;
 use clap::Args;
@@ -45,6 +51,12 @@ pub struct FuzzPeerArgs {
     /// Seed of the message generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Publish nothing; claim head 2⁶⁴−1 and refuse every blocks request.
+    #[arg(long)]
+    pub sync_lie: bool,
+    /// How long `--sync-lie` keeps lying, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub lie_for: u64,
 }
 
 /// Why the fuzz peer stopped early.
@@ -186,10 +198,16 @@ pub fn run(cfg: &NodeConfig, args: &FuzzPeerArgs) -> Result<String, FuzzPeerErro
     let genesis = store.canonical_hash(0)?.ok_or(FuzzPeerError::NoGenesis)?;
     drop(store);
     let bootnodes = parse_bootnodes(&cfg.p2p.bootnodes.join(","))?;
-    let net = GossipConfig {
-        listen: Multiaddr::empty()
+    // A liar must be reachable where the operator says (it is dialled); the
+    // publishing peer dials out and needs no fixed port.
+    let listen = match args.sync_lie {
+        true => Multiaddr::from(cfg.p2p.listen_addr).with(Protocol::Tcp(cfg.p2p.port)),
+        false => Multiaddr::empty()
             .with(Protocol::Ip4(std::net::Ipv4Addr::LOCALHOST))
             .with(Protocol::Tcp(0)),
+    };
+    let net = GossipConfig {
+        listen,
         bootnodes,
         max_peers: cfg.p2p.maxpeers,
         network_id: cfg.p2p.networkid,
@@ -205,6 +223,9 @@ pub fn run(cfg: &NodeConfig, args: &FuzzPeerArgs) -> Result<String, FuzzPeerErro
         .map_err(FuzzPeerError::Runtime)?;
     rt.block_on(async move {
         let (handle, mut events) = swarm::spawn(Keypair::generate_ed25519(), net)?;
+        if args.sync_lie {
+            return lie_to_sync(&handle, &mut events, Duration::from_secs(args.lie_for)).await;
+        }
         // Drain (and drop) whatever the network sends us.
         tokio::spawn(async move { while events.recv().await.is_some() {} });
         let wait = Duration::from_secs(30);
@@ -275,4 +296,43 @@ pub fn run(cfg: &NodeConfig, args: &FuzzPeerArgs) -> Result<String, FuzzPeerErro
             info.peers.len()
         ))
     })
+}
+
+/// `--sync-lie`: claims head 2⁶⁴−1 (the status every peer polls) and answers
+/// every blocks or pool request with "unavailable" until `duration` has passed.
+async fn lie_to_sync(
+    handle: &GossipHandle,
+    events: &mut tokio::sync::mpsc::Receiver<NetEvent>,
+    duration: Duration,
+) -> Result<String, FuzzPeerError> {
+    handle.send(Command::LocalHead {
+        number: u64::MAX,
+        hash: [0xff; 32],
+    })?;
+    let deadline = tokio::time::Instant::now() + duration;
+    let mut refused = 0u64;
+    loop {
+        let event = match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(event)) => event,
+            Ok(None) | Err(_) => break,
+        };
+        let id = match event {
+            NetEvent::ServeBlocks { id, .. } => {
+                refused += 1;
+                id
+            }
+            NetEvent::ServePool { id } => id,
+            _ => continue,
+        };
+        handle
+            .send_wait(Command::Serve {
+                id,
+                response: SyncResponse::Unavailable,
+            })
+            .await?;
+    }
+    Ok(format!(
+        "claimed head {} for {duration:?}; refused {refused} blocks requests\n",
+        u64::MAX
+    ))
 }
