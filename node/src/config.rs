@@ -46,6 +46,20 @@ pub const DEFAULT_METRICS_PORT: u16 = 6060;
 pub const DEFAULT_GAS_CAP: u64 = 50_000_000;
 /// Default batch size limit.
 pub const DEFAULT_BATCH_LIMIT: u32 = 1000;
+/// Default most addresses, or alternatives per topic position, in a log filter
+/// (geth's `--rpc.logquerylimit`).
+pub const DEFAULT_LOG_QUERY_LIMIT: usize = 1000;
+/// Default most blocks one `eth_getLogs` scans.
+pub const DEFAULT_LOG_BLOCK_RANGE: u64 = 10_000;
+/// Default most logs one `eth_getLogs` returns.
+pub const DEFAULT_LOG_MAX_RESULTS: usize = 20_000;
+/// Default most polling filters installed at once (all clients together).
+pub const DEFAULT_FILTER_LIMIT: usize = 10_000;
+/// Default most subscriptions on one WebSocket connection.
+pub const DEFAULT_WS_MAX_SUBSCRIPTIONS: u32 = 256;
+/// Default largest response body, in bytes (a `debug_trace*` answer may be tens
+/// of MiB).
+pub const DEFAULT_RESPONSE_MAX_SIZE: u32 = 64 * 1024 * 1024;
 
 /// `[rpc]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +102,19 @@ pub struct RpcSection {
     pub ipcdisable: bool,
     /// Serve node-held keys over HTTP/WebSocket too (`--allow-insecure-unlock`).
     pub allow_insecure_unlock: bool,
+    /// Most addresses, or alternatives at one topic position, in one log filter
+    /// (`--rpc.logquerylimit`).
+    pub logquerylimit: usize,
+    /// Most blocks one `eth_getLogs` / log filter poll scans (`--rpc.logblockrange`).
+    pub logblockrange: u64,
+    /// Most logs one `eth_getLogs` returns (`--rpc.logmaxresults`).
+    pub logmaxresults: usize,
+    /// Most polling filters installed at once, all clients together (`--rpc.filterlimit`).
+    pub filterlimit: usize,
+    /// Most subscriptions on one WebSocket connection (`--ws.maxsubscriptions`).
+    pub ws_maxsubscriptions: u32,
+    /// Largest response body in bytes (`--rpc.response-max-size`).
+    pub response_max_size: u32,
 }
 
 impl Default for RpcSection {
@@ -110,6 +137,12 @@ impl Default for RpcSection {
             ipcpath: PathBuf::from(crate::rpc::ipc::DEFAULT_NAME),
             ipcdisable: false,
             allow_insecure_unlock: false,
+            logquerylimit: DEFAULT_LOG_QUERY_LIMIT,
+            logblockrange: DEFAULT_LOG_BLOCK_RANGE,
+            logmaxresults: DEFAULT_LOG_MAX_RESULTS,
+            filterlimit: DEFAULT_FILTER_LIMIT,
+            ws_maxsubscriptions: DEFAULT_WS_MAX_SUBSCRIPTIONS,
+            response_max_size: DEFAULT_RESPONSE_MAX_SIZE,
         }
     }
 }

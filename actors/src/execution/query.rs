@@ -138,23 +138,49 @@ impl LogFilter {
 
     /// Whether a block with `bloom` may hold a matching log.
     pub fn may_match(&self, bloom: &Bloom) -> bool {
-        let any = |items: &mut dyn Iterator<Item = &[u8]>| {
-            let mut empty = true;
-            for item in items {
-                empty = false;
-                if bloom.contains_input(BloomInput::Raw(item)) {
-                    return true;
-                }
-            }
-            empty
-        };
-        if !any(&mut self.addresses.iter().map(|a| a.as_slice())) {
-            return false;
+        self.bloom_probe().may_match(bloom)
+    }
+
+    /// The filter's criteria hashed for bloom tests, once per query rather than
+    /// once per block scanned.
+    pub fn bloom_probe(&self) -> BloomProbe {
+        let hash = |b: &[u8]| alloy_primitives::keccak256(b);
+        BloomProbe {
+            addresses: self.addresses.iter().map(|a| hash(a.as_slice())).collect(),
+            topics: self
+                .topics
+                .iter()
+                .map(|t| {
+                    t.as_ref()
+                        .map(|list| list.iter().map(|x| hash(x.as_slice())).collect())
+                })
+                .collect(),
         }
-        self.topics.iter().all(|want| match want {
-            Some(list) => any(&mut list.iter().map(|t| t.as_slice())),
-            None => true,
-        })
+    }
+}
+
+/// A [`LogFilter`]'s addresses and topics, keccak-hashed as a bloom filter
+/// wants them (a block's `logsBloom` is tested with these, no hashing per block).
+#[derive(Clone, Debug)]
+pub struct BloomProbe {
+    addresses: Vec<B256>,
+    topics: Vec<Option<Vec<B256>>>,
+}
+
+impl BloomProbe {
+    /// Whether a block with `bloom` may hold a matching log.
+    pub fn may_match(&self, bloom: &Bloom) -> bool {
+        let any = |items: &[B256]| {
+            items.is_empty()
+                || items
+                    .iter()
+                    .any(|h| bloom.contains_input(BloomInput::Hash(*h)))
+        };
+        any(&self.addresses)
+            && self.topics.iter().all(|want| match want {
+                Some(list) => any(list),
+                None => true,
+            })
     }
 }
 
@@ -464,12 +490,13 @@ pub fn logs(
             limit: max_blocks,
         });
     }
+    let probe = filter.bloom_probe();
     let mut out = Vec::new();
     for number in filter.from..=filter.to {
         let Some(h) = header(store, number)? else {
             break;
         };
-        if !filter.may_match(&h.eth.logs_bloom) {
+        if !probe.may_match(&h.eth.logs_bloom) {
             continue;
         }
         for r in block_receipts(store, number)?.unwrap_or_default() {

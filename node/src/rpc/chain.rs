@@ -123,12 +123,45 @@ pub fn log_filter(ctx: &Ctx, f: &FilterObject) -> RpcResult<LogFilter> {
             (from, to.min(head))
         }
     };
-    Ok(LogFilter {
+    let filter = LogFilter {
         from,
         to,
         addresses: f.address.clone().map(|a| a.into_vec()).unwrap_or_default(),
         topics: f.topic_sets(),
-    })
+    };
+    check_log_query(&filter, ctx.limits.log_query_limit)?;
+    Ok(filter)
+}
+
+/// Most topic positions a log has (LOG0..LOG4).
+pub const MAX_TOPIC_POSITIONS: usize = 4;
+
+/// Refuses a filter with more than `limit` addresses, or more than `limit`
+/// alternatives at one topic position, or more than four topic positions
+/// (geth's `--rpc.logquerylimit` rules): each is tested against every block's
+/// bloom and every log scanned.
+pub fn check_log_query(filter: &LogFilter, limit: usize) -> RpcResult<()> {
+    if filter.topics.len() > MAX_TOPIC_POSITIONS {
+        return Err(RpcError::InvalidParams(format!(
+            "too many topic positions: {} (a log has at most {MAX_TOPIC_POSITIONS})",
+            filter.topics.len()
+        )));
+    }
+    if filter.addresses.len() > limit {
+        return Err(RpcError::InvalidParams(format!(
+            "too many addresses in the filter: {} (limit {limit}, --rpc.logquerylimit)",
+            filter.addresses.len()
+        )));
+    }
+    for (i, t) in filter.topics.iter().enumerate() {
+        let n = t.as_ref().map_or(0, Vec::len);
+        if n > limit {
+            return Err(RpcError::InvalidParams(format!(
+                "too many alternatives for topic {i}: {n} (limit {limit}, --rpc.logquerylimit)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Registers the block, transaction, receipt and log methods.

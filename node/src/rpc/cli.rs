@@ -69,6 +69,24 @@ pub struct RpcArgs {
     /// Most calls in one batch request [default: 1000].
     #[arg(long = "rpc.batch-request-limit")]
     pub batch_limit: Option<u32>,
+    /// Most addresses, or alternatives at one topic position, in one log filter [default: 1000].
+    #[arg(long = "rpc.logquerylimit")]
+    pub log_query_limit: Option<usize>,
+    /// Most blocks one eth_getLogs (or log filter poll) scans [default: 10000].
+    #[arg(long = "rpc.logblockrange")]
+    pub log_block_range: Option<u64>,
+    /// Most logs one eth_getLogs returns [default: 20000].
+    #[arg(long = "rpc.logmaxresults")]
+    pub log_max_results: Option<usize>,
+    /// Most polling filters (eth_new*Filter) installed at once [default: 10000].
+    #[arg(long = "rpc.filterlimit")]
+    pub filter_limit: Option<usize>,
+    /// Most subscriptions on one WebSocket connection [default: 256].
+    #[arg(long = "ws.maxsubscriptions")]
+    pub ws_max_subscriptions: Option<u32>,
+    /// Largest response body in bytes [default: 67108864].
+    #[arg(long = "rpc.response-max-size")]
+    pub response_max_size: Option<u32>,
     /// Serve node-held keys (personal_*, eth_sendTransaction, eth_sign) over HTTP
     /// and WebSocket too: anyone reaching the port can then spend from unlocked
     /// accounts. IPC always serves them.
@@ -136,6 +154,23 @@ impl RpcArgs {
             rpc.batch_request_limit = b;
         }
         rpc.allow_insecure_unlock |= self.allow_insecure_unlock;
+        let set = |v: Option<usize>, to: &mut usize| {
+            if let Some(v) = v {
+                *to = v;
+            }
+        };
+        set(self.log_query_limit, &mut rpc.logquerylimit);
+        set(self.log_max_results, &mut rpc.logmaxresults);
+        set(self.filter_limit, &mut rpc.filterlimit);
+        if let Some(v) = self.log_block_range {
+            rpc.logblockrange = v;
+        }
+        if let Some(v) = self.ws_max_subscriptions {
+            rpc.ws_maxsubscriptions = v;
+        }
+        if let Some(v) = self.response_max_size {
+            rpc.response_max_size = v;
+        }
         metrics.enabled |= self.metrics;
         if let Some(a) = self.metrics_addr {
             metrics.addr = a;
@@ -182,6 +217,9 @@ pub fn rpc_config(
         vhosts: rpc.http_vhosts.clone(),
         ws_origins: rpc.ws_origins.clone(),
         batch_limit: rpc.batch_request_limit,
+        max_subscriptions: rpc.ws_maxsubscriptions.max(1),
+        response_max_size: rpc.response_max_size,
+        filter_limit: rpc.filterlimit,
         ipc: (!rpc.ipcdisable).then(|| rpc.ipcpath.clone()),
         allow_insecure_unlock: rpc.allow_insecure_unlock,
         unlock: Vec::new(),
@@ -191,6 +229,9 @@ pub fn rpc_config(
             .then(|| SocketAddr::new(metrics.addr, metrics.port)),
         limits: Limits {
             gas_cap: rpc.gascap,
+            max_log_blocks: rpc.logblockrange.max(1),
+            max_logs: rpc.logmaxresults,
+            log_query_limit: rpc.logquerylimit,
             ..Limits::default()
         },
     })

@@ -23,10 +23,13 @@ use crate::rpc::{
 pub struct Limits {
     /// Most gas an `eth_call` / `eth_estimateGas` may use (geth's `--rpc.gascap`).
     pub gas_cap: u64,
-    /// Most blocks one `eth_getLogs` may scan.
+    /// Most blocks one `eth_getLogs` may scan (`--rpc.logblockrange`).
     pub max_log_blocks: u64,
-    /// Most logs one `eth_getLogs` may return.
+    /// Most logs one `eth_getLogs` may return (`--rpc.logmaxresults`).
     pub max_logs: usize,
+    /// Most addresses, and most alternatives at one topic position, in one log
+    /// filter (`--rpc.logquerylimit`, geth's name and default).
+    pub log_query_limit: usize,
     /// Most blocks one `eth_feeHistory` may cover.
     pub max_fee_history: u64,
     /// Most struct logs in one `debug_trace*` answer (a longer trace is refused).
@@ -41,6 +44,7 @@ impl Default for Limits {
             gas_cap: 50_000_000,
             max_log_blocks: 10_000,
             max_logs: 20_000,
+            log_query_limit: crate::config::DEFAULT_LOG_QUERY_LIMIT,
             max_fee_history: 1024,
             max_trace_logs: 500_000,
             max_trace_bytes: 48 * 1024 * 1024,

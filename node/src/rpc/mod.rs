@@ -9,8 +9,10 @@
 //! straight to the redb store (consistent snapshots, concurrent with block
 //! commits); transaction submission and pool queries are messages to the
 //! execution actor, which owns the pool. Limits: request body
-//! [`MAX_REQUEST_BYTES`], response [`MAX_RESPONSE_BYTES`], batch
-//! `--rpc.batch-request-limit` calls; see [`context::Limits`] for per-call limits.
+//! [`MAX_REQUEST_BYTES`], response `--rpc.response-max-size`, batch
+//! `--rpc.batch-request-limit` calls, subscriptions per WebSocket connection
+//! `--ws.maxsubscriptions`, polling filters `--rpc.filterlimit`; see
+//! [`context::Limits`] for per-call limits (log queries among them).
 //!
 //! Modules: [`params`] (argument parsing), [`format`] (geth's JSON shapes),
 //! [`error`] (codes), [`eth`], [`chain`], [`filters`], [`subs`] (WebSocket
@@ -52,8 +54,6 @@ use crate::rpc::context::{Ctx, Limits};
 
 /// Largest request body (geth: 5 MiB).
 pub const MAX_REQUEST_BYTES: u32 = 5 * 1024 * 1024;
-/// Largest response body.
-pub const MAX_RESPONSE_BYTES: u32 = 64 * 1024 * 1024;
 /// Most simultaneous connections per endpoint.
 pub const MAX_CONNECTIONS: u32 = 1000;
 /// Every namespace a server can serve: `--http.api` / `--ws.api` pick among them; IPC
@@ -94,6 +94,12 @@ pub struct RpcConfig {
     pub ws_origins: Vec<String>,
     /// Most calls in one batch.
     pub batch_limit: u32,
+    /// Most subscriptions on one WebSocket connection.
+    pub max_subscriptions: u32,
+    /// Largest response body in bytes.
+    pub response_max_size: u32,
+    /// Most polling filters installed at once.
+    pub filter_limit: usize,
     /// Per-call limits.
     pub limits: Limits,
     /// IPC socket (relative paths are inside the data directory); `None` = off.
@@ -287,7 +293,8 @@ pub fn module(
 fn server_config(cfg: &RpcConfig, http_only: bool) -> ServerConfig {
     let b = ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
-        .max_response_body_size(MAX_RESPONSE_BYTES)
+        .max_response_body_size(cfg.response_max_size)
+        .max_subscriptions_per_connection(cfg.max_subscriptions)
         .max_connections(MAX_CONNECTIONS)
         .set_batch_request_config(BatchRequestConfig::Limit(cfg.batch_limit.max(1)));
     if http_only {
@@ -307,7 +314,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         exec: node.exec,
         genesis_difficulty: genesis.eth.difficulty,
         limits: cfg.limits.clone(),
-        filters: filter_store::Filters::default(),
+        filters: filter_store::Filters::new(cfg.filter_limit),
         peers: node.peers,
         client_version: client_version(),
         accounts: node.accounts,

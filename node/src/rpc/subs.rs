@@ -21,6 +21,7 @@ use rand_core::{OsRng, RngCore};
 use serde_json::Value;
 
 use crate::rpc::{
+    chain::check_log_query,
     context::Ctx,
     error::RpcError,
     format,
@@ -156,12 +157,14 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
                     "newHeads" | "newPendingTransactions" => None,
                     "logs" => {
                         let f: FilterObject = a.optional(1)?.unwrap_or_default();
-                        Some(LogFilter {
+                        let filter = LogFilter {
                             from: 0,
                             to: 0,
                             addresses: f.address.clone().map(|a| a.into_vec()).unwrap_or_default(),
                             topics: f.topic_sets(),
-                        })
+                        };
+                        check_log_query(&filter, ctx.limits.log_query_limit)?;
+                        Some(filter)
                     }
                     other => {
                         return Err(RpcError::InvalidParams(format!(
