@@ -36,6 +36,9 @@ pub struct Metrics {
     pub peers: AtomicU64,
     /// Gauge: transactions in the pool (pending and queued).
     pub pool_size: AtomicU64,
+    /// Counter: copies of the pool's content made (`txpool_content` and
+    /// `txpool_inspect` share one per pool change).
+    pub pool_copies: AtomicU64,
     /// Gauge: microseconds the last block build or validation (execution) took.
     pub block_exec_us: AtomicU64,
     /// Gauge: microseconds the last block commit (store write) took.
@@ -255,6 +258,12 @@ impl Metrics {
                 Gauge,
                 "Transactions in the pool.",
                 v(&self.pool_size),
+            ),
+            (
+                "kalgo_txpool_copies_total",
+                Counter,
+                "Copies of the pool's content made for RPC readers.",
+                v(&self.pool_copies),
             ),
             (
                 "kalgo_block_execution_seconds",

@@ -48,7 +48,21 @@ pub struct ExecutionActor {
     svc: ExecutionService,
     gossip: Option<GossipHandle>,
     metrics: Arc<Metrics>,
+    /// The pool's content as last copied, until the pool or the head changes:
+    /// any number of [`PoolSnapshot`] requests in between share one copy.
+    pool_cache: Option<Arc<PoolContent>>,
+    /// The pooled hashes, published every [`POOL_VIEW_EVERY`] when the pool
+    /// changed: pending-transaction subscriptions and filters read this and
+    /// never ask the actor (which also builds and validates blocks).
+    pool_view: tokio::sync::watch::Sender<PoolHashes>,
+    pool_dirty: bool,
 }
+
+/// Every pooled transaction's hash, as published by the execution actor.
+pub type PoolHashes = Arc<Vec<B256>>;
+
+/// How often the pooled hashes are republished when the pool changed.
+pub const POOL_VIEW_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl ExecutionActor {
     /// Wraps a service.
@@ -57,6 +71,22 @@ impl ExecutionActor {
             svc,
             gossip: None,
             metrics: Arc::default(),
+            pool_cache: None,
+            pool_view: tokio::sync::watch::Sender::new(Arc::default()),
+            pool_dirty: true,
+        }
+    }
+
+    /// A reader of the pooled hashes this actor publishes (see [`PoolHashes`]).
+    pub fn pool_view(&self) -> tokio::sync::watch::Receiver<PoolHashes> {
+        self.pool_view.subscribe()
+    }
+
+    /// Republishes the pooled hashes if the pool changed since the last time.
+    fn publish_pool_view(&mut self) {
+        if std::mem::take(&mut self.pool_dirty) {
+            self.pool_view
+                .send_replace(Arc::new(self.svc.pool_hashes()));
         }
     }
 
@@ -66,8 +96,12 @@ impl ExecutionActor {
         self
     }
 
-    fn record_pool(&self) {
+    /// The pool changed (or the head did, which moves transactions between
+    /// pending and queued): update the gauge, drop the cached copy.
+    fn record_pool(&mut self) {
         Metrics::set(&self.metrics.pool_size, self.svc.pool_len() as u64);
+        self.pool_cache = None;
+        self.pool_dirty = true;
     }
 
     fn record_time(gauge: &std::sync::atomic::AtomicU64, since: Instant) {
@@ -88,6 +122,8 @@ impl Actor for ExecutionActor {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX);
+        self.publish_pool_view();
+        ctx.run_interval(POOL_VIEW_EVERY, |act, _| act.publish_pool_view());
     }
 }
 
@@ -188,9 +224,9 @@ pub struct PooledTx(pub B256);
 #[rtype(result = "Result<(usize, usize), ServiceError>")]
 pub struct PoolCounts;
 
-/// Every pooled transaction.
+/// Every pooled transaction (a shared copy, made once per pool change).
 #[derive(Message)]
-#[rtype(result = "Result<PoolContent, ServiceError>")]
+#[rtype(result = "Result<Arc<PoolContent>, ServiceError>")]
 pub struct PoolSnapshot;
 
 impl Handler<SubmitRawTx> for ExecutionActor {
@@ -244,9 +280,15 @@ impl Handler<PoolCounts> for ExecutionActor {
 }
 
 impl Handler<PoolSnapshot> for ExecutionActor {
-    type Result = Result<PoolContent, ServiceError>;
+    type Result = Result<Arc<PoolContent>, ServiceError>;
     fn handle(&mut self, _: PoolSnapshot, _: &mut Self::Context) -> Self::Result {
-        self.svc.pool_content()
+        if let Some(c) = &self.pool_cache {
+            return Ok(Arc::clone(c));
+        }
+        let c = Arc::new(self.svc.pool_content()?);
+        Metrics::add(&self.metrics.pool_copies, 1);
+        self.pool_cache = Some(Arc::clone(&c));
+        Ok(c)
     }
 }
 

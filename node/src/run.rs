@@ -382,6 +382,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
         // Execution gets a thread of its own: building, committing and admitting
         // transactions never delay the consensus actor's timers and messages.
         let exec_actor = exec_actor.with_metrics(metrics.clone());
+        let pool_view = exec_actor.pool_view();
         let exec_addr =
             ExecutionActor::start_in_arbiter(&actix::Arbiter::new().handle(), |_| exec_actor);
         let consensus = ConsensusActor::new(core, initial, exec_addr.clone(), epoch)
@@ -424,6 +425,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                 chain: rpc_chain,
                 config: chain_config,
                 exec: exec_addr,
+                pool_view,
                 peers,
                 accounts,
                 gossip: gossip_addr,

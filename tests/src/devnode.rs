@@ -222,3 +222,23 @@ pub fn ipc_call(socket: &Path, method: &str, params: serde_json::Value) -> serde
     BufReader::new(stream).read_line(&mut line).expect("read");
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
 }
+
+/// `GET /metrics` from a `--metrics` endpoint: the response head and body.
+pub fn scrape(addr: SocketAddr) -> (String, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, body) = text.split_once("\r\n\r\n").expect("head/body");
+    (head.to_string(), body.to_string())
+}
+
+/// The value of the unlabelled sample `name` in a Prometheus text body.
+pub fn sample(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{body}"))
+}

@@ -14,14 +14,13 @@
 //!
 //! Needs `cargo build -p node` in the same target dir.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tests::cluster::{Network, free_port};
-use tests::devnode::{DevNode, ipc_call};
+use tests::devnode::{DevNode, ipc_call, sample, scrape};
 
 /// One JSON-RPC call over the IPC socket of `datadir` (`D/kalgo.ipc`).
 fn ipc(datadir: &Path, method: &str, params: Value) -> Value {
@@ -148,25 +147,6 @@ fn net_chain_id(datadir: &Path) -> u64 {
     let v: Value =
         serde_json::from_str(&std::fs::read_to_string(g).expect("genesis")).expect("json");
     v["config"]["chainId"].as_u64().expect("chainId")
-}
-
-/// `GET /metrics`: the status line, head and body.
-fn scrape(addr: SocketAddr) -> (String, String) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("write");
-    let mut text = String::new();
-    s.read_to_string(&mut text).expect("read");
-    let (head, body) = text.split_once("\r\n\r\n").expect("head/body");
-    (head.to_string(), body.to_string())
-}
-
-fn sample(body: &str, name: &str) -> f64 {
-    body.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{body}"))
 }
 
 fn block_number(node: &DevNode) -> u64 {

@@ -8,6 +8,15 @@
 //!    the peer with the highest claimed head asked only the liar, for good; a
 //!    follower that knows the liar and one honest validator must still catch up.
 //!
+//! 2. RPC abuse: `eth_getLogs` / `eth_newFilter` with 100,000 addresses, too
+//!    many topic alternatives or positions, too long a range, too many filters:
+//!    each refused with a JSON-RPC error naming its limit and flag.
+//! 3. Pool snapshot flood: batches of 1,000 `eth_getFilterChanges` on a pending
+//!    filter and of 1,000 `txpool_content` once made the execution actor (which
+//!    also builds blocks) copy the whole pool per call; pending filters and
+//!    subscriptions now read the hashes it publishes, and `txpool_content`
+//!    shares one copy per pool change (`kalgo_txpool_copies_total`).
+//!
 //! Needs `cargo build -p node` in the same target dir.
 
 use std::time::Duration;
@@ -175,6 +184,136 @@ fn oversized_log_queries_and_filter_floods_are_refused() {
     let t = std::time::Instant::now();
     while head(&node) < before + 3 {
         assert!(t.elapsed() < secs(30), "no new blocks after the abuse");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Hardhat's account #1, funded by the `--dev` genesis.
+const DEV_KEY: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+fn qty(v: &serde_json::Value) -> u64 {
+    let s = v.as_str().unwrap_or_else(|| panic!("not a quantity: {v}"));
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("quantity")
+}
+
+fn batch(
+    node: &tests::devnode::DevNode,
+    method: &str,
+    params: &str,
+    n: usize,
+) -> Vec<serde_json::Value> {
+    let calls: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"{method}","params":{params}}}"#))
+        .collect();
+    let body = format!("[{}]", calls.join(","));
+    let (status, text) = tests::devnode::http_post(node.http, body.as_bytes()).expect("batch");
+    assert_eq!(status, 200, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v.as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("not a batch answer: {text}"))
+}
+
+#[test]
+fn pool_floods_share_one_copy_and_blocks_keep_coming() {
+    use alloy_primitives::{Address, B256, U256};
+    use tests::devnode::{DevNode, sample, scrape};
+    use tests::faults::Funder;
+    let port = free_port();
+    let port_s = port.to_string();
+    let node = DevNode::start("latest", 300, &["--metrics", "--metrics.port", &port_s]);
+    let metrics: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let chain_id = qty(&node.call("eth_chainId", "[]").expect("chainId")["result"]);
+    let price = u128::from(qty(
+        &node.call("eth_gasPrice", "[]").expect("gasPrice")["result"],
+    )) * 2;
+    let key = node::loadtest::sign::Key::from_bytes(&DEV_KEY.parse::<B256>().expect("key"))
+        .expect("valid key");
+    let funder = Funder::from_parts(key, chain_id, price, 0);
+    let nonce = qty(&node
+        .call(
+            "eth_getTransactionCount",
+            &format!(r#"["{:#x}","pending"]"#, funder.address()),
+        )
+        .expect("nonce")["result"]);
+    // 50 transactions behind a nonce gap (a sender may queue 64): they stay
+    // queued in the pool.
+    let mut hashes = std::collections::HashSet::new();
+    for i in 0..50u64 {
+        let (hash, raw) = funder.sign_at(
+            nonce + 10 + i,
+            Address::repeat_byte(7),
+            U256::from(1),
+            price,
+        );
+        let v = node
+            .call("eth_sendRawTransaction", &format!(r#"["{raw}"]"#))
+            .expect("send");
+        assert!(v["result"].is_string(), "{v}");
+        hashes.insert(format!("{hash:#x}"));
+    }
+    let filter = node
+        .call("eth_newPendingTransactionFilter", "[]")
+        .expect("filter")["result"]
+        .as_str()
+        .expect("filter id")
+        .to_string();
+    // The published view follows within a republication period.
+    let t = std::time::Instant::now();
+    let mut reported = std::collections::HashSet::new();
+    while reported.len() < hashes.len() {
+        assert!(
+            t.elapsed() < secs(10),
+            "pending filter reported {} of 50",
+            reported.len()
+        );
+        let v = node
+            .call("eth_getFilterChanges", &format!(r#"["{filter}"]"#))
+            .expect("changes");
+        for h in v["result"].as_array().expect("array") {
+            reported.insert(h.as_str().expect("hash").to_string());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(reported, hashes);
+
+    let head = |n: &DevNode| qty(&n.call("eth_blockNumber", "[]").expect("head")["result"]);
+    let copies = || sample(&scrape(metrics).1, "kalgo_txpool_copies_total");
+    let (h0, c0) = (head(&node), copies());
+    for _ in 0..3 {
+        let answers = batch(
+            &node,
+            "eth_getFilterChanges",
+            &format!(r#"["{filter}"]"#),
+            1000,
+        );
+        assert!(
+            answers.iter().all(|a| a["result"].is_array()),
+            "a filter poll failed"
+        );
+        let answers = batch(&node, "txpool_content", "[]", 1000);
+        assert!(
+            answers.iter().all(|a| a["result"]["queued"].is_object()),
+            "a txpool_content failed"
+        );
+    }
+    let (h1, c1) = (head(&node), copies());
+    // One copy per pool change at most: the head moved h1 - h0 times (each
+    // commit re-sorts pending and queued), the pool itself did not change.
+    eprintln!(
+        "6,000 pool reads: {} copies of the pool while the head moved {} blocks",
+        c1 - c0,
+        h1 - h0
+    );
+    assert!(
+        c1 - c0 <= (h1 - h0 + 1) as f64,
+        "{} pool copies for 3,000 txpool_content calls over {} blocks",
+        c1 - c0,
+        h1 - h0
+    );
+    let t = std::time::Instant::now();
+    while head(&node) < h1 + 3 {
+        assert!(t.elapsed() < secs(30), "no new blocks after the flood");
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -337,6 +337,11 @@ impl TxPool {
         self.by_hash.len()
     }
 
+    /// Every pooled transaction's hash (no particular order).
+    pub fn hashes(&self) -> Vec<B256> {
+        self.by_hash.keys().copied().collect()
+    }
+
     /// Whether the pool is empty.
     pub fn is_empty(&self) -> bool {
         self.by_hash.is_empty()

@@ -180,6 +180,11 @@ impl ExecutionService {
         self.pool.len()
     }
 
+    /// Every pooled transaction's hash.
+    pub fn pool_hashes(&self) -> Vec<B256> {
+        self.pool.hashes()
+    }
+
     /// Whether the pool holds the transaction `hash`.
     pub fn pool_contains(&self, hash: &B256) -> bool {
         self.pool.contains(hash)

@@ -59,6 +59,9 @@ pub struct Ctx {
     pub config: ChainConfig,
     /// The execution actor (transaction pool).
     pub exec: Addr<ExecutionActor>,
+    /// The pooled hashes the execution actor publishes (pending-transaction
+    /// filters and subscriptions read these, never the actor).
+    pub pool_view: tokio::sync::watch::Receiver<actors::runtime::PoolHashes>,
     /// Genesis difficulty (for `totalDifficulty`).
     pub genesis_difficulty: U256,
     /// What one request may cost (gas cap, log ranges, ...).

@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use actors::execution::query::LogFilter;
-use actors::runtime::PoolSnapshot;
 use alloy_primitives::B256;
 use jsonrpsee::RpcModule;
 use serde_json::{Value, json};
@@ -121,18 +120,14 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
         match poll {
             Poll::Ready(v) => Ok::<Value, RpcError>(v),
             Poll::Pending => {
-                let content = ctx.exec.send(PoolSnapshot).await??;
+                // The execution actor's published hashes: no request to it.
+                let pooled = ctx.pool_view.borrow().clone();
                 let mut map = ctx.filters.map.lock().map_err(|_| poisoned())?;
                 let f = map.get_mut(&id).ok_or_else(not_found)?;
                 let Kind::Pending { seen } = &mut f.kind else {
                     return Err(not_found());
                 };
-                let now: HashSet<B256> = content
-                    .pending
-                    .iter()
-                    .chain(&content.queued)
-                    .map(|(_, _, tx)| *tx.tx_hash())
-                    .collect();
+                let now: HashSet<B256> = pooled.iter().copied().collect();
                 let fresh: Vec<Value> = now.difference(seen).map(|h| json!(h)).collect();
                 *seen = now;
                 Ok(Value::Array(fresh))

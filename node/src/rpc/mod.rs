@@ -185,6 +185,8 @@ pub struct NodeHandles {
     pub config: ChainConfig,
     /// The execution actor.
     pub exec: Addr<ExecutionActor>,
+    /// Its published pooled hashes ([`ExecutionActor::pool_view`]).
+    pub pool_view: tokio::sync::watch::Receiver<actors::runtime::PoolHashes>,
     /// The connected-peer count the network keeps (0 without one).
     pub peers: Arc<AtomicU64>,
     /// Node-held accounts.
@@ -312,6 +314,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         chain: node.chain,
         config: node.config,
         exec: node.exec,
+        pool_view: node.pool_view,
         genesis_difficulty: genesis.eth.difficulty,
         limits: cfg.limits.clone(),
         filters: filter_store::Filters::new(cfg.filter_limit),

@@ -3,7 +3,8 @@
 //! matching log, with an optional `{address, topics}` filter) and
 //! `newPendingTransactions` (hashes of transactions entering the pool).
 //!
-//! Each subscription polls the store (or the pool) every [`POLL`]; it ends when
+//! `newHeads` and `logs` poll the store every [`POLL`]; `newPendingTransactions`
+//! wakes when the execution actor republishes the pooled hashes. Each ends when
 //! the client unsubscribes or disconnects. Subscription ids are random 128-bit
 //! hex strings, as geth's.
 
@@ -12,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::execution::query::{self, LogFilter};
-use actors::runtime::PoolSnapshot;
 use alloy_primitives::B256;
 use jsonrpsee::core::traits::IdProvider;
 use jsonrpsee::types::SubscriptionId;
@@ -118,27 +118,27 @@ async fn logs(ctx: Arc<Ctx>, sink: SubscriptionSink, mut filter: LogFilter) {
     }
 }
 
+/// Hashes entering the pool, from the execution actor's published view: woken
+/// by each republication (at most every [`actors::runtime::POOL_VIEW_EVERY`]),
+/// never a request to the actor.
 async fn pending_txs(ctx: Arc<Ctx>, sink: SubscriptionSink) {
-    let mut seen: HashSet<B256> = HashSet::new();
-    let mut first = true;
-    while tick(&sink).await {
-        let Ok(Ok(content)) = ctx.exec.send(PoolSnapshot).await else {
-            return;
-        };
-        let now: HashSet<B256> = content
-            .pending
-            .iter()
-            .chain(&content.queued)
-            .map(|(_, _, tx)| *tx.tx_hash())
-            .collect();
-        if !first {
-            for h in now.difference(&seen) {
-                if !send(&sink, &serde_json::json!(h)).await {
+    let mut view = ctx.pool_view.clone();
+    let mut seen: HashSet<B256> = view.borrow_and_update().iter().copied().collect();
+    loop {
+        tokio::select! {
+            _ = sink.closed() => return,
+            changed = view.changed() => {
+                if changed.is_err() {
                     return;
                 }
             }
         }
-        first = false;
+        let now: HashSet<B256> = view.borrow_and_update().iter().copied().collect();
+        for h in now.difference(&seen) {
+            if !send(&sink, &serde_json::json!(h)).await {
+                return;
+            }
+        }
         seen = now;
     }
 }
