@@ -39,6 +39,9 @@ pub struct Metrics {
     /// Counter: copies of the pool's content made (`txpool_content` and
     /// `txpool_inspect` share one per pool change).
     pub pool_copies: AtomicU64,
+    /// Counter: senders recovered for transactions from the network (the
+    /// costly step of admitting one: known transactions skip it).
+    pub txs_recovered: AtomicU64,
     /// Gauge: microseconds the last block build or validation (execution) took.
     pub block_exec_us: AtomicU64,
     /// Gauge: microseconds the last block commit (store write) took.
@@ -258,6 +261,12 @@ impl Metrics {
                 Gauge,
                 "Transactions in the pool.",
                 v(&self.pool_size),
+            ),
+            (
+                "kalgo_txs_recovered_total",
+                Counter,
+                "Senders recovered for transactions from the network.",
+                v(&self.txs_recovered),
             ),
             (
                 "kalgo_txpool_copies_total",

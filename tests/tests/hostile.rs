@@ -16,6 +16,11 @@
 //!    also builds blocks) copy the whole pool per call; pending filters and
 //!    subscriptions now read the hashes it publishes, and `txpool_content`
 //!    shares one copy per pool change (`kalgo_txpool_copies_total`).
+//! 4. Transaction-batch amplification: a peer (`kalgo fuzzpeer --tx-spam`)
+//!    publishes batches of 4,095 useless transactions and one valid one; a node
+//!    that forwarded a batch for its one good transaction made every node
+//!    recover 4,096 senders for one fee. Now only the accepted transaction goes
+//!    on, the peer is penalised and its wasted recoveries are budgeted.
 //!
 //! Needs `cargo build -p node` in the same target dir.
 
@@ -316,4 +321,90 @@ fn pool_floods_share_one_copy_and_blocks_keep_coming() {
         assert!(t.elapsed() < secs(30), "no new blocks after the flood");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_batch_of_useless_transactions_is_not_relayed_for_one_good_one() {
+    use alloy_primitives::B256;
+    use tests::devnode::{sample, scrape};
+    use tests::faults::{Cluster, chain_params};
+    let metrics: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let ports = metrics.clone();
+    let mut c = Cluster::start(4, move |i| {
+        vec![
+            "--metrics".to_string(),
+            "--metrics.port".to_string(),
+            ports[i].to_string(),
+        ]
+    });
+    c.wait_all(3, secs(120));
+    let recovered = |i: usize| {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", metrics[i]).parse().expect("addr");
+        sample(&scrape(addr).1, "kalgo_txs_recovered_total")
+    };
+    let before: Vec<f64> = (0..4).map(recovered).collect();
+    let (chain_id, price) = chain_params(&c, 0);
+    let key_hex =
+        std::fs::read_to_string(c.net.datadir(3).join("account.key")).expect("account.key");
+    let key: B256 = key_hex.trim().parse().expect("key hex");
+    let spam_from = node::loadtest::sign::Key::from_bytes(&key)
+        .expect("key")
+        .address();
+    let nonce = qty(&c.call(
+        0,
+        "eth_getTransactionCount",
+        serde_json::json!([spam_from, "pending"]),
+    ));
+    let datadir = c.net.extra_datadir("spammer");
+    const BATCHES: u32 = 20;
+    let spam_started = std::time::Instant::now();
+    let out = std::process::Command::new(&c.net.bin)
+        .arg("--datadir")
+        .arg(&datadir)
+        // One peer only (node0): the others may hear of the spam only from it.
+        .args(["--bootnodes", &c.addr(0), "--nodiscover", "--maxpeers", "1"])
+        .arg("fuzzpeer")
+        .args([
+            "--tx-spam",
+            &BATCHES.to_string(),
+            "--spam-key",
+            &format!("{key:#x}"),
+        ])
+        .args(["--spam-nonce", &nonce.to_string()])
+        .args(["--spam-chain-id", &chain_id.to_string()])
+        .args(["--spam-gas-price", &(price.max(1) * 2).to_string()])
+        .output()
+        .expect("run fuzzpeer");
+    let spam_secs = spam_started.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "fuzzpeer failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("published"), "{stdout}");
+    // The first batch's valid transfer was relayed on its own and landed.
+    c.wait_nonce(0, spam_from, nonce + 1, secs(60));
+    let after = c.max_height() + 3;
+    c.wait_all(after, secs(120));
+    c.assert_same_chain(after);
+    let grew: Vec<f64> = (0..4).map(|i| recovered(i) - before[i]).collect();
+    eprintln!("{stdout}senders recovered per node during the spam: {grew:?}");
+    // node0 read at most its budget's worth of useless batches (4,096 at once,
+    // 1,024 a second); the others only ever saw the relayed good transfers.
+    for (i, g) in grew.iter().enumerate().skip(1) {
+        assert!(
+            *g <= f64::from(BATCHES) + 50.0,
+            "node{i} recovered {g} senders: the useless transactions were relayed"
+        );
+    }
+    assert!(grew[0] >= 4095.0, "node0 never read a spam batch: {grew:?}");
+    // The budget: a full bucket, one batch of overdraft, the refill while the
+    // spammer ran, and its good transfers.
+    let bound = 4096.0 + 4095.0 + 1024.0 * (spam_secs + 5.0) + f64::from(BATCHES);
+    assert!(
+        grew[0] <= bound,
+        "node0 recovered {} senders in {spam_secs:.1} s (budget allows {bound})",
+        grew[0]
+    );
 }

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::catch_up::Served;
 use super::codec::{SyncBlock, SyncResponse};
+use super::txbatch::{RecoveryBudget, TxVerdict};
 use super::{Command, GossipHandle, NetEvent, NetTopic, Verdict, txbatch};
 use spec::driver::Topic;
 use spec::driver::book::Source;
@@ -52,7 +53,7 @@ pub struct SyncOutcome {
 
 /// Raw transactions from the network; the answer is one verdict per transaction.
 #[derive(Message, Debug)]
-#[rtype(result = "Vec<Verdict>")]
+#[rtype(result = "Vec<TxVerdict>")]
 pub struct RemoteTxs(pub Vec<Vec<u8>>);
 
 /// A peer's request for committed blocks with their certificates.
@@ -89,6 +90,8 @@ pub struct GossipActor {
     handle: GossipHandle,
     events: Option<mpsc::Receiver<NetEvent>>,
     routes: Routes,
+    /// Each peer's budget of wasted sender recoveries.
+    budget: RecoveryBudget,
 }
 
 impl GossipActor {
@@ -98,6 +101,7 @@ impl GossipActor {
             handle,
             events: Some(events),
             routes,
+            budget: RecoveryBudget::default(),
         }
     }
 
@@ -163,14 +167,24 @@ impl StreamHandler<NetEvent> for GossipActor {
                 }));
             }
             NetEvent::Transactions(msgs) => {
-                // Each message is a batch: undecodable ones are rejected here, the
-                // transactions of the others go to the pool together, and each
-                // batch is judged by its transactions' verdicts.
+                // Each message is a batch: a peer out of recovery budget has
+                // its batches dropped unread, undecodable ones are rejected
+                // here, the transactions of the others go to the pool together,
+                // and each batch is judged by its transactions' verdicts.
+                let now = std::time::Instant::now();
                 let mut judged = Vec::with_capacity(msgs.len());
                 let mut raws = Vec::new();
                 for m in msgs {
+                    if !self.budget.allows(&m.source, now) {
+                        tracing::debug!(peer = %m.source, "transaction batch dropped: recovery budget spent");
+                        self.report(vec![(m.id, m.source)], Some(vec![Verdict::Ignore]));
+                        continue;
+                    }
                     match txbatch::decode(&m.data) {
                         Ok(txs) => {
+                            // Charged in full now, refunded for what was not
+                            // wasted once judged.
+                            self.budget.charge(m.source, txs.len(), now);
                             judged.push((m.id, m.source, txs.len()));
                             raws.extend(txs.into_iter().map(Vec::from));
                         }
@@ -183,21 +197,43 @@ impl StreamHandler<NetEvent> for GossipActor {
                 if judged.is_empty() {
                     return;
                 }
+                // Kept to relay the accepted ones of batches not forwarded whole.
+                let sent = raws.clone();
                 let fut = self.routes.txs.send(RemoteTxs(raws));
                 ctx.wait(fut.into_actor(self).map(move |res, act, _| {
                     if let Err(e) = &res {
                         tracing::error!(error = %e, "execution mailbox");
                     }
                     let verdicts = res.ok().map(|v| {
+                        let now = std::time::Instant::now();
+                        let mut relay = Vec::new();
                         let mut at = 0;
-                        judged
+                        let verdicts = judged
                             .iter()
-                            .map(|(_, _, n)| {
-                                let batch = v.get(at..at + n).unwrap_or(&[]);
+                            .map(|(_, source, n)| {
+                                let range = at..(at + n).min(v.len());
                                 at += n;
-                                txbatch::batch_verdict(batch)
+                                let batch = v.get(range.clone()).unwrap_or(&[]);
+                                let wasted = batch.iter().filter(|t| t.wasted()).count();
+                                act.budget.refund(*source, n - wasted, now);
+                                let j = txbatch::judge(batch);
+                                if j.relay_accepted {
+                                    relay.extend(
+                                        sent.get(range)
+                                            .unwrap_or(&[])
+                                            .iter()
+                                            .zip(batch)
+                                            .filter(|(_, t)| **t == TxVerdict::Accepted)
+                                            .map(|(raw, _)| raw.clone()),
+                                    );
+                                }
+                                j.verdict
                             })
-                            .collect::<Vec<_>>()
+                            .collect::<Vec<_>>();
+                        if !relay.is_empty() {
+                            act.send(Command::PublishTxs(relay));
+                        }
+                        verdicts
                     });
                     let ids = judged
                         .into_iter()
@@ -268,11 +304,14 @@ impl StreamHandler<NetEvent> for GossipActor {
                         }
                     };
                     let offered = raws.len();
-                    let invalid = verdicts.iter().filter(|v| **v == Verdict::Reject).count();
+                    let invalid = verdicts
+                        .iter()
+                        .filter(|v| **v == TxVerdict::Invalid)
+                        .count();
                     let new: Vec<Vec<u8>> = raws
                         .into_iter()
                         .zip(&verdicts)
-                        .filter(|(_, v)| **v == Verdict::Accept)
+                        .filter(|(_, v)| **v == TxVerdict::Accepted)
                         .map(|(raw, _)| raw)
                         .collect();
                     if invalid > 0 {

@@ -8,11 +8,20 @@
 //! count and bytes both ways: a transaction arriving after a quiet spell leaves
 //! at once, the ones behind it are collected for at most [`FLUSH_AFTER`].
 //!
-//! A batch is judged as a whole ([`batch_verdict`]): one transaction that could
-//! never be valid makes it invalid (the sender is penalised), one accepted
-//! transaction makes it worth forwarding.
+//! A received batch is judged by its transactions ([`judge`]) and never
+//! forwarded for the sake of one good transaction among useless ones: a batch
+//! is forwarded as it came only when every transaction in it was new to the pool
+//! or already there; otherwise only its accepted transactions go on, re-batched
+//! by this node. A batch with a transaction that could never be valid, or mostly
+//! useless (unfunded, stale nonce, underpriced), costs its sender gossip score;
+//! and each peer has a budget of such wasted sender recoveries
+//! ([`RecoveryBudget`]): past it, its batches are dropped unread until the
+//! budget refills.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
 
 use alloy_primitives::Bytes;
 use alloy_rlp::Decodable;
@@ -98,14 +107,126 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Bytes>, BatchError> {
     Ok(txs)
 }
 
-/// The verdict on a whole batch from the verdicts on its transactions.
-pub fn batch_verdict(verdicts: &[Verdict]) -> Verdict {
-    if verdicts.contains(&Verdict::Reject) {
-        Verdict::Reject
-    } else if verdicts.contains(&Verdict::Accept) {
-        Verdict::Accept
-    } else {
-        Verdict::Ignore
+/// What the pool made of one transaction from the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxVerdict {
+    /// New, admitted into the pool.
+    Accepted,
+    /// Already pooled (no sender recovered for it).
+    Known,
+    /// Well formed but of no use here now: unfunded, stale nonce, underpriced,
+    /// pool full. Its sender was recovered for nothing.
+    Useless,
+    /// Could never be valid (malformed, bad signature, wrong chain, ...).
+    Invalid,
+}
+
+impl TxVerdict {
+    /// Whether admitting it cost a sender recovery that brought nothing.
+    pub fn wasted(self) -> bool {
+        matches!(self, TxVerdict::Useless | TxVerdict::Invalid)
+    }
+}
+
+/// Below this many useless transactions a batch is not scored for them.
+pub const USELESS_FLOOR: usize = 16;
+
+/// What to do with a received batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Judgement {
+    /// gossipsub's verdict on the batch as it came: `Accept` forwards it.
+    pub verdict: Verdict,
+    /// Re-publish the accepted transactions in this node's own batches.
+    pub relay_accepted: bool,
+}
+
+/// Judges a batch by its transactions' verdicts: forwarded as it came only
+/// when none was useless or invalid; otherwise its accepted transactions are
+/// relayed on their own, and the batch is rejected (its sender penalised) when
+/// one is invalid, or when most are useless and at least [`USELESS_FLOOR`].
+pub fn judge(verdicts: &[TxVerdict]) -> Judgement {
+    let useless = verdicts
+        .iter()
+        .filter(|v| **v == TxVerdict::Useless)
+        .count();
+    let invalid = verdicts.contains(&TxVerdict::Invalid);
+    let accepted = verdicts.contains(&TxVerdict::Accepted);
+    if !invalid && useless == 0 {
+        return Judgement {
+            verdict: if accepted {
+                Verdict::Accept
+            } else {
+                Verdict::Ignore
+            },
+            relay_accepted: false,
+        };
+    }
+    let mostly_useless = useless >= USELESS_FLOOR && useless * 2 > verdicts.len();
+    Judgement {
+        verdict: if invalid || mostly_useless {
+            Verdict::Reject
+        } else {
+            Verdict::Ignore
+        },
+        relay_accepted: accepted,
+    }
+}
+
+/// Wasted sender recoveries a peer may cause at once.
+pub const RECOVERY_BURST: f64 = 4096.0;
+/// Wasted sender recoveries a peer's budget regains per second.
+pub const RECOVERY_PER_SECOND: f64 = 1024.0;
+/// Peers whose budgets are remembered (past it, the full ones are forgotten).
+const MAX_BUDGETS: usize = 4096;
+
+/// Per-peer token buckets of wasted sender recoveries (useless or invalid
+/// transactions): a peer whose bucket is empty has its batches dropped without
+/// decoding until it refills at [`RECOVERY_PER_SECOND`]. Accepted and known
+/// transactions cost nothing, so honest relaying is never throttled.
+#[derive(Debug, Default)]
+pub struct RecoveryBudget {
+    peers: HashMap<PeerId, (f64, Instant)>,
+}
+
+impl RecoveryBudget {
+    fn level(&self, peer: &PeerId, now: Instant) -> f64 {
+        self.peers.get(peer).map_or(RECOVERY_BURST, |(left, at)| {
+            let regained = now.saturating_duration_since(*at).as_secs_f64() * RECOVERY_PER_SECOND;
+            (left + regained).min(RECOVERY_BURST)
+        })
+    }
+
+    /// Whether `peer` may have a batch read now.
+    pub fn allows(&self, peer: &PeerId, now: Instant) -> bool {
+        self.level(peer, now) > 0.0
+    }
+
+    /// Charges `peer` for `wasted` recoveries (the bucket may go below zero:
+    /// a batch is read whole, and the debt is paid back before the next). A
+    /// batch is charged in full when it is read, before its verdicts are known,
+    /// so that batches arriving together cannot all pass on one full bucket.
+    pub fn charge(&mut self, peer: PeerId, wasted: usize, now: Instant) {
+        if wasted == 0 {
+            return;
+        }
+        if self.peers.len() >= MAX_BUDGETS && !self.peers.contains_key(&peer) {
+            self.peers.retain(|_, (left, at)| {
+                *left + now.saturating_duration_since(*at).as_secs_f64() * RECOVERY_PER_SECOND
+                    < RECOVERY_BURST
+            });
+        }
+        let left = self.level(&peer, now) - wasted as f64;
+        self.peers.insert(peer, (left, now));
+    }
+
+    /// Gives back `n` recoveries charged in advance that were not wasted
+    /// (accepted or known transactions).
+    pub fn refund(&mut self, peer: PeerId, n: usize, now: Instant) {
+        if n == 0 || !self.peers.contains_key(&peer) {
+            return;
+        }
+        let left = (self.level(&peer, now) + n as f64).min(RECOVERY_BURST);
+        self.peers.insert(peer, (left, now));
     }
 }
 
@@ -174,6 +295,59 @@ impl Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use TxVerdict::{Accepted as A, Invalid as X, Known as K, Useless as U};
+
+    #[test]
+    fn batches_are_judged_by_their_transactions() {
+        let j = |v: &[TxVerdict]| {
+            let j = judge(v);
+            (j.verdict, j.relay_accepted)
+        };
+        // Clean batches go on as they came.
+        assert_eq!(j(&[A, A, K]), (Verdict::Accept, false));
+        assert_eq!(j(&[K, K]), (Verdict::Ignore, false));
+        // One useless transaction: not forwarded; the good one is relayed alone.
+        assert_eq!(j(&[A, U]), (Verdict::Ignore, true));
+        assert_eq!(j(&[U]), (Verdict::Ignore, false));
+        // One invalid transaction: rejected, the good ones still relayed.
+        assert_eq!(j(&[A, A, X]), (Verdict::Reject, true));
+        // The amplification: 4,095 useless and one good.
+        let mut spam = vec![U; 4095];
+        spam.push(A);
+        assert_eq!(j(&spam), (Verdict::Reject, true));
+        // Mostly useless but under the floor: not scored.
+        assert_eq!(j(&[U; USELESS_FLOOR - 1]), (Verdict::Ignore, false));
+        let mut half = vec![U; USELESS_FLOOR];
+        half.extend([A; USELESS_FLOOR]);
+        assert_eq!(
+            j(&half),
+            (Verdict::Ignore, true),
+            "half useless is not most"
+        );
+    }
+
+    #[test]
+    fn the_recovery_budget_drains_and_refills() {
+        let t = Instant::now();
+        let mut b = RecoveryBudget::default();
+        let (p, q) = (PeerId::random(), PeerId::random());
+        assert!(b.allows(&p, t));
+        b.charge(p, 4096, t);
+        assert!(!b.allows(&p, t), "spent");
+        assert!(b.allows(&q, t), "per peer");
+        assert!(b.allows(&p, t + Duration::from_millis(10)), "refills");
+        // A debt is paid back before the next batch.
+        b.charge(p, 4096 * 2, t);
+        assert!(!b.allows(&p, t + Duration::from_secs(7)));
+        assert!(b.allows(&p, t + Duration::from_secs(9)));
+        // Nothing wasted, nothing charged; a refund is capped at the burst.
+        b.charge(q, 0, t);
+        assert!(b.peers.get(&q).is_none());
+        b.charge(q, 4096, t);
+        b.refund(q, 10_000, t);
+        assert_eq!(b.level(&q, t), RECOVERY_BURST);
+    }
 
     fn tx(n: usize, fill: u8) -> Vec<u8> {
         vec![fill; n]
@@ -266,14 +440,5 @@ mod tests {
             None,
             "never fits: dropped"
         );
-    }
-
-    #[test]
-    fn one_invalid_transaction_rejects_the_batch() {
-        use Verdict::*;
-        assert_eq!(batch_verdict(&[Accept, Reject, Ignore]), Reject);
-        assert_eq!(batch_verdict(&[Ignore, Accept]), Accept);
-        assert_eq!(batch_verdict(&[Ignore, Ignore]), Ignore);
-        assert_eq!(batch_verdict(&[]), Ignore);
     }
 }

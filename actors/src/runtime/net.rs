@@ -26,7 +26,7 @@ use crate::gossip::actor::{
     ConsensusInbound, ReadBlocks, ReadPool, RemoteTxs, SyncBlocks, SyncOutcome,
 };
 use crate::gossip::codec::{SOFT_RESPONSE_BYTES, SyncBlock, SyncResponse};
-use crate::gossip::txbatch;
+use crate::gossip::txbatch::{self, TxVerdict};
 use crate::metrics::Metrics;
 use spec::driver::book::Source;
 
@@ -39,12 +39,13 @@ pub fn wire_verdict(r: &Result<(), WireError>) -> Verdict {
     }
 }
 
-/// The gossip verdict on a transaction: malformed or never-valid ones are the
-/// sender's fault; state-dependent misses (nonce, funds, fees, pool full, known)
-/// are not.
-pub fn tx_verdict(r: &Result<B256, ServiceError>) -> Verdict {
+/// What the pool made of a transaction from the network: malformed or
+/// never-valid ones are the sender's fault; state-dependent misses (nonce,
+/// funds, fees, pool full) are useless here now; known ones cost nothing.
+pub fn tx_verdict(r: &Result<B256, ServiceError>) -> TxVerdict {
     match r {
-        Ok(_) => Verdict::Accept,
+        Ok(_) => TxVerdict::Accepted,
+        Err(ServiceError::Pool(PoolError::AlreadyKnown)) => TxVerdict::Known,
         Err(ServiceError::Pool(
             PoolError::Malformed(_)
             | PoolError::UnsupportedType(_)
@@ -55,13 +56,13 @@ pub fn tx_verdict(r: &Result<B256, ServiceError>) -> Verdict {
             | PoolError::WrongChainId { .. }
             | PoolError::IntrinsicGas { .. }
             | PoolError::GasLimitTooHigh { .. },
-        )) => Verdict::Reject,
-        Err(_) => Verdict::Ignore,
+        )) => TxVerdict::Invalid,
+        Err(_) => TxVerdict::Useless,
     }
 }
 
 impl Handler<RemoteTxs> for ExecutionActor {
-    type Result = ResponseActFuture<Self, Vec<Verdict>>;
+    type Result = ResponseActFuture<Self, Vec<TxVerdict>>;
     /// Decoding and sender recovery run on a blocking thread, so the execution
     /// thread keeps building, validating and committing meanwhile; only the
     /// stateful admission runs here. A transaction already pooled (its hash is
@@ -74,6 +75,8 @@ impl Handler<RemoteTxs> for ExecutionActor {
             .iter()
             .map(|raw| self.svc.pool_contains(&keccak256(raw)))
             .collect();
+        let fresh = known.iter().filter(|k| !**k).count();
+        Metrics::add(&self.metrics.txs_recovered, fresh as u64);
         let recovered = tokio::task::spawn_blocking(move || {
             msg.0
                 .iter()
@@ -89,8 +92,8 @@ impl Handler<RemoteTxs> for ExecutionActor {
         });
         Box::pin(recovered.into_actor(self).map(move |res, act, _| {
             let Ok(list) = res else {
-                // The recovery task died: judge nothing.
-                return vec![Verdict::Ignore; count];
+                // The recovery task died: judge nothing (as if known).
+                return vec![TxVerdict::Known; count];
             };
             let verdicts = list
                 .into_iter()

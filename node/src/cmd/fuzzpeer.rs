@@ -19,6 +19,11 @@
 //! `--listen-addr`/`--port`, claims head 2⁶⁴−1 to every peer and answers every
 //! blocks request with "unavailable", for `--lie-for` seconds. A lagging node that
 //! always asked the highest announced head would never catch up.
+//!
+//! With `--tx-spam N` it publishes instead N transaction batches of 4,095
+//! well-signed transfers from an unfunded account and one valid transfer from
+//! `--spam-key` (nonces from `--spam-nonce`): a node that forwarded a batch for
+//! its one good transaction made every node recover 4,096 senders for one fee.
 
 use std::time::{Duration, Instant};
 
@@ -57,6 +62,23 @@ pub struct FuzzPeerArgs {
     /// How long `--sync-lie` keeps lying, in seconds.
     #[arg(long, default_value_t = 600)]
     pub lie_for: u64,
+    /// Publish nothing else; this many batches of 4,095 useless transactions
+    /// and one valid one.
+    #[arg(long, value_name = "BATCHES")]
+    pub tx_spam: Option<u32>,
+    /// `--tx-spam`: the funded key (32 bytes, hex) that signs each batch's valid
+    /// transfer.
+    #[arg(long, value_name = "HEX")]
+    pub spam_key: Option<alloy_primitives::B256>,
+    /// `--tx-spam`: the funded key's next nonce.
+    #[arg(long, default_value_t = 0)]
+    pub spam_nonce: u64,
+    /// `--tx-spam`: the chain id to sign for.
+    #[arg(long, default_value_t = 1337)]
+    pub spam_chain_id: u64,
+    /// `--tx-spam`: gas price of every transfer, in wei.
+    #[arg(long, default_value_t = 10_000_000_000)]
+    pub spam_gas_price: u128,
 }
 
 /// Why the fuzz peer stopped early.
@@ -89,6 +111,12 @@ pub enum FuzzPeerError {
     /// No peer within the time allowed.
     #[error("no peer connected within {0:?}")]
     NoPeer(Duration),
+    /// `--tx-spam` without `--spam-key`, or a key that is not a secp256k1 key.
+    #[error("--tx-spam needs --spam-key, a valid secp256k1 secret key")]
+    SpamKey,
+    /// Signing a spam transfer failed.
+    #[error("{0}")]
+    Sign(#[from] crate::loadtest::sign::SignError),
 }
 
 struct Rng(u64);
@@ -242,6 +270,9 @@ pub fn run(cfg: &NodeConfig, args: &FuzzPeerArgs) -> Result<String, FuzzPeerErro
         };
         // Let the subscriptions cross before publishing.
         tokio::time::sleep(Duration::from_secs(2)).await;
+        if let Some(batches) = args.tx_spam {
+            return spam_transactions(&handle, args, batches).await;
+        }
         let mut rng = Rng(args.seed.max(1));
         let plan = [
             (Kind::FarFuture, args.far),
@@ -334,5 +365,76 @@ async fn lie_to_sync(
     Ok(format!(
         "claimed head {} for {duration:?}; refused {refused} blocks requests\n",
         u64::MAX
+    ))
+}
+
+/// `--tx-spam`: `batches` batches of 4,095 transfers from an unfunded key
+/// (signed once, the same in every batch) and one valid transfer from
+/// `--spam-key`, each batch distinct by its valid transfer.
+async fn spam_transactions(
+    handle: &GossipHandle,
+    args: &FuzzPeerArgs,
+    batches: u32,
+) -> Result<String, FuzzPeerError> {
+    use crate::loadtest::sign::{Key, Signer, TransferParams, transfer};
+    use actors::gossip::txbatch::{self, MAX_BATCH_TXS};
+    let funded = args
+        .spam_key
+        .as_ref()
+        .and_then(Key::from_bytes)
+        .ok_or(FuzzPeerError::SpamKey)?;
+    let unfunded = Key::from_bytes(&alloy_primitives::keccak256(args.seed.to_be_bytes()))
+        .ok_or(FuzzPeerError::SpamKey)?;
+    let signer = Signer::default();
+    let params = TransferParams {
+        chain_id: args.spam_chain_id,
+        gas_price: args.spam_gas_price,
+        to: alloy_primitives::Address::repeat_byte(0x5a),
+        value: alloy_primitives::U256::from(1),
+    };
+    let mut useless = Vec::with_capacity(MAX_BATCH_TXS - 1);
+    for nonce in 0..(MAX_BATCH_TXS as u64 - 1) {
+        useless.push(transfer(&signer, &unfunded, nonce, &params)?.1);
+    }
+    let mut sent = 0u32;
+    let mut stopped = "every batch was published";
+    let deadline = Instant::now() + PUBLISH_DEADLINE;
+    for i in 0..batches {
+        let (_, valid) = transfer(&signer, &funded, args.spam_nonce + u64::from(i), &params)?;
+        let mut txs = useless.clone();
+        txs.push(valid);
+        let batch = txbatch::encode(&txs);
+        loop {
+            match handle
+                .publish_acked(NetTopic::Transactions, batch.clone())
+                .await?
+            {
+                Ok(()) => {
+                    sent += 1;
+                    break;
+                }
+                Err(PublishRefused::NoPeers) => {
+                    stopped = "stopped early: no peer left to publish to";
+                    break;
+                }
+                Err(PublishRefused::Other(e)) => return Err(FuzzPeerError::Publish(e)),
+                Err(PublishRefused::QueuesFull | PublishRefused::Duplicate) => {
+                    if Instant::now() > deadline {
+                        stopped = "stopped early: the send queues stayed full";
+                        break;
+                    }
+                    tokio::time::sleep(QUEUE_FULL_PAUSE).await;
+                }
+            }
+        }
+        if sent <= i {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let info = handle.info().await?;
+    Ok(format!(
+        "published {sent}/{batches} transaction batches of {MAX_BATCH_TXS} ({stopped}); connected peers now: {}\n",
+        info.peers.len()
     ))
 }

@@ -20,6 +20,7 @@ use crate::execution::{
     service::ExecutionService, service::ServiceError,
 };
 use crate::gossip::actor::{ConsensusInbound, GossipActor, Routes, SyncBlocks, SyncOutcome};
+use crate::gossip::txbatch::TxVerdict;
 use crate::gossip::{GossipConfig, GossipHandle, Verdict, swarm};
 use crate::runtime::ExecutionActor;
 use crate::runtime::SubmitRawTx;
@@ -36,23 +37,26 @@ fn verdicts_blame_only_invalid_data() {
     assert_eq!(wire_verdict(&Err(WireError::Buffered)), Verdict::Ignore);
     assert_eq!(wire_verdict(&Err(WireError::UnknownMiner)), Verdict::Reject);
     assert_eq!(wire_verdict(&Err(WireError::BadBlock)), Verdict::Reject);
-    assert_eq!(tx_verdict(&Ok(B256::ZERO)), Verdict::Accept);
+    assert_eq!(tx_verdict(&Ok(B256::ZERO)), TxVerdict::Accepted);
     let pool = |e| Err(ServiceError::Pool(e));
-    assert_eq!(tx_verdict(&pool(PoolError::BadSignature)), Verdict::Reject);
+    assert_eq!(
+        tx_verdict(&pool(PoolError::BadSignature)),
+        TxVerdict::Invalid
+    );
     assert_eq!(
         tx_verdict(&pool(PoolError::Malformed("x".into()))),
-        Verdict::Reject
+        TxVerdict::Invalid
     );
     assert_eq!(
         tx_verdict(&pool(PoolError::BlobUnsupported)),
-        Verdict::Reject
+        TxVerdict::Invalid
     );
-    assert_eq!(tx_verdict(&pool(PoolError::AlreadyKnown)), Verdict::Ignore);
+    assert_eq!(tx_verdict(&pool(PoolError::AlreadyKnown)), TxVerdict::Known);
     assert_eq!(
         tx_verdict(&pool(PoolError::NonceTooLow { account: 2, tx: 1 })),
-        Verdict::Ignore
+        TxVerdict::Useless
     );
-    assert_eq!(tx_verdict(&pool(PoolError::PoolFull)), Verdict::Ignore);
+    assert_eq!(tx_verdict(&pool(PoolError::PoolFull)), TxVerdict::Useless);
 }
 
 const CHAIN: u64 = 4242;
