@@ -343,7 +343,7 @@ mod tests {
         assert!(b.allows(&p, t + Duration::from_secs(9)));
         // Nothing wasted, nothing charged; a refund is capped at the burst.
         b.charge(q, 0, t);
-        assert!(b.peers.get(&q).is_none());
+        assert!(!b.peers.contains_key(&q));
         b.charge(q, 4096, t);
         b.refund(q, 10_000, t);
         assert_eq!(b.level(&q, t), RECOVERY_BURST);
