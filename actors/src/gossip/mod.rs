@@ -28,6 +28,7 @@ pub mod behaviour;
 pub mod catch_up;
 pub mod codec;
 pub mod enode;
+pub mod rate;
 pub mod recent;
 pub mod swarm;
 pub mod txbatch;

@@ -26,6 +26,7 @@ use super::codec::{
     MAX_PEER_ADDR_BYTES, MAX_PEER_ADDRS, MAX_RECENT, MAX_SYNC_BLOCKS, PeerStatus,
     SOFT_RESPONSE_BYTES, SyncRequest, SyncResponse,
 };
+use super::rate::{self, RequestRates};
 use super::recent::Recent;
 use super::txbatch;
 use super::{
@@ -42,6 +43,8 @@ pub const MAX_BATCH: usize = 512;
 pub const MAX_TX_MESSAGES: usize = 8;
 /// Sync requests served at once; more are answered `Unavailable`.
 pub const MAX_SERVING: usize = 8;
+/// Sync requests of one peer served at once.
+pub const MAX_SERVING_PER_PEER: usize = 2;
 /// Known peers (from identify) remembered for redialling.
 pub const MAX_KNOWN: usize = 128;
 /// Consensus messages remembered while they wait for a verdict (to keep the
@@ -142,6 +145,7 @@ pub fn spawn(
         serving: HashMap::new(),
         pool_asked: HashSet::new(),
         pool_served: HashSet::new(),
+        rates: RequestRates::default(),
         peers_asked: HashMap::new(),
         next_serve: 0,
         last_redial: now,
@@ -185,13 +189,15 @@ struct Net {
     status_sent: HashMap<PeerId, Instant>,
     /// Requests handed to the actors to answer, with when they came: one whose
     /// answer never comes (a dropped command) is given up after [`SERVE_TIMEOUT`].
-    serving: HashMap<u64, (ResponseChannel<SyncResponse>, Instant)>,
+    serving: HashMap<u64, (ResponseChannel<SyncResponse>, Instant, PeerId)>,
     /// Connected peers asked for their pending transactions (once per connection,
     /// after their status showed the same genesis).
     pool_asked: HashSet<PeerId>,
     /// Connected peers whose pending-transaction request was taken (one each per
     /// connection: the answer costs this node an encoding of up to a MiB).
     pool_served: HashSet<PeerId>,
+    /// Each peer's rates of served sync requests.
+    rates: RequestRates,
     /// Connected peers with a `Peers` request outstanding, and its id: at most one
     /// each, so re-asking on every redial tick never piles requests onto a peer
     /// that answers slowly.
@@ -402,7 +408,7 @@ impl Net {
                 }
             }
             Command::Serve { id, response } => {
-                if let Some((channel, _)) = self.serving.remove(&id) {
+                if let Some((channel, ..)) = self.serving.remove(&id) {
                     // A closed stream is the peer's loss; nothing to do.
                     let _ = self
                         .swarm
@@ -471,7 +477,7 @@ impl Net {
         }
         self.request_blocks();
         self.serving
-            .retain(|_, (_, since)| now.saturating_duration_since(*since) < SERVE_TIMEOUT);
+            .retain(|_, (_, since, _)| now.saturating_duration_since(*since) < SERVE_TIMEOUT);
         if now.saturating_duration_since(self.last_redial) >= REDIAL_EVERY {
             self.last_redial = now;
             self.refresh_peer_lists();
@@ -621,6 +627,7 @@ impl Net {
                 self.pool_asked.remove(&peer_id);
                 self.pool_served.remove(&peer_id);
                 self.peers_asked.remove(&peer_id);
+                self.rates.forget(&peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.on_gossip(e),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.on_identify(e),
@@ -758,6 +765,17 @@ impl Net {
         request: SyncRequest,
         channel: ResponseChannel<SyncResponse>,
     ) {
+        if let Some(kind) = rate::Kind::of(&request)
+            && !self.rates.allow(peer, kind, Instant::now())
+        {
+            tracing::debug!(%peer, ?kind, "sync request over the peer's rate");
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, SyncResponse::Unavailable);
+            return;
+        }
         let response = match request {
             SyncRequest::Status => SyncResponse::Status(PeerStatus {
                 head: self.head.0,
@@ -765,18 +783,20 @@ impl Net {
                 genesis: self.genesis,
             }),
             SyncRequest::Blocks { from, count }
-                if self.serving.len() < MAX_SERVING && from >= 1 && from <= self.head.0 =>
+                if self.may_serve(&peer) && from >= 1 && from <= self.head.0 =>
             {
                 tracing::debug!(%peer, from, count, "serving blocks");
                 let count = count.min(MAX_SYNC_BLOCKS);
-                self.serve_later(channel, |id| NetEvent::ServeBlocks { id, from, count });
+                self.serve_later(peer, channel, |id| NetEvent::ServeBlocks {
+                    id,
+                    from,
+                    count,
+                });
                 return;
             }
             SyncRequest::Blocks { .. } => SyncResponse::Unavailable,
-            SyncRequest::Pool
-                if self.serving.len() < MAX_SERVING && self.pool_served.insert(peer) =>
-            {
-                self.serve_later(channel, |id| NetEvent::ServePool { id });
+            SyncRequest::Pool if self.may_serve(&peer) && self.pool_served.insert(peer) => {
+                self.serve_later(peer, channel, |id| NetEvent::ServePool { id });
                 return;
             }
             SyncRequest::Pool => SyncResponse::Unavailable,
@@ -797,13 +817,22 @@ impl Net {
     /// after [`SERVE_TIMEOUT`]).
     fn serve_later(
         &mut self,
+        peer: PeerId,
         channel: ResponseChannel<SyncResponse>,
         event: impl FnOnce(u64) -> NetEvent,
     ) {
         let id = self.next_serve;
         self.next_serve = self.next_serve.wrapping_add(1);
-        self.serving.insert(id, (channel, Instant::now()));
+        self.serving.insert(id, (channel, Instant::now(), peer));
         self.outbox.push_back(event(id));
+    }
+
+    /// Whether a blocks or pool request of `peer` may be handed to the actors
+    /// now: fewer than [`MAX_SERVING`] in all, and fewer than
+    /// [`MAX_SERVING_PER_PEER`] of its own (so one peer cannot take every slot).
+    fn may_serve(&self, peer: &PeerId) -> bool {
+        self.serving.len() < MAX_SERVING
+            && self.serving.values().filter(|(.., p)| p == peer).count() < MAX_SERVING_PER_PEER
     }
 
     /// Dialable addresses of connected peers other than `to` (from identify).
