@@ -129,11 +129,24 @@ fn call_to(
     value: U256,
     gas: u64,
 ) -> (ExecutionResult, bool) {
-    let cfg = config();
+    call_on(&config(), state, to, from, input, number, value, gas)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn call_on(
+    cfg: &ChainConfig,
+    state: &MemoryState,
+    to: Address,
+    from: Address,
+    input: Bytes,
+    number: u64,
+    value: U256,
+    gas: u64,
+) -> (ExecutionResult, bool) {
     let spec = cfg.spec_at(number, 10);
     let mut ex = TxExecutor::new(
         StateOverlay::new(state, spec),
-        actors::execution::block::cfg_env(&cfg, spec),
+        actors::execution::block::cfg_env(cfg, spec),
         BlockEnv {
             number: U256::from(number),
             gas_limit: 63_000_000,
@@ -606,4 +619,137 @@ fn static_and_delegate_calls_cannot_register() {
     );
     let out = r.output().cloned().unwrap_or_default();
     assert_eq!(U256::abi_decode(&out).ok(), Some(U256::from(1)));
+}
+
+/// A contract that forwards its calldata to the miner contract and returns its
+/// 32-byte answer (a "factory" registering on its own behalf).
+fn forwarder_code() -> Bytes {
+    let mut code = vec![0x36, 0x60, 0x00, 0x60, 0x00, 0x37]; // CALLDATACOPY(0, 0, size)
+    code.extend([0x60, 0x20, 0x60, 0x00, 0x36, 0x60, 0x00, 0x60, 0x00, 0x73]);
+    code.extend_from_slice(MINER_CONTRACT.as_slice()); // CALL(gas, miner, 0, 0, size, 0, 32)
+    code.extend([0x5a, 0xf1, 0x50, 0x60, 0x20, 0x60, 0x00, 0xf3]); // POP; RETURN(0, 32)
+    Bytes::from(code)
+}
+
+#[test]
+fn registration_limits_refuse_contracts_thin_stake_and_a_full_block() {
+    let a = key(1);
+    let reg_a = registration(a.address(), 1, 100, 1);
+    let rich = key(3);
+    let poor = key(4);
+    let forwarder = Address::repeat_byte(0xfa);
+    let mut state = MemoryState::default();
+    for (who, coins) in [(a.address(), 300), (rich.address(), 10), (forwarder, 10)] {
+        let code = if who == forwarder {
+            forwarder_code()
+        } else {
+            Bytes::new()
+        };
+        state
+            .insert_account(who, 0, U256::from(coins * COIN), code, [])
+            .expect("insert account");
+    }
+    state
+        .insert_account(poor.address(), 0, U256::from(COIN / 2), Bytes::new(), [])
+        .expect("insert account");
+    state
+        .insert_account(
+            MINER_CONTRACT,
+            0,
+            U256::ZERO,
+            Bytes::from(MINER_CONTRACT_CODE.to_vec()),
+            genesis_storage(&[(a.address(), reg_a)], INTERVAL),
+        )
+        .expect("insert account");
+
+    // New chains have the limits from genesis: at least 1 KAL of stake.
+    let reg =
+        |k: &PrivateKeySigner, seed| miner_key_calldata(&registration(k.address(), 150, 100, seed));
+    let (r, touched) = eth_call(&state, poor.address(), reg(&poor, 4), 1);
+    assert!(
+        r.is_success() && !output_bool(&r) && !touched,
+        "thin stake refused"
+    );
+    let (r, _) = eth_call(&state, rich.address(), reg(&rich, 3), 1);
+    assert!(output_bool(&r), "enough stake: registered");
+    // A contract registering itself (the caller is not the transaction's
+    // signer) is refused, although it holds the stake.
+    let own = miner_key_calldata(&registration(forwarder, 150, 100, 5));
+    let (r, touched) = call_to(
+        &state,
+        forwarder,
+        rich.address(),
+        own.clone(),
+        1,
+        U256::ZERO,
+        300_000,
+    );
+    assert!(r.is_success(), "{r:?}");
+    assert!(!output_bool(&r) && !touched, "a contract cannot register");
+    // ... which it could before the limits (so the refusal above is theirs).
+    let mut before = config();
+    if let Some(al) = before.algorand.as_mut() {
+        al.registration_rules_block = Some(2);
+    }
+    let (r, touched) = call_on(
+        &before,
+        &state,
+        forwarder,
+        rich.address(),
+        own,
+        1,
+        U256::ZERO,
+        300_000,
+    );
+    assert!(
+        output_bool(&r) && touched,
+        "the forwarder registers before block 2"
+    );
+
+    // A block holds at most `maxRegistrationsPerBlock` new registrations.
+    let mut cfg = config();
+    let mut signers = Vec::new();
+    for n in 0..3u8 {
+        let k = key(20 + n);
+        state
+            .insert_account(k.address(), 0, U256::from(2 * COIN), Bytes::new(), [])
+            .expect("insert account");
+        signers.push(k);
+    }
+    if let Some(al) = cfg.algorand.as_mut() {
+        al.max_registrations_per_block = 2;
+    }
+    let txs = signers
+        .iter()
+        .enumerate()
+        .map(|(i, k)| call(k, 0, reg(k, 20 + i as u8)))
+        .collect();
+    let block1 = execute_block(&cfg, &state, &KalgoHeader::default(), &attrs(1), txs)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let added: Vec<usize> = block1.receipts.iter().map(|r| r.logs().len()).collect();
+    assert_eq!(
+        added,
+        vec![1, 1, 0],
+        "the third registration of the block is refused"
+    );
+
+    // Without `registrationRulesBlock` (a chain from before the limits) they do
+    // not apply: the thin stake registers.
+    let mut old = config();
+    if let Some(al) = old.algorand.as_mut() {
+        al.registration_rules_block = None;
+    }
+    let block = execute_block(
+        &old,
+        &state,
+        &KalgoHeader::default(),
+        &attrs(1),
+        vec![call(&poor, 0, reg(&poor, 4))],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        block.receipts[0].logs().len(),
+        1,
+        "no limits before the rules block"
+    );
 }

@@ -5,7 +5,7 @@ use alloy_primitives::U256;
 use revm::primitives::hardfork::SpecId;
 use serde::{Deserialize, Serialize};
 
-use crate::execution::miner::contract::MinerContractConfig;
+use crate::execution::miner::contract::{MinerContractConfig, RegistrationLimits};
 
 /// What is wrong with a chain configuration (a genesis file's `config`).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -66,6 +66,24 @@ pub struct AlgorandConfig {
     /// registered with another lifespan cannot vote. Default 100 (Kaleido's).
     #[serde(default = "default_lifespan")]
     pub lifespan: u64,
+    /// First block of kalgo's registration limits (absent: never, so an existing
+    /// chain keeps executing as before until its operators schedule them; new
+    /// chains have them from genesis): a new registration must come straight
+    /// from its stake owner's own transaction (no contract registers on anyone's
+    /// behalf), hold at least `minerMinStake`, and fit the block's
+    /// `maxRegistrationsPerBlock` and the interval's list (refused, never cut).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_rules_block: Option<u64>,
+    /// Least stake (balance, wei) a new registration needs under the limits.
+    #[serde(default)]
+    pub miner_min_stake: U256,
+    /// Most new registrations one block may hold under the limits.
+    #[serde(default = "default_max_registrations_per_block")]
+    pub max_registrations_per_block: u64,
+}
+
+fn default_max_registrations_per_block() -> u64 {
+    64
 }
 
 fn default_block_year() -> u64 {
@@ -86,6 +104,9 @@ impl Default for AlgorandConfig {
             block_year: default_block_year(),
             stake_lookback: 0,
             lifespan: default_lifespan(),
+            registration_rules_block: Some(0),
+            miner_min_stake: U256::from(COIN),
+            max_registrations_per_block: default_max_registrations_per_block(),
         }
     }
 }
@@ -245,6 +266,11 @@ impl ChainConfig {
     pub fn miner_contract(&self) -> Option<MinerContractConfig> {
         self.algorand.as_ref().map(|a| MinerContractConfig {
             interval: a.interval_size,
+            limits: a.registration_rules_block.map(|from| RegistrationLimits {
+                from,
+                min_stake: a.miner_min_stake,
+                per_block: a.max_registrations_per_block,
+            }),
         })
     }
 

@@ -22,7 +22,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::{SolCall, SolEvent, SolInterface, SolValue};
 use revm::{
     context::Cfg,
-    context_interface::{Block, ContextTr, JournalTr},
+    context_interface::{Block, ContextTr, JournalTr, Transaction},
     handler::{EthPrecompiles, PrecompileProvider},
     interpreter::{CallInputs, Gas, InstructionResult, InterpreterResult},
     primitives::{AddressSet, Log, hardfork::SpecId},
@@ -52,7 +52,43 @@ pub const VIEW_GAS: u64 = 10_000;
 pub struct MinerContractConfig {
     /// Interval size `I` (Kaleido's bytecode hard-codes 10^6; here it is the config's).
     pub interval: u64,
+    /// kalgo's limits on new registrations, when the chain schedules them.
+    pub limits: Option<RegistrationLimits>,
 }
+
+/// kalgo's limits on new registrations (against registry sybils: Kaleido let
+/// any sender, or a factory contract many times per transaction, append to the
+/// list every block reads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegistrationLimits {
+    /// First block they apply to.
+    pub from: u64,
+    /// Least balance of the registering stake owner.
+    pub min_stake: U256,
+    /// Most new registrations in one block.
+    pub per_block: u64,
+}
+
+/// Why a new registration is refused under [`RegistrationLimits`] (`set`
+/// returns false and writes nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LimitRefusal {
+    /// The caller is not the transaction's signer (a contract).
+    #[error("registrations must come from the stake owner's own transaction")]
+    NotTheSigner,
+    /// The stake owner's balance is below the minimum.
+    #[error("stake below the chain's minimum")]
+    StakeTooLow,
+    /// The block already holds its most new registrations.
+    #[error("the block's registrations are full")]
+    BlockFull,
+    /// The interval's list is full ([`super::snapshot::MAX_MINERS_PER_INTERVAL`]).
+    #[error("the interval's miner list is full")]
+    IntervalFull,
+}
+
+/// Slot of the registrations counter (kalgo's): `block << 64 | count`.
+pub const REGISTRATIONS_IN_BLOCK_SLOT: u64 = 3;
 
 /// revm's Ethereum precompiles plus the miner contract.
 #[derive(Clone, Debug)]
@@ -157,6 +193,49 @@ impl<CTX: ContextTr> Journal<'_, CTX> {
         self.store(len_slot, len.saturating_add(U256::from(1)))
     }
 
+    /// Checks a new registration of `sender` in interval `sn` against `limits`
+    /// and, when admitted, counts it in this block's registrations.
+    fn admit_new(
+        &mut self,
+        limits: &RegistrationLimits,
+        block: u64,
+        sender: Address,
+        sn: u64,
+    ) -> Result<Result<(), LimitRefusal>, String> {
+        if self.ctx.tx().caller() != sender {
+            return Ok(Err(LimitRefusal::NotTheSigner));
+        }
+        let balance = self
+            .ctx
+            .journal_mut()
+            .load_account(sender)
+            .map_err(|e| e.to_string())?
+            .data
+            .info
+            .balance;
+        if balance < limits.min_stake {
+            return Ok(Err(LimitRefusal::StakeTooLow));
+        }
+        let counter = self.load(U256::from(REGISTRATIONS_IN_BLOCK_SLOT))?;
+        let (at, count) = (
+            to_u64(counter >> 64),
+            to_u64(counter & U256::from(u64::MAX)),
+        );
+        let count = if at == block { count } else { 0 };
+        if count >= limits.per_block {
+            return Ok(Err(LimitRefusal::BlockFull));
+        }
+        let listed = self.load(array_len_slot(INTERVAL_MINERS_SLOT, sn))?;
+        if listed >= U256::from(super::snapshot::MAX_MINERS_PER_INTERVAL) {
+            return Ok(Err(LimitRefusal::IntervalFull));
+        }
+        self.store(
+            U256::from(REGISTRATIONS_IN_BLOCK_SLOT),
+            (U256::from(block) << 64) | U256::from(count + 1),
+        )?;
+        Ok(Ok(()))
+    }
+
     fn log(&mut self, data: alloy_primitives::LogData) {
         self.ctx.journal_mut().log(Log {
             address: MINER_CONTRACT,
@@ -214,6 +293,11 @@ fn run_miner<CTX: ContextTr>(
             };
             let existing = j.registration(sn(reg.start), sender)?;
             if validate_registration(block, &reg, &existing, interval).is_err() {
+                return ok(false.abi_encode(), SET_GAS);
+            }
+            if let Some(limits) = cfg.limits.filter(|l| block >= l.from && !existing.is_set())
+                && j.admit_new(&limits, block, sender, sn(reg.start))?.is_err()
+            {
                 return ok(false.abi_encode(), SET_GAS);
             }
             let base = miner_base_slot(sn(reg.start), sender);
