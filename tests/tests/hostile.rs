@@ -21,6 +21,11 @@
 //!    that forwarded a batch for its one good transaction made every node
 //!    recover 4,096 senders for one fee. Now only the accepted transaction goes
 //!    on, the peer is penalised and its wasted recoveries are budgeted.
+//! 5. Everything at once: the sync liar, the transaction spammer and an RPC
+//!    abuser (log queries with 100,000 addresses, filter floods, batches of pool
+//!    reads) against four validators and a non-mining RPC node, while a follower
+//!    catches up: the chain keeps at least 80% of its unattacked commit rate and
+//!    every node's memory stays under twice its unattacked level.
 //!
 //! Needs `cargo build -p node` in the same target dir.
 
@@ -407,4 +412,177 @@ fn a_batch_of_useless_transactions_is_not_relayed_for_one_good_one() {
         "node0 recovered {} senders in {spam_secs:.1} s (budget allows {bound})",
         grew[0]
     );
+}
+
+/// Resident memory of a running node, in KiB (Linux `/proc`).
+fn rss_kib(node: &Node) -> u64 {
+    let pid = node.pid().expect("running");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Heights node0 commits in `window`, and every node's RSS at its end.
+fn commit_window(c: &tests::faults::Cluster, rpc: &Node, window: Duration) -> (f64, Vec<u64>) {
+    let h0 = c.nodes[0].height();
+    let t = std::time::Instant::now();
+    std::thread::sleep(window);
+    let heights = c.nodes[0].height().saturating_sub(h0);
+    let rate = heights as f64 / t.elapsed().as_secs_f64();
+    let mut rss: Vec<u64> = c.nodes.iter().map(rss_kib).collect();
+    rss.push(rss_kib(rpc));
+    (rate, rss)
+}
+
+/// The RPC abuser: every request kind of the attacks above, in a loop until
+/// `stop`; returns (requests sent, refusals with a JSON-RPC error).
+fn abuse_rpc(addr: std::net::SocketAddr, stop: &std::sync::atomic::AtomicBool) -> (u64, u64) {
+    use std::sync::atomic::Ordering;
+    use tests::devnode::http_post;
+    let big_logs = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{{"fromBlock":"0x0","address":{}}}]}}"#,
+        addresses(100_000)
+    );
+    let big_filter = big_logs.replace("eth_getLogs", "eth_newFilter");
+    let batch = |method: &str, params: &str| {
+        let calls: Vec<String> = (0..1000)
+            .map(|i| {
+                format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"{method}","params":{params}}}"#)
+            })
+            .collect();
+        format!("[{}]", calls.join(","))
+    };
+    let pool_reads = batch("txpool_content", "[]");
+    let new_filters = batch("eth_newPendingTransactionFilter", "[]");
+    let (mut sent, mut refused) = (0u64, 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        for body in [&big_logs, &big_filter, &pool_reads, &new_filters] {
+            sent += 1;
+            if let Ok((_, text)) = http_post(addr, body.as_bytes()) {
+                refused += text.matches("\"error\"").count() as u64;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (sent, refused)
+}
+
+#[test]
+fn every_attack_at_once_keeps_the_chain_committing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tests::faults::{Cluster, chain_params};
+    let mut c = Cluster::start(4, |_| Vec::new());
+    c.wait_all(3, secs(120));
+    // A non-mining RPC node behind node0.
+    let rpc_http = free_port();
+    let rpc_args: Vec<String> = [
+        "--bootnodes",
+        &c.addr(0),
+        "--http",
+        "--http.port",
+        &rpc_http.to_string(),
+        "--http.api",
+        "eth,net,txpool",
+        "--rpc.filterlimit",
+        "2000",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rpc_dir = c.net.extra_datadir("rpc");
+    let mut rpc = Node::start(&c.net.bin, "rpc", &rpc_dir, free_port(), &rpc_args);
+    rpc.wait_height(c.max_height(), secs(60));
+    let rpc_addr: std::net::SocketAddr = format!("127.0.0.1:{rpc_http}").parse().expect("addr");
+
+    let (calm_rate, calm_rss) = commit_window(&c, &rpc, secs(20));
+
+    // The attackers.
+    let liar_dir = c.net.extra_datadir("liar");
+    let liar_args: Vec<String> = ["--bootnodes", &c.addr(1), "--nodiscover", "fuzzpeer"]
+        .into_iter()
+        .chain(["--sync-lie", "--lie-for", "300"])
+        .map(String::from)
+        .collect();
+    let mut liar = Node::start(&c.net.bin, "liar", &liar_dir, free_port(), &liar_args);
+    let liar_addr = liar.listen_addr(secs(30));
+    let (chain_id, price) = chain_params(&c, 0);
+    let key_hex = std::fs::read_to_string(c.net.datadir(3).join("account.key")).expect("key");
+    let spam_from = node::loadtest::sign::Key::from_bytes(&key_hex.trim().parse().expect("hex"))
+        .expect("key")
+        .address();
+    let nonce = qty(&c.call(
+        0,
+        "eth_getTransactionCount",
+        serde_json::json!([spam_from, "pending"]),
+    ));
+    let spam_dir = c.net.extra_datadir("spammer");
+    let mut spammer = std::process::Command::new(&c.net.bin)
+        .arg("--datadir")
+        .arg(&spam_dir)
+        .args([
+            "--bootnodes",
+            &c.addr(0),
+            "--nodiscover",
+            "--maxpeers",
+            "1",
+            "fuzzpeer",
+        ])
+        .args(["--tx-spam", "100000", "--spam-key", key_hex.trim()])
+        .args([
+            "--spam-nonce",
+            &nonce.to_string(),
+            "--spam-chain-id",
+            &chain_id.to_string(),
+        ])
+        .args(["--spam-gas-price", &(price.max(1) * 2).to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn spammer");
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let abuser = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || abuse_rpc(rpc_addr, &stop))
+    };
+    // A follower that starts late, knowing the liar first.
+    let follower_dir = c.net.extra_datadir("follower");
+    let follower_args = vec![
+        "--bootnodes".to_string(),
+        format!("{liar_addr},{}", c.addr(2)),
+        "--nodiscover".to_string(),
+    ];
+    let mut follower = Node::start(
+        &c.net.bin,
+        "follower",
+        &follower_dir,
+        free_port(),
+        &follower_args,
+    );
+
+    let (rate, rss) = commit_window(&c, &rpc, secs(20));
+    let target = c.nodes[0].height();
+    follower.wait_height(target, secs(60));
+    stop.store(true, Ordering::Relaxed);
+    let (sent, refused) = abuser.join().expect("abuser thread");
+    let _ = spammer.kill();
+    let _ = spammer.wait();
+    assert!(liar.is_running(), "the liar stopped early");
+    eprintln!(
+        "commit rate {calm_rate:.2}/s calm, {rate:.2}/s attacked ({:.0}%); RSS KiB calm {calm_rss:?}, attacked {rss:?}; RPC abuser {sent} requests, {refused} errors",
+        100.0 * rate / calm_rate
+    );
+    assert!(
+        rate >= 0.8 * calm_rate,
+        "commit rate fell from {calm_rate:.2}/s to {rate:.2}/s"
+    );
+    for (i, (a, b)) in rss.iter().zip(&calm_rss).enumerate() {
+        assert!(*a < 2 * *b, "node {i}: RSS {a} KiB attacked, {b} KiB calm");
+    }
+    assert!(refused > 0, "the RPC abuser was never refused");
+    let mut all: Vec<&Node> = c.nodes.iter().collect();
+    all.push(&follower);
+    all.push(&rpc);
+    assert!(assert_same_chain(&all) >= target as usize);
 }

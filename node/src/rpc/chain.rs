@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::rpc::{
     context::Ctx,
     error::{RpcError, RpcResult},
+    filter_shape::check_filter_text,
     format::{self, TxPosition, qty},
     params::{Args, BlockTag, FilterObject, Quantity, block_id, block_tag},
 };
@@ -133,6 +134,24 @@ pub fn log_filter(ctx: &Ctx, f: &FilterObject) -> RpcResult<LogFilter> {
     Ok(filter)
 }
 
+pub(crate) fn too_many_positions(n: usize) -> RpcError {
+    RpcError::InvalidParams(format!(
+        "too many topic positions: {n} (a log has at most {MAX_TOPIC_POSITIONS})"
+    ))
+}
+
+pub(crate) fn too_many_addresses(n: usize, limit: usize) -> RpcError {
+    RpcError::InvalidParams(format!(
+        "too many addresses in the filter: {n} (limit {limit}, --rpc.logquerylimit)"
+    ))
+}
+
+pub(crate) fn too_many_alternatives(i: usize, n: usize, limit: usize) -> RpcError {
+    RpcError::InvalidParams(format!(
+        "too many alternatives for topic {i}: {n} (limit {limit}, --rpc.logquerylimit)"
+    ))
+}
+
 /// Most topic positions a log has (LOG0..LOG4).
 pub const MAX_TOPIC_POSITIONS: usize = 4;
 
@@ -142,23 +161,15 @@ pub const MAX_TOPIC_POSITIONS: usize = 4;
 /// bloom and every log scanned.
 pub fn check_log_query(filter: &LogFilter, limit: usize) -> RpcResult<()> {
     if filter.topics.len() > MAX_TOPIC_POSITIONS {
-        return Err(RpcError::InvalidParams(format!(
-            "too many topic positions: {} (a log has at most {MAX_TOPIC_POSITIONS})",
-            filter.topics.len()
-        )));
+        return Err(too_many_positions(filter.topics.len()));
     }
     if filter.addresses.len() > limit {
-        return Err(RpcError::InvalidParams(format!(
-            "too many addresses in the filter: {} (limit {limit}, --rpc.logquerylimit)",
-            filter.addresses.len()
-        )));
+        return Err(too_many_addresses(filter.addresses.len(), limit));
     }
     for (i, t) in filter.topics.iter().enumerate() {
         let n = t.as_ref().map_or(0, Vec::len);
         if n > limit {
-            return Err(RpcError::InvalidParams(format!(
-                "too many alternatives for topic {i}: {n} (limit {limit}, --rpc.logquerylimit)"
-            )));
+            return Err(too_many_alternatives(i, n, limit));
         }
     }
     Ok(())
@@ -294,6 +305,7 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
         })
     })?;
     m.register_blocking_method("eth_getLogs", |p, ctx, _| -> RpcResult<Value> {
+        check_filter_text(p.as_str(), 0, ctx.limits.log_query_limit)?;
         let a = Args::new(&p, 1)?;
         let f: FilterObject = a.required(0)?;
         logs_json(&ctx, &log_filter(&ctx, &f)?)

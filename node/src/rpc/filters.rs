@@ -19,6 +19,7 @@ use crate::rpc::{
     chain::{log_filter, logs_json},
     context::Ctx,
     error::{RpcError, RpcResult},
+    filter_shape::check_filter_text,
     filter_store::{FILTER_TIMEOUT, Kind, not_found, poisoned},
     params::{Args, FilterObject},
 };
@@ -81,6 +82,7 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
         Ok(json!(ctx.filters.install(Kind::Blocks { next })?))
     })?;
     m.register_method("eth_newFilter", |p, ctx, _| -> RpcResult<Value> {
+        check_filter_text(p.as_str(), 0, ctx.limits.log_query_limit)?;
         let a = Args::new(&p, 1)?;
         let f: FilterObject = a.required(0)?;
         let filter = log_filter(ctx, &f)?;

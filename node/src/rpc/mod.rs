@@ -27,6 +27,7 @@ pub mod cors;
 pub mod debug;
 pub mod error;
 pub mod eth;
+pub mod filter_shape;
 pub mod filter_store;
 pub mod filters;
 pub mod format;

@@ -24,6 +24,7 @@ use crate::rpc::{
     chain::check_log_query,
     context::Ctx,
     error::RpcError,
+    filter_shape::check_filter_text,
     format,
     params::{Args, FilterObject},
 };
@@ -151,6 +152,7 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
         "eth_unsubscribe",
         |params, pending: PendingSubscriptionSink, ctx, _| async move {
             let parsed = (|| {
+                check_filter_text(params.as_str(), 1, ctx.limits.log_query_limit)?;
                 let a = Args::new(&params, 2)?;
                 let kind: String = a.required(0)?;
                 let filter = match kind.as_str() {
