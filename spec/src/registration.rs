@@ -82,6 +82,79 @@ pub enum RegistrationError {
     ZeroInterval,
 }
 
+/// Most miners one interval's list holds: a new registration past it is
+/// refused under [`RegistrationLimits`] (and a registry read stops there).
+pub const MAX_MINERS_PER_INTERVAL: u64 = 100_000;
+
+/// kalgo's limits on new registrations, when the chain schedules them (against
+/// registry sybils: Kaleido let any sender, or a factory contract many times
+/// per transaction, append to the list every block reads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegistrationLimits {
+    /// First block they apply to.
+    pub from: Height,
+    /// Least stake of the registering stake owner.
+    pub min_stake: u128,
+    /// Most new registrations in one block.
+    pub per_block: u64,
+}
+
+/// What the miner contract read for one new registration (not an update of
+/// the sender's own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewRegistration {
+    /// Whether the caller is the transaction's signer (not a contract).
+    pub by_signer: bool,
+    /// The stake owner's stake.
+    pub stake: u128,
+    /// New registrations already in this block.
+    pub in_block: u64,
+    /// Miners already listed for the registration's interval.
+    pub listed: u64,
+}
+
+/// Why a new registration is refused under [`RegistrationLimits`] (`set`
+/// returns false and writes nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum LimitRefusal {
+    /// The caller is not the transaction's signer (a contract).
+    #[error("registrations must come from the stake owner's own transaction")]
+    NotTheSigner,
+    /// The stake owner's stake is below the minimum.
+    #[error("stake below the chain's minimum")]
+    StakeTooLow,
+    /// The block already holds its most new registrations.
+    #[error("the block's registrations are full")]
+    BlockFull,
+    /// The interval's list is full ([`MAX_MINERS_PER_INTERVAL`]).
+    #[error("the interval's miner list is full")]
+    IntervalFull,
+}
+
+impl RegistrationLimits {
+    /// Whether the limits apply to a registration executed in `block`.
+    pub fn apply_at(&self, block: Height) -> bool {
+        block >= self.from
+    }
+
+    /// Admits or refuses a new registration.
+    pub fn admit(&self, new: &NewRegistration) -> Result<(), LimitRefusal> {
+        if !new.by_signer {
+            return Err(LimitRefusal::NotTheSigner);
+        }
+        if new.stake < self.min_stake {
+            return Err(LimitRefusal::StakeTooLow);
+        }
+        if new.in_block >= self.per_block {
+            return Err(LimitRefusal::BlockFull);
+        }
+        if new.listed >= MAX_MINERS_PER_INTERVAL {
+            return Err(LimitRefusal::IntervalFull);
+        }
+        Ok(())
+    }
+}
+
 /// The interval number of `height` (`height / I`).
 pub fn interval_of(height: Height, interval: u64) -> Result<u64, RegistrationError> {
     height
@@ -176,6 +249,50 @@ mod tests {
     use super::*;
     use crate::crypto::VoteSigner;
     use crate::crypto::VrfProver;
+
+    #[test]
+    fn registration_limits_table() {
+        let limits = RegistrationLimits {
+            from: 10,
+            min_stake: 100,
+            per_block: 2,
+        };
+        assert!(!limits.apply_at(9) && limits.apply_at(10));
+        let ok = NewRegistration {
+            by_signer: true,
+            stake: 100,
+            in_block: 1,
+            listed: MAX_MINERS_PER_INTERVAL - 1,
+        };
+        let cases = [
+            (ok, Ok(())),
+            (
+                NewRegistration {
+                    by_signer: false,
+                    ..ok
+                },
+                Err(LimitRefusal::NotTheSigner),
+            ),
+            (
+                NewRegistration { stake: 99, ..ok },
+                Err(LimitRefusal::StakeTooLow),
+            ),
+            (
+                NewRegistration { in_block: 2, ..ok },
+                Err(LimitRefusal::BlockFull),
+            ),
+            (
+                NewRegistration {
+                    listed: MAX_MINERS_PER_INTERVAL,
+                    ..ok
+                },
+                Err(LimitRefusal::IntervalFull),
+            ),
+        ];
+        for (new, want) in cases {
+            assert_eq!(limits.admit(&new), want, "{new:?}");
+        }
+    }
     use crate::crypto::real::{FsKeySet, SchnorrkelVrfKey};
     use rand_core::SeedableRng;
 

@@ -5,7 +5,8 @@ use alloy_primitives::U256;
 use revm::primitives::hardfork::SpecId;
 use serde::{Deserialize, Serialize};
 
-use crate::execution::miner::contract::{MinerContractConfig, RegistrationLimits};
+use crate::execution::miner::contract::MinerContractConfig;
+use spec::registration::RegistrationLimits;
 
 /// What is wrong with a chain configuration (a genesis file's `config`).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -253,6 +254,13 @@ impl ChainConfig {
             ));
         }
         if let Some(a) = &self.algorand
+            && u128::try_from(a.miner_min_stake).is_err()
+        {
+            return Err(ConfigError::InvalidAlgorand(
+                "minerMinStake must fit 128 bits (stake is read as a 128-bit number)",
+            ));
+        }
+        if let Some(a) = &self.algorand
             && a.stake_lookback >= spec::registration::MIN_START_DELAY
         {
             return Err(ConfigError::InvalidAlgorand(
@@ -268,7 +276,7 @@ impl ChainConfig {
             interval: a.interval_size,
             limits: a.registration_rules_block.map(|from| RegistrationLimits {
                 from,
-                min_stake: a.miner_min_stake,
+                min_stake: u128::try_from(a.miner_min_stake).unwrap_or(u128::MAX),
                 per_block: a.max_registrations_per_block,
             }),
         })

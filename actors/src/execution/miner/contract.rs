@@ -28,7 +28,8 @@ use revm::{
     primitives::{AddressSet, Log, hardfork::SpecId},
 };
 use spec::registration::{
-    Registration, effective_registration, interval_end, validate_registration,
+    LimitRefusal, NewRegistration, Registration, RegistrationLimits, effective_registration,
+    interval_end, validate_registration,
 };
 
 use super::{
@@ -54,37 +55,6 @@ pub struct MinerContractConfig {
     pub interval: u64,
     /// kalgo's limits on new registrations, when the chain schedules them.
     pub limits: Option<RegistrationLimits>,
-}
-
-/// kalgo's limits on new registrations (against registry sybils: Kaleido let
-/// any sender, or a factory contract many times per transaction, append to the
-/// list every block reads).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RegistrationLimits {
-    /// First block they apply to.
-    pub from: u64,
-    /// Least balance of the registering stake owner.
-    pub min_stake: U256,
-    /// Most new registrations in one block.
-    pub per_block: u64,
-}
-
-/// Why a new registration is refused under [`RegistrationLimits`] (`set`
-/// returns false and writes nothing).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum LimitRefusal {
-    /// The caller is not the transaction's signer (a contract).
-    #[error("registrations must come from the stake owner's own transaction")]
-    NotTheSigner,
-    /// The stake owner's balance is below the minimum.
-    #[error("stake below the chain's minimum")]
-    StakeTooLow,
-    /// The block already holds its most new registrations.
-    #[error("the block's registrations are full")]
-    BlockFull,
-    /// The interval's list is full ([`super::snapshot::MAX_MINERS_PER_INTERVAL`]).
-    #[error("the interval's miner list is full")]
-    IntervalFull,
 }
 
 /// Slot of the registrations counter (kalgo's): `block << 64 | count`.
@@ -193,8 +163,9 @@ impl<CTX: ContextTr> Journal<'_, CTX> {
         self.store(len_slot, len.saturating_add(U256::from(1)))
     }
 
-    /// Checks a new registration of `sender` in interval `sn` against `limits`
-    /// and, when admitted, counts it in this block's registrations.
+    /// Reads what `spec::registration::RegistrationLimits::admit` judges for a
+    /// new registration of `sender` in interval `sn`, and, when admitted,
+    /// counts it in this block's registrations.
     fn admit_new(
         &mut self,
         limits: &RegistrationLimits,
@@ -202,9 +173,6 @@ impl<CTX: ContextTr> Journal<'_, CTX> {
         sender: Address,
         sn: u64,
     ) -> Result<Result<(), LimitRefusal>, String> {
-        if self.ctx.tx().caller() != sender {
-            return Ok(Err(LimitRefusal::NotTheSigner));
-        }
         let balance = self
             .ctx
             .journal_mut()
@@ -213,25 +181,26 @@ impl<CTX: ContextTr> Journal<'_, CTX> {
             .data
             .info
             .balance;
-        if balance < limits.min_stake {
-            return Ok(Err(LimitRefusal::StakeTooLow));
-        }
         let counter = self.load(U256::from(REGISTRATIONS_IN_BLOCK_SLOT))?;
         let (at, count) = (
             to_u64(counter >> 64),
             to_u64(counter & U256::from(u64::MAX)),
         );
-        let count = if at == block { count } else { 0 };
-        if count >= limits.per_block {
-            return Ok(Err(LimitRefusal::BlockFull));
-        }
-        let listed = self.load(array_len_slot(INTERVAL_MINERS_SLOT, sn))?;
-        if listed >= U256::from(super::snapshot::MAX_MINERS_PER_INTERVAL) {
-            return Ok(Err(LimitRefusal::IntervalFull));
+        let in_block = if at == block { count } else { 0 };
+        let new = NewRegistration {
+            by_signer: self.ctx.tx().caller() == sender,
+            // Stake as consensus reads it (`snapshot::stake`): the balance,
+            // saturated to u128.
+            stake: u128::try_from(balance).unwrap_or(u128::MAX),
+            in_block,
+            listed: to_u64(self.load(array_len_slot(INTERVAL_MINERS_SLOT, sn))?),
+        };
+        if let Err(refusal) = limits.admit(&new) {
+            return Ok(Err(refusal));
         }
         self.store(
             U256::from(REGISTRATIONS_IN_BLOCK_SLOT),
-            (U256::from(block) << 64) | U256::from(count + 1),
+            (U256::from(block) << 64) | U256::from(in_block + 1),
         )?;
         Ok(Ok(()))
     }
@@ -295,7 +264,9 @@ fn run_miner<CTX: ContextTr>(
             if validate_registration(block, &reg, &existing, interval).is_err() {
                 return ok(false.abi_encode(), SET_GAS);
             }
-            if let Some(limits) = cfg.limits.filter(|l| block >= l.from && !existing.is_set())
+            if let Some(limits) = cfg
+                .limits
+                .filter(|l| l.apply_at(block) && !existing.is_set())
                 && j.admit_new(&limits, block, sender, sn(reg.start))?.is_err()
             {
                 return ok(false.abi_encode(), SET_GAS);

@@ -24,8 +24,9 @@ use super::{
 };
 use crate::execution::state::{StateOverlay, StateReader, StorageError};
 
-/// Most miners read per interval (bounds the work of a registry read).
-pub const MAX_MINERS_PER_INTERVAL: u64 = 100_000;
+/// Most miners read per interval (bounds the work of a registry read; under
+/// the registration limits no list grows past it).
+pub use spec::registration::MAX_MINERS_PER_INTERVAL;
 
 /// What consensus needs to read: storage slots and balances.
 pub trait RegistryState {
