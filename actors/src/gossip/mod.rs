@@ -25,6 +25,7 @@
 
 pub mod actor;
 pub mod behaviour;
+pub mod bucket;
 pub mod catch_up;
 pub mod codec;
 pub mod enode;

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use libp2p::PeerId;
 
+use super::bucket::{Bucket, Refill};
 use super::codec::SyncRequest;
 
 /// The kinds of request with a rate (the pool is served once per connection).
@@ -37,39 +38,37 @@ impl Kind {
         }
     }
 
-    /// (burst, per second). Statuses are polled once a second, blocks asked
-    /// one request at a time, recent messages on connecting and after a sync.
-    fn rate(self) -> (f64, f64) {
-        match self {
+    /// Burst and rate. Statuses are polled once a second, blocks asked one
+    /// request at a time, recent messages on connecting and after a sync.
+    fn refill(self) -> Refill {
+        let (burst, per_sec) = match self {
             Kind::Status => (8.0, 4.0),
             Kind::Blocks => (16.0, 8.0),
             Kind::Recent => (3.0, 0.5),
             Kind::Peers => (3.0, 0.5),
-        }
+        };
+        Refill { burst, per_sec }
     }
 }
 
 /// Each connected peer's request buckets.
 #[derive(Debug, Default)]
 pub struct RequestRates {
-    buckets: HashMap<(PeerId, Kind), (f64, Instant)>,
+    buckets: HashMap<(PeerId, Kind), Bucket>,
 }
 
 impl RequestRates {
     /// Whether `peer` may have a request of `kind` served now; takes a token.
     pub fn allow(&mut self, peer: PeerId, kind: Kind, now: Instant) -> bool {
-        let (burst, per_sec) = kind.rate();
-        let (left, at) = self.buckets.entry((peer, kind)).or_insert((burst, now));
-        let refilled =
-            (*left + now.saturating_duration_since(*at).as_secs_f64() * per_sec).min(burst);
-        *at = now;
-        if refilled >= 1.0 {
-            *left = refilled - 1.0;
-            true
-        } else {
-            *left = refilled;
-            false
-        }
+        let refill = kind.refill();
+        let bucket = self
+            .buckets
+            .entry((peer, kind))
+            .or_insert(Bucket::full(refill, now));
+        let level = bucket.level(refill, now);
+        let allowed = level >= 1.0;
+        bucket.set(if allowed { level - 1.0 } else { level }, now);
+        allowed
     }
 
     /// Forgets a disconnected peer.

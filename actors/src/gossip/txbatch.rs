@@ -27,6 +27,7 @@ use alloy_primitives::Bytes;
 use alloy_rlp::Decodable;
 
 use super::Verdict;
+use super::bucket::{Bucket, Refill};
 use crate::execution::pool::MAX_TX_BYTES;
 
 /// Most transactions in one batch.
@@ -185,15 +186,20 @@ const MAX_BUDGETS: usize = 4096;
 /// transactions cost nothing, so honest relaying is never throttled.
 #[derive(Debug, Default)]
 pub struct RecoveryBudget {
-    peers: HashMap<PeerId, (f64, Instant)>,
+    peers: HashMap<PeerId, Bucket>,
 }
+
+/// The refill of each peer's budget.
+const RECOVERY_REFILL: Refill = Refill {
+    burst: RECOVERY_BURST,
+    per_sec: RECOVERY_PER_SECOND,
+};
 
 impl RecoveryBudget {
     fn level(&self, peer: &PeerId, now: Instant) -> f64 {
-        self.peers.get(peer).map_or(RECOVERY_BURST, |(left, at)| {
-            let regained = now.saturating_duration_since(*at).as_secs_f64() * RECOVERY_PER_SECOND;
-            (left + regained).min(RECOVERY_BURST)
-        })
+        self.peers
+            .get(peer)
+            .map_or(RECOVERY_BURST, |b| b.level(RECOVERY_REFILL, now))
     }
 
     /// Whether `peer` may have a batch read now.
@@ -210,23 +216,26 @@ impl RecoveryBudget {
             return;
         }
         if self.peers.len() >= MAX_BUDGETS && !self.peers.contains_key(&peer) {
-            self.peers.retain(|_, (left, at)| {
-                *left + now.saturating_duration_since(*at).as_secs_f64() * RECOVERY_PER_SECOND
-                    < RECOVERY_BURST
-            });
+            self.peers
+                .retain(|_, b| b.level(RECOVERY_REFILL, now) < RECOVERY_BURST);
         }
         let left = self.level(&peer, now) - wasted as f64;
-        self.peers.insert(peer, (left, now));
+        self.peers
+            .entry(peer)
+            .or_insert(Bucket::full(RECOVERY_REFILL, now))
+            .set(left, now);
     }
 
     /// Gives back `n` recoveries charged in advance that were not wasted
     /// (accepted or known transactions).
     pub fn refund(&mut self, peer: PeerId, n: usize, now: Instant) {
-        if n == 0 || !self.peers.contains_key(&peer) {
+        if n == 0 {
             return;
         }
-        let left = (self.level(&peer, now) + n as f64).min(RECOVERY_BURST);
-        self.peers.insert(peer, (left, now));
+        if let Some(b) = self.peers.get_mut(&peer) {
+            let left = (b.level(RECOVERY_REFILL, now) + n as f64).min(RECOVERY_BURST);
+            b.set(left, now);
+        }
     }
 }
 
