@@ -50,16 +50,6 @@ fn secs(s: u64) -> Duration {
 /// Heights every attack must not stop.
 const HEIGHTS: u64 = 20;
 
-/// Resident memory of node `i`, in KiB (Linux `/proc`).
-fn rss_kib(c: &Cluster, i: usize) -> Option<u64> {
-    let pid = c.nodes[i].pid()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
 fn attack(flag: &str) {
     let _g = serial();
     let t0 = Instant::now();
@@ -74,7 +64,11 @@ fn attack(flag: &str) {
     );
     let upto = c.assert_same_chain(HEIGHTS);
     let rss: Vec<String> = (0..3)
-        .map(|i| rss_kib(&c, i).map_or("?".into(), |k| format!("{} MiB", k / 1024)))
+        .map(|i| {
+            c.nodes[i]
+                .rss_kib()
+                .map_or("?".into(), |k| format!("{} MiB", k / 1024))
+        })
         .collect();
     let votes = c.stop_and_check_votes();
     eprintln!(
@@ -266,7 +260,7 @@ fn a_member_voting_far_rounds_and_steps_cannot_grow_the_others_state() {
         std::thread::sleep(secs(5));
         samples.push(FarSample {
             at: t0.elapsed().as_secs(),
-            rss: (0..3).map(|i| rss_kib(&c, i).unwrap_or(0)).collect(),
+            rss: (0..3).map(|i| c.nodes[i].rss_kib().unwrap_or(0)).collect(),
             dropped: metrics
                 .iter()
                 .map(|p| metric(*p, "kalgo_votes_dropped_total").unwrap_or(0))

@@ -31,10 +31,26 @@
 
 use std::time::Duration;
 
+use alloy_primitives::Address;
 use tests::cluster::{Network, Node, assert_same_chain, free_port};
+use tests::faults::qty;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
+}
+
+/// Starts `kalgo fuzzpeer --sync-lie` with `boot` as bootnode; returns it and
+/// its listen address.
+fn start_liar(net: &Network, boot: &str) -> (Node, String) {
+    let dir = net.extra_datadir("liar");
+    let args: Vec<String> = ["--bootnodes", boot, "--nodiscover", "fuzzpeer"]
+        .into_iter()
+        .chain(["--sync-lie", "--lie-for", "300"])
+        .map(String::from)
+        .collect();
+    let mut liar = Node::start(&net.bin, "liar", &dir, free_port(), &args);
+    let addr = liar.listen_addr(secs(30));
+    (liar, addr)
 }
 
 #[test]
@@ -44,14 +60,7 @@ fn a_peer_claiming_a_far_head_cannot_monopolise_sync() {
     for n in nodes.iter_mut() {
         n.wait_height(10, secs(120));
     }
-    let liar_dir = net.extra_datadir("liar");
-    let liar_args: Vec<String> = ["--bootnodes", &boot, "--nodiscover", "fuzzpeer"]
-        .into_iter()
-        .chain(["--sync-lie", "--lie-for", "300"])
-        .map(String::from)
-        .collect();
-    let mut liar = Node::start(&net.bin, "liar", &liar_dir, free_port(), &liar_args);
-    let liar_addr = liar.listen_addr(secs(30));
+    let (mut liar, liar_addr) = start_liar(&net, &boot);
     let liar_id = liar_addr
         .rsplit("/p2p/")
         .next()
@@ -201,11 +210,6 @@ fn oversized_log_queries_and_filter_floods_are_refused() {
 /// Hardhat's account #1, funded by the `--dev` genesis.
 const DEV_KEY: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
-fn qty(v: &serde_json::Value) -> u64 {
-    let s = v.as_str().unwrap_or_else(|| panic!("not a quantity: {v}"));
-    u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("quantity")
-}
-
 fn batch(
     node: &tests::devnode::DevNode,
     method: &str,
@@ -226,7 +230,7 @@ fn batch(
 
 #[test]
 fn pool_floods_share_one_copy_and_blocks_keep_coming() {
-    use alloy_primitives::{Address, B256, U256};
+    use alloy_primitives::{B256, U256};
     use tests::devnode::{DevNode, sample, scrape};
     use tests::faults::Funder;
     let port = free_port();
@@ -328,11 +332,44 @@ fn pool_floods_share_one_copy_and_blocks_keep_coming() {
     }
 }
 
+/// `kalgo fuzzpeer --tx-spam batches` against node0 only (one peer: the others
+/// may hear of the spam only from node0), its good transfers signed with
+/// validator 3's funded key from that key's pending nonce; returns the command,
+/// that key's address and the nonce.
+fn spammer(c: &tests::faults::Cluster, batches: u32) -> (std::process::Command, Address, u64) {
+    let (chain_id, price) = tests::faults::chain_params(c, 0);
+    let key_hex =
+        std::fs::read_to_string(c.net.datadir(3).join("account.key")).expect("account.key");
+    let key: alloy_primitives::B256 = key_hex.trim().parse().expect("key hex");
+    let from = node::loadtest::sign::Key::from_bytes(&key)
+        .expect("key")
+        .address();
+    let nonce = qty(&c.call(
+        0,
+        "eth_getTransactionCount",
+        serde_json::json!([from, "pending"]),
+    ));
+    let mut cmd = std::process::Command::new(&c.net.bin);
+    cmd.arg("--datadir")
+        .arg(c.net.extra_datadir("spammer"))
+        .args(["--bootnodes", &c.addr(0), "--nodiscover", "--maxpeers", "1"])
+        .arg("fuzzpeer")
+        .args([
+            "--tx-spam",
+            &batches.to_string(),
+            "--spam-key",
+            &format!("{key:#x}"),
+        ])
+        .args(["--spam-nonce", &nonce.to_string()])
+        .args(["--spam-chain-id", &chain_id.to_string()])
+        .args(["--spam-gas-price", &(price.max(1) * 2).to_string()]);
+    (cmd, from, nonce)
+}
+
 #[test]
 fn a_batch_of_useless_transactions_is_not_relayed_for_one_good_one() {
-    use alloy_primitives::B256;
     use tests::devnode::{sample, scrape};
-    use tests::faults::{Cluster, chain_params};
+    use tests::faults::Cluster;
     let metrics: Vec<u16> = (0..4).map(|_| free_port()).collect();
     let ports = metrics.clone();
     let mut c = Cluster::start(4, move |i| {
@@ -348,38 +385,10 @@ fn a_batch_of_useless_transactions_is_not_relayed_for_one_good_one() {
         sample(&scrape(addr).1, "kalgo_txs_recovered_total")
     };
     let before: Vec<f64> = (0..4).map(recovered).collect();
-    let (chain_id, price) = chain_params(&c, 0);
-    let key_hex =
-        std::fs::read_to_string(c.net.datadir(3).join("account.key")).expect("account.key");
-    let key: B256 = key_hex.trim().parse().expect("key hex");
-    let spam_from = node::loadtest::sign::Key::from_bytes(&key)
-        .expect("key")
-        .address();
-    let nonce = qty(&c.call(
-        0,
-        "eth_getTransactionCount",
-        serde_json::json!([spam_from, "pending"]),
-    ));
-    let datadir = c.net.extra_datadir("spammer");
     const BATCHES: u32 = 20;
+    let (mut spammer, spam_from, nonce) = spammer(&c, BATCHES);
     let spam_started = std::time::Instant::now();
-    let out = std::process::Command::new(&c.net.bin)
-        .arg("--datadir")
-        .arg(&datadir)
-        // One peer only (node0): the others may hear of the spam only from it.
-        .args(["--bootnodes", &c.addr(0), "--nodiscover", "--maxpeers", "1"])
-        .arg("fuzzpeer")
-        .args([
-            "--tx-spam",
-            &BATCHES.to_string(),
-            "--spam-key",
-            &format!("{key:#x}"),
-        ])
-        .args(["--spam-nonce", &nonce.to_string()])
-        .args(["--spam-chain-id", &chain_id.to_string()])
-        .args(["--spam-gas-price", &(price.max(1) * 2).to_string()])
-        .output()
-        .expect("run fuzzpeer");
+    let out = spammer.output().expect("run fuzzpeer");
     let spam_secs = spam_started.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
@@ -414,17 +423,6 @@ fn a_batch_of_useless_transactions_is_not_relayed_for_one_good_one() {
     );
 }
 
-/// Resident memory of a running node, in KiB (Linux `/proc`).
-fn rss_kib(node: &Node) -> u64 {
-    let pid = node.pid().expect("running");
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 /// Heights node0 commits in `window`, and every node's RSS at its end.
 fn commit_window(c: &tests::faults::Cluster, rpc: &Node, window: Duration) -> (f64, Vec<u64>) {
     let h0 = c.nodes[0].height();
@@ -432,8 +430,12 @@ fn commit_window(c: &tests::faults::Cluster, rpc: &Node, window: Duration) -> (f
     std::thread::sleep(window);
     let heights = c.nodes[0].height().saturating_sub(h0);
     let rate = heights as f64 / t.elapsed().as_secs_f64();
-    let mut rss: Vec<u64> = c.nodes.iter().map(rss_kib).collect();
-    rss.push(rss_kib(rpc));
+    let rss: Vec<u64> = c
+        .nodes
+        .iter()
+        .chain([rpc])
+        .map(|n| n.rss_kib().expect("VmRSS of a running node"))
+        .collect();
     (rate, rss)
 }
 
@@ -473,7 +475,7 @@ fn abuse_rpc(addr: std::net::SocketAddr, stop: &std::sync::atomic::AtomicBool) -
 #[test]
 fn every_attack_at_once_keeps_the_chain_committing() {
     use std::sync::atomic::{AtomicBool, Ordering};
-    use tests::faults::{Cluster, chain_params};
+    use tests::faults::Cluster;
     let mut c = Cluster::start(4, |_| Vec::new());
     c.wait_all(3, secs(120));
     // A non-mining RPC node behind node0.
@@ -499,44 +501,9 @@ fn every_attack_at_once_keeps_the_chain_committing() {
     let (calm_rate, calm_rss) = commit_window(&c, &rpc, secs(20));
 
     // The attackers.
-    let liar_dir = c.net.extra_datadir("liar");
-    let liar_args: Vec<String> = ["--bootnodes", &c.addr(1), "--nodiscover", "fuzzpeer"]
-        .into_iter()
-        .chain(["--sync-lie", "--lie-for", "300"])
-        .map(String::from)
-        .collect();
-    let mut liar = Node::start(&c.net.bin, "liar", &liar_dir, free_port(), &liar_args);
-    let liar_addr = liar.listen_addr(secs(30));
-    let (chain_id, price) = chain_params(&c, 0);
-    let key_hex = std::fs::read_to_string(c.net.datadir(3).join("account.key")).expect("key");
-    let spam_from = node::loadtest::sign::Key::from_bytes(&key_hex.trim().parse().expect("hex"))
-        .expect("key")
-        .address();
-    let nonce = qty(&c.call(
-        0,
-        "eth_getTransactionCount",
-        serde_json::json!([spam_from, "pending"]),
-    ));
-    let spam_dir = c.net.extra_datadir("spammer");
-    let mut spammer = std::process::Command::new(&c.net.bin)
-        .arg("--datadir")
-        .arg(&spam_dir)
-        .args([
-            "--bootnodes",
-            &c.addr(0),
-            "--nodiscover",
-            "--maxpeers",
-            "1",
-            "fuzzpeer",
-        ])
-        .args(["--tx-spam", "100000", "--spam-key", key_hex.trim()])
-        .args([
-            "--spam-nonce",
-            &nonce.to_string(),
-            "--spam-chain-id",
-            &chain_id.to_string(),
-        ])
-        .args(["--spam-gas-price", &(price.max(1) * 2).to_string()])
+    let (mut liar, liar_addr) = start_liar(&c.net, &c.addr(1));
+    let (mut spammer, ..) = spammer(&c, 100_000);
+    let mut spammer = spammer
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

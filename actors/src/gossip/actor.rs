@@ -53,8 +53,42 @@ pub struct SyncOutcome {
 
 /// Raw transactions from the network; the answer is one verdict per transaction.
 #[derive(Message, Debug)]
-#[rtype(result = "Vec<TxVerdict>")]
+#[rtype(result = "Admitted")]
 pub struct RemoteTxs(pub Vec<Vec<u8>>);
+
+/// What the pool made of [`RemoteTxs`]: one verdict per transaction, and the
+/// transactions handed back (so the accepted ones can be relayed without a
+/// copy made beforehand; empty if the recovery task died).
+#[derive(Debug, Default)]
+pub struct Admitted {
+    /// One per transaction, in order.
+    pub verdicts: Vec<TxVerdict>,
+    /// The transactions, in order.
+    pub raws: Vec<Vec<u8>>,
+}
+
+impl Admitted {
+    /// The accepted transactions of positions `range`.
+    pub fn accepted_in(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = &Vec<u8>> {
+        self.raws
+            .get(range.clone())
+            .unwrap_or(&[])
+            .iter()
+            .zip(self.verdicts.get(range).unwrap_or(&[]))
+            .filter(|(_, v)| **v == TxVerdict::Accepted)
+            .map(|(raw, _)| raw)
+    }
+
+    /// Every accepted transaction, moved out.
+    pub fn into_accepted(self) -> Vec<Vec<u8>> {
+        self.raws
+            .into_iter()
+            .zip(self.verdicts)
+            .filter(|(_, v)| *v == TxVerdict::Accepted)
+            .map(|(raw, _)| raw)
+            .collect()
+    }
+}
 
 /// A peer's request for committed blocks with their certificates.
 #[derive(Message, Debug)]
@@ -197,14 +231,13 @@ impl StreamHandler<NetEvent> for GossipActor {
                 if judged.is_empty() {
                     return;
                 }
-                // Kept to relay the accepted ones of batches not forwarded whole.
-                let sent = raws.clone();
                 let fut = self.routes.txs.send(RemoteTxs(raws));
                 ctx.wait(fut.into_actor(self).map(move |res, act, _| {
                     if let Err(e) = &res {
                         tracing::error!(error = %e, "execution mailbox");
                     }
-                    let verdicts = res.ok().map(|v| {
+                    let verdicts = res.ok().map(|admitted| {
+                        let v = &admitted.verdicts;
                         let now = std::time::Instant::now();
                         let mut relay = Vec::new();
                         let mut at = 0;
@@ -218,14 +251,7 @@ impl StreamHandler<NetEvent> for GossipActor {
                                 act.budget.refund(*source, n - wasted, now);
                                 let j = txbatch::judge(batch);
                                 if j.relay_accepted {
-                                    relay.extend(
-                                        sent.get(range)
-                                            .unwrap_or(&[])
-                                            .iter()
-                                            .zip(batch)
-                                            .filter(|(_, t)| **t == TxVerdict::Accepted)
-                                            .map(|(raw, _)| raw.clone()),
-                                    );
+                                    relay.extend(admitted.accepted_in(range).cloned());
                                 }
                                 j.verdict
                             })
@@ -294,26 +320,22 @@ impl StreamHandler<NetEvent> for GossipActor {
                 };
                 // Not awaited before the next event (unlike gossip): votes keep
                 // flowing while up to a batch of transactions is admitted.
-                let fut = self.routes.txs.send(RemoteTxs(raws.clone()));
+                let offered = raws.len();
+                let fut = self.routes.txs.send(RemoteTxs(raws));
                 ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
-                    let verdicts = match res {
-                        Ok(v) => v,
+                    let admitted = match res {
+                        Ok(a) => a,
                         Err(e) => {
                             tracing::error!(error = %e, "execution mailbox");
                             return;
                         }
                     };
-                    let offered = raws.len();
-                    let invalid = verdicts
+                    let invalid = admitted
+                        .verdicts
                         .iter()
                         .filter(|v| **v == TxVerdict::Invalid)
                         .count();
-                    let new: Vec<Vec<u8>> = raws
-                        .into_iter()
-                        .zip(&verdicts)
-                        .filter(|(_, v)| **v == TxVerdict::Accepted)
-                        .map(|(raw, _)| raw)
-                        .collect();
+                    let new = admitted.into_accepted();
                     if invalid > 0 {
                         tracing::warn!(%peer, invalid, "peer offered invalid transactions");
                     }

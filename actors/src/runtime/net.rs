@@ -23,7 +23,7 @@ use crate::execution::{
 };
 use crate::gossip::Verdict;
 use crate::gossip::actor::{
-    ConsensusInbound, ReadBlocks, ReadPool, RemoteTxs, SyncBlocks, SyncOutcome,
+    Admitted, ConsensusInbound, ReadBlocks, ReadPool, RemoteTxs, SyncBlocks, SyncOutcome,
 };
 use crate::gossip::codec::{SOFT_RESPONSE_BYTES, SyncBlock, SyncResponse};
 use crate::gossip::txbatch::{self, TxVerdict};
@@ -62,7 +62,7 @@ pub fn tx_verdict(r: &Result<B256, ServiceError>) -> TxVerdict {
 }
 
 impl Handler<RemoteTxs> for ExecutionActor {
-    type Result = ResponseActFuture<Self, Vec<TxVerdict>>;
+    type Result = ResponseActFuture<Self, Admitted>;
     /// Decoding and sender recovery run on a blocking thread, so the execution
     /// thread keeps building, validating and committing meanwhile; only the
     /// stateful admission runs here. A transaction already pooled (its hash is
@@ -78,7 +78,8 @@ impl Handler<RemoteTxs> for ExecutionActor {
         let fresh = known.iter().filter(|k| !**k).count();
         Metrics::add(&self.metrics.txs_recovered, fresh as u64);
         let recovered = tokio::task::spawn_blocking(move || {
-            msg.0
+            let list = msg
+                .0
                 .iter()
                 .zip(known)
                 .map(|(raw, known)| {
@@ -88,12 +89,16 @@ impl Handler<RemoteTxs> for ExecutionActor {
                         RecoveredTx::from_raw(raw, chain_id, MAX_TX_BYTES)
                     }
                 })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            (list, msg.0)
         });
         Box::pin(recovered.into_actor(self).map(move |res, act, _| {
-            let Ok(list) = res else {
+            let Ok((list, raws)) = res else {
                 // The recovery task died: judge nothing (as if known).
-                return vec![TxVerdict::Known; count];
+                return Admitted {
+                    verdicts: vec![TxVerdict::Known; count],
+                    raws: Vec::new(),
+                };
             };
             let verdicts = list
                 .into_iter()
@@ -105,7 +110,7 @@ impl Handler<RemoteTxs> for ExecutionActor {
                 })
                 .collect();
             act.record_pool();
-            verdicts
+            Admitted { verdicts, raws }
         }))
     }
 }

@@ -399,7 +399,7 @@ async fn spam_transactions(
     let mut sent = 0u32;
     let mut stopped = "every batch was published";
     let deadline = Instant::now() + PUBLISH_DEADLINE;
-    for i in 0..batches {
+    'batches: for i in 0..batches {
         let (_, valid) = transfer(&signer, &funded, args.spam_nonce + u64::from(i), &params)?;
         let mut txs = useless.clone();
         txs.push(valid);
@@ -415,20 +415,17 @@ async fn spam_transactions(
                 }
                 Err(PublishRefused::NoPeers) => {
                     stopped = "stopped early: no peer left to publish to";
-                    break;
+                    break 'batches;
                 }
                 Err(PublishRefused::Other(e)) => return Err(FuzzPeerError::Publish(e)),
                 Err(PublishRefused::QueuesFull | PublishRefused::Duplicate) => {
                     if Instant::now() > deadline {
                         stopped = "stopped early: the send queues stayed full";
-                        break;
+                        break 'batches;
                     }
                     tokio::time::sleep(QUEUE_FULL_PAUSE).await;
                 }
             }
-        }
-        if sent <= i {
-            break;
         }
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
