@@ -34,6 +34,9 @@ pub struct Metrics {
     pub votes_dropped: AtomicU64,
     /// Gauge: connected peers.
     pub peers: AtomicU64,
+    /// Counter: gossip messages dropped unread because their sender went past
+    /// its rate on the topic (`gossip::rate::GossipRates`).
+    pub gossip_rate_limited: AtomicU64,
     /// Gauge: transactions in the pool (pending and queued).
     pub pool_size: AtomicU64,
     /// Counter: copies of the pool's content made (`txpool_content` and
@@ -256,6 +259,12 @@ impl Metrics {
                 v(&self.votes_dropped),
             ),
             ("kalgo_p2p_peers", Gauge, "Connected peers.", v(&self.peers)),
+            (
+                "kalgo_p2p_gossip_rate_limited_total",
+                Counter,
+                "Gossip messages dropped unread: their sender went past its rate on the topic.",
+                v(&self.gossip_rate_limited),
+            ),
             (
                 "kalgo_txpool_size",
                 Gauge,

@@ -302,6 +302,9 @@ pub struct P2pSection {
     pub nodiscover: bool,
     /// Most connected peers.
     pub maxpeers: u32,
+    /// Votes a second one peer may hand this node; proposals and blocks get a
+    /// quarter, transaction batches a thirty-second (at least 32).
+    pub gossiprate: u32,
     /// Network id: peers on another network are refused.
     pub networkid: u64,
 }
@@ -315,6 +318,7 @@ impl Default for P2pSection {
             nodekey: None,
             nodiscover: false,
             maxpeers: DEFAULT_MAX_PEERS,
+            gossiprate: actors::gossip::rate::DEFAULT_GOSSIP_RATE,
             networkid: DEFAULT_NETWORK_ID,
         }
     }
@@ -365,6 +369,8 @@ pub struct Overrides {
     pub nodiscover: bool,
     /// `--maxpeers`.
     pub maxpeers: Option<u32>,
+    /// `--p2p.gossiprate`.
+    pub gossiprate: Option<u32>,
     /// `--networkid`.
     pub networkid: Option<u64>,
 }
@@ -437,6 +443,9 @@ impl NodeConfig {
         self.p2p.nodiscover |= o.nodiscover;
         if let Some(m) = o.maxpeers {
             self.p2p.maxpeers = m;
+        }
+        if let Some(r) = o.gossiprate {
+            self.p2p.gossiprate = r;
         }
         if let Some(n) = o.networkid {
             self.p2p.networkid = n;

@@ -56,6 +56,11 @@ struct Cli {
     /// Maximum connected peers [default: 25].
     #[arg(long)]
     maxpeers: Option<u32>,
+    /// Votes a second one peer may send this node; proposals and blocks get a
+    /// quarter, transaction batches a thirty-second. Past it messages are
+    /// dropped; a peer far past it is disconnected [default: 8192].
+    #[arg(long = "p2p.gossiprate", value_name = "VOTES", value_parser = clap::value_parser!(u32).range(32..))]
+    gossiprate: Option<u32>,
     /// Network id; peers on another network are refused [default: 888].
     #[arg(long)]
     networkid: Option<u64>,
@@ -198,6 +203,7 @@ fn node_config(cli: &Cli) -> Result<(config::NodeConfig, Vec<String>), config::C
         nodekey: cli.nodekey.clone(),
         nodiscover: cli.nodiscover,
         maxpeers: cli.maxpeers,
+        gossiprate: cli.gossiprate,
         networkid: cli.networkid,
     });
     cli.rpc.apply(&mut cfg.rpc, &mut cfg.metrics);

@@ -243,6 +243,8 @@ fn gossip_config(
         // A peer one block ahead for three 2λ is more than a commit race.
         sync_lag: Duration::from_millis(two_lambda_ms.saturating_mul(3).max(1000)),
         peer_count: None,
+        metrics: None,
+        gossip_rate: cfg.p2p.gossiprate,
     })
 }
 
@@ -361,9 +363,11 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
     sys.block_on(async move {
         let exec_actor = ExecutionActor::new(exec);
         let peers = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let metrics = std::sync::Arc::new(::actors::metrics::Metrics::default());
         let (exec_actor, network) = match (net, node_key) {
             (Some(mut net), Some(node_key)) => {
                 net.peer_count = Some(peers.clone());
+                net.metrics = Some(metrics.clone());
                 let (gossip, events) = match swarm::spawn(node_key, net) {
                     Ok(v) => v,
                     Err(e) => {
@@ -378,7 +382,6 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
             }
             _ => (exec_actor, None),
         };
-        let metrics = std::sync::Arc::new(::actors::metrics::Metrics::default());
         // Execution gets a thread of its own: building, committing and admitting
         // transactions never delay the consensus actor's timers and messages.
         let exec_actor = exec_actor.with_metrics(metrics.clone());

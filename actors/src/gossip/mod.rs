@@ -71,6 +71,12 @@ pub struct GossipConfig {
     pub sync_lag: Duration,
     /// Kept equal to the number of connected peers (for `net_peerCount`).
     pub peer_count: Option<Arc<AtomicU64>>,
+    /// The node's metrics, for what the swarm counts (gossip messages dropped
+    /// for their sender's rate).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Votes a second one peer may hand this node (`--p2p.gossiprate`); other
+    /// topics are scaled from it ([`rate::topic_refill`]).
+    pub gossip_rate: u32,
 }
 
 /// A gossip message waiting for a verdict.

@@ -26,13 +26,14 @@ use super::codec::{
     MAX_PEER_ADDR_BYTES, MAX_PEER_ADDRS, MAX_RECENT, MAX_SYNC_BLOCKS, PeerStatus,
     SOFT_RESPONSE_BYTES, SyncRequest, SyncResponse,
 };
-use super::rate::{self, RequestRates};
+use super::rate::{self, GossipRates, Intake, RequestRates};
 use super::recent::Recent;
 use super::txbatch;
 use super::{
     COMMAND_QUEUE, Command, EVENT_QUEUE, GossipConfig, GossipHandle, InboundMsg, NetEvent, NetInfo,
     NetTopic, PublishRefused, Verdict,
 };
+use crate::metrics::Metrics;
 use spec::driver::Topic;
 
 /// Events waiting for the event channel before the swarm stops being polled.
@@ -146,6 +147,8 @@ pub fn spawn(
         pool_asked: HashSet::new(),
         pool_served: HashSet::new(),
         rates: RequestRates::default(),
+        gossip_rates: GossipRates::new(cfg.gossip_rate),
+        metrics: cfg.metrics.clone(),
         peers_asked: HashMap::new(),
         next_serve: 0,
         last_redial: now,
@@ -198,6 +201,10 @@ struct Net {
     pool_served: HashSet<PeerId>,
     /// Each peer's rates of served sync requests.
     rates: RequestRates,
+    /// Each peer's rates of gossip messages, per topic.
+    gossip_rates: GossipRates,
+    /// Where messages dropped for their sender's rate are counted.
+    metrics: Option<std::sync::Arc<Metrics>>,
     /// Connected peers with a `Peers` request outstanding, and its id: at most one
     /// each, so re-asking on every redial tick never piles requests onto a peer
     /// that answers slowly.
@@ -628,6 +635,7 @@ impl Net {
                 self.pool_served.remove(&peer_id);
                 self.peers_asked.remove(&peer_id);
                 self.rates.forget(&peer_id);
+                self.gossip_rates.forget(&peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.on_gossip(e),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.on_identify(e),
@@ -663,6 +671,26 @@ impl Net {
             self.check_score(propagation_source);
             return;
         };
+        let intake = self
+            .gossip_rates
+            .intake(propagation_source, topic, Instant::now());
+        if intake != Intake::Take {
+            if let Some(m) = &self.metrics {
+                Metrics::add(&m.gossip_rate_limited, 1);
+            }
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(
+                    &message_id,
+                    &propagation_source,
+                    MessageAcceptance::Ignore,
+                );
+            if intake == Intake::Cut {
+                self.ban(propagation_source, "gossip rate");
+            }
+            return;
+        }
         if let NetTopic::Consensus(t) = topic {
             if self.pending.len() >= MAX_PENDING {
                 // Verdicts that never came (a dropped report): start afresh.

@@ -29,6 +29,8 @@ fn config(head: u64, genesis: u8, bootnodes: Vec<Multiaddr>) -> GossipConfig {
         discover: false,
         sync_lag: Duration::from_secs(3),
         peer_count: None,
+        metrics: None,
+        gossip_rate: crate::gossip::rate::DEFAULT_GOSSIP_RATE,
     }
 }
 

@@ -244,6 +244,8 @@ pub fn run(cfg: &NodeConfig, args: &FuzzPeerArgs) -> Result<String, FuzzPeerErro
         discover: false,
         sync_lag: Duration::from_secs(3600),
         peer_count: None,
+        metrics: None,
+        gossip_rate: actors::gossip::rate::DEFAULT_GOSSIP_RATE,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

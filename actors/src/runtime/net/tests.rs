@@ -210,6 +210,8 @@ fn peer(g: &Genesis, bootnodes: Vec<Multiaddr>) -> Peer {
         discover: false,
         sync_lag: Duration::from_secs(3),
         peer_count: None,
+        metrics: None,
+        gossip_rate: crate::gossip::rate::DEFAULT_GOSSIP_RATE,
     };
     let (gossip, events) = swarm::spawn(Keypair::generate_ed25519(), cfg).expect("swarm");
     let exec = ExecutionActor::new(svc).with_gossip(gossip.clone()).start();
