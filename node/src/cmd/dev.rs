@@ -96,6 +96,10 @@ pub struct DevArgs {
         default_value_t = 63_000_000
     )]
     pub gas_limit: u64,
+    /// A new --dev chain waits for round-1 proposals as long as recent ones
+    /// took (`dynamicFilterTimeout`), not the whole period.
+    #[arg(long = "dev.dynamicfilter")]
+    pub dynamic_filter: bool,
 }
 
 /// Why the dev chain could not be prepared.
@@ -212,6 +216,8 @@ pub fn prepare(datadir: Option<&Path>, args: &DevArgs) -> Result<DevChain, DevEr
         fork: args.fork,
         balance: 100_000_000,
         lookback: 16,
+        dynamic_filter: args.dynamic_filter,
+        filter_min: None,
         gas_limit: args.gas_limit,
         password: None,
         validators: None,
