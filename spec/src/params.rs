@@ -82,9 +82,9 @@ pub enum FilterTimeout {
     Fixed,
     /// Set by each node from the arrival times of the best round-1 proposals
     /// of recent heights (go-algorand consensus v39's dynamic filter timeout;
-    /// [`crate::driver::filter_timeout`]), within `[min_ms, 2λ]`. Round 1's
-    /// new block is then built at once, as go-algorand's proposers propose at
-    /// the period's start ([`Params::assembly_delay_ms`]).
+    /// [`crate::driver::filter_timeout`]), within `[min_ms, 2λ]`. While the
+    /// estimate is in use, round 1's new block is built at once, as
+    /// go-algorand's proposers propose at the period's start.
     Dynamic {
         /// Lower bound of the round-1 filter timer (`filterTimeoutMin`), in ms.
         min_ms: u64,
@@ -237,11 +237,10 @@ impl Params {
     /// typically because proposals came too late, and the pool has only grown.
     /// Then the whole proposal timer goes to building and propagating.
     ///
-    /// With [`FilterTimeout::Dynamic`] round 1 builds at once too: its filter
-    /// timer is sized from how late the best proposals arrived after the round
-    /// started, so a proposer that waited would only stretch the estimate.
+    /// With [`FilterTimeout::Dynamic`] the driver builds round 1's block at
+    /// once as soon as its estimate is in use ([`crate::driver::filter_timeout`]).
     pub fn assembly_delay_ms(&self, round: Round) -> u64 {
-        if round <= 1 && self.filter_timeout == FilterTimeout::Fixed {
+        if round <= 1 {
             self.timeout_ms(round, Step::PROPOSAL) / 2
         } else {
             0
@@ -315,18 +314,16 @@ mod tests {
     }
 
     #[test]
-    fn a_dynamic_filter_builds_round_one_at_once_and_keeps_the_timers() {
+    fn a_dynamic_filter_keeps_the_parameters_timers() {
         let fixed = Params::default();
         let dynamic = Params {
             filter_timeout: FilterTimeout::Dynamic { min_ms: 100 },
             ..fixed
         };
-        assert_eq!(fixed.assembly_delay_ms(1), 500);
-        assert_eq!(dynamic.assembly_delay_ms(1), 0);
         for round in [1, 2, 3] {
-            assert_eq!(dynamic.assembly_delay_ms(round + 1), 0);
-            // The driver shortens round 1's filter timer; the parameters' timers
-            // and build budgets are the fixed ones.
+            // The driver shortens round 1's filter timer and build delay; the
+            // parameters' are the fixed ones.
+            assert_eq!(dynamic.assembly_delay_ms(round), fixed.assembly_delay_ms(round));
             for step in [1, 3, 5, 8, 12] {
                 assert_eq!(
                     dynamic.timeout_ms(round, Step(step)),

@@ -214,14 +214,23 @@ fn the_dynamic_filter_timeout_shortens_round_one_only() {
     assert!(estimate < two_lambda);
     let mut off = Net::new();
     let mut on = Net::with_params(params);
-    // Until WARM_UP heights are decided, round 1 waits 2λ either way.
+    let build_due = |net: &Net| {
+        let d = net.cluster.driver(0).expect("driver");
+        d.build_due_at().map(|at| at - net.now)
+    };
+    // Until WARM_UP heights are decided, round 1 waits 2λ either way and
+    // builds halfway.
     for net in [&mut off, &mut on] {
         assert_eq!(next_proposal_wait(net, 1), two_lambda);
+        assert_eq!(build_due(net), Some(two_lambda / 2));
         net.run_until(WARM_UP, 200_000);
         net.assert_one_chain(WARM_UP);
     }
     assert_eq!(next_proposal_wait(&mut off, 1), two_lambda);
+    assert_eq!(build_due(&off), Some(two_lambda / 2));
+    // Then the dynamic one waits the estimate and has built at once.
     assert_eq!(next_proposal_wait(&mut on, 1), estimate);
+    assert_eq!(build_due(&on), None);
     let d = on.cluster.driver(0).expect("driver");
     assert_eq!(d.filter_timeout_ms(), estimate);
     assert_eq!(off.cluster.driver(0).expect("driver").filter_timeout_ms(), two_lambda);

@@ -11,6 +11,17 @@
 //! estimator lets each node wait about as long as the best proposal actually
 //! took to arrive over the last [`WINDOW`] heights, within `[min, 2λ]`.
 //!
+//! What is sampled: go-algorand's proposers propose at the period's start, so
+//! its samples are times since then. A kalgo proposer builds round 1's block
+//! halfway through the fixed wait ([`crate::params::Params::assembly_delay_ms`])
+//! to take in more transactions; with the estimate in use it builds at once
+//! instead (a short wait gains little by building later, and a build delay
+//! tied to the estimate would feed back into it). A sample is therefore the
+//! arrival delay past the moment proposers built: the round's start plus the
+//! build delay in force at this node. Warm-up heights (built halfway) and
+//! later ones (built at once) then measure the same thing: how long building
+//! and propagating the best proposal took.
+//!
 //! Only round 1 uses the estimate; later rounds, and every other step, keep the
 //! fixed timers of [`crate::params::Params::timeout_ms`]: a round after the first
 //! starts because round 1 failed, and then the conservative wait is wanted.
@@ -74,7 +85,8 @@ pub struct FilterEstimator {
     /// Arrival delays of the best round-1 proposal of the last decided heights,
     /// oldest first.
     window: VecDeque<u64>,
-    /// The height whose round 1 is being observed and when it started.
+    /// The height whose round 1 is being observed, and when its proposers
+    /// built: the round's start plus the build delay in force (host ms).
     started: Option<(Height, u64)>,
     best: Option<Best>,
 }
@@ -86,22 +98,29 @@ impl FilterEstimator {
         estimate(&samples, min_ms, two_lambda_ms)
     }
 
+    /// Whether the estimate is in use: [`WARM_UP`] samples or more.
+    pub fn is_warm(&self) -> bool {
+        self.window.len() >= WARM_UP
+    }
+
     /// The samples in the window, oldest first.
     pub fn samples(&self) -> impl Iterator<Item = u64> + '_ {
         self.window.iter().copied()
     }
 
-    /// Round 1 of `height` started at `now` (host ms).
-    pub fn round_started(&mut self, height: Height, now: u64) {
+    /// Round 1 of `height` started at `now` (host ms), and its new blocks are
+    /// built `build_delay_ms` later.
+    pub fn round_started(&mut self, height: Height, now: u64, build_delay_ms: u64) {
         if self.started.map(|(h, _)| h) != Some(height) {
             self.best = None;
         }
-        self.started = Some((height, now));
+        self.started = Some((height, now.saturating_add(build_delay_ms)));
     }
 
     /// A proposal for (`height`, `round`) with `priority` (smaller is better)
     /// arrived at `now`, authenticated. Only round 1 of the observed height
-    /// counts; a better one replaces the best so far and its arrival time.
+    /// counts; a better one replaces the best so far and its arrival time
+    /// (past the build moment; 0 if it came earlier).
     pub fn proposal(&mut self, height: Height, round: Round, priority: [u8; 32], now: u64) {
         let Some((h, start)) = self.started else {
             return;
@@ -192,7 +211,7 @@ mod tests {
     #[test]
     fn the_best_round_one_proposal_of_a_decided_height_is_the_sample() {
         let mut e = FilterEstimator::default();
-        e.round_started(7, 1_000);
+        e.round_started(7, 1_000, 0);
         e.proposal(7, 1, [5; 32], 1_040); // best so far, 40 ms
         e.proposal(7, 1, [9; 32], 1_010); // worse priority: ignored
         e.proposal(7, 2, [1; 32], 1_020); // round 2: ignored
@@ -203,7 +222,7 @@ mod tests {
         e.decided(7);
         assert_eq!(e.samples().collect::<Vec<_>>(), vec![90]);
         // A height without any round-1 proposal adds nothing.
-        e.round_started(8, 2_000);
+        e.round_started(8, 2_000, 0);
         e.decided(8);
         assert_eq!(e.samples().collect::<Vec<_>>(), vec![90]);
         // A proposal before any round started is not timed.
@@ -216,12 +235,35 @@ mod tests {
     #[test]
     fn a_new_height_forgets_the_best_proposal_of_the_last() {
         let mut e = FilterEstimator::default();
-        e.round_started(3, 0);
+        e.round_started(3, 0, 0);
         e.proposal(3, 1, [4; 32], 30);
         // A proposal of the old height never counts for the next.
-        e.round_started(4, 100);
+        e.round_started(4, 100, 0);
         e.proposal(4, 1, [6; 32], 160);
         e.decided(4);
         assert_eq!(e.samples().collect::<Vec<_>>(), vec![60]);
+    }
+
+    #[test]
+    fn samples_run_from_the_build_moment_and_warm_up_takes_five() {
+        let mut e = FilterEstimator::default();
+        for h in 1..=WARM_UP as u64 {
+            assert!(!e.is_warm());
+            assert_eq!(e.timeout_ms(100, 1000), 1000);
+            // Warm-up: built halfway (500 ms in), arrived 530 ms in.
+            e.round_started(h, h * 10_000, 500);
+            e.proposal(h, 1, [1; 32], h * 10_000 + 530);
+            e.decided(h);
+        }
+        assert!(e.is_warm());
+        assert_eq!(e.samples().collect::<Vec<_>>(), vec![30; WARM_UP]);
+        assert_eq!(e.timeout_ms(100, 1000), 100); // 30 + 50, up to the floor
+        assert_eq!(e.timeout_ms(20, 1000), 80);
+        // A proposal that came before the build moment (a peer built earlier)
+        // counts as arriving at it.
+        e.round_started(9, 1_000, 500);
+        e.proposal(9, 1, [1; 32], 1_200);
+        e.decided(9);
+        assert_eq!(e.samples().last(), Some(0));
     }
 }

@@ -1194,6 +1194,7 @@ where
             if let Output::Commit { height, .. } = output {
                 self.filter.decided(height);
             }
+            let output = self.filter_build(now, output);
             match output {
                 Output::Persist(j) => self.pending.journal = Some(j),
                 Output::SetTimer { hrs, deadline_ms } => {
@@ -1251,13 +1252,42 @@ where
         if hrs.round != 1 || hrs.step != Step::PROPOSAL {
             return deadline_ms;
         }
-        self.filter.round_started(hrs.height, now);
-        match self.params.filter_timeout {
-            FilterTimeout::Fixed => deadline_ms,
-            FilterTimeout::Dynamic { .. } => {
-                deadline_ms.min(now.saturating_add(self.filter_timeout_ms()))
-            }
+        let dynamic = self.dynamic_filter_in_use();
+        let build_delay = match dynamic {
+            true => 0,
+            false => self.params.assembly_delay_ms(1),
+        };
+        self.filter.round_started(hrs.height, now, build_delay);
+        match dynamic {
+            true => deadline_ms.min(now.saturating_add(self.filter_timeout_ms())),
+            false => deadline_ms,
         }
+    }
+
+    /// Round 1's new block is built at once while the dynamic filter timeout's
+    /// estimate is in use (go-algorand's proposers propose at the period's
+    /// start); any other proposal as the machine asked.
+    fn filter_build(&self, now: u64, output: Output) -> Output {
+        match output {
+            Output::Propose {
+                height,
+                round: 1,
+                kind: kind @ ProposeKind::NewBlock,
+                ..
+            } if self.dynamic_filter_in_use() => Output::Propose {
+                height,
+                round: 1,
+                kind,
+                at_ms: now,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether round 1's timer and build follow the estimate: the chain has
+    /// [`FilterTimeout::Dynamic`] and the estimator is warm.
+    fn dynamic_filter_in_use(&self) -> bool {
+        self.params.filter_timeout != FilterTimeout::Fixed && self.filter.is_warm()
     }
 
     /// The certificate of a decision: the proposal the block matches and the
