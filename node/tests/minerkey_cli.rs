@@ -349,14 +349,24 @@ fn genesis_writes_the_dynamic_filter_timeout_and_refuses_bad_flags() {
     assert!(a.get("filterTimeoutMin").is_none(), "{a}");
     let on = net("on");
     let out = run(&on, &["--dynamicfilter", "--filtermin", "150"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let a = config(&on);
     assert_eq!(a["dynamicFilterTimeout"], serde_json::json!(true), "{a}");
     assert_eq!(a["filterTimeoutMin"], serde_json::json!(150), "{a}");
     let cases: [(&[&str], &str); 3] = [
         (&["--filtermin", "150"], "--filtermin needs --dynamicfilter"),
-        (&["--dynamicfilter", "--filtermin", "0"], "--filtermin must be between 1"),
-        (&["--dynamicfilter", "--filtermin", "801"], "--filtermin must be between 1"),
+        (
+            &["--dynamicfilter", "--filtermin", "0"],
+            "--filtermin must be between 1",
+        ),
+        (
+            &["--dynamicfilter", "--filtermin", "801"],
+            "--filtermin must be between 1",
+        ),
     ];
     for (i, (extra, needle)) in cases.iter().enumerate() {
         let dir = net(&format!("bad{i}"));

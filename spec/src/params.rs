@@ -323,7 +323,10 @@ mod tests {
         for round in [1, 2, 3] {
             // The driver shortens round 1's filter timer and build delay; the
             // parameters' are the fixed ones.
-            assert_eq!(dynamic.assembly_delay_ms(round), fixed.assembly_delay_ms(round));
+            assert_eq!(
+                dynamic.assembly_delay_ms(round),
+                fixed.assembly_delay_ms(round)
+            );
             for step in [1, 3, 5, 8, 12] {
                 assert_eq!(
                     dynamic.timeout_ms(round, Step(step)),

@@ -233,12 +233,18 @@ fn the_dynamic_filter_timeout_shortens_round_one_only() {
     assert_eq!(build_due(&on), None);
     let d = on.cluster.driver(0).expect("driver");
     assert_eq!(d.filter_timeout_ms(), estimate);
-    assert_eq!(off.cluster.driver(0).expect("driver").filter_timeout_ms(), two_lambda);
+    assert_eq!(
+        off.cluster.driver(0).expect("driver").filter_timeout_ms(),
+        two_lambda
+    );
     // Lose the proposals of this height: round 1 fails, and round 2 waits the
     // fixed 2λ of its proposal step, dynamic or not.
     for net in [&mut off, &mut on] {
         net.lose_proposals = true;
-        assert_eq!(next_proposal_wait(net, 2), fixed.timeout_ms(2, Step::PROPOSAL));
+        assert_eq!(
+            next_proposal_wait(net, 2),
+            fixed.timeout_ms(2, Step::PROPOSAL)
+        );
         net.lose_proposals = false;
         net.run_until(WARM_UP + 2, 200_000);
         net.assert_one_chain(WARM_UP + 2);

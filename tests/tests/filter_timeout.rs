@@ -53,13 +53,7 @@ fn run(dynamic: bool) -> Run {
     let (key, sender) = new_account();
     let funded = [(sender, "1000000000000000000000".to_string())];
     let flags: &[&str] = if dynamic { &["--dynamicfilter"] } else { &[] };
-    let net = Network::with_genesis_args(
-        VALIDATORS as u32,
-        TWO_LAMBDA_MS,
-        "fixed",
-        flags,
-        &funded,
-    );
+    let net = Network::with_genesis_args(VALIDATORS as u32, TWO_LAMBDA_MS, "fixed", flags, &funded);
     let mut first = net.start_validator_with(0, free_port(), &[], &[], true);
     let boot = first.listen_addr(secs(30));
     let mut nodes = vec![first];
@@ -76,7 +70,11 @@ fn run(dynamic: bool) -> Run {
     if dynamic {
         // Warm-up: 2λ until a few heights were observed.
         let start = Instant::now();
-        while status()["filterTimeoutMs"].as_u64().unwrap_or(TWO_LAMBDA_MS) >= TWO_LAMBDA_MS {
+        while status()["filterTimeoutMs"]
+            .as_u64()
+            .unwrap_or(TWO_LAMBDA_MS)
+            >= TWO_LAMBDA_MS
+        {
             assert!(
                 start.elapsed() < secs(60),
                 "the dynamic filter timeout never dropped below 2λ: {}",
@@ -85,7 +83,9 @@ fn run(dynamic: bool) -> Run {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    let gas_price = u128::from(hex_u64(&rpc.call("eth_gasPrice", json!([])).expect("gas price")));
+    let gas_price = u128::from(hex_u64(
+        &rpc.call("eth_gasPrice", json!([])).expect("gas price"),
+    ));
     let to = format!("0x{}", "42".repeat(20));
     let mut finality_ms = Vec::new();
     for nonce in 0..TRANSFERS {
@@ -105,7 +105,10 @@ fn run(dynamic: bool) -> Run {
                 assert_eq!(r["status"], json!("0x1"), "{r}");
                 break;
             }
-            assert!(t.elapsed() < secs(30), "transfer {nonce} not included in 30 s");
+            assert!(
+                t.elapsed() < secs(30),
+                "transfer {nonce} not included in 30 s"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         finality_ms.push(u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX));
@@ -113,7 +116,10 @@ fn run(dynamic: bool) -> Run {
     finality_ms.sort_unstable();
     let status = status();
     let refs: Vec<&Node> = nodes.iter().collect();
-    assert!(assert_same_chain(&refs) >= 2, "the nodes compared no heights");
+    assert!(
+        assert_same_chain(&refs) >= 2,
+        "the nodes compared no heights"
+    );
     Run {
         finality_ms,
         status,
@@ -134,8 +140,15 @@ fn four_validators_finalise_faster_with_the_dynamic_filter_timeout() {
         fixed.status["filterTimeoutMs"],
         dynamic.status["filterTimeoutMs"],
     );
-    assert_eq!(fixed.status["filterTimeoutMs"], json!(TWO_LAMBDA_MS), "{}", fixed.status);
-    let wait = dynamic.status["filterTimeoutMs"].as_u64().unwrap_or(u64::MAX);
+    assert_eq!(
+        fixed.status["filterTimeoutMs"],
+        json!(TWO_LAMBDA_MS),
+        "{}",
+        fixed.status
+    );
+    let wait = dynamic.status["filterTimeoutMs"]
+        .as_u64()
+        .unwrap_or(u64::MAX);
     assert!(wait < TWO_LAMBDA_MS, "{}", dynamic.status);
     assert!(
         (dynamic.median_ms() as f64) <= MOST_OF_FIXED * fixed.median_ms() as f64,

@@ -287,8 +287,7 @@ impl ChainConfig {
             ));
         }
         if let Some(a) = &self.algorand
-            && a
-                .filter_timeout_min
+            && a.filter_timeout_min
                 .is_some_and(|m| m == 0 || m > a.timeout_two_lambda)
         {
             return Err(ConfigError::InvalidAlgorand(
@@ -458,15 +457,21 @@ mod tests {
         let written = serde_json::to_string(&off).expect("json");
         assert!(!written.contains("dynamicFilterTimeout"), "{written}");
         assert!(!written.contains("filterTimeoutMin"), "{written}");
-        let on = with(r#", "dynamicFilterTimeout": true, "filterTimeoutMin": 250"#)
-            .expect("valid keys");
+        let on =
+            with(r#", "dynamicFilterTimeout": true, "filterTimeoutMin": 250"#).expect("valid keys");
         let a = on.algorand.expect("algorand");
         assert!(a.dynamic_filter_timeout);
         assert_eq!(a.filter_timeout_min_ms(), 250);
         assert!(with(r#", "filterTimeoutMin": 1000"#).is_ok());
-        for bad in [r#", "filterTimeoutMin": 0"#, r#", "filterTimeoutMin": 1001"#] {
+        for bad in [
+            r#", "filterTimeoutMin": 0"#,
+            r#", "filterTimeoutMin": 1001"#,
+        ] {
             let e = with(bad).expect_err(bad);
-            assert!(e.contains("filterTimeoutMin must be between 1"), "{bad}: {e}");
+            assert!(
+                e.contains("filterTimeoutMin must be between 1"),
+                "{bad}: {e}"
+            );
         }
         let e = with(r#", "dynamicFilterTimeout": "yes""#).expect_err("not a bool");
         assert!(e.contains("invalid type"), "{e}");

@@ -65,9 +65,7 @@ pub fn estimate(samples: &[u64], min_ms: u64, two_lambda_ms: u64) -> u64 {
     // Nearest rank: the smallest sample with at least PERCENTILE % at or below it.
     let rank = (sorted.len() * PERCENTILE).div_ceil(100).max(1);
     let p = sorted[rank - 1];
-    p.saturating_add(MARGIN_MS)
-        .max(min_ms)
-        .min(two_lambda_ms)
+    p.saturating_add(MARGIN_MS).max(min_ms).min(two_lambda_ms)
 }
 
 /// The best round-1 proposal seen at the height in progress.
@@ -174,10 +172,22 @@ mod tests {
         let table: [(&str, Vec<u64>, u64, u64, u64); 10] = [
             ("empty window waits 2λ", vec![], 100, 1000, 1000),
             ("warm-up waits 2λ", vec![10; WARM_UP - 1], 100, 1000, 1000),
-            ("warm once WARM_UP samples", vec![200; WARM_UP], 100, 1000, 250),
+            (
+                "warm once WARM_UP samples",
+                vec![200; WARM_UP],
+                100,
+                1000,
+                250,
+            ),
             // Nearest rank 38 of 40 (index 37, as go-algorand): 380 + 50.
             ("p95 of a ramp", ramp.clone(), 100, 1000, 430),
-            ("p95 of a shuffled ramp", ramp.iter().rev().copied().collect(), 100, 1000, 430),
+            (
+                "p95 of a shuffled ramp",
+                ramp.iter().rev().copied().collect(),
+                100,
+                1000,
+                430,
+            ),
             ("two outliers in 40 are ignored", outliers, 100, 1000, 150),
             ("three outliers in 40 count", three_outliers, 100, 1000, 750),
             ("clamped up to min", vec![5; 40], 300, 1000, 300),

@@ -940,12 +940,13 @@ where
                 .map(|(index, verdict)| Effect::Verdict { index, verdict }),
         );
         for fed in inputs {
+            if let Fed::Proposal(p, priority) = &fed {
+                self.filter.proposal(p.height, p.round, *priority, now);
+            }
             let outputs = match fed {
                 Fed::Vote(v, weight) => self.feed_vote(now, &v, weight),
-                Fed::Proposal(p, priority) => {
-                    self.filter.proposal(p.height, p.round, priority, now);
-                    self.machine.step(
-                        now,
+                Fed::Proposal(p, priority) => self.machine.step(
+                    now,
                     Input::Proposal {
                         height: p.height,
                         round: p.round,
@@ -953,8 +954,7 @@ where
                         proposer: p.proposer,
                         priority,
                     },
-                    )
-                }
+                ),
             };
             self.act(now, outputs, out)?;
         }
