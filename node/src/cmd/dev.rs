@@ -291,4 +291,28 @@ mod tests {
             assert_eq!(signer.address(), expected, "{key}");
         }
     }
+
+    #[test]
+    fn dev_dynamicfilter_writes_the_chain_config_key() {
+        for on in [false, true] {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            let args = DevArgs {
+                dev: true,
+                period: 500,
+                fork: Fork::Latest,
+                gas_limit: 63_000_000,
+                dynamic_filter: on,
+            };
+            let chain = prepare(Some(dir.path()), &args).unwrap_or_else(|e| panic!("{e}"));
+            let text = std::fs::read_to_string(chain.datadir.join("dev-genesis.json"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let g: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+            let a = &g["config"]["algorand"];
+            assert_eq!(a["timeoutTwoLambda"], serde_json::json!(500), "{a}");
+            match on {
+                true => assert_eq!(a["dynamicFilterTimeout"], serde_json::json!(true), "{a}"),
+                false => assert!(a.get("dynamicFilterTimeout").is_none(), "{a}"),
+            }
+        }
+    }
 }
