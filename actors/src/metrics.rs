@@ -61,6 +61,9 @@ pub struct Metrics {
     pub finality: Histogram,
     /// Gauge: microseconds the last height took to finality (see `finality`).
     pub finality_last_us: AtomicU64,
+    /// Gauge: microseconds round 1's proposal step waits (the filter timer):
+    /// 2λ, or the dynamic filter timeout's estimate.
+    pub filter_timeout_us: AtomicU64,
 }
 
 /// A counter per consensus step kind, exposed with a `step` label
@@ -307,6 +310,12 @@ impl Metrics {
                 "Time the last height took from its start at this node to the commit of its certified block.",
                 v(&self.finality_last_us),
             ),
+            (
+                "kalgo_consensus_filter_timeout_seconds",
+                Gauge,
+                "How long round 1's proposal step waits for proposals (2λ, or the dynamic filter timeout).",
+                v(&self.filter_timeout_us),
+            ),
         ]
     }
 
@@ -374,7 +383,11 @@ mod tests {
         Metrics::set(&m.height, 7);
         Metrics::add(&m.blocks_committed, 3);
         Metrics::set(&m.block_exec_us, 1_234_567);
+        Metrics::set(&m.filter_timeout_us, 180_000);
         let text = m.render();
+        assert!(text.contains(
+            "# TYPE kalgo_consensus_filter_timeout_seconds gauge\nkalgo_consensus_filter_timeout_seconds 0.180000\n"
+        ));
         assert!(text.contains("# TYPE kalgo_consensus_height gauge\nkalgo_consensus_height 7\n"));
         assert!(text.contains(
             "# TYPE kalgo_blocks_committed_total counter\nkalgo_blocks_committed_total 3\n"

@@ -337,6 +337,11 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
             Metrics::set(&self.metrics.round, u64::from(p.round));
             Metrics::set(&self.metrics.step, u64::from(p.step.0));
         }
+        let filter_ms = self.core.driver().filter_timeout_ms();
+        Metrics::set(
+            &self.metrics.filter_timeout_us,
+            filter_ms.saturating_mul(1000),
+        );
     }
 
     /// The metrics this actor writes.

@@ -318,3 +318,59 @@ fn genesis_for_a_local_network() {
         assert!(out_dir.join(format!("node{i}/account.key")).exists());
     }
 }
+
+#[test]
+fn genesis_writes_the_dynamic_filter_timeout_and_refuses_bad_flags() {
+    let d = tmp();
+    let net = |name: &str| d.path().join(name);
+    let run = |dir: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "genesis",
+            "--validators",
+            "1",
+            "--out",
+            dir.to_str().unwrap_or_default(),
+            "--twolambda",
+            "800",
+        ];
+        args.extend_from_slice(extra);
+        kalgo(&args)
+    };
+    let config = |dir: &Path| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.join("genesis.json")).unwrap_or_default();
+        let g: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        g["config"]["algorand"].clone()
+    };
+    let off = net("off");
+    assert!(run(&off, &[]).status.success());
+    let a = config(&off);
+    assert!(a.get("dynamicFilterTimeout").is_none(), "{a}");
+    assert!(a.get("filterTimeoutMin").is_none(), "{a}");
+    let on = net("on");
+    let out = run(&on, &["--dynamicfilter", "--filtermin", "150"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a = config(&on);
+    assert_eq!(a["dynamicFilterTimeout"], serde_json::json!(true), "{a}");
+    assert_eq!(a["filterTimeoutMin"], serde_json::json!(150), "{a}");
+    let cases: [(&[&str], &str); 3] = [
+        (&["--filtermin", "150"], "--filtermin needs --dynamicfilter"),
+        (
+            &["--dynamicfilter", "--filtermin", "0"],
+            "--filtermin must be between 1",
+        ),
+        (
+            &["--dynamicfilter", "--filtermin", "801"],
+            "--filtermin must be between 1",
+        ),
+    ];
+    for (i, (extra, needle)) in cases.iter().enumerate() {
+        let dir = net(&format!("bad{i}"));
+        assert_one_line_error(&run(&dir, extra), needle);
+        assert!(!dir.exists(), "{extra:?} wrote {}", dir.display());
+    }
+}

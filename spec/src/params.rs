@@ -74,6 +74,23 @@ impl Thresholds {
     }
 }
 
+/// How long round 1's proposal step (the filter timer) waits for proposals.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub enum FilterTimeout {
+    /// 2λ, like every other step's timer (chains without `dynamicFilterTimeout`).
+    #[default]
+    Fixed,
+    /// Set by each node from the arrival times of the best round-1 proposals
+    /// of recent heights (go-algorand consensus v39's dynamic filter timeout;
+    /// [`crate::driver::filter_timeout`]), within `[min_ms, 2λ]`. While the
+    /// estimate is in use, round 1's new block is built at once, as
+    /// go-algorand's proposers propose at the period's start.
+    Dynamic {
+        /// Lower bound of the round-1 filter timer (`filterTimeoutMin`), in ms.
+        min_ms: u64,
+    },
+}
+
 /// Protocol parameters. One value, passed to every constructor; no globals.
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Params {
@@ -93,6 +110,8 @@ pub struct Params {
     pub total_weight: u64,
     /// 2λ in milliseconds: 1000 for new chains, 2000 on Kaleido's mainnet.
     pub two_lambda_ms: u64,
+    /// Round 1's filter timer: fixed at 2λ or dynamic (later rounds: always fixed).
+    pub filter_timeout: FilterTimeout,
     /// Cap of the per-round timer factor (×2 per round from round 3, capped at 30).
     pub round_factor_cap: u64,
     /// Cap of the per-step timer factor (capped at 10).
@@ -139,6 +158,7 @@ impl Params {
             },
             total_weight: 10_000_000_000,
             two_lambda_ms: 1000,
+            filter_timeout: FilterTimeout::Fixed,
             round_factor_cap: 30,
             step_factor_cap: 10,
             interval_size: 1_000_000,
@@ -216,6 +236,9 @@ impl Params {
     /// A round after round 1 starts from an empty next quorum: round 1 failed,
     /// typically because proposals came too late, and the pool has only grown.
     /// Then the whole proposal timer goes to building and propagating.
+    ///
+    /// With [`FilterTimeout::Dynamic`] the driver builds round 1's block at
+    /// once as soon as its estimate is in use ([`crate::driver::filter_timeout`]).
     pub fn assembly_delay_ms(&self, round: Round) -> u64 {
         if round <= 1 {
             self.timeout_ms(round, Step::PROPOSAL) / 2
@@ -287,6 +310,30 @@ mod tests {
                 "2λ {two_lambda_ms} r {round}"
             );
             assert!(delay + budget < p.timeout_ms(round, Step::PROPOSAL));
+        }
+    }
+
+    #[test]
+    fn a_dynamic_filter_keeps_the_parameters_timers() {
+        let fixed = Params::default();
+        let dynamic = Params {
+            filter_timeout: FilterTimeout::Dynamic { min_ms: 100 },
+            ..fixed
+        };
+        for round in [1, 2, 3] {
+            // The driver shortens round 1's filter timer and build delay; the
+            // parameters' are the fixed ones.
+            assert_eq!(
+                dynamic.assembly_delay_ms(round),
+                fixed.assembly_delay_ms(round)
+            );
+            for step in [1, 3, 5, 8, 12] {
+                assert_eq!(
+                    dynamic.timeout_ms(round, Step(step)),
+                    fixed.timeout_ms(round, Step(step))
+                );
+            }
+            assert_eq!(dynamic.build_budget_ms(round), fixed.build_budget_ms(round));
         }
     }
 

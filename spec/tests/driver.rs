@@ -11,8 +11,8 @@ use spec::cluster::{Cluster, Out, Role};
 use spec::driver::BuildOrder;
 use spec::driver::block::{BlockFormat, PlainBlock, PlainBlocks, PlainHeader};
 use spec::driver::wire::{self, MAX_FUTURE_MESSAGES, MAX_UNPAIRED, Topic};
-use spec::params::Params;
-use spec::types::{Height, MinerId, Value};
+use spec::params::{FilterTimeout, Params};
+use spec::types::{Height, MinerId, Step, Value};
 use std::collections::VecDeque;
 
 const CHAIN: u64 = 77;
@@ -32,6 +32,8 @@ struct Net {
     /// Answers to builds and validations, delivered like messages.
     answers: VecDeque<(usize, Answer)>,
     now: u64,
+    /// Proposals and blocks are lost while set.
+    lose_proposals: bool,
 }
 
 enum Answer {
@@ -41,15 +43,16 @@ enum Answer {
 
 impl Net {
     fn new() -> Net {
+        Net::with_params(Params::fixed_committee(CHAIN))
+    }
+
+    fn with_params(params: Params) -> Net {
         let mut net = Net {
-            cluster: Cluster::new(
-                Params::fixed_committee(CHAIN),
-                &[1_000; NODES],
-                &[Role::Honest; NODES],
-            ),
+            cluster: Cluster::new(params, &[1_000; NODES], &[Role::Honest; NODES]),
             inflight: VecDeque::new(),
             answers: VecDeque::new(),
             now: 0,
+            lose_proposals: false,
         };
         for i in 0..NODES {
             let outs = net.cluster.start(i, 0).expect("start");
@@ -94,6 +97,9 @@ impl Net {
 
     fn step_once(&mut self) -> bool {
         if let Some((from, to, topic, bytes)) = self.inflight.pop_front() {
+            if self.lose_proposals && topic != Topic::Votes {
+                return true;
+            }
             let outs = self
                 .cluster
                 .deliver(to, self.now, topic, &bytes, from)
@@ -171,6 +177,82 @@ fn four_drivers_commit_one_chain() {
         "{} ms",
         net.now
     );
+}
+
+/// Node 0's armed filter timer, as a duration from `now`, when it waits in
+/// the proposal step of `round`.
+fn proposal_wait(net: &Net, round: u32) -> Option<u64> {
+    let d = net.cluster.driver(0)?;
+    let (deadline, hrs) = d.armed_timer()?;
+    (hrs.round == round && hrs.step == Step::PROPOSAL).then(|| deadline - net.now)
+}
+
+/// Steps until node 0 waits in the proposal step of `round`; that wait.
+fn next_proposal_wait(net: &mut Net, round: u32) -> u64 {
+    for _ in 0..200_000 {
+        if let Some(w) = proposal_wait(net, round) {
+            return w;
+        }
+        assert!(net.step(), "stalled before round {round}");
+    }
+    panic!("never reached round {round}");
+}
+
+#[test]
+fn the_dynamic_filter_timeout_shortens_round_one_only() {
+    use spec::driver::filter_timeout::{MARGIN_MS, WARM_UP};
+    let fixed = Params::fixed_committee(CHAIN);
+    let two_lambda = fixed.two_lambda_ms;
+    let min_ms = 120;
+    let params = Params {
+        filter_timeout: FilterTimeout::Dynamic { min_ms },
+        ..fixed
+    };
+    // Proposals arrive at once on this network: the estimate is 0 + margin,
+    // raised to the floor.
+    let estimate = MARGIN_MS.max(min_ms);
+    assert!(estimate < two_lambda);
+    let mut off = Net::new();
+    let mut on = Net::with_params(params);
+    let build_due = |net: &Net| {
+        let d = net.cluster.driver(0).expect("driver");
+        d.build_due_at().map(|at| at - net.now)
+    };
+    // Until WARM_UP heights are decided, round 1 waits 2λ either way and
+    // builds halfway.
+    for net in [&mut off, &mut on] {
+        assert_eq!(next_proposal_wait(net, 1), two_lambda);
+        assert_eq!(build_due(net), Some(two_lambda / 2));
+        net.run_until(WARM_UP, 200_000);
+        net.assert_one_chain(WARM_UP);
+    }
+    assert_eq!(next_proposal_wait(&mut off, 1), two_lambda);
+    assert_eq!(build_due(&off), Some(two_lambda / 2));
+    // Then the dynamic one waits the estimate and has built at once.
+    assert_eq!(next_proposal_wait(&mut on, 1), estimate);
+    assert_eq!(build_due(&on), None);
+    let d = on.cluster.driver(0).expect("driver");
+    assert_eq!(d.filter_timeout_ms(), estimate);
+    assert_eq!(
+        off.cluster.driver(0).expect("driver").filter_timeout_ms(),
+        two_lambda
+    );
+    // Lose the proposals of this height: round 1 fails, and round 2 waits the
+    // fixed 2λ of its proposal step, dynamic or not.
+    for net in [&mut off, &mut on] {
+        net.lose_proposals = true;
+        assert_eq!(
+            next_proposal_wait(net, 2),
+            fixed.timeout_ms(2, Step::PROPOSAL)
+        );
+        net.lose_proposals = false;
+        net.run_until(WARM_UP + 2, 200_000);
+        net.assert_one_chain(WARM_UP + 2);
+    }
+    // Round 1 of the next height is dynamic again.
+    assert_eq!(next_proposal_wait(&mut on, 1), estimate);
+    // Both chains ran WARM_UP + 2 heights; the dynamic one in far less time.
+    assert!(on.now < off.now, "on {} ms, off {} ms", on.now, off.now);
 }
 
 /// A junk block of `height` on `parent` with distinct contents `k`.

@@ -385,6 +385,18 @@ impl Network {
         committee: &str,
         funded: &[(String, String)],
     ) -> Network {
+        Network::with_genesis_args(n, two_lambda_ms, committee, &[], funded)
+    }
+
+    /// Like [`Network::with_accounts`], with more `kalgo genesis` flags
+    /// (e.g. `--dynamicfilter`).
+    pub fn with_genesis_args(
+        n: u32,
+        two_lambda_ms: u64,
+        committee: &str,
+        genesis_args: &[&str],
+        funded: &[(String, String)],
+    ) -> Network {
         let bin = kalgo_bin();
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
@@ -397,6 +409,7 @@ impl Network {
                 "--twolambda",
                 &two_lambda_ms.to_string(),
             ])
+            .args(genesis_args)
             .output()
             .expect("kalgo genesis");
         assert!(

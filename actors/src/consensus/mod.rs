@@ -24,11 +24,12 @@ pub mod views;
 mod tests;
 
 use crate::execution::chain_config::{ChainConfig, CommitteeMode as ConfigMode};
-use spec::params::{CommitteeMode, Params};
+use spec::params::{CommitteeMode, FilterTimeout, Params};
 
 /// The protocol parameters of a chain config (`config.algorand`, Kaleido §6.3):
-/// 2λ, total weight, interval size, sub-key lifespan and committee mode over the
-/// new-chain defaults.
+/// 2λ, total weight, interval size, sub-key lifespan, committee mode and round 1's
+/// filter timer (`dynamicFilterTimeout`, `filterTimeoutMin`) over the new-chain
+/// defaults.
 pub fn params_from_config(config: &ChainConfig) -> Params {
     let mut p = Params::new_chain(config.chain_id());
     if let Some(a) = &config.algorand {
@@ -39,6 +40,12 @@ pub fn params_from_config(config: &ChainConfig) -> Params {
         p.mode = match a.committee_mode {
             ConfigMode::Sortition => CommitteeMode::Sortition,
             ConfigMode::Fixed => CommitteeMode::FIXED_TWO_THIRDS,
+        };
+        p.filter_timeout = match a.dynamic_filter_timeout {
+            true => FilterTimeout::Dynamic {
+                min_ms: a.filter_timeout_min_ms(),
+            },
+            false => FilterTimeout::Fixed,
         };
     }
     p

@@ -983,3 +983,28 @@ fn a_flood_of_junk_blocks_cannot_halt_the_chain() {
     );
     same_chain(&nodes, 4, 3);
 }
+
+#[test]
+fn the_chain_config_switches_the_dynamic_filter_timeout() {
+    use spec::params::FilterTimeout;
+    let mut config = ChainConfig::new_chain(4242);
+    assert_eq!(
+        params_from_config(&config).filter_timeout,
+        FilterTimeout::Fixed
+    );
+    let Some(a) = config.algorand.as_mut() else {
+        panic!("new chains have config.algorand");
+    };
+    a.timeout_two_lambda = 1000;
+    a.dynamic_filter_timeout = true;
+    assert_eq!(
+        params_from_config(&config).filter_timeout,
+        FilterTimeout::Dynamic { min_ms: 100 }
+    );
+    if let Some(a) = config.algorand.as_mut() {
+        a.filter_timeout_min = Some(300);
+    }
+    let p = params_from_config(&config);
+    assert_eq!(p.filter_timeout, FilterTimeout::Dynamic { min_ms: 300 });
+    assert_eq!(p.two_lambda_ms, 1000);
+}

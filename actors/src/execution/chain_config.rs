@@ -81,6 +81,30 @@ pub struct AlgorandConfig {
     /// Most new registrations one block may hold under the limits.
     #[serde(default = "default_max_registrations_per_block")]
     pub max_registrations_per_block: u64,
+    /// Whether round 1's proposal wait (the filter timer) is set by each node
+    /// from the arrival times of recent best proposals (go-algorand v39's
+    /// dynamic filter timeout) instead of 2λ. Absent: off, as before.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dynamic_filter_timeout: bool,
+    /// Least round-1 proposal wait in milliseconds under
+    /// `dynamicFilterTimeout`: at least 1, at most `timeoutTwoLambda`.
+    /// Absent: a tenth of 2λ ([`AlgorandConfig::filter_timeout_min_ms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_timeout_min: Option<u64>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl AlgorandConfig {
+    /// The least round-1 proposal wait under `dynamicFilterTimeout`, in ms:
+    /// `filterTimeoutMin`, or a tenth of 2λ (at least 1 ms).
+    pub fn filter_timeout_min_ms(&self) -> u64 {
+        self.filter_timeout_min
+            .unwrap_or(self.timeout_two_lambda / 10)
+            .max(1)
+    }
 }
 
 fn default_max_registrations_per_block() -> u64 {
@@ -108,6 +132,8 @@ impl Default for AlgorandConfig {
             registration_rules_block: Some(0),
             miner_min_stake: U256::from(COIN),
             max_registrations_per_block: default_max_registrations_per_block(),
+            dynamic_filter_timeout: false,
+            filter_timeout_min: None,
         }
     }
 }
@@ -261,6 +287,14 @@ impl ChainConfig {
             ));
         }
         if let Some(a) = &self.algorand
+            && a.filter_timeout_min
+                .is_some_and(|m| m == 0 || m > a.timeout_two_lambda)
+        {
+            return Err(ConfigError::InvalidAlgorand(
+                "filterTimeoutMin must be between 1 and timeoutTwoLambda (ms)",
+            ));
+        }
+        if let Some(a) = &self.algorand
             && a.stake_lookback >= spec::registration::MIN_START_DELAY
         {
             return Err(ConfigError::InvalidAlgorand(
@@ -401,6 +435,46 @@ mod tests {
         let mut c = ChainConfig::kaleido(888);
         c.chain_id = None;
         assert_eq!(c.validate(), Err(ConfigError::MissingChainId));
+    }
+
+    #[test]
+    fn filter_timeout_keys_default_off_and_are_checked() {
+        let with = |json: &str| -> Result<ChainConfig, String> {
+            let text = format!(
+                r#"{{ "chainId": 5, "algorand": {{ "timeoutTwoLambda": 1000,
+                "totalWeight": 100, "intervalSize": 10 {json} }} }}"#
+            );
+            let c: ChainConfig = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            c.validate().map_err(|e| e.to_string())?;
+            Ok(c)
+        };
+        let off = with("").expect("no keys");
+        let a = off.algorand.clone().expect("algorand");
+        assert!(!a.dynamic_filter_timeout);
+        assert_eq!(a.filter_timeout_min_ms(), 100);
+        // Absent keys stay absent when written back (existing genesis files
+        // keep their bytes).
+        let written = serde_json::to_string(&off).expect("json");
+        assert!(!written.contains("dynamicFilterTimeout"), "{written}");
+        assert!(!written.contains("filterTimeoutMin"), "{written}");
+        let on =
+            with(r#", "dynamicFilterTimeout": true, "filterTimeoutMin": 250"#).expect("valid keys");
+        let a = on.algorand.expect("algorand");
+        assert!(a.dynamic_filter_timeout);
+        assert_eq!(a.filter_timeout_min_ms(), 250);
+        assert!(with(r#", "filterTimeoutMin": 1000"#).is_ok());
+        for bad in [
+            r#", "filterTimeoutMin": 0"#,
+            r#", "filterTimeoutMin": 1001"#,
+        ] {
+            let e = with(bad).expect_err(bad);
+            assert!(
+                e.contains("filterTimeoutMin must be between 1"),
+                "{bad}: {e}"
+            );
+        }
+        let e = with(r#", "dynamicFilterTimeout": "yes""#).expect_err("not a bool");
+        assert!(e.contains("invalid type"), "{e}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use actix::prelude::*;
 use alloy_primitives::{Address, B256};
+use spec::params::FilterTimeout;
 use spec::types::{Height, Round};
 
 use super::ConsensusActor;
@@ -52,6 +53,10 @@ pub struct StatusView {
     pub mode: &'static str,
     /// 2λ in milliseconds.
     pub two_lambda_ms: u64,
+    /// Whether round 1's filter timer is dynamic (`dynamicFilterTimeout`).
+    pub dynamic_filter: bool,
+    /// How long round 1's proposal step waits, in ms: 2λ, or the estimate.
+    pub filter_timeout_ms: u64,
     /// Members of the current committee.
     pub committee_size: usize,
 }
@@ -111,6 +116,8 @@ impl<R: Registry + Unpin + 'static> Handler<Inspect> for ConsensusActor<R> {
                     head: (parent.number(), parent.hash()),
                     mode: mode_name(params),
                     two_lambda_ms: params.two_lambda_ms,
+                    dynamic_filter: params.filter_timeout != FilterTimeout::Fixed,
+                    filter_timeout_ms: core.driver().filter_timeout_ms(),
                     committee_size: core.committee().miners.len(),
                 }))
             }

@@ -96,6 +96,10 @@ pub struct DevArgs {
         default_value_t = 63_000_000
     )]
     pub gas_limit: u64,
+    /// A new --dev chain waits for round-1 proposals as long as recent ones
+    /// took (`dynamicFilterTimeout`), not the whole period.
+    #[arg(long = "dev.dynamicfilter")]
+    pub dynamic_filter: bool,
 }
 
 /// Why the dev chain could not be prepared.
@@ -212,6 +216,8 @@ pub fn prepare(datadir: Option<&Path>, args: &DevArgs) -> Result<DevChain, DevEr
         fork: args.fork,
         balance: 100_000_000,
         lookback: 16,
+        dynamic_filter: args.dynamic_filter,
+        filter_min: None,
         gas_limit: args.gas_limit,
         password: None,
         validators: None,
@@ -283,6 +289,30 @@ mod tests {
             let expected = Address::parse_checksummed(address, None)
                 .unwrap_or_else(|_| panic!("checksum of {address}"));
             assert_eq!(signer.address(), expected, "{key}");
+        }
+    }
+
+    #[test]
+    fn dev_dynamicfilter_writes_the_chain_config_key() {
+        for on in [false, true] {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            let args = DevArgs {
+                dev: true,
+                period: 500,
+                fork: Fork::Latest,
+                gas_limit: 63_000_000,
+                dynamic_filter: on,
+            };
+            let chain = prepare(Some(dir.path()), &args).unwrap_or_else(|e| panic!("{e}"));
+            let text = std::fs::read_to_string(chain.datadir.join("dev-genesis.json"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let g: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+            let a = &g["config"]["algorand"];
+            assert_eq!(a["timeoutTwoLambda"], serde_json::json!(500), "{a}");
+            match on {
+                true => assert_eq!(a["dynamicFilterTimeout"], serde_json::json!(true), "{a}"),
+                false => assert!(a.get("dynamicFilterTimeout").is_none(), "{a}"),
+            }
         }
     }
 }

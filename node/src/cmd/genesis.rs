@@ -61,6 +61,14 @@ pub struct GenesisArgs {
     /// 2λ in milliseconds.
     #[arg(long = "twolambda", default_value_t = 1000)]
     pub two_lambda: u64,
+    /// Round 1's proposal wait follows the arrival times of recent best
+    /// proposals (`config.algorand.dynamicFilterTimeout`) instead of 2λ.
+    #[arg(long = "dynamicfilter")]
+    pub dynamic_filter: bool,
+    /// Least round-1 proposal wait in ms with `--dynamicfilter`
+    /// (`filterTimeoutMin`; 1 to 2λ, default 2λ/10).
+    #[arg(long = "filtermin", value_name = "MS")]
+    pub filter_min: Option<u64>,
     /// Miner registration interval.
     #[arg(long, default_value_t = DEFAULT_INTERVAL)]
     pub interval: u64,
@@ -161,6 +169,8 @@ fn chain_config(args: &GenesisArgs, chain_id: u64) -> ChainConfig {
         a.timeout_two_lambda = args.two_lambda;
         a.interval_size = args.interval;
         a.stake_lookback = args.lookback;
+        a.dynamic_filter_timeout = args.dynamic_filter;
+        a.filter_timeout_min = args.filter_min;
         a.committee_mode = match args.committee {
             Committee::Sortition => CommitteeMode::Sortition,
             Committee::Fixed => CommitteeMode::Fixed,
@@ -246,6 +256,25 @@ pub fn genesis_json(
     Ok(text + "\n")
 }
 
+/// The timing flags, checked before anything is written.
+fn check_timing(args: &GenesisArgs) -> Result<(), GenesisCmdError> {
+    if args.two_lambda == 0 {
+        return Err(GenesisCmdError::Usage(
+            "--twolambda must be positive".into(),
+        ));
+    }
+    match args.filter_min {
+        Some(_) if !args.dynamic_filter => Err(GenesisCmdError::Usage(
+            "--filtermin needs --dynamicfilter".into(),
+        )),
+        Some(ms) if ms == 0 || ms > args.two_lambda => Err(GenesisCmdError::Usage(format!(
+            "--filtermin must be between 1 and --twolambda ({} ms)",
+            args.two_lambda
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -260,6 +289,7 @@ fn write(path: &Path, text: &str) -> Result<(), GenesisCmdError> {
 /// Runs `kalgo genesis`; returns what to print on stdout.
 /// `datadir` holds the account's key file (`--datadir`, or the default).
 pub fn run(datadir: &Path, args: &GenesisArgs) -> Result<String, GenesisCmdError> {
+    check_timing(args)?;
     if let Some(n) = args.validators {
         return validators(n, args);
     }

@@ -4,7 +4,9 @@
 //! ([`Inspect`]) and the chain store; nothing is decided here.
 //!
 //! - `consensus_status()`: `{height, round, step, participating, head, headHash,
-//!   mode, twoLambdaMs, committeeSize}` — the machine's position.
+//!   mode, twoLambdaMs, dynamicFilterTimeout, filterTimeoutMs, committeeSize}` —
+//!   the machine's position; `filterTimeoutMs` is how long round 1's proposal
+//!   step waits (2λ, or the dynamic filter timeout's estimate).
 //! - `consensus_committee(height?)`: the committee of a height (default: the
 //!   height in progress; a tag names that block's height): `{height, mode,
 //!   members: [{address, stake, weight, coinbase}], totalStake, totalWeight,
@@ -69,6 +71,8 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
             "headHash": s.head.1,
             "mode": s.mode,
             "twoLambdaMs": s.two_lambda_ms,
+            "dynamicFilterTimeout": s.dynamic_filter,
+            "filterTimeoutMs": s.filter_timeout_ms,
             "committeeSize": s.committee_size,
         }))
     })?;

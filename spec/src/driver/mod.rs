@@ -30,6 +30,7 @@ pub mod block;
 pub mod book;
 pub mod certvotes;
 pub mod check;
+pub mod filter_timeout;
 pub mod future;
 pub mod wire;
 
@@ -44,7 +45,7 @@ use crate::codec::{ProposalMsg, VoteMsg, WireMessage};
 use crate::crypto::{VoteSigner, VoteVerifier, VrfProver, VrfVerifier};
 use crate::keeper::Equivocation;
 use crate::machine::{HeightStart, Input, Journal, Machine, Output, ProposeKind};
-use crate::params::{Params, Thresholds};
+use crate::params::{FilterTimeout, Params, Thresholds};
 use crate::roster::Roster;
 use crate::sortition::derive_seed;
 use crate::types::{Height, Hrs, MinerId, Round, Step, Value};
@@ -52,6 +53,7 @@ use crate::types::{Height, Hrs, MinerId, Round, Step, Value};
 use block::{BlockFormat, BlockInfo};
 use book::{Book, KnownProposal, Source};
 use certvotes::CertVotes;
+use filter_timeout::FilterEstimator;
 use future::FutureBuffer;
 pub use wire::{Topic, WireError};
 
@@ -429,6 +431,9 @@ pub struct Driver<F: BlockFormat, C: Suite, K> {
     /// sets one for every waiting step it enters and ignores any other.
     timer: Option<(u64, Hrs)>,
     deferred: Option<(u64, Height, Round, ProposeKind)>,
+    /// Arrival times of the best round-1 proposals ([`FilterTimeout::Dynamic`]).
+    /// Only timers depend on it, so it is not part of the protocol state.
+    filter: FilterEstimator,
     pending: Durable,
     /// Quorum thresholds in force instead of the parameters' (a model
     /// checker's mutation; `None` on every real node).
@@ -536,6 +541,7 @@ where
             own: BTreeMap::new(),
             timer: None,
             deferred: None,
+            filter: FilterEstimator::default(),
             pending: Durable::default(),
             thresholds: None,
         }
@@ -596,6 +602,7 @@ where
             own: self.own.clone(),
             timer: self.timer,
             deferred: self.deferred,
+            filter: self.filter.clone(),
             pending: self.pending.clone(),
             thresholds: self.thresholds,
             far_bursts: self.far_bursts,
@@ -679,6 +686,17 @@ where
     /// The armed step timer: its deadline and the position it is for.
     pub fn armed_timer(&self) -> Option<(u64, Hrs)> {
         self.timer
+    }
+
+    /// How long round 1's proposal step waits (ms): 2λ, or with
+    /// [`FilterTimeout::Dynamic`] the estimate from recent heights
+    /// ([`filter_timeout`]). Later rounds always wait their fixed timers.
+    pub fn filter_timeout_ms(&self) -> u64 {
+        let fixed = self.params.timeout_ms(1, Step::PROPOSAL);
+        match self.params.filter_timeout {
+            FilterTimeout::Fixed => fixed,
+            FilterTimeout::Dynamic { min_ms } => self.filter.timeout_ms(min_ms, fixed),
+        }
     }
 
     /// When the deferred build of a new block is due, if one is pending.
@@ -922,6 +940,9 @@ where
                 .map(|(index, verdict)| Effect::Verdict { index, verdict }),
         );
         for fed in inputs {
+            if let Fed::Proposal(p, priority) = &fed {
+                self.filter.proposal(p.height, p.round, *priority, now);
+            }
             let outputs = match fed {
                 Fed::Vote(v, weight) => self.feed_vote(now, &v, weight),
                 Fed::Proposal(p, priority) => self.machine.step(
@@ -1144,6 +1165,7 @@ where
         self.book
             .add_proposal(KnownProposal { msg, auth }, &self.roster);
         self.book.add_own_block(value, block);
+        self.filter.proposal(height, round, auth.priority, now);
         let outputs = self.machine.step(
             now,
             Input::Proposal {
@@ -1169,9 +1191,16 @@ where
     ) -> Result<(), DriverError> {
         let mut queue: VecDeque<Output> = outputs.into();
         while let Some(output) = queue.pop_front() {
+            if let Output::Commit { height, .. } = output {
+                self.filter.decided(height);
+            }
+            let output = self.filter_build(now, output);
             match output {
                 Output::Persist(j) => self.pending.journal = Some(j),
-                Output::SetTimer { hrs, deadline_ms } => self.timer = Some((deadline_ms, hrs)),
+                Output::SetTimer { hrs, deadline_ms } => {
+                    let deadline_ms = self.filter_timer(now, hrs, deadline_ms);
+                    self.timer = Some((deadline_ms, hrs));
+                }
                 Output::Vote { hrs, value } => {
                     if let Some((vote, weight)) = self.cast_vote(now, hrs, value, out)? {
                         queue.extend(self.feed_vote(now, &vote, weight));
@@ -1214,6 +1243,51 @@ where
             }
         }
         Ok(())
+    }
+
+    /// The deadline of a timer the machine set: as set, except round 1's
+    /// proposal step (the filter timer), which starts the round's observation
+    /// and, with [`FilterTimeout::Dynamic`], waits [`Self::filter_timeout_ms`].
+    fn filter_timer(&mut self, now: u64, hrs: Hrs, deadline_ms: u64) -> u64 {
+        if hrs.round != 1 || hrs.step != Step::PROPOSAL {
+            return deadline_ms;
+        }
+        let dynamic = self.dynamic_filter_in_use();
+        let build_delay = match dynamic {
+            true => 0,
+            false => self.params.assembly_delay_ms(1),
+        };
+        self.filter.round_started(hrs.height, now, build_delay);
+        match dynamic {
+            true => deadline_ms.min(now.saturating_add(self.filter_timeout_ms())),
+            false => deadline_ms,
+        }
+    }
+
+    /// Round 1's new block is built at once while the dynamic filter timeout's
+    /// estimate is in use (go-algorand's proposers propose at the period's
+    /// start); any other proposal as the machine asked.
+    fn filter_build(&self, now: u64, output: Output) -> Output {
+        match output {
+            Output::Propose {
+                height,
+                round: 1,
+                kind: kind @ ProposeKind::NewBlock,
+                ..
+            } if self.dynamic_filter_in_use() => Output::Propose {
+                height,
+                round: 1,
+                kind,
+                at_ms: now,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether round 1's timer and build follow the estimate: the chain has
+    /// [`FilterTimeout::Dynamic`] and the estimator is warm.
+    fn dynamic_filter_in_use(&self) -> bool {
+        self.params.filter_timeout != FilterTimeout::Fixed && self.filter.is_warm()
     }
 
     /// The certificate of a decision: the proposal the block matches and the
