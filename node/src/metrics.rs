@@ -104,6 +104,25 @@ pub mod process {
         Some(btime as f64 + ticks as f64 / USER_HZ)
     }
 
+    /// CPU seconds (user + system) process `pid` has used, from
+    /// `/proc/<pid>/stat` (Linux only; `None` elsewhere or if there is no such
+    /// process).
+    pub fn cpu_seconds_of(pid: u32) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        cpu_seconds_from_stat(&stat)
+    }
+
+    /// `utime + stime` (fields 14 and 15 of a `/proc/<pid>/stat` line) in
+    /// seconds at Linux's fixed 100 ticks (`USER_HZ`) a second.
+    pub fn cpu_seconds_from_stat(stat: &str) -> Option<f64> {
+        const USER_HZ: f64 = 100.0;
+        let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+        // Fields after the `(comm)` one start at field 3 (state): 14 is the 12th.
+        let utime: u64 = fields.nth(14 - 3)?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        Some((utime + stime) as f64 / USER_HZ)
+    }
+
     /// Marks the start for systems without `/proc`.
     pub fn mark_start() {
         LazyLock::force(&FIRST_SEEN);
@@ -117,6 +136,13 @@ pub mod process {
                 "# HELP process_resident_memory_bytes Resident memory size in bytes.\n\
                  # TYPE process_resident_memory_bytes gauge\n\
                  process_resident_memory_bytes {rss}\n"
+            ));
+        }
+        if let Some(cpu) = cpu_seconds_of(std::process::id()) {
+            out.push_str(&format!(
+                "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n\
+                 # TYPE process_cpu_seconds_total counter\n\
+                 process_cpu_seconds_total {cpu:.2}\n"
             ));
         }
         out.push_str(&format!(
@@ -210,7 +236,7 @@ async fn serve(mut stream: TcpStream, source: &Source) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::process::{start_from_proc, vm_rss_bytes};
+    use super::process::{cpu_seconds_from_stat, start_from_proc, vm_rss_bytes};
     use super::request_line;
 
     #[test]
@@ -223,6 +249,9 @@ mod tests {
         let boot = "cpu  1 2 3\nbtime 1700000000\nprocesses 9\n";
         assert_eq!(start_from_proc(stat, boot), Some(1_700_000_042.5));
         assert_eq!(start_from_proc(stat, "cpu 1\n"), None);
+        // utime (field 14) = 5 ticks, stime (field 15) = 3 ticks.
+        assert_eq!(cpu_seconds_from_stat(stat), Some(0.08));
+        assert_eq!(cpu_seconds_from_stat("42 (kalgo) S 1 42"), None);
     }
 
     #[test]

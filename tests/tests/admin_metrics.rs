@@ -421,5 +421,7 @@ fn grafana_dashboard_reads_only_exported_metrics() {
             sample(&body, "process_resident_memory_bytes") > 1e6,
             "{body}"
         );
+        // A node that decided heights has used some CPU (whole ticks of 10 ms).
+        assert!(sample(&body, "process_cpu_seconds_total") > 0.0, "{body}");
     }
 }

@@ -32,7 +32,9 @@ use tokio::sync::{Mutex, Semaphore, mpsc};
 
 use client::{ClientError, RpcClient, quantity};
 use sign::{Key, SignError, Signer, TransferParams, sender_key, transfer};
-use stats::Report;
+use stats::{NodeCpu, Report};
+
+use crate::metrics::process::cpu_seconds_of;
 
 /// The first account of the "test test … junk" development mnemonic (public
 /// knowledge; `kalgo --dev` prefunds it). Never use it on a real chain.
@@ -72,6 +74,11 @@ pub struct LoadTestArgs {
     /// Most unconfirmed transactions per sender.
     #[arg(long, default_value_t = 64)]
     pub window: u32,
+    /// A process whose CPU time the report divides by the confirmed transfers
+    /// (Linux: read from `/proc/<PID>/stat` when submitting starts and when the
+    /// run ends; repeat for several nodes on this machine).
+    #[arg(long = "node-pid", value_name = "PID")]
+    pub node_pids: Vec<u32>,
     /// Only sign N transfers on one thread, report the rate and exit (no endpoint).
     #[arg(long = "sign-only", value_name = "N")]
     pub sign_only: Option<u64>,
@@ -118,6 +125,15 @@ pub fn run(args: &LoadTestArgs) -> Result<String, LoadTestError> {
         return Err(LoadTestError::Usage(
             "--senders, --batch, --connections and --window must be at least 1".into(),
         ));
+    }
+    if let Some(pid) = args
+        .node_pids
+        .iter()
+        .find(|p| cpu_seconds_of(**p).is_none())
+    {
+        return Err(LoadTestError::Usage(format!(
+            "--node-pid {pid}: no such process whose CPU time can be read (/proc/{pid}/stat)"
+        )));
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -392,6 +408,17 @@ async fn drive(args: LoadTestArgs) -> Result<String, LoadTestError> {
         Duration::from_secs(args.settle),
     ));
 
+    // CPU seconds of the watched nodes and of this process, from here to the end.
+    let cpu_now = || {
+        let nodes: f64 = args
+            .node_pids
+            .iter()
+            .filter_map(|p| cpu_seconds_of(*p))
+            .sum();
+        (nodes, cpu_seconds_of(std::process::id()))
+    };
+    let cpu_start = cpu_now();
+
     // Dispatcher: batches, concurrency, pacing.
     let permits = Arc::new(Semaphore::new(args.connections));
     let started = Instant::now();
@@ -440,7 +467,17 @@ async fn drive(args: LoadTestArgs) -> Result<String, LoadTestError> {
     if let Ok(Err(e)) = tracker.await {
         eprintln!("loadtest: tracker stopped: {e}");
     }
+    let cpu_end = cpu_now();
     let mut l = ledger.lock().await;
+    if !args.node_pids.is_empty() {
+        l.report.node_cpu = Some(NodeCpu {
+            processes: args.node_pids.len(),
+            seconds: (cpu_end.0 - cpu_start.0).max(0.0),
+        });
+    }
+    if let (Some(a), Some(b)) = (cpu_start.1, cpu_end.1) {
+        l.report.own_cpu = Some((b - a).max(0.0));
+    }
     let first = l.first_submit.unwrap_or(started);
     l.report.signed = signed;
     l.report.submit_window = submit_end.saturating_duration_since(first);

@@ -30,6 +30,20 @@ pub struct Report {
     pub latencies: Vec<Duration>,
     /// The first few refusal messages, with counts.
     pub refusals: Vec<(String, u64)>,
+    /// CPU the watched node processes used from the start of submitting to the
+    /// end of the run (`--node-pid`).
+    pub node_cpu: Option<NodeCpu>,
+    /// CPU seconds this load generator used over the same span.
+    pub own_cpu: Option<f64>,
+}
+
+/// CPU time of the node processes a run watched.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct NodeCpu {
+    /// How many processes were watched.
+    pub processes: usize,
+    /// Their CPU seconds (user + system), summed.
+    pub seconds: f64,
 }
 
 fn per_sec(n: u64, d: Duration) -> f64 {
@@ -61,6 +75,20 @@ impl Report {
             ms(percentile(&self.latencies, 90.0)),
             ms(percentile(&self.latencies, 99.0)),
         );
+        if let Some(cpu) = self.node_cpu {
+            let per_tx = if self.confirmed == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.0} µs", cpu.seconds * 1e6 / self.confirmed as f64)
+            };
+            s.push_str(&format!(
+                "\nnode CPU {:.1} s over {} process(es): {per_tx} per confirmed transfer",
+                cpu.seconds, cpu.processes
+            ));
+        }
+        if let Some(own) = self.own_cpu {
+            s.push_str(&format!("\nload generator CPU {own:.1} s"));
+        }
         for (msg, n) in &self.refusals {
             s.push_str(&format!("\n  refused {n}×: {msg}"));
         }
@@ -98,5 +126,31 @@ mod tests {
         assert!(s.contains("submitted 1000 (500/s)"), "{s}");
         assert!(s.contains("confirmed 500 (500/s)"), "{s}");
         assert!(s.contains("p50 300 ms"), "{s}");
+        assert!(!s.contains("node CPU"), "{s}");
+    }
+
+    #[test]
+    fn report_divides_node_cpu_by_confirmed_transfers() {
+        let mut r = Report {
+            confirmed: 4000,
+            node_cpu: Some(NodeCpu {
+                processes: 2,
+                seconds: 3.0,
+            }),
+            own_cpu: Some(1.5),
+            ..Report::default()
+        };
+        let s = r.render();
+        assert!(
+            s.contains("node CPU 3.0 s over 2 process(es): 750 µs per confirmed transfer"),
+            "{s}"
+        );
+        assert!(s.contains("load generator CPU 1.5 s"), "{s}");
+        r.confirmed = 0;
+        assert!(
+            r.render().contains(": - per confirmed transfer"),
+            "{}",
+            r.render()
+        );
     }
 }
