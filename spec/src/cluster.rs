@@ -45,6 +45,7 @@ use crate::driver::{
     WireError,
 };
 use crate::invariants::{Decision, Observations, RoundEntry, Violation};
+use crate::monitor::Monitor;
 use crate::params::{Params, Thresholds};
 use crate::roster::Roster;
 use crate::sortition::derive_seed;
@@ -87,6 +88,20 @@ pub enum Out {
     Validate(Value, bool),
     /// The member committed `height`: the certificate sync serves to peers.
     Committed(Height, Vec<u8>),
+}
+
+/// How [`Cluster::check`] checks the invariants.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum Checking {
+    /// The full recount of [`Observations::check`] on every height touched
+    /// since the last check (cost grows with what the height has seen).
+    #[default]
+    Recount,
+    /// The incremental [`Monitor`] (cost per observation independent of the
+    /// number of votes seen).
+    Incremental,
+    /// Both; a disagreement between them is reported as a violation.
+    Both,
 }
 
 /// What stops a run.
@@ -132,8 +147,11 @@ pub struct Cluster {
     total_stake: u128,
     /// Every block built, honestly or by an adversary: what sync fetches.
     blocks: BTreeMap<Value, PlainBlock>,
+    checking: Checking,
+    /// The recount's observations (kept unless checking is incremental).
     obs: BTreeMap<Height, Observations>,
     monotonic: Observations,
+    monitor: Monitor,
     touched: BTreeSet<Height>,
     trace: Sha512_256,
 }
@@ -178,8 +196,10 @@ impl Cluster {
             miners,
             total_stake,
             blocks: BTreeMap::new(),
+            checking: Checking::default(),
             obs: BTreeMap::new(),
             monotonic: Observations::new(thresholds),
+            monitor: Monitor::new(thresholds),
             touched: BTreeSet::new(),
             trace: Sha512_256::new(),
         }
@@ -256,23 +276,49 @@ impl Cluster {
 
     // ----- the invariants ------------------------------------------------------
 
-    /// Runs every invariant on the heights touched since the last check.
-    pub fn check(&mut self) -> Result<(), Violation> {
-        self.monotonic.monotonic()?;
-        for h in std::mem::take(&mut self.touched) {
-            if let Some(o) = self.obs.get(&h) {
-                o.check()?;
-            }
-        }
-        Ok(())
+    /// Chooses how [`Cluster::check`] checks the invariants (before the run).
+    pub fn set_checking(&mut self, checking: Checking) {
+        self.checking = checking;
     }
 
-    fn observe(&mut self, height: Height) -> &mut Observations {
+    fn recounts(&self) -> bool {
+        self.checking != Checking::Incremental
+    }
+
+    /// Runs every invariant: the recount on the heights touched since the last
+    /// check, and/or the incremental monitor (see [`Checking`]).
+    pub fn check(&mut self) -> Result<(), Violation> {
+        let touched = std::mem::take(&mut self.touched);
+        let incremental = match self.checking {
+            Checking::Recount => Ok(()),
+            Checking::Incremental | Checking::Both => self.monitor.check(),
+        };
+        let recount = match self.checking {
+            Checking::Incremental => Ok(()),
+            Checking::Recount | Checking::Both => self.monotonic.monotonic().and_then(|()| {
+                touched
+                    .iter()
+                    .filter_map(|h| self.obs.get(h))
+                    .try_for_each(Observations::check)
+            }),
+        };
+        match (recount, incremental) {
+            (Err(v), _) | (Ok(()), Err(v)) => Err(v),
+            (Ok(()), Ok(())) => Ok(()),
+        }
+    }
+
+    fn observe(&mut self, height: Height) -> Option<&mut Observations> {
+        if !self.recounts() {
+            return None;
+        }
         self.touched.insert(height);
         let thresholds = self.thresholds;
-        self.obs
-            .entry(height)
-            .or_insert_with(|| Observations::new(thresholds))
+        Some(
+            self.obs
+                .entry(height)
+                .or_insert_with(|| Observations::new(thresholds)),
+        )
     }
 
     /// Observes a vote signed by member `i` (its own broadcast, or an
@@ -295,8 +341,10 @@ impl Cluster {
         .unwrap_or(0);
         let hrs = Hrs::new(v.height, v.round, v.step);
         let id = self.members[i].id;
-        self.observe(v.height)
-            .vote(id, honest, hrs, v.value, weight);
+        self.monitor.vote(id, honest, hrs, v.value, weight);
+        if let Some(o) = self.observe(v.height) {
+            o.vote(id, honest, hrs, v.value, weight);
+        }
     }
 
     fn is_honest(&self, id: &MinerId) -> bool {
@@ -336,9 +384,13 @@ impl Cluster {
         };
         if let Some(before) = before {
             self.monotonic.moved(id, before, after);
+            self.monitor.moved(id, before, after);
         }
         if honest && before.is_none_or(|b| (b.height, b.round) != (after.height, after.round)) {
-            self.observe(after.height).enter(entry);
+            self.monitor.enter(entry);
+            if let Some(o) = self.observe(after.height) {
+                o.enter(entry);
+            }
         }
         Ok(effects)
     }
@@ -645,26 +697,25 @@ impl Cluster {
         }
         if honest {
             let hrs = Hrs::new(height, cert.round, Step::CERT);
-            let obs = self.observe(height);
             let voters = cert
                 .votes
                 .iter()
                 .map(|cv| {
-                    let weight = obs
-                        .votes
-                        .iter()
-                        .find(|v| v.hrs == hrs && v.voter == cv.voter && v.value == value)
-                        .map_or(0, |v| v.weight);
+                    let weight = self.monitor.weight_of(hrs, value, cv.voter).unwrap_or(0);
                     (cv.voter, weight)
                 })
                 .collect();
-            obs.decide(Decision {
+            let decision = Decision {
                 node: id,
                 height,
                 round: cert.round,
                 value,
                 voters,
-            });
+            };
+            if let Some(o) = self.observe(height) {
+                o.decide(decision.clone());
+            }
+            self.monitor.decide(decision);
         }
         self.members[i].committed.push(value);
         let head = Head {
