@@ -20,7 +20,7 @@
 //! block's header and commits it (a block with certificate synced from a peer,
 //! Kaleido §4.12).
 
-use crate::cluster::{Cluster, Out, Role, RunError};
+use crate::cluster::{Checking, Cluster, Out, Role, RunError};
 use crate::codec::WireMessage;
 use crate::driver::block::{BlockFormat, PlainBlocks};
 use crate::driver::wire::frame_block;
@@ -78,6 +78,60 @@ pub struct SimConfig {
     pub relay_held: bool,
     /// Give up after this many events.
     pub max_events: u64,
+    /// How the invariants are checked after every event.
+    pub checking: Checking,
+    /// How messages spread (see [`Gossip`]).
+    pub gossip: Gossip,
+}
+
+/// How a node's message and its relays reach the others.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Gossip {
+    /// Every send goes to every other node.
+    Flood,
+    /// Every send (own message or relay) goes to `degree` peers drawn at random
+    /// for that message, as a gossipsub mesh of degree D: a node forwards a
+    /// message the first time it accepts it, so every message still reaches
+    /// everyone in a few hops while each node sends about D copies of it.
+    Mesh {
+        /// Peers per send (gossipsub's D).
+        degree: usize,
+    },
+}
+
+/// Figures of a run for [`SimReport`]: what the network carried and when
+/// honest nodes committed.
+#[derive(Clone, Debug, Default)]
+pub struct NetStats {
+    /// Messages sent (each copy to each peer, duplicates included).
+    pub messages: u64,
+    /// Bytes of those messages.
+    pub bytes: u64,
+    /// Per honest node and height: ms from the node's previous commit (or the
+    /// start) to its commit of the height, by its own commit or a synced
+    /// certificate.
+    pub finality_ms: Vec<u64>,
+    /// Encoded size of each certificate an honest node committed with.
+    pub certificate_bytes: Vec<usize>,
+}
+
+impl NetStats {
+    /// The `q`-quantile (0..=1) of the finality times, nearest rank.
+    pub fn finality_quantile(&self, q: f64) -> Option<u64> {
+        quantile(&self.finality_ms, q)
+    }
+}
+
+/// Nearest-rank quantile of `xs`.
+pub fn quantile(xs: &[u64], q: f64) -> Option<u64> {
+    let mut v = xs.to_vec();
+    v.sort_unstable();
+    let n = v.len();
+    if n == 0 {
+        return None;
+    }
+    let rank = ((q.clamp(0.0, 1.0) * n as f64).ceil() as usize).clamp(1, n);
+    v.get(rank - 1).copied()
 }
 
 impl SimConfig {
@@ -95,6 +149,8 @@ impl SimConfig {
             relay: true,
             relay_held: false,
             max_events: 2_000_000,
+            checking: Checking::Incremental,
+            gossip: Gossip::Flood,
         }
     }
 }
@@ -114,6 +170,8 @@ pub struct SimReport {
     pub sim_ms: u64,
     /// A hash of every effect of every node, in order: equal for equal seeds.
     pub trace_hash: [u8; 32],
+    /// Network and finality figures.
+    pub stats: NetStats,
 }
 
 impl SimReport {
@@ -208,6 +266,9 @@ pub struct Sim {
     /// The tick armed for each node.
     armed: Vec<Option<u64>>,
     attacks: BTreeMap<(Height, Round), Attack>,
+    stats: NetStats,
+    /// When each node last committed (or started).
+    last_commit: Vec<u64>,
 }
 
 impl Sim {
@@ -222,8 +283,11 @@ impl Sim {
                 Behaviour::Equivocator => Role::Byzantine,
             })
             .collect();
-        let cluster = Cluster::new(cfg.params, &cfg.weights, &roles);
+        let mut cluster = Cluster::new(cfg.params, &cfg.weights, &roles);
+        cluster.set_checking(cfg.checking);
         Sim {
+            stats: NetStats::default(),
+            last_commit: vec![0; cluster.len()],
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
             armed: vec![None; cluster.len()],
             cfg,
@@ -262,6 +326,7 @@ impl Sim {
             events,
             sim_ms: self.now,
             trace_hash: self.cluster.trace_hash(),
+            stats: self.stats,
         }
     }
 
@@ -355,6 +420,8 @@ impl Sim {
     }
 
     fn send_wire(&mut self, from: usize, to: usize, topic: Topic, bytes: &Arc<[u8]>) {
+        self.stats.messages += 1;
+        self.stats.bytes += bytes.len() as u64;
         self.send(|| SimEvent::Deliver {
             from,
             to,
@@ -363,9 +430,28 @@ impl Sim {
         });
     }
 
+    /// The peers a send of node `from` goes to: everyone else, or a random
+    /// mesh of [`Gossip::Mesh`]'s degree.
+    fn peers(&mut self, from: usize) -> Vec<usize> {
+        let n = self.cluster.len();
+        match self.cfg.gossip {
+            Gossip::Mesh { degree } if degree + 1 < n => {
+                // A partial Fisher–Yates shuffle of the other nodes.
+                let mut others: Vec<usize> = (0..n).filter(|&to| to != from).collect();
+                for k in 0..degree {
+                    let j = k + self.rand((others.len() - k) as u64) as usize;
+                    others.swap(k, j);
+                }
+                others.truncate(degree);
+                others
+            }
+            _ => (0..n).filter(|&to| to != from).collect(),
+        }
+    }
+
     fn broadcast(&mut self, from: usize, topic: Topic, bytes: Vec<u8>) {
         let bytes: Arc<[u8]> = bytes.into();
-        for to in (0..self.cluster.len()).filter(|&to| to != from) {
+        for to in self.peers(from) {
             self.send_wire(from, to, topic, &bytes);
         }
     }
@@ -406,8 +492,15 @@ impl Sim {
                     self.schedule(d, event);
                 }
                 Out::Committed(_, certificate) if role == Role::Honest => {
+                    self.stats
+                        .finality_ms
+                        .push(self.now.saturating_sub(self.last_commit[i]));
+                    self.last_commit[i] = self.now;
+                    self.stats.certificate_bytes.push(certificate.len());
                     let bytes: Arc<[u8]> = certificate.into();
-                    for to in (0..self.cluster.len()).filter(|&to| to != i) {
+                    for to in self.peers(i) {
+                        self.stats.messages += 1;
+                        self.stats.bytes += bytes.len() as u64;
                         self.send(|| SimEvent::Certificate {
                             to,
                             bytes: bytes.clone(),

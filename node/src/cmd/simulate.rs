@@ -2,16 +2,43 @@
 //! a simulated network with random delays, duplicates and losses (`spec::sim`).
 
 use clap::{Args, ValueEnum};
-use spec::sim::{Behaviour, SimConfig, run as run_sim};
+use spec::cluster::Checking;
+use spec::params::Params;
+use spec::sim::{Behaviour, Gossip, SimConfig, SimReport, quantile, run as run_sim};
 use std::process::ExitCode;
 use std::time::Instant;
 
 /// Options of `kalgo simulate`.
 #[derive(Args, Debug)]
 pub struct SimulateArgs {
-    /// Number of nodes (fixed committee, weight 1 each).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=64))]
-    nodes: u8,
+    /// Number of nodes (validators).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    nodes: u16,
+    /// Committee mode: every validator votes with its stake (fixed), or
+    /// stake-weighted VRF sortition (Algorand's committees).
+    #[arg(long, value_enum, default_value_t = CommitteeArg::Fixed)]
+    committee: CommitteeArg,
+    /// Stake distribution: equal, or Zipf (validator i holds 1/(i+1) of the largest).
+    #[arg(long, value_enum, default_value_t = StakeArg::Equal)]
+    stake: StakeArg,
+    /// One-way delay of every link in ms; each message adds a uniform jitter
+    /// of 0..=`--jitter` ms. Without it, delays are uniform in 5..=200 ms.
+    #[arg(long)]
+    latency: Option<u64>,
+    /// Jitter added to `--latency`, ms.
+    #[arg(long, default_value_t = 0)]
+    jitter: u64,
+    /// How messages spread: to every node (flood), or to `--degree` random
+    /// peers per send, each node forwarding what it first accepts (mesh).
+    #[arg(long, value_enum, default_value_t = GossipArg::Flood)]
+    gossip: GossipArg,
+    /// Peers per send with `--gossip mesh` (gossipsub's D).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+    degree: u64,
+    /// How the safety invariants are checked after every event: the
+    /// incremental monitor, the full recount, or both (they must agree).
+    #[arg(long, value_enum, default_value_t = InvariantsArg::Incremental)]
+    invariants: InvariantsArg,
     /// Heights every honest node must commit.
     #[arg(long, default_value_t = 20)]
     heights: u64,
@@ -29,7 +56,32 @@ pub struct SimulateArgs {
     fault: Fault,
     /// How many nodes (the last ones) misbehave.
     #[arg(long, default_value_t = 0)]
-    faulty: u8,
+    faulty: u16,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum CommitteeArg {
+    Fixed,
+    Sortition,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum StakeArg {
+    Equal,
+    Zipf,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum GossipArg {
+    Flood,
+    Mesh,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum InvariantsArg {
+    Incremental,
+    Recount,
+    Both,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -46,6 +98,28 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     let n = usize::from(args.nodes);
     let faulty = usize::from(args.faulty).min(n);
     let mut cfg = SimConfig::honest(n, args.heights, args.seed);
+    if let CommitteeArg::Sortition = args.committee {
+        cfg.params = Params::new_chain(cfg.params.chain_id);
+    }
+    if let StakeArg::Zipf = args.stake {
+        // Validator i holds 1/(i+1) of the largest stake.
+        const TOP: u64 = 1_000_000;
+        cfg.weights = (0..n as u64).map(|i| TOP.div_ceil(i + 1)).collect();
+    }
+    if let Some(latency) = args.latency {
+        cfg.delay_ms = (latency, latency.saturating_add(args.jitter));
+    }
+    cfg.gossip = match args.gossip {
+        GossipArg::Flood => Gossip::Flood,
+        GossipArg::Mesh => Gossip::Mesh {
+            degree: usize::try_from(args.degree).unwrap_or(usize::MAX),
+        },
+    };
+    cfg.checking = match args.invariants {
+        InvariantsArg::Incremental => Checking::Incremental,
+        InvariantsArg::Recount => Checking::Recount,
+        InvariantsArg::Both => Checking::Both,
+    };
     cfg.drop_pct = args.drop;
     cfg.duplicate_pct = args.duplicate;
     for b in &mut cfg.behaviours[n - faulty..] {
@@ -67,6 +141,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
         report.events,
         wall.as_secs_f64() * 1000.0
     );
+    print_figures(&report, n, committed);
     if let Some(first) = honest.first() {
         for (h, v) in report.committed[*first]
             .iter()
@@ -96,6 +171,47 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Finality, traffic per height per node, certificate size, and the process's
+/// peak resident memory.
+fn print_figures(report: &SimReport, n: usize, committed: usize) {
+    let s = &report.stats;
+    let ms = |q: f64| {
+        s.finality_quantile(q)
+            .map_or_else(|| "-".to_string(), |v| format!("{v} ms"))
+    };
+    println!("  finality: p50 {}, p99 {}", ms(0.5), ms(0.99));
+    let per = (committed.max(1) * n.max(1)) as f64;
+    println!(
+        "  traffic: {:.1} messages and {:.1} KiB sent per height per node",
+        s.messages as f64 / per,
+        s.bytes as f64 / per / 1024.0
+    );
+    let mean = if s.certificate_bytes.is_empty() {
+        0.0
+    } else {
+        s.certificate_bytes.iter().sum::<usize>() as f64 / s.certificate_bytes.len() as f64
+    };
+    let sizes: Vec<u64> = s.certificate_bytes.iter().map(|&b| b as u64).collect();
+    println!(
+        "  certificate: mean {mean:.0} bytes, max {} bytes",
+        quantile(&sizes, 1.0).unwrap_or(0)
+    );
+    if let Some(kib) = peak_rss_kib() {
+        println!(
+            "  memory: peak RSS {:.1} MiB for the process, {:.2} MiB per node",
+            kib as f64 / 1024.0,
+            kib as f64 / 1024.0 / n.max(1) as f64
+        );
+    }
+}
+
+/// The process's peak resident set (`VmHWM` of /proc/self/status), Linux only.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn hex(bytes: &[u8]) -> String {
