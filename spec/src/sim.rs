@@ -89,10 +89,13 @@ pub struct SimConfig {
 pub enum Gossip {
     /// Every send goes to every other node.
     Flood,
-    /// Every send (own message or relay) goes to `degree` peers drawn at random
-    /// for that message, as a gossipsub mesh of degree D: a node forwards a
-    /// message the first time it accepts it, so every message still reaches
-    /// everyone in a few hops while each node sends about D copies of it.
+    /// gossipsub's shape: a node publishes its own message to every peer
+    /// (gossipsub's `flood_publish`, on by default), and forwards a message it
+    /// accepts for the first time to `degree` peers drawn at random for that
+    /// message (the mesh of degree D). A message reaches everyone in one hop
+    /// from its author, the relays cover losses, and each node sends about D
+    /// copies of every message instead of N. Certificates of catch-up go to D
+    /// peers.
     Mesh {
         /// Peers per send (gossipsub's D).
         degree: usize,
@@ -449,9 +452,16 @@ impl Sim {
         }
     }
 
-    fn broadcast(&mut self, from: usize, topic: Topic, bytes: Vec<u8>) {
+    /// Sends node `from`'s message: its own to everyone, a relay to its
+    /// peers ([`Sim::peers`]).
+    fn broadcast(&mut self, from: usize, topic: Topic, bytes: Vec<u8>, own: bool) {
         let bytes: Arc<[u8]> = bytes.into();
-        for to in self.peers(from) {
+        let peers = if own {
+            (0..self.cluster.len()).filter(|&to| to != from).collect()
+        } else {
+            self.peers(from)
+        };
+        for to in peers {
             self.send_wire(from, to, topic, &bytes);
         }
     }
@@ -464,15 +474,15 @@ impl Sim {
                 Out::Broadcast(topic, bytes) if role == Role::Byzantine => {
                     self.equivocate(i, topic, &bytes);
                 }
-                Out::Broadcast(topic, bytes) => self.broadcast(i, topic, bytes),
+                Out::Broadcast(topic, bytes) => self.broadcast(i, topic, bytes, true),
                 Out::Accepted(topic, bytes) => {
                     if self.cfg.relay && role == Role::Honest {
-                        self.broadcast(i, topic, bytes);
+                        self.broadcast(i, topic, bytes, false);
                     }
                 }
                 Out::Held(topic, bytes) => {
                     if self.cfg.relay && self.cfg.relay_held && role == Role::Honest {
-                        self.broadcast(i, topic, bytes);
+                        self.broadcast(i, topic, bytes, false);
                     }
                 }
                 Out::Build(order) if role == Role::Byzantine => {
