@@ -26,19 +26,25 @@ fn main() -> ExitCode {
         arg(5, "0").parse::<u64>(),
         arg(8, "1").parse::<u64>(),
     ) else {
-        eprintln!("usage: NODES HEIGHTS fixed|sortition equal|zipf LATENCY JITTER flood|mesh incremental|recount|both [SEED]");
+        eprintln!(
+            "usage: NODES HEIGHTS fixed|sortition equal|zipf LATENCY JITTER flood|mesh incremental|recount|both [SEED]"
+        );
         return ExitCode::from(2);
     };
     let mut cfg = SimConfig::honest(n, heights, seed);
     // Flooding costs about 4·n³ deliveries per height: the event budget grows
     // with it, so only a stalled run hits it.
     let cube = (n as u64).saturating_pow(3);
-    cfg.max_events = cfg.max_events.max(cfg.heights.saturating_mul(cube).saturating_mul(8));
+    cfg.max_events = cfg
+        .max_events
+        .max(cfg.heights.saturating_mul(cube).saturating_mul(8));
     if arg(2, "fixed") == "sortition" {
         cfg.params = Params::new_chain(cfg.params.chain_id);
     }
     if arg(3, "equal") == "zipf" {
-        cfg.weights = (0..n as u64).map(|i| 1_000_000u64.div_ceil(i + 1)).collect();
+        cfg.weights = (0..n as u64)
+            .map(|i| 1_000_000u64.div_ceil(i + 1))
+            .collect();
     }
     cfg.delay_ms = (latency, latency + jitter);
     if arg(6, "mesh") == "mesh" {
@@ -55,7 +61,8 @@ fn main() -> ExitCode {
     let committed = r.min_committed(0..n);
     let s = &r.stats;
     let per = (committed.max(1) * n) as f64;
-    let cert = s.certificate_bytes.iter().sum::<usize>() as f64 / s.certificate_bytes.len().max(1) as f64;
+    let cert =
+        s.certificate_bytes.iter().sum::<usize>() as f64 / s.certificate_bytes.len().max(1) as f64;
     println!(
         "nodes {n} heights {committed}/{heights} {} {}: wall {wall:.2} s, events {}, finality p50 {:?} p99 {:?} ms, {:.1} msgs {:.1} KiB per height per node, cert {cert:.0} B, peak RSS {:.1} MiB ({:.3} MiB/node), violation {:?}",
         arg(2, "fixed"),

@@ -36,13 +36,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use sha2::{Digest, Sha512_256};
 
-use crate::auth::{BlockClaims, MOCK, MinerRecord, MockMinerKeys, authenticate_vote};
+use crate::auth::{BlockClaims, MinerRecord, MockMinerKeys, RealMinerKeys, authenticate_vote};
 use crate::certificate::{CertContext, verify_certificate};
 use crate::codec::WireMessage;
 use crate::driver::block::{BlockFormat, PlainBlock, PlainBlocks};
 use crate::driver::{
-    BuildOrder, Driver, DriverError, Effect, Event, Head, Inbound, MockSuite, Resume, Topic,
-    WireError,
+    BuildOrder, Driver, DriverError, Effect, Event, Head, Inbound, MockSuite, RealSuite, Resume,
+    Suite, SuiteKeys, Topic, WireError,
 };
 use crate::invariants::{Decision, Observations, RoundEntry, Violation};
 use crate::monitor::Monitor;
@@ -51,8 +51,40 @@ use crate::roster::Roster;
 use crate::sortition::derive_seed;
 use crate::types::{Height, Hrs, MinerId, Round, Step, Value};
 
-/// The driver every member runs.
-pub type NodeDriver = Driver<PlainBlocks, MockSuite, MockMinerKeys>;
+/// The driver every member runs, with the cryptography of suite `C`.
+pub type NodeDriver<C = MockSuite> = Driver<PlainBlocks, C, SuiteKeys<C>>;
+
+/// A cryptography suite a cluster can run: how member `i`'s keys are made.
+pub trait ClusterSuite: Suite + Copy + Default {
+    /// Member `i`'s keys on chain `chain_id`; the same keys every call.
+    fn member_keys(chain_id: u64, i: usize) -> SuiteKeys<Self>;
+}
+
+impl ClusterSuite for MockSuite {
+    /// [`MockMinerKeys::mock`]; members past 255 share the last mock identity,
+    /// so a cluster has at most 256 members.
+    fn member_keys(chain_id: u64, i: usize) -> MockMinerKeys {
+        MockMinerKeys::mock(chain_id, u8::try_from(i).unwrap_or(u8::MAX))
+    }
+}
+
+impl ClusterSuite for RealSuite {
+    /// schnorrkel VRF and forward-secure ed25519 keys from a seed of `i`,
+    /// covering heights 0..10 000 (the identity is the mock one of `i`).
+    fn member_keys(chain_id: u64, i: usize) -> RealMinerKeys {
+        use rand_chacha::ChaCha20Rng;
+        use rand_core::SeedableRng;
+        let id = MockSuite::member_keys(chain_id, i).id;
+        let mut rng = ChaCha20Rng::seed_from_u64(0x6b61_6c67_6f00_0000 ^ i as u64);
+        let lifespan = crate::params::Params::new_chain(chain_id).lifespan;
+        match RealMinerKeys::generate(&mut rng, id, chain_id, 0, 10_000, lifespan) {
+            Ok(keys) => keys,
+            // Key generation fails only for an empty or overflowing height
+            // range, which the constants above rule out.
+            Err(e) => unreachable!("real key generation: {e}"),
+        }
+    }
+}
 
 /// The parent of height 1.
 pub const GENESIS: Value = Value([0; 32]);
@@ -126,22 +158,24 @@ impl From<Violation> for RunError {
     }
 }
 
-struct Member {
+struct Member<C: Suite> {
     role: Role,
     id: MinerId,
     /// The same keys the driver holds, for an adversary's own signatures.
-    keys: MockMinerKeys,
-    driver: Option<NodeDriver>,
+    keys: SuiteKeys<C>,
+    driver: Option<NodeDriver<C>>,
     committed: Vec<Value>,
     /// Certificates received for heights this member has not reached.
     certificates: BTreeMap<Height, Vec<u8>>,
 }
 
-/// N drivers and their host.
-pub struct Cluster {
+/// N drivers and their host, with the cryptography of suite `C` (mock unless
+/// chosen otherwise).
+pub struct Cluster<C: ClusterSuite = MockSuite> {
+    suite: C,
     params: Params,
     thresholds: Thresholds,
-    members: Vec<Member>,
+    members: Vec<Member<C>>,
     index: BTreeMap<MinerId, usize>,
     miners: BTreeMap<MinerId, MinerRecord>,
     total_stake: u128,
@@ -156,26 +190,33 @@ pub struct Cluster {
     trace: Sha512_256,
 }
 
-impl Cluster {
-    /// A cluster of `roles.len()` members of chain `params.chain_id`; member `i`
-    /// has the keys [`MockMinerKeys::mock`]`(chain, i)` and stake `weights[i]`.
-    /// Nothing runs until [`Cluster::start`].
+impl Cluster<MockSuite> {
+    /// A cluster of `roles.len()` members of chain `params.chain_id` with mock
+    /// cryptography; member `i` has the keys [`MockMinerKeys::mock`]`(chain, i)`
+    /// and stake `weights[i]`. Nothing runs until [`Cluster::start`].
     pub fn new(params: Params, weights: &[u64], roles: &[Role]) -> Self {
+        Self::with_suite(params, weights, roles)
+    }
+}
+
+impl<C: ClusterSuite> Cluster<C> {
+    /// A cluster like [`Cluster::new`] whose members sign and verify with suite
+    /// `C`; member `i` has the keys [`ClusterSuite::member_keys`]`(chain, i)`.
+    pub fn with_suite(params: Params, weights: &[u64], roles: &[Role]) -> Self {
         let mut members = Vec::new();
         let mut miners = BTreeMap::new();
         let mut index = BTreeMap::new();
         let mut total_stake = 0u128;
         for (i, (&weight, &role)) in weights.iter().zip(roles).enumerate() {
-            let n = u8::try_from(i).unwrap_or(u8::MAX);
-            let keys = MockMinerKeys::mock(params.chain_id, n);
+            let keys = C::member_keys(params.chain_id, i);
             miners.insert(keys.id, keys.record(u128::from(weight)));
             index.insert(keys.id, i);
             total_stake += u128::from(weight);
             let driver = (role != Role::Absent).then(|| {
                 Driver::new(
                     params,
-                    MockSuite,
-                    Some(MockMinerKeys::mock(params.chain_id, n)),
+                    C::default(),
+                    Some(C::member_keys(params.chain_id, i)),
                 )
             });
             members.push(Member {
@@ -189,6 +230,7 @@ impl Cluster {
         }
         let thresholds = params.stake_thresholds();
         Cluster {
+            suite: C::default(),
             params,
             thresholds,
             members,
@@ -232,7 +274,7 @@ impl Cluster {
     }
 
     /// Member `i`'s driver, unless it is [`Role::Absent`].
-    pub fn driver(&self, i: usize) -> Option<&NodeDriver> {
+    pub fn driver(&self, i: usize) -> Option<&NodeDriver<C>> {
         self.members[i].driver.as_ref()
     }
 
@@ -331,7 +373,7 @@ impl Cluster {
             return;
         };
         let weight = authenticate_vote(
-            &MOCK,
+            self.suite.verifiers(),
             &self.params,
             &v,
             &rec,
@@ -761,7 +803,7 @@ impl Cluster {
             seed: &roster.seed,
             thresholds: self.thresholds,
         };
-        if verify_certificate(&MOCK, &cert, &ctx).is_err() {
+        if verify_certificate(self.suite.verifiers(), &cert, &ctx).is_err() {
             return Ok(());
         }
         let effects = self.commit(i, now, cert.value, certificate)?;

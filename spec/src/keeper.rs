@@ -181,7 +181,10 @@ impl VoteKeeper {
 
     /// The first value `voter` was counted for at (round, step), if any.
     pub fn seen(&self, voter: MinerId, round: Round, step: Step) -> Option<Value> {
-        self.tally(round, step)?.of_voter(voter).next().map(|(v, _)| v)
+        self.tally(round, step)?
+            .of_voter(voter)
+            .next()
+            .map(|(v, _)| v)
     }
 
     /// Whether this exact vote is already known. Hosts ask this before verifying a
@@ -439,7 +442,8 @@ mod tests {
                     (None, Added::Duplicate) => {}
                     (Some(false), Added::Equivocation { counted: false, .. }) => {}
                     (Some(true), Added::Counted { .. }) if prior.is_empty() => {}
-                    (Some(true), Added::Equivocation { counted: true, .. }) if !prior.is_empty() => {}
+                    (Some(true), Added::Equivocation { counted: true, .. })
+                        if !prior.is_empty() => {}
                     other => panic!("seed {seed}: unexpected {other:?}"),
                 }
                 if expected == Some(true) {

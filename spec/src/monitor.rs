@@ -243,10 +243,7 @@ impl Monitor {
             self.fail(malformed("voters not distinct and sorted".into()));
             return;
         }
-        let total = d
-            .voters
-            .iter()
-            .fold(0u64, |t, &(_, w)| t.saturating_add(w));
+        let total = d.voters.iter().fold(0u64, |t, &(_, w)| t.saturating_add(w));
         if total < self.thresholds.cert {
             self.fail(malformed(format!(
                 "weight {total} below the cert threshold {}",
@@ -363,7 +360,8 @@ mod tests {
                 // An honest cert vote mostly follows a soft quorum: otherwise
                 // the vote is a soft vote.
                 let soft = Hrs::new(height, round, Step::SOFT);
-                if honest && step == Step::CERT && mon.weight_for(soft, value) < mon.thresholds.soft {
+                if honest && step == Step::CERT && mon.weight_for(soft, value) < mon.thresholds.soft
+                {
                     step = Step::SOFT;
                 }
                 let hrs = Hrs::new(height, round, step);
@@ -413,7 +411,11 @@ mod tests {
             }
             _ => {
                 let from = Hrs::new(height, round, Step(2 + r(rng, 3) as u32));
-                let to = Hrs::new(height, round + r(rng, 2) as Round, Step(2 + r(rng, 3) as u32));
+                let to = Hrs::new(
+                    height,
+                    round + r(rng, 2) as Round,
+                    Step(2 + r(rng, 3) as u32),
+                );
                 // Backwards moves are rare, so other violations get their turn.
                 if to >= from || r(rng, 5) == 0 {
                     o.moved(m(node), from, to);

@@ -20,11 +20,12 @@
 //! block's header and commits it (a block with certificate synced from a peer,
 //! Kaleido §4.12).
 
-use crate::cluster::{Checking, Cluster, Out, Role, RunError};
+use crate::cluster::{Checking, Cluster, ClusterSuite, Out, Role, RunError};
 use crate::codec::WireMessage;
 use crate::driver::block::{BlockFormat, PlainBlocks};
 use crate::driver::wire::frame_block;
 use crate::driver::{BuildOrder, Topic};
+use crate::driver::{MockSuite, RealSuite};
 use crate::invariants::Violation;
 use crate::params::Params;
 use crate::types::{Height, Hrs, Round, Step, Value};
@@ -82,6 +83,18 @@ pub struct SimConfig {
     pub checking: Checking,
     /// How messages spread (see [`Gossip`]).
     pub gossip: Gossip,
+    /// The cryptography every node signs and verifies with.
+    pub crypto: Crypto,
+}
+
+/// The cryptography of a simulation.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Crypto {
+    /// Deterministic mock signatures and VRF (cheap).
+    Mock,
+    /// The production suite: schnorrkel VRF and forward-secure ed25519, so
+    /// the run's wall time includes every verification a node performs.
+    Real,
 }
 
 /// How a node's message and its relays reach the others.
@@ -154,6 +167,7 @@ impl SimConfig {
             max_events: 2_000_000,
             checking: Checking::Incremental,
             gossip: Gossip::Flood,
+            crypto: Crypto::Mock,
         }
     }
 }
@@ -259,13 +273,13 @@ struct Attack {
 
 /// A seeded run: the cluster, the event queue and the network's state (see the
 /// module docs).
-pub struct Sim {
+pub struct Sim<C: ClusterSuite = MockSuite> {
     cfg: SimConfig,
     rng: ChaCha8Rng,
     now: u64,
     seq: u64,
     queue: BinaryHeap<Reverse<Scheduled>>,
-    cluster: Cluster,
+    cluster: Cluster<C>,
     /// The tick armed for each node.
     armed: Vec<Option<u64>>,
     attacks: BTreeMap<(Height, Round), Attack>,
@@ -274,9 +288,18 @@ pub struct Sim {
     last_commit: Vec<u64>,
 }
 
-impl Sim {
-    /// Builds a simulation; nothing runs until [`Sim::run`].
+impl Sim<MockSuite> {
+    /// Builds a simulation with mock cryptography; nothing runs until
+    /// [`Sim::run`].
     pub fn new(cfg: SimConfig) -> Self {
+        Self::with_suite(cfg)
+    }
+}
+
+impl<C: ClusterSuite> Sim<C> {
+    /// Builds a simulation whose nodes use suite `C` (whatever
+    /// [`SimConfig::crypto`] says); nothing runs until [`Sim::run`].
+    pub fn with_suite(cfg: SimConfig) -> Self {
         let roles: Vec<Role> = cfg
             .behaviours
             .iter()
@@ -286,7 +309,7 @@ impl Sim {
                 Behaviour::Equivocator => Role::Byzantine,
             })
             .collect();
-        let mut cluster = Cluster::new(cfg.params, &cfg.weights, &roles);
+        let mut cluster = Cluster::<C>::with_suite(cfg.params, &cfg.weights, &roles);
         cluster.set_checking(cfg.checking);
         Sim {
             stats: NetStats::default(),
@@ -610,7 +633,10 @@ impl Sim {
     }
 }
 
-/// Runs one simulation.
+/// Runs one simulation with the cryptography [`SimConfig::crypto`] names.
 pub fn run(cfg: SimConfig) -> SimReport {
-    Sim::new(cfg).run()
+    match cfg.crypto {
+        Crypto::Mock => Sim::new(cfg).run(),
+        Crypto::Real => Sim::<RealSuite>::with_suite(cfg).run(),
+    }
 }

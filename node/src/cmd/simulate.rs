@@ -101,7 +101,9 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     // Flooding costs about 4·n³ deliveries per height: the event budget grows
     // with it, so only a stalled run hits it.
     let cube = (n as u64).saturating_pow(3);
-    cfg.max_events = cfg.max_events.max(cfg.heights.saturating_mul(cube).saturating_mul(8));
+    cfg.max_events = cfg
+        .max_events
+        .max(cfg.heights.saturating_mul(cube).saturating_mul(8));
     if let CommitteeArg::Sortition = args.committee {
         cfg.params = Params::new_chain(cfg.params.chain_id);
     }
