@@ -188,6 +188,9 @@ pub struct Cluster<C: ClusterSuite = MockSuite> {
     monitor: Monitor,
     touched: BTreeSet<Height>,
     trace: Sha512_256,
+    /// Cert votes of the certificates synced from peers that were checked
+    /// (see [`Cluster::votes_verified`]).
+    certificate_votes_verified: u64,
 }
 
 impl Cluster<MockSuite> {
@@ -244,6 +247,7 @@ impl<C: ClusterSuite> Cluster<C> {
             monitor: Monitor::new(thresholds),
             touched: BTreeSet::new(),
             trace: Sha512_256::new(),
+            certificate_votes_verified: 0,
         }
     }
 
@@ -271,6 +275,17 @@ impl<C: ClusterSuite> Cluster<C> {
     /// Member `i`'s miner identity.
     pub fn id(&self, i: usize) -> MinerId {
         self.members[i].id
+    }
+
+    /// Votes authenticated by every member: the inbound votes of each driver
+    /// ([`Driver::votes_verified`]) and the cert votes of the certificates
+    /// checked on catch-up.
+    pub fn votes_verified(&self) -> u64 {
+        self.members
+            .iter()
+            .filter_map(|m| m.driver.as_ref())
+            .map(Driver::votes_verified)
+            .fold(self.certificate_votes_verified, u64::saturating_add)
     }
 
     /// Member `i`'s driver, unless it is [`Role::Absent`].
@@ -803,6 +818,9 @@ impl<C: ClusterSuite> Cluster<C> {
             seed: &roster.seed,
             thresholds: self.thresholds,
         };
+        self.certificate_votes_verified = self
+            .certificate_votes_verified
+            .saturating_add(cert.votes.len() as u64);
         if verify_certificate(self.suite.verifiers(), &cert, &ctx).is_err() {
             return Ok(());
         }

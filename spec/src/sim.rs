@@ -1,8 +1,8 @@
 //! An in-process, seeded, deterministic network simulator over a [`Cluster`] of
 //! consensus drivers.
 //!
-//! N nodes run the production [`crate::driver::Driver`] with mock cryptography
-//! and plain blocks; a discrete-event loop delivers their wire messages with
+//! N nodes run the production [`crate::driver::Driver`] with mock or real
+//! cryptography ([`SimConfig::crypto`]) and plain blocks; a discrete-event loop delivers their wire messages with
 //! random delays (so with reordering), optional duplication and loss, fires
 //! their timers at [`crate::driver::Driver::next_deadline`], answers builds and
 //! validations after a short execution delay, and lets Byzantine nodes attack.
@@ -10,7 +10,8 @@
 //! the heights the event touched. The same seed gives the same run, event for
 //! event.
 //!
-//! Committees are fixed (each node's stake is its configured weight). With
+//! Each node's stake is its configured weight; the parameters choose the
+//! committee mode (fixed committees, or VRF sortition). With
 //! relaying on, an honest node forwards every message its driver accepted, as
 //! gossip does (and, with [`SimConfig::relay_held`], also what it held for
 //! later, which the node's gossip does not).
@@ -55,7 +56,7 @@ pub enum Behaviour {
 pub struct SimConfig {
     /// RNG seed: the run is a function of it.
     pub seed: u64,
-    /// Protocol parameters (fixed-committee mode is assumed).
+    /// Protocol parameters (fixed committee or sortition).
     pub params: Params,
     /// Weight (stake) of each node.
     pub weights: Vec<u64>,
@@ -129,6 +130,9 @@ pub struct NetStats {
     pub finality_ms: Vec<u64>,
     /// Encoded size of each certificate an honest node committed with.
     pub certificate_bytes: Vec<usize>,
+    /// Votes whose credential and signature the nodes checked
+    /// ([`Cluster::votes_verified`]).
+    pub votes_verified: u64,
 }
 
 impl NetStats {
@@ -352,7 +356,10 @@ impl<C: ClusterSuite> Sim<C> {
             events,
             sim_ms: self.now,
             trace_hash: self.cluster.trace_hash(),
-            stats: self.stats,
+            stats: NetStats {
+                votes_verified: self.cluster.votes_verified(),
+                ..self.stats
+            },
         }
     }
 

@@ -4,7 +4,7 @@
 use clap::{Args, ValueEnum};
 use spec::cluster::Checking;
 use spec::params::Params;
-use spec::sim::{Behaviour, Gossip, SimConfig, SimReport, quantile, run as run_sim};
+use spec::sim::{Behaviour, Crypto, Gossip, SimConfig, SimReport, quantile, run as run_sim};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -39,6 +39,11 @@ pub struct SimulateArgs {
     /// incremental monitor, the full recount, or both (they must agree).
     #[arg(long, value_enum, default_value_t = InvariantsArg::Incremental)]
     invariants: InvariantsArg,
+    /// Cryptography of every node: deterministic mock signatures and VRF
+    /// (cheap), or the production suite (schnorrkel VRF, forward-secure
+    /// ed25519), whose verification rate the report then gives.
+    #[arg(long, value_enum, default_value_t = CryptoArg::Mock)]
+    crypto: CryptoArg,
     /// Heights every honest node must commit.
     #[arg(long, default_value_t = 20)]
     heights: u64,
@@ -75,6 +80,12 @@ enum StakeArg {
 enum GossipArg {
     Flood,
     Mesh,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum CryptoArg {
+    Mock,
+    Real,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -126,6 +137,10 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
         InvariantsArg::Recount => Checking::Recount,
         InvariantsArg::Both => Checking::Both,
     };
+    cfg.crypto = match args.crypto {
+        CryptoArg::Mock => Crypto::Mock,
+        CryptoArg::Real => Crypto::Real,
+    };
     cfg.drop_pct = args.drop;
     cfg.duplicate_pct = args.duplicate;
     for b in &mut cfg.behaviours[n - faulty..] {
@@ -136,7 +151,11 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     }
     let honest: Vec<usize> = (0..n - faulty).collect();
     let started = Instant::now();
+    let cpu_before = cpu_seconds();
     let report = run_sim(cfg);
+    let cpu = cpu_seconds()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let wall = started.elapsed();
     let committed = report.min_committed(honest.iter().copied());
     println!(
@@ -148,6 +167,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
         wall.as_secs_f64() * 1000.0
     );
     print_figures(&report, n, committed);
+    print_verification(&report, args.crypto, cpu);
     if let Some(first) = honest.first() {
         for (h, v) in report.committed[*first]
             .iter()
@@ -211,6 +231,41 @@ fn print_figures(report: &SimReport, n: usize, committed: usize) {
             kib as f64 / 1024.0 / n.max(1) as f64
         );
     }
+}
+
+/// Votes verified, and with real cryptography the rate per CPU second: the
+/// simulator runs on one thread, so it is the rate of one core (key
+/// generation, signing, the state machines and the invariant checks share
+/// that CPU time, so the rate is a lower bound on verification alone).
+fn print_verification(report: &SimReport, crypto: CryptoArg, cpu: Option<f64>) {
+    let verified = report.stats.votes_verified;
+    match (crypto, cpu) {
+        (CryptoArg::Real, Some(secs)) if secs > 0.0 => println!(
+            "  verification: {verified} votes verified in {secs:.2} CPU s: {:.0} votes per second per core",
+            verified as f64 / secs
+        ),
+        (CryptoArg::Real, _) => {
+            println!("  verification: {verified} votes verified (CPU time unavailable)");
+        }
+        (CryptoArg::Mock, _) => {
+            println!("  verification: {verified} votes verified (mock cryptography)");
+        }
+    }
+}
+
+/// The process's CPU time (user + system) in seconds, from the `utime` and
+/// `stime` fields of /proc/self/stat (proc(5)), in clock ticks of 1/100 s
+/// (`USER_HZ`, 100 on every Linux architecture's user ABI). Linux only.
+fn cpu_seconds() -> Option<f64> {
+    const USER_HZ: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is parenthesised and may contain spaces:
+    // fields are counted after its closing parenthesis, from field 3 on.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / USER_HZ)
 }
 
 /// The process's peak resident set (`VmHWM` of /proc/self/status), Linux only.
