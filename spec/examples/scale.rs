@@ -1,12 +1,13 @@
 //! The scale runs of `docs/benchmarks.md` without the node binary:
 //! `cargo run --release -p spec --example scale -- NODES HEIGHTS fixed|sortition
-//! equal|zipf LATENCY_MS JITTER_MS flood|mesh incremental|recount|both [SEED]`.
+//! equal|zipf LATENCY_MS JITTER_MS flood|mesh incremental|recount|both [SEED]
+//! [mock|real]`.
 //! It runs the same `spec::sim` configuration `kalgo simulate` builds from its
 //! options and prints one line of figures.
 
 use spec::cluster::Checking;
 use spec::params::Params;
-use spec::sim::{Gossip, SimConfig, run};
+use spec::sim::{Crypto, Gossip, SimConfig, run};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -27,7 +28,7 @@ fn main() -> ExitCode {
         arg(8, "1").parse::<u64>(),
     ) else {
         eprintln!(
-            "usage: NODES HEIGHTS fixed|sortition equal|zipf LATENCY JITTER flood|mesh incremental|recount|both [SEED]"
+            "usage: NODES HEIGHTS fixed|sortition equal|zipf LATENCY JITTER flood|mesh incremental|recount|both [SEED] [mock|real]"
         );
         return ExitCode::from(2);
     };
@@ -55,6 +56,9 @@ fn main() -> ExitCode {
         "both" => Checking::Both,
         _ => Checking::Incremental,
     };
+    if arg(9, "mock") == "real" {
+        cfg.crypto = Crypto::Real;
+    }
     let t = Instant::now();
     let r = run(cfg);
     let wall = t.elapsed().as_secs_f64();
@@ -64,7 +68,7 @@ fn main() -> ExitCode {
     let cert =
         s.certificate_bytes.iter().sum::<usize>() as f64 / s.certificate_bytes.len().max(1) as f64;
     println!(
-        "nodes {n} heights {committed}/{heights} {} {}: wall {wall:.2} s, events {}, finality p50 {:?} p99 {:?} ms, {:.1} msgs {:.1} KiB per height per node, cert {cert:.0} B, peak RSS {:.1} MiB ({:.3} MiB/node), violation {:?}",
+        "nodes {n} heights {committed}/{heights} {} {}: wall {wall:.2} s, events {}, finality p50 {:?} p99 {:?} ms, {:.1} msgs {:.1} KiB per height per node, cert {cert:.0} B, {} votes verified, peak RSS {:.1} MiB ({:.3} MiB/node), violation {:?}",
         arg(2, "fixed"),
         arg(3, "equal"),
         r.events,
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         s.finality_quantile(0.99),
         s.messages as f64 / per,
         s.bytes as f64 / per / 1024.0,
+        s.votes_verified,
         peak_rss_kib().unwrap_or(0) as f64 / 1024.0,
         peak_rss_kib().unwrap_or(0) as f64 / 1024.0 / n as f64,
         r.violation,
