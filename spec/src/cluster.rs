@@ -36,22 +36,55 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use sha2::{Digest, Sha512_256};
 
-use crate::auth::{BlockClaims, MOCK, MinerRecord, MockMinerKeys, authenticate_vote};
+use crate::auth::{BlockClaims, MinerRecord, MockMinerKeys, RealMinerKeys, authenticate_vote};
 use crate::certificate::{CertContext, verify_certificate};
 use crate::codec::WireMessage;
 use crate::driver::block::{BlockFormat, PlainBlock, PlainBlocks};
 use crate::driver::{
-    BuildOrder, Driver, DriverError, Effect, Event, Head, Inbound, MockSuite, Resume, Topic,
-    WireError,
+    BuildOrder, Driver, DriverError, Effect, Event, Head, Inbound, MockSuite, RealSuite, Resume,
+    Suite, SuiteKeys, Topic, WireError,
 };
 use crate::invariants::{Decision, Observations, RoundEntry, Violation};
+use crate::monitor::Monitor;
 use crate::params::{Params, Thresholds};
 use crate::roster::Roster;
 use crate::sortition::derive_seed;
 use crate::types::{Height, Hrs, MinerId, Round, Step, Value};
 
-/// The driver every member runs.
-pub type NodeDriver = Driver<PlainBlocks, MockSuite, MockMinerKeys>;
+/// The driver every member runs, with the cryptography of suite `C`.
+pub type NodeDriver<C = MockSuite> = Driver<PlainBlocks, C, SuiteKeys<C>>;
+
+/// A cryptography suite a cluster can run: how member `i`'s keys are made.
+pub trait ClusterSuite: Suite + Copy + Default {
+    /// Member `i`'s keys on chain `chain_id`; the same keys every call.
+    fn member_keys(chain_id: u64, i: usize) -> SuiteKeys<Self>;
+}
+
+impl ClusterSuite for MockSuite {
+    /// [`MockMinerKeys::mock`]; members past 255 share the last mock identity,
+    /// so a cluster has at most 256 members.
+    fn member_keys(chain_id: u64, i: usize) -> MockMinerKeys {
+        MockMinerKeys::mock(chain_id, u8::try_from(i).unwrap_or(u8::MAX))
+    }
+}
+
+impl ClusterSuite for RealSuite {
+    /// schnorrkel VRF and forward-secure ed25519 keys from a seed of `i`,
+    /// covering heights 0..10 000 (the identity is the mock one of `i`).
+    fn member_keys(chain_id: u64, i: usize) -> RealMinerKeys {
+        use rand_chacha::ChaCha20Rng;
+        use rand_core::SeedableRng;
+        let id = MockSuite::member_keys(chain_id, i).id;
+        let mut rng = ChaCha20Rng::seed_from_u64(0x6b61_6c67_6f00_0000 ^ i as u64);
+        let lifespan = crate::params::Params::new_chain(chain_id).lifespan;
+        match RealMinerKeys::generate(&mut rng, id, chain_id, 0, 10_000, lifespan) {
+            Ok(keys) => keys,
+            // Key generation fails only for an empty or overflowing height
+            // range, which the constants above rule out.
+            Err(e) => unreachable!("real key generation: {e}"),
+        }
+    }
+}
 
 /// The parent of height 1.
 pub const GENESIS: Value = Value([0; 32]);
@@ -89,6 +122,20 @@ pub enum Out {
     Committed(Height, Vec<u8>),
 }
 
+/// How [`Cluster::check`] checks the invariants.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum Checking {
+    /// The full recount of [`Observations::check`] on every height touched
+    /// since the last check (cost grows with what the height has seen).
+    #[default]
+    Recount,
+    /// The incremental [`Monitor`] (cost per observation independent of the
+    /// number of votes seen).
+    Incremental,
+    /// Both; a disagreement between them is reported as a violation.
+    Both,
+}
+
 /// What stops a run.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RunError {
@@ -111,53 +158,68 @@ impl From<Violation> for RunError {
     }
 }
 
-struct Member {
+struct Member<C: Suite> {
     role: Role,
     id: MinerId,
     /// The same keys the driver holds, for an adversary's own signatures.
-    keys: MockMinerKeys,
-    driver: Option<NodeDriver>,
+    keys: SuiteKeys<C>,
+    driver: Option<NodeDriver<C>>,
     committed: Vec<Value>,
     /// Certificates received for heights this member has not reached.
     certificates: BTreeMap<Height, Vec<u8>>,
 }
 
-/// N drivers and their host.
-pub struct Cluster {
+/// N drivers and their host, with the cryptography of suite `C` (mock unless
+/// chosen otherwise).
+pub struct Cluster<C: ClusterSuite = MockSuite> {
+    suite: C,
     params: Params,
     thresholds: Thresholds,
-    members: Vec<Member>,
+    members: Vec<Member<C>>,
     index: BTreeMap<MinerId, usize>,
     miners: BTreeMap<MinerId, MinerRecord>,
     total_stake: u128,
     /// Every block built, honestly or by an adversary: what sync fetches.
     blocks: BTreeMap<Value, PlainBlock>,
+    checking: Checking,
+    /// The recount's observations (kept unless checking is incremental).
     obs: BTreeMap<Height, Observations>,
     monotonic: Observations,
+    monitor: Monitor,
     touched: BTreeSet<Height>,
     trace: Sha512_256,
+    /// Cert votes of the certificates synced from peers that were checked
+    /// (see [`Cluster::votes_verified`]).
+    certificate_votes_verified: u64,
 }
 
-impl Cluster {
-    /// A cluster of `roles.len()` members of chain `params.chain_id`; member `i`
-    /// has the keys [`MockMinerKeys::mock`]`(chain, i)` and stake `weights[i]`.
-    /// Nothing runs until [`Cluster::start`].
+impl Cluster<MockSuite> {
+    /// A cluster of `roles.len()` members of chain `params.chain_id` with mock
+    /// cryptography; member `i` has the keys [`MockMinerKeys::mock`]`(chain, i)`
+    /// and stake `weights[i]`. Nothing runs until [`Cluster::start`].
     pub fn new(params: Params, weights: &[u64], roles: &[Role]) -> Self {
+        Self::with_suite(params, weights, roles)
+    }
+}
+
+impl<C: ClusterSuite> Cluster<C> {
+    /// A cluster like [`Cluster::new`] whose members sign and verify with suite
+    /// `C`; member `i` has the keys [`ClusterSuite::member_keys`]`(chain, i)`.
+    pub fn with_suite(params: Params, weights: &[u64], roles: &[Role]) -> Self {
         let mut members = Vec::new();
         let mut miners = BTreeMap::new();
         let mut index = BTreeMap::new();
         let mut total_stake = 0u128;
         for (i, (&weight, &role)) in weights.iter().zip(roles).enumerate() {
-            let n = u8::try_from(i).unwrap_or(u8::MAX);
-            let keys = MockMinerKeys::mock(params.chain_id, n);
+            let keys = C::member_keys(params.chain_id, i);
             miners.insert(keys.id, keys.record(u128::from(weight)));
             index.insert(keys.id, i);
             total_stake += u128::from(weight);
             let driver = (role != Role::Absent).then(|| {
                 Driver::new(
                     params,
-                    MockSuite,
-                    Some(MockMinerKeys::mock(params.chain_id, n)),
+                    C::default(),
+                    Some(C::member_keys(params.chain_id, i)),
                 )
             });
             members.push(Member {
@@ -171,6 +233,7 @@ impl Cluster {
         }
         let thresholds = params.stake_thresholds();
         Cluster {
+            suite: C::default(),
             params,
             thresholds,
             members,
@@ -178,10 +241,13 @@ impl Cluster {
             miners,
             total_stake,
             blocks: BTreeMap::new(),
+            checking: Checking::default(),
             obs: BTreeMap::new(),
             monotonic: Observations::new(thresholds),
+            monitor: Monitor::new(thresholds),
             touched: BTreeSet::new(),
             trace: Sha512_256::new(),
+            certificate_votes_verified: 0,
         }
     }
 
@@ -211,8 +277,19 @@ impl Cluster {
         self.members[i].id
     }
 
+    /// Votes authenticated by every member: the inbound votes of each driver
+    /// ([`Driver::votes_verified`]) and the cert votes of the certificates
+    /// checked on catch-up.
+    pub fn votes_verified(&self) -> u64 {
+        self.members
+            .iter()
+            .filter_map(|m| m.driver.as_ref())
+            .map(Driver::votes_verified)
+            .fold(self.certificate_votes_verified, u64::saturating_add)
+    }
+
     /// Member `i`'s driver, unless it is [`Role::Absent`].
-    pub fn driver(&self, i: usize) -> Option<&NodeDriver> {
+    pub fn driver(&self, i: usize) -> Option<&NodeDriver<C>> {
         self.members[i].driver.as_ref()
     }
 
@@ -256,23 +333,49 @@ impl Cluster {
 
     // ----- the invariants ------------------------------------------------------
 
-    /// Runs every invariant on the heights touched since the last check.
-    pub fn check(&mut self) -> Result<(), Violation> {
-        self.monotonic.monotonic()?;
-        for h in std::mem::take(&mut self.touched) {
-            if let Some(o) = self.obs.get(&h) {
-                o.check()?;
-            }
-        }
-        Ok(())
+    /// Chooses how [`Cluster::check`] checks the invariants (before the run).
+    pub fn set_checking(&mut self, checking: Checking) {
+        self.checking = checking;
     }
 
-    fn observe(&mut self, height: Height) -> &mut Observations {
+    fn recounts(&self) -> bool {
+        self.checking != Checking::Incremental
+    }
+
+    /// Runs every invariant: the recount on the heights touched since the last
+    /// check, and/or the incremental monitor (see [`Checking`]).
+    pub fn check(&mut self) -> Result<(), Violation> {
+        let touched = std::mem::take(&mut self.touched);
+        let incremental = match self.checking {
+            Checking::Recount => Ok(()),
+            Checking::Incremental | Checking::Both => self.monitor.check(),
+        };
+        let recount = match self.checking {
+            Checking::Incremental => Ok(()),
+            Checking::Recount | Checking::Both => self.monotonic.monotonic().and_then(|()| {
+                touched
+                    .iter()
+                    .filter_map(|h| self.obs.get(h))
+                    .try_for_each(Observations::check)
+            }),
+        };
+        match (recount, incremental) {
+            (Err(v), _) | (Ok(()), Err(v)) => Err(v),
+            (Ok(()), Ok(())) => Ok(()),
+        }
+    }
+
+    fn observe(&mut self, height: Height) -> Option<&mut Observations> {
+        if !self.recounts() {
+            return None;
+        }
         self.touched.insert(height);
         let thresholds = self.thresholds;
-        self.obs
-            .entry(height)
-            .or_insert_with(|| Observations::new(thresholds))
+        Some(
+            self.obs
+                .entry(height)
+                .or_insert_with(|| Observations::new(thresholds)),
+        )
     }
 
     /// Observes a vote signed by member `i` (its own broadcast, or an
@@ -285,7 +388,7 @@ impl Cluster {
             return;
         };
         let weight = authenticate_vote(
-            &MOCK,
+            self.suite.verifiers(),
             &self.params,
             &v,
             &rec,
@@ -295,8 +398,10 @@ impl Cluster {
         .unwrap_or(0);
         let hrs = Hrs::new(v.height, v.round, v.step);
         let id = self.members[i].id;
-        self.observe(v.height)
-            .vote(id, honest, hrs, v.value, weight);
+        self.monitor.vote(id, honest, hrs, v.value, weight);
+        if let Some(o) = self.observe(v.height) {
+            o.vote(id, honest, hrs, v.value, weight);
+        }
     }
 
     fn is_honest(&self, id: &MinerId) -> bool {
@@ -336,9 +441,13 @@ impl Cluster {
         };
         if let Some(before) = before {
             self.monotonic.moved(id, before, after);
+            self.monitor.moved(id, before, after);
         }
         if honest && before.is_none_or(|b| (b.height, b.round) != (after.height, after.round)) {
-            self.observe(after.height).enter(entry);
+            self.monitor.enter(entry);
+            if let Some(o) = self.observe(after.height) {
+                o.enter(entry);
+            }
         }
         Ok(effects)
     }
@@ -645,26 +754,25 @@ impl Cluster {
         }
         if honest {
             let hrs = Hrs::new(height, cert.round, Step::CERT);
-            let obs = self.observe(height);
             let voters = cert
                 .votes
                 .iter()
                 .map(|cv| {
-                    let weight = obs
-                        .votes
-                        .iter()
-                        .find(|v| v.hrs == hrs && v.voter == cv.voter && v.value == value)
-                        .map_or(0, |v| v.weight);
+                    let weight = self.monitor.weight_of(hrs, value, cv.voter).unwrap_or(0);
                     (cv.voter, weight)
                 })
                 .collect();
-            obs.decide(Decision {
+            let decision = Decision {
                 node: id,
                 height,
                 round: cert.round,
                 value,
                 voters,
-            });
+            };
+            if let Some(o) = self.observe(height) {
+                o.decide(decision.clone());
+            }
+            self.monitor.decide(decision);
         }
         self.members[i].committed.push(value);
         let head = Head {
@@ -710,7 +818,10 @@ impl Cluster {
             seed: &roster.seed,
             thresholds: self.thresholds,
         };
-        if verify_certificate(&MOCK, &cert, &ctx).is_err() {
+        self.certificate_votes_verified = self
+            .certificate_votes_verified
+            .saturating_add(cert.votes.len() as u64);
+        if verify_certificate(self.suite.verifiers(), &cert, &ctx).is_err() {
             return Ok(());
         }
         let effects = self.commit(i, now, cert.value, certificate)?;

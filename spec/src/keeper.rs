@@ -17,8 +17,13 @@
 //!
 //! The quorum test is `weight >= threshold` (go-algorand `reachesQuorum`).
 //!
-//! Storage is sorted vectors, not hash maps: iteration order is deterministic and
-//! cloning and hashing are cheap (the model checker hashes every state).
+//! Storage is ordered, not hashed: iteration order is deterministic (the model
+//! checker hashes every state). Tallies are a sorted vector of (round, step), each
+//! holding its votes in an ordered map keyed by (voter, value) and a running total
+//! per value, so adding or looking up a vote costs a logarithm of the votes
+//! already counted at its step, and a quorum test reads a total, never a recount.
+
+use std::collections::BTreeMap;
 
 use crate::types::{MinerId, Round, Step, Value};
 
@@ -59,10 +64,22 @@ pub enum Added {
 struct StepTally {
     round: Round,
     step: Step,
-    /// Votes counted, sorted by (voter, value); at most two values per voter.
-    votes: Vec<(MinerId, Value, u64)>,
-    /// Total weight per value, sorted by value.
+    /// Votes counted, by (voter, value), with their weights; at most two values
+    /// per voter. Ordered, so a voter's values are adjacent and every lookup is
+    /// logarithmic in the votes of the step.
+    votes: BTreeMap<(MinerId, Value), u64>,
+    /// Running total weight per value, sorted by value (a step sees a handful of
+    /// values, so the sorted vector stays short).
     totals: Vec<(Value, u64)>,
+}
+
+impl StepTally {
+    /// The values `voter` was counted for here, in value order (at most two).
+    fn of_voter(&self, voter: MinerId) -> impl Iterator<Item = (Value, u64)> + '_ {
+        self.votes
+            .range((voter, Value([0; 32]))..=(voter, Value([0xff; 32])))
+            .map(|(&(_, value), &weight)| (value, weight))
+    }
 }
 
 /// Vote counts of one height.
@@ -72,6 +89,8 @@ pub struct VoteKeeper {
     tallies: Vec<StepTally>,
     /// Sorted and distinct.
     evidence: Vec<Equivocation>,
+    /// Votes counted over every tally.
+    counted: usize,
 }
 
 impl VoteKeeper {
@@ -87,6 +106,7 @@ impl VoteKeeper {
     }
 
     /// Counts `voter`'s vote for `value` at (round, step) with `weight` seats.
+    /// Logarithmic in the votes already counted at that step.
     pub fn add(
         &mut self,
         voter: MinerId,
@@ -106,7 +126,7 @@ impl VoteKeeper {
                     StepTally {
                         round,
                         step,
-                        votes: Vec::new(),
+                        votes: BTreeMap::new(),
                         totals: Vec::new(),
                     },
                 );
@@ -114,37 +134,32 @@ impl VoteKeeper {
             }
         };
         let tally = &mut self.tallies[idx];
-        let first = tally.votes.partition_point(|v| v.0 < voter);
-        let mine = tally.votes[first..]
-            .iter()
-            .take_while(|v| v.0 == voter)
-            .count();
-        if tally.votes[first..first + mine]
-            .iter()
-            .any(|v| v.1 == value)
-        {
+        if tally.votes.contains_key(&(voter, value)) {
             return Added::Duplicate;
         }
-        let evidence = (mine > 0).then(|| Equivocation {
+        let mut mine = tally.of_voter(voter);
+        let first = mine.next().map(|(v, _)| v);
+        let already = first.map_or(0, |_| 1 + mine.count());
+        let evidence = first.map(|first| Equivocation {
             voter,
             round,
             step,
-            first: tally.votes[first].1,
+            first,
             second: value,
         });
         if let Some(e) = evidence {
             if let Err(j) = self.evidence.binary_search(&e) {
                 self.evidence.insert(j, e);
             }
-            if mine >= 2 {
+            if already >= 2 {
                 return Added::Equivocation {
                     evidence: e,
                     counted: false,
                 };
             }
         }
-        let at = first + tally.votes[first..first + mine].partition_point(|v| v.1 < value);
-        tally.votes.insert(at, (voter, value, weight));
+        tally.votes.insert((voter, value), weight);
+        self.counted += 1;
         let total = match tally.totals.binary_search_by(|t| t.0.cmp(&value)) {
             Ok(j) => {
                 tally.totals[j].1 = tally.totals[j].1.saturating_add(weight);
@@ -166,19 +181,17 @@ impl VoteKeeper {
 
     /// The first value `voter` was counted for at (round, step), if any.
     pub fn seen(&self, voter: MinerId, round: Round, step: Step) -> Option<Value> {
-        let t = self.tally(round, step)?;
-        let i = t.votes.partition_point(|v| v.0 < voter);
-        t.votes.get(i).filter(|v| v.0 == voter).map(|v| v.1)
+        self.tally(round, step)?
+            .of_voter(voter)
+            .next()
+            .map(|(v, _)| v)
     }
 
     /// Whether this exact vote is already known. Hosts ask this before verifying a
     /// vote, so a copy costs no verification (fixes Kaleido W9).
     pub fn contains(&self, voter: MinerId, round: Round, step: Step, value: Value) -> bool {
-        self.tally(round, step).is_some_and(|t| {
-            t.votes
-                .binary_search_by(|v| (v.0, v.1).cmp(&(voter, value)))
-                .is_ok()
-        })
+        self.tally(round, step)
+            .is_some_and(|t| t.votes.contains_key(&(voter, value)))
     }
 
     /// Total weight counted for `value` at (round, step).
@@ -228,8 +241,8 @@ impl VoteKeeper {
             .map(|t| {
                 t.votes
                     .iter()
-                    .filter(|v| v.1 == value)
-                    .map(|v| (v.0, v.2))
+                    .filter(|((_, v), _)| *v == value)
+                    .map(|(&(voter, _), &w)| (voter, w))
                     .collect()
             })
             .unwrap_or_default()
@@ -242,7 +255,7 @@ impl VoteKeeper {
 
     /// Number of distinct (voter, round, step) votes counted.
     pub fn len(&self) -> usize {
-        self.tallies.iter().map(|t| t.votes.len()).sum()
+        self.counted
     }
 
     /// True when no vote was counted.
@@ -258,19 +271,15 @@ impl VoteKeeper {
         let tallies = self
             .tallies
             .iter()
-            .map(|t| {
-                let mut votes: Vec<(MinerId, Value, u64)> = t
+            .map(|t| StepTally {
+                round: t.round,
+                step: t.step,
+                votes: t
                     .votes
                     .iter()
-                    .map(|&(voter, value, weight)| (rename(voter), value, weight))
-                    .collect();
-                votes.sort_by_key(|v| (v.0, v.1));
-                StepTally {
-                    round: t.round,
-                    step: t.step,
-                    votes,
-                    totals: t.totals.clone(),
-                }
+                    .map(|(&(voter, value), &weight)| ((rename(voter), value), weight))
+                    .collect(),
+                totals: t.totals.clone(),
             })
             .collect();
         let mut evidence: Vec<Equivocation> = self
@@ -282,7 +291,11 @@ impl VoteKeeper {
             })
             .collect();
         evidence.sort();
-        VoteKeeper { tallies, evidence }
+        VoteKeeper {
+            tallies,
+            evidence,
+            counted: self.counted,
+        }
     }
 }
 
@@ -390,5 +403,92 @@ mod tests {
             .all_quorums(|s| if s == Step(2) { 2 } else { 3 })
             .collect();
         assert_eq!(q, vec![(1, Step(2), A)]);
+    }
+
+    /// The keeper against a brute-force recount over the raw vote sequence, on
+    /// random sequences with repeats and equivocations: every answer agrees.
+    #[test]
+    fn running_totals_agree_with_a_recount() {
+        use rand_chacha::ChaCha8Rng;
+        use rand_core::{RngCore, SeedableRng};
+        const VALUES: [Value; 3] = [A, B, C];
+        for seed in 0..200u64 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut k = VoteKeeper::new();
+            // What the keeper must have counted: (voter, round, step) -> values in
+            // arrival order with weights, at most two values kept.
+            let mut raw: Vec<(u8, Round, Step, Value, u64)> = Vec::new();
+            let voters = 2 + rng.next_u64() % 30;
+            for _ in 0..(rng.next_u64() % 300) {
+                let voter = (rng.next_u64() % voters) as u8;
+                let round = 1 + (rng.next_u64() % 2) as Round;
+                let step = Step(2 + (rng.next_u64() % 3) as u32);
+                let value = VALUES[(rng.next_u64() % 3) as usize];
+                let weight = 1 + voter as u64 % 4;
+                let prior: Vec<Value> = raw
+                    .iter()
+                    .filter(|r| (r.0, r.1, r.2) == (voter, round, step))
+                    .map(|r| r.3)
+                    .collect();
+                let expected = if prior.contains(&value) {
+                    None
+                } else if prior.len() >= 2 {
+                    Some(false)
+                } else {
+                    Some(true)
+                };
+                let added = k.add(m(voter), round, step, value, weight);
+                match (expected, added) {
+                    (None, Added::Duplicate) => {}
+                    (Some(false), Added::Equivocation { counted: false, .. }) => {}
+                    (Some(true), Added::Counted { .. }) if prior.is_empty() => {}
+                    (Some(true), Added::Equivocation { counted: true, .. })
+                        if !prior.is_empty() => {}
+                    other => panic!("seed {seed}: unexpected {other:?}"),
+                }
+                if expected == Some(true) {
+                    raw.push((voter, round, step, value, weight));
+                }
+                // Recount the touched step from scratch.
+                for v in VALUES {
+                    let recount: u64 = raw
+                        .iter()
+                        .filter(|r| (r.1, r.2, r.3) == (round, step, v))
+                        .map(|r| r.4)
+                        .sum();
+                    assert_eq!(k.weight(round, step, v), recount, "seed {seed}");
+                }
+            }
+            assert_eq!(k.len(), raw.len(), "seed {seed}");
+            for round in 1..=2 {
+                for s in 2..=4 {
+                    let step = Step(s);
+                    for v in VALUES {
+                        let mut voters: Vec<(MinerId, u64)> = raw
+                            .iter()
+                            .filter(|r| (r.1, r.2, r.3) == (round, step, v))
+                            .map(|r| (m(r.0), r.4))
+                            .collect();
+                        voters.sort();
+                        assert_eq!(k.voters(round, step, v), voters, "seed {seed}");
+                        for th in [1, 5, 20] {
+                            let q = k.quorums(round, step, th).any(|x| x == v);
+                            let w: u64 = voters.iter().map(|x| x.1).sum();
+                            assert_eq!(q, w >= th, "seed {seed}");
+                        }
+                    }
+                    for voter in 0..voters as u8 {
+                        let first = raw
+                            .iter()
+                            .filter(|r| (r.0, r.1, r.2) == (voter, round, step))
+                            .map(|r| r.3)
+                            .min();
+                        assert_eq!(k.seen(m(voter), round, step), first, "seed {seed}");
+                    }
+                }
+            }
+            let renamed = k.renamed(&|id: MinerId| id);
+            assert_eq!(renamed, k);
+        }
     }
 }

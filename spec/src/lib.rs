@@ -36,6 +36,7 @@ pub mod driver;
 pub mod invariants;
 pub mod keeper;
 pub mod machine;
+pub mod monitor;
 pub mod params;
 pub mod registration;
 pub mod roster;

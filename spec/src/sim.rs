@@ -1,8 +1,8 @@
 //! An in-process, seeded, deterministic network simulator over a [`Cluster`] of
 //! consensus drivers.
 //!
-//! N nodes run the production [`crate::driver::Driver`] with mock cryptography
-//! and plain blocks; a discrete-event loop delivers their wire messages with
+//! N nodes run the production [`crate::driver::Driver`] with mock or real
+//! cryptography ([`SimConfig::crypto`]) and plain blocks; a discrete-event loop delivers their wire messages with
 //! random delays (so with reordering), optional duplication and loss, fires
 //! their timers at [`crate::driver::Driver::next_deadline`], answers builds and
 //! validations after a short execution delay, and lets Byzantine nodes attack.
@@ -10,7 +10,8 @@
 //! the heights the event touched. The same seed gives the same run, event for
 //! event.
 //!
-//! Committees are fixed (each node's stake is its configured weight). With
+//! Each node's stake is its configured weight; the parameters choose the
+//! committee mode (fixed committees, or VRF sortition). With
 //! relaying on, an honest node forwards every message its driver accepted, as
 //! gossip does (and, with [`SimConfig::relay_held`], also what it held for
 //! later, which the node's gossip does not).
@@ -20,11 +21,12 @@
 //! block's header and commits it (a block with certificate synced from a peer,
 //! Kaleido §4.12).
 
-use crate::cluster::{Cluster, Out, Role, RunError};
+use crate::cluster::{Checking, Cluster, ClusterSuite, Out, Role, RunError};
 use crate::codec::WireMessage;
 use crate::driver::block::{BlockFormat, PlainBlocks};
 use crate::driver::wire::frame_block;
 use crate::driver::{BuildOrder, Topic};
+use crate::driver::{MockSuite, RealSuite};
 use crate::invariants::Violation;
 use crate::params::Params;
 use crate::types::{Height, Hrs, Round, Step, Value};
@@ -54,7 +56,7 @@ pub enum Behaviour {
 pub struct SimConfig {
     /// RNG seed: the run is a function of it.
     pub seed: u64,
-    /// Protocol parameters (fixed-committee mode is assumed).
+    /// Protocol parameters (fixed committee or sortition).
     pub params: Params,
     /// Weight (stake) of each node.
     pub weights: Vec<u64>,
@@ -78,6 +80,78 @@ pub struct SimConfig {
     pub relay_held: bool,
     /// Give up after this many events.
     pub max_events: u64,
+    /// How the invariants are checked after every event.
+    pub checking: Checking,
+    /// How messages spread (see [`Gossip`]).
+    pub gossip: Gossip,
+    /// The cryptography every node signs and verifies with.
+    pub crypto: Crypto,
+}
+
+/// The cryptography of a simulation.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Crypto {
+    /// Deterministic mock signatures and VRF (cheap).
+    Mock,
+    /// The production suite: schnorrkel VRF and forward-secure ed25519, so
+    /// the run's wall time includes every verification a node performs.
+    Real,
+}
+
+/// How a node's message and its relays reach the others.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Gossip {
+    /// Every send goes to every other node.
+    Flood,
+    /// gossipsub's shape: a node publishes its own message to every peer
+    /// (gossipsub's `flood_publish`, on by default), and forwards a message it
+    /// accepts for the first time to `degree` peers drawn at random for that
+    /// message (the mesh of degree D). A message reaches everyone in one hop
+    /// from its author, the relays cover losses, and each node sends about D
+    /// copies of every message instead of N. Certificates of catch-up go to D
+    /// peers.
+    Mesh {
+        /// Peers per send (gossipsub's D).
+        degree: usize,
+    },
+}
+
+/// Figures of a run for [`SimReport`]: what the network carried and when
+/// honest nodes committed.
+#[derive(Clone, Debug, Default)]
+pub struct NetStats {
+    /// Messages sent (each copy to each peer, duplicates included).
+    pub messages: u64,
+    /// Bytes of those messages.
+    pub bytes: u64,
+    /// Per honest node and height: ms from the node's previous commit (or the
+    /// start) to its commit of the height, by its own commit or a synced
+    /// certificate.
+    pub finality_ms: Vec<u64>,
+    /// Encoded size of each certificate an honest node committed with.
+    pub certificate_bytes: Vec<usize>,
+    /// Votes whose credential and signature the nodes checked
+    /// ([`Cluster::votes_verified`]).
+    pub votes_verified: u64,
+}
+
+impl NetStats {
+    /// The `q`-quantile (0..=1) of the finality times, nearest rank.
+    pub fn finality_quantile(&self, q: f64) -> Option<u64> {
+        quantile(&self.finality_ms, q)
+    }
+}
+
+/// Nearest-rank quantile of `xs`.
+pub fn quantile(xs: &[u64], q: f64) -> Option<u64> {
+    let mut v = xs.to_vec();
+    v.sort_unstable();
+    let n = v.len();
+    if n == 0 {
+        return None;
+    }
+    let rank = ((q.clamp(0.0, 1.0) * n as f64).ceil() as usize).clamp(1, n);
+    v.get(rank - 1).copied()
 }
 
 impl SimConfig {
@@ -95,6 +169,9 @@ impl SimConfig {
             relay: true,
             relay_held: false,
             max_events: 2_000_000,
+            checking: Checking::Incremental,
+            gossip: Gossip::Flood,
+            crypto: Crypto::Mock,
         }
     }
 }
@@ -114,6 +191,8 @@ pub struct SimReport {
     pub sim_ms: u64,
     /// A hash of every effect of every node, in order: equal for equal seeds.
     pub trace_hash: [u8; 32],
+    /// Network and finality figures.
+    pub stats: NetStats,
 }
 
 impl SimReport {
@@ -198,21 +277,33 @@ struct Attack {
 
 /// A seeded run: the cluster, the event queue and the network's state (see the
 /// module docs).
-pub struct Sim {
+pub struct Sim<C: ClusterSuite = MockSuite> {
     cfg: SimConfig,
     rng: ChaCha8Rng,
     now: u64,
     seq: u64,
     queue: BinaryHeap<Reverse<Scheduled>>,
-    cluster: Cluster,
+    cluster: Cluster<C>,
     /// The tick armed for each node.
     armed: Vec<Option<u64>>,
     attacks: BTreeMap<(Height, Round), Attack>,
+    stats: NetStats,
+    /// When each node last committed (or started).
+    last_commit: Vec<u64>,
 }
 
-impl Sim {
-    /// Builds a simulation; nothing runs until [`Sim::run`].
+impl Sim<MockSuite> {
+    /// Builds a simulation with mock cryptography; nothing runs until
+    /// [`Sim::run`].
     pub fn new(cfg: SimConfig) -> Self {
+        Self::with_suite(cfg)
+    }
+}
+
+impl<C: ClusterSuite> Sim<C> {
+    /// Builds a simulation whose nodes use suite `C` (whatever
+    /// [`SimConfig::crypto`] says); nothing runs until [`Sim::run`].
+    pub fn with_suite(cfg: SimConfig) -> Self {
         let roles: Vec<Role> = cfg
             .behaviours
             .iter()
@@ -222,8 +313,11 @@ impl Sim {
                 Behaviour::Equivocator => Role::Byzantine,
             })
             .collect();
-        let cluster = Cluster::new(cfg.params, &cfg.weights, &roles);
+        let mut cluster = Cluster::<C>::with_suite(cfg.params, &cfg.weights, &roles);
+        cluster.set_checking(cfg.checking);
         Sim {
+            stats: NetStats::default(),
+            last_commit: vec![0; cluster.len()],
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
             armed: vec![None; cluster.len()],
             cfg,
@@ -262,6 +356,10 @@ impl Sim {
             events,
             sim_ms: self.now,
             trace_hash: self.cluster.trace_hash(),
+            stats: NetStats {
+                votes_verified: self.cluster.votes_verified(),
+                ..self.stats
+            },
         }
     }
 
@@ -355,6 +453,8 @@ impl Sim {
     }
 
     fn send_wire(&mut self, from: usize, to: usize, topic: Topic, bytes: &Arc<[u8]>) {
+        self.stats.messages += 1;
+        self.stats.bytes += bytes.len() as u64;
         self.send(|| SimEvent::Deliver {
             from,
             to,
@@ -363,9 +463,35 @@ impl Sim {
         });
     }
 
-    fn broadcast(&mut self, from: usize, topic: Topic, bytes: Vec<u8>) {
+    /// The peers a send of node `from` goes to: everyone else, or a random
+    /// mesh of [`Gossip::Mesh`]'s degree.
+    fn peers(&mut self, from: usize) -> Vec<usize> {
+        let n = self.cluster.len();
+        match self.cfg.gossip {
+            Gossip::Mesh { degree } if degree + 1 < n => {
+                // A partial Fisher–Yates shuffle of the other nodes.
+                let mut others: Vec<usize> = (0..n).filter(|&to| to != from).collect();
+                for k in 0..degree {
+                    let j = k + self.rand((others.len() - k) as u64) as usize;
+                    others.swap(k, j);
+                }
+                others.truncate(degree);
+                others
+            }
+            _ => (0..n).filter(|&to| to != from).collect(),
+        }
+    }
+
+    /// Sends node `from`'s message: its own to everyone, a relay to its
+    /// peers ([`Sim::peers`]).
+    fn broadcast(&mut self, from: usize, topic: Topic, bytes: Vec<u8>, own: bool) {
         let bytes: Arc<[u8]> = bytes.into();
-        for to in (0..self.cluster.len()).filter(|&to| to != from) {
+        let peers = if own {
+            (0..self.cluster.len()).filter(|&to| to != from).collect()
+        } else {
+            self.peers(from)
+        };
+        for to in peers {
             self.send_wire(from, to, topic, &bytes);
         }
     }
@@ -378,15 +504,15 @@ impl Sim {
                 Out::Broadcast(topic, bytes) if role == Role::Byzantine => {
                     self.equivocate(i, topic, &bytes);
                 }
-                Out::Broadcast(topic, bytes) => self.broadcast(i, topic, bytes),
+                Out::Broadcast(topic, bytes) => self.broadcast(i, topic, bytes, true),
                 Out::Accepted(topic, bytes) => {
                     if self.cfg.relay && role == Role::Honest {
-                        self.broadcast(i, topic, bytes);
+                        self.broadcast(i, topic, bytes, false);
                     }
                 }
                 Out::Held(topic, bytes) => {
                     if self.cfg.relay && self.cfg.relay_held && role == Role::Honest {
-                        self.broadcast(i, topic, bytes);
+                        self.broadcast(i, topic, bytes, false);
                     }
                 }
                 Out::Build(order) if role == Role::Byzantine => {
@@ -406,8 +532,15 @@ impl Sim {
                     self.schedule(d, event);
                 }
                 Out::Committed(_, certificate) if role == Role::Honest => {
+                    self.stats
+                        .finality_ms
+                        .push(self.now.saturating_sub(self.last_commit[i]));
+                    self.last_commit[i] = self.now;
+                    self.stats.certificate_bytes.push(certificate.len());
                     let bytes: Arc<[u8]> = certificate.into();
-                    for to in (0..self.cluster.len()).filter(|&to| to != i) {
+                    for to in self.peers(i) {
+                        self.stats.messages += 1;
+                        self.stats.bytes += bytes.len() as u64;
                         self.send(|| SimEvent::Certificate {
                             to,
                             bytes: bytes.clone(),
@@ -507,7 +640,10 @@ impl Sim {
     }
 }
 
-/// Runs one simulation.
+/// Runs one simulation with the cryptography [`SimConfig::crypto`] names.
 pub fn run(cfg: SimConfig) -> SimReport {
-    Sim::new(cfg).run()
+    match cfg.crypto {
+        Crypto::Mock => Sim::new(cfg).run(),
+        Crypto::Real => Sim::<RealSuite>::with_suite(cfg).run(),
+    }
 }

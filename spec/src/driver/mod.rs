@@ -438,6 +438,10 @@ pub struct Driver<F: BlockFormat, C: Suite, K> {
     /// Quorum thresholds in force instead of the parameters' (a model
     /// checker's mutation; `None` on every real node).
     thresholds: Option<Thresholds>,
+    /// Inbound votes whose credential and signature this driver checked
+    /// ([`Driver::votes_verified`]). A figure for the host, not part of the
+    /// protocol state.
+    votes_verified: u64,
 }
 
 /// The protocol state of a driver, what its `Hash` and `Eq` compare: whose
@@ -544,6 +548,7 @@ where
             filter: FilterEstimator::default(),
             pending: Durable::default(),
             thresholds: None,
+            votes_verified: 0,
         }
     }
 
@@ -607,6 +612,7 @@ where
             thresholds: self.thresholds,
             far_bursts: self.far_bursts,
             far_last_at: self.far_last_at,
+            votes_verified: self.votes_verified,
         }
     }
 
@@ -719,6 +725,16 @@ where
     /// The proposal of `value` its paired block matches, if both are known.
     pub fn matching_proposal(&self, value: &Value) -> Option<KnownProposal> {
         self.book.matching_proposal(value, &self.roster)
+    }
+
+    /// How many inbound votes this driver authenticated (VRF credential and
+    /// forward-secure signature, [`authenticate_votes`]) since it was made,
+    /// replayed held votes included, whether they verified or not. Screened
+    /// out votes (duplicates, outside the window, held) are not counted until
+    /// they are authenticated. The simulator's verification rate divides it by
+    /// CPU time.
+    pub fn votes_verified(&self) -> u64 {
+        self.votes_verified
     }
 
     /// Sizes of what the height in progress holds (for tests and metrics).
@@ -920,6 +936,7 @@ where
         }
         // One batch for every vote's signature and credential.
         let refs: Vec<(&VoteMsg, &MinerRecord)> = votes.iter().map(|(_, v, r)| (v, r)).collect();
+        self.votes_verified = self.votes_verified.saturating_add(refs.len() as u64);
         let results = authenticate_votes(
             self.suite.verifiers(),
             &self.params,
