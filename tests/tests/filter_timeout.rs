@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tests::cluster::{Network, Node, assert_same_chain, free_port, new_account, sign_call};
+use tests::faults::qty;
 
 const TWO_LAMBDA_MS: u64 = 1000;
 const VALIDATORS: usize = 4;
@@ -25,12 +26,6 @@ const MOST_OF_FIXED: f64 = 0.75;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-fn hex_u64(v: &Value) -> u64 {
-    v.as_str()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or_else(|| panic!("not a hex quantity: {v}"))
 }
 
 /// What one run measured.
@@ -83,9 +78,9 @@ fn run(dynamic: bool) -> Run {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    let gas_price = u128::from(hex_u64(
-        &rpc.call("eth_gasPrice", json!([])).expect("gas price"),
-    ));
+    let gas_price = u128::from(qty(&rpc
+        .call("eth_gasPrice", json!([]))
+        .expect("gas price")));
     let to = format!("0x{}", "42".repeat(20));
     let mut finality_ms = Vec::new();
     for nonce in 0..TRANSFERS {

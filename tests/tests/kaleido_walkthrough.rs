@@ -27,17 +27,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tests::cluster::{Node, free_port, kalgo_bin, miner_key_calldata, new_account, run_ok};
 use tests::devnode::ipc_call;
+use tests::faults::qty;
 
 const MINER_CONTRACT: &str = "0x1000000000000000000000000000000000000002";
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-fn hex_u64(v: &Value) -> u64 {
-    v.as_str()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or_else(|| panic!("not a hex quantity: {v}"))
 }
 
 /// `kalgo <line>` run in `cwd` with `HOME=home`; the output, asserted successful.
@@ -248,7 +243,7 @@ fn kaleidos_walkthrough_runs_as_typed() {
     assert!(tx.starts_with("0x") && tx.len() == 66, "{sent}");
     let receipt = node0.wait_receipt(&tx, "registration", secs(30));
     assert_eq!(receipt["status"], json!("0x1"), "{receipt}");
-    assert!(hex_u64(&receipt["blockNumber"]) + 100 <= start, "{receipt}");
+    assert!(qty(&receipt["blockNumber"]) + 100 <= start, "{receipt}");
 
     // 6. From S both miners certify: with equal stakes the chain needs A's votes.
     node0.wait_height(start + 5, secs(180));

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tests::cluster::{
     Network, Node, free_port, miner_key_calldata, new_account, run_ok, sign_call,
 };
+use tests::faults::qty;
 
 const TWO_LAMBDA_MS: u64 = 200;
 /// The miner contract (Kaleido §3.1).
@@ -24,12 +25,6 @@ const CHAIN_ID: u64 = 1337;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-fn hex_u64(v: &Value) -> u64 {
-    v.as_str()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or_else(|| panic!("not a hex quantity: {v}"))
 }
 
 fn voters(cert: &Value) -> Vec<String> {
@@ -83,7 +78,7 @@ fn a_miner_registered_by_transaction_votes_and_proposes_from_its_start_height() 
 
     // The stake owner registers it.
     let rpc = &nodes[0];
-    let gas_price = hex_u64(&rpc.call("eth_gasPrice", json!([])).expect("gas price"));
+    let gas_price = qty(&rpc.call("eth_gasPrice", json!([])).expect("gas price"));
     let raw = sign_call(
         &key,
         CHAIN_ID,
@@ -106,7 +101,7 @@ fn a_miner_registered_by_transaction_votes_and_proposes_from_its_start_height() 
         json!("0x1"),
         "registration reverted: {receipt}"
     );
-    let included = hex_u64(&receipt["blockNumber"]);
+    let included = qty(&receipt["blockNumber"]);
     assert!(
         included + 100 <= start,
         "registered at block {included}, too late for start {start}"
