@@ -115,8 +115,8 @@ pub fn topic_refill(topic: NetTopic, votes_per_sec: u32) -> Refill {
 /// allowance of [`OVERFLOW_BURSTS`] bursts of dropped messages, regained at
 /// a quarter of the topic's rate. A peer sending at up to 1.25 times its rate
 /// is only trimmed; one sending twice its rate is cut off within about 13 s
-/// (two seconds of burst, then eight bursts' allowance drained at three
-/// quarters of the rate), a faster one sooner.
+/// (two seconds of burst, then an allowance of eight seconds' worth drained
+/// at three quarters of the rate), a faster one sooner.
 pub const OVERFLOW_BURSTS: f64 = 4.0;
 
 /// What to do with a gossip message, by its sender's rate.
