@@ -753,3 +753,244 @@ fn registration_limits_refuse_contracts_thin_stake_and_a_full_block() {
         "no limits before the rules block"
     );
 }
+
+/// Two votes A signed for different values at one (height, round, step), as
+/// `reportEquivocation` takes them.
+fn equivocation(keys: &RealMinerKeys, height: u64, step: u32) -> (Bytes, Bytes) {
+    let mut p = spec::params::Params::new_chain(1337);
+    p.lifespan = 100;
+    let vote = |value: u8| {
+        let v = keys
+            .cast_vote(
+                &p,
+                spec::types::Hrs::new(height, 1, spec::types::Step(step)),
+                spec::types::Value([value; 32]),
+                &[7; 32],
+                1,
+                1,
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("all the stake has a seat"));
+        Bytes::from(spec::codec::WireMessage::Vote(v).encode())
+    };
+    (vote(1), vote(2))
+}
+
+fn report(first: &Bytes, second: &Bytes) -> Bytes {
+    IMiner::reportEquivocationCall {
+        first: first.clone(),
+        second: second.clone(),
+    }
+    .abi_encode()
+    .into()
+}
+
+fn revert_reason(r: &ExecutionResult) -> String {
+    match r {
+        ExecutionResult::Revert { output, .. } => {
+            <alloy_sol_types::Revert as alloy_sol_types::SolError>::abi_decode(output)
+                .map_or_else(|e| e.to_string(), |r| r.reason)
+        }
+        other => panic!("expected a revert, got {other:?}"),
+    }
+}
+
+/// #19 part 2: B reports A's two votes at height 5 in block 6. A is suspended
+/// through block 6 + `equivocationSuspension`, leaves the registry and the
+/// header's total from height 7 (lookback 0), `isMinerOfHeight` says no, a
+/// block A proposes pays no reward, and evidence the suspension already covers,
+/// evidence from the future, non-conflicting or forged votes, and reports on a
+/// chain without the setting are refused with a reason and change nothing.
+#[test]
+fn equivocation_evidence_suspends_the_miner_once() {
+    let (a, b, c) = (key(1), key(2), key(3));
+    let reg_a = registration(a.address(), 1, 100, 1);
+    let reg_c = registration(c.address(), 1, 100, 3);
+    let keys_a = keys(a.address(), 1, 1);
+    let mut state = MemoryState::default();
+    for (who, coins) in [(&a, 300), (&b, 100), (&c, 200)] {
+        state
+            .insert_account(who.address(), 0, U256::from(coins * COIN), Bytes::new(), [])
+            .expect("insert account");
+    }
+    state
+        .insert_account(
+            MINER_CONTRACT,
+            0,
+            U256::ZERO,
+            Bytes::from(MINER_CONTRACT_CODE.to_vec()),
+            genesis_storage(&[(a.address(), reg_a), (c.address(), reg_c)], INTERVAL),
+        )
+        .expect("insert account");
+    assert!(
+        config()
+            .algorand
+            .is_some_and(|al| al.equivocation_suspension.is_some()),
+        "new chains take equivocation reports"
+    );
+    let period = 50;
+    let mut cfg = config();
+    if let Some(al) = cfg.algorand.as_mut() {
+        al.equivocation_suspension = Some(period);
+    }
+    let (first, second) = equivocation(&keys_a, 5, 3);
+    let is_miner = |state: &MemoryState, h: u64| {
+        let input = IMiner::isMinerOfHeightCall {
+            number: U256::from(h),
+            miner: a.address(),
+        }
+        .abi_encode();
+        output_bool(&eth_call(state, c.address(), input.into(), h).0)
+    };
+    let suspended_until = |state: &MemoryState| {
+        let input = IMiner::suspendedUntilCall { miner: a.address() }.abi_encode();
+        let out = eth_call(state, c.address(), input.into(), 6).0;
+        u64::abi_decode(&out.output().cloned().unwrap_or_default()).unwrap_or(u64::MAX)
+    };
+
+    // Refusals before any block: each reverts with its reason and writes nothing.
+    let (f2, _) = equivocation(&keys(c.address(), 1, 3), 5, 3);
+    let cases: [(Bytes, &str); 5] = [
+        (report(&first, &first), "same value"),
+        (report(&first, &f2), "different miners"),
+        (
+            report(&first, &equivocation(&keys_a, 5, 2).1),
+            "different (height",
+        ),
+        (
+            report(&first, &Bytes::from(vec![0xff; 2000])),
+            "longer than",
+        ),
+        (
+            report(&first, &{
+                let mut x = second.to_vec();
+                let n = x.len() - 1;
+                x[n] ^= 1;
+                Bytes::from(x)
+            }),
+            "not equivocation evidence",
+        ),
+    ];
+    for (input, reason) in cases {
+        let (r, touched) = eth_call(&state, c.address(), input, 6);
+        assert!(!touched);
+        let got = revert_reason(&r);
+        assert!(got.contains(reason), "{got:?} does not say {reason:?}");
+    }
+    let (r, touched) = eth_call(&state, c.address(), report(&first, &second), 4);
+    assert!(!touched);
+    assert!(revert_reason(&r).contains("after this block"));
+    let mut off = config();
+    if let Some(al) = off.algorand.as_mut() {
+        al.equivocation_suspension = None;
+    }
+    let (r, touched) = call_on(
+        &off,
+        &state,
+        MINER_CONTRACT,
+        b.address(),
+        report(&first, &second),
+        6,
+        U256::ZERO,
+        300_000,
+    );
+    assert!(!touched);
+    assert!(revert_reason(&r).contains("off on this chain"));
+
+    // Blocks 1..=6; block 6 carries B's report.
+    let mut parent = KalgoHeader::default();
+    let mut nonce_b = 0;
+    for n in 1..=6 {
+        let txs = match n {
+            6 => {
+                nonce_b += 1;
+                vec![call(&b, 0, report(&first, &second))]
+            }
+            _ => vec![],
+        };
+        let ex =
+            execute_block(&cfg, &state, &parent, &attrs(n), txs).unwrap_or_else(|e| panic!("{e}"));
+        if n == 6 {
+            let receipt = &ex.receipts[0];
+            assert!(receipt.status(), "the report was refused");
+            let logs: Vec<_> = receipt
+                .logs()
+                .iter()
+                .filter_map(|l| IMiner::Equivocated::decode_log(l).ok())
+                .collect();
+            assert_eq!(logs.len(), 1);
+            assert_eq!(logs[0].miner, a.address());
+            assert_eq!((logs[0].height, logs[0].round, logs[0].step), (5, 1, 3));
+            assert_eq!(logs[0].suspendedUntil, 6 + period);
+        }
+        state.apply(&ex.changes, &ex.state_root_output());
+        parent = ex.block.header.clone();
+    }
+    assert_eq!(suspended_until(&state), 6 + period);
+    // From height 7 (sampled after block 6) A is out; C alone is the committee.
+    let registry = miner_registry(&state, 7, INTERVAL).unwrap_or_default();
+    assert_eq!(
+        registry
+            .iter()
+            .map(|m| Address::from(m.id.0))
+            .collect::<Vec<_>>(),
+        vec![c.address()]
+    );
+    assert_eq!(
+        parent.total_balance_of_miners,
+        U256::from(200 * COIN),
+        "block 6's header total leaves A out"
+    );
+    assert!(!is_miner(&state, 7));
+    assert!(!is_miner(&state, 6 + period));
+    assert!(is_miner(&state, 7 + period), "back after the suspension");
+
+    // The same offence again, or another at a height the suspension covers.
+    for (x, y) in [(first.clone(), second.clone()), equivocation(&keys_a, 6, 4)] {
+        let (r, touched) = eth_call(&state, c.address(), report(&x, &y), 7);
+        assert!(!touched);
+        assert!(revert_reason(&r).contains("already punished"));
+    }
+    // A block A proposes (its registered coinbase is A) pays no reward; C's does.
+    let before_a = state
+        .account(&a.address())
+        .ok()
+        .flatten()
+        .map(|x| x.balance);
+    let proposed_by = |who: Address| BlockAttributes {
+        coinbase: who,
+        proposer: who,
+        ..attrs(7)
+    };
+    let ex = execute_block(&cfg, &state, &parent, &proposed_by(a.address()), vec![])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut after = state.clone();
+    after.apply(&ex.changes, &ex.state_root_output());
+    assert_eq!(
+        after
+            .account(&a.address())
+            .ok()
+            .flatten()
+            .map(|x| x.balance),
+        before_a,
+        "a suspended proposer forfeits its reward"
+    );
+    let ex = execute_block(&cfg, &state, &parent, &proposed_by(c.address()), vec![])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut after = state.clone();
+    after.apply(&ex.changes, &ex.state_root_output());
+    assert_eq!(
+        after
+            .account(&c.address())
+            .ok()
+            .flatten()
+            .map(|x| x.balance),
+        Some(U256::from(200 * COIN) + cfg.block_reward(7)),
+    );
+    // A new offence after the report block is punished again (the suspension
+    // is extended from the new report's block).
+    let (x, y) = equivocation(&keys_a, 7, 2);
+    let (r, touched) = eth_call(&state, c.address(), report(&x, &y), 8);
+    assert!(r.is_success() && touched);
+    assert_eq!(nonce_b, 1);
+}

@@ -297,6 +297,16 @@ fn vote_item(params: &Params, vote: &VoteMsg) -> Result<(u64, SignedMessage), Au
     ))
 }
 
+/// What a vote's forward-secure signature covers: the sub-key offset of its
+/// height and the signed message (chain id, height, round, step, value).
+/// Votes are cast in steps ≥ 2 only.
+pub fn vote_signature_item(
+    params: &Params,
+    vote: &VoteMsg,
+) -> Result<(u64, SignedMessage), AuthError> {
+    vote_item(params, vote)
+}
+
 /// The sortition VRF input of a vote.
 fn vote_input(params: &Params, vote: &VoteMsg, seed: &[u8; 32]) -> VrfInput {
     let hrs = Hrs::new(vote.height, vote.round, vote.step);

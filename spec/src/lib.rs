@@ -33,6 +33,7 @@ pub mod cluster;
 pub mod codec;
 pub mod crypto;
 pub mod driver;
+pub mod evidence;
 pub mod invariants;
 pub mod keeper;
 pub mod machine;

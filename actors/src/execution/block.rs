@@ -26,7 +26,7 @@ use crate::execution::{
     executor::TxExecutor,
     genesis::{Genesis, INITIAL_BASE_FEE, MAX_EXTRA_DATA},
     header::{KalgoHeader, fork_fields},
-    miner::snapshot::{OverlayView, header_total_stake},
+    miner::snapshot::{OverlayView, header_total_stake, suspension},
     state::{AccountRecord, ChangeSet, StateOverlay, StateReader, StorageError},
     state_root::{TrieNodes, state_root},
 };
@@ -311,7 +311,17 @@ impl<'a, S: StateReader + ?Sized> BlockRun<'a, S> {
 
     fn finish(mut self) -> Result<ExecutedBlock, BlockError> {
         let number = self.parent.number().saturating_add(1);
-        let reward = self.config.block_reward(number);
+        // A proposer suspended for equivocation forfeits its block reward
+        // (the parent's committee may still hold it for `stakeLookback` blocks).
+        let forfeited = match self.config.miner_contract() {
+            Some(_) => suspension(&OverlayView(self.executor.overlay()), self.attrs.proposer)?
+                .excludes(number),
+            None => false,
+        };
+        let reward = match forfeited {
+            true => U256::ZERO,
+            false => self.config.block_reward(number),
+        };
         self.executor
             .overlay_mut()
             .add_balance(self.attrs.coinbase, reward)?;

@@ -5,7 +5,7 @@ use alloy_primitives::U256;
 use revm::primitives::hardfork::SpecId;
 use serde::{Deserialize, Serialize};
 
-use crate::execution::miner::contract::MinerContractConfig;
+use crate::execution::miner::contract::{EvidenceConfig, MinerContractConfig};
 use spec::registration::RegistrationLimits;
 
 /// What is wrong with a chain configuration (a genesis file's `config`).
@@ -91,7 +91,16 @@ pub struct AlgorandConfig {
     /// Absent: a tenth of 2λ ([`AlgorandConfig::filter_timeout_min_ms`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_timeout_min: Option<u64>,
+    /// Blocks a miner proven to equivocate stays out of the committee, counted
+    /// from the block that carries the evidence (`reportEquivocation` of the
+    /// miner contract). Absent: the contract refuses evidence and nobody is
+    /// suspended, as before; new chains have [`DEFAULT_EQUIVOCATION_SUSPENSION`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equivocation_suspension: Option<u64>,
 }
+
+/// New chains' `equivocationSuspension`: 100,000 blocks (about 2.3 days at 2 s).
+pub const DEFAULT_EQUIVOCATION_SUSPENSION: u64 = 100_000;
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -134,6 +143,7 @@ impl Default for AlgorandConfig {
             max_registrations_per_block: default_max_registrations_per_block(),
             dynamic_filter_timeout: false,
             filter_timeout_min: None,
+            equivocation_suspension: Some(DEFAULT_EQUIVOCATION_SUSPENSION),
         }
     }
 }
@@ -295,6 +305,13 @@ impl ChainConfig {
             ));
         }
         if let Some(a) = &self.algorand
+            && a.equivocation_suspension == Some(0)
+        {
+            return Err(ConfigError::InvalidAlgorand(
+                "equivocationSuspension must be at least 1 block",
+            ));
+        }
+        if let Some(a) = &self.algorand
             && a.stake_lookback >= spec::registration::MIN_START_DELAY
         {
             return Err(ConfigError::InvalidAlgorand(
@@ -312,6 +329,11 @@ impl ChainConfig {
                 from,
                 min_stake: u128::try_from(a.miner_min_stake).unwrap_or(u128::MAX),
                 per_block: a.max_registrations_per_block,
+            }),
+            evidence: a.equivocation_suspension.map(|suspension| EvidenceConfig {
+                suspension,
+                chain_id: self.chain_id(),
+                lifespan: a.lifespan,
             }),
         })
     }

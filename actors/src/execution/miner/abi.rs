@@ -12,6 +12,9 @@ sol! {
         event Added(uint256 start, address miner);
         /// A registration (keys or coinbase) was updated.
         event Updated(uint256 start, address miner);
+        /// kalgo's: `miner` was proven to equivocate at (`height`, `round`,
+        /// `step`) and is out of the committee up to height `suspendedUntil`.
+        event Equivocated(address indexed miner, uint64 height, uint32 round, uint32 step, uint64 suspendedUntil);
         /// Registers `msg.sender` (selector `0x39fb25e9`).
         function set(uint64 start, uint32 lifespan, address coinbase, bytes32 vrfVerifier, bytes32 voteVerifier) external returns (bool);
         /// Changes the coinbase of the registration for the interval of `number`.
@@ -24,6 +27,11 @@ sol! {
         function getNewAddedMinersCount(uint256 number) external view returns (uint256);
         /// The `index`-th miner registered with `start == number`.
         function getNewAddedMiner(uint256 number, uint32 index) external view returns (address);
+        /// kalgo's: evidence that one miner signed two votes for different values at
+        /// one (height, round, step): two wire-encoded votes. Suspends the miner.
+        function reportEquivocation(bytes first, bytes second) external returns (bool);
+        /// kalgo's: the last height `miner` is suspended for (0: never suspended).
+        function suspendedUntil(address miner) external view returns (uint64);
     }
 }
 

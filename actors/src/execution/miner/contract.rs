@@ -17,9 +17,21 @@
 //! 10^6 in the bytecode, §8.3); `isMinerOfHeight` answers with the carry-over rule of
 //! `spec::registration::effective_registration` (so it agrees with what consensus uses);
 //! `set` also appends the miner to `intervalMiners` (slot 2, see [`super::layout`]).
+//!
+//! kalgo's additions for equivocation penalties (when the chain config has
+//! `equivocationSuspension`): `reportEquivocation(first, second)` takes two
+//! wire-encoded votes, checks them with `spec::evidence::check_equivocation`
+//! against the vote key the miner registered for their height, and suspends the
+//! miner up to `block + equivocationSuspension` (event `Equivocated`); evidence of
+//! an offence at a height the last suspension already covers, from a height after
+//! the block, or on a chain without the setting reverts with a reason.
+//! `suspendedUntil(miner)` reads it; `isMinerOfHeight` answers `false` for a
+//! height the stored suspension covers. Consensus leaves suspended miners out of
+//! the registry ([`super::snapshot::miner_registry`]), and a suspended proposer's
+//! block reward is not paid.
 
 use alloy_primitives::{Address, B256, Bytes, U256};
-use alloy_sol_types::{SolCall, SolEvent, SolInterface, SolValue};
+use alloy_sol_types::{SolCall, SolError, SolEvent, SolInterface, SolValue};
 use revm::{
     context::Cfg,
     context_interface::{Block, ContextTr, JournalTr, Transaction},
@@ -27,6 +39,8 @@ use revm::{
     interpreter::{CallInputs, Gas, InstructionResult, InterpreterResult},
     primitives::{AddressSet, Log, hardfork::SpecId},
 };
+use spec::crypto::real::Ed25519FsVerifier;
+use spec::evidence::check_equivocation;
 use spec::registration::{
     LimitRefusal, NewRegistration, Registration, RegistrationLimits, effective_registration,
     interval_end, validate_registration,
@@ -36,8 +50,8 @@ use super::{
     MINER_CONTRACT,
     abi::IMiner,
     layout::{
-        INTERVAL_MINERS_SLOT, NEW_MINERS_SLOT, array_elem_slot, array_len_slot, miner_base_slot,
-        pack, unpack,
+        INTERVAL_MINERS_SLOT, NEW_MINERS_SLOT, Suspension, array_elem_slot, array_len_slot,
+        miner_base_slot, pack, suspension_slot, unpack,
     },
 };
 
@@ -47,6 +61,9 @@ pub const SET_GAS: u64 = 120_000;
 pub const SET_COINBASE_GAS: u64 = 30_000;
 /// Gas charged for each view function.
 pub const VIEW_GAS: u64 = 10_000;
+/// Gas charged for `reportEquivocation` (two forward-secure signatures, four
+/// ed25519 verifications, and one slot written).
+pub const REPORT_GAS: u64 = 100_000;
 
 /// Settings of the miner contract from the chain config.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +72,29 @@ pub struct MinerContractConfig {
     pub interval: u64,
     /// kalgo's limits on new registrations, when the chain schedules them.
     pub limits: Option<RegistrationLimits>,
+    /// Equivocation reports, when the chain has them (`equivocationSuspension`).
+    pub evidence: Option<EvidenceConfig>,
+}
+
+/// What `reportEquivocation` needs from the chain config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EvidenceConfig {
+    /// Blocks an offender stays suspended, from the block carrying the evidence.
+    pub suspension: u64,
+    /// The chain id votes are signed for.
+    pub chain_id: u64,
+    /// Heights per forward-secure sub-key.
+    pub lifespan: u64,
+}
+
+impl EvidenceConfig {
+    /// The protocol parameters a vote signature is checked with (only the chain
+    /// id and the sub-key lifespan matter to a signature).
+    pub fn params(&self) -> spec::params::Params {
+        let mut p = spec::params::Params::new_chain(self.chain_id);
+        p.lifespan = self.lifespan;
+        p
+    }
 }
 
 /// Slot of the registrations counter (kalgo's): `block << 64 | count`.
@@ -150,6 +190,26 @@ impl<CTX: ContextTr> Journal<'_, CTX> {
         let vrf = self.load(base.wrapping_add(U256::from(1)))?;
         let vote = self.load(base.wrapping_add(U256::from(2)))?;
         Ok(unpack(packed, vrf, vote))
+    }
+
+    fn suspension(&mut self, miner: Address) -> Result<Suspension, String> {
+        Ok(Suspension::unpack(self.load(suspension_slot(miner))?))
+    }
+
+    /// The vote key `miner` registered for `height` (with the carry-over rule).
+    fn vote_key(
+        &mut self,
+        interval: u64,
+        miner: Address,
+        height: u64,
+    ) -> Result<Option<[u8; 32]>, String> {
+        let sn = height.checked_div(interval).unwrap_or_default();
+        let cur = self.registration(sn, miner)?;
+        let prev = match sn.checked_sub(1) {
+            Some(p) => self.registration(p, miner)?,
+            None => Registration::default(),
+        };
+        Ok(effective_registration(height, &cur, &prev).map(|r| r.vote_pk))
     }
 
     fn push(&mut self, slot: u64, key: u64, miner: Address) -> Result<(), String> {
@@ -333,6 +393,86 @@ fn run_miner<CTX: ContextTr>(
             );
             ok(true.abi_encode(), SET_COINBASE_GAS)
         }
+        IMiner::IMinerCalls::reportEquivocation(c) => {
+            if inputs.is_static {
+                return revert(REPORT_GAS);
+            }
+            if limit < REPORT_GAS {
+                return Ok(result(
+                    InstructionResult::Return,
+                    Bytes::new(),
+                    limit,
+                    REPORT_GAS,
+                ));
+            }
+            let refuse = |reason: String| {
+                let data = alloy_sol_types::Revert { reason }.abi_encode();
+                Ok(result(
+                    InstructionResult::Revert,
+                    data.into(),
+                    limit,
+                    REPORT_GAS,
+                ))
+            };
+            let Some(ev) = cfg.evidence else {
+                return refuse("equivocation reports are off on this chain".into());
+            };
+            let mut key_error = None;
+            let checked = check_equivocation(
+                &Ed25519FsVerifier,
+                &ev.params(),
+                &c.first,
+                &c.second,
+                |voter, height| {
+                    j.vote_key(interval, Address::from(voter.0), height)
+                        .unwrap_or_else(|e| {
+                            key_error = Some(e);
+                            None
+                        })
+                },
+            );
+            if let Some(e) = key_error {
+                return Err(e);
+            }
+            let offence = match checked {
+                Ok(o) => o,
+                Err(e) => return refuse(format!("not equivocation evidence: {e}")),
+            };
+            if offence.hrs.height > block {
+                return refuse(format!(
+                    "evidence from height {} after this block ({block})",
+                    offence.hrs.height
+                ));
+            }
+            let miner = Address::from(offence.voter.0);
+            let old = j.suspension(miner)?;
+            if offence.hrs.height <= old.covered_through {
+                return refuse(format!(
+                    "already punished for offences up to height {}",
+                    old.covered_through
+                ));
+            }
+            let new = Suspension {
+                until: block.saturating_add(ev.suspension).max(old.until),
+                covered_through: block,
+            };
+            j.store(suspension_slot(miner), new.pack())?;
+            j.log(
+                IMiner::Equivocated {
+                    miner,
+                    height: offence.hrs.height,
+                    round: offence.hrs.round,
+                    step: offence.hrs.step.0,
+                    suspendedUntil: new.until,
+                }
+                .encode_log_data(),
+            );
+            ok(true.abi_encode(), REPORT_GAS)
+        }
+        IMiner::IMinerCalls::suspendedUntil(c) => {
+            let s = j.suspension(c.miner)?;
+            ok(s.until.abi_encode(), VIEW_GAS)
+        }
         IMiner::IMinerCalls::get(c) => {
             let r = j.registration(sn(to_u64(c.number)), c.miner)?;
             let out = (
@@ -352,12 +492,9 @@ fn run_miner<CTX: ContextTr>(
                 Some(p) => j.registration(p, c.miner)?,
                 None => Registration::default(),
             };
-            ok(
-                effective_registration(h, &cur, &prev)
-                    .is_some()
-                    .abi_encode(),
-                VIEW_GAS,
-            )
+            let registered = effective_registration(h, &cur, &prev).is_some();
+            let suspended = j.suspension(c.miner)?.excludes(h);
+            ok((registered && !suspended).abi_encode(), VIEW_GAS)
         }
         IMiner::IMinerCalls::getNewAddedMinersCount(c) => {
             let len = j.load(array_len_slot(NEW_MINERS_SLOT, to_u64(c.number)))?;

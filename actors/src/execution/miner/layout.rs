@@ -10,6 +10,11 @@
 //! - slot 2 (kalgo's addition): `intervalMiners[uint64 sn] → address[]`, every miner
 //!   registered in interval `sn`, so the registry can be listed without scanning a
 //!   million `newMiners` entries.
+//! - slot 3 (kalgo's): the registrations counter of the current block.
+//! - slot 4 (kalgo's): `suspension[address] → coveredThrough << 64 | until`: a
+//!   miner proven to equivocate is out of every committee up to height `until`,
+//!   and evidence of its offences at heights up to `coveredThrough` is refused
+//!   as already punished ([`Suspension`]).
 
 use alloy_primitives::{Address, B256, U256, keccak256};
 use spec::registration::Registration;
@@ -20,6 +25,9 @@ pub const MINER_MAP_SLOT: u64 = 0;
 pub const NEW_MINERS_SLOT: u64 = 1;
 /// Slot of `intervalMiners` (kalgo's addition).
 pub const INTERVAL_MINERS_SLOT: u64 = 2;
+
+/// Slot of `suspension` (kalgo's addition).
+pub const SUSPENSION_SLOT: u64 = 4;
 
 fn mapping_slot(key: B256, slot: B256) -> U256 {
     let mut buf = [0u8; 64];
@@ -46,6 +54,41 @@ pub fn array_len_slot(slot: u64, key: u64) -> U256 {
 /// Slot of element `index` of the array whose length is at `len_slot`.
 pub fn array_elem_slot(len_slot: U256, index: u64) -> U256 {
     U256::from_be_bytes(keccak256(B256::from(len_slot)).0).wrapping_add(U256::from(index))
+}
+
+/// Slot of `suspension[miner]`.
+pub fn suspension_slot(miner: Address) -> U256 {
+    mapping_slot(miner.into_word(), word(SUSPENSION_SLOT))
+}
+
+/// A miner's suspension for equivocation, as stored in `suspension[miner]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Suspension {
+    /// Last height the miner is out of the committee (0: never suspended).
+    pub until: u64,
+    /// Offences at heights up to here are already punished.
+    pub covered_through: u64,
+}
+
+impl Suspension {
+    /// Reads the stored word.
+    pub fn unpack(word: U256) -> Self {
+        let limbs = word.as_limbs();
+        Self {
+            until: limbs[0],
+            covered_through: limbs[1],
+        }
+    }
+
+    /// The stored word.
+    pub fn pack(&self) -> U256 {
+        (U256::from(self.covered_through) << 64) | U256::from(self.until)
+    }
+
+    /// Whether the miner is out of the committee of `height`.
+    pub fn excludes(&self, height: u64) -> bool {
+        height <= self.until
+    }
 }
 
 /// The packed word `coinbase ‖ lifespan ‖ start` (Kaleido `MakeStartLifespanCoinbase`).

@@ -20,7 +20,10 @@ use spec::{
 
 use super::{
     MINER_CONTRACT,
-    layout::{INTERVAL_MINERS_SLOT, array_elem_slot, array_len_slot, miner_base_slot, unpack},
+    layout::{
+        INTERVAL_MINERS_SLOT, Suspension, array_elem_slot, array_len_slot, miner_base_slot,
+        suspension_slot, unpack,
+    },
 };
 use crate::execution::state::{StateOverlay, StateReader, StorageError};
 
@@ -108,6 +111,16 @@ fn interval_miners<S: RegistryState + ?Sized>(
         .collect()
 }
 
+/// The equivocation suspension of `miner` (`reportEquivocation`).
+pub fn suspension<S: RegistryState + ?Sized>(
+    state: &S,
+    miner: Address,
+) -> Result<Suspension, StorageError> {
+    Ok(Suspension::unpack(
+        state.slot(&MINER_CONTRACT, &suspension_slot(miner))?,
+    ))
+}
+
 /// The stake of `miner` (Kaleido §3.4 without Delegation): its balance, saturated
 /// to `u128`.
 pub fn stake<S: RegistryState + ?Sized>(state: &S, miner: &Address) -> Result<u128, StorageError> {
@@ -119,7 +132,9 @@ pub fn stake<S: RegistryState + ?Sized>(state: &S, miner: &Address) -> Result<u1
 /// from `state` (which must be the post-state of
 /// `stake_sample_block(height, lookback)`). Carry-over across an interval boundary
 /// follows `spec::registration::effective_registration`. Miners with zero stake are
-/// left out (they could never be selected).
+/// left out (they could never be selected), and so are miners suspended for
+/// equivocation through `height` (the suspension stored in `state`: it takes
+/// effect from the first height whose stake sample block carries the evidence).
 pub fn miner_registry<S: RegistryState + ?Sized>(
     state: &S,
     height: Height,
@@ -145,7 +160,7 @@ pub fn miner_registry<S: RegistryState + ?Sized>(
             continue;
         };
         let stake = stake(state, &miner)?;
-        if stake == 0 {
+        if stake == 0 || suspension(state, miner)?.excludes(height) {
             continue;
         }
         out.push(RegisteredMiner {
