@@ -64,6 +64,14 @@ pub struct Metrics {
     /// Gauge: microseconds round 1's proposal step waits (the filter timer):
     /// 2λ, or the dynamic filter timeout's estimate.
     pub filter_timeout_us: AtomicU64,
+    /// Gauge: registered miners suspended for equivocation at the height in
+    /// progress.
+    pub suspended_miners: AtomicU64,
+    /// Counter: equivocation proofs this node handed to its reporter
+    /// (`--miner.reportequivocation`).
+    pub equivocation_proofs: AtomicU64,
+    /// Counter: `reportEquivocation` transactions this node submitted.
+    pub equivocation_reports: AtomicU64,
 }
 
 /// A counter per consensus step kind, exposed with a `step` label
@@ -315,6 +323,24 @@ impl Metrics {
                 Gauge,
                 "How long round 1's proposal step waits for proposals (2λ, or the dynamic filter timeout).",
                 v(&self.filter_timeout_us),
+            ),
+            (
+                "kalgo_consensus_suspended_miners",
+                Gauge,
+                "Registered miners suspended for equivocation at the height in progress.",
+                v(&self.suspended_miners),
+            ),
+            (
+                "kalgo_equivocation_proofs_total",
+                Counter,
+                "Equivocation proofs (two conflicting signed votes) handed to this node's reporter.",
+                v(&self.equivocation_proofs),
+            ),
+            (
+                "kalgo_equivocation_reports_total",
+                Counter,
+                "reportEquivocation transactions this node submitted.",
+                v(&self.equivocation_reports),
             ),
         ]
     }

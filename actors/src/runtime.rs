@@ -39,6 +39,8 @@ use crate::execution::{
 use crate::gossip::{GossipHandle, NetTopic};
 use crate::metrics::Metrics;
 use crate::storage::Head;
+use spec::codec::WireMessage;
+use spec::types::Height;
 
 /// Mailbox bound of every actor.
 pub const MAILBOX: usize = 1024;
@@ -302,6 +304,23 @@ pub struct ConsensusActor<R: Registry + Unpin + 'static> {
     initial: Vec<Effect>,
     last_commit: Instant,
     metrics: Arc<Metrics>,
+    /// Where equivocation proofs go (`--miner.reportequivocation`).
+    proofs: Option<tokio::sync::mpsc::Sender<EquivocationProof>>,
+}
+
+/// Two wire-encoded votes one miner signed for different values at one
+/// (height, round, step): the arguments of the miner contract's
+/// `reportEquivocation`, checked by `spec::evidence`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EquivocationProof {
+    /// The equivocating miner.
+    pub voter: Address,
+    /// The height of both votes.
+    pub height: Height,
+    /// The first vote (`WireMessage::Vote`).
+    pub first: Vec<u8>,
+    /// The conflicting vote.
+    pub second: Vec<u8>,
 }
 
 impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
@@ -321,7 +340,19 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
             initial,
             last_commit: Instant::now(),
             metrics: Arc::default(),
+            proofs: None,
         }
+    }
+
+    /// Hands every equivocation proof the driver finds to `sink` (bounded: a
+    /// proof that finds it full is dropped and logged, consensus never waits).
+    pub fn with_equivocation_proofs(
+        mut self,
+        sink: tokio::sync::mpsc::Sender<EquivocationProof>,
+    ) -> Self {
+        self.core.keep_equivocation_proofs(true);
+        self.proofs = Some(sink);
+        self
     }
 
     /// Records consensus progress and message counts in `metrics`.
@@ -341,6 +372,10 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
         Metrics::set(
             &self.metrics.filter_timeout_us,
             filter_ms.saturating_mul(1000),
+        );
+        Metrics::set(
+            &self.metrics.suspended_miners,
+            self.core.committee().suspended.len() as u64,
         );
     }
 
@@ -482,6 +517,24 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
                         second = %B256::from(e.second.0),
                         "equivocation evidence: a voter signed two different values"
                     );
+                }
+                Effect::EquivocationProof(votes) => {
+                    let [a, b] = *votes;
+                    let proof = EquivocationProof {
+                        voter: Address::from(a.voter.0),
+                        height: a.height,
+                        first: WireMessage::Vote(a).encode(),
+                        second: WireMessage::Vote(b).encode(),
+                    };
+                    if let Some(sink) = &self.proofs {
+                        match sink.try_send(proof) {
+                            Ok(()) => Metrics::add(&self.metrics.equivocation_proofs, 1),
+                            Err(e) => tracing::warn!(
+                                error = %e,
+                                "equivocation proof dropped: the reporter is behind"
+                            ),
+                        }
+                    }
                 }
             }
         }

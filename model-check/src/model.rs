@@ -850,7 +850,10 @@ impl BaModel {
                         });
                     }
                 }
-                Effect::Verdict { .. } | Effect::Evidence(_) | Effect::Abstained { .. } => {}
+                Effect::Verdict { .. }
+                | Effect::Evidence(_)
+                | Effect::EquivocationProof(_)
+                | Effect::Abstained { .. } => {}
                 Effect::Broadcast(Topic::Blocks, _) if self.cfg.block_with_proposal => {
                     // Sent with the proposal that goes out with it.
                 }

@@ -223,6 +223,11 @@ pub struct MinerSection {
     /// A registered miner's rewards go to its registered coinbase whatever this says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etherbase: Option<Etherbase>,
+    /// A node-held, unlocked account (`--unlock`) that signs and pays for
+    /// `reportEquivocation` transactions: with it, every equivocation this
+    /// node observes is submitted to the miner contract.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reportequivocation: Option<Address>,
     /// Test only (hidden `--test.equivocate`): sign two values in every voting
     /// step. Never read from or written to a configuration file.
     #[serde(skip)]
@@ -357,6 +362,8 @@ pub struct Overrides {
     pub password: Option<PathBuf>,
     /// `--etherbase`.
     pub etherbase: Option<Etherbase>,
+    /// `--miner.reportequivocation`.
+    pub reportequivocation: Option<Address>,
     /// `--listen-addr`.
     pub listen_addr: Option<IpAddr>,
     /// `--port`.
@@ -419,6 +426,9 @@ impl NodeConfig {
         }
         if o.password.is_some() {
             self.miner.password = o.password.clone();
+        }
+        if o.reportequivocation.is_some() {
+            self.miner.reportequivocation = o.reportequivocation;
         }
         if o.etherbase.is_some() {
             self.miner.etherbase = o.etherbase;
@@ -499,6 +509,7 @@ mod tests {
             datadir: Some("/tmp/x".into()),
             mine: true,
             stakeowner: Some(Address::repeat_byte(0xaa)),
+            reportequivocation: Some(Address::repeat_byte(0xbb)),
             listen_addr: Some("127.0.0.1".parse().expect("ip")),
             port: Some(0),
             bootnodes: Some("/ip4/127.0.0.1/tcp/1/p2p/a, /ip4/127.0.0.1/tcp/2/p2p/b".into()),

@@ -37,6 +37,11 @@ struct Cli {
     /// registered miner's rewards go to its registered coinbase.
     #[arg(long, value_name = "ADDR|INDEX")]
     etherbase: Option<config::Etherbase>,
+    /// Submit every equivocation this node observes to the miner contract
+    /// (`reportEquivocation`), signed and paid by this node-held account,
+    /// which must be unlocked with --unlock.
+    #[arg(long = "miner.reportequivocation", value_name = "ADDR")]
+    reportequivocation: Option<alloy_primitives::Address>,
     /// P2P TCP port [default: 38883; 0 picks a free port].
     #[arg(long)]
     port: Option<u16>,
@@ -197,6 +202,7 @@ fn node_config(cli: &Cli) -> Result<(config::NodeConfig, Vec<String>), config::C
         stakeowner: cli.stakeowner,
         password: cli.password.clone(),
         etherbase: cli.etherbase,
+        reportequivocation: cli.reportequivocation,
         listen_addr: cli.listen_addr,
         port: cli.port,
         bootnodes: cli.bootnodes.clone(),

@@ -91,6 +91,13 @@ pub enum RunError {
     /// The JSON-RPC server could not start.
     #[error(transparent)]
     Rpc(#[from] crate::rpc::RpcStartError),
+    /// `--miner.reportequivocation` names an account that is not node-held
+    /// and unlocked.
+    #[error("--miner.reportequivocation {0}: unlock it with --unlock ({1})")]
+    ReporterLocked(
+        alloy_primitives::Address,
+        crate::keys::accounts::AccountError,
+    ),
     /// `--unlock` failed.
     #[error("--unlock {0}: {1}")]
     Unlock(
@@ -315,6 +322,11 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
     };
     let accounts = std::sync::Arc::new(crate::cmd::account::open_accounts(datadir, rpc.light_kdf));
     unlock_accounts(&accounts, &rpc.unlock, cfg.miner.password.as_deref())?;
+    if let Some(from) = cfg.miner.reportequivocation {
+        accounts
+            .signer(&from)
+            .map_err(|e| RunError::ReporterLocked(from, e))?;
+    }
     let journal = JournalStore::open(&dir.join("consensus.redb"))?;
     tracing::info!(head = head.number, hash = %head.hash, mining = keys.is_some(), "starting");
     let header = header.clone();
@@ -388,8 +400,20 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
         let pool_view = exec_actor.pool_view();
         let exec_addr =
             ExecutionActor::start_in_arbiter(&actix::Arbiter::new().handle(), |_| exec_actor);
-        let consensus = ConsensusActor::new(core, initial, exec_addr.clone(), epoch)
+        let mut consensus = ConsensusActor::new(core, initial, exec_addr.clone(), epoch)
             .with_metrics(metrics.clone());
+        let reporter = match cfg.miner.reportequivocation {
+            Some(from) => {
+                let (sink, proofs) = tokio::sync::mpsc::channel(64);
+                consensus = consensus.with_equivocation_proofs(sink);
+                Some(crate::rpc::report::Reporter {
+                    from,
+                    proofs,
+                    metrics: metrics.clone(),
+                })
+            }
+            None => None,
+        };
         // The actors first, then the servers that ask them.
         let (consensus, gossip_addr) = match network {
             Some((gossip, events)) => {
@@ -435,6 +459,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                 miner,
                 consensus: inspect,
                 etherbase: cfg.miner.etherbase,
+                reporter,
             },
         )
         .await;

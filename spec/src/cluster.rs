@@ -671,7 +671,10 @@ impl<C: ClusterSuite> Cluster<C> {
             self.trace(i, &effect);
             let honest = self.members[i].role == Role::Honest;
             match effect {
-                Effect::Persist(_) | Effect::Verdict { .. } | Effect::Abstained { .. } => {}
+                Effect::Persist(_)
+                | Effect::Verdict { .. }
+                | Effect::Abstained { .. }
+                | Effect::EquivocationProof(_) => {}
                 Effect::Broadcast(topic, bytes) => {
                     if honest
                         && topic == Topic::Votes

@@ -148,6 +148,24 @@ mod tests {
         WireMessage::Vote(v).encode()
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes (and a valid vote next to arbitrary bytes) are
+        /// refused with an error, never a panic: the contract runs this on
+        /// calldata anyone sends.
+        #[test]
+        fn arbitrary_bytes_are_refused(
+            a in proptest::collection::vec(proptest::num::u8::ANY, 0..1200),
+            b in proptest::collection::vec(proptest::num::u8::ANY, 0..1200),
+        ) {
+            let p = Params::new_chain(7);
+            let key = |_: &MinerId, _: Height| Some([3u8; 32]);
+            proptest::prop_assert!(check_equivocation(&Ed25519FsVerifier, &p, &a, &b, key).is_err());
+            let ms = miners();
+            let v = vote(&ms[0], &p, Hrs::new(150, 1, Step(2)), 1);
+            proptest::prop_assert!(check_equivocation(&Ed25519FsVerifier, &p, &v, &b, key).is_err());
+        }
+    }
+
     /// Every way two messages can fail to prove an equivocation, and the one
     /// way they do (in either order).
     #[test]

@@ -95,8 +95,14 @@ impl Cluster {
         two_lambda_ms: u64,
         extra: impl Fn(usize) -> Vec<String>,
     ) -> Cluster {
-        let net = Network::fixed(n, two_lambda_ms);
-        let n = n as usize;
+        Cluster::start_on(Network::fixed(n, two_lambda_ms), running, extra)
+    }
+
+    /// Starts validators `0..running` of a network already made (and
+    /// prepared, e.g. with accounts imported); `extra(i)` are more flags for
+    /// node `i`. Waits for their RPC servers.
+    pub fn start_on(net: Network, running: usize, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
+        let n = net.owners.len();
         let mut used = BTreeSet::new();
         let ports = (0..n).map(|_| fresh_port(&mut used)).collect();
         let mut c = Cluster {

@@ -13,7 +13,9 @@
 //!    exactly once, no replaced one ever does (block contents, receipts,
 //!    balances);
 //! 6. an equivocating validator (hidden `--test.equivocate`): honest nodes log
-//!    the evidence, and the chain stays safe and live;
+//!    the evidence, and the chain stays safe and live; with
+//!    `--miner.reportequivocation` they report it to the miner contract, which
+//!    suspends it, and the other three go on as the whole committee;
 //! 7. transactions sent to a node cut off from its peers that does not propose
 //!    (`miner_stop`): gossip carried them nowhere; reconnected, its peers take
 //!    them from its pool and they land.
@@ -34,7 +36,8 @@ use std::time::{Duration, Instant};
 use alloy_primitives::{Address, B256, U256};
 use node::loadtest::sign::{TRANSFER_GAS, sender_key};
 use serde_json::{Value, json};
-use tests::faults::{Cluster, Funder, chain_params, qty, qty256};
+use tests::cluster::{Network, run_ok};
+use tests::faults::{Cluster, Funder, TWO_LAMBDA_MS, chain_params, qty, qty256};
 
 /// One scenario at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -304,6 +307,121 @@ fn an_equivocating_validator_is_detected_and_the_chain_stays_safe() {
     eprintln!("own-vote logs: {votes} signed messages, no (height, round, step) with two values");
     eprintln!(
         "equivocator: honest nodes detected it; all agree up to {upto}; {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+/// Scenario 6, penalised (issue #19): node 3 signs two values in every step;
+/// nodes 0–2 run with `--miner.reportequivocation` and their stake owner's
+/// account (imported into their keystore, unlocked). A proof reaches the miner
+/// contract (an `Equivocated` log), the committee of the following heights
+/// leaves node 3 out (`consensus_committee`'s `suspended`, `consensus_status`'s
+/// `suspendedMiners`), and nodes 0–2 go on committing the same chain.
+#[test]
+fn an_equivocating_validator_is_reported_and_suspended_on_chain() {
+    let _g = serial();
+    let t0 = Instant::now();
+    let net = Network::fixed(4, TWO_LAMBDA_MS);
+    let password = net.dir.join("password.txt");
+    std::fs::write(&password, "reporter\n").expect("password file");
+    let password = password.to_str().expect("utf-8 path").to_string();
+    for i in 0..3 {
+        let key = net.datadir(i).join("account.key");
+        let key = key.to_str().expect("utf-8 path");
+        let args = [
+            "--lightkdf",
+            "account",
+            "import",
+            key,
+            "--password",
+            &password,
+        ];
+        run_ok(&net.bin, &net.datadir(i), &args);
+    }
+    let owners = net.owners.clone();
+    let mut c = Cluster::start_on(net, 4, |i| match i {
+        3 => vec!["--test.equivocate".to_string()],
+        _ => [
+            "--unlock",
+            &owners[i],
+            "--password",
+            &password,
+            "--miner.reportequivocation",
+            &owners[i],
+        ]
+        .map(String::from)
+        .to_vec(),
+    });
+    let offender = owners[3].to_lowercase();
+    let addresses = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m["address"].as_str())
+                    .map(str::to_lowercase)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + secs(120);
+    let suspended_from = loop {
+        let committee = c.call(0, "consensus_committee", json!([]));
+        if addresses(&committee["suspended"]).contains(&offender) {
+            assert!(
+                !addresses(&committee["members"]).contains(&offender),
+                "a suspended miner is still a member: {committee}"
+            );
+            assert_eq!(addresses(&committee["members"]).len(), 3, "{committee}");
+            break committee["height"].as_u64().expect("height");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 3 was never suspended: {committee}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let status = c.call(0, "consensus_status", json!([]));
+    assert_eq!(status["suspendedMiners"], json!(1), "{status}");
+    // The report on chain: the miner contract's `Equivocated(address indexed
+    // miner, …)` log names node 3.
+    let topic = alloy_primitives::keccak256("Equivocated(address,uint64,uint32,uint32,uint64)");
+    let logs = c.call(
+        0,
+        "eth_getLogs",
+        json!([{
+            "fromBlock": "0x0",
+            "toBlock": "latest",
+            "address": "0x1000000000000000000000000000000000000002",
+            "topics": [topic],
+        }]),
+    );
+    let logs = logs.as_array().cloned().unwrap_or_default();
+    assert!(!logs.is_empty(), "no Equivocated log");
+    let named = logs[0]["topics"][1]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        named.ends_with(offender.trim_start_matches("0x")),
+        "the log names {named}, not node 3 ({offender})"
+    );
+    let reporters = (0..3)
+        .filter(|&i| {
+            c.nodes[i]
+                .log()
+                .contains("reported an equivocation to the miner contract")
+        })
+        .count();
+    assert!(reporters >= 1, "no node says it reported");
+    // The other three go on, as the whole committee.
+    let goal = c.max_height() + 5;
+    for i in 0..3 {
+        c.nodes[i].wait_height(goal, secs(60));
+    }
+    let upto = c.assert_same_chain(goal);
+    eprintln!(
+        "equivocator suspended from height {suspended_from} ({} Equivocated log(s), {reporters} reporter(s)); nodes agree up to {upto}; {:.1} s",
+        logs.len(),
         t0.elapsed().as_secs_f64()
     );
 }

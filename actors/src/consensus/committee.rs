@@ -72,6 +72,9 @@ pub struct Committee {
     pub total_stake: u128,
     /// The parent's seed.
     pub seed: [u8; 32],
+    /// Registered miners an equivocation suspension keeps out of this
+    /// height, with the suspension's last height (not members).
+    pub suspended: BTreeMap<MinerId, Height>,
 }
 
 impl Committee {
@@ -128,6 +131,7 @@ impl Committee {
                 .collect(),
             total_stake: snapshot.total_stake,
             seed,
+            suspended: snapshot.suspended.clone(),
         })
     }
 }

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use alloy_primitives::{Address, B256, U256};
+use spec::codec::VoteMsg;
 use spec::driver::book::Source;
 use spec::driver::{
     BuildOrder, Driver, DriverError, Effect as DriverEffect, Event, Head, Inbound, Keyring,
@@ -64,6 +65,9 @@ pub enum Effect {
     },
     /// A voter signed two values in one (round, step): counted in the metrics and logged.
     Evidence(Equivocation),
+    /// The two signed votes proving an equivocation, for the node's reporter
+    /// to submit (only while proofs are kept).
+    EquivocationProof(Box<[VoteMsg; 2]>),
 }
 
 /// Host failures that stop consensus.
@@ -185,6 +189,7 @@ impl<R: Registry> HostCore<R> {
                     round,
                 }),
                 DriverEffect::Evidence(e) => out.push(Effect::Evidence(e)),
+                DriverEffect::EquivocationProof(p) => out.push(Effect::EquivocationProof(p)),
                 DriverEffect::CannotCertify {
                     height,
                     round,

@@ -258,6 +258,7 @@ fn dispatch(nodes: &mut [Node], i: usize, effect: Effect, now: u64) -> Vec<(usiz
             }
         }
         Effect::Evidence(e) => panic!("honest nodes equivocated: {e:?}"),
+        Effect::EquivocationProof(p) => panic!("honest nodes equivocated: {p:?}"),
     }
     out
 }
@@ -815,6 +816,86 @@ fn equivocation_evidence_is_counted_by_the_consensus_actor() {
     assert!(metrics.render().contains("kalgo_equivocations_total 1\n"));
     // Both are soft votes received from the network.
     assert_eq!(metrics.votes_received_by_step.values(), [0, 2, 0, 0]);
+    drop(node.dir);
+}
+
+/// With `--miner.reportequivocation` the actor also hands its reporter the
+/// two signed votes, once per voter and (round, step): a third value of the
+/// same voter makes no second proof. The proof is what the miner contract
+/// accepts (`spec::evidence::check_equivocation` against the voter's key).
+#[test]
+fn an_equivocation_proof_reaches_the_reporter_once() {
+    use crate::gossip::actor::ConsensusInbound;
+    use crate::runtime::{ConsensusActor, EquivocationProof, ExecutionActor};
+    use actix::Actor;
+    use spec::codec::WireMessage;
+    use spec::types::Hrs;
+
+    let (mut nodes, _, _) = cluster(2);
+    let other = keys(2).pop().expect("key");
+    let node = nodes.remove(0);
+    let host = node.host.expect("host");
+    let params = *host.params();
+    let c = host.committee().clone();
+    let rec = c.record(&other.id).expect("registered");
+    let hrs = Hrs::new(host.height(), 1, Step::CERT);
+    let sign = |v: u8| {
+        let vote = other
+            .cast_vote(
+                &params,
+                hrs,
+                Value([v; 32]),
+                &c.seed,
+                rec.stake,
+                c.total_stake,
+            )
+            .expect("sign")
+            .expect("a fixed committee member always has a seat");
+        WireMessage::Vote(vote).encode()
+    };
+    let votes = [sign(1), sign(2), sign(3)];
+    let exec = node.exec;
+    let sys = actix::System::new();
+    let sent = votes.clone();
+    let (metrics, proofs) = sys.block_on(async move {
+        let exec = ExecutionActor::new(exec).start();
+        let (sink, mut proofs) = tokio::sync::mpsc::channel::<EquivocationProof>(8);
+        let actor = ConsensusActor::new(host, Vec::new(), exec, std::time::Instant::now())
+            .with_equivocation_proofs(sink);
+        let metrics = actor.metrics().clone();
+        let addr = actor.start();
+        let msgs = sent
+            .into_iter()
+            .map(|v| (super::host::Topic::Votes, v, 1))
+            .collect();
+        addr.send(ConsensusInbound(msgs)).await.expect("mailbox");
+        let mut got = Vec::new();
+        while let Ok(p) = proofs.try_recv() {
+            got.push(p);
+        }
+        (metrics, got)
+    });
+    assert_eq!(proofs.len(), 1, "one proof per voter and (round, step)");
+    let p = &proofs[0];
+    assert_eq!(p.voter, Address::from(other.id.0));
+    assert_eq!(p.height, hrs.height);
+    assert_eq!((&p.first, &p.second), (&votes[0], &votes[1]));
+    let offence = spec::evidence::check_equivocation(
+        &spec::crypto::real::Ed25519FsVerifier,
+        &params,
+        &p.first,
+        &p.second,
+        |id, _| c.record(id).map(|r| r.vote_master_pk),
+    )
+    .expect("the contract's check accepts the proof");
+    assert_eq!((offence.voter, offence.hrs), (other.id, hrs));
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(load(&metrics.equivocation_proofs), 1);
+    assert_eq!(
+        load(&metrics.equivocations),
+        2,
+        "the second and third values"
+    );
     drop(node.dir);
 }
 

@@ -70,6 +70,9 @@ pub struct CommitteeView {
     pub total_weight: u64,
     /// Soft, cert and next quorum thresholds (weight strictly needed).
     pub thresholds: (u64, u64, u64),
+    /// Registered miners suspended for equivocation at this height, with the
+    /// last height of their suspension.
+    pub suspended: Vec<(Address, Height)>,
 }
 
 /// The committee of `height` (parent `parent` committed), as a view.
@@ -114,6 +117,11 @@ pub fn view_of(
         total_stake: c.total_stake,
         total_weight: params.total_weight,
         thresholds: (t.soft, t.cert, t.next),
+        suspended: c
+            .suspended
+            .iter()
+            .map(|(id, until)| (Address::from(id.0), *until))
+            .collect(),
     })
 }
 

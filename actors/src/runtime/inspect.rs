@@ -59,6 +59,8 @@ pub struct StatusView {
     pub filter_timeout_ms: u64,
     /// Members of the current committee.
     pub committee_size: usize,
+    /// Registered miners suspended for equivocation at the current height.
+    pub suspended: usize,
 }
 
 /// This node's miner.
@@ -119,6 +121,7 @@ impl<R: Registry + Unpin + 'static> Handler<Inspect> for ConsensusActor<R> {
                     dynamic_filter: params.filter_timeout != FilterTimeout::Fixed,
                     filter_timeout_ms: core.driver().filter_timeout_ms(),
                     committee_size: core.committee().miners.len(),
+                    suspended: core.committee().suspended.len(),
                 }))
             }
             InspectQuery::Committee { height, parent } => {

@@ -4,13 +4,17 @@
 //! ([`Inspect`]) and the chain store; nothing is decided here.
 //!
 //! - `consensus_status()`: `{height, round, step, participating, head, headHash,
-//!   mode, twoLambdaMs, dynamicFilterTimeout, filterTimeoutMs, committeeSize}` —
-//!   the machine's position; `filterTimeoutMs` is how long round 1's proposal
-//!   step waits (2λ, or the dynamic filter timeout's estimate).
+//!   mode, twoLambdaMs, dynamicFilterTimeout, filterTimeoutMs, committeeSize,
+//!   suspendedMiners}` — the machine's position; `filterTimeoutMs` is how long
+//!   round 1's proposal step waits (2λ, or the dynamic filter timeout's
+//!   estimate); `suspendedMiners` counts the registered miners an equivocation
+//!   suspension keeps out of the current committee.
 //! - `consensus_committee(height?)`: the committee of a height (default: the
 //!   height in progress; a tag names that block's height): `{height, mode,
 //!   members: [{address, stake, weight, coinbase}], totalStake, totalWeight,
-//!   thresholds: {soft, cert, next}}`.
+//!   thresholds: {soft, cert, next}, suspended: [{address, until}]}`;
+//!   `suspended` lists registered miners an equivocation suspension keeps out
+//!   of that committee, with the suspension's last height.
 //! - `consensus_getCertificate(blockNumberOrHash)`: the block's stored
 //!   certificate, decoded and weighed: `{number, hash, round, step, value,
 //!   proposer, voters: [{address, weight}], weight, threshold, mode}`; `null` for
@@ -74,6 +78,7 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
             "dynamicFilterTimeout": s.dynamic_filter,
             "filterTimeoutMs": s.filter_timeout_ms,
             "committeeSize": s.committee_size,
+            "suspendedMiners": s.suspended,
         }))
     })?;
     m.register_async_method("consensus_committee", |p, ctx, _| async move {
@@ -134,6 +139,11 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
                 "cert": c.thresholds.1,
                 "next": c.thresholds.2,
             },
+            "suspended": c
+                .suspended
+                .iter()
+                .map(|(address, until)| json!({"address": address, "until": until}))
+                .collect::<Vec<Value>>(),
         }))
     })?;
     m.register_async_method("consensus_getCertificate", |p, ctx, _| async move {

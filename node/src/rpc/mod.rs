@@ -39,6 +39,7 @@ pub mod misc;
 pub mod overrides;
 pub mod params;
 pub mod personal;
+pub mod report;
 pub mod subs;
 
 use std::net::SocketAddr;
@@ -200,6 +201,8 @@ pub struct NodeHandles {
     pub consensus: actix::Recipient<actors::runtime::inspect::Inspect>,
     /// `--etherbase` (see [`Ctx::etherbase`]).
     pub etherbase: Option<crate::config::Etherbase>,
+    /// `--miner.reportequivocation`: the equivocation reporter's account and inputs.
+    pub reporter: Option<report::Reporter>,
 }
 
 /// The running servers; dropping them does not stop them, [`RpcServers::stop`] does.
@@ -327,6 +330,10 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         consensus: node.consensus,
         etherbase: node.etherbase,
     });
+    if let Some(reporter) = node.reporter {
+        tracing::info!(account = %reporter.from, "reporting equivocations to the miner contract");
+        tokio::spawn(report::run(Arc::clone(&ctx), reporter));
+    }
     let mut servers = RpcServers {
         handles: Vec::new(),
         ipc: Vec::new(),

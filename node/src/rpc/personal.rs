@@ -209,7 +209,11 @@ fn fee(q: Option<crate::rpc::params::Quantity256>, name: &str) -> RpcResult<Opti
 /// Fills in what the caller left out (nonce from the pool, gas by estimation,
 /// the fee fields of the chain's fork, the chain id), signs with `signer` and
 /// submits to the pool; the transaction hash.
-async fn send(ctx: &Arc<Ctx>, tx: CallObject, signer: PrivateKeySigner) -> RpcResult<Value> {
+pub(crate) async fn send(
+    ctx: &Arc<Ctx>,
+    tx: CallObject,
+    signer: PrivateKeySigner,
+) -> RpcResult<Value> {
     let chain_id = ctx.config.chain_id();
     let from = signer.address();
     let nonce = match tx.nonce {

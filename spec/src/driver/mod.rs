@@ -32,6 +32,7 @@ pub mod certvotes;
 pub mod check;
 pub mod filter_timeout;
 pub mod future;
+pub mod proofs;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -310,8 +311,13 @@ pub enum Effect<B> {
         round: Round,
         certificate: Vec<u8>,
     },
-    /// A voter signed two values in one (round, step): the proof, for the host to report.
+    /// A voter signed two values in one (round, step): what the vote keeper
+    /// noticed (every conflicting vote), for the host to log and count.
     Evidence(Equivocation),
+    /// The two signed votes proving an equivocation, once per voter and
+    /// (round, step), for the host to submit on chain; only while the host
+    /// asked for proofs ([`Driver::keep_equivocation_proofs`]).
+    EquivocationProof(Box<[VoteMsg; 2]>),
     /// This node decided a value it cannot certify (its block or proposal never
     /// arrived, e.g. after a restart): the height is left to sync.
     CannotCertify {
@@ -442,6 +448,9 @@ pub struct Driver<F: BlockFormat, C: Suite, K> {
     /// ([`Driver::votes_verified`]). A figure for the host, not part of the
     /// protocol state.
     votes_verified: u64,
+    /// Signed votes kept for equivocation proofs when the host asks for them;
+    /// not part of the protocol state.
+    proofs: proofs::Proofs,
 }
 
 /// The protocol state of a driver, what its `Hash` and `Eq` compare: whose
@@ -549,6 +558,7 @@ where
             pending: Durable::default(),
             thresholds: None,
             votes_verified: 0,
+            proofs: proofs::Proofs::default(),
         }
     }
 
@@ -613,6 +623,7 @@ where
             far_bursts: self.far_bursts,
             far_last_at: self.far_last_at,
             votes_verified: self.votes_verified,
+            proofs: proofs::Proofs::default(),
         }
     }
 
@@ -876,6 +887,7 @@ where
         self.roster = std::sync::Arc::new(head.roster);
         self.book = Book::default();
         self.cert_votes = CertVotes::default();
+        self.proofs.clear();
         self.wanted.clear();
         self.validating.clear();
         self.timer = None;
@@ -961,7 +973,12 @@ where
                 self.filter.proposal(p.height, p.round, *priority, now);
             }
             let outputs = match fed {
-                Fed::Vote(v, weight) => self.feed_vote(now, &v, weight),
+                Fed::Vote(v, weight) => {
+                    if let Some(pair) = self.proofs.observe(&v) {
+                        out.push(Effect::EquivocationProof(Box::new(pair)));
+                    }
+                    self.feed_vote(now, &v, weight)
+                }
                 Fed::Proposal(p, priority) => self.machine.step(
                     now,
                     Input::Proposal {
@@ -1100,6 +1117,13 @@ where
         );
         self.cert_votes.keep_counted(&self.machine, v);
         outputs
+    }
+
+    /// Starts (`true`) or stops keeping signed votes for equivocation proofs
+    /// ([`Effect::EquivocationProof`]): a node that submits evidence on chain
+    /// turns it on.
+    pub fn keep_equivocation_proofs(&mut self, on: bool) {
+        self.proofs.set_enabled(on);
     }
 
     // ----- timers, execution's answers ----------------------------------------

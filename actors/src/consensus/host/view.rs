@@ -104,6 +104,12 @@ impl<R: Registry> HostCore<R> {
         self.junk_blocks = junk_blocks;
     }
 
+    /// Starts (`true`) or stops handing out equivocation proofs
+    /// ([`super::Effect::EquivocationProof`]): `--miner.reportequivocation`.
+    pub fn keep_equivocation_proofs(&mut self, on: bool) {
+        self.driver.keep_equivocation_proofs(on);
+    }
+
     /// The earliest pending deadline: a step timer or a deferred proposal.
     pub fn next_deadline(&self) -> Option<u64> {
         self.driver.next_deadline()

@@ -140,6 +140,17 @@ pub fn miner_registry<S: RegistryState + ?Sized>(
     height: Height,
     interval: u64,
 ) -> Result<Vec<RegisteredMiner>, StorageError> {
+    registry_with_suspended(state, height, interval, None)
+}
+
+/// [`miner_registry`], also listing in `suspended` the registered miners with
+/// stake that a suspension keeps out at `height`, with its last height.
+fn registry_with_suspended<S: RegistryState + ?Sized>(
+    state: &S,
+    height: Height,
+    interval: u64,
+    mut suspended: Option<&mut std::collections::BTreeMap<MinerId, Height>>,
+) -> Result<Vec<RegisteredMiner>, StorageError> {
     let Some(sn) = height.checked_div(interval) else {
         return Ok(Vec::new());
     };
@@ -160,7 +171,14 @@ pub fn miner_registry<S: RegistryState + ?Sized>(
             continue;
         };
         let stake = stake(state, &miner)?;
-        if stake == 0 || suspension(state, miner)?.excludes(height) {
+        if stake == 0 {
+            continue;
+        }
+        let suspension = suspension(state, miner)?;
+        if suspension.excludes(height) {
+            if let Some(out) = suspended.as_deref_mut() {
+                out.insert(MinerId(miner.0.0), suspension.until);
+            }
             continue;
         }
         out.push(RegisteredMiner {
@@ -215,6 +233,9 @@ pub struct RegistrySnapshot {
     pub miners: std::collections::BTreeMap<MinerId, RegisteredMiner>,
     /// Their total stake (the `total_stake` of `spec::auth`).
     pub total_stake: u128,
+    /// Registered miners with stake that an equivocation suspension keeps out
+    /// of this height, with the suspension's last height.
+    pub suspended: std::collections::BTreeMap<MinerId, Height>,
 }
 
 impl RegistrySnapshot {
@@ -230,8 +251,9 @@ pub fn registry_snapshot<S: RegistryState + ?Sized>(
     height: Height,
     interval: u64,
 ) -> Result<RegistrySnapshot, StorageError> {
+    let mut suspended = std::collections::BTreeMap::new();
     let miners: std::collections::BTreeMap<MinerId, RegisteredMiner> =
-        miner_registry(state, height, interval)?
+        registry_with_suspended(state, height, interval, Some(&mut suspended))?
             .into_iter()
             .map(|m| (m.id, m))
             .collect();
@@ -242,5 +264,6 @@ pub fn registry_snapshot<S: RegistryState + ?Sized>(
         height,
         miners,
         total_stake,
+        suspended,
     })
 }
