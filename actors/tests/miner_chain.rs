@@ -992,5 +992,13 @@ fn equivocation_evidence_suspends_the_miner_once() {
     let (x, y) = equivocation(&keys_a, 7, 2);
     let (r, touched) = eth_call(&state, c.address(), report(&x, &y), 8);
     assert!(r.is_success() && touched);
+    // Evidence older than the suspension period is stale.
+    let (r, touched) = eth_call(&state, c.address(), report(&x, &y), 8 + 100_001);
+    assert!(!touched);
+    assert!(
+        revert_reason(&r).contains("older than"),
+        "{}",
+        revert_reason(&r)
+    );
     assert_eq!(nonce_b, 1);
 }

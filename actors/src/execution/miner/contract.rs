@@ -24,7 +24,8 @@
 //! against the vote key the miner registered for their height, and suspends the
 //! miner up to `block + equivocationSuspension` (event `Equivocated`); evidence of
 //! an offence at a height the last suspension already covers, from a height after
-//! the block, or on a chain without the setting reverts with a reason.
+//! the block or more than `equivocationSuspension` blocks before it, or on a chain
+//! without the setting reverts with a reason.
 //! `suspendedUntil(miner)` reads it; `isMinerOfHeight` answers `false` for a
 //! height the stored suspension covers. Consensus leaves suspended miners out of
 //! the registry ([`super::snapshot::miner_registry`]), and a suspended proposer's
@@ -442,6 +443,12 @@ fn run_miner<CTX: ContextTr>(
                 return refuse(format!(
                     "evidence from height {} after this block ({block})",
                     offence.hrs.height
+                ));
+            }
+            if block - offence.hrs.height > ev.suspension {
+                return refuse(format!(
+                    "evidence from height {} is older than {} blocks",
+                    offence.hrs.height, ev.suspension
                 ));
             }
             let miner = Address::from(offence.voter.0);
