@@ -64,10 +64,17 @@ pub struct Config {
     pub name: String,
     /// One-line description.
     pub about: &'static str,
-    /// Weight (seats) of each node; the fixed committee is every node.
+    /// Weight (seats) of each node; the fixed committee is every node but the
+    /// suspended ones.
     pub weights: Vec<u64>,
     /// Indices of the Byzantine (equivocating) nodes.
     pub byzantine: Vec<usize>,
+    /// Indices of the suspended nodes (each also Byzantine): miners suspended
+    /// for equivocation, left out of the committee. Their keys are not in the
+    /// roster the drivers receive and their weight is not in the total (nor in
+    /// the thresholds); they still sign what they send with their keys and
+    /// their weight as stake, and every honest node must ignore it.
+    pub suspended: Vec<usize>,
     /// Honest proposers.
     pub proposers: Vec<Proposer>,
     /// Highest round explored.
@@ -113,6 +120,9 @@ pub struct Config {
     /// block whose header they did not put forward), and votes for far rounds
     /// and far steps.
     pub byz_blocks: bool,
+    /// Byzantine nodes also send proposals of the honest proposers' values
+    /// (the proposals of `byz_blocks`, without its blocks and far votes).
+    pub byz_proposals: bool,
     /// A new block travels with its proposal, in one delivery (proposal,
     /// then block). Otherwise they are two messages delivered in any order.
     /// A scope cut for the configurations about votes: the order of a block
@@ -124,6 +134,11 @@ pub struct Config {
     /// consensus host's design before `spec::driver::certvotes`). Otherwise
     /// they keep cert votes as the driver does.
     pub cert_votes_by_voter: bool,
+    /// The suspended nodes' records stay in the roster the drivers receive,
+    /// while the total and the thresholds leave them out (the mutation
+    /// `suspended-in-roster`: a host whose committee lookup missed the
+    /// suspension). Otherwise they are not in the roster.
+    pub suspended_in_roster: bool,
     /// Bound on the search depth for L1 (reported; the run fails if exceeded).
     pub depth_bound: Option<usize>,
     pub expect: Expect,
@@ -171,6 +186,10 @@ pub const NAMES: &[(&str, &str)] = &[
         "mc8-cert-votes",
         "MC-8: 4 nodes, node 3 Byzantine (cert-votes the empty value and A, 2 votes), lockstep, round 1 to the cert step; every decision is certifiable; broken by --mutate cert-votes-by-voter",
     ),
+    (
+        "mc10-suspended",
+        "MC-10: 4 nodes, node 3 suspended for equivocation (not in the roster or the total stake) but online and Byzantine: signed equivocating votes and proposals (2 attacks), lockstep; the 3 honest nodes are the committee and all decide (L1); broken by --mutate suspended-in-roster",
+    ),
 ];
 
 /// A mutation of the protocol parameters that must make the checker fail.
@@ -181,6 +200,9 @@ pub enum Mutation {
     /// Cert votes kept first-come per (round, voter), before the machine's
     /// checks: a decision the node cannot certify is then reachable.
     CertVotesByVoter,
+    /// Suspended miners stay in the roster (out of the total): their votes
+    /// are counted again.
+    SuspendedInRoster,
 }
 
 impl std::str::FromStr for Mutation {
@@ -189,8 +211,10 @@ impl std::str::FromStr for Mutation {
         match s {
             "cert-threshold=half" => Ok(Mutation::CertThresholdHalf),
             "cert-votes-by-voter" => Ok(Mutation::CertVotesByVoter),
+            "suspended-in-roster" => Ok(Mutation::SuspendedInRoster),
             other => Err(format!(
-                "unknown mutation {other:?}; supported: cert-threshold=half, cert-votes-by-voter"
+                "unknown mutation {other:?}; supported: cert-threshold=half, \
+                 cert-votes-by-voter, suspended-in-roster"
             )),
         }
     }
@@ -208,6 +232,7 @@ impl Config {
                 .unwrap_or(""),
             weights: vec![1, 1, 1, 1],
             byzantine: vec![],
+            suspended: vec![],
             proposers: vec![
                 Proposer {
                     node: 0,
@@ -236,8 +261,10 @@ impl Config {
             cert_threshold: None,
             byz_empty_cert: false,
             byz_blocks: false,
+            byz_proposals: false,
             block_with_proposal: false,
             cert_votes_by_voter: false,
+            suspended_in_roster: false,
             depth_bound: None,
             expect: Expect::Safe {
                 reach: vec![crate::props::DECISION, crate::props::EMPTY_NEXT_QUORUM],
@@ -380,6 +407,28 @@ impl Config {
                 },
                 ..base
             },
+            // A miner suspended for equivocation is no longer in the committee
+            // (roster and total stake) but is still online: it signs votes for
+            // A and B in every step in scope and for ⊥ in next steps (so it
+            // can equivocate), and proposals of A and B, all with its own valid
+            // keys. Honest nodes must refuse all of it (a miner not in the
+            // roster); the three of them are the whole committee (quorum 3 of
+            // 3) and must all decide. The model records the suspended node's
+            // votes with weight 0, so a quorum or a certificate counting one
+            // breaks S5 or S10.
+            "mc10-suspended" => Config {
+                byzantine: vec![3],
+                suspended: vec![3],
+                byz_budget: if small { 1 } else { 2 },
+                byz_proposals: true,
+                synchronous: true,
+                liveness: true,
+                depth_bound: Some(60),
+                expect: Expect::Safe {
+                    reach: vec![crate::props::DECISION],
+                },
+                ..base
+            },
             "mc6-liveness" => Config {
                 synchronous: true,
                 liveness: true,
@@ -415,13 +464,32 @@ impl Config {
                 self.expect = Expect::Violation(Some(crate::props::CERTIFIABLE));
                 self.liveness = false;
             }
+            Mutation::SuspendedInRoster => {
+                self.suspended_in_roster = true;
+                self.name = format!("{}+suspended-in-roster", self.name);
+                self.expect = Expect::Violation(None);
+                self.liveness = false;
+            }
         }
         self
     }
 
-    /// Sum of all weights.
+    /// The committee's total weight: every node's weight but the suspended
+    /// nodes'.
     pub fn total_weight(&self) -> u64 {
-        self.weights.iter().sum()
+        (0..self.weights.len())
+            .filter(|i| !self.is_suspended(*i))
+            .map(|i| self.weights[i])
+            .sum()
+    }
+
+    /// Node `i`'s weight in the committee (0 for a suspended node).
+    pub fn committee_weight(&self, i: usize) -> u64 {
+        if self.is_suspended(i) {
+            0
+        } else {
+            self.weights[i]
+        }
     }
 
     /// Fixed-committee parameters (Params::fixed_committee).
@@ -444,19 +512,26 @@ impl Config {
         self.byzantine.contains(&i)
     }
 
+    /// Whether node `i` is suspended (out of the roster and the total).
+    pub fn is_suspended(&self, i: usize) -> bool {
+        self.suspended.contains(&i)
+    }
+
     /// Honest node indices.
     pub fn honest(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.weights.len()).filter(|i| !self.is_byzantine(*i))
     }
 
-    /// The symmetry classes: nodes with the same weight, honesty, proposer role
-    /// (value and priority) and crash allowance are interchangeable.
+    /// The symmetry classes: nodes with the same weight, honesty, suspension,
+    /// proposer role (value and priority) and crash allowance are
+    /// interchangeable.
     pub fn symmetry_classes(&self) -> Classes {
         let keys: Vec<_> = (0..self.weights.len())
             .map(|i| {
                 (
                     self.weights[i],
                     self.is_byzantine(i),
+                    self.is_suspended(i),
                     self.proposer(i).map(|p| (p.value, p.priority)),
                     self.crashable.contains(&i),
                 )
@@ -492,6 +567,7 @@ mod tests {
             let c = Config::named(name, false).expect("known config");
             assert_eq!(c.name, *name);
             assert!(c.byzantine.iter().all(|b| *b < c.weights.len()));
+            assert!(c.suspended.iter().all(|s| c.is_byzantine(*s)));
             assert!(c.weights.len() <= crate::symmetry::MAX_NODES);
         }
         assert!(Config::named("nope", false).is_err());
@@ -508,5 +584,10 @@ mod tests {
         assert_eq!(m.thresholds().soft, 3);
         assert_eq!(m.expect, Expect::Violation(None));
         assert!("cert-threshold=third".parse::<Mutation>().is_err());
+        // A suspended node's weight is out of the total and the thresholds.
+        let s = Config::named("mc10-suspended", false).expect("known");
+        assert_eq!(s.total_weight(), 3);
+        assert_eq!(s.committee_weight(3), 0);
+        assert_eq!(s.thresholds(), Thresholds::uniform(3));
     }
 }

@@ -13,7 +13,9 @@ fn configs_help() -> String {
     }
     s.push_str(
         "\nWithout CONFIG, runs the default suite: every configuration, plus\n\
-         mc7-mutation-scope with --mutate cert-threshold=half and mc8-cert-votes with\n         --mutate cert-votes-by-voter (each must report a violation).\n\
+         mc7-mutation-scope with --mutate cert-threshold=half, mc8-cert-votes with\n\
+         --mutate cert-votes-by-voter and mc10-suspended with --mutate\n\
+         suspended-in-roster (each must report a violation).\n\
          Exits 0 only if every expected verdict holds.",
     );
     s
@@ -33,7 +35,7 @@ struct Cli {
     #[arg(long, value_name = "ADDR")]
     explorer: Option<String>,
     /// Mutate the protocol; the run must then report a safety violation.
-    /// Supported: cert-threshold=half.
+    /// Supported: cert-threshold=half, cert-votes-by-voter, suspended-in-roster.
     #[arg(long, value_name = "MUTATION")]
     mutate: Option<String>,
     /// Checker threads.
@@ -78,6 +80,7 @@ fn real_main(cli: Cli) -> Result<bool, String> {
         }
         jobs.push(Config::named("mc7-mutation-scope", cli.ci)?.mutate(Mutation::CertThresholdHalf));
         jobs.push(Config::named("mc8-cert-votes", cli.ci)?.mutate(Mutation::CertVotesByVoter));
+        jobs.push(Config::named("mc10-suspended", cli.ci)?.mutate(Mutation::SuspendedInRoster));
     } else {
         for name in &cli.configs {
             let cfg = Config::named(name, cli.ci)?;

@@ -436,7 +436,13 @@ impl BaModel {
             total_stake: total,
             ..Roster::default()
         };
+        // Suspended nodes keep their keys (they still sign what they send)
+        // but are not in the roster, as their weight is not in the total
+        // (unless the mutation `suspended-in-roster` keeps them).
         for (i, k) in keys.iter().enumerate() {
+            if cfg.is_suspended(i) && !cfg.suspended_in_roster {
+                continue;
+            }
             roster
                 .miners
                 .insert(k.id, k.record(u128::from(cfg.weights[i])));
@@ -1072,15 +1078,20 @@ impl BaModel {
                 }
             }
         }
-        if !self.cfg.byz_blocks {
+        let blocks = self.cfg.byz_blocks;
+        if !blocks && !self.cfg.byz_proposals {
             return;
         }
-        out.extend([Attack::FarRound, Attack::FarStep, Attack::JunkBlock]);
+        if blocks {
+            out.extend([Attack::FarRound, Attack::FarStep, Attack::JunkBlock]);
+        }
         for val in [Val::A, Val::B] {
             if self.value(val).is_none() {
                 continue;
             }
-            out.extend([Attack::TamperedBlock(val), Attack::TrailingBytes(val)]);
+            if blocks {
+                out.extend([Attack::TamperedBlock(val), Attack::TrailingBytes(val)]);
+            }
             for round in 1..=self.cfg.max_round {
                 out.push(Attack::Proposal {
                     round: round as u8,
@@ -1286,7 +1297,10 @@ impl Model for BaModel {
                 let (topic, bytes) = self.attack_bytes(b, attack)?;
                 if let Ok(WireMessage::Vote(v)) = WireMessage::decode(&bytes) {
                     let hrs = Hrs::new(v.height, v.round, v.step);
-                    Self::obs_mut(&mut state).vote(v.voter, false, hrs, v.value, self.weight(b));
+                    // A suspended node's vote weighs nothing: a certificate
+                    // or quorum counting it breaks S10 (or S5, S7).
+                    let weight = self.cfg.committee_weight(b);
+                    Self::obs_mut(&mut state).vote(v.voter, false, hrs, v.value, weight);
                 }
                 let ev = Ev::Wire(vec![(topic, bytes)], u64::from(from));
                 self.run(&mut state, usize::from(to), ev);

@@ -106,6 +106,45 @@ fn mc9_hostile_blocks_never_stop_a_decision() {
     assert_eq!(s.unique, 12_514);
 }
 
+/// A miner suspended for equivocation is out of the roster and the total
+/// stake but still online: its validly signed equivocating votes and its
+/// proposals are refused by every honest node, and the three honest nodes
+/// (the whole committee, quorum 3 of 3) all decide.
+#[test]
+fn mc10_suspended_miner_is_ignored_and_pinned() {
+    let s = check("mc10-suspended", true);
+    assert!(s.ok && s.exhaustive, "{}", s.render(None));
+    assert!(s.discovered(props::DECISION));
+    assert!(!s.discovered(props::LIVENESS), "{}", s.render(None));
+    assert!(!s.discovered(props::CERTIFIABLE));
+    assert_eq!(s.symmetry, 1);
+    assert_eq!(s.unique, 8_952);
+}
+
+/// A host whose roster keeps the suspended miner's record (while the total
+/// leaves it out) counts its votes again: a cert vote without an honest soft
+/// quorum, or a certificate naming it, is reachable.
+#[test]
+fn keeping_a_suspended_miner_in_the_roster_is_caught() {
+    let cfg = Config::named("mc10-suspended", true)
+        .expect("known configuration")
+        .mutate(Mutation::SuspendedInRoster);
+    let s = check_config(cfg, true);
+    assert!(s.ok, "{}", s.render(None));
+    assert!(
+        s.discovered(props::CERT_PRECONDITION) || s.discovered(props::CERT_WELL_FORMED),
+        "{}",
+        s.render(None)
+    );
+    let trace = s.trace.expect("a counterexample trace");
+    assert!(
+        trace
+            .iter()
+            .any(|l| l.contains("from M3") && l.contains("(byzantine)")),
+        "{trace:?}"
+    );
+}
+
 #[test]
 fn mc3_negative_control_finds_a_fork() {
     for symmetry in [true, false] {
