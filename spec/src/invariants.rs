@@ -7,6 +7,7 @@
 //!
 //! | check | property (consensus.md §(c)) |
 //! |---|---|
+//! | [`Observations::weights_consistent`] | S0: a voter's vote for one value at one (height, round, step) has one weight (it follows from the credential) |
 //! | [`Observations::agreement`] | S1: honest nodes decide the same value per height |
 //! | [`Observations::one_certificate_value`] | S2: cert quorums of one height, over all rounds and all voters, are for one value |
 //! | [`Observations::honest_non_equivocation`] | S3: an honest node sends ≤ 1 value per (height, round, step), across restarts |
@@ -61,6 +62,19 @@ pub struct RoundEntry {
 /// A broken safety property, with the evidence.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum Violation {
+    /// S0: one vote (voter, value, height, round, step) observed with two
+    /// weights. A weight follows from the voter's credential, so this is a
+    /// broken harness, not a protocol outcome; both checkers refuse it so that
+    /// neither has to guess which weight counts.
+    InconsistentWeight {
+        node: MinerId,
+        /// The (height, round, step) of the vote.
+        hrs: Hrs,
+        /// The value voted for.
+        value: Value,
+        /// The two weights, smaller first.
+        weights: (u64, u64),
+    },
     /// S1: two honest nodes decided different values at one height.
     Agreement {
         height: Height,
@@ -122,6 +136,16 @@ pub enum Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Violation::InconsistentWeight {
+                node,
+                hrs,
+                value,
+                weights,
+            } => write!(
+                f,
+                "S0 one weight per vote: {node:?} voted {value:?} at {hrs} with weights {} and {}",
+                weights.0, weights.1
+            ),
             Violation::Agreement { height, a, b } => write!(
                 f,
                 "S1 agreement: at height {height} {:?} decided {:?} but {:?} decided {:?}",
@@ -264,6 +288,7 @@ impl Observations {
 
     /// All checks, in table order; the first violation found.
     pub fn check(&self) -> Result<(), Violation> {
+        self.weights_consistent()?;
         self.agreement()?;
         self.one_certificate_value()?;
         self.honest_non_equivocation()?;
@@ -271,6 +296,27 @@ impl Observations {
         self.value_lock()?;
         self.monotonic()?;
         self.certificates_well_formed()
+    }
+
+    /// S0: no vote was observed with two weights. Votes are ordered by
+    /// (hrs, value, voter, weight), so two weights of one vote are neighbours.
+    pub fn weights_consistent(&self) -> Result<(), Violation> {
+        let mut prev: Option<&SentVote> = None;
+        for v in &self.votes {
+            if let Some(p) = prev
+                && (p.hrs, p.value, p.voter) == (v.hrs, v.value, v.voter)
+                && p.weight != v.weight
+            {
+                return Err(Violation::InconsistentWeight {
+                    node: v.voter,
+                    hrs: v.hrs,
+                    value: v.value,
+                    weights: (p.weight, v.weight),
+                });
+            }
+            prev = Some(v);
+        }
+        Ok(())
     }
 
     /// S1: honest decisions agree per height.

@@ -4,7 +4,7 @@
 //! - every vote is remembered as *seen* even after its step reached a quorum, so a
 //!   re-sent copy is recognised by [`VoteKeeper::seen`] and never re-verified;
 //! - a second, different vote by the same voter in the same (round, step) is kept as
-//!   [`Equivocation`] evidence and not counted.
+//!   [`Equivocation`] evidence (and counted, see below).
 //!
 //! A voter counts once per (round, step) and value: a copy of a vote adds nothing.
 //! An equivocator — a voter seen with two values in one (round, step) — is kept as
@@ -34,7 +34,7 @@ pub struct Equivocation {
     pub voter: MinerId,
     pub round: Round,
     pub step: Step,
-    /// The value counted (the first seen).
+    /// The smaller of the voter's two counted values (by byte order).
     pub first: Value,
     /// The conflicting value (not counted).
     pub second: Value,
@@ -179,7 +179,15 @@ impl VoteKeeper {
         }
     }
 
-    /// The first value `voter` was counted for at (round, step), if any.
+    /// Whether `voter` already has two values counted at (round, step): any
+    /// further value is ignored by [`VoteKeeper::add`], so hosts drop it before
+    /// verifying it (an equivocator's third and later values cost nothing).
+    pub fn saturated(&self, voter: MinerId, round: Round, step: Step) -> bool {
+        self.tally(round, step)
+            .is_some_and(|t| t.of_voter(voter).nth(1).is_some())
+    }
+
+    /// The smallest value `voter` was counted for at (round, step), if any.
     pub fn seen(&self, voter: MinerId, round: Round, step: Step) -> Option<Value> {
         self.tally(round, step)?
             .of_voter(voter)
@@ -374,6 +382,9 @@ mod tests {
         assert_eq!(k.seen(m(1), 1, Step(3)), None);
         assert!(k.contains(m(1), 1, Step(2), B));
         assert!(!k.contains(m(1), 1, Step(2), C));
+        assert!(k.saturated(m(1), 1, Step(2)), "A and B counted");
+        assert!(!k.saturated(m(3), 1, Step(2)), "one value");
+        assert!(!k.saturated(m(1), 1, Step(3)), "no vote");
         assert_eq!(k.evidence().len(), 2);
         assert_eq!(k.evidence()[0].second, B);
         assert_eq!(k.voters(1, Step(2), A), vec![(m(1), 2), (m(3), 3)]);

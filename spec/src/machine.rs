@@ -293,6 +293,13 @@ impl Machine {
         hrs.height == self.height() && self.keeper.contains(voter, hrs.round, hrs.step, value)
     }
 
+    /// Whether `voter` already has two values counted at `hrs` of the height in
+    /// progress: a further value would be ignored (see
+    /// [`VoteKeeper::saturated`]), so hosts drop it unverified.
+    pub fn vote_saturated(&self, voter: MinerId, hrs: Hrs) -> bool {
+        hrs.height == self.height() && self.keeper.saturated(voter, hrs.round, hrs.step)
+    }
+
     /// Whether a vote would be kept if it authenticates with some weight: for the
     /// height in progress, not yet decided, and inside the round and step windows.
     /// Hosts ask before any signature check, so a vote the machine would drop

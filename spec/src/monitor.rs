@@ -23,9 +23,9 @@
 //! recount agree on whether a violation exists (the unit tests drive both with
 //! random observation streams). Every other violation is final once seen.
 //!
-//! A voter's weight is a function of its vote; if one (height, round, step,
-//! value, voter) is observed with two weights, the smaller counts, as in the
-//! recount.
+//! A voter's weight is a function of its vote; one (height, round, step,
+//! value, voter) observed with two weights is violation S0 for the monitor as
+//! for the recount, so that no total ever goes down.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -115,9 +115,15 @@ impl Monitor {
                 self.sent.insert((hrs, value, voter), weight);
                 before.saturating_add(weight)
             }
-            Some(w) if weight < w => {
-                self.sent.insert((hrs, value, voter), weight);
-                before - (w - weight)
+            Some(w) if w != weight => {
+                // S0: the recount refuses this too; the first weight stays.
+                self.fail(Violation::InconsistentWeight {
+                    node: voter,
+                    hrs,
+                    value,
+                    weights: (w.min(weight), w.max(weight)),
+                });
+                before
             }
             Some(_) => before,
         };
@@ -487,6 +493,31 @@ mod tests {
         assert_eq!(mon.weight_of(cert, a, m(2)), Some(1));
         assert_eq!(mon.check(), Ok(()));
         assert_eq!(mon.events(), 6);
+    }
+
+    #[test]
+    fn a_vote_seen_with_two_weights_is_refused_by_both_checkers() {
+        // The soft quorum (2) stands on voter 1's weight 2; a lighter copy of the
+        // same vote must not quietly lower it (the cert vote depends on it).
+        let th = Thresholds::uniform(2);
+        let a = VALUES[0];
+        let soft = Hrs::new(1, 1, Step::SOFT);
+        let cert = Hrs::new(1, 1, Step::CERT);
+        let mut mon = Monitor::new(th);
+        let mut o = Observations::new(th);
+        for (voter, hrs, weight) in [(1, soft, 2), (1, cert, 2), (1, soft, 1)] {
+            mon.vote(m(voter), true, hrs, a, weight);
+            o.vote(m(voter), true, hrs, a, weight);
+        }
+        let want = Violation::InconsistentWeight {
+            node: m(1),
+            hrs: soft,
+            value: a,
+            weights: (1, 2),
+        };
+        assert_eq!(mon.check(), Err(want.clone()));
+        assert_eq!(o.check(), Err(want));
+        assert_eq!(mon.weight_for(soft, a), 2, "the first weight stays");
     }
 
     #[test]

@@ -155,7 +155,8 @@ pub fn quantile(xs: &[u64], q: f64) -> Option<u64> {
 }
 
 impl SimConfig {
-    /// `n` honest nodes of weight 1, 2λ = 1000 ms, delays 5–200 ms, 10% duplicates.
+    /// `n` honest nodes of weight 1, 2λ = 1000 ms, delays 5–200 ms, 10% duplicates,
+    /// the invariants checked by the monitor and the recount.
     pub fn honest(n: usize, heights: Height, seed: u64) -> Self {
         SimConfig {
             seed,
@@ -169,7 +170,9 @@ impl SimConfig {
             relay: true,
             relay_held: false,
             max_events: 2_000_000,
-            checking: Checking::Incremental,
+            // Both checkers, so every test run also holds the monitor to the
+            // recount; `kalgo simulate` picks one with `--invariants`.
+            checking: Checking::Both,
             gossip: Gossip::Flood,
             crypto: Crypto::Mock,
         }

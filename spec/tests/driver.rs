@@ -338,3 +338,38 @@ fn a_header_with_trailing_bytes_is_refused() {
     assert!(PlainBlocks::decode(&h, &b).is_none());
     let _: PlainHeader = block.header;
 }
+
+/// One voter's values in one step: the first two are authenticated and counted
+/// (an equivocator counts for both), a third is dropped before its signature is
+/// checked, so a voter cannot make a node verify an unbounded stream of values.
+#[test]
+fn an_equivocators_third_value_is_dropped_unverified() {
+    use spec::types::Hrs;
+    let mut cluster = Cluster::new(
+        Params::fixed_committee(CHAIN),
+        &[1_000; NODES],
+        &[Role::Honest, Role::Honest, Role::Honest, Role::Absent],
+    );
+    for i in 0..NODES - 1 {
+        cluster.start(i, 0).expect("start");
+    }
+    let roster = cluster.roster_after(GENESIS);
+    let hrs = Hrs::new(1, 1, Step::SOFT);
+    let mut verdicts = Vec::new();
+    for k in 1..=4u8 {
+        let bytes = cluster
+            .byzantine_vote(3, hrs, Value([k; 32]), &roster)
+            .expect("member 3 has a seat");
+        let before = cluster.votes_verified();
+        let outs = cluster
+            .deliver(0, 1, Topic::Votes, &bytes, STRANGER)
+            .expect("deliver");
+        let accepted = outs.iter().any(|o| matches!(o, Out::Accepted(..)));
+        verdicts.push((accepted, cluster.votes_verified() - before));
+    }
+    assert_eq!(
+        verdicts,
+        vec![(true, 1), (true, 1), (false, 0), (false, 0)],
+        "(accepted, votes verified) per value"
+    );
+}

@@ -1030,6 +1030,11 @@ where
                 if self.machine.seen(v.voter, hrs, v.value) {
                     return Err(WireError::Duplicate);
                 }
+                // An equivocator's third value would be ignored: not worth a
+                // signature check (nor, if forged, a penalty for the relay).
+                if self.machine.vote_saturated(v.voter, hrs) {
+                    return Err(WireError::Excess);
+                }
                 if !self.machine.accepts_vote(hrs, v.value) {
                     return Err(WireError::OutOfWindow(v.height));
                 }

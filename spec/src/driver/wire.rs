@@ -113,7 +113,7 @@ pub enum WireError {
     #[error("duplicate")]
     Duplicate,
     /// Beyond what one sender may have kept (a third value of one proposer in
-    /// one round, a full buffer).
+    /// one round or of one voter in one step, a full buffer).
     #[error("beyond what is kept")]
     Excess,
     /// Not a kind this topic carries.
