@@ -796,11 +796,13 @@ fn revert_reason(r: &ExecutionResult) -> String {
 }
 
 /// #19 part 2: B reports A's two votes at height 5 in block 6. A is suspended
-/// through block 6 + `equivocationSuspension`, leaves the registry and the
-/// header's total from height 7 (lookback 0), `isMinerOfHeight` says no, a
-/// block A proposes pays no reward, and evidence the suspension already covers,
-/// evidence from the future, non-conflicting or forged votes, and reports on a
-/// chain without the setting are refused with a reason and change nothing.
+/// for heights 7 to 6 + `equivocationSuspension`: it leaves the registry and
+/// the header's total from height 7 (lookback 0), `isMinerOfHeight` says no
+/// there and yes before and after, and a block A proposes pays no reward.
+/// Evidence the suspension already covers, from the future, too old,
+/// non-conflicting or forged is refused with a reason and changes nothing; on a
+/// chain without `equivocationRulesBlock`, or before it, both new functions
+/// revert as an unknown selector does. A later offence extends the suspension.
 #[test]
 fn equivocation_evidence_suspends_the_miner_once() {
     let (a, b, c) = (key(1), key(2), key(3));
@@ -825,13 +827,13 @@ fn equivocation_evidence_suspends_the_miner_once() {
     assert!(
         config()
             .algorand
-            .is_some_and(|al| al.equivocation_suspension.is_some()),
-        "new chains take equivocation reports"
+            .is_some_and(|al| al.equivocation_rules_block == Some(0)),
+        "new chains take equivocation reports from genesis"
     );
     let period = 50;
     let mut cfg = config();
     if let Some(al) = cfg.algorand.as_mut() {
-        al.equivocation_suspension = Some(period);
+        al.equivocation_suspension = period;
     }
     let (first, second) = equivocation(&keys_a, 5, 3);
     let is_miner = |state: &MemoryState, h: u64| {
@@ -877,35 +879,60 @@ fn equivocation_evidence_suspends_the_miner_once() {
         let got = revert_reason(&r);
         assert!(got.contains(reason), "{got:?} does not say {reason:?}");
     }
-    let (r, touched) = eth_call(&state, c.address(), report(&first, &second), 4);
+    // Height 5 is the next block's at block 4 (the height in agreement): taken.
+    let (r, _) = eth_call(&state, c.address(), report(&first, &second), 4);
+    assert!(r.is_success(), "{r:?}");
+    let (r, touched) = eth_call(&state, c.address(), report(&first, &second), 3);
     assert!(!touched);
-    assert!(revert_reason(&r).contains("after this block"));
-    let mut off = config();
-    if let Some(al) = off.algorand.as_mut() {
-        al.equivocation_suspension = None;
+    assert!(revert_reason(&r).contains("after the next block"));
+    // Without the rules block, or before it: the unknown-selector revert.
+    for rules in [None, Some(7)] {
+        let mut off = config();
+        if let Some(al) = off.algorand.as_mut() {
+            al.equivocation_rules_block = rules;
+        }
+        let view = IMiner::suspendedUntilCall { miner: a.address() }
+            .abi_encode()
+            .into();
+        for input in [report(&first, &second), view] {
+            // The same calldata under a selector nobody has (same length and
+            // intrinsic gas).
+            let mut other = input.to_vec();
+            other[..4].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+            let unknown = call_on(
+                &off,
+                &state,
+                MINER_CONTRACT,
+                b.address(),
+                other.into(),
+                6,
+                U256::ZERO,
+                300_000,
+            )
+            .0;
+            assert!(
+                matches!(&unknown, ExecutionResult::Revert { output, .. } if output.is_empty())
+            );
+            let (r, touched) = call_on(
+                &off,
+                &state,
+                MINER_CONTRACT,
+                b.address(),
+                input,
+                6,
+                U256::ZERO,
+                300_000,
+            );
+            assert!(!touched);
+            assert_eq!(r, unknown, "rules block {rules:?}");
+        }
     }
-    let (r, touched) = call_on(
-        &off,
-        &state,
-        MINER_CONTRACT,
-        b.address(),
-        report(&first, &second),
-        6,
-        U256::ZERO,
-        300_000,
-    );
-    assert!(!touched);
-    assert!(revert_reason(&r).contains("off on this chain"));
 
     // Blocks 1..=6; block 6 carries B's report.
     let mut parent = KalgoHeader::default();
-    let mut nonce_b = 0;
     for n in 1..=6 {
         let txs = match n {
-            6 => {
-                nonce_b += 1;
-                vec![call(&b, 0, report(&first, &second))]
-            }
+            6 => vec![call(&b, 0, report(&first, &second))],
             _ => vec![],
         };
         let ex =
@@ -941,12 +968,18 @@ fn equivocation_evidence_suspends_the_miner_once() {
         U256::from(200 * COIN),
         "block 6's header total leaves A out"
     );
+    assert!(is_miner(&state, 6), "before the suspension");
     assert!(!is_miner(&state, 7));
     assert!(!is_miner(&state, 6 + period));
     assert!(is_miner(&state, 7 + period), "back after the suspension");
 
-    // The same offence again, or another at a height the suspension covers.
-    for (x, y) in [(first.clone(), second.clone()), equivocation(&keys_a, 6, 4)] {
+    // The same offence again, or another at a height the report covers (up
+    // to its block + 1).
+    for (x, y) in [
+        (first.clone(), second.clone()),
+        equivocation(&keys_a, 6, 4),
+        equivocation(&keys_a, 7, 2),
+    ] {
         let (r, touched) = eth_call(&state, c.address(), report(&x, &y), 7);
         assert!(!touched);
         assert!(revert_reason(&r).contains("already punished"));
@@ -987,18 +1020,44 @@ fn equivocation_evidence_suspends_the_miner_once() {
             .map(|x| x.balance),
         Some(U256::from(200 * COIN) + cfg.block_reward(7)),
     );
-    // A new offence after the report block is punished again (the suspension
-    // is extended from the new report's block).
-    let (x, y) = equivocation(&keys_a, 7, 2);
-    let (r, touched) = eth_call(&state, c.address(), report(&x, &y), 8);
-    assert!(r.is_success() && touched);
-    // Evidence older than the suspension period is stale.
-    let (r, touched) = eth_call(&state, c.address(), report(&x, &y), 8 + 100_001);
+    // Evidence as old as the suspension period is taken; older is stale.
+    let (x, y) = equivocation(&keys_a, 8, 2);
+    let at = |n: u64| {
+        call_on(
+            &cfg,
+            &state,
+            MINER_CONTRACT,
+            c.address(),
+            report(&x, &y),
+            n,
+            U256::ZERO,
+            300_000,
+        )
+    };
+    assert!(at(8 + period).0.is_success());
+    let (r, touched) = at(8 + period + 1);
     assert!(!touched);
     assert!(
         revert_reason(&r).contains("older than"),
         "{}",
         revert_reason(&r)
     );
-    assert_eq!(nonce_b, 1);
+    // A new offence (height 8, after the covered 7) reported in block 8
+    // extends the suspension to 8 + period, from the same first height.
+    let block7 =
+        execute_block(&cfg, &state, &parent, &attrs(7), vec![]).unwrap_or_else(|e| panic!("{e}"));
+    state.apply(&block7.changes, &block7.state_root_output());
+    let block8 = execute_block(
+        &cfg,
+        &state,
+        &block7.block.header,
+        &attrs(8),
+        vec![call(&b, 1, report(&x, &y))],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(block8.receipts[0].status(), "the second report was refused");
+    state.apply(&block8.changes, &block8.state_root_output());
+    assert_eq!(suspended_until(&state), 8 + period);
+    assert!(is_miner(&state, 6), "the suspension still starts at 7");
+    assert!(!is_miner(&state, 7));
 }

@@ -405,6 +405,13 @@ fn an_equivocating_validator_is_reported_and_suspended_on_chain() {
         named.ends_with(offender.trim_start_matches("0x")),
         "the log names {named}, not node 3 ({offender})"
     );
+    // The committee leaves it out from the report's block + 1 + the stake
+    // lookback (16 from `kalgo genesis`) on.
+    let reported_in = qty(&logs[0]["blockNumber"]);
+    assert!(
+        suspended_from > reported_in + 16,
+        "out at {suspended_from}, before the lookback from block {reported_in} passed"
+    );
     let reporters = (0..3)
         .filter(|&i| {
             c.nodes[i]
@@ -420,7 +427,7 @@ fn an_equivocating_validator_is_reported_and_suspended_on_chain() {
     }
     let upto = c.assert_same_chain(goal);
     eprintln!(
-        "equivocator suspended from height {suspended_from} ({} Equivocated log(s), {reporters} reporter(s)); nodes agree up to {upto}; {:.1} s",
+        "equivocator reported in block {reported_in}, out of the committee at height {suspended_from} ({} Equivocated log(s), {reporters} reporter(s)); nodes agree up to {upto}; {:.1} s",
         logs.len(),
         t0.elapsed().as_secs_f64()
     );

@@ -91,16 +91,26 @@ pub struct AlgorandConfig {
     /// Absent: a tenth of 2λ ([`AlgorandConfig::filter_timeout_min_ms`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_timeout_min: Option<u64>,
-    /// Blocks a miner proven to equivocate stays out of the committee, counted
-    /// from the block that carries the evidence (`reportEquivocation` of the
-    /// miner contract). Absent: the contract refuses evidence and nobody is
-    /// suspended, as before; new chains have [`DEFAULT_EQUIVOCATION_SUSPENSION`].
+    /// First block of kalgo's equivocation penalties (absent: never, so an
+    /// existing chain keeps executing exactly as before, the miner contract's
+    /// `reportEquivocation` and `suspendedUntil` included; new chains have them
+    /// from genesis): from it on, `reportEquivocation` takes evidence and
+    /// suspends the miner it proves equivocated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub equivocation_suspension: Option<u64>,
+    pub equivocation_rules_block: Option<u64>,
+    /// Blocks a miner proven to equivocate stays suspended, counted from the
+    /// block that carries the evidence; also how old evidence may be. More
+    /// than `stakeLookback`.
+    #[serde(default = "default_equivocation_suspension")]
+    pub equivocation_suspension: u64,
 }
 
 /// New chains' `equivocationSuspension`: 100,000 blocks (about 2.3 days at 2 s).
 pub const DEFAULT_EQUIVOCATION_SUSPENSION: u64 = 100_000;
+
+fn default_equivocation_suspension() -> u64 {
+    DEFAULT_EQUIVOCATION_SUSPENSION
+}
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -143,7 +153,8 @@ impl Default for AlgorandConfig {
             max_registrations_per_block: default_max_registrations_per_block(),
             dynamic_filter_timeout: false,
             filter_timeout_min: None,
-            equivocation_suspension: Some(DEFAULT_EQUIVOCATION_SUSPENSION),
+            equivocation_rules_block: Some(0),
+            equivocation_suspension: DEFAULT_EQUIVOCATION_SUSPENSION,
         }
     }
 }
@@ -305,10 +316,10 @@ impl ChainConfig {
             ));
         }
         if let Some(a) = &self.algorand
-            && a.equivocation_suspension == Some(0)
+            && a.equivocation_suspension <= a.stake_lookback
         {
             return Err(ConfigError::InvalidAlgorand(
-                "equivocationSuspension must be at least 1 block",
+                "equivocationSuspension must be more than stakeLookback blocks",
             ));
         }
         if let Some(a) = &self.algorand
@@ -330,8 +341,10 @@ impl ChainConfig {
                 min_stake: u128::try_from(a.miner_min_stake).unwrap_or(u128::MAX),
                 per_block: a.max_registrations_per_block,
             }),
-            evidence: a.equivocation_suspension.map(|suspension| EvidenceConfig {
-                suspension,
+            evidence: a.equivocation_rules_block.map(|from| EvidenceConfig {
+                from,
+                suspension: a.equivocation_suspension,
+                lookback: a.stake_lookback,
                 chain_id: self.chain_id(),
                 lifespan: a.lifespan,
             }),

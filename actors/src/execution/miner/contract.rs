@@ -18,16 +18,19 @@
 //! `spec::registration::effective_registration` (so it agrees with what consensus uses);
 //! `set` also appends the miner to `intervalMiners` (slot 2, see [`super::layout`]).
 //!
-//! kalgo's additions for equivocation penalties (when the chain config has
-//! `equivocationSuspension`): `reportEquivocation(first, second)` takes two
-//! wire-encoded votes, checks them with `spec::evidence::check_equivocation`
-//! against the vote key the miner registered for their height, and suspends the
-//! miner up to `block + equivocationSuspension` (event `Equivocated`); evidence of
-//! an offence at a height the last suspension already covers, from a height after
-//! the block or more than `equivocationSuspension` blocks before it, or on a chain
-//! without the setting reverts with a reason.
-//! `suspendedUntil(miner)` reads it; `isMinerOfHeight` answers `false` for a
-//! height the stored suspension covers. Consensus leaves suspended miners out of
+//! kalgo's additions for equivocation penalties (from the chain config's
+//! `equivocationRulesBlock`; before it, or without it, both selectors revert as
+//! any unknown selector does, so old blocks execute as they did):
+//! `reportEquivocation(first, second)` takes two wire-encoded votes, checks them
+//! with `spec::evidence::check_equivocation` against the vote key the miner
+//! registered for their height, and suspends the miner for heights `B + 1 + L`
+//! to `B + equivocationSuspension` (`B` this block, `L` the stake lookback; event
+//! `Equivocated`). Evidence of an offence at a height the last report already
+//! covers (up to its block + 1), from a height after the next block (the height
+//! in agreement when the report was made), or more than `equivocationSuspension`
+//! blocks old reverts with a reason. `suspendedUntil(miner)` reads the last
+//! suspended height; `isMinerOfHeight` answers `false` for a height the stored
+//! suspension covers. Consensus leaves suspended miners out of
 //! the registry ([`super::snapshot::miner_registry`]), and a suspended proposer's
 //! block reward is not paid.
 
@@ -73,15 +76,22 @@ pub struct MinerContractConfig {
     pub interval: u64,
     /// kalgo's limits on new registrations, when the chain schedules them.
     pub limits: Option<RegistrationLimits>,
-    /// Equivocation reports, when the chain has them (`equivocationSuspension`).
+    /// Equivocation reports, when the chain schedules them (`equivocationRulesBlock`).
     pub evidence: Option<EvidenceConfig>,
 }
 
 /// What `reportEquivocation` needs from the chain config.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EvidenceConfig {
-    /// Blocks an offender stays suspended, from the block carrying the evidence.
+    /// First block with equivocation reports; before it the two functions do
+    /// not exist (they revert as an unknown selector did).
+    pub from: u64,
+    /// Blocks an offender stays suspended, from the block carrying the
+    /// evidence; also how old evidence may be.
     pub suspension: u64,
+    /// The stake lookback `L`: a report in block `B` takes the offender out of
+    /// the committees from height `B + 1 + L` on.
+    pub lookback: u64,
     /// The chain id votes are signed for.
     pub chain_id: u64,
     /// Heights per forward-secure sub-key.
@@ -293,6 +303,16 @@ fn run_miner<CTX: ContextTr>(
         return revert(VIEW_GAS);
     };
     let block = to_u64(ctx.block().number());
+    let evidence = cfg.evidence.filter(|e| block >= e.from);
+    if evidence.is_none()
+        && matches!(
+            call,
+            IMiner::IMinerCalls::reportEquivocation(_) | IMiner::IMinerCalls::suspendedUntil(_)
+        )
+    {
+        // Not yet part of this chain: exactly the unknown-selector path above.
+        return revert(VIEW_GAS);
+    }
     let sender = inputs.caller;
     let interval = cfg.interval;
     let sn = |h: u64| h.checked_div(interval).unwrap_or_default();
@@ -415,8 +435,8 @@ fn run_miner<CTX: ContextTr>(
                     REPORT_GAS,
                 ))
             };
-            let Some(ev) = cfg.evidence else {
-                return refuse("equivocation reports are off on this chain".into());
+            let Some(ev) = evidence else {
+                return revert(VIEW_GAS);
             };
             let mut key_error = None;
             let checked = check_equivocation(
@@ -439,13 +459,14 @@ fn run_miner<CTX: ContextTr>(
                 Ok(o) => o,
                 Err(e) => return refuse(format!("not equivocation evidence: {e}")),
             };
-            if offence.hrs.height > block {
+            let next = block.saturating_add(1);
+            if offence.hrs.height > next {
                 return refuse(format!(
-                    "evidence from height {} after this block ({block})",
+                    "evidence from height {} after the next block ({next})",
                     offence.hrs.height
                 ));
             }
-            if block - offence.hrs.height > ev.suspension {
+            if block.saturating_sub(offence.hrs.height) > ev.suspension {
                 return refuse(format!(
                     "evidence from height {} is older than {} blocks",
                     offence.hrs.height, ev.suspension
@@ -459,9 +480,15 @@ fn run_miner<CTX: ContextTr>(
                     old.covered_through
                 ));
             }
+            let starts = next.saturating_add(ev.lookback);
             let new = Suspension {
+                // A suspension still in force (or ending just before) is extended.
+                from: match old.until != 0 && old.until.saturating_add(1) >= starts {
+                    true => old.from,
+                    false => starts,
+                },
                 until: block.saturating_add(ev.suspension).max(old.until),
-                covered_through: block,
+                covered_through: next,
             };
             j.store(suspension_slot(miner), new.pack())?;
             j.log(

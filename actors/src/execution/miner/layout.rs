@@ -11,10 +11,10 @@
 //!   registered in interval `sn`, so the registry can be listed without scanning a
 //!   million `newMiners` entries.
 //! - slot 3 (kalgo's): the registrations counter of the current block.
-//! - slot 4 (kalgo's): `suspension[address] → coveredThrough << 64 | until`: a
-//!   miner proven to equivocate is out of every committee up to height `until`,
-//!   and evidence of its offences at heights up to `coveredThrough` is refused
-//!   as already punished ([`Suspension`]).
+//! - slot 4 (kalgo's): `suspension[address] → from << 128 | coveredThrough << 64 |
+//!   until`: a miner proven to equivocate is out of every committee of heights
+//!   `from..=until`, and evidence of its offences at heights up to
+//!   `coveredThrough` is refused as already punished ([`Suspension`]).
 
 use alloy_primitives::{Address, B256, U256, keccak256};
 use spec::registration::Registration;
@@ -64,6 +64,8 @@ pub fn suspension_slot(miner: Address) -> U256 {
 /// A miner's suspension for equivocation, as stored in `suspension[miner]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Suspension {
+    /// First height the miner is out of the committee.
+    pub from: u64,
     /// Last height the miner is out of the committee (0: never suspended).
     pub until: u64,
     /// Offences at heights up to here are already punished.
@@ -77,17 +79,20 @@ impl Suspension {
         Self {
             until: limbs[0],
             covered_through: limbs[1],
+            from: limbs[2],
         }
     }
 
     /// The stored word.
     pub fn pack(&self) -> U256 {
-        (U256::from(self.covered_through) << 64) | U256::from(self.until)
+        (U256::from(self.from) << 128)
+            | (U256::from(self.covered_through) << 64)
+            | U256::from(self.until)
     }
 
     /// Whether the miner is out of the committee of `height`.
     pub fn excludes(&self, height: u64) -> bool {
-        height <= self.until
+        self.until != 0 && (self.from..=self.until).contains(&height)
     }
 }
 
@@ -163,6 +168,23 @@ pub fn genesis_storage(miners: &[(Address, Registration)], interval: u64) -> Vec
 mod tests {
     use super::*;
     use alloy_primitives::{address, b256};
+
+    #[test]
+    fn suspension_word_and_range() {
+        let s = Suspension {
+            from: 7,
+            until: 56,
+            covered_through: 6,
+        };
+        assert_eq!(Suspension::unpack(s.pack()), s);
+        assert_eq!(Suspension::unpack(U256::ZERO), Suspension::default());
+        let table = [(0, false), (6, false), (7, true), (56, true), (57, false)];
+        for (h, out) in table {
+            assert_eq!(s.excludes(h), out, "height {h}");
+        }
+        // Never suspended: nobody is excluded, height 0 included.
+        assert!(!Suspension::default().excludes(0));
+    }
 
     #[test]
     fn kaleido_genesis_slot_vectors() {
