@@ -990,34 +990,26 @@ fn equivocation_evidence_suspends_the_miner_once() {
         .ok()
         .flatten()
         .map(|x| x.balance);
-    let proposed_by = |who: Address| BlockAttributes {
-        coinbase: who,
-        proposer: who,
-        ..attrs(7)
+    // The proposer's balance after block 7 when `who` proposes it.
+    let balance_after_proposing = |who: Address| {
+        let attrs = BlockAttributes {
+            coinbase: who,
+            proposer: who,
+            ..attrs(7)
+        };
+        let ex =
+            execute_block(&cfg, &state, &parent, &attrs, vec![]).unwrap_or_else(|e| panic!("{e}"));
+        let mut after = state.clone();
+        after.apply(&ex.changes, &ex.state_root_output());
+        after.account(&who).ok().flatten().map(|x| x.balance)
     };
-    let ex = execute_block(&cfg, &state, &parent, &proposed_by(a.address()), vec![])
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut after = state.clone();
-    after.apply(&ex.changes, &ex.state_root_output());
     assert_eq!(
-        after
-            .account(&a.address())
-            .ok()
-            .flatten()
-            .map(|x| x.balance),
+        balance_after_proposing(a.address()),
         before_a,
         "a suspended proposer forfeits its reward"
     );
-    let ex = execute_block(&cfg, &state, &parent, &proposed_by(c.address()), vec![])
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut after = state.clone();
-    after.apply(&ex.changes, &ex.state_root_output());
     assert_eq!(
-        after
-            .account(&c.address())
-            .ok()
-            .flatten()
-            .map(|x| x.balance),
+        balance_after_proposing(c.address()),
         Some(U256::from(200 * COIN) + cfg.block_reward(7)),
     );
     // Evidence as old as the suspension period is taken; older is stale.

@@ -1034,11 +1034,7 @@ mod tests {
                 output: [0; 32],
                 proof: [0; VRF_PROOF_BYTES],
             },
-            signature: crate::codec::FsSignature {
-                sub_key: [0; 32],
-                sub_key_sig: [0; 64],
-                sig: [0; 64],
-            },
+            signature: crate::codec::FsSignature::UNSIGNED,
         };
         let auth = ProposalAuth {
             weight: 1,

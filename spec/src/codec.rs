@@ -43,6 +43,16 @@ pub struct FsSignature {
     pub sig: [u8; 64],
 }
 
+#[cfg(test)]
+impl FsSignature {
+    /// All zeros: a placeholder for tests that never verify signatures.
+    pub(crate) const UNSIGNED: FsSignature = FsSignature {
+        sub_key: [0; 32],
+        sub_key_sig: [0; 64],
+        sig: [0; 64],
+    };
+}
+
 /// A vote: `voter` votes `value` at (height, round, step).
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, RlpEncodable, RlpDecodable)]
 pub struct VoteMsg {
@@ -493,11 +503,7 @@ mod tests {
                 output: [0; 32],
                 proof: [0; VRF_PROOF_BYTES],
             },
-            signature: FsSignature {
-                sub_key: [0; 32],
-                sub_key_sig: [0; 64],
-                sig: [0; 64],
-            },
+            signature: FsSignature::UNSIGNED,
         };
         let votes = (0..=MAX_CERT_VOTES as u32)
             .map(|i| {

@@ -9,6 +9,10 @@
 //! credentials or the seed, so anyone holding the two messages can prove it to
 //! the miner contract (`reportEquivocation`), which calls [`check_equivocation`].
 //!
+//! [`Penalty::punish`] is the rule the contract applies to a proven offence:
+//! which heights' committees leave the miner out, and which evidence is refused
+//! as from the future, stale or already punished.
+//!
 //! The two messages are wire-encoded votes ([`WireMessage::Vote`]), each at most
 //! [`MAX_EVIDENCE_VOTE_BYTES`] long, so a check never decodes more than that.
 
@@ -63,6 +67,106 @@ pub enum EvidenceError {
     /// A signature (or the step) does not check.
     #[error("signature: {0}")]
     Signature(AuthError),
+}
+
+/// A miner's suspension for equivocation: out of the committees of heights
+/// `from..=until`; offences at heights up to `covered_through` are punished.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Suspension {
+    /// First height the miner is out of the committee.
+    pub from: Height,
+    /// Last height the miner is out of the committee (0: never suspended).
+    pub until: Height,
+    /// Offences at heights up to here are already punished.
+    pub covered_through: Height,
+}
+
+impl Suspension {
+    /// Whether the miner is out of the committee of `height`.
+    pub fn excludes(&self, height: Height) -> bool {
+        self.until != 0 && (self.from..=self.until).contains(&height)
+    }
+}
+
+/// Why a proven offence is not punished.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PunishRefusal {
+    /// The offence is at a height after the next block.
+    #[error("evidence from height {height} after the next block ({next})")]
+    Future {
+        /// The offence's height.
+        height: Height,
+        /// The next block's height.
+        next: Height,
+    },
+    /// The offence is older than the suspension period.
+    #[error("evidence from height {height} is older than {window} blocks")]
+    Stale {
+        /// The offence's height.
+        height: Height,
+        /// The suspension period.
+        window: u64,
+    },
+    /// A report already covers the offence's height.
+    #[error("already punished for offences up to height {covered}")]
+    AlreadyPunished {
+        /// The last height the miner's last report covers.
+        covered: Height,
+    },
+}
+
+/// The chain's penalty for equivocation (`equivocationSuspension`, and the
+/// stake lookback that delays every committee change).
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Penalty {
+    /// Blocks the miner stays suspended, from the block carrying the report;
+    /// also how old evidence may be.
+    pub suspension: u64,
+    /// The stake lookback `L`: a committee of height `h` is read from the
+    /// state after block `h − 1 − L`.
+    pub lookback: u64,
+}
+
+impl Penalty {
+    /// The miner's suspension after a report in `block` of an offence at
+    /// `height`, given its suspension `old`. Evidence of the next block's
+    /// height (the one in agreement when the report was made) is taken; later
+    /// ones, ones older than the period, and ones the last report covers (up
+    /// to its block + 1) are refused. The new suspension keeps the miner out
+    /// of heights `block + 1 + L` to `block + suspension` (the first height
+    /// whose stake sample carries the report); one still in force, or ending
+    /// just before, is extended and keeps its first height.
+    pub fn punish(
+        &self,
+        block: Height,
+        height: Height,
+        old: Suspension,
+    ) -> Result<Suspension, PunishRefusal> {
+        let next = block.saturating_add(1);
+        if height > next {
+            return Err(PunishRefusal::Future { height, next });
+        }
+        if block.saturating_sub(height) > self.suspension {
+            return Err(PunishRefusal::Stale {
+                height,
+                window: self.suspension,
+            });
+        }
+        if height <= old.covered_through {
+            return Err(PunishRefusal::AlreadyPunished {
+                covered: old.covered_through,
+            });
+        }
+        let starts = next.saturating_add(self.lookback);
+        Ok(Suspension {
+            from: match old.until != 0 && old.until.saturating_add(1) >= starts {
+                true => old.from,
+                false => starts,
+            },
+            until: block.saturating_add(self.suspension).max(old.until),
+            covered_through: next,
+        })
+    }
 }
 
 fn decode_vote(bytes: &[u8]) -> Result<VoteMsg, EvidenceError> {
@@ -146,6 +250,90 @@ mod tests {
             .unwrap()
             .unwrap();
         WireMessage::Vote(v).encode()
+    }
+
+    /// A suspension's heights, and each way `punish` refuses or extends.
+    #[test]
+    fn penalty_table() {
+        let s = Suspension {
+            from: 7,
+            until: 56,
+            covered_through: 6,
+        };
+        for (h, out) in [(0, false), (6, false), (7, true), (56, true), (57, false)] {
+            assert_eq!(s.excludes(h), out, "height {h}");
+        }
+        assert!(!Suspension::default().excludes(0), "never suspended");
+        let p = Penalty {
+            suspension: 50,
+            lookback: 2,
+        };
+        let none = Suspension::default();
+        let first = Suspension {
+            from: 9,
+            until: 56,
+            covered_through: 7,
+        };
+        // (block, offence height, old) → outcome
+        let table = [
+            (6, 5, none, Ok(first)),
+            (6, 7, none, Ok(first)),
+            (
+                6,
+                8,
+                none,
+                Err(PunishRefusal::Future { height: 8, next: 7 }),
+            ),
+            (
+                60,
+                10,
+                none,
+                Ok(Suspension {
+                    from: 63,
+                    until: 110,
+                    covered_through: 61,
+                }),
+            ),
+            (
+                61,
+                10,
+                none,
+                Err(PunishRefusal::Stale {
+                    height: 10,
+                    window: 50,
+                }),
+            ),
+            (
+                8,
+                7,
+                first,
+                Err(PunishRefusal::AlreadyPunished { covered: 7 }),
+            ),
+            (
+                8,
+                8,
+                first,
+                Ok(Suspension {
+                    from: 9,
+                    until: 58,
+                    covered_through: 9,
+                }),
+            ),
+            // Ended long before the new one starts: a new first height.
+            (
+                100,
+                99,
+                first,
+                Ok(Suspension {
+                    from: 103,
+                    until: 150,
+                    covered_through: 101,
+                }),
+            ),
+        ];
+        for (i, (block, height, old, want)) in table.into_iter().enumerate() {
+            assert_eq!(p.punish(block, height, old), want, "row {i}");
+        }
     }
 
     proptest::proptest! {

@@ -759,53 +759,89 @@ fn synced_blocks_verify_against_the_parent_committee_and_forgeries_are_refused()
     assert_eq!(host.height(), 4);
 }
 
+/// Node 0 of a two-node cluster, and node 1's signed votes for `values` at
+/// (node 0's height, round 1, `step`), wire-encoded: an equivocating voter.
+struct EquivocatingVotes {
+    node: Node,
+    voter: MinerId,
+    hrs: spec::types::Hrs,
+    votes: Vec<Vec<u8>>,
+}
+
+fn equivocating_votes(step: Step, values: &[u8]) -> EquivocatingVotes {
+    let (mut nodes, _, _) = cluster(2);
+    let other = keys(2).pop().expect("key");
+    let node = nodes.remove(0);
+    let host = node.host.as_ref().expect("host");
+    let c = host.committee();
+    let rec = c.record(&other.id).expect("registered");
+    let hrs = spec::types::Hrs::new(host.height(), 1, step);
+    let votes = values
+        .iter()
+        .map(|&v| {
+            let vote = other
+                .cast_vote(
+                    host.params(),
+                    hrs,
+                    Value([v; 32]),
+                    &c.seed,
+                    rec.stake,
+                    c.total_stake,
+                )
+                .expect("sign")
+                .expect("a fixed committee member always has a seat");
+            WireMessage::Vote(vote).encode()
+        })
+        .collect();
+    EquivocatingVotes {
+        node,
+        voter: other.id,
+        hrs,
+        votes,
+    }
+}
+
+/// Starts a consensus actor on `host` (handing proofs to `proofs`, if given)
+/// and delivers `votes` to it in one batch, as gossip does; its metrics and
+/// the verdicts.
+fn deliver_votes(
+    host: HostCore<StoreRegistry>,
+    exec: ExecutionService,
+    votes: Vec<Vec<u8>>,
+    proofs: Option<tokio::sync::mpsc::Sender<crate::runtime::EquivocationProof>>,
+) -> (
+    std::sync::Arc<crate::metrics::Metrics>,
+    Vec<crate::gossip::Verdict>,
+) {
+    use crate::gossip::actor::ConsensusInbound;
+    use crate::runtime::{ConsensusActor, ExecutionActor};
+    use actix::Actor;
+
+    actix::System::new().block_on(async move {
+        let exec = ExecutionActor::new(exec).start();
+        let mut actor = ConsensusActor::new(host, Vec::new(), exec, std::time::Instant::now());
+        if let Some(sink) = proofs {
+            actor = actor.with_equivocation_proofs(sink);
+        }
+        let metrics = actor.metrics().clone();
+        let addr = actor.start();
+        let msgs = votes
+            .into_iter()
+            .map(|v| (super::host::Topic::Votes, v, 1))
+            .collect();
+        let verdicts = addr.send(ConsensusInbound(msgs)).await.expect("mailbox");
+        (metrics, verdicts)
+    })
+}
+
 /// A voter's two different votes for one (height, round, step), as gossip hands
 /// them to the consensus actor: the host reports the evidence and the actor
 /// counts it (`kalgo_equivocations_total`).
 #[test]
 fn equivocation_evidence_is_counted_by_the_consensus_actor() {
-    use crate::gossip::actor::ConsensusInbound;
-    use crate::runtime::{ConsensusActor, ExecutionActor};
-    use actix::Actor;
-    use spec::codec::WireMessage;
-    use spec::types::Hrs;
-
-    let (mut nodes, _, _) = cluster(2);
-    let other = keys(2).pop().expect("key");
-    let node = nodes.remove(0);
-    let host = node.host.expect("host");
-    let c = host.committee().clone();
-    let rec = c.record(&other.id).expect("registered");
-    let hrs = Hrs::new(host.height(), 1, Step::SOFT);
-    let sign = |v: u8| {
-        let vote = other
-            .cast_vote(
-                host.params(),
-                hrs,
-                Value([v; 32]),
-                &c.seed,
-                rec.stake,
-                c.total_stake,
-            )
-            .expect("sign")
-            .expect("a fixed committee member always has a seat");
-        WireMessage::Vote(vote).encode()
-    };
-    let (first, second) = (sign(1), sign(2));
-    let exec = node.exec;
-    let sys = actix::System::new();
-    let (metrics, verdicts) = sys.block_on(async move {
-        let exec = ExecutionActor::new(exec).start();
-        let actor = ConsensusActor::new(host, Vec::new(), exec, std::time::Instant::now());
-        let metrics = actor.metrics().clone();
-        let addr = actor.start();
-        let msgs = vec![
-            (super::host::Topic::Votes, first, 1),
-            (super::host::Topic::Votes, second, 1),
-        ];
-        let verdicts = addr.send(ConsensusInbound(msgs)).await.expect("mailbox");
-        (metrics, verdicts)
-    });
+    let e = equivocating_votes(Step::SOFT, &[1, 2]);
+    let host = e.node.host.expect("host");
+    let (metrics, verdicts) = deliver_votes(host, e.node.exec, e.votes, None);
     assert_eq!(verdicts.len(), 2);
     assert_eq!(
         metrics
@@ -816,7 +852,7 @@ fn equivocation_evidence_is_counted_by_the_consensus_actor() {
     assert!(metrics.render().contains("kalgo_equivocations_total 1\n"));
     // Both are soft votes received from the network.
     assert_eq!(metrics.votes_received_by_step.values(), [0, 2, 0, 0]);
-    drop(node.dir);
+    drop(e.node.dir);
 }
 
 /// With `--miner.reportequivocation` the actor also hands its reporter the
@@ -825,77 +861,37 @@ fn equivocation_evidence_is_counted_by_the_consensus_actor() {
 /// accepts (`spec::evidence::check_equivocation` against the voter's key).
 #[test]
 fn an_equivocation_proof_reaches_the_reporter_once() {
-    use crate::gossip::actor::ConsensusInbound;
-    use crate::runtime::{ConsensusActor, EquivocationProof, ExecutionActor};
-    use actix::Actor;
-    use spec::codec::WireMessage;
-    use spec::types::Hrs;
-
-    let (mut nodes, _, _) = cluster(2);
-    let other = keys(2).pop().expect("key");
-    let node = nodes.remove(0);
-    let host = node.host.expect("host");
+    let e = equivocating_votes(Step::CERT, &[1, 2, 3]);
+    let host = e.node.host.expect("host");
     let params = *host.params();
-    let c = host.committee().clone();
-    let rec = c.record(&other.id).expect("registered");
-    let hrs = Hrs::new(host.height(), 1, Step::CERT);
-    let sign = |v: u8| {
-        let vote = other
-            .cast_vote(
-                &params,
-                hrs,
-                Value([v; 32]),
-                &c.seed,
-                rec.stake,
-                c.total_stake,
-            )
-            .expect("sign")
-            .expect("a fixed committee member always has a seat");
-        WireMessage::Vote(vote).encode()
-    };
-    let votes = [sign(1), sign(2), sign(3)];
-    let exec = node.exec;
-    let sys = actix::System::new();
-    let sent = votes.clone();
-    let (metrics, proofs) = sys.block_on(async move {
-        let exec = ExecutionActor::new(exec).start();
-        let (sink, mut proofs) = tokio::sync::mpsc::channel::<EquivocationProof>(8);
-        let actor = ConsensusActor::new(host, Vec::new(), exec, std::time::Instant::now())
-            .with_equivocation_proofs(sink);
-        let metrics = actor.metrics().clone();
-        let addr = actor.start();
-        let msgs = sent
-            .into_iter()
-            .map(|v| (super::host::Topic::Votes, v, 1))
-            .collect();
-        addr.send(ConsensusInbound(msgs)).await.expect("mailbox");
-        let mut got = Vec::new();
-        while let Ok(p) = proofs.try_recv() {
-            got.push(p);
-        }
-        (metrics, got)
-    });
-    assert_eq!(proofs.len(), 1, "one proof per voter and (round, step)");
-    let p = &proofs[0];
-    assert_eq!(p.voter, Address::from(other.id.0));
-    assert_eq!(p.height, hrs.height);
-    assert_eq!((&p.first, &p.second), (&votes[0], &votes[1]));
+    let committee = host.committee().clone();
+    let (sink, mut proofs) = tokio::sync::mpsc::channel(8);
+    let (metrics, _) = deliver_votes(host, e.node.exec, e.votes.clone(), Some(sink));
+    let mut got = Vec::new();
+    while let Ok(p) = proofs.try_recv() {
+        got.push(p);
+    }
+    assert_eq!(got.len(), 1, "one proof per voter and (round, step)");
+    let p = &got[0];
+    assert_eq!(p.voter, Address::from(e.voter.0));
+    assert_eq!(p.height, e.hrs.height);
+    assert_eq!((&p.first, &p.second), (&e.votes[0], &e.votes[1]));
     let offence = spec::evidence::check_equivocation(
         &spec::crypto::real::Ed25519FsVerifier,
         &params,
         &p.first,
         &p.second,
-        |id, _| c.record(id).map(|r| r.vote_master_pk),
+        |id, _| committee.record(id).map(|r| r.vote_master_pk),
     )
     .expect("the contract's check accepts the proof");
-    assert_eq!((offence.voter, offence.hrs), (other.id, hrs));
+    assert_eq!((offence.voter, offence.hrs), (e.voter, e.hrs));
     let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(load(&metrics.equivocation_proofs), 1);
     assert!(
         load(&metrics.equivocations) >= 1,
         "the evidence is counted too"
     );
-    drop(node.dir);
+    drop(e.node.dir);
 }
 
 /// [`run_keeping`] with an attacker: after each effect is delivered, `attack`

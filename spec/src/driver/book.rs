@@ -327,11 +327,7 @@ mod tests {
                 proposer: MinerId::from_index(proposer),
                 credential: EMPTY_CREDENTIAL,
                 seed: EMPTY_CREDENTIAL,
-                signature: FsSignature {
-                    sub_key: [0; 32],
-                    sub_key_sig: [0; 64],
-                    sig: [0; 64],
-                },
+                signature: FsSignature::UNSIGNED,
             },
             auth: ProposalAuth {
                 weight: 1,

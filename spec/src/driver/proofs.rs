@@ -87,11 +87,7 @@ mod tests {
             value: Value([value; 32]),
             voter: MinerId::from_index(voter),
             credential: EMPTY_CREDENTIAL,
-            signature: FsSignature {
-                sub_key: [0; 32],
-                sub_key_sig: [0; 64],
-                sig: [0; 64],
-            },
+            signature: FsSignature::UNSIGNED,
         }
     }
 

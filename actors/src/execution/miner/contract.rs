@@ -44,7 +44,7 @@ use revm::{
     primitives::{AddressSet, Log, hardfork::SpecId},
 };
 use spec::crypto::real::Ed25519FsVerifier;
-use spec::evidence::check_equivocation;
+use spec::evidence::{Penalty, Suspension, check_equivocation};
 use spec::registration::{
     LimitRefusal, NewRegistration, Registration, RegistrationLimits, effective_registration,
     interval_end, validate_registration,
@@ -54,8 +54,8 @@ use super::{
     MINER_CONTRACT,
     abi::IMiner,
     layout::{
-        INTERVAL_MINERS_SLOT, NEW_MINERS_SLOT, Suspension, array_elem_slot, array_len_slot,
-        miner_base_slot, pack, suspension_slot, unpack,
+        INTERVAL_MINERS_SLOT, NEW_MINERS_SLOT, array_elem_slot, array_len_slot, miner_base_slot,
+        pack, pack_suspension, suspension_slot, unpack, unpack_suspension,
     },
 };
 
@@ -174,6 +174,17 @@ fn result(kind: InstructionResult, output: Bytes, limit: u64, cost: u64) -> Inte
     InterpreterResult::new(kind, output, gas)
 }
 
+/// The first checks of a function that writes, at its fixed price `cost`: in a
+/// static call it reverts, and with less gas than `cost` it halts out of gas.
+fn write_guard(inputs: &CallInputs, cost: u64) -> Option<InterpreterResult> {
+    let limit = inputs.gas_limit;
+    if inputs.is_static {
+        return Some(result(InstructionResult::Revert, Bytes::new(), limit, cost));
+    }
+    // `result` halts with `PrecompileOOG` when `cost` exceeds the limit.
+    (limit < cost).then(|| result(InstructionResult::Return, Bytes::new(), limit, cost))
+}
+
 struct Journal<'c, CTX> {
     ctx: &'c mut CTX,
 }
@@ -204,23 +215,24 @@ impl<CTX: ContextTr> Journal<'_, CTX> {
     }
 
     fn suspension(&mut self, miner: Address) -> Result<Suspension, String> {
-        Ok(Suspension::unpack(self.load(suspension_slot(miner))?))
+        Ok(unpack_suspension(self.load(suspension_slot(miner))?))
     }
 
-    /// The vote key `miner` registered for `height` (with the carry-over rule).
-    fn vote_key(
+    /// The registration of `miner` in force at `height`, with the carry-over
+    /// rule (`spec::registration::effective_registration`).
+    fn registration_at(
         &mut self,
         interval: u64,
         miner: Address,
         height: u64,
-    ) -> Result<Option<[u8; 32]>, String> {
+    ) -> Result<Option<Registration>, String> {
         let sn = height.checked_div(interval).unwrap_or_default();
         let cur = self.registration(sn, miner)?;
         let prev = match sn.checked_sub(1) {
             Some(p) => self.registration(p, miner)?,
             None => Registration::default(),
         };
-        Ok(effective_registration(height, &cur, &prev).map(|r| r.vote_pk))
+        Ok(effective_registration(height, &cur, &prev))
     }
 
     fn push(&mut self, slot: u64, key: u64, miner: Address) -> Result<(), String> {
@@ -323,16 +335,8 @@ fn run_miner<CTX: ContextTr>(
     let ok = |out: Vec<u8>, cost| Ok(result(InstructionResult::Return, out.into(), limit, cost));
     match call {
         IMiner::IMinerCalls::set(c) => {
-            if inputs.is_static {
-                return revert(SET_GAS);
-            }
-            if limit < SET_GAS {
-                return Ok(result(
-                    InstructionResult::Return,
-                    Bytes::new(),
-                    limit,
-                    SET_GAS,
-                ));
+            if let Some(refused) = write_guard(inputs, SET_GAS) {
+                return Ok(refused);
             }
             let reg = Registration {
                 start: c.start,
@@ -385,16 +389,8 @@ fn run_miner<CTX: ContextTr>(
             ok(true.abi_encode(), SET_GAS)
         }
         IMiner::IMinerCalls::setCoinbase(c) => {
-            if inputs.is_static {
-                return revert(SET_COINBASE_GAS);
-            }
-            if limit < SET_COINBASE_GAS {
-                return Ok(result(
-                    InstructionResult::Return,
-                    Bytes::new(),
-                    limit,
-                    SET_COINBASE_GAS,
-                ));
+            if let Some(refused) = write_guard(inputs, SET_COINBASE_GAS) {
+                return Ok(refused);
             }
             let number = to_u64(c.number);
             let mut reg = j.registration(sn(number), sender)?;
@@ -415,16 +411,8 @@ fn run_miner<CTX: ContextTr>(
             ok(true.abi_encode(), SET_COINBASE_GAS)
         }
         IMiner::IMinerCalls::reportEquivocation(c) => {
-            if inputs.is_static {
-                return revert(REPORT_GAS);
-            }
-            if limit < REPORT_GAS {
-                return Ok(result(
-                    InstructionResult::Return,
-                    Bytes::new(),
-                    limit,
-                    REPORT_GAS,
-                ));
+            if let Some(refused) = write_guard(inputs, REPORT_GAS) {
+                return Ok(refused);
             }
             let refuse = |reason: String| {
                 let data = alloy_sol_types::Revert { reason }.abi_encode();
@@ -445,7 +433,8 @@ fn run_miner<CTX: ContextTr>(
                 &c.first,
                 &c.second,
                 |voter, height| {
-                    j.vote_key(interval, Address::from(voter.0), height)
+                    j.registration_at(interval, Address::from(voter.0), height)
+                        .map(|r| r.map(|r| r.vote_pk))
                         .unwrap_or_else(|e| {
                             key_error = Some(e);
                             None
@@ -459,38 +448,17 @@ fn run_miner<CTX: ContextTr>(
                 Ok(o) => o,
                 Err(e) => return refuse(format!("not equivocation evidence: {e}")),
             };
-            let next = block.saturating_add(1);
-            if offence.hrs.height > next {
-                return refuse(format!(
-                    "evidence from height {} after the next block ({next})",
-                    offence.hrs.height
-                ));
-            }
-            if block.saturating_sub(offence.hrs.height) > ev.suspension {
-                return refuse(format!(
-                    "evidence from height {} is older than {} blocks",
-                    offence.hrs.height, ev.suspension
-                ));
-            }
             let miner = Address::from(offence.voter.0);
             let old = j.suspension(miner)?;
-            if offence.hrs.height <= old.covered_through {
-                return refuse(format!(
-                    "already punished for offences up to height {}",
-                    old.covered_through
-                ));
-            }
-            let starts = next.saturating_add(ev.lookback);
-            let new = Suspension {
-                // A suspension still in force (or ending just before) is extended.
-                from: match old.until != 0 && old.until.saturating_add(1) >= starts {
-                    true => old.from,
-                    false => starts,
-                },
-                until: block.saturating_add(ev.suspension).max(old.until),
-                covered_through: next,
+            let rules = Penalty {
+                suspension: ev.suspension,
+                lookback: ev.lookback,
             };
-            j.store(suspension_slot(miner), new.pack())?;
+            let new = match rules.punish(block, offence.hrs.height, old) {
+                Ok(new) => new,
+                Err(e) => return refuse(e.to_string()),
+            };
+            j.store(suspension_slot(miner), pack_suspension(&new))?;
             j.log(
                 IMiner::Equivocated {
                     miner,
@@ -521,12 +489,7 @@ fn run_miner<CTX: ContextTr>(
         }
         IMiner::IMinerCalls::isMinerOfHeight(c) => {
             let h = to_u64(c.number);
-            let cur = j.registration(sn(h), c.miner)?;
-            let prev = match sn(h).checked_sub(1) {
-                Some(p) => j.registration(p, c.miner)?,
-                None => Registration::default(),
-            };
-            let registered = effective_registration(h, &cur, &prev).is_some();
+            let registered = j.registration_at(interval, c.miner, h)?.is_some();
             let suspended = j.suspension(c.miner)?.excludes(h);
             ok((registered && !suspended).abi_encode(), VIEW_GAS)
         }

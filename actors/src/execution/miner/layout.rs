@@ -17,6 +17,7 @@
 //!   `coveredThrough` is refused as already punished ([`Suspension`]).
 
 use alloy_primitives::{Address, B256, U256, keccak256};
+pub use spec::evidence::Suspension;
 use spec::registration::Registration;
 
 /// Slot of `minerMap`.
@@ -61,39 +62,19 @@ pub fn suspension_slot(miner: Address) -> U256 {
     mapping_slot(miner.into_word(), word(SUSPENSION_SLOT))
 }
 
-/// A miner's suspension for equivocation, as stored in `suspension[miner]`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Suspension {
-    /// First height the miner is out of the committee.
-    pub from: u64,
-    /// Last height the miner is out of the committee (0: never suspended).
-    pub until: u64,
-    /// Offences at heights up to here are already punished.
-    pub covered_through: u64,
+/// A miner's suspension ([`Suspension`], `spec::evidence`) from its stored word.
+pub fn unpack_suspension(word: U256) -> Suspension {
+    let limbs = word.as_limbs();
+    Suspension {
+        until: limbs[0],
+        covered_through: limbs[1],
+        from: limbs[2],
+    }
 }
 
-impl Suspension {
-    /// Reads the stored word.
-    pub fn unpack(word: U256) -> Self {
-        let limbs = word.as_limbs();
-        Self {
-            until: limbs[0],
-            covered_through: limbs[1],
-            from: limbs[2],
-        }
-    }
-
-    /// The stored word.
-    pub fn pack(&self) -> U256 {
-        (U256::from(self.from) << 128)
-            | (U256::from(self.covered_through) << 64)
-            | U256::from(self.until)
-    }
-
-    /// Whether the miner is out of the committee of `height`.
-    pub fn excludes(&self, height: u64) -> bool {
-        self.until != 0 && (self.from..=self.until).contains(&height)
-    }
+/// The stored word of a miner's suspension.
+pub fn pack_suspension(s: &Suspension) -> U256 {
+    (U256::from(s.from) << 128) | (U256::from(s.covered_through) << 64) | U256::from(s.until)
 }
 
 /// The packed word `coinbase ‖ lifespan ‖ start` (Kaleido `MakeStartLifespanCoinbase`).
@@ -170,20 +151,20 @@ mod tests {
     use alloy_primitives::{address, b256};
 
     #[test]
-    fn suspension_word_and_range() {
+    fn suspension_word_round_trip() {
         let s = Suspension {
             from: 7,
             until: 56,
             covered_through: 6,
         };
-        assert_eq!(Suspension::unpack(s.pack()), s);
-        assert_eq!(Suspension::unpack(U256::ZERO), Suspension::default());
-        let table = [(0, false), (6, false), (7, true), (56, true), (57, false)];
-        for (h, out) in table {
-            assert_eq!(s.excludes(h), out, "height {h}");
-        }
-        // Never suspended: nobody is excluded, height 0 included.
-        assert!(!Suspension::default().excludes(0));
+        assert_eq!(unpack_suspension(pack_suspension(&s)), s);
+        assert_eq!(unpack_suspension(U256::ZERO), Suspension::default());
+        let max = Suspension {
+            from: u64::MAX,
+            until: u64::MAX - 1,
+            covered_through: u64::MAX - 2,
+        };
+        assert_eq!(unpack_suspension(pack_suspension(&max)), max);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use super::{
     MINER_CONTRACT,
     layout::{
         INTERVAL_MINERS_SLOT, Suspension, array_elem_slot, array_len_slot, miner_base_slot,
-        suspension_slot, unpack,
+        suspension_slot, unpack, unpack_suspension,
     },
 };
 use crate::execution::state::{StateOverlay, StateReader, StorageError};
@@ -116,7 +116,7 @@ pub fn suspension<S: RegistryState + ?Sized>(
     state: &S,
     miner: Address,
 ) -> Result<Suspension, StorageError> {
-    Ok(Suspension::unpack(
+    Ok(unpack_suspension(
         state.slot(&MINER_CONTRACT, &suspension_slot(miner))?,
     ))
 }
