@@ -67,6 +67,11 @@ pub struct Metrics {
     /// Gauge: registered miners suspended for equivocation at the height in
     /// progress.
     pub suspended_miners: AtomicU64,
+    /// Gauge: registered miners marked absent (`spec::absence`) and out of
+    /// the committee of the height in progress.
+    pub absent_miners: AtomicU64,
+    /// Counter: heartbeats this node sent for its miner (`--miner.heartbeat`).
+    pub heartbeats: AtomicU64,
     /// Counter: equivocation proofs this node handed to its reporter
     /// (`--miner.reportequivocation`).
     pub equivocation_proofs: AtomicU64,
@@ -329,6 +334,18 @@ impl Metrics {
                 Gauge,
                 "Registered miners suspended for equivocation at the height in progress.",
                 v(&self.suspended_miners),
+            ),
+            (
+                "kalgo_consensus_absent_miners",
+                Gauge,
+                "Registered miners marked absent and out of the committee of the height in progress.",
+                v(&self.absent_miners),
+            ),
+            (
+                "kalgo_heartbeats_total",
+                Counter,
+                "Heartbeat transactions this node sent for its miner (--miner.heartbeat).",
+                v(&self.heartbeats),
             ),
             (
                 "kalgo_equivocation_proofs_total",

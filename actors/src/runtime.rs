@@ -377,6 +377,10 @@ impl<R: Registry + Unpin + 'static> ConsensusActor<R> {
             &self.metrics.suspended_miners,
             self.core.committee().suspended.len() as u64,
         );
+        Metrics::set(
+            &self.metrics.absent_miners,
+            self.core.committee().absent.len() as u64,
+        );
     }
 
     /// The metrics this actor writes.

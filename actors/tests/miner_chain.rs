@@ -42,11 +42,16 @@ fn config() -> ChainConfig {
     config_with_lookback(0)
 }
 
+/// A new chain's config with `lookback`, without the absentee rule: the
+/// blocks of these tests are proposed by an address that is no miner, so
+/// every miner would be marked absent (the rule has its own test,
+/// [`an_absent_miner_is_marked_and_a_heartbeat_brings_it_back`]).
 fn config_with_lookback(lookback: u64) -> ChainConfig {
     let mut c = ChainConfig::new_chain(1337);
     if let Some(a) = c.algorand.as_mut() {
         a.interval_size = INTERVAL;
         a.stake_lookback = lookback;
+        a.absentee_rules_block = None;
     }
     c
 }
@@ -1052,4 +1057,197 @@ fn equivocation_evidence_suspends_the_miner_once() {
     assert_eq!(suspended_until(&state), 8 + period);
     assert!(is_miner(&state, 6), "the suspension still starts at 7");
     assert!(!is_miner(&state, 7));
+}
+
+/// #19 part 1 (`spec::absence`), lookback 2 and factor 2: A (300 coins)
+/// proposes every block, C (100 coins) never does. C's bound is
+/// 2 + 2 × ⌈400 / 100⌉ = 10 blocks from its start (1), so block 12 marks it
+/// absent: it leaves the registry and the header total from there, and
+/// `isMinerOfHeight` says no from height 12 + 1 + 2. A heartbeat from someone
+/// who is no miner is refused; C's heartbeat in block 13 clears the mark
+/// (event `Heartbeat`) and C is back in the registry read after it. On a chain
+/// without `absenteeRulesBlock`, or before it, both new functions revert as
+/// an unknown selector does, and nobody is marked.
+#[test]
+fn an_absent_miner_is_marked_and_a_heartbeat_brings_it_back() {
+    let (a, b, c) = (key(1), key(2), key(3));
+    let mut state = MemoryState::default();
+    for (who, coins) in [(&a, 300), (&b, 100), (&c, 100)] {
+        state
+            .insert_account(who.address(), 0, U256::from(coins * COIN), Bytes::new(), [])
+            .expect("insert account");
+    }
+    let regs = [
+        (a.address(), registration(a.address(), 1, 100, 1)),
+        (c.address(), registration(c.address(), 1, 100, 3)),
+    ];
+    state
+        .insert_account(
+            MINER_CONTRACT,
+            0,
+            U256::ZERO,
+            Bytes::from(MINER_CONTRACT_CODE.to_vec()),
+            genesis_storage(&regs, INTERVAL),
+        )
+        .expect("insert account");
+    let mut cfg = ChainConfig::new_chain(1337);
+    let Some(al) = cfg.algorand.as_mut() else {
+        panic!("a new chain has config.algorand");
+    };
+    assert_eq!(
+        al.absentee_rules_block,
+        Some(0),
+        "new chains mark absentees from genesis"
+    );
+    al.interval_size = INTERVAL;
+    al.stake_lookback = 2;
+    al.absentee_factor = 2;
+    let view = |state: &MemoryState, input: Vec<u8>, number: u64| {
+        let (r, touched) = call_on(
+            &cfg,
+            state,
+            MINER_CONTRACT,
+            b.address(),
+            input.into(),
+            number,
+            U256::ZERO,
+            300_000,
+        );
+        assert!(!touched, "a view wrote");
+        r.output().cloned().unwrap_or_default()
+    };
+    let liveness = |state: &MemoryState, who: Address| {
+        let out = view(state, IMiner::livenessCall { miner: who }.abi_encode(), 20);
+        <(u64, u64)>::abi_decode_params(&out).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let is_miner = |state: &MemoryState, h: u64| {
+        let input = IMiner::isMinerOfHeightCall {
+            number: U256::from(h),
+            miner: c.address(),
+        };
+        bool::abi_decode(&view(state, input.abi_encode(), h)).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let members = |state: &MemoryState, h: u64| {
+        miner_registry(state, h, INTERVAL)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .iter()
+            .map(|m| Address::from(m.id.0))
+            .collect::<Vec<_>>()
+    };
+    let heartbeat: Bytes = IMiner::heartbeatCall {}.abi_encode().into();
+
+    // Without the rule, or before its first block: the unknown-selector path.
+    for rules in [None, Some(7)] {
+        let mut off = cfg.clone();
+        if let Some(al) = off.algorand.as_mut() {
+            al.absentee_rules_block = rules;
+        }
+        let read = IMiner::livenessCall { miner: c.address() }.abi_encode();
+        for input in [heartbeat.to_vec(), read] {
+            let mut other = input.clone();
+            other[..4].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+            let run = |data: Vec<u8>| {
+                call_on(
+                    &off,
+                    &state,
+                    MINER_CONTRACT,
+                    c.address(),
+                    data.into(),
+                    6,
+                    U256::ZERO,
+                    300_000,
+                )
+            };
+            let unknown = run(other).0;
+            assert!(
+                matches!(&unknown, ExecutionResult::Revert { output, .. } if output.is_empty())
+            );
+            let (r, touched) = run(input);
+            assert!(!touched);
+            assert_eq!(r, unknown, "rules block {rules:?}");
+        }
+    }
+    // Someone who is no miner cannot send a heartbeat.
+    let (r, touched) = call_on(
+        &cfg,
+        &state,
+        MINER_CONTRACT,
+        b.address(),
+        heartbeat.clone(),
+        3,
+        U256::ZERO,
+        300_000,
+    );
+    assert!(!touched);
+    assert!(
+        revert_reason(&r).contains("not a registered miner"),
+        "{}",
+        revert_reason(&r)
+    );
+
+    // Blocks 1..=12, all proposed by A (rewards to a third address, so the
+    // stakes stay put).
+    let by_a = |n: u64| BlockAttributes {
+        proposer: a.address(),
+        ..attrs(n)
+    };
+    let mut parent = KalgoHeader::default();
+    let mut totals = Vec::new();
+    for n in 1..=12 {
+        let ex = execute_block(&cfg, &state, &parent, &by_a(n), vec![])
+            .unwrap_or_else(|e| panic!("{e}"));
+        state.apply(&ex.changes, &ex.state_root_output());
+        parent = ex.block.header.clone();
+        totals.push(parent.total_balance_of_miners);
+        if n == 11 {
+            assert_eq!(
+                liveness(&state, c.address()),
+                (0, 0),
+                "C is within its bound"
+            );
+        }
+    }
+    assert_eq!(totals[10], U256::from(400 * COIN), "block 11 counts C");
+    assert_eq!(totals[11], U256::from(300 * COIN), "block 12 leaves C out");
+    assert_eq!(liveness(&state, c.address()), (0, 12));
+    assert_eq!(
+        liveness(&state, a.address()),
+        (12, 0),
+        "A is seen at every block"
+    );
+    assert_eq!(members(&state, 15), vec![a.address()]);
+    assert!(
+        is_miner(&state, 14),
+        "the mark counts from 12 + 1 + lookback"
+    );
+    assert!(!is_miner(&state, 15));
+
+    // Block 13 carries C's heartbeat.
+    let ex = execute_block(
+        &cfg,
+        &state,
+        &parent,
+        &by_a(13),
+        vec![call(&c, 0, heartbeat)],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let receipt = &ex.receipts[0];
+    assert!(receipt.status(), "the heartbeat was refused");
+    let logs: Vec<_> = receipt
+        .logs()
+        .iter()
+        .filter_map(|l| IMiner::Heartbeat::decode_log(l).ok())
+        .collect();
+    assert_eq!(logs.len(), 1);
+    assert_eq!((logs[0].miner, logs[0].block), (c.address(), 13));
+    state.apply(&ex.changes, &ex.state_root_output());
+    assert_eq!(liveness(&state, c.address()), (13, 0));
+    assert_eq!(members(&state, 16), vec![a.address(), c.address()]);
+    assert!(is_miner(&state, 16));
+    let balances: U256 = [a.address(), c.address()]
+        .iter()
+        .filter_map(|w| state.account(w).ok().flatten())
+        .map(|x| x.balance)
+        .sum();
+    assert_eq!(ex.block.header.total_balance_of_miners, balances);
 }

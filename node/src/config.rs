@@ -228,6 +228,11 @@ pub struct MinerSection {
     /// node observes is submitted to the miner contract.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reportequivocation: Option<Address>,
+    /// Send `heartbeat()` for this node's miner before the absentee rule
+    /// marks it absent, and after it did (`spec::absence`): signed and paid
+    /// by the stake owner, which must be node-held and unlocked (`--unlock`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub heartbeat: bool,
     /// Test only (hidden `--test.equivocate`): sign two values in every voting
     /// step. Never read from or written to a configuration file.
     #[serde(skip)]
@@ -364,6 +369,8 @@ pub struct Overrides {
     pub etherbase: Option<Etherbase>,
     /// `--miner.reportequivocation`.
     pub reportequivocation: Option<Address>,
+    /// `--miner.heartbeat`.
+    pub heartbeat: bool,
     /// `--listen-addr`.
     pub listen_addr: Option<IpAddr>,
     /// `--port`.
@@ -429,6 +436,9 @@ impl NodeConfig {
         }
         if o.reportequivocation.is_some() {
             self.miner.reportequivocation = o.reportequivocation;
+        }
+        if o.heartbeat {
+            self.miner.heartbeat = true;
         }
         if o.etherbase.is_some() {
             self.miner.etherbase = o.etherbase;
@@ -510,6 +520,7 @@ mod tests {
             mine: true,
             stakeowner: Some(Address::repeat_byte(0xaa)),
             reportequivocation: Some(Address::repeat_byte(0xbb)),
+            heartbeat: true,
             listen_addr: Some("127.0.0.1".parse().expect("ip")),
             port: Some(0),
             bootnodes: Some("/ip4/127.0.0.1/tcp/1/p2p/a, /ip4/127.0.0.1/tcp/2/p2p/b".into()),

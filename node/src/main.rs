@@ -42,6 +42,11 @@ struct Cli {
     /// which must be unlocked with --unlock.
     #[arg(long = "miner.reportequivocation", value_name = "ADDR")]
     reportequivocation: Option<alloy_primitives::Address>,
+    /// Send the miner contract a heartbeat() for this node's miner before the
+    /// chain's absentee rule marks it absent, and after it did; signed and
+    /// paid by the stake owner (--miner.stakeowner), which must be unlocked.
+    #[arg(long = "miner.heartbeat")]
+    heartbeat: bool,
     /// P2P TCP port [default: 38883; 0 picks a free port].
     #[arg(long)]
     port: Option<u16>,
@@ -203,6 +208,7 @@ fn node_config(cli: &Cli) -> Result<(config::NodeConfig, Vec<String>), config::C
         password: cli.password.clone(),
         etherbase: cli.etherbase,
         reportequivocation: cli.reportequivocation,
+        heartbeat: cli.heartbeat,
         listen_addr: cli.listen_addr,
         port: cli.port,
         bootnodes: cli.bootnodes.clone(),

@@ -98,6 +98,10 @@ pub enum RunError {
         alloy_primitives::Address,
         crate::keys::accounts::AccountError,
     ),
+    /// `--miner.heartbeat` without `--mine`, or with a stake owner that is not
+    /// node-held and unlocked.
+    #[error("--miner.heartbeat: {0}")]
+    Heartbeat(String),
     /// `--unlock` failed.
     #[error("--unlock {0}: {1}")]
     Unlock(
@@ -327,6 +331,22 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
             .signer(&from)
             .map_err(|e| RunError::ReporterLocked(from, e))?;
     }
+    let heartbeat_miner = match (cfg.miner.heartbeat, cfg.miner.mine, cfg.miner.stakeowner) {
+        (false, _, _) => None,
+        (true, true, Some(owner)) => {
+            accounts.signer(&owner).map_err(|e| {
+                RunError::Heartbeat(format!(
+                    "the stake owner {owner} must be unlocked with --unlock ({e})"
+                ))
+            })?;
+            Some(owner)
+        }
+        (true, _, _) => {
+            return Err(RunError::Heartbeat(
+                "needs --mine and --miner.stakeowner".into(),
+            ));
+        }
+    };
     let journal = JournalStore::open(&dir.join("consensus.redb"))?;
     tracing::info!(head = head.number, hash = %head.hash, mining = keys.is_some(), "starting");
     let header = header.clone();
@@ -414,6 +434,19 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
             }
             None => None,
         };
+        let heartbeats = heartbeat_miner.and_then(|miner| {
+            let rule = chain_config.miner_contract()?.absence?;
+            let every = chain_config
+                .algorand
+                .as_ref()
+                .map_or(1000, |a| a.timeout_two_lambda);
+            Some(crate::rpc::heartbeat::Heartbeats {
+                miner,
+                rule,
+                every: std::time::Duration::from_millis(every.max(100)),
+                metrics: metrics.clone(),
+            })
+        });
         // The actors first, then the servers that ask them.
         let (consensus, gossip_addr) = match network {
             Some((gossip, events)) => {
@@ -460,6 +493,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                 consensus: inspect,
                 etherbase: cfg.miner.etherbase,
                 reporter,
+                heartbeats,
             },
         )
         .await;

@@ -27,6 +27,7 @@
 //! - [`schedule`]: a byte-driven adversarial schedule over a cluster of four
 //!   drivers (fuzzing).
 
+pub mod absence;
 pub mod auth;
 pub mod certificate;
 pub mod cluster;

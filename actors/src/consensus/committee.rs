@@ -75,6 +75,9 @@ pub struct Committee {
     /// Registered miners an equivocation suspension keeps out of this
     /// height, with the suspension's last height (not members).
     pub suspended: BTreeMap<MinerId, Height>,
+    /// Registered miners an absence mark keeps out of this height
+    /// (`spec::absence`), with the block that marked them (not members).
+    pub absent: BTreeMap<MinerId, Height>,
 }
 
 impl Committee {
@@ -132,6 +135,7 @@ impl Committee {
             total_stake: snapshot.total_stake,
             seed,
             suspended: snapshot.suspended.clone(),
+            absent: snapshot.absent.clone(),
         })
     }
 }

@@ -73,6 +73,9 @@ pub struct CommitteeView {
     /// Registered miners suspended for equivocation at this height, with the
     /// last height of their suspension.
     pub suspended: Vec<(Address, Height)>,
+    /// Registered miners marked absent and so out of this height's committee,
+    /// with the block that marked them.
+    pub absent: Vec<(Address, Height)>,
 }
 
 /// The committee of `height` (parent `parent` committed), as a view.
@@ -121,6 +124,11 @@ pub fn view_of(
             .suspended
             .iter()
             .map(|(id, until)| (Address::from(id.0), *until))
+            .collect(),
+        absent: c
+            .absent
+            .iter()
+            .map(|(id, since)| (Address::from(id.0), *since))
             .collect(),
     })
 }

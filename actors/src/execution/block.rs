@@ -26,7 +26,7 @@ use crate::execution::{
     executor::TxExecutor,
     genesis::{Genesis, INITIAL_BASE_FEE, MAX_EXTRA_DATA},
     header::{KalgoHeader, fork_fields},
-    miner::snapshot::{OverlayView, header_total_stake, suspension},
+    miner::snapshot::{OverlayView, header_total_stake, record_liveness, suspension},
     state::{AccountRecord, ChangeSet, StateOverlay, StateReader, StorageError},
     state_root::{TrieNodes, state_root},
 };
@@ -318,6 +318,19 @@ impl<'a, S: StateReader + ?Sized> BlockRun<'a, S> {
                 .excludes(number),
             None => false,
         };
+        // `spec::absence`: the proposer is seen; miners silent for too long
+        // are marked absent (out of the committees from `number + 1 + L`).
+        if let Some(m) = self.config.miner_contract()
+            && let Some(rule) = m.absence
+        {
+            record_liveness(
+                self.executor.overlay_mut(),
+                &rule,
+                m.interval,
+                number,
+                self.attrs.proposer,
+            )?;
+        }
         let reward = match forfeited {
             true => U256::ZERO,
             false => self.config.block_reward(number),

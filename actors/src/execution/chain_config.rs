@@ -6,6 +6,7 @@ use revm::primitives::hardfork::SpecId;
 use serde::{Deserialize, Serialize};
 
 use crate::execution::miner::contract::{EvidenceConfig, MinerContractConfig};
+use spec::absence::AbsenceRule;
 use spec::registration::RegistrationLimits;
 
 /// What is wrong with a chain configuration (a genesis file's `config`).
@@ -103,6 +104,23 @@ pub struct AlgorandConfig {
     /// than `stakeLookback`.
     #[serde(default = "default_equivocation_suspension")]
     pub equivocation_suspension: u64,
+    /// First block of kalgo's absentee rule (`spec::absence`; absent: never,
+    /// so an existing chain keeps executing exactly as before, the miner
+    /// contract's `heartbeat` and `liveness` included; new chains have it from
+    /// genesis): from it on every block records its proposer as seen and marks
+    /// absent the miners silent for too long, which leave the committees until
+    /// they send `heartbeat()`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absentee_rules_block: Option<u64>,
+    /// How many times its expected blocks per proposal (`total / stake`) a
+    /// miner may stay silent, on top of `stakeLookback`, before it is marked
+    /// absent. At least 1.
+    #[serde(default = "default_absentee_factor")]
+    pub absentee_factor: u64,
+}
+
+fn default_absentee_factor() -> u64 {
+    spec::absence::DEFAULT_ABSENTEE_FACTOR
 }
 
 /// New chains' `equivocationSuspension`: 100,000 blocks (about 2.3 days at 2 s).
@@ -155,6 +173,8 @@ impl Default for AlgorandConfig {
             filter_timeout_min: None,
             equivocation_rules_block: Some(0),
             equivocation_suspension: DEFAULT_EQUIVOCATION_SUSPENSION,
+            absentee_rules_block: Some(0),
+            absentee_factor: spec::absence::DEFAULT_ABSENTEE_FACTOR,
         }
     }
 }
@@ -323,6 +343,13 @@ impl ChainConfig {
             ));
         }
         if let Some(a) = &self.algorand
+            && a.absentee_factor == 0
+        {
+            return Err(ConfigError::InvalidAlgorand(
+                "absenteeFactor must be at least 1",
+            ));
+        }
+        if let Some(a) = &self.algorand
             && a.stake_lookback >= spec::registration::MIN_START_DELAY
         {
             return Err(ConfigError::InvalidAlgorand(
@@ -347,6 +374,11 @@ impl ChainConfig {
                 lookback: a.stake_lookback,
                 chain_id: self.chain_id(),
                 lifespan: a.lifespan,
+            }),
+            absence: a.absentee_rules_block.map(|from| AbsenceRule {
+                from,
+                factor: a.absentee_factor,
+                lookback: a.stake_lookback,
             }),
         })
     }

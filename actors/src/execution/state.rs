@@ -265,6 +265,23 @@ impl<'a, S: StateReader + ?Sized> StateOverlay<'a, S> {
         Ok(())
     }
 
+    /// Writes one storage slot of `address` (an existing account keeps its
+    /// nonce, balance and code), e.g. the miner contract's system writes.
+    pub fn set_storage(
+        &mut self,
+        address: Address,
+        slot: U256,
+        value: U256,
+    ) -> Result<(), StorageError> {
+        let current = self.account(&address)?.unwrap_or_default();
+        let change = self.changes.accounts.entry(address).or_default();
+        if change.info.is_none() {
+            change.info = Some((current.nonce, current.balance, current.code_hash));
+        }
+        change.storage.insert(slot, value);
+        Ok(())
+    }
+
     fn commit_account(&mut self, address: Address, account: Account) {
         if !account.is_touched() {
             return;

@@ -61,6 +61,8 @@ pub struct StatusView {
     pub committee_size: usize,
     /// Registered miners suspended for equivocation at the current height.
     pub suspended: usize,
+    /// Registered miners marked absent and out of the current committee.
+    pub absent: usize,
 }
 
 /// This node's miner.
@@ -122,6 +124,7 @@ impl<R: Registry + Unpin + 'static> Handler<Inspect> for ConsensusActor<R> {
                     filter_timeout_ms: core.driver().filter_timeout_ms(),
                     committee_size: core.committee().miners.len(),
                     suspended: core.committee().suspended.len(),
+                    absent: core.committee().absent.len(),
                 }))
             }
             InspectQuery::Committee { height, parent } => {

@@ -218,6 +218,8 @@ pub fn prepare(datadir: Option<&Path>, args: &DevArgs) -> Result<DevChain, DevEr
         lookback: 16,
         dynamic_filter: args.dynamic_filter,
         filter_min: None,
+        absent_factor: spec::absence::DEFAULT_ABSENTEE_FACTOR,
+        no_absentees: false,
         gas_limit: args.gas_limit,
         password: None,
         validators: None,

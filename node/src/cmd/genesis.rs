@@ -84,6 +84,15 @@ pub struct GenesisArgs {
     /// Stake lookback in blocks (must be < 100).
     #[arg(long, default_value_t = 16)]
     pub lookback: u64,
+    /// Absentee rule: a miner silent for the lookback plus this many times
+    /// its expected blocks per proposal is marked absent
+    /// (`config.algorand.absenteeFactor`, at least 1).
+    #[arg(long = "absentfactor", value_name = "N", default_value_t = spec::absence::DEFAULT_ABSENTEE_FACTOR)]
+    pub absent_factor: u64,
+    /// A chain without the absentee rule (no `absenteeRulesBlock`): absent
+    /// miners stay in the committees, as on Kaleido.
+    #[arg(long = "noabsentees")]
+    pub no_absentees: bool,
     /// Block gas limit (63,000,000 holds 3,000 plain transfers).
     #[arg(long = "gaslimit", default_value_t = 63_000_000)]
     pub gas_limit: u64,
@@ -171,6 +180,10 @@ fn chain_config(args: &GenesisArgs, chain_id: u64) -> ChainConfig {
         a.stake_lookback = args.lookback;
         a.dynamic_filter_timeout = args.dynamic_filter;
         a.filter_timeout_min = args.filter_min;
+        a.absentee_factor = args.absent_factor;
+        if args.no_absentees {
+            a.absentee_rules_block = None;
+        }
         a.committee_mode = match args.committee {
             Committee::Sortition => CommitteeMode::Sortition,
             Committee::Fixed => CommitteeMode::Fixed,
@@ -261,6 +274,11 @@ fn check_timing(args: &GenesisArgs) -> Result<(), GenesisCmdError> {
     if args.two_lambda == 0 {
         return Err(GenesisCmdError::Usage(
             "--twolambda must be positive".into(),
+        ));
+    }
+    if args.absent_factor == 0 {
+        return Err(GenesisCmdError::Usage(
+            "--absentfactor must be at least 1".into(),
         ));
     }
     match args.filter_min {

@@ -5,16 +5,18 @@
 //!
 //! - `consensus_status()`: `{height, round, step, participating, head, headHash,
 //!   mode, twoLambdaMs, dynamicFilterTimeout, filterTimeoutMs, committeeSize,
-//!   suspendedMiners}` — the machine's position; `filterTimeoutMs` is how long
-//!   round 1's proposal step waits (2λ, or the dynamic filter timeout's
-//!   estimate); `suspendedMiners` counts the registered miners an equivocation
-//!   suspension keeps out of the current committee.
+//!   suspendedMiners, absentMiners}` — the machine's position; `filterTimeoutMs`
+//!   is how long round 1's proposal step waits (2λ, or the dynamic filter
+//!   timeout's estimate); `suspendedMiners` counts the registered miners an
+//!   equivocation suspension keeps out of the current committee, `absentMiners`
+//!   those an absence mark keeps out.
 //! - `consensus_committee(height?)`: the committee of a height (default: the
 //!   height in progress; a tag names that block's height): `{height, mode,
 //!   members: [{address, stake, weight, coinbase}], totalStake, totalWeight,
-//!   thresholds: {soft, cert, next}, suspended: [{address, until}]}`;
-//!   `suspended` lists registered miners an equivocation suspension keeps out
-//!   of that committee, with the suspension's last height.
+//!   thresholds: {soft, cert, next}, suspended: [{address, until}], absent:
+//!   [{address, since}]}`; `suspended` lists registered miners an equivocation
+//!   suspension keeps out of that committee, with the suspension's last height;
+//!   `absent` those marked absent, with the block that marked them.
 //! - `consensus_getCertificate(blockNumberOrHash)`: the block's stored
 //!   certificate, decoded and weighed: `{number, hash, round, step, value,
 //!   proposer, voters: [{address, weight}], weight, threshold, mode}`; `null` for
@@ -79,6 +81,7 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
             "filterTimeoutMs": s.filter_timeout_ms,
             "committeeSize": s.committee_size,
             "suspendedMiners": s.suspended,
+            "absentMiners": s.absent,
         }))
     })?;
     m.register_async_method("consensus_committee", |p, ctx, _| async move {
@@ -143,6 +146,11 @@ pub fn register(m: &mut RpcModule<Ctx>) -> Result<(), jsonrpsee::core::RegisterM
                 .suspended
                 .iter()
                 .map(|(address, until)| json!({"address": address, "until": until}))
+                .collect::<Vec<Value>>(),
+            "absent": c
+                .absent
+                .iter()
+                .map(|(address, since)| json!({"address": address, "since": since}))
                 .collect::<Vec<Value>>(),
         }))
     })?;

@@ -33,6 +33,7 @@ pub mod filters;
 pub mod format;
 pub mod fuzz_checks;
 pub mod guard;
+pub mod heartbeat;
 pub mod ipc;
 pub mod kaleido;
 pub mod misc;
@@ -203,6 +204,8 @@ pub struct NodeHandles {
     pub etherbase: Option<crate::config::Etherbase>,
     /// `--miner.reportequivocation`: the equivocation reporter's account and inputs.
     pub reporter: Option<report::Reporter>,
+    /// `--miner.heartbeat`: the heartbeat sender's settings.
+    pub heartbeats: Option<heartbeat::Heartbeats>,
 }
 
 /// The running servers; dropping them does not stop them, [`RpcServers::stop`] does.
@@ -333,6 +336,10 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
     if let Some(reporter) = node.reporter {
         tracing::info!(account = %reporter.from, "reporting equivocations to the miner contract");
         tokio::spawn(report::run(Arc::clone(&ctx), reporter));
+    }
+    if let Some(h) = node.heartbeats {
+        tracing::info!(miner = %h.miner, "sending heartbeats for this node's miner");
+        tokio::spawn(heartbeat::run(Arc::clone(&ctx), h));
     }
     let mut servers = RpcServers {
         handles: Vec::new(),

@@ -15,6 +15,9 @@ sol! {
         /// kalgo's: `miner` was proven to equivocate at (`height`, `round`,
         /// `step`) and is out of the committee up to height `suspendedUntil`.
         event Equivocated(address indexed miner, uint64 height, uint32 round, uint32 step, uint64 suspendedUntil);
+        /// kalgo's: `miner` showed it is online (its `heartbeat()` landed in `block`)
+        /// and is no longer absent.
+        event Heartbeat(address indexed miner, uint64 block);
         /// Registers `msg.sender` (selector `0x39fb25e9`).
         function set(uint64 start, uint32 lifespan, address coinbase, bytes32 vrfVerifier, bytes32 voteVerifier) external returns (bool);
         /// Changes the coinbase of the registration for the interval of `number`.
@@ -32,6 +35,11 @@ sol! {
         function reportEquivocation(bytes first, bytes second) external returns (bool);
         /// kalgo's: the last height `miner` is suspended for (0: never suspended).
         function suspendedUntil(address miner) external view returns (uint64);
+        /// kalgo's: `msg.sender`, a registered miner, is online; clears its absence mark.
+        function heartbeat() external returns (bool);
+        /// kalgo's: the last block `miner` proposed or sent a heartbeat in, and the
+        /// block that marked it absent (0: present).
+        function liveness(address miner) external view returns (uint64 lastSeen, uint64 absentSince);
     }
 }
 

@@ -33,6 +33,15 @@
 //! suspension covers. Consensus leaves suspended miners out of
 //! the registry ([`super::snapshot::miner_registry`]), and a suspended proposer's
 //! block reward is not paid.
+//!
+//! kalgo's additions for absent miners (from the chain config's
+//! `absenteeRulesBlock`, `spec::absence`; before it both selectors revert as an
+//! unknown selector): `heartbeat()` records `msg.sender`, which must be a
+//! registered miner, as seen in this block and clears its absence mark (event
+//! `Heartbeat`); `liveness(miner)` reads the record. Block execution records
+//! each block's proposer and marks the absent ([`super::snapshot::mark_absentees`]);
+//! `isMinerOfHeight` answers `false` for a miner marked absent in block `B`
+//! at heights from `B + 1 + L` on.
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::{SolCall, SolError, SolEvent, SolInterface, SolValue};
@@ -43,6 +52,7 @@ use revm::{
     interpreter::{CallInputs, Gas, InstructionResult, InterpreterResult},
     primitives::{AddressSet, Log, hardfork::SpecId},
 };
+use spec::absence::{AbsenceRule, Liveness};
 use spec::crypto::real::Ed25519FsVerifier;
 use spec::evidence::{Penalty, Suspension, check_equivocation};
 use spec::registration::{
@@ -54,8 +64,9 @@ use super::{
     MINER_CONTRACT,
     abi::IMiner,
     layout::{
-        INTERVAL_MINERS_SLOT, NEW_MINERS_SLOT, array_elem_slot, array_len_slot, miner_base_slot,
-        pack, pack_suspension, suspension_slot, unpack, unpack_suspension,
+        INTERVAL_MINERS_SLOT, NEW_MINERS_SLOT, array_elem_slot, array_len_slot, liveness_slot,
+        miner_base_slot, pack, pack_liveness, pack_suspension, suspension_slot, unpack,
+        unpack_liveness, unpack_suspension,
     },
 };
 
@@ -68,6 +79,8 @@ pub const VIEW_GAS: u64 = 10_000;
 /// Gas charged for `reportEquivocation` (two forward-secure signatures, four
 /// ed25519 verifications, and one slot written).
 pub const REPORT_GAS: u64 = 100_000;
+/// Gas charged for `heartbeat` (two registration reads and one slot written).
+pub const HEARTBEAT_GAS: u64 = 30_000;
 
 /// Settings of the miner contract from the chain config.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +91,9 @@ pub struct MinerContractConfig {
     pub limits: Option<RegistrationLimits>,
     /// Equivocation reports, when the chain schedules them (`equivocationRulesBlock`).
     pub evidence: Option<EvidenceConfig>,
+    /// The absentee rule and heartbeats, when the chain schedules them
+    /// (`absenteeRulesBlock`).
+    pub absence: Option<AbsenceRule>,
 }
 
 /// What `reportEquivocation` needs from the chain config.
@@ -218,6 +234,10 @@ impl<CTX: ContextTr> Journal<'_, CTX> {
         Ok(unpack_suspension(self.load(suspension_slot(miner))?))
     }
 
+    fn liveness(&mut self, miner: Address) -> Result<Liveness, String> {
+        Ok(unpack_liveness(self.load(liveness_slot(miner))?))
+    }
+
     /// The registration of `miner` in force at `height`, with the carry-over
     /// rule (`spec::registration::effective_registration`).
     fn registration_at(
@@ -323,6 +343,15 @@ fn run_miner<CTX: ContextTr>(
         )
     {
         // Not yet part of this chain: exactly the unknown-selector path above.
+        return revert(VIEW_GAS);
+    }
+    let absence = cfg.absence.filter(|r| r.active(block));
+    if absence.is_none()
+        && matches!(
+            call,
+            IMiner::IMinerCalls::heartbeat(_) | IMiner::IMinerCalls::liveness(_)
+        )
+    {
         return revert(VIEW_GAS);
     }
     let sender = inputs.caller;
@@ -475,6 +504,38 @@ fn run_miner<CTX: ContextTr>(
             let s = j.suspension(c.miner)?;
             ok(s.until.abi_encode(), VIEW_GAS)
         }
+        IMiner::IMinerCalls::heartbeat(_) => {
+            if let Some(refused) = write_guard(inputs, HEARTBEAT_GAS) {
+                return Ok(refused);
+            }
+            // A miner registered now or for the next block may say it is online.
+            let registered = j.registration_at(interval, sender, block)?.is_some()
+                || j.registration_at(interval, sender, block.saturating_add(1))?
+                    .is_some();
+            if !registered {
+                let reason = "heartbeat: the sender is not a registered miner".to_string();
+                let data = alloy_sol_types::Revert { reason }.abi_encode();
+                return Ok(result(
+                    InstructionResult::Revert,
+                    data.into(),
+                    limit,
+                    HEARTBEAT_GAS,
+                ));
+            }
+            j.store(liveness_slot(sender), pack_liveness(&Liveness::seen(block)))?;
+            j.log(
+                IMiner::Heartbeat {
+                    miner: sender,
+                    block,
+                }
+                .encode_log_data(),
+            );
+            ok(true.abi_encode(), HEARTBEAT_GAS)
+        }
+        IMiner::IMinerCalls::liveness(c) => {
+            let l = j.liveness(c.miner)?;
+            ok((l.last_seen, l.absent_since).abi_encode_params(), VIEW_GAS)
+        }
         IMiner::IMinerCalls::get(c) => {
             let r = j.registration(sn(to_u64(c.number)), c.miner)?;
             let out = (
@@ -491,7 +552,11 @@ fn run_miner<CTX: ContextTr>(
             let h = to_u64(c.number);
             let registered = j.registration_at(interval, c.miner, h)?.is_some();
             let suspended = j.suspension(c.miner)?.excludes(h);
-            ok((registered && !suspended).abi_encode(), VIEW_GAS)
+            let absent = match absence {
+                Some(rule) => j.liveness(c.miner)?.excludes(h, rule.lookback),
+                None => false,
+            };
+            ok((registered && !suspended && !absent).abi_encode(), VIEW_GAS)
         }
         IMiner::IMinerCalls::getNewAddedMinersCount(c) => {
             let len = j.load(array_len_slot(NEW_MINERS_SLOT, to_u64(c.number)))?;

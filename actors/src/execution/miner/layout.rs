@@ -15,8 +15,12 @@
 //!   until`: a miner proven to equivocate is out of every committee of heights
 //!   `from..=until`, and evidence of its offences at heights up to
 //!   `coveredThrough` is refused as already punished ([`Suspension`]).
+//! - slot 5 (kalgo's): `liveness[address] → lastSeen << 64 | absentSince`: the
+//!   last block the miner proposed or sent a heartbeat in, and the block that
+//!   marked it absent (0: present) ([`Liveness`], `spec::absence`).
 
 use alloy_primitives::{Address, B256, U256, keccak256};
+pub use spec::absence::Liveness;
 pub use spec::evidence::Suspension;
 use spec::registration::Registration;
 
@@ -29,6 +33,9 @@ pub const INTERVAL_MINERS_SLOT: u64 = 2;
 
 /// Slot of `suspension` (kalgo's addition).
 pub const SUSPENSION_SLOT: u64 = 4;
+
+/// Slot of `liveness` (kalgo's addition).
+pub const LIVENESS_SLOT: u64 = 5;
 
 fn mapping_slot(key: B256, slot: B256) -> U256 {
     let mut buf = [0u8; 64];
@@ -75,6 +82,25 @@ pub fn unpack_suspension(word: U256) -> Suspension {
 /// The stored word of a miner's suspension.
 pub fn pack_suspension(s: &Suspension) -> U256 {
     (U256::from(s.from) << 128) | (U256::from(s.covered_through) << 64) | U256::from(s.until)
+}
+
+/// Slot of `liveness[miner]`.
+pub fn liveness_slot(miner: Address) -> U256 {
+    mapping_slot(miner.into_word(), word(LIVENESS_SLOT))
+}
+
+/// A miner's liveness record ([`Liveness`], `spec::absence`) from its stored word.
+pub fn unpack_liveness(word: U256) -> Liveness {
+    let limbs = word.as_limbs();
+    Liveness {
+        absent_since: limbs[0],
+        last_seen: limbs[1],
+    }
+}
+
+/// The stored word of a miner's liveness record.
+pub fn pack_liveness(l: &Liveness) -> U256 {
+    (U256::from(l.last_seen) << 64) | U256::from(l.absent_since)
 }
 
 /// The packed word `coinbase ‖ lifespan ‖ start` (Kaleido `MakeStartLifespanCoinbase`).
@@ -165,6 +191,22 @@ mod tests {
             covered_through: u64::MAX - 2,
         };
         assert_eq!(unpack_suspension(pack_suspension(&max)), max);
+    }
+
+    #[test]
+    fn liveness_word_round_trip() {
+        let l = Liveness {
+            last_seen: 12,
+            absent_since: 40,
+        };
+        assert_eq!(pack_liveness(&l), (U256::from(12) << 64) | U256::from(40));
+        assert_eq!(unpack_liveness(pack_liveness(&l)), l);
+        assert_eq!(unpack_liveness(U256::ZERO), Liveness::default());
+        let max = Liveness {
+            last_seen: u64::MAX,
+            absent_since: u64::MAX - 1,
+        };
+        assert_eq!(unpack_liveness(pack_liveness(&max)), max);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 use alloy_primitives::{Address, U256};
 use spec::{
+    absence::{AbsenceRule, Liveness, MAX_ABSENT_MARKS_PER_BLOCK},
     auth::MinerRecord,
     registration::{Registration, effective_registration},
     types::{Height, MinerId},
@@ -21,8 +22,9 @@ use spec::{
 use super::{
     MINER_CONTRACT,
     layout::{
-        INTERVAL_MINERS_SLOT, Suspension, array_elem_slot, array_len_slot, miner_base_slot,
-        suspension_slot, unpack, unpack_suspension,
+        INTERVAL_MINERS_SLOT, Suspension, array_elem_slot, array_len_slot, liveness_slot,
+        miner_base_slot, pack_liveness, suspension_slot, unpack, unpack_liveness,
+        unpack_suspension,
     },
 };
 use crate::execution::state::{StateOverlay, StateReader, StorageError};
@@ -121,6 +123,69 @@ pub fn suspension<S: RegistryState + ?Sized>(
     ))
 }
 
+/// The liveness record of `miner` (`spec::absence`: proposals, heartbeats,
+/// absence marks).
+pub fn liveness<S: RegistryState + ?Sized>(
+    state: &S,
+    miner: Address,
+) -> Result<Liveness, StorageError> {
+    Ok(unpack_liveness(
+        state.slot(&MINER_CONTRACT, &liveness_slot(miner))?,
+    ))
+}
+
+/// Block `number`'s liveness bookkeeping (`spec::absence`), after its
+/// transactions: its `proposer` is seen at `number`, then every miner eligible
+/// at `number + 1 + lookback` (the committee this block's header total is
+/// for) that `rule` finds silent for too long is marked absent, at most
+/// [`MAX_ABSENT_MARKS_PER_BLOCK`] of them, lowest addresses first. Returns the
+/// miners marked.
+pub fn record_liveness<S: StateReader + ?Sized>(
+    overlay: &mut StateOverlay<'_, S>,
+    rule: &AbsenceRule,
+    interval: u64,
+    number: Height,
+    proposer: Address,
+) -> Result<Vec<Address>, StorageError> {
+    if !rule.active(number) {
+        return Ok(Vec::new());
+    }
+    overlay.set_storage(
+        MINER_CONTRACT,
+        liveness_slot(proposer),
+        pack_liveness(&Liveness::seen(number)),
+    )?;
+    let height = number.saturating_add(1).saturating_add(rule.lookback);
+    let miners = miner_registry(&OverlayView(overlay), height, interval)?;
+    let total = miners
+        .iter()
+        .fold(0u128, |t, m| t.saturating_add(m.record.stake));
+    let mut marked = Vec::new();
+    for m in &miners {
+        if marked.len() >= MAX_ABSENT_MARKS_PER_BLOCK {
+            break;
+        }
+        let miner = Address::from(m.id.0);
+        let record = liveness(&OverlayView(overlay), miner)?;
+        if rule.marks_absent(number, &record, m.registration.start, m.record.stake, total) {
+            marked.push(miner);
+        }
+    }
+    for miner in &marked {
+        let record = liveness(&OverlayView(overlay), *miner)?;
+        let absent = Liveness {
+            absent_since: number,
+            ..record
+        };
+        overlay.set_storage(
+            MINER_CONTRACT,
+            liveness_slot(*miner),
+            pack_liveness(&absent),
+        )?;
+    }
+    Ok(marked)
+}
+
 /// The stake of `miner` (Kaleido §3.4 without Delegation): its balance, saturated
 /// to `u128`.
 pub fn stake<S: RegistryState + ?Sized>(state: &S, miner: &Address) -> Result<u128, StorageError> {
@@ -134,22 +199,25 @@ pub fn stake<S: RegistryState + ?Sized>(state: &S, miner: &Address) -> Result<u1
 /// follows `spec::registration::effective_registration`. Miners with zero stake are
 /// left out (they could never be selected), and so are miners suspended for
 /// equivocation through `height` (the suspension stored in `state`: it takes
-/// effect from the first height whose stake sample block carries the evidence).
+/// effect from the first height whose stake sample block carries the evidence)
+/// and miners marked absent in `state` (`spec::absence`).
 pub fn miner_registry<S: RegistryState + ?Sized>(
     state: &S,
     height: Height,
     interval: u64,
 ) -> Result<Vec<RegisteredMiner>, StorageError> {
-    registry_with_suspended(state, height, interval, None)
+    registry_with_suspended(state, height, interval, None, None)
 }
 
 /// [`miner_registry`], also listing in `suspended` the registered miners with
-/// stake that a suspension keeps out at `height`, with its last height.
+/// stake that a suspension keeps out at `height`, with its last height, and in
+/// `absent` those an absence mark keeps out, with the block that marked them.
 fn registry_with_suspended<S: RegistryState + ?Sized>(
     state: &S,
     height: Height,
     interval: u64,
     mut suspended: Option<&mut std::collections::BTreeMap<MinerId, Height>>,
+    mut absent: Option<&mut std::collections::BTreeMap<MinerId, Height>>,
 ) -> Result<Vec<RegisteredMiner>, StorageError> {
     let Some(sn) = height.checked_div(interval) else {
         return Ok(Vec::new());
@@ -178,6 +246,13 @@ fn registry_with_suspended<S: RegistryState + ?Sized>(
         if suspension.excludes(height) {
             if let Some(out) = suspended.as_deref_mut() {
                 out.insert(MinerId(miner.0.0), suspension.until);
+            }
+            continue;
+        }
+        let liveness = liveness(state, miner)?;
+        if liveness.is_absent() {
+            if let Some(out) = absent.as_deref_mut() {
+                out.insert(MinerId(miner.0.0), liveness.absent_since);
             }
             continue;
         }
@@ -236,6 +311,9 @@ pub struct RegistrySnapshot {
     /// Registered miners with stake that an equivocation suspension keeps out
     /// of this height, with the suspension's last height.
     pub suspended: std::collections::BTreeMap<MinerId, Height>,
+    /// Registered miners with stake that an absence mark keeps out of this
+    /// height (`spec::absence`), with the block that marked them.
+    pub absent: std::collections::BTreeMap<MinerId, Height>,
 }
 
 impl RegistrySnapshot {
@@ -252,11 +330,17 @@ pub fn registry_snapshot<S: RegistryState + ?Sized>(
     interval: u64,
 ) -> Result<RegistrySnapshot, StorageError> {
     let mut suspended = std::collections::BTreeMap::new();
-    let miners: std::collections::BTreeMap<MinerId, RegisteredMiner> =
-        registry_with_suspended(state, height, interval, Some(&mut suspended))?
-            .into_iter()
-            .map(|m| (m.id, m))
-            .collect();
+    let mut absent = std::collections::BTreeMap::new();
+    let miners: std::collections::BTreeMap<MinerId, RegisteredMiner> = registry_with_suspended(
+        state,
+        height,
+        interval,
+        Some(&mut suspended),
+        Some(&mut absent),
+    )?
+    .into_iter()
+    .map(|m| (m.id, m))
+    .collect();
     let total_stake = miners
         .values()
         .fold(0u128, |t, m| t.saturating_add(m.record.stake));
@@ -265,5 +349,6 @@ pub fn registry_snapshot<S: RegistryState + ?Sized>(
         miners,
         total_stake,
         suspended,
+        absent,
     })
 }
