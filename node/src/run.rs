@@ -331,7 +331,10 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
             .signer(&from)
             .map_err(|e| RunError::ReporterLocked(from, e))?;
     }
+    // A mining node watches its miner's liveness record; with
+    // `--miner.heartbeat` it also sends heartbeats.
     let heartbeat_miner = match (cfg.miner.heartbeat, cfg.miner.mine, cfg.miner.stakeowner) {
+        (false, true, Some(owner)) => Some((owner, false)),
         (false, _, _) => None,
         (true, true, Some(owner)) => {
             accounts.signer(&owner).map_err(|e| {
@@ -339,7 +342,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                     "the stake owner {owner} must be unlocked with --unlock ({e})"
                 ))
             })?;
-            Some(owner)
+            Some((owner, true))
         }
         (true, _, _) => {
             return Err(RunError::Heartbeat(
@@ -434,7 +437,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
             }
             None => None,
         };
-        let heartbeats = heartbeat_miner.and_then(|miner| {
+        let heartbeats = heartbeat_miner.and_then(|(miner, send)| {
             let rule = chain_config.miner_contract()?.absence?;
             let every = chain_config
                 .algorand
@@ -444,6 +447,7 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
                 miner,
                 rule,
                 every: std::time::Duration::from_millis(every.max(100)),
+                send,
                 metrics: metrics.clone(),
             })
         });

@@ -11,6 +11,10 @@
 //! owner must be node-held and unlocked (`--unlock`): the contract takes a
 //! heartbeat only from the miner itself. A heartbeat is not sent again until
 //! the record changes or [`RESEND_AFTER`] passed.
+//!
+//! A mining node without `--miner.heartbeat` runs the same watch but sends
+//! nothing: while its miner is marked absent it warns every
+//! [`RESEND_AFTER`], saying how to come back.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +43,8 @@ pub struct Heartbeats {
     pub rule: AbsenceRule,
     /// How often the head is looked at (2λ).
     pub every: Duration,
+    /// Whether to send heartbeats (`--miner.heartbeat`), or only warn.
+    pub send: bool,
     /// Where heartbeats are counted.
     pub metrics: Arc<Metrics>,
 }
@@ -67,7 +73,7 @@ fn read(ctx: &Ctx, h: &Heartbeats) -> Result<Reading, String> {
 /// Runs for the life of the node.
 pub async fn run(ctx: Arc<Ctx>, h: Heartbeats) {
     let mut sent: Option<(Instant, Liveness)> = None;
-    let mut warned = false;
+    let mut warned: Option<Instant> = None;
     loop {
         tokio::time::sleep(h.every).await;
         let reading = match read(&ctx, &h) {
@@ -77,15 +83,24 @@ pub async fn run(ctx: Arc<Ctx>, h: Heartbeats) {
                 continue;
             }
         };
-        if reading.record.is_absent() && !warned {
-            tracing::warn!(
-                miner = %h.miner,
-                since = reading.record.absent_since,
-                "this node's miner is marked absent and out of the committees; sending a heartbeat"
-            );
+        if !reading.record.is_absent() {
+            warned = None;
+        } else if warned.is_none_or(|at| at.elapsed() >= RESEND_AFTER) {
+            warned = Some(Instant::now());
+            match h.send {
+                true => tracing::warn!(
+                    miner = %h.miner,
+                    since = reading.record.absent_since,
+                    "this node's miner is marked absent and out of the committees; sending a heartbeat"
+                ),
+                false => tracing::warn!(
+                    miner = %h.miner,
+                    since = reading.record.absent_since,
+                    "this node's miner is marked absent and out of the committees: send heartbeat() to the miner contract from the stake owner, or run with --unlock OWNER --miner.heartbeat"
+                ),
+            }
         }
-        warned = reading.record.is_absent();
-        if !reading.due {
+        if !reading.due || !h.send {
             continue;
         }
         if sent.is_some_and(|(at, record)| record == reading.record && at.elapsed() < RESEND_AFTER)

@@ -338,7 +338,9 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         tokio::spawn(report::run(Arc::clone(&ctx), reporter));
     }
     if let Some(h) = node.heartbeats {
-        tracing::info!(miner = %h.miner, "sending heartbeats for this node's miner");
+        if h.send {
+            tracing::info!(miner = %h.miner, "sending heartbeats for this node's miner");
+        }
         tokio::spawn(heartbeat::run(Arc::clone(&ctx), h));
     }
     let mut servers = RpcServers {
