@@ -1118,7 +1118,7 @@ fn an_absent_miner_is_marked_and_a_heartbeat_brings_it_back() {
     };
     let liveness = |state: &MemoryState, who: Address| {
         let out = view(state, IMiner::livenessCall { miner: who }.abi_encode(), 20);
-        <(u64, u64)>::abi_decode_params(&out).unwrap_or_else(|e| panic!("{e}"))
+        <(u64, u64, u64)>::abi_decode_params(&out).unwrap_or_else(|e| panic!("{e}"))
     };
     let is_miner = |state: &MemoryState, h: u64| {
         let input = IMiner::isMinerOfHeightCall {
@@ -1196,25 +1196,31 @@ fn an_absent_miner_is_marked_and_a_heartbeat_brings_it_back() {
     for n in 1..=12 {
         let ex = execute_block(&cfg, &state, &parent, &by_a(n), vec![])
             .unwrap_or_else(|e| panic!("{e}"));
+        if n == 12 {
+            // Another node validating block 12 (the one that marks C)
+            // reaches the same header, state root included.
+            let block = ex.block.clone();
+            let again = actors::execution::block::validate_block(&cfg, &state, &parent, &block)
+                .unwrap_or_else(|e| panic!("block 12 does not validate: {e}"));
+            assert_eq!(again.hash(), ex.hash());
+        }
         state.apply(&ex.changes, &ex.state_root_output());
         parent = ex.block.header.clone();
         totals.push(parent.total_balance_of_miners);
         if n == 11 {
             assert_eq!(
                 liveness(&state, c.address()),
-                (0, 0),
+                (0, 0, 0),
                 "C is within its bound"
             );
         }
     }
     assert_eq!(totals[10], U256::from(400 * COIN), "block 11 counts C");
     assert_eq!(totals[11], U256::from(300 * COIN), "block 12 leaves C out");
-    assert_eq!(liveness(&state, c.address()), (0, 12));
-    assert_eq!(
-        liveness(&state, a.address()),
-        (12, 0),
-        "A is seen at every block"
-    );
+    assert_eq!(liveness(&state, c.address()), (0, 12, 0));
+    // A is seen at every block, with the deadline of its bound then:
+    // 2 + 2 × ⌈400 / 300⌉ = 6 blocks (C still counted when it was set).
+    assert_eq!(liveness(&state, a.address()), (12, 0, 18));
     assert_eq!(members(&state, 15), vec![a.address()]);
     assert!(
         is_miner(&state, 14),
@@ -1241,13 +1247,20 @@ fn an_absent_miner_is_marked_and_a_heartbeat_brings_it_back() {
     assert_eq!(logs.len(), 1);
     assert_eq!((logs[0].miner, logs[0].block), (c.address(), 13));
     state.apply(&ex.changes, &ex.state_root_output());
-    assert_eq!(liveness(&state, c.address()), (13, 0));
     assert_eq!(members(&state, 16), vec![a.address(), c.address()]);
     assert!(is_miner(&state, 16));
-    let balances: U256 = [a.address(), c.address()]
-        .iter()
-        .filter_map(|w| state.account(w).ok().flatten())
-        .map(|x| x.balance)
-        .sum();
-    assert_eq!(ex.block.header.total_balance_of_miners, balances);
+    let balance = |w: Address| {
+        state
+            .account(&w)
+            .ok()
+            .flatten()
+            .map_or(U256::ZERO, |x| x.balance)
+    };
+    let (stake_a, stake_c) = (balance(a.address()), balance(c.address()));
+    assert_eq!(ex.block.header.total_balance_of_miners, stake_a + stake_c);
+    // C's deadline: 13 + 2 + 2 × ⌈total / stake⌉ with the stakes of block 13
+    // (C paid the heartbeat's gas, so the quotient is a little over 4).
+    let quotient = (stake_a + stake_c).div_ceil(stake_c);
+    assert_eq!(quotient, U256::from(5));
+    assert_eq!(liveness(&state, c.address()), (13, 0, 13 + 2 + 2 * 5));
 }

@@ -437,8 +437,12 @@ pub fn run(cfg: &NodeConfig, rpc: crate::rpc::RpcConfig, network: bool) -> Resul
             }
             None => None,
         };
+        let rule = chain_config.miner_contract().and_then(|m| m.absence);
+        if rule.is_none() && cfg.miner.heartbeat {
+            tracing::warn!("--miner.heartbeat: this chain has no absentee rule (absenteeRulesBlock); no heartbeat is sent");
+        }
         let heartbeats = heartbeat_miner.and_then(|(miner, send)| {
-            let rule = chain_config.miner_contract()?.absence?;
+            let rule = rule?;
             let every = chain_config
                 .algorand
                 .as_ref()

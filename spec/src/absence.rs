@@ -15,6 +15,12 @@
 //!   blocks old: the stake lookback plus `factor` times the blocks it would
 //!   take on average to propose one (`total / stake`). At most
 //!   [`MAX_ABSENT_MARKS_PER_BLOCK`] miners are marked per block.
+//! - The bound is taken with the stakes of the marking block and, when the
+//!   miner was seen in the committee, with those of the block it was seen in
+//!   ([`Liveness::deadline`]); both must have passed. Moving balances around
+//!   for one block (a large holder emptying its account to shrink every
+//!   total, or funds sent to a miner to shrink its own bound) therefore never
+//!   marks a miner sooner than the stakes it was last seen under allowed.
 //! - A miner marked absent in the state a height's committee is read from
 //!   (`registration::stake_sample_block`) is out of that committee and of its
 //!   total. A heartbeat or a proposal clears the mark; the miner is back in the
@@ -44,6 +50,10 @@ pub struct Liveness {
     pub last_seen: Height,
     /// The block that marked it absent (0: not absent).
     pub absent_since: Height,
+    /// The last block of its bound as the stakes stood when it was last
+    /// seen (`last_seen + bound`; 0: not known, e.g. never seen in a
+    /// committee): no block up to this one marks it.
+    pub deadline: Height,
 }
 
 impl Liveness {
@@ -65,6 +75,7 @@ impl Liveness {
         Liveness {
             last_seen: block,
             absent_since: 0,
+            deadline: 0,
         }
     }
 }
@@ -101,40 +112,44 @@ impl AbsenceRule {
         Some(silent.saturating_add(self.lookback))
     }
 
-    /// The block a miner's silence counts from: its last sign of life, its
-    /// registration's start, or the rule's first block, whichever is latest.
-    pub fn counted_from(&self, record: &Liveness, registered_from: Height) -> Height {
-        record.last_seen.max(registered_from).max(self.from)
+    /// The block a miner's silence counts from: its last sign of life, the
+    /// block it became eligible from (`eligible_from`: its registration's
+    /// start, or the end of an equivocation suspension), or the rule's first
+    /// block, whichever is latest.
+    pub fn counted_from(&self, record: &Liveness, eligible_from: Height) -> Height {
+        record.last_seen.max(eligible_from).max(self.from)
     }
 
     /// Whether block `block` marks the miner absent: it is not yet, it has
-    /// stake, and more than [`Self::bound`] blocks passed since
-    /// [`Self::counted_from`].
+    /// stake, more than [`Self::bound`] blocks passed since
+    /// [`Self::counted_from`], and its [`Liveness::deadline`] passed.
     pub fn marks_absent(
         &self,
         block: Height,
         record: &Liveness,
-        registered_from: Height,
+        eligible_from: Height,
         stake: u128,
         total: u128,
     ) -> bool {
-        if !self.active(block) || record.is_absent() {
+        if !self.active(block) || record.is_absent() || block <= record.deadline {
             return false;
         }
         let Some(bound) = self.bound(stake, total) else {
             return false;
         };
-        block.saturating_sub(self.counted_from(record, registered_from)) > bound
+        block.saturating_sub(self.counted_from(record, eligible_from)) > bound
     }
 
     /// Whether a node should send its miner's heartbeat after block `head`:
-    /// it is marked absent, or more than half its bound passed unseen (go-algorand
-    /// nodes heartbeat before they are at risk the same way).
+    /// it is marked absent, or more than the lookback plus half the rest of
+    /// its bound (the smaller of today's and the one its deadline was set
+    /// with) passed unseen (go-algorand nodes heartbeat before they are at
+    /// risk the same way).
     pub fn heartbeat_due(
         &self,
         head: Height,
         record: &Liveness,
-        registered_from: Height,
+        eligible_from: Height,
         stake: u128,
         total: u128,
     ) -> bool {
@@ -144,13 +159,16 @@ impl AbsenceRule {
         if record.is_absent() {
             return true;
         }
-        let Some(bound) = self.bound(stake, total) else {
+        let Some(mut bound) = self.bound(stake, total) else {
             return false;
         };
+        if record.deadline > record.last_seen {
+            bound = bound.min(record.deadline - record.last_seen);
+        }
         let half = self
             .lookback
             .saturating_add(bound.saturating_sub(self.lookback) / 2);
-        head.saturating_sub(self.counted_from(record, registered_from)) > half
+        head.saturating_sub(self.counted_from(record, eligible_from)) > half
     }
 }
 
@@ -186,9 +204,10 @@ mod tests {
         let absent = Liveness {
             last_seen: 12,
             absent_since: 40,
+            deadline: 0,
         };
         // (block, record, registered from, stake, total, marked)
-        let table: [(u64, Liveness, u64, u128, u128, bool); 10] = [
+        let table: [(u64, Liveness, u64, u128, u128, bool); 9] = [
             // bound 18 for 1 of 7: silent through block 30 is fine, 31 is not
             (30, seen_at(12), 1, 1, 7, false),
             (31, seen_at(12), 1, 1, 7, true),
@@ -197,8 +216,6 @@ mod tests {
             (29, Liveness::default(), 1, 1, 7, true),
             // registered after the rule: counted from its start
             (29, Liveness::default(), 20, 1, 7, false),
-            // before the rule's first block no one is marked
-            (9, Liveness::default(), 0, 1, 1_000, false),
             // already absent: not marked again
             (100, absent, 1, 1, 7, false),
             // no stake: never marked
@@ -226,6 +243,7 @@ mod tests {
         let absent = Liveness {
             last_seen: 12,
             absent_since: 40,
+            deadline: 0,
         };
         assert!(RULE.heartbeat_due(41, &absent, 1, 1, 7));
         // before the rule: never
@@ -235,10 +253,46 @@ mod tests {
     }
 
     #[test]
+    fn nobody_is_marked_before_the_rule_or_before_the_deadline() {
+        // Silent since genesis, but the rule starts at block 10.
+        let never = Liveness::default();
+        assert!(!RULE.active(9));
+        assert!(!RULE.marks_absent(9, &never, 0, 1, 1_000));
+        let early = AbsenceRule { from: 0, ..RULE };
+        assert!(early.marks_absent(9, &never, 0, 1, 2), "bound 4 + 4 = 8");
+        // Seen at 12 with a bound of 18 (deadline 30): a total shrunk at
+        // block 20 gives a bound of 6, yet the deadline holds until 30.
+        let seen = Liveness {
+            deadline: 30,
+            ..Liveness::seen(12)
+        };
+        assert!(!RULE.marks_absent(20, &seen, 1, 1, 1));
+        assert!(!RULE.marks_absent(30, &seen, 1, 1, 1));
+        assert!(RULE.marks_absent(31, &seen, 1, 1, 1));
+        // A stake grown at block 20 (bound 6 again) does not hurry it either.
+        assert!(!RULE.marks_absent(25, &seen, 1, 7, 7));
+        // Today's bound counts too: a total grown since holds it longer.
+        assert!(!RULE.marks_absent(31, &seen, 1, 1, 14), "bound 4 + 28");
+        // The heartbeat is due by the smaller bound: 12 + 4 + (6 - 4) / 2.
+        assert!(RULE.heartbeat_due(18, &seen, 1, 1, 1));
+        assert!(!RULE.heartbeat_due(17, &seen, 1, 1, 1));
+    }
+
+    #[test]
+    fn a_suspension_end_restarts_the_count() {
+        // Out of the committees until 100 for equivocation, seen last at 12:
+        // counted from 100, not marked at 101.
+        let r = Liveness::seen(12);
+        assert!(!RULE.marks_absent(101, &r, 100, 1, 7));
+        assert!(RULE.marks_absent(119, &r, 100, 1, 7));
+    }
+
+    #[test]
     fn a_mark_counts_from_the_lookback() {
         let absent = Liveness {
             last_seen: 12,
             absent_since: 40,
+            deadline: 0,
         };
         assert!(!absent.excludes(44, 4));
         assert!(absent.excludes(45, 4));

@@ -63,6 +63,9 @@ pub struct StatusView {
     pub suspended: usize,
     /// Registered miners marked absent and out of the current committee.
     pub absent: usize,
+    /// Whether this node mines: keys loaded and not stopped (`miner_stop`),
+    /// whether or not its miner is in the current committee.
+    pub mining: bool,
 }
 
 /// This node's miner.
@@ -125,6 +128,7 @@ impl<R: Registry + Unpin + 'static> Handler<Inspect> for ConsensusActor<R> {
                     committee_size: core.committee().miners.len(),
                     suspended: core.committee().suspended.len(),
                     absent: core.committee().absent.len(),
+                    mining: core.participating(),
                 }))
             }
             InspectQuery::Committee { height, parent } => {

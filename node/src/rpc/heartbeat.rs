@@ -12,6 +12,11 @@
 //! heartbeat only from the miner itself. A heartbeat is not sent again until
 //! the record changes or [`RESEND_AFTER`] passed.
 //!
+//! A heartbeat is sent only while this node mines (keys loaded, not stopped by
+//! `miner_stop`: the heartbeat says the miner takes part, so a node that does
+//! not must not send it) and its head is recent (a node still syncing reads
+//! an old record and would send heartbeats the chain does not need).
+//!
 //! A mining node without `--miner.heartbeat` runs the same watch but sends
 //! nothing: while its miner is marked absent it warns every
 //! [`RESEND_AFTER`], saying how to come back.
@@ -22,9 +27,10 @@ use std::time::{Duration, Instant};
 use actors::execution::miner::{
     MINER_CONTRACT,
     abi::IMiner,
-    snapshot::{liveness, stake},
+    snapshot::{liveness, stake, suspension},
 };
 use actors::metrics::Metrics;
+use actors::runtime::inspect::{InspectAnswer, InspectQuery};
 use alloy_primitives::Address;
 use alloy_sol_types::SolCall;
 use spec::absence::{AbsenceRule, Liveness};
@@ -52,8 +58,17 @@ pub struct Heartbeats {
 /// What the head says about the miner.
 struct Reading {
     head: u64,
+    /// The head's timestamp (seconds).
+    timestamp: u64,
     record: Liveness,
     due: bool,
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn read(ctx: &Ctx, h: &Heartbeats) -> Result<Reading, String> {
@@ -62,10 +77,18 @@ fn read(ctx: &Ctx, h: &Heartbeats) -> Result<Reading, String> {
         let stake = stake(state, &h.miner)?;
         let total = u128::try_from(header.total_balance_of_miners).unwrap_or(u128::MAX);
         let head = header.number();
-        // Registered from 0: a miner never seen counts from the rule's first
-        // block, so a late registration heartbeats early once (harmless).
-        let due = h.rule.heartbeat_due(head, &record, 0, stake, total);
-        Ok(Reading { head, record, due })
+        // Eligible from the end of an equivocation suspension, if any. A
+        // registration's start is not read: a miner never seen counts from
+        // the rule's first block, so a late registration heartbeats early
+        // (refused while it has not started, then once).
+        let from = suspension(state, h.miner)?.until;
+        let due = h.rule.heartbeat_due(head, &record, from, stake, total);
+        Ok(Reading {
+            head,
+            timestamp: header.eth.timestamp,
+            record,
+            due,
+        })
     })
     .map_err(|e| e.to_string())
 }
@@ -103,6 +126,18 @@ pub async fn run(ctx: Arc<Ctx>, h: Heartbeats) {
         if !reading.due || !h.send {
             continue;
         }
+        let recent = Duration::from_secs(60).max(h.every * 20).as_secs();
+        if now_secs().saturating_sub(reading.timestamp) > recent {
+            tracing::debug!(head = reading.head, "heartbeat: the head is old (syncing?)");
+            continue;
+        }
+        let mining = matches!(
+            super::consensus::ask(&ctx, InspectQuery::Status).await,
+            Ok(InspectAnswer::Status(s)) if s.mining
+        );
+        if !mining {
+            continue;
+        }
         if sent.is_some_and(|(at, record)| record == reading.record && at.elapsed() < RESEND_AFTER)
         {
             continue;
@@ -134,7 +169,7 @@ pub async fn run(ctx: Arc<Ctx>, h: Heartbeats) {
             }
             Err(e) => {
                 sent = Some((Instant::now(), reading.record));
-                tracing::warn!(miner = %h.miner, error = %e, "heartbeat refused");
+                tracing::info!(miner = %h.miner, error = %e, "heartbeat refused (not a registered miner yet?)");
             }
         }
     }

@@ -37,9 +37,10 @@ sol! {
         function suspendedUntil(address miner) external view returns (uint64);
         /// kalgo's: `msg.sender`, a registered miner, is online; clears its absence mark.
         function heartbeat() external returns (bool);
-        /// kalgo's: the last block `miner` proposed or sent a heartbeat in, and the
-        /// block that marked it absent (0: present).
-        function liveness(address miner) external view returns (uint64 lastSeen, uint64 absentSince);
+        /// kalgo's: the last block `miner` proposed or sent a heartbeat in, the
+        /// block that marked it absent (0: present), and the last block its bound
+        /// allowed as the stakes stood when it was seen (0: not known).
+        function liveness(address miner) external view returns (uint64 lastSeen, uint64 absentSince, uint64 deadline);
     }
 }
 

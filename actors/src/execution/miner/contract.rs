@@ -39,9 +39,11 @@
 //! unknown selector): `heartbeat()` records `msg.sender`, which must be a
 //! registered miner, as seen in this block and clears its absence mark (event
 //! `Heartbeat`); `liveness(miner)` reads the record. Block execution records
-//! each block's proposer and marks the absent ([`super::snapshot::mark_absentees`]);
+//! each block's proposer and marks the absent ([`super::snapshot::record_liveness`]);
 //! `isMinerOfHeight` answers `false` for a miner marked absent in block `B`
-//! at heights from `B + 1 + L` on.
+//! at heights from `B + 1 + L` on, from the record as it stands now (once a
+//! heartbeat cleared the mark it no longer tells the heights the mark kept
+//! the miner out of).
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::{SolCall, SolError, SolEvent, SolInterface, SolValue};
@@ -534,7 +536,10 @@ fn run_miner<CTX: ContextTr>(
         }
         IMiner::IMinerCalls::liveness(c) => {
             let l = j.liveness(c.miner)?;
-            ok((l.last_seen, l.absent_since).abi_encode_params(), VIEW_GAS)
+            ok(
+                (l.last_seen, l.absent_since, l.deadline).abi_encode_params(),
+                VIEW_GAS,
+            )
         }
         IMiner::IMinerCalls::get(c) => {
             let r = j.registration(sn(to_u64(c.number)), c.miner)?;

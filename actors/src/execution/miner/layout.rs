@@ -15,9 +15,10 @@
 //!   until`: a miner proven to equivocate is out of every committee of heights
 //!   `from..=until`, and evidence of its offences at heights up to
 //!   `coveredThrough` is refused as already punished ([`Suspension`]).
-//! - slot 5 (kalgo's): `liveness[address] → lastSeen << 64 | absentSince`: the
-//!   last block the miner proposed or sent a heartbeat in, and the block that
-//!   marked it absent (0: present) ([`Liveness`], `spec::absence`).
+//! - slot 5 (kalgo's): `liveness[address] → deadline << 128 | lastSeen << 64 |
+//!   absentSince`: the last block the miner proposed or sent a heartbeat in,
+//!   the block that marked it absent (0: present), and the last block of its
+//!   bound as the stakes stood when it was seen ([`Liveness`], `spec::absence`).
 
 use alloy_primitives::{Address, B256, U256, keccak256};
 pub use spec::absence::Liveness;
@@ -95,12 +96,13 @@ pub fn unpack_liveness(word: U256) -> Liveness {
     Liveness {
         absent_since: limbs[0],
         last_seen: limbs[1],
+        deadline: limbs[2],
     }
 }
 
 /// The stored word of a miner's liveness record.
 pub fn pack_liveness(l: &Liveness) -> U256 {
-    (U256::from(l.last_seen) << 64) | U256::from(l.absent_since)
+    (U256::from(l.deadline) << 128) | (U256::from(l.last_seen) << 64) | U256::from(l.absent_since)
 }
 
 /// The packed word `coinbase ‖ lifespan ‖ start` (Kaleido `MakeStartLifespanCoinbase`).
@@ -198,13 +200,18 @@ mod tests {
         let l = Liveness {
             last_seen: 12,
             absent_since: 40,
+            deadline: 30,
         };
-        assert_eq!(pack_liveness(&l), (U256::from(12) << 64) | U256::from(40));
+        assert_eq!(
+            pack_liveness(&l),
+            (U256::from(30) << 128) | (U256::from(12) << 64) | U256::from(40)
+        );
         assert_eq!(unpack_liveness(pack_liveness(&l)), l);
         assert_eq!(unpack_liveness(U256::ZERO), Liveness::default());
         let max = Liveness {
             last_seen: u64::MAX,
             absent_since: u64::MAX - 1,
+            deadline: u64::MAX - 2,
         };
         assert_eq!(unpack_liveness(pack_liveness(&max)), max);
     }

@@ -135,11 +135,17 @@ pub fn liveness<S: RegistryState + ?Sized>(
 }
 
 /// Block `number`'s liveness bookkeeping (`spec::absence`), after its
-/// transactions: its `proposer` is seen at `number`, then every miner eligible
-/// at `number + 1 + lookback` (the committee this block's header total is
-/// for) that `rule` finds silent for too long is marked absent, at most
-/// [`MAX_ABSENT_MARKS_PER_BLOCK`] of them, lowest addresses first. Returns the
-/// miners marked.
+/// transactions and before its reward: its `proposer` is seen at `number`;
+/// then, over the miners eligible at `number + 1 + lookback` with their
+/// stakes at this point (the committee this block's header total is for):
+/// - each one seen in this block (the proposer, or a `heartbeat()` sender)
+///   gets its deadline, `number + bound`;
+/// - each one `rule` finds silent for too long is marked absent, at most
+///   [`MAX_ABSENT_MARKS_PER_BLOCK`] of them, lowest addresses first. A miner
+///   back from an equivocation suspension counts from the suspension's end.
+///
+/// Does nothing on a chain whose miner contract account does not exist (no
+/// registrations to keep). Returns the miners marked.
 pub fn record_liveness<S: StateReader + ?Sized>(
     overlay: &mut StateOverlay<'_, S>,
     rule: &AbsenceRule,
@@ -147,7 +153,7 @@ pub fn record_liveness<S: StateReader + ?Sized>(
     number: Height,
     proposer: Address,
 ) -> Result<Vec<Address>, StorageError> {
-    if !rule.active(number) {
+    if !rule.active(number) || overlay.account(&MINER_CONTRACT)?.is_none() {
         return Ok(Vec::new());
     }
     overlay.set_storage(
@@ -160,28 +166,34 @@ pub fn record_liveness<S: StateReader + ?Sized>(
     let total = miners
         .iter()
         .fold(0u128, |t, m| t.saturating_add(m.record.stake));
+    let mut writes = Vec::new();
     let mut marked = Vec::new();
     for m in &miners {
-        if marked.len() >= MAX_ABSENT_MARKS_PER_BLOCK {
-            break;
-        }
         let miner = Address::from(m.id.0);
-        let record = liveness(&OverlayView(overlay), miner)?;
-        if rule.marks_absent(number, &record, m.registration.start, m.record.stake, total) {
+        let view = OverlayView(&*overlay);
+        let record = liveness(&view, miner)?;
+        if record.last_seen == number && !record.is_absent() {
+            if let Some(bound) = rule.bound(m.record.stake, total) {
+                let deadline = number.saturating_add(bound);
+                writes.push((miner, Liveness { deadline, ..record }));
+            }
+            continue;
+        }
+        if marked.len() >= MAX_ABSENT_MARKS_PER_BLOCK {
+            continue;
+        }
+        let eligible_from = m.registration.start.max(suspension(&view, miner)?.until);
+        if rule.marks_absent(number, &record, eligible_from, m.record.stake, total) {
             marked.push(miner);
+            let absent = Liveness {
+                absent_since: number,
+                ..record
+            };
+            writes.push((miner, absent));
         }
     }
-    for miner in &marked {
-        let record = liveness(&OverlayView(overlay), *miner)?;
-        let absent = Liveness {
-            absent_since: number,
-            ..record
-        };
-        overlay.set_storage(
-            MINER_CONTRACT,
-            liveness_slot(*miner),
-            pack_liveness(&absent),
-        )?;
+    for (miner, record) in writes {
+        overlay.set_storage(MINER_CONTRACT, liveness_slot(miner), pack_liveness(&record))?;
     }
     Ok(marked)
 }
