@@ -15,7 +15,8 @@
 //! - [`check_miner_call`]: any calldata, caller, value and height sent to the miner
 //!   contract (Kaleido §3.2) executes without panicking; a call that fails or
 //!   answers `false` writes no storage and emits no event (Kaleido B2/B3); views
-//!   never write; a successful `set` emits exactly one `Added` or `Updated`.
+//!   never write; a successful `set` emits exactly one `Added` or `Updated`, a
+//!   successful `heartbeat` exactly one `Heartbeat`.
 //!
 //! The checks build their fixtures from fuzzer input, so every input is
 //! self-contained and a crash reproduces from its bytes alone.
@@ -297,7 +298,10 @@ pub fn check_miner_call(call: &MinerCall) -> Outcome {
     let selector: Option<[u8; 4]> = call.input.get(..4).and_then(|s| s.try_into().ok());
     let is_write = matches!(
         selector,
-        Some(IMiner::setCall::SELECTOR) | Some(IMiner::setCoinbaseCall::SELECTOR)
+        Some(IMiner::setCall::SELECTOR)
+            | Some(IMiner::setCoinbaseCall::SELECTOR)
+            | Some(IMiner::heartbeatCall::SELECTOR)
+            | Some(IMiner::reportEquivocationCall::SELECTOR)
     );
     if !is_write || !answered_true {
         assert!(!wrote, "the miner contract wrote storage on {result:?}");
@@ -314,6 +318,19 @@ pub fn check_miner_call(call: &MinerCall) -> Outcome {
             topic == Some(IMiner::Added::SIGNATURE_HASH)
                 || topic == Some(IMiner::Updated::SIGNATURE_HASH),
             "`set` emitted an unknown event"
+        );
+    }
+    if selector == Some(IMiner::heartbeatCall::SELECTOR) && answered_true {
+        assert!(wrote, "`heartbeat` answered true but wrote nothing");
+        assert_eq!(
+            miner_logs.len(),
+            1,
+            "`heartbeat` must emit exactly one event"
+        );
+        assert_eq!(
+            miner_logs[0].topics().first().copied(),
+            Some(IMiner::Heartbeat::SIGNATURE_HASH),
+            "`heartbeat` emitted an unknown event"
         );
     }
     if call.value {

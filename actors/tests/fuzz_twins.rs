@@ -5,9 +5,11 @@
 
 mod samples;
 
+use actors::execution::miner::abi::IMiner;
 use actors::fuzz_checks::{
     MinerCall, Outcome, check_block_bytes, check_miner_call, check_raw_transaction,
 };
+use alloy_sol_types::SolCall;
 use proptest::prelude::*;
 
 /// Flips, overwrites, truncates or extends `bytes` as the fuzzer would.
@@ -45,14 +47,19 @@ fn real_inputs_reach_the_accepting_paths() {
     }
     let calls = samples::miner_calls();
     let outcomes: Vec<Outcome> = calls.iter().map(check_miner_call).collect();
-    // The valid `set` and the coinbase update answer true, lifespan 0 answers false,
-    // every view returns data.
+    // The valid `set`, the coinbase update and the heartbeat answer true, lifespan
+    // 0 answers false, every view returns data.
     assert_eq!(outcomes[0], Outcome::Accepted, "valid set");
     assert_eq!(outcomes[1], Outcome::Refused, "lifespan 0");
     assert!(
         outcomes[2..].iter().all(|o| *o == Outcome::Accepted),
         "{outcomes:?}"
     );
+    // A heartbeat from a sender that is not a registered miner is refused.
+    let mut stranger = calls[calls.len() - 1].clone();
+    assert_eq!(stranger.input, IMiner::heartbeatCall {}.abi_encode());
+    stranger.caller = 2;
+    assert_eq!(check_miner_call(&stranger), Outcome::Refused);
     // Value is refused.
     let mut paid = calls[0].clone();
     paid.value = true;

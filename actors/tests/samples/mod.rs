@@ -161,7 +161,8 @@ pub fn registration(owner: Address, start: u64) -> Registration {
 }
 
 /// Calls to the miner contract: a valid registration, one with lifespan 0, a
-/// coinbase update by the registered miner, and every view.
+/// coinbase update by the registered miner, every view, and a heartbeat by the
+/// registered miner (last).
 pub fn miner_calls() -> Vec<MinerCall> {
     let height = 5u16;
     let valid = registration(CALLERS[1], u64::from(height) + 100);
@@ -213,6 +214,7 @@ pub fn miner_calls() -> Vec<MinerCall> {
             }
             .abi_encode(),
         ),
+        (0, IMiner::heartbeatCall {}.abi_encode()),
     ];
     inputs
         .into_iter()
