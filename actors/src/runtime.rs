@@ -14,6 +14,7 @@
 //! Runs inside `actix::System::with_tokio_rt(multi_thread)` (dependencies.md §4).
 
 pub mod inspect;
+pub mod intake;
 pub mod net;
 
 use std::sync::Arc;
@@ -210,6 +211,12 @@ pub struct SubmitRecoveredTx {
     pub raw: Vec<u8>,
 }
 
+/// Admit several recovered transactions in one message, in order; one verdict
+/// each, in the same order ([`intake::TxIntake`] batches RPC submissions).
+#[derive(Message)]
+#[rtype(result = "Vec<Result<B256, ServiceError>>")]
+pub struct SubmitRecoveredTxs(pub Vec<SubmitRecoveredTx>);
+
 /// The next nonce of an address counting pooled transactions.
 #[derive(Message)]
 #[rtype(result = "Result<u64, ServiceError>")]
@@ -257,6 +264,27 @@ impl Handler<SubmitRecoveredTx> for ExecutionActor {
             tracing::warn!(error = %e, "transaction not gossiped");
         }
         Ok(hash)
+    }
+}
+
+impl Handler<SubmitRecoveredTxs> for ExecutionActor {
+    type Result = Vec<Result<B256, ServiceError>>;
+    fn handle(&mut self, msg: SubmitRecoveredTxs, _: &mut Self::Context) -> Self::Result {
+        let verdicts: Vec<_> = msg
+            .0
+            .into_iter()
+            .map(|SubmitRecoveredTx { tx, raw }| {
+                let hash = self.svc.add_recovered_tx(tx)?;
+                if let Some(g) = &self.gossip
+                    && let Err(e) = g.publish(NetTopic::Transactions, raw)
+                {
+                    tracing::warn!(error = %e, "transaction not gossiped");
+                }
+                Ok(hash)
+            })
+            .collect();
+        self.record_pool();
+        verdicts
     }
 }
 

@@ -59,6 +59,8 @@ pub struct Ctx {
     pub config: ChainConfig,
     /// The execution actor (transaction pool).
     pub exec: Addr<ExecutionActor>,
+    /// Submitted transactions go to the pool through this, in batches.
+    pub intake: actors::runtime::intake::TxIntake,
     /// The pooled hashes the execution actor publishes (pending-transaction
     /// filters and subscriptions read these, never the actor).
     pub pool_view: tokio::sync::watch::Receiver<actors::runtime::PoolHashes>,

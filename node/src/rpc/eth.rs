@@ -9,7 +9,7 @@ use actors::execution::{
     pool::{MAX_TX_BYTES, RecoveredTx},
     proof, query,
 };
-use actors::runtime::{PendingNonce, SubmitRecoveredTx};
+use actors::runtime::PendingNonce;
 use alloy_consensus::Transaction;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use jsonrpsee::RpcModule;
@@ -200,11 +200,10 @@ pub fn register(
         let raw: Bytes = a.required(0)?;
         // Decoding and sender recovery happen here, on the RPC server's threads
         // (in parallel across requests); the execution actor only does the
-        // stateful checks.
+        // stateful checks, for a batch of submissions at a time.
         let tx = RecoveredTx::from_raw(&raw, ctx.config.chain_id(), MAX_TX_BYTES)
             .map_err(|e| RpcError::Server(pool_message(&e)))?;
-        let raw = raw.to_vec();
-        let hash = ctx.exec.send(SubmitRecoveredTx { tx, raw }).await??;
+        let hash = ctx.intake.submit(tx, raw.to_vec()).await??;
         Ok::<Value, RpcError>(json!(hash))
     })?;
     Ok(())

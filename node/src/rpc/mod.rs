@@ -320,6 +320,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
     let ctx = Arc::new(Ctx {
         chain: node.chain,
         config: node.config,
+        intake: actors::runtime::intake::TxIntake::start(node.exec.clone()),
         exec: node.exec,
         pool_view: node.pool_view,
         genesis_difficulty: genesis.eth.difficulty,
