@@ -150,6 +150,65 @@ fn bad_requests_get_json_rpc_errors_and_the_node_keeps_serving() {
         "{v}"
     );
 
+    // Submissions in a batch run together, every other call as before: each
+    // entry keeps its place and id, and gets its own verdict.
+    let key = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    let to = "0x00000000000000000000000000000000000000aa";
+    let tx = |nonce| tests::cluster::sign_call(key, 1337, nonce, 2_000_000_000, 21_000, to, "");
+    let (tx0, tx1) = (tx(0), tx(1));
+    let entry = |id: u32, method: &str, params: &str| {
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{params}}}"#)
+    };
+    let send = "eth_sendRawTransaction";
+    let body = format!(
+        "[{}]",
+        [
+            entry(10, send, &format!(r#"["{tx0}"]"#)),
+            entry(11, send, &format!(r#"["{tx0}"]"#)),
+            entry(12, "eth_chainId", "[]"),
+            entry(13, send, r#"["0x02c0"]"#),
+            entry(14, send, &format!(r#"["{tx1}"]"#)),
+        ]
+        .join(",")
+    );
+    let (_, v) = post(&node, body.as_bytes());
+    let answers = v.as_array().expect("batch answer");
+    let ids: Vec<i64> = answers.iter().filter_map(|a| a["id"].as_i64()).collect();
+    assert_eq!(ids, [10, 11, 12, 13, 14], "{v}");
+    let hash0 = answers[0]["result"]
+        .as_str()
+        .expect("tx0 pooled")
+        .to_string();
+    assert!(
+        answers[1]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already known")),
+        "{v}"
+    );
+    assert_eq!(answers[2]["result"], "0x539", "{v}");
+    assert!(error_code(&answers[3]).is_some(), "{v}");
+    let hash1 = answers[4]["result"]
+        .as_str()
+        .expect("tx1 pooled")
+        .to_string();
+    assert_ne!(hash0, hash1);
+    for hash in [&hash0, &hash1] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let r = node
+                .call("eth_getTransactionReceipt", &format!(r#"["{hash}"]"#))
+                .expect("receipt");
+            if r["result"]["status"] == "0x1" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{hash} not mined: {r}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     // An oversize body (> 5 MiB) is refused with 413 and -32007.
     let big = vec![b'a'; 6 * 1024 * 1024];
     let (status, text) = http_post(node.http, &big).expect("big request");

@@ -19,6 +19,7 @@
 //! subscriptions), [`misc`] (net, web3, txpool), [`cors`], [`cli`] (flags).
 
 pub mod admin;
+pub mod batch;
 pub mod chain;
 pub mod cli;
 pub mod consensus;
@@ -314,6 +315,17 @@ fn server_config(cfg: &RpcConfig, http_only: bool) -> ServerConfig {
     .build()
 }
 
+/// Batches whose transaction submissions run together ([`batch`]).
+fn batch_middleware(
+    cfg: &RpcConfig,
+) -> jsonrpsee::server::middleware::rpc::RpcServiceBuilder<
+    tower::layer::util::Stack<batch::ConcurrentSubmissionsLayer, tower::layer::util::Identity>,
+> {
+    jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new().layer(
+        batch::ConcurrentSubmissionsLayer::new(cfg.response_max_size as usize),
+    )
+}
+
 /// Starts the enabled endpoints (call inside the node's tokio runtime).
 pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, RpcStartError> {
     let genesis = query::header(&node.chain, 0)?.ok_or(RpcStartError::NoGenesis)?;
@@ -354,6 +366,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         let methods = module(Arc::clone(&ctx), &ep.apis, false, cfg.allow_insecure_unlock)?;
         let server = Server::builder()
             .set_config(server_config(cfg, true))
+            .set_rpc_middleware(batch_middleware(cfg))
             .set_http_middleware(
                 tower::ServiceBuilder::new()
                     .layer(guard::GuardLayer::virtual_hosts(&cfg.vhosts))
@@ -374,6 +387,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         let methods = module(Arc::clone(&ctx), &ep.apis, true, cfg.allow_insecure_unlock)?;
         let server = Server::builder()
             .set_config(server_config(cfg, false))
+            .set_rpc_middleware(batch_middleware(cfg))
             .set_http_middleware(
                 tower::ServiceBuilder::new().layer(guard::GuardLayer::origins(&cfg.ws_origins)),
             )
