@@ -85,77 +85,38 @@ async fn run(exec: Addr<ExecutionActor>, mut rx: mpsc::Receiver<Pending>) {
 #[cfg(test)]
 mod tests {
     use actix::Actor;
-    use alloy_consensus::{SignableTransaction, TxEnvelope, TxLegacy};
-    use alloy_eips::eip2718::Encodable2718;
-    use alloy_primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
-    use alloy_signer::SignerSync;
+    use alloy_primitives::{B256, keccak256};
     use alloy_signer_local::PrivateKeySigner;
 
     use super::TxIntake;
     use crate::execution::{
         block::init_genesis,
-        chain_config::ChainConfig,
-        genesis::Genesis,
         pool::{MAX_TX_BYTES, PoolError, RecoveredTx},
         service::{ExecutionService, ServiceError},
     };
     use crate::runtime::ExecutionActor;
+    use crate::runtime::net::tests::{CHAIN, genesis, system, transfer};
     use crate::storage::Store;
 
-    const CHAIN: u64 = 4243;
-
-    fn key(i: u8) -> PrivateKeySigner {
-        PrivateKeySigner::from_bytes(&B256::repeat_byte(i + 1)).expect("key")
-    }
-
-    fn transfer(key: &PrivateKeySigner, nonce: u64) -> (RecoveredTx, Vec<u8>) {
-        let tx = TxLegacy {
-            chain_id: Some(CHAIN),
-            nonce,
-            gas_price: 2_000_000_000,
-            gas_limit: 21_000,
-            to: TxKind::Call(Address::repeat_byte(0x42)),
-            value: U256::from(1),
-            input: Bytes::new(),
-        };
-        let sig = key.sign_hash_sync(&tx.signature_hash()).expect("sign");
-        let raw = TxEnvelope::from(tx.into_signed(sig)).encoded_2718();
+    fn submission(key: &PrivateKeySigner, nonce: u64) -> (RecoveredTx, Vec<u8>) {
+        let raw = transfer(key, nonce);
         let rec = RecoveredTx::from_raw(&raw, CHAIN, MAX_TX_BYTES).expect("recover");
         (rec, raw)
     }
 
-    /// Eight senders submit 40 transfers each concurrently, plus one repeat and
-    /// one with a used nonce: every submission gets its own verdict, batched or not.
+    /// Eight senders submit 40 transfers each concurrently, then one repeats
+    /// itself: every submission gets its own verdict, batched or not.
     #[test]
     fn concurrent_submissions_each_get_their_own_verdict() {
-        actix::System::with_tokio_rt(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime")
-        })
-        .block_on(submit_concurrently());
+        system().block_on(submit_concurrently());
     }
 
     async fn submit_concurrently() {
-        let keys: Vec<_> = (0..8).map(key).collect();
-        let alloc: Vec<String> = keys
-            .iter()
-            .map(|k| {
-                format!(
-                    r#""{}": {{"balance": "1000000000000000000000"}}"#,
-                    k.address()
-                )
-            })
+        let keys: Vec<_> = (1..=8u8)
+            .map(|i| PrivateKeySigner::from_bytes(&B256::repeat_byte(i)).expect("key"))
             .collect();
-        let text = format!(
-            r#"{{"config": {}, "gasLimit": "0x3c14dc0", "seed": "0x{}", "alloc": {{{}}}}}"#,
-            serde_json::to_string(&ChainConfig::new_chain(CHAIN)).expect("config"),
-            "11".repeat(32),
-            alloc.join(", "),
-        );
-        let g = Genesis::from_json(&text).expect("genesis");
+        let addresses: Vec<_> = keys.iter().map(|k| k.address()).collect();
+        let g = genesis(&addresses);
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("chain.redb")).expect("store");
         init_genesis(&store, &g).expect("genesis");
@@ -165,7 +126,7 @@ mod tests {
         let mut tasks = tokio::task::JoinSet::new();
         for k in &keys {
             for nonce in 0..40 {
-                let (tx, raw) = transfer(k, nonce);
+                let (tx, raw) = submission(k, nonce);
                 let expected = keccak256(&raw);
                 let intake = intake.clone();
                 tasks.spawn(async move { (expected, intake.submit(tx, raw).await) });
@@ -179,7 +140,7 @@ mod tests {
         }
         assert_eq!(accepted, 8 * 40);
 
-        let (again, raw) = transfer(&keys[0], 39);
+        let (again, raw) = submission(&keys[0], 39);
         let verdict = intake.submit(again, raw).await.expect("mailbox");
         assert!(
             matches!(verdict, Err(ServiceError::Pool(PoolError::AlreadyKnown))),

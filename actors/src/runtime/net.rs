@@ -295,4 +295,4 @@ impl<R: Registry + Unpin + 'static> Handler<SyncBlocks> for ConsensusActor<R> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

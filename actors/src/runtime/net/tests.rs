@@ -59,14 +59,14 @@ fn verdicts_blame_only_invalid_data() {
     assert_eq!(tx_verdict(&pool(PoolError::PoolFull)), TxVerdict::Useless);
 }
 
-const CHAIN: u64 = 4242;
+pub(crate) const CHAIN: u64 = 4242;
 
 fn signer() -> PrivateKeySigner {
     PrivateKeySigner::from_bytes(&B256::repeat_byte(7))
         .unwrap_or_else(|_| PrivateKeySigner::random())
 }
 
-fn genesis(funded: &[Address]) -> Genesis {
+pub(crate) fn genesis(funded: &[Address]) -> Genesis {
     let config = ChainConfig::new_chain(CHAIN);
     let alloc: Vec<String> = funded
         .iter()
@@ -81,7 +81,7 @@ fn genesis(funded: &[Address]) -> Genesis {
     Genesis::from_json(&text).expect("genesis")
 }
 
-fn transfer(key: &PrivateKeySigner, nonce: u64) -> Vec<u8> {
+pub(crate) fn transfer(key: &PrivateKeySigner, nonce: u64) -> Vec<u8> {
     let tx = TxEip1559 {
         chain_id: CHAIN,
         nonce,
@@ -137,7 +137,7 @@ async fn listen_addr(p: &Peer) -> Multiaddr {
 }
 
 /// An actix system on a two-thread tokio runtime (the swarms need one).
-fn system() -> actix::SystemRunner {
+pub(crate) fn system() -> actix::SystemRunner {
     actix::System::with_tokio_rt(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
