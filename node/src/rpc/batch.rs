@@ -5,16 +5,19 @@
 //! execution actor per transaction, so a batch of 200 submissions costs 200
 //! cross-thread hand-offs and is never more than one transaction deep at the
 //! pool. [`ConcurrentSubmissions`] runs each unbroken run of
-//! `eth_sendRawTransaction` calls of a batch concurrently (their pool verdicts
-//! arrive together through [`actors::runtime::intake`]), and every other call
-//! exactly as before, one at a time and in order. Answers keep the batch's order
-//! and the response size limit.
+//! `eth_sendRawTransaction` calls of a batch concurrently, [`IN_FLIGHT`] at a
+//! time (their pool verdicts arrive together through
+//! [`actors::runtime::intake`]), and every other call exactly as before, one at
+//! a time and in order. Answers keep the batch's order and the response size
+//! limit.
 //!
 //! A run is bounded by the batch size limit (`--rpc.batch-request-limit`), and a
 //! submission holds only its decoded transaction, so running a run at once uses no
 //! more memory than the request already did.
 
 use std::future::Future;
+
+use futures_util::StreamExt;
 
 use jsonrpsee::MethodResponse;
 use jsonrpsee::core::middleware::{Batch, BatchEntry, Notification, RpcServiceT};
@@ -25,6 +28,11 @@ use jsonrpsee::types::Request;
 /// from its sender recovery and changes nothing another call of the batch reads
 /// except the pool, which answers each submission in arrival order anyway.
 const CONCURRENT_METHOD: &str = "eth_sendRawTransaction";
+
+/// Submissions of one batch in flight at once. A submission recovers its sender
+/// (tens of µs) when first polled, so this bounds how long one poll of a batch
+/// holds a runtime thread that the rest of the node shares (about 1 ms).
+const IN_FLIGHT: usize = 32;
 
 /// The middleware (see the module documentation).
 #[derive(Clone)]
@@ -152,8 +160,10 @@ where
     if run.is_empty() {
         return Ok(());
     }
-    let calls = run.drain(..).map(|req| service.call(req));
-    for answer in futures_util::future::join_all(calls).await {
+    // Made here, run below: a call's future does nothing until polled.
+    let calls: Vec<_> = run.drain(..).map(|req| service.call(req)).collect();
+    let mut answers_in_order = futures_util::stream::iter(calls).buffered(IN_FLIGHT);
+    while let Some(answer) = answers_in_order.next().await {
         answers.append(answer)?;
     }
     Ok(())
