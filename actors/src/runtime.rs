@@ -199,11 +199,10 @@ impl Handler<Commit> for ExecutionActor {
 #[rtype(result = "Result<B256, ServiceError>")]
 pub struct SubmitRawTx(pub Vec<u8>);
 
-/// Admit a transaction decoded and sender-recovered by the caller
+/// A transaction decoded and sender-recovered by the caller
 /// ([`RecoveredTx::from_raw`], run on the caller's thread so that the actor does
-/// not spend its time on signature recovery); `raw` is what gets gossiped.
-#[derive(Message)]
-#[rtype(result = "Result<B256, ServiceError>")]
+/// not spend its time on signature recovery), for [`SubmitRecoveredTxs`]; `raw`
+/// is what gets gossiped.
 pub struct SubmitRecoveredTx {
     /// The decoded transaction and its sender.
     pub tx: RecoveredTx,
@@ -238,31 +237,24 @@ pub struct PoolCounts;
 #[rtype(result = "Result<Arc<PoolContent>, ServiceError>")]
 pub struct PoolSnapshot;
 
+impl ExecutionActor {
+    /// Tells the network about a transaction this node just pooled (peers check
+    /// it again on arrival).
+    fn gossip_tx(&self, raw: Vec<u8>) {
+        if let Some(g) = &self.gossip
+            && let Err(e) = g.publish(NetTopic::Transactions, raw)
+        {
+            tracing::warn!(error = %e, "transaction not gossiped");
+        }
+    }
+}
+
 impl Handler<SubmitRawTx> for ExecutionActor {
     type Result = Result<B256, ServiceError>;
     fn handle(&mut self, msg: SubmitRawTx, _: &mut Self::Context) -> Self::Result {
         let hash = self.svc.add_raw_tx(&msg.0)?;
         self.record_pool();
-        // Pooled here: tell the network (peers check it again on arrival).
-        if let Some(g) = &self.gossip
-            && let Err(e) = g.publish(NetTopic::Transactions, msg.0)
-        {
-            tracing::warn!(error = %e, "transaction not gossiped");
-        }
-        Ok(hash)
-    }
-}
-
-impl Handler<SubmitRecoveredTx> for ExecutionActor {
-    type Result = Result<B256, ServiceError>;
-    fn handle(&mut self, msg: SubmitRecoveredTx, _: &mut Self::Context) -> Self::Result {
-        let hash = self.svc.add_recovered_tx(msg.tx)?;
-        self.record_pool();
-        if let Some(g) = &self.gossip
-            && let Err(e) = g.publish(NetTopic::Transactions, msg.raw)
-        {
-            tracing::warn!(error = %e, "transaction not gossiped");
-        }
+        self.gossip_tx(msg.0);
         Ok(hash)
     }
 }
@@ -275,15 +267,14 @@ impl Handler<SubmitRecoveredTxs> for ExecutionActor {
             .into_iter()
             .map(|SubmitRecoveredTx { tx, raw }| {
                 let hash = self.svc.add_recovered_tx(tx)?;
-                if let Some(g) = &self.gossip
-                    && let Err(e) = g.publish(NetTopic::Transactions, raw)
-                {
-                    tracing::warn!(error = %e, "transaction not gossiped");
-                }
+                self.gossip_tx(raw);
                 Ok(hash)
             })
             .collect();
-        self.record_pool();
+        // A batch the pool refused whole changed nothing to record.
+        if verdicts.iter().any(Result::is_ok) {
+            self.record_pool();
+        }
         verdicts
     }
 }

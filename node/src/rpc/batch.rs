@@ -105,14 +105,13 @@ where
             let mut got_notification = false;
             let mut run: Vec<Request<'a>> = Vec::new();
             for entry in batch {
-                if let Ok(BatchEntry::Call(req)) = &entry
-                    && req.method_name() == CONCURRENT_METHOD
-                {
-                    if let Ok(BatchEntry::Call(req)) = entry {
+                let entry = match entry {
+                    Ok(BatchEntry::Call(req)) if req.method_name() == CONCURRENT_METHOD => {
                         run.push(req);
+                        continue;
                     }
-                    continue;
-                }
+                    other => other,
+                };
                 // Anything else ends the run: answer the run first, in order.
                 if let Err(too_big) = answer_run(&service, &mut run, &mut answers).await {
                     return too_big;
