@@ -161,3 +161,72 @@ fn import_unlock_send_over_ipc_and_http_refuses_keys() {
     let listed = node.call("eth_accounts", "[]").expect("HTTP call");
     assert_eq!(listed["result"], accounts, "{listed}");
 }
+
+/// Concurrent `eth_sendTransaction`s from one node-held account, none giving a
+/// nonce (what `Promise.all` over a JSON-RPC signer does, or the node's own
+/// heartbeat and equivocation reporter sharing the stake owner): each gets its
+/// own nonce, as geth's per-account nonce lock gives, so every one is pooled
+/// and mined. Filling the nonce from the pool and submitting without holding
+/// the account let two sends read the same pending nonce, and one was refused.
+#[test]
+fn concurrent_sends_from_one_account_each_get_their_own_nonce() {
+    const SENDS: usize = 8;
+    let node = DevNode::start("latest", 300, &["--lightkdf"]);
+    let mut ipc = Ipc::connect(&node);
+    ipc.ok("personal_importRawKey", json!([KEY1, "secret"]));
+    ipc.ok("personal_unlockAccount", json!([ADDR1, "secret", 0]));
+    let start = std::sync::Barrier::new(SENDS);
+    let answers: Vec<Value> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..SENDS)
+            .map(|i| {
+                let (node, start) = (&node, &start);
+                s.spawn(move || {
+                    let mut conn = Ipc::connect(node);
+                    start.wait();
+                    // Distinct values: distinct transactions even at one nonce.
+                    conn.call(
+                        "eth_sendTransaction",
+                        json!([{"from": ADDR1, "to": TO, "value": format!("{:#x}", i + 1)}]),
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("sender thread"))
+            .collect()
+    });
+    let hashes: Vec<Value> = answers
+        .iter()
+        .map(|a| {
+            assert!(
+                a.get("error").is_none(),
+                "a concurrent send was refused: {a}"
+            );
+            a["result"].clone()
+        })
+        .collect();
+    let mut nonces = Vec::new();
+    for hash in &hashes {
+        let mut receipt = Value::Null;
+        for _ in 0..300 {
+            receipt = ipc.ok("eth_getTransactionReceipt", json!([hash]));
+            if !receipt.is_null() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(receipt["status"], "0x1", "{hash}: {receipt}");
+        let tx = ipc.ok("eth_getTransactionByHash", json!([hash]));
+        nonces.push(tx["nonce"].as_str().unwrap_or_default().to_string());
+    }
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), SENDS, "nonces: {nonces:?}");
+    // 1 + 2 + … + 8 wei.
+    let total = (1..=SENDS as u64).sum::<u64>();
+    assert_eq!(
+        ipc.ok("eth_getBalance", json!([TO, "latest"])),
+        json!(format!("{total:#x}"))
+    );
+}

@@ -76,6 +76,8 @@ pub struct Ctx {
     pub client_version: String,
     /// Node-held accounts (keystore and unlocked keys).
     pub accounts: Arc<crate::keys::accounts::Accounts>,
+    /// One send at a time per node-held account (nonce filled from the pool).
+    pub nonce_locks: super::nonce_lock::NonceLocks,
     /// The gossip actor (`admin_*`); `None` without a network (`--dev`).
     pub gossip: Option<Addr<actors::gossip::actor::GossipActor>>,
     /// The consensus actor's mining switch (`miner_start` / `miner_stop`).

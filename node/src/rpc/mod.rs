@@ -38,6 +38,7 @@ pub mod heartbeat;
 pub mod ipc;
 pub mod kaleido;
 pub mod misc;
+pub mod nonce_lock;
 pub mod overrides;
 pub mod params;
 pub mod personal;
@@ -341,6 +342,7 @@ pub async fn start(cfg: &RpcConfig, node: NodeHandles) -> Result<RpcServers, Rpc
         peers: node.peers,
         client_version: client_version(),
         accounts: node.accounts,
+        nonce_locks: nonce_lock::NonceLocks::default(),
         gossip: node.gossip,
         miner: node.miner,
         consensus: node.consensus,

@@ -208,7 +208,8 @@ fn fee(q: Option<crate::rpc::params::Quantity256>, name: &str) -> RpcResult<Opti
 
 /// Fills in what the caller left out (nonce from the pool, gas by estimation,
 /// the fee fields of the chain's fork, the chain id), signs with `signer` and
-/// submits to the pool; the transaction hash.
+/// submits to the pool; the transaction hash. The account's nonce lock is held
+/// throughout, so overlapping sends of one account get consecutive nonces.
 pub(crate) async fn send(
     ctx: &Arc<Ctx>,
     tx: CallObject,
@@ -216,6 +217,7 @@ pub(crate) async fn send(
 ) -> RpcResult<Value> {
     let chain_id = ctx.config.chain_id();
     let from = signer.address();
+    let _held = ctx.nonce_locks.lock(from).await;
     let nonce = match tx.nonce {
         Some(n) => n.0,
         None => ctx.exec.send(PendingNonce(from)).await??,
