@@ -374,3 +374,67 @@ fn genesis_writes_the_dynamic_filter_timeout_and_refuses_bad_flags() {
         assert!(!dir.exists(), "{extra:?} wrote {}", dir.display());
     }
 }
+
+/// `--alloc ADDR[=KAL]` funds other accounts without touching the stake: the
+/// genesis loads, the accounts hold what was asked, the total stake is the
+/// miners' alone; a bad `--alloc` is a one-line error and writes nothing.
+#[test]
+fn genesis_alloc_funds_accounts_and_refuses_bad_ones() {
+    const DEV0: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+    const OTHER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    let d = tmp();
+    let dir = d.path().join("net");
+    let run = |dir: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "genesis",
+            "--validators",
+            "2",
+            "--out",
+            dir.to_str().unwrap_or_default(),
+        ];
+        args.extend_from_slice(extra);
+        kalgo(&args)
+    };
+    let out = run(
+        &dir,
+        &["--alloc", &format!("{DEV0}=1000000000"), "--alloc", OTHER],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join("genesis.json")).unwrap_or_default();
+    let g = actors::execution::genesis::Genesis::from_json(&text)
+        .unwrap_or_else(|e| panic!("{e}: {text}"));
+    let balance = |a: &str| {
+        let a: alloy_primitives::Address = a.parse().unwrap_or_default();
+        g.alloc.get(&a).map(|acc| acc.balance)
+    };
+    let kal = |n: u64| {
+        alloy_primitives::U256::from(n)
+            * alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(18))
+    };
+    assert_eq!(balance(DEV0), Some(kal(1_000_000_000)));
+    assert_eq!(
+        balance(OTHER),
+        Some(kal(100_000_000)),
+        "--balance by default"
+    );
+    assert_eq!(g.total_balance_of_miners, kal(2 * 100_000_000));
+
+    let cases: [(&[&str], &str); 4] = [
+        (&["--alloc", "0x12"], "--alloc"),
+        (&["--alloc", &format!("{DEV0}=lots")], "whole number of KAL"),
+        (&["--alloc", DEV0, "--alloc", DEV0], "given twice"),
+        (
+            &["--alloc", "0x1000000000000000000000000000000000000002=1"],
+            "miner contract",
+        ),
+    ];
+    for (i, (extra, needle)) in cases.iter().enumerate() {
+        let bad = d.path().join(format!("bad{i}"));
+        assert_one_line_error(&run(&bad, extra), needle);
+        assert!(!bad.exists(), "{extra:?} wrote {}", bad.display());
+    }
+}

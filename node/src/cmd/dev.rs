@@ -215,6 +215,7 @@ pub fn prepare(datadir: Option<&Path>, args: &DevArgs) -> Result<DevChain, DevEr
         committee: Committee::Fixed,
         fork: args.fork,
         balance: 100_000_000,
+        alloc: Vec::new(),
         lookback: 16,
         dynamic_filter: args.dynamic_filter,
         filter_min: None,

@@ -81,6 +81,10 @@ pub struct GenesisArgs {
     /// Balance of each miner account, in KAL.
     #[arg(long, default_value_t = 100_000_000)]
     pub balance: u64,
+    /// Fund another account at genesis: `ADDR=KAL`, or `ADDR` for `--balance`
+    /// KAL (repeatable; not a miner account, not the miner contract).
+    #[arg(long = "alloc", value_name = "ADDR[=KAL]")]
+    pub alloc: Vec<String>,
     /// Stake lookback in blocks (must be < 100).
     #[arg(long, default_value_t = 16)]
     pub lookback: u64,
@@ -216,7 +220,7 @@ pub fn genesis_json(
             "all miner keys of a genesis must have the same lifespan".into(),
         ));
     }
-    let wei = U256::from(args.balance) * U256::from(10u64).pow(U256::from(18));
+    let wei = kal(args.balance);
     let mut alloc = Map::new();
     let mut miners = Vec::new();
     for k in keys {
@@ -225,6 +229,15 @@ pub fn genesis_json(
             json!({ "balance": wei.to_string() }),
         );
         miners.push((k.miner, registration_of(k)));
+    }
+    for (address, balance) in extra_accounts(args)? {
+        let key = address.to_checksum(None);
+        if alloc.contains_key(&key) {
+            return Err(GenesisCmdError::Usage(format!(
+                "--alloc {address}: that is a miner account, whose balance is its stake (--balance)"
+            )));
+        }
+        alloc.insert(key, json!({ "balance": balance.to_string() }));
     }
     let storage: Map<String, Value> = genesis_storage(&miners, args.interval)
         .into_iter()
@@ -269,6 +282,47 @@ pub fn genesis_json(
     Ok(text + "\n")
 }
 
+/// `kal` KAL in wei.
+fn kal(kal: u64) -> U256 {
+    U256::from(kal) * U256::from(10u64).pow(U256::from(18))
+}
+
+/// The `--alloc ADDR[=KAL]` accounts with their balances in wei (checked
+/// before anything is written: no miner contract, no account twice).
+fn extra_accounts(args: &GenesisArgs) -> Result<Vec<(Address, U256)>, GenesisCmdError> {
+    let mut seen = std::collections::HashSet::new();
+    args.alloc
+        .iter()
+        .map(|item| {
+            let (address, amount) = match item.split_once('=') {
+                Some((a, k)) => (a, Some(k)),
+                None => (item.as_str(), None),
+            };
+            let address = parse_address("--alloc", address)?;
+            if address == MINER_CONTRACT {
+                return Err(GenesisCmdError::Usage(format!(
+                    "--alloc {item}: that is the miner contract"
+                )));
+            }
+            if !seen.insert(address) {
+                return Err(GenesisCmdError::Usage(format!(
+                    "--alloc {item}: that account is given twice"
+                )));
+            }
+            let balance = match amount {
+                None => args.balance,
+                Some(k) => k.trim().parse::<u64>().map_err(|_| {
+                    GenesisCmdError::Usage(format!(
+                        "--alloc {item}: the balance must be a whole number of KAL (at most {})",
+                        u64::MAX
+                    ))
+                })?,
+            };
+            Ok((address, kal(balance)))
+        })
+        .collect()
+}
+
 /// The timing flags, checked before anything is written.
 fn check_timing(args: &GenesisArgs) -> Result<(), GenesisCmdError> {
     if args.two_lambda == 0 {
@@ -308,6 +362,7 @@ fn write(path: &Path, text: &str) -> Result<(), GenesisCmdError> {
 /// `datadir` holds the account's key file (`--datadir`, or the default).
 pub fn run(datadir: &Path, args: &GenesisArgs) -> Result<String, GenesisCmdError> {
     check_timing(args)?;
+    extra_accounts(args)?;
     if let Some(n) = args.validators {
         return validators(n, args);
     }
