@@ -282,9 +282,9 @@ pub fn genesis_json(
     Ok(text + "\n")
 }
 
-/// `kal` KAL in wei.
-fn kal(kal: u64) -> U256 {
-    U256::from(kal) * U256::from(10u64).pow(U256::from(18))
+/// `amount` KAL in wei.
+fn kal(amount: u64) -> U256 {
+    U256::from(amount) * U256::from(10u64).pow(U256::from(18))
 }
 
 /// The `--alloc ADDR[=KAL]` accounts with their balances in wei (checked
