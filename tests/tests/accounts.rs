@@ -47,6 +47,18 @@ impl Ipc {
         assert!(v.get("error").is_none(), "{method}: {v}");
         v["result"].clone()
     }
+
+    /// The receipt of `hash` once mined (null after 30 s).
+    fn receipt(&mut self, hash: &Value) -> Value {
+        for _ in 0..300 {
+            let receipt = self.ok("eth_getTransactionReceipt", json!([hash]));
+            if !receipt.is_null() {
+                return receipt;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Value::Null
+    }
 }
 
 #[test]
@@ -127,14 +139,7 @@ fn import_unlock_send_over_ipc_and_http_refuses_keys() {
         "eth_sendTransaction",
         json!([{"from": ADDR1, "to": TO, "value": "0x15af1d78b58c400000"}]),
     );
-    let mut receipt = Value::Null;
-    for _ in 0..300 {
-        receipt = ipc.ok("eth_getTransactionReceipt", json!([hash]));
-        if !receipt.is_null() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let receipt = ipc.receipt(&hash);
     assert_eq!(receipt["status"], "0x1", "{receipt}");
     assert_eq!(
         receipt["from"].as_str().map(str::to_lowercase).as_deref(),
@@ -208,14 +213,7 @@ fn concurrent_sends_from_one_account_each_get_their_own_nonce() {
         .collect();
     let mut nonces = Vec::new();
     for hash in &hashes {
-        let mut receipt = Value::Null;
-        for _ in 0..300 {
-            receipt = ipc.ok("eth_getTransactionReceipt", json!([hash]));
-            if !receipt.is_null() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let receipt = ipc.receipt(hash);
         assert_eq!(receipt["status"], "0x1", "{hash}: {receipt}");
         let tx = ipc.ok("eth_getTransactionByHash", json!([hash]));
         nonces.push(tx["nonce"].as_str().unwrap_or_default().to_string());
