@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use alloy_primitives::keccak256;
+use alloy_primitives::Keccak256;
 use libp2p::gossipsub::{self, IdentTopic, MessageId, TopicHash};
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
@@ -126,12 +126,14 @@ pub enum BehaviourError {
 
 /// Message ids are a hash of topic and content, so a vote relayed by several
 /// peers is one message (deduplicated by gossipsub before validation).
+/// The id is the first 20 bytes of keccak-256(topic ‖ 0 ‖ data), hashed in
+/// place (a proposal is up to a block's size, and every copy received is hashed).
 fn content_id(message: &gossipsub::Message) -> MessageId {
-    let mut buf = Vec::with_capacity(message.topic.as_str().len() + 1 + message.data.len());
-    buf.extend_from_slice(message.topic.as_str().as_bytes());
-    buf.push(0);
-    buf.extend_from_slice(&message.data);
-    MessageId::from(keccak256(&buf).0[..20].to_vec())
+    let mut hasher = Keccak256::new();
+    hasher.update(message.topic.as_str().as_bytes());
+    hasher.update([0u8]);
+    hasher.update(&message.data);
+    MessageId::from(hasher.finalize().0[..20].to_vec())
 }
 
 /// Peer scoring: a peer loses score for every message consensus or the pool
@@ -258,5 +260,38 @@ mod tests {
             cfg.duplicate_cache_time()
         );
         assert!(cfg.duplicate_cache_time() <= Duration::from_secs(30));
+    }
+
+    /// Ids are what every version computes: keccak-256 of topic, a zero byte
+    /// and the data, cut to 20 bytes (peers compare them in IHAVE, IWANT and
+    /// IDONTWANT).
+    #[test]
+    fn a_message_id_is_keccak_of_topic_zero_and_data() {
+        let topic = NetTopic::ALL[0].topic();
+        let data = vec![0xabu8; 300_000];
+        let message = gossipsub::Message {
+            source: None,
+            data: data.clone(),
+            sequence_number: None,
+            topic: topic.hash(),
+        };
+        let mut joined = topic.hash().as_str().as_bytes().to_vec();
+        joined.push(0);
+        joined.extend_from_slice(&data);
+        let expected = alloy_primitives::keccak256(&joined).0[..20].to_vec();
+        assert_eq!(content_id(&message), MessageId::from(expected));
+        let other = gossipsub::Message {
+            data: vec![0xab; 299_999],
+            ..message
+        };
+        assert_ne!(
+            content_id(&other),
+            content_id(&gossipsub::Message {
+                source: None,
+                data,
+                sequence_number: None,
+                topic: topic.hash(),
+            })
+        );
     }
 }
