@@ -11,6 +11,7 @@ pub mod geth_config;
 pub mod geth_flags;
 pub mod keys;
 pub mod loadtest;
+pub mod malloc;
 pub mod metrics;
 pub mod rpc;
 pub mod run;

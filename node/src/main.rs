@@ -227,6 +227,7 @@ fn node_config(cli: &Cli) -> Result<(config::NodeConfig, Vec<String>), config::C
 }
 
 fn main() -> ExitCode {
+    node::malloc::tune();
     let mut cli = Cli::parse();
     let (cfg, config_warnings) = match node_config(&cli) {
         Ok(v) => v,
