@@ -15,9 +15,8 @@
 
 use std::path::{Path, PathBuf};
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::Address;
 use clap::Args;
-use serde_json::Value;
 
 use crate::cmd::genesis::{self, Committee, Fork, GenesisArgs};
 use crate::cmd::makeminerkey::{self, DEFAULT_INTERVAL, MakeMinerKeyArgs};
@@ -129,13 +128,6 @@ pub enum DevError {
     /// The dev genesis could not be generated.
     #[error("{0}")]
     Genesis(#[from] genesis::GenesisCmdError),
-    /// Adding the development accounts to the genesis JSON failed (a bug).
-    #[error("{0}")]
-    Json(#[from] serde_json::Error),
-    /// The generated genesis has no `alloc` object to add the development
-    /// accounts to (a bug).
-    #[error("genesis without alloc")]
-    NoAlloc,
     /// `kalgo init` of the dev chain failed (its data directory: room,
     /// permissions, a lock held by another node).
     #[error("{0}")]
@@ -215,7 +207,11 @@ pub fn prepare(datadir: Option<&Path>, args: &DevArgs) -> Result<DevChain, DevEr
         committee: Committee::Fixed,
         fork: args.fork,
         balance: 100_000_000,
-        alloc: Vec::new(),
+        // The development accounts, beside the miner (which is never one of them).
+        alloc: DEV_ACCOUNTS
+            .iter()
+            .map(|(address, _)| format!("{address}={DEV_BALANCE_ETH}"))
+            .collect(),
         lookback: 16,
         dynamic_filter: args.dynamic_filter,
         filter_min: None,
@@ -231,7 +227,6 @@ pub fn prepare(datadir: Option<&Path>, args: &DevArgs) -> Result<DevChain, DevEr
         .map(|d| d.as_secs())
         .unwrap_or_default();
     let text = genesis::genesis_json(&gargs, DEV_CHAIN_ID, &[key], now)?;
-    let text = with_dev_accounts(&text)?;
     let gpath = dir.join("dev-genesis.json");
     std::fs::write(&gpath, &text).map_err(|e| DevError::Io(gpath.clone(), e))?;
     crate::run::init(&dir, &gpath)?;
@@ -242,23 +237,6 @@ pub fn prepare(datadir: Option<&Path>, args: &DevArgs) -> Result<DevChain, DevEr
         miner,
         _temp: temp,
     })
-}
-
-/// Adds the development accounts to a genesis' `alloc`.
-fn with_dev_accounts(genesis: &str) -> Result<String, DevError> {
-    let mut g: Value = serde_json::from_str(genesis)?;
-    let wei = U256::from(DEV_BALANCE_ETH) * U256::from(10u64).pow(U256::from(18));
-    let alloc = g
-        .get_mut("alloc")
-        .and_then(Value::as_object_mut)
-        .ok_or(DevError::NoAlloc)?;
-    for (address, _) in DEV_ACCOUNTS {
-        alloc.insert(
-            address.to_string(),
-            serde_json::json!({ "balance": wei.to_string() }),
-        );
-    }
-    Ok(serde_json::to_string_pretty(&g)? + "\n")
 }
 
 /// Prints where the dev chain is and how to use it.
@@ -309,7 +287,8 @@ mod tests {
             let chain = prepare(Some(dir.path()), &args).unwrap_or_else(|e| panic!("{e}"));
             let text = std::fs::read_to_string(chain.datadir.join("dev-genesis.json"))
                 .unwrap_or_else(|e| panic!("{e}"));
-            let g: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+            let g: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
             let a = &g["config"]["algorand"];
             assert_eq!(a["timeoutTwoLambda"], serde_json::json!(500), "{a}");
             match on {
